@@ -1,0 +1,197 @@
+// Runbook format v1: the zod schema is the single source of the types, the validation and `rekey schema`.
+import { z } from 'zod';
+
+export const ENGINES = ['aurora-postgresql', 'aurora-mysql', 'postgres', 'mysql', 'mariadb'] as const;
+export type EngineName = (typeof ENGINES)[number];
+
+/** RDS identifier rules: 1-63 chars, letter first, letters/digits/hyphens, no `--`, no trailing hyphen. */
+export const rdsIdentifier = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(63, 'must be at most 63 characters (RDS identifier rule)')
+  .regex(/^[A-Za-z]/, 'must start with a letter (RDS identifier rule)')
+  .regex(/^[A-Za-z0-9-]*$/, 'may contain only letters, digits and hyphens (RDS identifier rule)')
+  .refine((s) => !s.includes('--'), 'must not contain two consecutive hyphens (RDS identifier rule)')
+  .refine((s) => !s.endsWith('-'), 'must not end with a hyphen (RDS identifier rule)');
+
+const KEY_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const MRK_ID = /^mrk-[0-9a-f]{32}$/;
+const ALIAS = /^alias\/[A-Za-z0-9/_-]{1,250}$/;
+const KEY_ARN = /^arn:(aws|aws-cn|aws-us-gov):kms:([a-z0-9-]+):(\d{12}):(key\/(.+)|alias\/(.+))$/;
+
+/** Parses a KMS key reference; returns undefined when it is none of id, mrk id, alias, key ARN, alias ARN. */
+export function parseKmsKeyRef(
+  value: string,
+): { kind: 'id' | 'alias' | 'arn' | 'alias-arn'; region?: string; account?: string } | undefined {
+  if (KEY_ID.test(value) || MRK_ID.test(value)) return { kind: 'id' };
+  if (ALIAS.test(value)) return value.startsWith('alias/aws/') && value !== 'alias/aws/rds' ? undefined : { kind: 'alias' };
+  const m = KEY_ARN.exec(value);
+  if (!m) return undefined;
+  const keyPart = m[5];
+  if (keyPart !== undefined && !(KEY_ID.test(keyPart) || MRK_ID.test(keyPart))) return undefined;
+  return { kind: m[6] !== undefined ? 'alias-arn' : 'arn', region: m[2], account: m[3] };
+}
+
+export const kmsKeyRef = z
+  .string()
+  .refine(
+    (v) => parseKmsKeyRef(v) !== undefined,
+    'is not a KMS key id, multi-Region key id (mrk-...), alias (alias/name), key ARN or alias ARN',
+  );
+
+/** A secret is referenced, never inlined. */
+export const secretRef = z.union([
+  z.strictObject({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').describe('Name of an environment variable holding the secret.') }),
+  z.strictObject({
+    secretArn: z
+      .string()
+      .regex(/^arn:(aws|aws-cn|aws-us-gov):secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$/, 'must be a Secrets Manager secret ARN')
+      .describe('ARN of a Secrets Manager secret (JSON with username/password, or a plain string).'),
+  }),
+]);
+export type SecretRef = z.infer<typeof secretRef>;
+
+const seconds = (min: number, max: number, def: number, what: string) =>
+  z.number().int('must be a whole number').min(min, `must be at least ${min}`).max(max, `must be at most ${max}`).default(def).describe(what);
+
+export const sourceSchema = z
+  .strictObject({
+    engine: z.enum(ENGINES).describe('Engine family: aurora-postgresql, aurora-mysql (clusters) or postgres, mysql, mariadb (RDS instances).'),
+    identifier: rdsIdentifier.describe('DB cluster identifier (Aurora) or DB instance identifier (RDS) of the database to move. Kept by the cutover rename.'),
+    database: z.string().min(1).max(63).describe('Database (PostgreSQL) or schema (MySQL) to replicate.'),
+    username: z.string().min(1).max(63).describe('User rekey connects as (needs rds_superuser/rds_replication on PostgreSQL, REPLICATION CLIENT/SLAVE on MySQL).'),
+    password: secretRef.describe('Where the password lives: {env: NAME} or {secretArn: ...}. Never inline.'),
+    host: z.string().optional().describe('Override of the endpoint host for direct connections (e.g. through a bastion tunnel).'),
+    port: z.number().int().min(1).max(65535).optional().describe('Override of the endpoint port.'),
+  })
+  .describe('The database whose KMS key is being changed.');
+
+export const targetSchema = z
+  .strictObject({
+    kmsKeyId: kmsKeyRef.describe('The new KMS key: key id, alias/name, key ARN or alias ARN. Must be a symmetric key in the runbook region.'),
+    instanceClass: z.string().regex(/^db\.[a-z0-9]+\.[a-z0-9]+$/, 'must look like db.r6g.large').optional().describe('Writer instance class; default: the source writer class.'),
+    tags: z.record(z.string(), z.string()).default({}).describe('Extra tags on everything rekey creates (rekey:run-id is always added).'),
+  })
+  .describe('What the new database gets.');
+
+export const tableMappingSchema = z
+  .strictObject({
+    include: z.array(z.string().regex(/^[^.]+\.[^.]+$/, 'must be schema.table (% is a wildcard)')).min(1).default(['%.%']).describe('schema.table patterns to replicate (% wildcard).'),
+    exclude: z.array(z.string().regex(/^[^.]+\.[^.]+$/, 'must be schema.table (% is a wildcard)')).default([]).describe('schema.table patterns to leave out.'),
+  })
+  .describe('DMS selection rules; the sentinel table is always added.');
+
+export const dmsSchema = z
+  .strictObject({
+    replicationInstance: z
+      .strictObject({
+        identifier: rdsIdentifier.describe('DMS replication instance identifier.'),
+        create: z.boolean().default(false).describe('Create it if it does not exist (and delete it at the end).'),
+        class: z.string().regex(/^dms\.[a-z0-9]+\.[a-z0-9]+$/, 'must look like dms.r6i.large').default('dms.r6i.large').describe('Instance class when created.'),
+        subnetGroup: z.string().optional().describe('Replication subnet group when created.'),
+        securityGroupIds: z.array(z.string().regex(/^sg-[0-9a-f]+$/, 'must be a security group id (sg-...)')).default([]).describe('VPC security groups when created.'),
+      })
+      .describe('Where the CDC task runs.'),
+    sslMode: z.enum(['require', 'verify-ca', 'verify-full']).optional().describe('Endpoint TLS mode; default verify-full (MySQL does not support require).'),
+    certificateArn: z.string().regex(/^arn:(aws|aws-cn|aws-us-gov):dms:/, 'must be a DMS certificate ARN').optional().describe('CA certificate imported into DMS, needed for verify-ca/verify-full.'),
+    slotName: z.string().regex(/^[a-z0-9_]{1,63}$/, 'must be lower-case letters, digits and _ (PostgreSQL slot name rule)').optional().describe('Logical slot name on the source; default rekey_<runid>.'),
+    tables: tableMappingSchema.default({ include: ['%.%'], exclude: [] }),
+    username: z.string().min(1).optional().describe('User DMS connects as; default: source.username.'),
+    password: secretRef.optional().describe('Password of the DMS user; default: source.password.'),
+  })
+  .describe('AWS DMS settings for the CDC task.');
+
+export const cutoverSchema = z
+  .strictObject({
+    maxLatencySeconds: seconds(0, 3600, 5, 'CDC latency (source + target) that counts as caught up.'),
+    sustainSeconds: seconds(0, 86400, 60, 'How long latency must stay under the threshold before the cutover gate.'),
+    catchUpTimeoutSeconds: seconds(10, 7 * 86400, 3600, 'Give up catching up after this long (the run stops safely, resumable).'),
+    fenceTimeoutSeconds: seconds(1, 3600, 60, 'Longest the source may stay fenced; past it rekey unfences and stops.'),
+    drainTimeoutSeconds: seconds(1, 3600, 30, 'How long to wait for the sentinel row on the target before unfencing and returning to catch-up.'),
+    writerRoles: z.array(z.string().min(1)).optional().describe('Roles/accounts to fence; default: every login role except the DMS and rekey users.'),
+    switch: z.enum(['rename', 'none']).default('rename').describe('rename: old -> <id>-old-<runid>, new -> <id>. none: leave both names; you repoint clients.'),
+    sentinelTable: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a plain table name').default('rekey_sentinel').describe('Small table rekey creates on the source to prove the last change arrived.'),
+  })
+  .describe('How the cutover is gated, fenced, drained and switched.');
+
+export const validationSchema = z
+  .strictObject({
+    rowCounts: z.boolean().default(true).describe('Compare exact row counts of every replicated table.'),
+    checksums: z.union([z.boolean(), z.array(z.string())]).default(false).describe('Also compare content checksums: true for all tables, or a list of schema.table.'),
+    concurrency: z.number().int().min(1).max(64).default(4).describe('Tables counted at once on each side.'),
+  })
+  .describe('Checks before the gate and after the drain.');
+
+const hookSchema = z.strictObject({
+  run: z.string().min(1).describe('Command run by /bin/sh; receives REKEY_RUN_ID, REKEY_SOURCE, REKEY_STEP in its environment.'),
+  timeoutSeconds: seconds(1, 3600, 60, 'Kill the hook after this long (counts as failure).'),
+});
+
+export const hooksSchema = z
+  .strictObject({
+    beforeFence: z.array(hookSchema).default([]).describe('Run right before writes are fenced (pause workers, drain queues).'),
+    afterSwitch: z.array(hookSchema).default([]).describe('Run after the switch is verified (flush connection pools, notify).'),
+  })
+  .describe('Local commands around the cutover.');
+
+export const rehearsalKeySchema = z.strictObject({
+  id: kmsKeyRef.describe('Key id, alias or ARN as the runbook names it.'),
+  state: z.enum(['Enabled', 'Disabled', 'PendingDeletion', 'PendingImport', 'Unavailable']).default('Enabled'),
+  keySpec: z.enum(['SYMMETRIC_DEFAULT', 'RSA_2048', 'RSA_3072', 'RSA_4096', 'ECC_NIST_P256', 'ECC_NIST_P384', 'HMAC_256']).default('SYMMETRIC_DEFAULT'),
+  region: z.string().optional().describe('Region the key lives in; default: the runbook region.'),
+  grantsRds: z.boolean().default(true).describe('Whether the key policy lets RDS use it (kms:CreateGrant via RDS).'),
+});
+
+export const rehearsalSchema = z
+  .strictObject({
+    source: z
+      .strictObject({
+        url: z.string().optional().describe('Adopt an existing local database as the source: postgres://user@host:port/db or mysql://user@host:port/db. No password in the URL; use urlPasswordEnv.'),
+        urlPasswordEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional().describe('Environment variable holding the password for source.url.'),
+        seedRows: z.number().int().min(0).max(50_000_000).default(300_000).describe('Rows seeded into the demo database when no url is given.'),
+      })
+      .default({ seedRows: 300_000 }),
+    load: z
+      .strictObject({
+        writesPerSecond: z.number().min(0).max(10_000).default(100).describe('Live writes per second through the source endpoint during the whole rehearsal.'),
+      })
+      .default({ writesPerSecond: 100 }),
+    delays: z
+      .strictObject({
+        snapshotSeconds: z.number().min(0).max(3600).default(1),
+        restoreSeconds: z.number().min(0).max(3600).default(1),
+        renameSeconds: z.number().min(0).max(3600).default(1),
+        availableSeconds: z.number().min(0).max(3600).default(0),
+      })
+      .default({ snapshotSeconds: 1, restoreSeconds: 1, renameSeconds: 1, availableSeconds: 0 })
+      .describe('Simulated AWS timings.'),
+    keys: z.array(rehearsalKeySchema).default([]).describe('KMS keys that exist in the rehearsal cloud; the source key and target.kmsKeyId are created Enabled if not listed.'),
+    failures: z
+      .strictObject({
+        dmsTaskFailsAfterSeconds: z.number().min(0).optional().describe('Make the CDC task fail this long after it starts.'),
+        drainNeverArrives: z.boolean().default(false).describe('Hold back the sentinel row so the drain times out.'),
+      })
+      .default({ drainNeverArrives: false })
+      .describe('Faults to inject, to practise the unhappy paths.'),
+  })
+  .describe('The local rehearsal cloud (used by `rekey rehearse`; ignored against AWS).');
+
+export const runbookSchema = z
+  .strictObject({
+    version: z.literal(1).describe('Runbook format version.'),
+    name: z.string().min(1).max(100).describe('A name for people and reports.'),
+    region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'must be an AWS region like us-east-1').describe('AWS region of the source, the key and DMS.'),
+    account: z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id').optional().describe('Expected AWS account; ARNs must agree with it.'),
+    source: sourceSchema,
+    target: targetSchema,
+    dms: dmsSchema,
+    cutover: cutoverSchema.default(cutoverSchema.parse({})),
+    validation: validationSchema.default(validationSchema.parse({})),
+    hooks: hooksSchema.default({ beforeFence: [], afterSwitch: [] }),
+    rehearsal: rehearsalSchema.optional(),
+  })
+  .describe('A rekey runbook: move one RDS/Aurora database onto a new KMS key.');
+
+export type Runbook = z.infer<typeof runbookSchema>;
+export type RunbookInput = z.input<typeof runbookSchema>;
+export type RehearsalSettings = z.infer<typeof rehearsalSchema>;
