@@ -1,0 +1,151 @@
+// Engine adapters: what steps need from a database connection, independent of PostgreSQL or MySQL.
+// Steps open adapters through DbConnector (from the step services); the engine never sees them.
+
+/** Where to connect. The password is resolved from the runbook's secret reference and never logged. */
+export interface DbEndpoint {
+  host: string;
+  port: number;
+  /** PostgreSQL database / MySQL schema. */
+  database: string;
+  user: string;
+  password?: string;
+  /** Use TLS (real AWS: yes; rehearsal: no). */
+  tls?: boolean;
+}
+
+/** One preflight finding. */
+export interface Check {
+  /** Stable id, e.g. `pg.wal_level`, `mysql.binlog_format`. */
+  id: string;
+  ok: boolean;
+  /** `error` fails preflight; `warning` is reported and shown at the gate. */
+  severity: 'error' | 'warning';
+  /** What was found, for people. */
+  message: string;
+}
+
+/** A table as schema + name. */
+export interface TableRef {
+  schema: string;
+  name: string;
+}
+
+export interface TableSize extends TableRef {
+  /** Estimated rows (statistics), for the window estimate. */
+  estimatedRows: number;
+  bytes: number;
+}
+
+export interface ColumnConcern extends TableRef {
+  column: string;
+  type: string;
+  /** Why DMS may mishandle it. */
+  reason: string;
+}
+
+/** A replication slot on a PostgreSQL source. */
+export interface SlotInfo {
+  name: string;
+  plugin: string;
+  database: string;
+  active: boolean;
+  /** Text LSN like `0/16B3748`. */
+  confirmedFlushLsn: string | undefined;
+  restartLsn: string | undefined;
+}
+
+/** What a fence changed, so unfence restores exactly that. Plain data: it is journaled. */
+export interface FenceState {
+  /** Per role/account: its state before the fence. */
+  principals: { name: string; before: Record<string, string | number | boolean | null> }[];
+  /** When the fence was applied (ISO). */
+  at: string;
+}
+
+/** A sequence (PostgreSQL) or AUTO_INCREMENT counter (MySQL). */
+export interface SequenceState {
+  /** schema.name of the sequence, or schema.table for AUTO_INCREMENT. */
+  name: string;
+  /** Value the next insert would get at least (PostgreSQL: last_value + increment if is_called). */
+  nextValue: bigint | null;
+  /** Columns fed by this sequence (serial/identity/default nextval); shared sequences list several. */
+  columns: (TableRef & { column: string })[];
+}
+
+/** One side's numbers for a table. */
+export interface TableCount extends TableRef {
+  rows: number;
+}
+
+/**
+ * A connection to one database. Methods are engine-neutral where the concept is; the engine-specific
+ * ones say so and throw `unsupported` on the other engine.
+ */
+export interface DbAdapter {
+  readonly engine: 'postgres' | 'mysql';
+  close(): Promise<void>;
+  serverVersion(): Promise<string>;
+
+  // --- preflight (read-only)
+  /** Replication prerequisites, each as a Check (wal_level, slot capacity, max_slot_wal_keep_size / binlog_format, retention...). */
+  replicationChecks(): Promise<Check[]>;
+  tablesWithoutPrimaryKey(): Promise<TableRef[]>;
+  columnConcerns(): Promise<ColumnConcern[]>;
+  tableSizes(): Promise<TableSize[]>;
+
+  // --- position (PostgreSQL)
+  /** Creates the slot if missing (idempotent); returns it. */
+  ensureLogicalSlot(name: string, plugin: 'test_decoding'): Promise<SlotInfo>;
+  slot(name: string): Promise<SlotInfo | undefined>;
+  dropSlotIfExists(name: string): Promise<boolean>;
+  /** The snapshot's start position on a restored database (`aurora_volume_logical_start_lsn()` etc.). */
+  seedPosition(fn: 'aurora_volume_logical_start_lsn' | 'rds_tools.logical_seed_lsn'): Promise<string>;
+  /** Compares two LSNs / binlog positions: negative, 0, positive. */
+  comparePositions(a: string, b: string): number;
+
+  // --- sentinel
+  ensureSentinelTable(table: string): Promise<void>;
+  writeSentinel(table: string, token: string): Promise<void>;
+  hasSentinel(table: string, token: string): Promise<boolean>;
+
+  // --- fence
+  /** Login roles/accounts that can write, minus `exclude`. */
+  writerPrincipals(exclude: string[]): Promise<string[]>;
+  /** Stops the principals from writing (no login + sessions terminated); returns what to restore. */
+  fence(principals: string[]): Promise<FenceState>;
+  unfence(state: FenceState): Promise<void>;
+
+  // --- validation
+  /** Tables matching schema.table patterns (% wildcard), minus excludes. */
+  listTables(include: string[], exclude: string[]): Promise<TableRef[]>;
+  rowCount(table: TableRef): Promise<number>;
+  /** Order-independent content checksum of a table. */
+  checksum(table: TableRef): Promise<string>;
+
+  // --- sequences
+  sequences(): Promise<SequenceState[]>;
+  /** Max of a column (for sequence sanity), null if the table is empty. */
+  columnMax(table: TableRef, column: string): Promise<bigint | null>;
+  /** Makes the next value at least `next` (never lowers it). */
+  raiseSequence(name: string, next: bigint): Promise<void>;
+}
+
+/** Opens adapters; supplied by the composition root (real or rehearsal). */
+export interface DbConnector {
+  open(engine: 'postgres' | 'mysql', endpoint: DbEndpoint): Promise<DbAdapter>;
+}
+
+/** Scoped use of an adapter, so closing can't be forgotten. */
+export async function withDb<T>(
+  connector: DbConnector,
+  engine: 'postgres' | 'mysql',
+  endpoint: DbEndpoint,
+  fn: (db: DbAdapter) => Promise<T>,
+): Promise<T> {
+  const db = await connector.open(engine, endpoint);
+  try {
+    return await fn(db);
+  } finally {
+    await db.close();
+  }
+}
