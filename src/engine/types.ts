@@ -148,12 +148,13 @@ export interface Flow<Services = unknown> {
   id: string;
   steps: Step<Services>[];
   /**
-   * Called after any step fails or is interrupted before the switch: must leave the source writable
-   * (unfence) whatever state the failed step left behind. Idempotent.
+   * Called after a step fails or is interrupted: must leave the source writable (unfence) whatever the failed
+   * step left behind, unless the switch already happened. Idempotent. Returns the ids of succeeded steps whose
+   * effect it reverted (e.g. `fence`), so the journal marks them undone and a resume runs them again.
    */
-  makeSafe?(ctx: StepContext<Services>, failedStepId: string): Promise<void>;
-  /** Step ids from which on `rollback` must undo in reverse (e.g. the switch). */
-  pointOfNoReturn?: string;
+  makeSafe?(ctx: StepContext<Services>, failedStepId: string): Promise<string[]>;
+  /** `rekey rollback`: undo what the succeeded steps did (before the switch: unfence, stop the task; after: rename back). */
+  rollback?(ctx: StepContext<Services>, succeeded: ReadonlySet<string>): Promise<void>;
 }
 
 /** Raised by steps; carries the kind so the runner maps it to an exit code. */
@@ -163,10 +164,13 @@ export class StepError extends Error {
     message: string,
     readonly kind: ErrorKind = 'fatal',
     readonly details: string[] = [],
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; retryFrom?: string },
   ) {
     super(message, options);
+    this.retryFrom = options?.retryFrom;
   }
+  /** For a retryable failure: the step id the run goes back to (e.g. a drain timeout returns to `catch-up`). */
+  readonly retryFrom: string | undefined;
 }
 
 /** Thrown when work stopped because the signal was aborted. */
