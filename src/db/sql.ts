@@ -1,0 +1,57 @@
+// Engine-neutral SQL helpers: identifier quoting and the `schema.table` pattern matching runbooks use.
+import type { TableRef } from './types.js';
+
+/** Which quoting rules apply. */
+export type SqlDialect = 'postgres' | 'mysql';
+
+/** Quotes one identifier: `"a""b"` for PostgreSQL, `` `a``b` `` for MySQL. Rejects empty names and NUL bytes. */
+export function quoteIdent(name: string, dialect: SqlDialect): string {
+  if (name.length === 0) throw new Error('empty SQL identifier');
+  if (name.includes('\0')) throw new Error('SQL identifier contains a NUL byte');
+  const q = dialect === 'postgres' ? '"' : '`';
+  return q + name.split(q).join(q + q) + q;
+}
+
+/** Quotes `schema.table`. */
+export function quoteTable(table: TableRef, dialect: SqlDialect): string {
+  return `${quoteIdent(table.schema, dialect)}.${quoteIdent(table.name, dialect)}`;
+}
+
+/** `schema.table` as people (and runbooks) write it, unquoted. */
+export function tableName(table: TableRef): string {
+  return `${table.schema}.${table.name}`;
+}
+
+/** Compiles one name pattern where `%` matches any run of characters (DMS selection-rule style); everything else is literal. */
+export function namePattern(pattern: string): RegExp {
+  const body = pattern
+    .split('%')
+    .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+    .join('.*');
+  return new RegExp(`^${body}$`, 's');
+}
+
+/** Splits a `schema.table` pattern at its first dot; a pattern without a dot matches that table in any schema. */
+export function splitTablePattern(pattern: string): { schema: string; name: string } {
+  const dot = pattern.indexOf('.');
+  if (dot < 0) return { schema: '%', name: pattern };
+  return { schema: pattern.slice(0, dot), name: pattern.slice(dot + 1) };
+}
+
+/** True when the table matches the `schema.table` pattern (case-sensitive, `%` wildcard). */
+export function matchesTablePattern(table: TableRef, pattern: string): boolean {
+  const p = splitTablePattern(pattern);
+  return namePattern(p.schema).test(table.schema) && namePattern(p.name).test(table.name);
+}
+
+/** Tables matching any include pattern and no exclude pattern, in the order given. */
+export function filterTables<T extends TableRef>(tables: T[], include: string[], exclude: string[]): T[] {
+  return tables.filter(
+    (t) => include.some((p) => matchesTablePattern(t, p)) && !exclude.some((p) => matchesTablePattern(t, p)),
+  );
+}
+
+/** Tables AWS DMS creates on a database it reads or writes (DDL capture, control tables); never user data. */
+export function isDmsArtefact(name: string): boolean {
+  return name.toLowerCase().startsWith('awsdms_');
+}
