@@ -1,0 +1,204 @@
+// Headless renderers: human lines with timestamps and durations, or JSON lines ending with a summary.
+// With GITHUB_ACTIONS=true, failures and gates also become workflow annotations.
+import type { ExecuteOutcome } from '../engine/executor.js';
+import type { RunMachine, RunSnapshot } from '../engine/run-machine.js';
+import type { Approver, RunEvent } from '../engine/types.js';
+
+export interface Renderer {
+  /** Starts rendering the machine; may supply its own approver (the TUI asks a person). */
+  attach(machine: RunMachine, controller: AbortController): { approver?: Approver };
+  notice(message: string): void;
+  error(message: string): void;
+  /** Final output; for --json the last line is the summary. */
+  done(outcome: ExecuteOutcome, machine: RunMachine, exitCode: number, extra: Record<string, unknown>): Promise<void>;
+}
+
+export interface Output {
+  out: (line: string) => void;
+  err: (line: string) => void;
+}
+
+export const processOutput: Output = {
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
+};
+
+/** The summary every renderer ends with (the `--json` last line). */
+export function buildSummary(outcome: ExecuteOutcome, snap: RunSnapshot, exitCode: number, extra: Record<string, unknown>): Record<string, unknown> {
+  return {
+    type: 'summary',
+    ok: exitCode === 0,
+    runId: snap.runId,
+    status: outcome.status,
+    exitCode,
+    ...(outcome.status === 'failed' ? { error: outcome.error } : {}),
+    ...(outcome.status === 'awaiting_approval' ? { gate: outcome.request.id, declined: outcome.declined } : {}),
+    steps: snap.steps.map((s) => ({
+      id: s.id,
+      status: s.status.kind,
+      ...(s.status.kind === 'succeeded' ? { durationMs: s.status.durationMs, resumed: s.status.resumed } : {}),
+    })),
+    ...extra,
+  };
+}
+
+/** What to tell the user to do next, for a stopped run. */
+export function nextStep(outcome: ExecuteOutcome, runId: string, stateDirArg: string): string | undefined {
+  switch (outcome.status) {
+    case 'succeeded':
+      return undefined;
+    case 'awaiting_approval':
+      return `approve and continue: rekey resume ${runId}${stateDirArg} --approve ${outcome.request.id}`;
+    case 'failed':
+      return outcome.error.kind === 'preflight'
+        ? 'fix the problems above and run again'
+        : `the source is writable; continue with: rekey resume ${runId}${stateDirArg}   or undo with: rekey rollback ${runId}${stateDirArg}`;
+    case 'interrupted':
+      return `continue with: rekey resume ${runId}${stateDirArg}`;
+  }
+}
+
+function fmtDuration(ms: number): string {
+  if (ms < 1000) return `${ms}ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
+  const m = Math.floor(ms / 60_000);
+  return `${m}m${Math.round((ms % 60_000) / 1000)}s`;
+}
+
+function annotation(kind: 'error' | 'notice' | 'warning', title: string, message: string): string {
+  const esc = (s: string): string => s.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
+  return `::${kind} title=${esc(title)}::${esc(message)}`;
+}
+
+export class LineRenderer implements Renderer {
+  private lastProgress = new Map<string, { at: number; percent?: number }>();
+  constructor(
+    private readonly output: Output = processOutput,
+    private readonly opts: { stateDirArg?: string; github?: boolean; verbose?: boolean } = {},
+  ) {}
+
+  attach(machine: RunMachine): { approver?: Approver } {
+    machine.subscribe((e) => {
+      if (e) this.onEvent(e);
+    });
+    return {};
+  }
+
+  private line(at: string, text: string): void {
+    this.output.out(`${at.slice(11, 23)}  ${text}`);
+  }
+
+  private onEvent(e: RunEvent): void {
+    switch (e.type) {
+      case 'run':
+        if (e.status === 'running') this.line(e.at, `run ${e.runId} started`);
+        break;
+      case 'step': {
+        const s = e.status;
+        switch (s.kind) {
+          case 'running':
+            this.line(e.at, `▶ ${e.stepId}  ${e.title}${s.attempt > 1 ? ` (attempt ${s.attempt})` : ''}`);
+            break;
+          case 'succeeded':
+            this.line(e.at, `✔ ${e.stepId}  ${s.resumed ? 'done in an earlier run' : fmtDuration(s.durationMs)}`);
+            break;
+          case 'failed':
+            this.line(e.at, `✖ ${e.stepId}  ${s.error.message}`);
+            for (const d of s.error.details ?? []) this.output.out(`              - ${d}`);
+            if (this.opts.github) this.output.out(annotation('error', `rekey ${e.stepId}`, [s.error.message, ...(s.error.details ?? [])].join('\n')));
+            break;
+          case 'awaiting_approval':
+            this.line(e.at, `? ${e.stepId}  gate "${s.request.id}": ${s.request.summary}`);
+            for (const [k, v] of Object.entries(s.request.facts)) this.output.out(`              ${k}: ${String(v)}`);
+            this.output.out('              then, in order:');
+            s.request.actions.forEach((a, i) => this.output.out(`              ${i + 1}. [${a.target}] ${a.summary}`));
+            if (this.opts.github) this.output.out(annotation('notice', `rekey gate ${s.request.id}`, s.request.summary));
+            break;
+          case 'rolled_back':
+            this.line(e.at, `↶ ${e.stepId}  undone`);
+            break;
+          case 'skipped':
+            this.line(e.at, `- ${e.stepId}  skipped: ${s.reason}`);
+            break;
+          case 'pending':
+            break;
+        }
+        break;
+      }
+      case 'progress': {
+        // Throttle: a line when percent moved by 10 or every 5 seconds.
+        const prev = this.lastProgress.get(e.stepId);
+        const t = Date.parse(e.at);
+        const moved = e.percent !== undefined && (prev?.percent === undefined || e.percent - prev.percent >= 10 || e.percent === 100);
+        if (!prev || moved || t - prev.at >= 5000) {
+          this.lastProgress.set(e.stepId, { at: t, ...(e.percent !== undefined ? { percent: e.percent } : {}) });
+          const pct = e.percent !== undefined ? ` ${Math.round(e.percent)}%` : '';
+          const eta = e.etaSeconds !== undefined ? ` (eta ${fmtDuration(e.etaSeconds * 1000)})` : '';
+          this.line(e.at, `  ${e.stepId}${pct} ${e.message}${eta}`);
+        }
+        break;
+      }
+      case 'gate':
+        if (e.decision) this.line(e.at, `  gate "${e.request.id}" ${e.decision.decision} by ${e.decision.by}`);
+        break;
+      case 'log':
+        if (e.level !== 'debug' || this.opts.verbose) this.line(e.at, `  ${e.level === 'info' ? '' : `${e.level}: `}${e.stepId ? `[${e.stepId}] ` : ''}${e.message}`);
+        if (this.opts.github && e.level === 'warn') this.output.out(annotation('warning', `rekey ${e.stepId ?? 'run'}`, e.message));
+        break;
+      case 'metric':
+        break;
+    }
+  }
+
+  notice(message: string): void {
+    this.output.err(`rekey: ${message}`);
+  }
+
+  error(message: string): void {
+    this.output.err(`rekey: error: ${message}`);
+    if (this.opts.github) this.output.out(annotation('error', 'rekey', message));
+  }
+
+  done(outcome: ExecuteOutcome, machine: RunMachine, exitCode: number, extra: Record<string, unknown>): Promise<void> {
+    const snap = machine.getSnapshot();
+    this.output.out('');
+    this.output.out(`run ${snap.runId}: ${outcome.status} (exit ${exitCode})`);
+    for (const [k, v] of Object.entries(extra)) this.output.out(`  ${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
+    const next = nextStep(outcome, snap.runId, this.opts.stateDirArg ?? '');
+    if (next) this.output.out(next);
+    return Promise.resolve();
+  }
+}
+
+export class JsonRenderer implements Renderer {
+  constructor(
+    private readonly output: Output = processOutput,
+    private readonly opts: { stateDirArg?: string; github?: boolean } = {},
+  ) {}
+
+  attach(machine: RunMachine): { approver?: Approver } {
+    machine.subscribe((e) => {
+      if (e) this.output.out(JSON.stringify(e));
+      if (e && this.opts.github && e.type === 'step' && e.status.kind === 'failed') {
+        this.output.err(annotation('error', `rekey ${e.stepId}`, e.status.error.message));
+      }
+    });
+    return {};
+  }
+
+  notice(message: string): void {
+    this.output.out(JSON.stringify({ type: 'log', at: new Date().toISOString(), level: 'info', message }));
+  }
+
+  error(message: string): void {
+    this.output.out(JSON.stringify({ type: 'log', at: new Date().toISOString(), level: 'error', message }));
+    this.output.err(`rekey: error: ${message}`);
+  }
+
+  done(outcome: ExecuteOutcome, machine: RunMachine, exitCode: number, extra: Record<string, unknown>): Promise<void> {
+    const snap = machine.getSnapshot();
+    const next = nextStep(outcome, snap.runId, this.opts.stateDirArg ?? '');
+    this.output.out(JSON.stringify({ ...buildSummary(outcome, snap, exitCode, extra), ...(next ? { next } : {}) }));
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,102 @@
+// Drives one invocation of a run (new or resumed): lock, journal, signals, renderer, approver, exit code.
+// Every command that executes steps goes through here, so they all behave the same when killed or interrupted.
+import { executeFlow, exitCodeOf, type ExecuteOutcome } from '../engine/executor.js';
+import type { JournalRecord } from '../engine/journal.js';
+import { RunLockedError } from '../engine/lock.js';
+import { RunMachine } from '../engine/run-machine.js';
+import type { Approver, Flow } from '../engine/types.js';
+import type { RunStore } from '../state/run-store.js';
+import type { Renderer } from './renderers.js';
+
+export interface SessionOptions<S> {
+  store: RunStore;
+  runId: string;
+  flow: Flow<S>;
+  services: S;
+  /** The run_created record for a new run; undefined when resuming. */
+  created?: Extract<JournalRecord, { t: 'run_created' }>;
+  /** Header facts for renderers. */
+  info: Record<string, string>;
+  renderer: Renderer;
+  /** Answers gates when the renderer has no approver of its own (headless: --approve/--yes). */
+  approver: Approver;
+  redact: (text: string) => string;
+  command: string;
+  /**
+   * Called after the engine stopped, before the exit code is returned (close adapters, verify writes, write the
+   * report). May return extra summary fields and an exit code that overrides the engine's (e.g. lost writes).
+   */
+  finish?: (outcome: ExecuteOutcome, machine: RunMachine) => Promise<{ summary?: Record<string, unknown>; exitCode?: number } | void>;
+}
+
+export interface SessionResult {
+  exitCode: number;
+  outcome?: ExecuteOutcome;
+  machine?: RunMachine;
+}
+
+/** Runs or resumes; returns the exit code of the CLI contract. Never throws for a step failure. */
+export async function runSession<S>(opts: SessionOptions<S>): Promise<SessionResult> {
+  const { store, runId, flow, renderer } = opts;
+  store.create(runId);
+  const journal = store.journal(runId);
+  let held;
+  try {
+    held = await store.lock(runId, opts.command).acquire();
+  } catch (err) {
+    if (err instanceof RunLockedError) {
+      renderer.error(err.message);
+      return { exitCode: 1 };
+    }
+    throw err;
+  }
+
+  const controller = new AbortController();
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    signals++;
+    if (signals === 1) {
+      renderer.notice(`${sig} received: finishing or undoing the current step, then stopping (press again to force)`);
+      controller.abort(new Error(sig));
+    } else {
+      renderer.error('forced exit; the journal is consistent and the run can be resumed');
+      process.exit(130);
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const machine = new RunMachine(
+    runId,
+    flow.steps.map((s) => ({ id: s.id, title: s.title, hasGate: s.gate !== undefined })),
+    opts.info,
+    { redact: opts.redact },
+  );
+  try {
+    if (held.tookOverFrom) {
+      renderer.notice(`took over a stale lock of process ${held.tookOverFrom.pid} (started ${held.tookOverFrom.startedAt}), which is no longer running`);
+    }
+    if (opts.created) await journal.append(opts.created);
+    await journal.append({ t: 'runner_started', at: new Date().toISOString(), pid: process.pid, command: opts.command });
+    const attached = renderer.attach(machine, controller);
+    const approver = attached.approver ?? opts.approver;
+    const outcome = await executeFlow({
+      runId,
+      flow,
+      services: opts.services,
+      journal,
+      machine,
+      approver,
+      signal: controller.signal,
+      redact: opts.redact,
+    });
+    const finished = opts.finish ? await opts.finish(outcome, machine) : undefined;
+    const exitCode = finished?.exitCode ?? exitCodeOf(outcome);
+    await renderer.done(outcome, machine, exitCode, finished?.summary ?? {});
+    return { exitCode, outcome, machine };
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await held.release();
+  }
+}

@@ -1,0 +1,250 @@
+// Walks a flow: skips what the journal says is done, asks at gates, runs each step once per attempt,
+// records every transition before moving on, and leaves the source safe when anything goes wrong.
+import { replay, type JournalRecord, type JournalStore, type ReplayState } from './journal.js';
+import { redactDeep } from './redact.js';
+import type { RunMachine } from './run-machine.js';
+import {
+  InterruptedError,
+  StepError,
+  type ApprovalRequest,
+  type Approver,
+  type Flow,
+  type PlannedAction,
+  type Step,
+  type StepContext,
+  type StepErrorInfo,
+} from './types.js';
+
+export interface ExecuteOptions<S> {
+  runId: string;
+  flow: Flow<S>;
+  services: S;
+  journal: JournalStore;
+  machine: RunMachine;
+  approver: Approver;
+  signal: AbortSignal;
+  /** Applied to everything journaled (events are redacted by the machine). */
+  redact?: (text: string) => string;
+  now?: () => Date;
+  /** How often a retryable failure may send the run back (drain timeout -> catch-up). */
+  maxRewinds?: number;
+}
+
+/** How an execution ended. */
+export type ExecuteOutcome =
+  | { status: 'succeeded' }
+  | { status: 'awaiting_approval'; request: ApprovalRequest; declined: boolean }
+  | { status: 'failed'; error: StepErrorInfo; madeSafe: boolean }
+  | { status: 'interrupted'; stepId?: string };
+
+/** Exit codes of the CLI contract. */
+export function exitCodeOf(outcome: ExecuteOutcome): number {
+  switch (outcome.status) {
+    case 'succeeded':
+      return 0;
+    case 'awaiting_approval':
+      return 3;
+    case 'failed':
+      return outcome.error.kind === 'preflight' ? 4 : 5;
+    case 'interrupted':
+      return 130;
+  }
+}
+
+/** Converts anything a step threw into the serialisable error info. */
+export function toErrorInfo(stepId: string, phase: StepErrorInfo['phase'], err: unknown): StepErrorInfo {
+  if (err instanceof StepError) {
+    return { stepId, phase, kind: err.kind, message: err.message, ...(err.details.length ? { details: err.details } : {}) };
+  }
+  if (err instanceof InterruptedError) return { stepId, phase, kind: 'interrupted', message: err.message };
+  const e = err as { name?: unknown; message?: unknown; code?: unknown };
+  const name = typeof e?.name === 'string' && e.name !== 'Error' ? `${e.name}: ` : '';
+  const code = typeof e?.code === 'string' ? ` (${e.code})` : '';
+  const message = typeof e?.message === 'string' ? e.message : String(err);
+  return { stepId, phase, kind: 'fatal', message: `${name}${message}${code}` };
+}
+
+/** Everything the remaining steps would do, in order (shown at gates and by `plan`). */
+export function describeSteps<S>(steps: readonly Step<S>[], ctx: StepContext<S>): { stepId: string; title: string; actions: PlannedAction[] }[] {
+  return steps.map((step) => {
+    let actions: PlannedAction[];
+    try {
+      actions = step.describe(ctx);
+    } catch (err) {
+      actions = [{ kind: 'note', target: step.id, summary: `cannot describe yet: ${toErrorInfo(step.id, 'run', err).message}` }];
+    }
+    return { stepId: step.id, title: step.title, actions };
+  });
+}
+
+export async function executeFlow<S>(opts: ExecuteOptions<S>): Promise<ExecuteOutcome> {
+  const { flow, machine, journal, signal } = opts;
+  const now = opts.now ?? (() => new Date());
+  const redact = opts.redact ?? ((t: string) => t);
+  const order = flow.steps.map((s) => s.id);
+  const gateOfStep = new Map(flow.steps.flatMap((s) => (s.gate ? [[s.id, s.gate.id] as const] : [])));
+  const write = async (record: JournalRecord): Promise<void> => journal.append(redactDeep(record, redact));
+  const iso = (): string => now().toISOString();
+
+  const state: ReplayState = replay(await journal.readAll(), order, gateOfStep);
+  const outputs: Record<string, unknown> = {};
+  for (const [id, s] of state.succeeded) outputs[id] = s.output;
+
+  const contextFor = (step: Step<S>, attempt: number): StepContext<S> => ({
+    runId: opts.runId,
+    outputs,
+    services: opts.services,
+    signal,
+    attempt,
+    report: {
+      progress: (message, percent, etaSeconds) => machine.progress(step.id, message, percent, etaSeconds),
+      metric: (name, value, unit, labels) => machine.metric(name, value, unit, labels),
+      log: (level, message) => machine.log(level, message, step.id),
+    },
+  });
+
+  // Show what is already done before anything runs.
+  for (const step of flow.steps) {
+    const done = state.succeeded.get(step.id);
+    if (done) {
+      machine.setStepStatus(step.id, { kind: 'succeeded', startedAt: done.at, endedAt: done.at, durationMs: done.durationMs, resumed: true });
+    }
+  }
+  machine.setRunStatus('running');
+
+  let rewinds = 0;
+  const makeSafe = async (step: Step<S>, ctx: StepContext<S>): Promise<boolean> => {
+    if (!flow.makeSafe) return true;
+    try {
+      const undone = await flow.makeSafe(ctx, step.id);
+      for (const id of undone) {
+        delete outputs[id];
+        await write({ t: 'step_undone', at: iso(), stepId: id, reason: `made safe after ${step.id}` });
+        machine.setStepStatus(id, { kind: 'rolled_back', at: iso() });
+      }
+      return true;
+    } catch (err) {
+      machine.log('error', `could not make the source safe after ${step.id}: ${toErrorInfo(step.id, 'undo', err).message}`, step.id);
+      return false;
+    }
+  };
+
+  for (let i = 0; i < flow.steps.length; i++) {
+    const step = flow.steps[i]!;
+    if (Object.prototype.hasOwnProperty.call(outputs, step.id)) continue;
+    if (signal.aborted) return stop({ status: 'interrupted' });
+
+    const attempt = (state.attempts.get(step.id) ?? 0) + 1;
+    const ctx = contextFor(step, attempt);
+
+    if (step.gate) {
+      const decided = state.decisions.get(step.gate.id);
+      if (decided?.decision !== 'approved') {
+        const gateOutcome = await askGate(step, ctx, flow.steps.slice(i));
+        if (gateOutcome) return gateOutcome;
+      }
+    }
+
+    const startedAt = iso();
+    const t0 = now().getTime();
+    state.attempts.set(step.id, attempt);
+    await write({ t: 'step_started', at: startedAt, stepId: step.id, attempt });
+    machine.setStepStatus(step.id, { kind: 'running', startedAt, attempt });
+    if (attempt > 1) machine.log('info', `re-entering ${step.id} (attempt ${attempt}); it looks for what it created before`, step.id);
+
+    let output: unknown;
+    try {
+      output = await step.run(ctx);
+    } catch (err) {
+      const endedAt = iso();
+      if (signal.aborted || err instanceof InterruptedError) {
+        await write({ t: 'step_interrupted', at: endedAt, stepId: step.id });
+        machine.setStepStatus(step.id, { kind: 'pending' });
+        machine.log('warn', `${step.title} was interrupted; the run can be resumed`, step.id);
+        await makeSafe(step, ctx);
+        return stop({ status: 'interrupted', stepId: step.id });
+      }
+      const error = toErrorInfo(step.id, 'run', err);
+      await write({ t: 'step_failed', at: endedAt, stepId: step.id, error });
+      machine.setStepStatus(step.id, { kind: 'failed', startedAt, endedAt, error });
+      const madeSafe = await makeSafe(step, ctx);
+      const retryFrom = err instanceof StepError ? err.retryFrom : undefined;
+      const maxRewinds = opts.maxRewinds ?? 3;
+      if (madeSafe && retryFrom !== undefined && order.includes(retryFrom) && rewinds < maxRewinds) {
+        rewinds++;
+        await write({ t: 'rewind', at: iso(), toStepId: retryFrom, reason: error.message });
+        machine.log('warn', `${error.message}; going back to ${retryFrom} (${rewinds}/${maxRewinds})`, step.id);
+        const from = order.indexOf(retryFrom);
+        for (const s of flow.steps.slice(from)) {
+          delete outputs[s.id];
+          if (s.gate) state.decisions.delete(s.gate.id);
+          machine.setStepStatus(s.id, { kind: 'pending' });
+        }
+        i = from - 1;
+        continue;
+      }
+      return stop({ status: 'failed', error, madeSafe });
+    }
+
+    const endedAt = iso();
+    const durationMs = now().getTime() - t0;
+    const cleanOutput = output === undefined ? null : output;
+    await write({ t: 'step_succeeded', at: endedAt, stepId: step.id, output: cleanOutput, durationMs });
+    outputs[step.id] = cleanOutput;
+    machine.setStepStatus(step.id, { kind: 'succeeded', startedAt, endedAt, durationMs, resumed: false });
+  }
+  return stop({ status: 'succeeded' });
+
+  async function askGate(step: Step<S>, ctx: StepContext<S>, remaining: Step<S>[]): Promise<ExecuteOutcome | undefined> {
+    const gate = step.gate!;
+    let facts: ApprovalRequest['facts'];
+    try {
+      facts = await gate.facts(ctx);
+    } catch (err) {
+      facts = { 'facts unavailable': toErrorInfo(step.id, 'gate', err).message };
+    }
+    const confirmText = gate.confirmText?.(ctx);
+    const request: ApprovalRequest = redactDeep(
+      {
+        runId: opts.runId,
+        stepId: step.id,
+        id: gate.id,
+        summary: gate.question,
+        facts,
+        actions: describeSteps(remaining, ctx).flatMap((d) => d.actions),
+        ...(confirmText !== undefined ? { confirmText } : {}),
+      },
+      redact,
+    );
+    await write({ t: 'gate_requested', at: iso(), request });
+    machine.setStepStatus(step.id, { kind: 'awaiting_approval', request });
+    machine.gate(request);
+    const decision = await opts.approver.decide(request, signal);
+    if (signal.aborted) {
+      machine.setStepStatus(step.id, { kind: 'pending' });
+      return stop({ status: 'interrupted', stepId: step.id });
+    }
+    if (!decision) return stop({ status: 'awaiting_approval', request, declined: false });
+    await write({ t: 'gate_decided', at: iso(), decision, shown: request });
+    machine.gate(request, decision);
+    if (decision.decision !== 'approved') return stop({ status: 'awaiting_approval', request, declined: true });
+    state.decisions.set(gate.id, decision);
+    machine.setStepStatus(step.id, { kind: 'pending' });
+    return undefined;
+  }
+
+  async function stop(outcome: ExecuteOutcome): Promise<ExecuteOutcome> {
+    const status = outcome.status === 'succeeded' ? 'succeeded' : outcome.status === 'failed' ? 'failed' : outcome.status;
+    const message =
+      outcome.status === 'failed'
+        ? `${outcome.error.stepId} failed: ${outcome.error.message}`
+        : outcome.status === 'awaiting_approval'
+          ? `${outcome.declined ? 'declined' : 'waiting for approval'} at gate ${outcome.request.id}`
+          : outcome.status === 'interrupted'
+            ? `interrupted${outcome.stepId ? ` during ${outcome.stepId}` : ''}`
+            : 'done';
+    await write({ t: 'run_stopped', at: iso(), status, message });
+    machine.setRunStatus(status, message);
+    return outcome;
+  }
+}
