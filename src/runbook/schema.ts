@@ -16,19 +16,25 @@ export const rdsIdentifier = z
 
 const KEY_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const MRK_ID = /^mrk-[0-9a-f]{32}$/;
-const ALIAS = /^alias\/[A-Za-z0-9/_-]{1,250}$/;
+const ALIAS_NAME = /^[A-Za-z0-9/_-]{1,250}$/;
 const KEY_ARN = /^arn:(aws|aws-cn|aws-us-gov):kms:([a-z0-9-]+):(\d{12}):(key\/(.+)|alias\/(.+))$/;
+
+function isUsableAlias(name: string): boolean {
+  return ALIAS_NAME.test(name) && (!name.startsWith('aws/') || name === 'aws/rds');
+}
 
 /** Parses a KMS key reference; returns undefined when it is none of id, mrk id, alias, key ARN, alias ARN. */
 export function parseKmsKeyRef(
   value: string,
 ): { kind: 'id' | 'alias' | 'arn' | 'alias-arn'; region?: string; account?: string } | undefined {
   if (KEY_ID.test(value) || MRK_ID.test(value)) return { kind: 'id' };
-  if (ALIAS.test(value)) return value.startsWith('alias/aws/') && value !== 'alias/aws/rds' ? undefined : { kind: 'alias' };
+  // AWS managed keys (alias/aws/*) cannot be chosen, except the RDS default key a source may use today.
+  if (value.startsWith('alias/')) return isUsableAlias(value.slice('alias/'.length)) ? { kind: 'alias' } : undefined;
   const m = KEY_ARN.exec(value);
   if (!m) return undefined;
   const keyPart = m[5];
   if (keyPart !== undefined && !(KEY_ID.test(keyPart) || MRK_ID.test(keyPart))) return undefined;
+  if (m[6] !== undefined && !isUsableAlias(m[6])) return undefined;
   return { kind: m[6] !== undefined ? 'alias-arn' : 'arn', region: m[2], account: m[3] };
 }
 
@@ -40,7 +46,8 @@ export const kmsKeyRef = z
   );
 
 /** A secret is referenced, never inlined. */
-export const secretRef = z.union([
+export const secretRef = z.union(
+  [
   z.strictObject({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').describe('Name of an environment variable holding the secret.') }),
   z.strictObject({
     secretArn: z
@@ -48,7 +55,9 @@ export const secretRef = z.union([
       .regex(/^arn:(aws|aws-cn|aws-us-gov):secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$/, 'must be a Secrets Manager secret ARN')
       .describe('ARN of a Secrets Manager secret (JSON with username/password, or a plain string).'),
   }),
-]);
+  ],
+  { error: 'must be {env: NAME} or {secretArn: arn:aws:secretsmanager:...}' },
+);
 export type SecretRef = z.infer<typeof secretRef>;
 
 const seconds = (min: number, max: number, def: number, what: string) =>
@@ -92,10 +101,19 @@ export const dmsSchema = z
         securityGroupIds: z.array(z.string().regex(/^sg-[0-9a-f]+$/, 'must be a security group id (sg-...)')).default([]).describe('VPC security groups when created.'),
       })
       .describe('Where the CDC task runs.'),
-    sslMode: z.enum(['require', 'verify-ca', 'verify-full']).optional().describe('Endpoint TLS mode; default verify-full (MySQL does not support require).'),
-    certificateArn: z.string().regex(/^arn:(aws|aws-cn|aws-us-gov):dms:/, 'must be a DMS certificate ARN').optional().describe('CA certificate imported into DMS, needed for verify-ca/verify-full.'),
+    sslMode: z
+      .enum(['require', 'verify-ca', 'verify-full'])
+      .optional()
+      .describe('Endpoint TLS mode; default verify-full. DMS does not support require for MySQL-family engines (aurora-mysql, mysql, mariadb).'),
+    certificateArn: z
+      .string()
+      .regex(/^arn:(aws|aws-cn|aws-us-gov):dms:[a-z0-9-]+:\d{12}:cert:.+$/, 'must be a DMS certificate ARN (arn:aws:dms:REGION:ACCOUNT:cert:...)')
+      .optional()
+      .describe(
+        'CA certificate imported into DMS (ImportCertificate). Required when sslMode is verify-ca or verify-full (the default), unless the runbook has a rehearsal section: the loader then accepts it missing, and the AWS preflight still needs it.',
+      ),
     slotName: z.string().regex(/^[a-z0-9_]{1,63}$/, 'must be lower-case letters, digits and _ (PostgreSQL slot name rule)').optional().describe('Logical slot name on the source; default rekey_<runid>.'),
-    tables: tableMappingSchema.default({ include: ['%.%'], exclude: [] }),
+    tables: tableMappingSchema.default({ include: ['%.%'], exclude: [] }).describe('DMS selection rules; the sentinel table is always added.'),
     username: z.string().min(1).optional().describe('User DMS connects as; default: source.username.'),
     password: secretRef.optional().describe('Password of the DMS user; default: source.password.'),
   })
@@ -117,15 +135,19 @@ export const cutoverSchema = z
 export const validationSchema = z
   .strictObject({
     rowCounts: z.boolean().default(true).describe('Compare exact row counts of every replicated table.'),
-    checksums: z.union([z.boolean(), z.array(z.string())]).default(false).describe('Also compare content checksums: true for all tables, or a list of schema.table.'),
+    checksums: z
+      .union([z.boolean(), z.array(z.string())], { error: 'must be true, false or a list of schema.table names' })
+      .default(false).describe('Also compare content checksums: true for all tables, or a list of schema.table.'),
     concurrency: z.number().int().min(1).max(64).default(4).describe('Tables counted at once on each side.'),
   })
   .describe('Checks before the gate and after the drain.');
 
-const hookSchema = z.strictObject({
+const hookSchema = z
+  .strictObject({
   run: z.string().min(1).describe('Command run by /bin/sh; receives REKEY_RUN_ID, REKEY_SOURCE, REKEY_STEP in its environment.'),
   timeoutSeconds: seconds(1, 3600, 60, 'Kill the hook after this long (counts as failure).'),
-});
+  })
+  .describe('A local command.');
 
 export const hooksSchema = z
   .strictObject({
@@ -136,32 +158,45 @@ export const hooksSchema = z
 
 export const rehearsalKeySchema = z.strictObject({
   id: kmsKeyRef.describe('Key id, alias or ARN as the runbook names it.'),
-  state: z.enum(['Enabled', 'Disabled', 'PendingDeletion', 'PendingImport', 'Unavailable']).default('Enabled'),
-  keySpec: z.enum(['SYMMETRIC_DEFAULT', 'RSA_2048', 'RSA_3072', 'RSA_4096', 'ECC_NIST_P256', 'ECC_NIST_P384', 'HMAC_256']).default('SYMMETRIC_DEFAULT'),
+  state: z
+    .enum(['Enabled', 'Disabled', 'PendingDeletion', 'PendingImport', 'Unavailable'])
+    .default('Enabled')
+    .describe('KMS key state; anything but Enabled makes preflight fail, as it would against AWS.'),
+  keySpec: z
+    .enum(['SYMMETRIC_DEFAULT', 'RSA_2048', 'RSA_3072', 'RSA_4096', 'ECC_NIST_P256', 'ECC_NIST_P384', 'HMAC_256'])
+    .default('SYMMETRIC_DEFAULT')
+    .describe('KMS key spec; RDS accepts only SYMMETRIC_DEFAULT.'),
   region: z.string().optional().describe('Region the key lives in; default: the runbook region.'),
   grantsRds: z.boolean().default(true).describe('Whether the key policy lets RDS use it (kms:CreateGrant via RDS).'),
-});
+}).describe('A KMS key of the rehearsal cloud.');
 
 export const rehearsalSchema = z
   .strictObject({
     source: z
       .strictObject({
-        url: z.string().optional().describe('Adopt an existing local database as the source: postgres://user@host:port/db or mysql://user@host:port/db. No password in the URL; use urlPasswordEnv.'),
-        urlPasswordEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional().describe('Environment variable holding the password for source.url.'),
+        url: z
+          .string()
+          .optional()
+          .describe(
+            'Adopt an existing local database as the source: postgres://user@host:port/db (PostgreSQL engines) or mysql://user@host:port/db (MySQL engines). No password in the URL; use urlPasswordEnv.',
+          ),
+        urlPasswordEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').optional().describe('Environment variable holding the password for source.url.'),
         seedRows: z.number().int().min(0).max(50_000_000).default(300_000).describe('Rows seeded into the demo database when no url is given.'),
       })
-      .default({ seedRows: 300_000 }),
+      .default({ seedRows: 300_000 })
+      .describe('Where the rehearsal source database comes from.'),
     load: z
       .strictObject({
         writesPerSecond: z.number().min(0).max(10_000).default(100).describe('Live writes per second through the source endpoint during the whole rehearsal.'),
       })
-      .default({ writesPerSecond: 100 }),
+      .default({ writesPerSecond: 100 })
+      .describe('The live write load that measures the write-unavailable window.'),
     delays: z
       .strictObject({
-        snapshotSeconds: z.number().min(0).max(3600).default(1),
-        restoreSeconds: z.number().min(0).max(3600).default(1),
-        renameSeconds: z.number().min(0).max(3600).default(1),
-        availableSeconds: z.number().min(0).max(3600).default(0),
+        snapshotSeconds: z.number().min(0).max(3600).default(1).describe('How long a snapshot takes to become available.'),
+        restoreSeconds: z.number().min(0).max(3600).default(1).describe('How long a restore takes to become available.'),
+        renameSeconds: z.number().min(0).max(3600).default(1).describe('How long a rename keeps the endpoint unreachable.'),
+        availableSeconds: z.number().min(0).max(3600).default(0).describe('Extra wait before a modified resource reports available again.'),
       })
       .default({ snapshotSeconds: 1, restoreSeconds: 1, renameSeconds: 1, availableSeconds: 0 })
       .describe('Simulated AWS timings.'),
@@ -178,7 +213,7 @@ export const rehearsalSchema = z
 
 export const runbookSchema = z
   .strictObject({
-    version: z.literal(1).describe('Runbook format version.'),
+    version: z.literal(1, { error: 'must be 1 (the only runbook format version)' }).describe('Runbook format version.'),
     name: z.string().min(1).max(100).describe('A name for people and reports.'),
     region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'must be an AWS region like us-east-1').describe('AWS region of the source, the key and DMS.'),
     account: z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id').optional().describe('Expected AWS account; ARNs must agree with it.'),
