@@ -1,0 +1,144 @@
+import { executeFlow, exitCodeOf } from '../../src/engine/executor.js';
+import { MemoryJournalStore, replay } from '../../src/engine/journal.js';
+import { RunMachine } from '../../src/engine/run-machine.js';
+import { headlessApprover } from '../../src/engine/approvers.js';
+import { makeRedactor } from '../../src/engine/redact.js';
+import { StepError, type Approver, type Flow, type RunEvent, type Step } from '../../src/engine/types.js';
+
+interface S {
+  log: string[];
+  drainFailures: number;
+}
+
+function step(id: string, run?: (s: S, attempt: number) => unknown): Step<S> {
+  return {
+    id,
+    title: id,
+    describe: () => [{ kind: 'note', target: id, summary: id }],
+    run: (ctx) => {
+      ctx.services.log.push(`${id}#${ctx.attempt}`);
+      return Promise.resolve(run ? run(ctx.services, ctx.attempt) : { id });
+    },
+  };
+}
+
+function machineFor(flow: Flow<S>, redact?: (t: string) => string): RunMachine {
+  return new RunMachine('run1', flow.steps.map((s) => ({ id: s.id, title: s.title, hasGate: !!s.gate })), {}, redact ? { redact } : {});
+}
+
+const approveAll = headlessApprover({ approve: [], yes: true, by: 'test' });
+
+describe('executeFlow', () => {
+  it('goes back to the retryFrom step after a retryable failure, unfencing first, then succeeds', async () => {
+    const services: S = { log: [], drainFailures: 1 };
+    const flow: Flow<S> = {
+      id: 'f',
+      steps: [
+        step('catch-up'),
+        { ...step('fence'), gate: { id: 'cutover', question: 'go?', facts: () => ({}) } },
+        step('drain', (s) => {
+          if (s.drainFailures-- > 0) throw new StepError('sentinel did not arrive', 'retryable', [], { retryFrom: 'catch-up' });
+          return { ok: true };
+        }),
+        step('switch'),
+      ],
+      makeSafe: (ctx) => {
+        ctx.services.log.push('unfence');
+        return Promise.resolve(ctx.outputs.fence ? ['fence'] : []);
+      },
+    };
+    const journal = new MemoryJournalStore();
+    const decisions: string[] = [];
+    const approver: Approver = { decide: async (r, sig) => { decisions.push(r.id); return approveAll.decide(r, sig); } };
+    const outcome = await executeFlow({ runId: 'run1', flow, services, journal, machine: machineFor(flow), approver, signal: new AbortController().signal });
+    expect(outcome.status).toBe('succeeded');
+    expect(services.log).toEqual(['catch-up#1', 'fence#1', 'drain#1', 'unfence', 'catch-up#2', 'fence#2', 'drain#2', 'switch#1']);
+    // The gate is asked again after going back: the facts have changed.
+    expect(decisions).toEqual(['cutover', 'cutover']);
+    expect(journal.records.filter((r) => r.t === 'rewind')).toHaveLength(1);
+    expect(journal.records.find((r) => r.t === 'step_undone')).toMatchObject({ stepId: 'fence' });
+  });
+
+  it('stops failing after maxRewinds and reports exit 5', async () => {
+    const services: S = { log: [], drainFailures: 99 };
+    const flow: Flow<S> = {
+      id: 'f',
+      steps: [step('catch-up'), step('drain', () => { throw new StepError('no sentinel', 'retryable', [], { retryFrom: 'catch-up' }); })],
+    };
+    const outcome = await executeFlow({ runId: 'run1', flow, services, journal: new MemoryJournalStore(), machine: machineFor(flow), approver: approveAll, signal: new AbortController().signal, maxRewinds: 2 });
+    expect(outcome.status).toBe('failed');
+    expect(exitCodeOf(outcome)).toBe(5);
+    expect(services.log.filter((l) => l.startsWith('drain'))).toHaveLength(3);
+  });
+
+  it('re-runs on resume a step that makeSafe reverted', async () => {
+    const services: S = { log: [], drainFailures: 0 };
+    let failFinal = true;
+    const flow: Flow<S> = {
+      id: 'f',
+      steps: [step('fence'), step('final-validate', () => { if (failFinal) throw new StepError('2 tables differ'); return {}; })],
+      makeSafe: () => Promise.resolve(['fence']),
+    };
+    const journal = new MemoryJournalStore();
+    const first = await executeFlow({ runId: 'run1', flow, services, journal, machine: machineFor(flow), approver: approveAll, signal: new AbortController().signal });
+    expect(first).toMatchObject({ status: 'failed', madeSafe: true, error: { stepId: 'final-validate', kind: 'fatal' } });
+    const state = replay(await journal.readAll(), ['fence', 'final-validate']);
+    expect(state.succeeded.has('fence')).toBe(false);
+    failFinal = false;
+    const second = await executeFlow({ runId: 'run1', flow, services, journal, machine: machineFor(flow), approver: approveAll, signal: new AbortController().signal });
+    expect(second.status).toBe('succeeded');
+    expect(services.log).toEqual(['fence#1', 'final-validate#1', 'fence#2', 'final-validate#2']);
+  });
+
+  it('a declined gate stops the run resumably (exit 3) and runs nothing behind it', async () => {
+    const services: S = { log: [], drainFailures: 0 };
+    const flow: Flow<S> = { id: 'f', steps: [step('a'), { ...step('b'), gate: { id: 'cutover', question: 'go?', facts: () => ({ x: 1 }) } }] };
+    const decline: Approver = { decide: (r) => Promise.resolve({ id: r.id, decision: 'declined', by: 'alice', at: new Date().toISOString() }) };
+    const outcome = await executeFlow({ runId: 'run1', flow, services, journal: new MemoryJournalStore(), machine: machineFor(flow), approver: decline, signal: new AbortController().signal });
+    expect(outcome).toMatchObject({ status: 'awaiting_approval', declined: true });
+    expect(exitCodeOf(outcome)).toBe(3);
+    expect(services.log).toEqual(['a#1']);
+  });
+
+  it('maps preflight failures to exit 4 and keeps every detail', async () => {
+    const flow: Flow<S> = { id: 'f', steps: [step('preflight', () => { throw new StepError('preflight found 2 problems', 'preflight', ['key disabled', 'no backups']); })] };
+    const outcome = await executeFlow({ runId: 'run1', flow, services: { log: [], drainFailures: 0 }, journal: new MemoryJournalStore(), machine: machineFor(flow), approver: approveAll, signal: new AbortController().signal });
+    expect(exitCodeOf(outcome)).toBe(4);
+    expect(outcome).toMatchObject({ error: { details: ['key disabled', 'no backups'] } });
+  });
+
+  it('redacts secrets from journal records and events', async () => {
+    const secret = 'pa55-w0rd-xyz';
+    const redact = makeRedactor([secret]);
+    const flow: Flow<S> = { id: 'f', steps: [step('a', () => { throw new Error(`auth failed for postgres://app:${secret}@h/db and also ${secret}`); })] };
+    const machine = machineFor(flow, redact);
+    const events: RunEvent[] = [];
+    machine.subscribe((e) => e && events.push(e));
+    const journal = new MemoryJournalStore();
+    await executeFlow({ runId: 'run1', flow, services: { log: [], drainFailures: 0 }, journal, machine, approver: approveAll, signal: new AbortController().signal, redact });
+    const text = JSON.stringify(journal.records) + JSON.stringify(events) + JSON.stringify(machine.getSnapshot());
+    expect(text).not.toContain(secret);
+    expect(text).toContain('postgres://app:***@h/db');
+  });
+});
+
+describe('makeRedactor', () => {
+  it('masks URL passwords it was not told about', () => {
+    expect(makeRedactor([])('mysql://root:topsecret@127.0.0.1:3306/x')).toBe('mysql://root:***@127.0.0.1:3306/x');
+  });
+});
+
+describe('RunMachine', () => {
+  it('hands out a new immutable snapshot on every change', () => {
+    const m = new RunMachine('r', [{ id: 'a', title: 'A', hasGate: false }]);
+    const before = m.getSnapshot();
+    m.setStepStatus('a', { kind: 'running', startedAt: 'now', attempt: 1 });
+    const after = m.getSnapshot();
+    expect(before).not.toBe(after);
+    expect(before.steps[0]!.status.kind).toBe('pending');
+    expect(after.steps[0]!.status.kind).toBe('running');
+    m.metric('lag', 1);
+    m.metric('lag', 2);
+    expect(m.getSnapshot().metrics.lag!.history.map((h) => h.value)).toEqual([1, 2]);
+  });
+});
