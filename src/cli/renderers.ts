@@ -146,6 +146,7 @@ export class LineRenderer implements Renderer {
         if (this.opts.github && e.level === 'warn') this.output.out(annotation('warning', `rekey ${e.stepId ?? 'run'}`, e.message));
         break;
       case 'metric':
+      case 'data':
         break;
     }
   }

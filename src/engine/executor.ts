@@ -100,6 +100,7 @@ export async function executeFlow<S>(opts: ExecuteOptions<S>): Promise<ExecuteOu
       progress: (message, percent, etaSeconds) => machine.progress(step.id, message, percent, etaSeconds),
       metric: (name, value, unit, labels) => machine.metric(name, value, unit, labels),
       log: (level, message) => machine.log(level, message, step.id),
+      publish: (key, value) => machine.publish(key, redactDeep(value, redact)),
     },
   });
 

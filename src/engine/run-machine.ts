@@ -41,6 +41,8 @@ export interface RunSnapshot {
   gate?: { request: ApprovalRequest; decision?: ApprovalDecision };
   metrics: Readonly<Record<string, MetricView>>;
   logs: readonly LogLine[];
+  /** Structured results published by steps, by key (`validation`, `sequences`, `preflight`...). */
+  published: Readonly<Record<string, unknown>>;
   /** Last status message for the run (why it stopped, for example). */
   message?: string;
 }
@@ -71,6 +73,7 @@ export class RunMachine {
       steps: steps.map((s) => ({ ...s, status: { kind: 'pending' } })),
       metrics: {},
       logs: [],
+      published: {},
     };
   }
 
@@ -146,6 +149,12 @@ export class RunMachine {
     const line: LogLine = { at, level, message: this.redact(message), ...(stepId !== undefined ? { stepId } : {}) };
     this.snapshot = { ...this.snapshot, logs: [...this.snapshot.logs, line].slice(-MAX_LOGS) };
     this.emit({ type: 'log', at, runId: this.snapshot.runId, level, message: line.message, ...(stepId !== undefined ? { stepId } : {}) });
+  }
+
+  publish(key: string, value: unknown): void {
+    const at = this.now().toISOString();
+    this.snapshot = { ...this.snapshot, published: { ...this.snapshot.published, [key]: value } };
+    this.emit({ type: 'data', at, runId: this.snapshot.runId, key, value });
   }
 
   private redactStatus(status: StepStatus): StepStatus {

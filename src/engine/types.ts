@@ -104,13 +104,16 @@ export type RunEvent =
   | { type: 'progress'; at: string; runId: string; stepId: string; percent?: number; etaSeconds?: number; message: string }
   | { type: 'metric'; at: string; runId: string; name: string; value: number; unit?: string; labels?: Record<string, string> }
   | { type: 'gate'; at: string; runId: string; request: ApprovalRequest; decision?: ApprovalDecision }
-  | { type: 'log'; at: string; runId: string; level: 'debug' | 'info' | 'warn' | 'error'; stepId?: string; message: string };
+  | { type: 'log'; at: string; runId: string; level: 'debug' | 'info' | 'warn' | 'error'; stepId?: string; message: string }
+  | { type: 'data'; at: string; runId: string; key: string; value: unknown };
 
 /** Emits events for the current step; handed to steps inside the context. */
 export interface StepReporter {
   progress(message: string, percent?: number, etaSeconds?: number): void;
   metric(name: string, value: number, unit?: string, labels?: Record<string, string>): void;
   log(level: 'debug' | 'info' | 'warn' | 'error', message: string): void;
+  /** Structured results for renderers and the report (e.g. `validation`: per-table counts). Never secrets. */
+  publish(key: string, value: unknown): void;
 }
 
 /**
