@@ -340,7 +340,7 @@ class PostgresAdapter implements DbAdapter {
        ORDER BY 1, 2`,
     );
     // reltuples is -1 for a table never vacuumed or analysed: no estimate, count it as 0.
-    return rows.map((r) => ({
+    return rows.filter((r) => !isDmsArtefact(r.name)).map((r) => ({
       schema: r.schema,
       name: r.name,
       estimatedRows: Math.max(0, Math.round(r.reltuples)),
@@ -478,7 +478,8 @@ class PostgresAdapter implements DbAdapter {
     return rows.map((r) => r.rolname);
   }
 
-  async fence(principals: string[]): Promise<FenceState> {
+  async fence(requested: string[]): Promise<FenceState> {
+    const principals = [...new Set(requested)];
     const roles = await this.rows<{ rolname: string; rolcanlogin: boolean; rolconnlimit: number; is_me: boolean }>(
       `SELECT rolname, rolcanlogin, rolconnlimit, rolname = current_user AS is_me
        FROM pg_roles WHERE rolname = ANY($1::text[])`,
