@@ -37,10 +37,14 @@ interface Finding {
   path: Path;
   anchor: Anchor;
   message: string;
+  /** For a missing key: its name. */
+  missing?: string;
+  /** For an unknown key: the allowed key it is probably a typo of. */
+  suggests?: string;
 }
 
 const SECRET_KEY = /(password|passwd|pwd|secret)$/i;
-const SECRET_HINT = 'use {env: NAME} or {secretArn: ...} instead of an inline value';
+const SECRET_HINT = 'use {env: NAME} or {secretArn: ...} instead';
 const MYSQL_FAMILY = new Set(['aurora-mysql', 'mysql', 'mariadb']);
 
 /** `file:line:col: message`, the form the CLI prints on stderr. */
@@ -87,8 +91,13 @@ export function loadRunbook(path: string, text?: string, opts: LoadOptions = {})
   const own = [...secretFindings(data, []), ...crossFieldFindings(data)];
   const parsed = runbookSchema.safeParse(data, { error: friendlyMessage });
   const shape = parsed.success ? [] : parsed.error.issues.flatMap((i) => issueFindings(i, [], data));
-  // A hand-written finding explains its field better than the generic shape issue at or under it.
-  const kept = shape.filter((f) => !own.some((o) => startsWith(f.path, o.path)));
+  // A hand-written finding explains its field better than the generic shape issue at or under it, and a
+  // misspelt key already says which key is missing.
+  const kept = shape.filter(
+    (f) =>
+      !own.some((o) => startsWith(f.path, o.path)) &&
+      !(f.missing && shape.some((u) => u.suggests === f.missing && startsWith(u.path, f.path) && u.path.length === f.path.length + 1)),
+  );
   if (parsed.success && opts.env) own.push(...envFindings(parsed.data, opts.env));
 
   const problems = [...own, ...kept].map((f) => {
@@ -121,7 +130,8 @@ function issueFindings(issue: Issue, base: Path, data: unknown): Finding[] {
   const value = lookup(data, path);
   if (value === undefined && path.length > 0) {
     const parent = path.slice(0, -1);
-    return [{ path: parent, anchor: 'parent', message: prefix(parent, `missing required key "${String(path[path.length - 1])}"`) }];
+    const missing = String(path[path.length - 1]);
+    return [{ path: parent, anchor: 'parent', missing, message: prefix(parent, `missing required key "${missing}"`) }];
   }
   if (issue.code === 'invalid_union') {
     const branch = bestBranch(issue.errors, value);
@@ -135,7 +145,7 @@ function unknownKeyFindings(parent: Path, keys: string[]): Finding[] {
   return keys.map((key) => {
     const near = closest(key, allowed);
     const hint = near ? ` (did you mean "${near}"?)` : allowed.length > 0 ? `; allowed: ${allowed.join(', ')}` : '';
-    return { path: [...parent, key], anchor: 'key', message: prefix(parent, `unknown key "${key}"${hint}`) };
+    return { path: [...parent, key], anchor: 'key', suggests: near, message: prefix(parent, `unknown key "${key}"${hint}`) };
   });
 }
 
@@ -174,6 +184,8 @@ function friendlyMessage(iss: z.core.$ZodRawIssue): string | undefined {
     case 'too_big':
       return `must be ${iss.inclusive === false ? 'less than' : 'at most'} ${String(iss.maximum)}${unit(iss.origin)}`;
     case 'too_small':
+      if (iss.minimum === 1 && iss.inclusive !== false && iss.origin === 'string') return 'must not be empty';
+      if (iss.minimum === 1 && iss.inclusive !== false && iss.origin === 'array') return 'must have at least one item';
       return `must be ${iss.inclusive === false ? 'more than' : 'at least'} ${String(iss.minimum)}${unit(iss.origin)}`;
     case 'invalid_format':
       return 'has the wrong format';
@@ -243,14 +255,17 @@ function secretFindings(value: unknown, path: Path): Finding[] {
   if (isPlainObject(value)) {
     return Object.entries(value).flatMap(([k, v]) => {
       if (SECRET_KEY.test(k) && (typeof v === 'string' || typeof v === 'number')) {
-        return [{ path: [...path, k], anchor: 'value' as const, message: prefix([...path, k], `inline secret: ${SECRET_HINT}`) }];
+        return [{ path: [...path, k], anchor: 'value' as const, message: prefix([...path, k], `inline secret; ${SECRET_HINT}`) }];
       }
       return secretFindings(v, [...path, k]);
     });
   }
   if (typeof value === 'string' && value.includes('://') && urlPassword(value)) {
-    const where = pathString(path) === 'rehearsal.source.url' ? ' (set urlPasswordEnv to the variable that holds it)' : '';
-    return [{ path, anchor: 'value', message: prefix(path, `the URL contains a password; remove it and ${SECRET_HINT}${where}`) }];
+    const how =
+      pathString(path) === 'rehearsal.source.url'
+        ? 'name the environment variable that holds it in urlPasswordEnv'
+        : 'reference it with {env: NAME} or {secretArn: ...}';
+    return [{ path, anchor: 'value', message: prefix(path, `the URL contains a password; remove it and ${how}`) }];
   }
   return [];
 }
@@ -267,8 +282,9 @@ function urlPassword(value: string): boolean {
 /** Rules across fields: ARN region/account, TLS mode per engine, the rehearsal URL scheme. */
 function crossFieldFindings(data: Record<string, unknown>): Finding[] {
   const out: Finding[] = [];
-  const region = typeof data.region === 'string' ? data.region : undefined;
-  const account = typeof data.account === 'string' ? data.account : undefined;
+  // Comparing against a region or account that is itself invalid would only repeat that problem.
+  const region = runbookSchema.shape.region.safeParse(data.region).data;
+  const account = runbookSchema.shape.account.safeParse(data.account).data;
   for (const [path, arn] of arnStrings(data, [])) {
     const parts = arn.split(':');
     const arnRegion = parts[3];
