@@ -1,7 +1,7 @@
 // Loads a runbook from YAML and reports every problem at once as file:line:col, never throwing.
 // Order: YAML syntax -> shape (zod) -> checks that need several fields or the raw text (secrets, ARNs, TLS, URLs).
 import { readFileSync } from 'node:fs';
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit } from 'yaml';
 import type { Document, Node as YamlNode } from 'yaml';
 import { z } from 'zod';
 import { runbookSchema } from './schema.js';
@@ -73,6 +73,12 @@ export function loadRunbook(path: string, text?: string, opts: LoadOptions = {})
   });
   // Shape errors on a document that did not parse would only echo the syntax error.
   if (syntax.length > 0) return { ok: false, problems: sortProblems(syntax) };
+
+  const cycle = recursiveAlias(doc);
+  if (cycle) {
+    const pos = lines.linePos(cycle);
+    return { ok: false, problems: [at(pos.line, pos.col, 'invalid YAML: this alias refers to a node that contains it')] };
+  }
 
   let data: unknown;
   try {
@@ -350,6 +356,22 @@ function envFindings(runbook: Runbook, env: Record<string, string | undefined>):
       ? [{ path: [...path, 'env'], anchor: 'value' as const, message: prefix(path, `environment variable ${ref.env} is not set`) }]
       : [],
   );
+}
+
+/** Offset of an alias used inside the node it names (which would make the data endless), if any. */
+function recursiveAlias(doc: Document): number | undefined {
+  let found: number | undefined;
+  visit(doc, {
+    Alias(_key, alias, path) {
+      const target = alias.resolve(doc);
+      if (target && path.includes(target)) {
+        found = alias.range?.[0] ?? 0;
+        return visit.BREAK;
+      }
+      return undefined;
+    },
+  });
+  return found;
 }
 
 // ---------- positions ----------
