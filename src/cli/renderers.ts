@@ -164,7 +164,7 @@ export class LineRenderer implements Renderer {
     const snap = machine.getSnapshot();
     this.output.out('');
     this.output.out(`run ${snap.runId}: ${outcome.status} (exit ${exitCode})`);
-    for (const [k, v] of Object.entries(extra)) this.output.out(`  ${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
+    for (const [k, v] of Object.entries(extra)) this.output.out(`  ${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`);
     const next = nextStep(outcome, snap.runId, this.opts.stateDirArg ?? '');
     if (next) this.output.out(next);
     return Promise.resolve();

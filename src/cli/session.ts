@@ -22,6 +22,8 @@ export interface SessionOptions<S> {
   approver: Approver;
   redact: (text: string) => string;
   command: string;
+  /** Called once the machine exists (rehearsal feeds it write-load metrics). */
+  onMachine?: (machine: RunMachine) => void;
   /**
    * Called after the engine stopped, before the exit code is returned (close adapters, verify writes, write the
    * report). May return extra summary fields and an exit code that overrides the engine's (e.g. lost writes).
@@ -72,6 +74,7 @@ export async function runSession<S>(opts: SessionOptions<S>): Promise<SessionRes
     opts.info,
     { redact: opts.redact },
   );
+  opts.onMachine?.(machine);
   try {
     if (held.tookOverFrom) {
       renderer.notice(`took over a stale lock of process ${held.tookOverFrom.pid} (started ${held.tookOverFrom.startedAt}), which is no longer running`);

@@ -24,8 +24,8 @@ function start(args: string[]): { child: ChildProcess; done: Promise<Done> } {
   const child = spawn(process.execPath, [RUNNER, ...args], { env: { ...process.env, FAKE_SECRET: SECRET }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const done = new Promise<Done>((res) => child.on('close', (code, signal) => res({ code, signal, stdout, stderr })));
   return { child, done };
 }
@@ -103,7 +103,7 @@ describe('engine: killed runners resume', () => {
     expect(second.code).toBe(0);
     const summary = JSON.parse(second.stdout.trim().split('\n').at(-1)!);
     expect(summary).toMatchObject({ type: 'summary', ok: true, status: 'succeeded', runId: 'gatetest' });
-    const journal = readFileSync(join(state, 'runs', 'gatetest', 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const journal = readFileSync(join(state, 'runs', 'gatetest', 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { t: string; decision: unknown; shown: { facts: unknown; actions: { target: string }[] } });
     const decided = journal.filter((r) => r.t === 'gate_decided');
     expect(decided).toHaveLength(1);
     expect(decided[0].decision).toMatchObject({ id: 'cutover', decision: 'approved', by: '--approve' });
