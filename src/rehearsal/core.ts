@@ -1,0 +1,92 @@
+// What the fake services share: the registry, the servers, the proxies, timings, and background work.
+import type { Runbook } from '../runbook/schema.js';
+import type { ProxyRegistry } from './proxy.js';
+import type { Backend, Registry } from './registry.js';
+import type { LocalServer } from './servers/index.js';
+
+/** Simulated AWS timings, in seconds. */
+export interface Delays {
+  snapshotSeconds: number;
+  restoreSeconds: number;
+  renameSeconds: number;
+  availableSeconds: number;
+}
+
+/** Shared state of one open rehearsal world. */
+export interface Core {
+  /** Persisted state. */
+  reg: Registry;
+  /** The runbook being rehearsed. */
+  runbook: Runbook;
+  /** Region used in ARNs and KMS lookups. */
+  region: string;
+  /** Account used in ARNs. */
+  account: string;
+  /** Simulated timings. */
+  delays: Delays;
+  /** Injected faults. */
+  failures: { dmsTaskFailsAfterSeconds?: number; drainNeverArrives: boolean };
+  /** The two local servers. */
+  servers: { source: LocalServer; target: LocalServer };
+  /** Endpoint proxies, one per cluster identifier. */
+  proxies: ProxyRegistry;
+  /** Where dumps go. */
+  snapshotDir: string;
+  /** Diagnostics (never secrets). */
+  log: (msg: string) => void;
+  /** Clock (epoch ms). */
+  now: () => number;
+  /** DMS endpoint passwords by endpoint ARN: memory only, never persisted. */
+  passwords: Map<string, string>;
+  /** Run work in the background; errors go to the log; close() waits for it. */
+  background: (what: string, work: () => Promise<void>) => void;
+}
+
+/** The admin backend of a local server for `database`. */
+export function localBackend(server: LocalServer, which: 'source' | 'target', database: string): Backend {
+  const url = new URL(server.adminUrl);
+  return { server: which, host: server.host, port: server.port, database, user: decodeURIComponent(url.username || 'postgres') };
+}
+
+/** The backend of a server kind in this world. */
+export function serverBackend(core: Core, which: 'source' | 'target', database: string): Backend {
+  return localBackend(core.servers[which], which, database);
+}
+
+/** Ensure the proxy of `identifier` listens on its stable port, recording the port. */
+export async function ensureProxy(core: Core, identifier: string): Promise<number> {
+  const port = await core.proxies.ensure(identifier, core.reg.state.proxyPorts[identifier]);
+  if (core.reg.state.proxyPorts[identifier] !== port) {
+    core.reg.state.proxyPorts[identifier] = port;
+    core.reg.save();
+  }
+  return port;
+}
+
+/** ARN helpers. */
+export const arn = {
+  rds: (core: Core, kind: 'cluster' | 'db' | 'cluster-snapshot' | 'cluster-pg' | 'subgrp', id: string): string => `arn:aws:rds:${core.region}:${core.account}:${kind}:${id}`,
+  dms: (core: Core, kind: 'rep' | 'endpoint' | 'task', resourceId: string): string => `arn:aws:dms:${core.region}:${core.account}:${kind}:${resourceId}`,
+};
+
+/** Whether `now` is before `t`. */
+export const before = (core: Core, t: number): boolean => core.now() < t;
+
+/** Seconds to milliseconds. */
+export const ms = (seconds: number): number => Math.round(seconds * 1000);
+
+/** Loose command input: the fakes read fields by name, as the service would. */
+export type Input = Record<string, unknown>;
+
+/** A string field of a request, or undefined. */
+export function str(input: Input, key: string): string | undefined {
+  const v = input[key];
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** A filter value list from DMS-style `Filters: [{Name, Values}]`. */
+export function filterValues(input: Input, name: string): string[] | undefined {
+  const filters = Array.isArray(input.Filters) ? (input.Filters as { Name?: string; Values?: string[] }[]) : [];
+  const f = filters.find((x) => x.Name === name);
+  return f?.Values;
+}

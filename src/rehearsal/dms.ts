@@ -1,0 +1,586 @@
+// Fake DMS: replication instances, endpoints, connection tests, and CDC-only tasks carried out by a
+// native PostgreSQL subscription from the snapshot's exported slot, checked the way DMS checks them.
+// While a task runs, a sampler turns replication lag into AWS/DMS CloudWatch datapoints.
+import pg from 'pg';
+import type { Core, Input } from './core.js';
+import { arn, before, filterValues, ms, str } from './core.js';
+import { awsFault, UnsupportedCommandError } from './faults.js';
+import {
+  advanceSlot, dropSubscription, isLsn, listTables, lsnValue, observeSource, setSubscriptionEnabled, slotInfo, startSubscription, targetTuples,
+} from './pg-ops.js';
+import type { SourceTable } from './pg-ops.js';
+import type { Backend, ClusterRecord, Datapoint, EndpointRecord, ReplicationInstanceRecord, TaskRecord } from './registry.js';
+import { resourceId } from './registry.js';
+
+const SAMPLE_MS = 500;
+
+/** Ages of WAL positions: when each was first seen as the server's current position. */
+class LagClock {
+  private samples: { t: number; lsn: bigint }[] = [];
+
+  observe(t: number, current: bigint): void {
+    const last = this.samples[this.samples.length - 1];
+    if (!last || last.lsn < current) this.samples.push({ t, lsn: current });
+  }
+
+  /** Seconds since the oldest change past `pos` appeared (0 when `pos` is current). */
+  age(now: number, pos: bigint): number {
+    const first = this.samples.find((s) => s.lsn > pos);
+    return first ? Math.max(0, (now - first.t) / 1000) : 0;
+  }
+
+  forget(upTo: bigint): void {
+    const keep = this.samples.findIndex((s) => s.lsn > upTo);
+    if (keep > 0) this.samples = this.samples.slice(keep - 1);
+  }
+}
+
+interface Sampler {
+  timer: NodeJS.Timeout;
+  clock: LagClock;
+  busy: boolean;
+}
+
+/** Where DMS task status comes from: explicit state, or `creating` until ready. */
+function taskStatus(core: Core, t: TaskRecord): string {
+  return t.state === 'ready' && before(core, t.readyAt) ? 'creating' : t.state;
+}
+
+/** The fake DMS: `send` plus the samplers it runs. */
+export class FakeDms {
+  private readonly samplers = new Map<string, Sampler>();
+
+  constructor(private readonly core: Core) {}
+
+  /** Resume what a killed runner left in flight: samplers, starts, stops, connection tests. */
+  resume(): void {
+    for (const t of Object.values(this.core.reg.state.tasks)) {
+      if (t.state === 'running') this.startSampler(t);
+      if (t.state === 'starting') this.core.background(`start ${t.identifier}`, () => this.carryOutStart(t, t.startType ?? 'start-replication', t.startPosition));
+      if (t.state === 'stopping') this.core.background(`stop ${t.identifier}`, () => this.carryOutStop(t));
+    }
+    for (const c of Object.values(this.core.reg.state.connections)) {
+      if (c.status === 'testing') this.core.background(`test ${c.endpointArn}`, () => this.carryOutTest(c.instanceArn, c.endpointArn));
+    }
+  }
+
+  /** Stop every sampler (the servers stay as they are). */
+  close(): void {
+    for (const s of this.samplers.values()) clearInterval(s.timer);
+    this.samplers.clear();
+  }
+
+  readonly send = (name: string, input: Input): Promise<unknown> => {
+    switch (name) {
+      case 'DescribeReplicationInstances': return Promise.resolve(this.describeInstances(input));
+      case 'CreateReplicationInstance': return Promise.resolve(this.createInstance(input));
+      case 'DescribeEndpoints': return Promise.resolve(this.describeEndpoints(input));
+      case 'CreateEndpoint': return Promise.resolve(this.createEndpoint(input));
+      case 'DeleteEndpoint': return Promise.resolve(this.deleteEndpoint(input));
+      case 'TestConnection': return Promise.resolve(this.testConnection(input));
+      case 'DescribeConnections': return Promise.resolve(this.describeConnections(input));
+      case 'CreateReplicationTask': return Promise.resolve(this.createTask(input));
+      case 'DescribeReplicationTasks': return Promise.resolve(this.describeTasks(input));
+      case 'StartReplicationTask': return Promise.resolve(this.startTask(input));
+      case 'StopReplicationTask': return Promise.resolve(this.stopTask(input));
+      case 'DeleteReplicationTask': return this.deleteTask(input);
+      case 'DescribeTableStatistics': return this.tableStatistics(input);
+      default: throw new UnsupportedCommandError('dms', name);
+    }
+  };
+
+  // --- replication instances
+
+  private instanceShape(r: ReplicationInstanceRecord): Record<string, unknown> {
+    return {
+      ReplicationInstanceIdentifier: r.identifier, ReplicationInstanceArn: r.arn, ReplicationInstanceClass: r.instanceClass,
+      ReplicationInstanceStatus: before(this.core, r.readyAt) ? 'creating' : 'available', AllocatedStorage: r.settings.AllocatedStorage ?? 50,
+      InstanceCreateTime: new Date(r.createdAt), PubliclyAccessible: r.settings.PubliclyAccessible ?? true, MultiAZ: r.settings.MultiAZ ?? false,
+      EngineVersion: '3.5.3', VpcSecurityGroups: ((r.settings.VpcSecurityGroupIds as string[] | undefined) ?? []).map((id) => ({ VpcSecurityGroupId: id, Status: 'active' })),
+      ReplicationSubnetGroup: { ReplicationSubnetGroupIdentifier: r.settings.ReplicationSubnetGroupIdentifier ?? 'default' },
+      ReplicationInstancePrivateIpAddresses: ['127.0.0.1'], ReplicationInstancePublicIpAddresses: [],
+    };
+  }
+
+  private describeInstances(input: Input): unknown {
+    const ids = filterValues(input, 'replication-instance-id');
+    const arns = filterValues(input, 'replication-instance-arn');
+    const list = Object.values(this.core.reg.state.replicationInstances).filter((r) => (!ids || ids.includes(r.identifier)) && (!arns || arns.includes(r.arn)));
+    if (list.length === 0) throw awsFault('dms', 'ResourceNotFoundFault', 'No replication instance found matching provided filters');
+    return { ReplicationInstances: list.map((r) => this.instanceShape(r)) };
+  }
+
+  private createInstance(input: Input): unknown {
+    const id = (str(input, 'ReplicationInstanceIdentifier') ?? '').toLowerCase();
+    if (id === '') throw awsFault('dms', 'InvalidParameterValueException', 'ReplicationInstanceIdentifier is required');
+    if (this.core.reg.state.replicationInstances[id]) throw awsFault('dms', 'ResourceAlreadyExistsFault', `Replication instance ${id} already exists`);
+    const record = registerReplicationInstance(this.core, id, str(input, 'ReplicationInstanceClass') ?? 'dms.r6i.large', input);
+    return { ReplicationInstance: this.instanceShape(record) };
+  }
+
+  private mustInstance(instanceArn: string | undefined): ReplicationInstanceRecord {
+    const r = Object.values(this.core.reg.state.replicationInstances).find((x) => x.arn === instanceArn);
+    if (!r) throw awsFault('dms', 'ResourceNotFoundFault', `Replication instance ${instanceArn ?? '(none)'} not found`);
+    return r;
+  }
+
+  // --- endpoints
+
+  private endpointShape(e: EndpointRecord): Record<string, unknown> {
+    return {
+      EndpointIdentifier: e.identifier, EndpointArn: e.arn, EndpointType: e.type.toUpperCase(), EngineName: e.engineName, EngineDisplayName: 'PostgreSQL',
+      ServerName: e.serverName, Port: e.port, DatabaseName: e.databaseName, Username: e.username, Status: 'active', SslMode: e.sslMode,
+      PostgreSQLSettings: e.postgreSQLSettings, ...e.settings,
+    };
+  }
+
+  private describeEndpoints(input: Input): unknown {
+    const ids = filterValues(input, 'endpoint-id');
+    const arns = filterValues(input, 'endpoint-arn');
+    const list = Object.values(this.core.reg.state.endpoints).filter((e) => (!ids || ids.includes(e.identifier)) && (!arns || arns.includes(e.arn)));
+    if (list.length === 0) throw awsFault('dms', 'ResourceNotFoundFault', 'No endpoint found matching provided filters');
+    return { Endpoints: list.map((e) => this.endpointShape(e)) };
+  }
+
+  private createEndpoint(input: Input): unknown {
+    const id = (str(input, 'EndpointIdentifier') ?? '').toLowerCase();
+    const type = (str(input, 'EndpointType') ?? '').toLowerCase();
+    if (id === '' || (type !== 'source' && type !== 'target')) throw awsFault('dms', 'InvalidParameterValueException', 'EndpointIdentifier and EndpointType (source|target) are required');
+    if (this.core.reg.state.endpoints[id]) throw awsFault('dms', 'ResourceAlreadyExistsFault', `Endpoint ${id} already exists`);
+    const pgSettings = { ...((input.PostgreSQLSettings as Record<string, unknown> | undefined) ?? {}) };
+    delete pgSettings.Password;
+    const known = new Set(['EndpointIdentifier', 'EndpointType', 'EngineName', 'ServerName', 'Port', 'DatabaseName', 'Username', 'Password', 'SslMode', 'PostgreSQLSettings', 'Tags']);
+    const settings = Object.fromEntries(Object.entries(input).filter(([k]) => !known.has(k) && !/password/i.test(k)));
+    const e: EndpointRecord = {
+      identifier: id, arn: arn.dms(this.core, 'endpoint', resourceId()), type, engineName: str(input, 'EngineName') ?? 'postgres',
+      serverName: str(input, 'ServerName') ?? '', port: typeof input.Port === 'number' ? input.Port : 5432, databaseName: str(input, 'DatabaseName') ?? '',
+      username: str(input, 'Username') ?? '', sslMode: str(input, 'SslMode') ?? 'none', postgreSQLSettings: pgSettings, settings, createdAt: this.core.now(),
+    };
+    const password = str(input, 'Password');
+    if (password !== undefined) this.core.passwords.set(e.arn, password);
+    this.core.reg.state.endpoints[id] = e;
+    this.core.reg.save();
+    return { Endpoint: this.endpointShape(e) };
+  }
+
+  private mustEndpoint(endpointArn: string | undefined): EndpointRecord {
+    const e = Object.values(this.core.reg.state.endpoints).find((x) => x.arn === endpointArn);
+    if (!e) throw awsFault('dms', 'ResourceNotFoundFault', `Endpoint ${endpointArn ?? '(none)'} not found`);
+    return e;
+  }
+
+  private deleteEndpoint(input: Input): unknown {
+    const e = this.mustEndpoint(str(input, 'EndpointArn'));
+    const user = Object.values(this.core.reg.state.tasks).find((t) => t.sourceEndpointArn === e.arn || t.targetEndpointArn === e.arn);
+    if (user) throw awsFault('dms', 'InvalidResourceStateFault', `Endpoint ${e.identifier} is used by replication task ${user.identifier}`);
+    delete this.core.reg.state.endpoints[e.identifier];
+    for (const key of Object.keys(this.core.reg.state.connections)) if (key.endsWith(` ${e.arn}`)) delete this.core.reg.state.connections[key];
+    this.core.passwords.delete(e.arn);
+    this.core.reg.save();
+    return { Endpoint: { ...this.endpointShape(e), Status: 'deleting' } };
+  }
+
+  // --- connection tests
+
+  private connectionShape(instanceArn: string, endpointArn: string): Record<string, unknown> {
+    const c = this.core.reg.state.connections[`${instanceArn} ${endpointArn}`];
+    const e = Object.values(this.core.reg.state.endpoints).find((x) => x.arn === endpointArn);
+    const r = Object.values(this.core.reg.state.replicationInstances).find((x) => x.arn === instanceArn);
+    return {
+      ReplicationInstanceArn: instanceArn, EndpointArn: endpointArn, Status: c?.status ?? 'testing', EndpointIdentifier: e?.identifier,
+      ReplicationInstanceIdentifier: r?.identifier, ...(c?.lastFailureMessage !== undefined ? { LastFailureMessage: c.lastFailureMessage } : {}),
+    };
+  }
+
+  private testConnection(input: Input): unknown {
+    const r = this.mustInstance(str(input, 'ReplicationInstanceArn'));
+    const e = this.mustEndpoint(str(input, 'EndpointArn'));
+    if (before(this.core, r.readyAt)) throw awsFault('dms', 'InvalidResourceStateFault', `Replication instance ${r.identifier} is not available`);
+    this.core.reg.state.connections[`${r.arn} ${e.arn}`] = { instanceArn: r.arn, endpointArn: e.arn, status: 'testing' };
+    this.core.reg.save();
+    this.core.background(`test ${e.identifier}`, () => this.carryOutTest(r.arn, e.arn));
+    return { Connection: this.connectionShape(r.arn, e.arn) };
+  }
+
+  private async carryOutTest(instanceArn: string, endpointArn: string): Promise<void> {
+    const e = Object.values(this.core.reg.state.endpoints).find((x) => x.arn === endpointArn);
+    const record = this.core.reg.state.connections[`${instanceArn} ${endpointArn}`];
+    if (!e || !record) return;
+    const password = this.core.passwords.get(e.arn);
+    const client = new pg.Client({
+      host: e.serverName, port: e.port, user: e.username, database: e.databaseName || undefined, connectionTimeoutMillis: 5000,
+      ...(password !== undefined ? { password } : {}),
+    });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      await client.query('SELECT 1');
+      record.status = 'successful';
+      delete record.lastFailureMessage;
+    } catch (error) {
+      record.status = 'failed';
+      record.lastFailureMessage = `Test connection for endpoint ${e.identifier} failed: ${error instanceof Error ? error.message : String(error)}`;
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+    this.core.reg.save();
+  }
+
+  private describeConnections(input: Input): unknown {
+    const endpoints = filterValues(input, 'endpoint-arn');
+    const instances = filterValues(input, 'replication-instance-arn');
+    const list = Object.values(this.core.reg.state.connections).filter((c) => (!endpoints || endpoints.includes(c.endpointArn)) && (!instances || instances.includes(c.instanceArn)));
+    if (list.length === 0) throw awsFault('dms', 'ResourceNotFoundFault', 'No connection found matching provided filters');
+    return { Connections: list.map((c) => this.connectionShape(c.instanceArn, c.endpointArn)) };
+  }
+
+  // --- tasks
+
+  private taskShape(t: TaskRecord, withSettings = true): Record<string, unknown> {
+    const now = this.core.now();
+    return {
+      ReplicationTaskIdentifier: t.identifier, ReplicationTaskArn: t.arn, SourceEndpointArn: t.sourceEndpointArn, TargetEndpointArn: t.targetEndpointArn,
+      ReplicationInstanceArn: t.instanceArn, MigrationType: t.migrationType, TableMappings: t.tableMappings,
+      ...(withSettings && t.taskSettings !== undefined ? { ReplicationTaskSettings: t.taskSettings } : {}),
+      Status: taskStatus(this.core, t), ReplicationTaskCreationDate: new Date(t.createdAt),
+      ...(t.startedAt !== undefined ? { ReplicationTaskStartDate: new Date(t.startedAt) } : {}),
+      ...(t.cdcStartPosition !== undefined ? { CdcStartPosition: t.cdcStartPosition } : {}),
+      ...(t.lastFailureMessage !== undefined ? { LastFailureMessage: t.lastFailureMessage } : {}),
+      ...(t.stopReason !== undefined ? { StopReason: t.stopReason } : {}),
+      ReplicationTaskStats: {
+        FullLoadProgressPercent: 100, TablesLoaded: 0, TablesLoading: 0, TablesQueued: 0, TablesErrored: 0,
+        ElapsedTimeMillis: t.startedAt !== undefined ? (t.state === 'running' ? now : (t.stoppedAt ?? now)) - t.startedAt : 0,
+        ...(t.startedAt !== undefined ? { StartDate: new Date(t.startedAt) } : {}), ...(t.stoppedAt !== undefined ? { StopDate: new Date(t.stoppedAt) } : {}),
+      },
+    };
+  }
+
+  private mustTask(taskArn: string | undefined): TaskRecord {
+    const t = Object.values(this.core.reg.state.tasks).find((x) => x.arn === taskArn);
+    if (!t) throw awsFault('dms', 'ResourceNotFoundFault', `Replication task ${taskArn ?? '(none)'} not found`);
+    return t;
+  }
+
+  private createTask(input: Input): unknown {
+    const id = (str(input, 'ReplicationTaskIdentifier') ?? '').toLowerCase();
+    if (id === '') throw awsFault('dms', 'InvalidParameterValueException', 'ReplicationTaskIdentifier is required');
+    if (this.core.reg.state.tasks[id]) throw awsFault('dms', 'ResourceAlreadyExistsFault', `Replication task ${id} already exists`);
+    const source = this.mustEndpoint(str(input, 'SourceEndpointArn'));
+    const target = this.mustEndpoint(str(input, 'TargetEndpointArn'));
+    const instance = this.mustInstance(str(input, 'ReplicationInstanceArn'));
+    if (source.type !== 'source' || target.type !== 'target') throw awsFault('dms', 'InvalidParameterValueException', 'SourceEndpointArn must be a source endpoint and TargetEndpointArn a target endpoint');
+    const mappings = str(input, 'TableMappings') ?? '';
+    parseSelection(mappings);
+    const cdcStartPosition = str(input, 'CdcStartPosition');
+    const cdcStartTime = input.CdcStartTime instanceof Date ? input.CdcStartTime.toISOString() : undefined;
+    if (cdcStartPosition !== undefined && cdcStartTime !== undefined) throw awsFault('dms', 'InvalidParameterCombinationException', 'CdcStartPosition and CdcStartTime cannot both be specified');
+    const settings = str(input, 'ReplicationTaskSettings');
+    if (settings !== undefined) {
+      try {
+        JSON.parse(settings);
+      } catch {
+        throw awsFault('dms', 'InvalidParameterValueException', 'Task Settings are invalid: not JSON');
+      }
+    }
+    const rid = str(input, 'ResourceIdentifier') ?? resourceId();
+    const t: TaskRecord = {
+      identifier: id, arn: arn.dms(this.core, 'task', rid), resourceId: rid, sourceEndpointArn: source.arn, targetEndpointArn: target.arn, instanceArn: instance.arn,
+      migrationType: str(input, 'MigrationType') ?? 'cdc', tableMappings: mappings, ...(settings !== undefined ? { taskSettings: settings } : {}),
+      ...(cdcStartPosition !== undefined ? { cdcStartPosition } : {}), ...(cdcStartTime !== undefined ? { cdcStartTime } : {}),
+      createdAt: this.core.now(), readyAt: this.core.now() + Math.max(500, ms(this.core.delays.availableSeconds)), state: 'ready', hasRun: false,
+    };
+    this.core.reg.state.tasks[id] = t;
+    this.core.reg.save();
+    return { ReplicationTask: this.taskShape(t) };
+  }
+
+  private describeTasks(input: Input): unknown {
+    const ids = filterValues(input, 'replication-task-id');
+    const arns = filterValues(input, 'replication-task-arn');
+    const list = Object.values(this.core.reg.state.tasks).filter((t) => (!ids || ids.includes(t.identifier)) && (!arns || arns.includes(t.arn)));
+    if (list.length === 0) throw awsFault('dms', 'ResourceNotFoundFault', 'No Tasks found matching provided filters');
+    return { ReplicationTasks: list.map((t) => this.taskShape(t, input.WithoutSettings !== true)) };
+  }
+
+  private startTask(input: Input): unknown {
+    const t = this.mustTask(str(input, 'ReplicationTaskArn'));
+    const type = str(input, 'StartReplicationTaskType') ?? 'start-replication';
+    const status = taskStatus(this.core, t);
+    if (!['ready', 'stopped', 'failed'].includes(status)) throw awsFault('dms', 'InvalidResourceStateFault', `Replication task ${t.identifier} is ${status}; it can start only when ready, stopped or failed`);
+    t.state = 'starting';
+    t.startType = type;
+    const position = str(input, 'CdcStartPosition');
+    if (position !== undefined) t.startPosition = position;
+    else delete t.startPosition;
+    delete t.lastFailureMessage;
+    delete t.stopReason;
+    this.core.reg.save();
+    this.core.background(`start ${t.identifier}`, () => this.carryOutStart(t, type, position));
+    return { ReplicationTask: this.taskShape(t) };
+  }
+
+  private fail(t: TaskRecord, message: string): void {
+    this.stopSampler(t);
+    t.state = 'failed';
+    t.lastFailureMessage = `Last Error ${message} Stop Reason FATAL_ERROR Error Level FATAL`;
+    t.stopReason = 'Stop Reason FATAL_ERROR';
+    t.stoppedAt = this.core.now();
+    this.core.reg.save();
+    this.core.log(`rehearsal: DMS task ${t.identifier} failed: ${message}`);
+  }
+
+  private async carryOutStart(t: TaskRecord, type: string, position: string | undefined): Promise<void> {
+    try {
+      const problem = await this.start(t, type, position);
+      if (problem !== undefined) {
+        this.fail(t, problem);
+        return;
+      }
+      t.state = 'running';
+      t.startedAt = this.core.now();
+      t.hasRun = true;
+      delete t.stoppedAt;
+      this.core.reg.save();
+      this.startSampler(t);
+    } catch (error) {
+      this.fail(t, `Task could not start: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  /** Set up the CDC; returns a failure message when DMS would refuse. */
+  private async start(t: TaskRecord, type: string, position: string | undefined): Promise<string | undefined> {
+    if (t.migrationType !== 'cdc') return `The rehearsal cloud carries out CDC-only tasks (MigrationType cdc), not ${t.migrationType}.`;
+    if (type === 'reload-target') return 'reload-target is not valid for a CDC-only task started from a native start point.';
+    if (type === 'resume-processing' && t.cdc) {
+      await setSubscriptionEnabled(t.cdc.target, t.cdc.subscription, true);
+      return undefined;
+    }
+    if (t.hasRun) return 'start-replication of a task that already ran would apply its changes again from the start position; use resume-processing.';
+    const src = this.mustEndpoint(t.sourceEndpointArn);
+    const tgt = this.mustEndpoint(t.targetEndpointArn);
+    const srcCluster = clusterForEndpoint(this.core, src);
+    const tgtCluster = clusterForEndpoint(this.core, tgt);
+    if (!srcCluster) return `Failed to connect to the source endpoint ${src.identifier} (${src.serverName}:${src.port}): no database answers there.`;
+    if (!tgtCluster) return `Failed to connect to the target endpoint ${tgt.identifier} (${tgt.serverName}:${tgt.port}): no database answers there.`;
+    const source: Backend = { ...srcCluster.backend, database: src.databaseName || srcCluster.backend.database };
+    const target: Backend = { ...tgtCluster.backend, database: tgt.databaseName || tgtCluster.backend.database };
+    const snapshot = tgtCluster.restoredFrom !== undefined ? this.core.reg.state.snapshots[tgtCluster.restoredFrom] : undefined;
+    if (!snapshot) return `The target ${tgtCluster.identifier} was not restored from a snapshot in the rehearsal cloud, so no native CDC start point matches it.`;
+    const sb = snapshot.sourceBackend;
+    if (sb.host !== source.host || sb.port !== source.port || sb.database !== source.database) {
+      return `The target ${tgtCluster.identifier} was restored from snapshot ${snapshot.identifier} of another database than the source endpoint's (${source.database} on ${srcCluster.identifier}).`;
+    }
+    const slotName = typeof src.postgreSQLSettings.SlotName === 'string' ? src.postgreSQLSettings.SlotName : undefined;
+    if (slotName === undefined) return 'A native CDC start point needs a logical replication slot: set PostgreSQLSettings.SlotName on the source endpoint.';
+    const slot = await slotInfo(source, slotName);
+    if (!slot) return `Replication slot '${slotName}' does not exist on the source database ${source.database}; create it before the snapshot.`;
+    if (slot.database !== source.database) return `Replication slot '${slotName}' belongs to database ${slot.database}, not ${source.database}.`;
+    const plugin = typeof src.postgreSQLSettings.PluginName === 'string' ? src.postgreSQLSettings.PluginName.toLowerCase() : 'pglogical';
+    if (slot.plugin !== 'test_decoding' || !['test-decoding', 'test_decoding', 'no-preference'].includes(plugin)) {
+      return `Replication slot '${slotName}' uses plugin ${slot.plugin} and the endpoint asks for ${plugin}; DMS needs a test_decoding slot with PluginName test-decoding.`;
+    }
+    if (slot.confirmedFlushLsn !== null && lsnValue(slot.confirmedFlushLsn) > lsnValue(snapshot.lsn)) {
+      return `Replication slot '${slotName}' was created after the snapshot: its confirmed_flush_lsn ${slot.confirmedFlushLsn} is past the snapshot's LSN ${snapshot.lsn}, so changes in between are gone.`;
+    }
+    const start = position ?? t.cdcStartPosition;
+    if (start === undefined) return 'CdcStartPosition is required for a CDC-only task from a native start point (PostgreSQL has no CDC start time).';
+    if (!isLsn(start)) return `CdcStartPosition '${start}' is not a PostgreSQL LSN (like 0/16B3748).`;
+    const diff = lsnValue(start) - lsnValue(snapshot.lsn);
+    if (diff < 0n) return `CdcStartPosition ${start} is before the snapshot's LSN ${snapshot.lsn}: changes already in the restored target would be applied again (overlap of ${-diff} bytes of WAL).`;
+    if (diff > 0n) return `CdcStartPosition ${start} is after the snapshot's LSN ${snapshot.lsn}: changes in between would be lost (gap of ${diff} bytes of WAL).`;
+    if (!(await slotInfo(source, snapshot.internalSlot))) return `The replication stream of snapshot ${snapshot.identifier} is gone (its slot was dropped with an earlier task); restore a new snapshot.`;
+    const tables = selectTables(t.tableMappings, await listTables(source), this.core.runbook.cutover.sentinelTable);
+    const base = `rh_${t.resourceId.toLowerCase()}`;
+    const cdc = {
+      source, target, snapshot: snapshot.identifier, internalSlot: snapshot.internalSlot, runnerSlot: slotName,
+      publications: [`${base}_pub`, `${base}_pub_ins`] as [string, string], subscription: `${base}_sub`, tables: tables.map((x) => x.name), baseline: {},
+    };
+    const sentinel = `public.${this.core.runbook.cutover.sentinelTable}`;
+    await startSubscription({
+      source, target, tables, publications: cdc.publications, subscription: cdc.subscription, internalSlot: cdc.internalSlot,
+      ...(this.core.failures.drainNeverArrives && cdc.tables.includes(sentinel) ? { holdBackTable: sentinel } : {}),
+    });
+    t.cdc = { ...cdc, baseline: await this.baseline(cdc.source, cdc.target, cdc.tables) };
+    return undefined;
+  }
+
+  private async baseline(source: Backend, target: Backend, tables: string[]): Promise<Record<string, { source: [number, number, number]; target: [number, number, number] }>> {
+    const [s, g] = await Promise.all([targetTuples(source, tables), targetTuples(target, tables)]);
+    return Object.fromEntries(tables.map((name) => [name, { source: s[name] ?? [0, 0, 0], target: g[name] ?? [0, 0, 0] }]));
+  }
+
+  private stopTask(input: Input): unknown {
+    const t = this.mustTask(str(input, 'ReplicationTaskArn'));
+    if (t.state !== 'running') throw awsFault('dms', 'InvalidResourceStateFault', `Replication task ${t.identifier} is ${taskStatus(this.core, t)}; only a running task can be stopped`);
+    t.state = 'stopping';
+    this.core.reg.save();
+    this.core.background(`stop ${t.identifier}`, () => this.carryOutStop(t));
+    return { ReplicationTask: this.taskShape(t) };
+  }
+
+  private async carryOutStop(t: TaskRecord): Promise<void> {
+    this.stopSampler(t);
+    try {
+      if (t.cdc) await setSubscriptionEnabled(t.cdc.target, t.cdc.subscription, false);
+      t.state = 'stopped';
+      t.stopReason = 'Stop Reason NORMAL';
+      t.stoppedAt = this.core.now();
+      this.core.reg.save();
+    } catch (error) {
+      this.fail(t, `Task could not stop cleanly: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  private async deleteTask(input: Input): Promise<unknown> {
+    const t = this.mustTask(str(input, 'ReplicationTaskArn'));
+    const status = taskStatus(this.core, t);
+    if (['starting', 'running', 'stopping'].includes(status)) throw awsFault('dms', 'InvalidResourceStateFault', `Replication task ${t.identifier} is ${status}; stop it before deleting`);
+    this.stopSampler(t);
+    if (t.cdc) await dropSubscription({ ...t.cdc });
+    delete this.core.reg.state.tasks[t.identifier];
+    this.core.reg.save();
+    return { ReplicationTask: { ...this.taskShape(t), Status: 'deleting' } };
+  }
+
+  private async tableStatistics(input: Input): Promise<unknown> {
+    const t = this.mustTask(str(input, 'ReplicationTaskArn'));
+    const cdc = t.cdc;
+    if (!cdc) return { ReplicationTaskArn: t.arn, TableStatistics: [] };
+    const [s, g] = await Promise.all([targetTuples(cdc.source, cdc.tables), targetTuples(cdc.target, cdc.tables)]);
+    const delta = (now: [number, number, number] | undefined, then: [number, number, number] | undefined, i: 0 | 1 | 2): number => Math.max(0, (now?.[i] ?? 0) - (then?.[i] ?? 0));
+    const stats = cdc.tables.map((name) => {
+      const b = cdc.baseline[name];
+      const [schema = '', table = ''] = [name.slice(0, name.indexOf('.')), name.slice(name.indexOf('.') + 1)];
+      return {
+        SchemaName: schema, TableName: table, Inserts: delta(s[name], b?.source, 0), Updates: delta(s[name], b?.source, 1), Deletes: delta(s[name], b?.source, 2), Ddls: 0,
+        AppliedInserts: delta(g[name], b?.target, 0), AppliedUpdates: delta(g[name], b?.target, 1), AppliedDeletes: delta(g[name], b?.target, 2), AppliedDdls: 0,
+        FullLoadRows: 0, FullLoadErrorRows: 0, LastUpdateTime: new Date(this.core.now()), TableState: 'Table completed', ValidationState: 'Not enabled',
+      };
+    });
+    return { ReplicationTaskArn: t.arn, TableStatistics: stats };
+  }
+
+  // --- sampler
+
+  private startSampler(t: TaskRecord): void {
+    if (this.samplers.has(t.identifier)) return;
+    const sampler: Sampler = { clock: new LagClock(), busy: false, timer: setInterval(() => void this.sample(t, sampler), SAMPLE_MS) };
+    sampler.timer.unref();
+    this.samplers.set(t.identifier, sampler);
+  }
+
+  private stopSampler(t: TaskRecord): void {
+    const s = this.samplers.get(t.identifier);
+    if (s) clearInterval(s.timer);
+    this.samplers.delete(t.identifier);
+  }
+
+  private async sample(t: TaskRecord, sampler: Sampler): Promise<void> {
+    const cdc = t.cdc;
+    if (sampler.busy || !cdc || t.state !== 'running') return;
+    sampler.busy = true;
+    try {
+      const failAfter = this.core.failures.dmsTaskFailsAfterSeconds;
+      if (failAfter !== undefined && t.startedAt !== undefined && this.core.now() - t.startedAt >= failAfter * 1000) {
+        await setSubscriptionEnabled(cdc.target, cdc.subscription, false);
+        this.fail(t, `Injected fault: the task failed ${failAfter} s after it started (rehearsal.failures.dmsTaskFailsAfterSeconds).`);
+        return;
+      }
+      const obs = await observeSource(cdc.source, cdc.subscription, cdc.internalSlot, cdc.tables);
+      const target = await targetTuples(cdc.target, cdc.tables);
+      const now = this.core.now();
+      sampler.clock.observe(now, obs.current);
+      const sourceLatency = sampler.clock.age(now, obs.written);
+      const totalLatency = sampler.clock.age(now, obs.applied);
+      sampler.clock.forget(obs.applied);
+      let incoming = 0;
+      for (const name of cdc.tables) {
+        const b = cdc.baseline[name];
+        const sum = (x: [number, number, number] | undefined): number => (x ? x[0] + x[1] + x[2] : 0);
+        incoming += Math.max(0, sum(obs.tuples[name]) - sum(b?.source) - (sum(target[name]) - sum(b?.target)));
+      }
+      if (t.state !== 'running') return;
+      const instance = Object.values(this.core.reg.state.replicationInstances).find((r) => r.arn === t.instanceArn);
+      const d = { ReplicationInstanceIdentifier: instance?.identifier ?? '', ReplicationTaskIdentifier: t.resourceId };
+      const point = (m: string, v: number): Datapoint => ({ t: now, ns: 'AWS/DMS', m, d, v });
+      this.core.reg.addDatapoints([
+        point('CDCLatencySource', round(sourceLatency)),
+        point('CDCLatencyTarget', round(Math.max(0, totalLatency - sourceLatency))),
+        point('CDCIncomingChanges', incoming),
+      ]);
+      if (obs.confirmed !== null) await advanceSlot(cdc.source, cdc.runnerSlot, obs.confirmed);
+    } catch (error) {
+      this.core.log(`rehearsal: sampling task ${t.identifier} failed: ${error instanceof Error ? error.message : String(error)}`);
+    } finally {
+      sampler.busy = false;
+    }
+  }
+}
+
+const round = (x: number): number => Math.round(x * 1000) / 1000;
+
+/** Register a replication instance (also used for the runbook's pre-existing one). */
+export function registerReplicationInstance(core: Core, id: string, instanceClass: string, input: Input = {}): ReplicationInstanceRecord {
+  const settings = Object.fromEntries(Object.entries(input).filter(([k]) => !['ReplicationInstanceIdentifier', 'ReplicationInstanceClass', 'Tags'].includes(k)));
+  const record: ReplicationInstanceRecord = {
+    identifier: id, arn: arn.dms(core, 'rep', resourceId()), instanceClass, createdAt: core.now(), readyAt: core.now() + ms(core.delays.availableSeconds), settings,
+  };
+  core.reg.state.replicationInstances[id] = record;
+  core.reg.save();
+  return record;
+}
+
+/** The cluster an endpoint reaches: the identifier whose proxy listens on its port (what DNS would resolve). */
+export function clusterForEndpoint(core: Core, e: EndpointRecord): ClusterRecord | undefined {
+  const st = core.reg.state;
+  if (['127.0.0.1', 'localhost'].includes(e.serverName)) {
+    const id = Object.entries(st.proxyPorts).find(([, port]) => port === e.port)?.[0];
+    const c = id !== undefined ? st.clusters[id] : undefined;
+    if (c && !c.rename) return c;
+  }
+  return Object.values(st.clusters).find((c) => c.backend.host === e.serverName && c.backend.port === e.port);
+}
+
+interface SelectionRule {
+  schema: string;
+  table: string;
+  action: 'include' | 'exclude' | 'explicit';
+}
+
+/** The selection rules of a TableMappings document; throws the DMS fault when it is not one. */
+export function parseSelection(json: string): SelectionRule[] {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(json);
+  } catch {
+    throw awsFault('dms', 'InvalidParameterValueException', 'Invalid table mappings: not JSON');
+  }
+  const rules = (doc as { rules?: unknown }).rules;
+  if (!Array.isArray(rules)) throw awsFault('dms', 'InvalidParameterValueException', 'Invalid table mappings: no rules');
+  return (rules as Record<string, unknown>[])
+    .filter((r) => r['rule-type'] === 'selection')
+    .map((r) => {
+      const loc = (r['object-locator'] ?? {}) as Record<string, unknown>;
+      const text = (v: unknown, def: string): string => (typeof v === 'string' ? v : def);
+      const action = text(r['rule-action'], 'include');
+      if (!['include', 'exclude', 'explicit'].includes(action)) throw awsFault('dms', 'InvalidParameterValueException', `Invalid table mappings: rule-action ${action}`);
+      return { schema: text(loc['schema-name'], '%'), table: text(loc['table-name'], '%'), action: action as SelectionRule['action'] };
+    });
+}
+
+function like(pattern: string, value: string): boolean {
+  const re = new RegExp(`^${pattern.split('%').map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+  return re.test(value);
+}
+
+/** Tables selected by the mapping rules; the sentinel table always rides along. */
+export function selectTables(mappings: string, tables: SourceTable[], sentinel: string): SourceTable[] {
+  const rules = parseSelection(mappings);
+  const matches = (r: SelectionRule, t: SourceTable): boolean => {
+    const [schema, name] = [t.name.slice(0, t.name.indexOf('.')), t.name.slice(t.name.indexOf('.') + 1)];
+    return like(r.schema, schema) && like(r.table, name);
+  };
+  return tables.filter(
+    (t) => t.name === `public.${sentinel}` || (rules.some((r) => r.action !== 'exclude' && matches(r, t)) && !rules.some((r) => r.action === 'exclude' && matches(r, t))),
+  );
+}

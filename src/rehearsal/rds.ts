@@ -1,0 +1,416 @@
+// Fake RDS for Aurora PostgreSQL: clusters, writer instances, cluster snapshots (a real dump at an
+// exported snapshot), restores under a KMS key, renames that re-point the endpoint proxies, events.
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Core, Input } from './core.js';
+import { arn, before, ensureProxy, ms, serverBackend, str } from './core.js';
+import { awsFault, UnsupportedCommandError } from './faults.js';
+import { findKey } from './kms.js';
+import { dropDatabase, pgConfig, restoreSnapshot, takeSnapshot, withPg, dropSlotWhenFree } from './pg-ops.js';
+import type { Backend, ClusterRecord, ClusterSettings, InstanceRecord, SnapshotRecord, TagRecord } from './registry.js';
+import { resourceId } from './registry.js';
+
+const PAGE = 100;
+
+function clusterStatus(core: Core, c: ClusterRecord): string {
+  if (c.rename && before(core, c.rename.until)) return 'renaming';
+  if (before(core, c.readyAt)) return 'creating';
+  if (c.restoredFrom !== undefined && !Object.values(core.reg.state.instances).some((i) => i.clusterIdentifier === c.identifier)) return 'creating';
+  if (Object.values(core.reg.state.snapshots).some((s) => s.clusterIdentifier === c.identifier && before(core, s.readyAt))) return 'backing-up';
+  return 'available';
+}
+
+function instanceStatus(core: Core, i: InstanceRecord): string {
+  const cluster = core.reg.state.clusters[i.clusterIdentifier];
+  if (before(core, i.readyAt) || (cluster && before(core, cluster.readyAt))) return 'creating';
+  return 'available';
+}
+
+function snapshotProgress(core: Core, s: SnapshotRecord): { status: string; percent: number } {
+  if (!before(core, s.readyAt)) return { status: 'available', percent: 100 };
+  const span = Math.max(1, s.readyAt - s.createdAt);
+  return { status: 'creating', percent: Math.min(99, Math.max(0, Math.floor(((core.now() - s.createdAt) / span) * 100))) };
+}
+
+function tagsOf(input: Input): TagRecord[] {
+  return Array.isArray(input.Tags) ? (input.Tags as TagRecord[]).map((t) => ({ Key: String(t.Key), Value: String(t.Value ?? '') })) : [];
+}
+
+function clusterShape(core: Core, c: ClusterRecord): Record<string, unknown> {
+  const port = core.reg.state.proxyPorts[c.identifier] ?? 0;
+  const members = Object.values(core.reg.state.instances).filter((i) => i.clusterIdentifier === c.identifier);
+  const s = c.settings;
+  return {
+    DBClusterIdentifier: c.identifier, DBClusterArn: arn.rds(core, 'cluster', c.identifier), DbClusterResourceId: c.resourceId,
+    Engine: c.engine, EngineVersion: c.engineVersion, EngineMode: 'provisioned', Status: clusterStatus(core, c),
+    Endpoint: '127.0.0.1', ReaderEndpoint: '127.0.0.1', Port: port, MultiAZ: false, AvailabilityZones: s.availabilityZones,
+    DatabaseName: s.databaseName, MasterUsername: s.masterUsername, DBClusterParameterGroup: s.parameterGroup, DBSubnetGroup: s.subnetGroup,
+    VpcSecurityGroups: s.securityGroupIds.map((id) => ({ VpcSecurityGroupId: id, Status: 'active' })),
+    StorageEncrypted: true, KmsKeyId: c.kmsKeyArn, BackupRetentionPeriod: s.backupRetentionPeriod, PreferredBackupWindow: s.preferredBackupWindow,
+    PreferredMaintenanceWindow: s.preferredMaintenanceWindow, DeletionProtection: s.deletionProtection, CopyTagsToSnapshot: s.copyTagsToSnapshot,
+    IAMDatabaseAuthenticationEnabled: s.iamDatabaseAuthentication, EnabledCloudwatchLogsExports: s.cloudwatchLogsExports,
+    ClusterCreateTime: new Date(c.createdAt), HttpEndpointEnabled: false, TagList: c.tags,
+    DBClusterMembers: members.map((i) => ({ DBInstanceIdentifier: i.identifier, IsClusterWriter: true, DBClusterParameterGroupStatus: 'in-sync', PromotionTier: i.promotionTier })),
+  };
+}
+
+function instanceShape(core: Core, i: InstanceRecord): Record<string, unknown> {
+  const cluster = core.reg.state.clusters[i.clusterIdentifier];
+  return {
+    DBInstanceIdentifier: i.identifier, DBInstanceArn: arn.rds(core, 'db', i.identifier), DbiResourceId: i.resourceId, DBInstanceClass: i.instanceClass,
+    Engine: i.engine, EngineVersion: cluster?.engineVersion, DBInstanceStatus: instanceStatus(core, i), DBClusterIdentifier: i.clusterIdentifier,
+    Endpoint: { Address: '127.0.0.1', Port: core.reg.state.proxyPorts[i.clusterIdentifier] ?? 0 }, InstanceCreateTime: new Date(i.createdAt),
+    StorageEncrypted: true, KmsKeyId: cluster?.kmsKeyArn, AvailabilityZone: i.availabilityZone, PubliclyAccessible: false, PromotionTier: i.promotionTier,
+    DBParameterGroups: [{ DBParameterGroupName: i.parameterGroup, ParameterApplyStatus: 'in-sync' }], TagList: i.tags, MultiAZ: false,
+  };
+}
+
+function snapshotShape(core: Core, s: SnapshotRecord): Record<string, unknown> {
+  const { status, percent } = snapshotProgress(core, s);
+  return {
+    DBClusterSnapshotIdentifier: s.identifier, DBClusterIdentifier: s.clusterIdentifier, DBClusterSnapshotArn: arn.rds(core, 'cluster-snapshot', s.identifier),
+    SnapshotCreateTime: new Date(s.createdAt), Engine: s.engine, EngineVersion: s.engineVersion, EngineMode: 'provisioned', Status: status, PercentProgress: percent,
+    Port: 5432, VpcId: 'vpc-0rehearsal', MasterUsername: s.clusterSettings.masterUsername, SnapshotType: 'manual', StorageEncrypted: true,
+    KmsKeyId: s.kmsKeyArn, LicenseModel: 'postgresql-license', AllocatedStorage: 1, AvailabilityZones: s.clusterSettings.availabilityZones,
+    IAMDatabaseAuthenticationEnabled: s.clusterSettings.iamDatabaseAuthentication, TagList: s.tags,
+  };
+}
+
+function mustCluster(core: Core, id: string | undefined): ClusterRecord {
+  const c = id !== undefined ? core.reg.state.clusters[id] ?? findByArn(core, id) : undefined;
+  if (!c) throw awsFault('rds', 'DBClusterNotFoundFault', `DBCluster ${id ?? '(none)'} not found.`, 404);
+  return c;
+}
+
+function findByArn(core: Core, id: string): ClusterRecord | undefined {
+  return Object.values(core.reg.state.clusters).find((c) => arn.rds(core, 'cluster', c.identifier) === id);
+}
+
+function mustSnapshot(core: Core, id: string | undefined): SnapshotRecord {
+  const s = id !== undefined ? core.reg.state.snapshots[id] ?? Object.values(core.reg.state.snapshots).find((x) => arn.rds(core, 'cluster-snapshot', x.identifier) === id) : undefined;
+  if (!s) throw awsFault('rds', 'DBClusterSnapshotNotFoundFault', `DBClusterSnapshot ${id ?? '(none)'} not found.`, 404);
+  return s;
+}
+
+function requireAvailable(core: Core, c: ClusterRecord): void {
+  const status = clusterStatus(core, c);
+  if (status !== 'available') throw awsFault('rds', 'InvalidDBClusterStateFault', `DB cluster ${c.identifier} is not in available state (it is ${status}).`);
+}
+
+function paginate<T>(items: T[], input: Input): { page: T[]; Marker?: string } {
+  const start = Number(str(input, 'Marker') ?? '0') || 0;
+  const size = typeof input.MaxRecords === 'number' ? input.MaxRecords : PAGE;
+  const page = items.slice(start, start + size);
+  return start + size < items.length ? { page, Marker: String(start + size) } : { page };
+}
+
+/** The other local server: a restore lands where the snapshot's source does not live. */
+function restoreServer(s: SnapshotRecord): 'source' | 'target' {
+  return s.sourceBackend.server === 'target' ? 'source' : 'target';
+}
+
+/** Validate the restore key as RDS would; returns its ARN. */
+function restoreKeyArn(core: Core, ref: string | undefined, snapshot: SnapshotRecord): string {
+  if (ref === undefined) return snapshot.kmsKeyArn;
+  const key = findKey(core.reg.state, ref, core.region);
+  if (!key) throw awsFault('rds', 'KMSKeyNotAccessibleFault', `The specified KMS key [${ref}] does not exist, is not enabled or you do not have permissions to access it.`);
+  if (key.region !== core.region) throw awsFault('rds', 'KMSKeyNotAccessibleFault', `The specified KMS key [${ref}] is in region ${key.region}; RDS in ${core.region} cannot use it.`);
+  if (key.state !== 'Enabled') throw awsFault('rds', 'KMSKeyNotAccessibleFault', `The specified KMS key [${ref}] is ${key.state} and cannot be used (KMSInvalidStateException).`);
+  if (key.keySpec !== 'SYMMETRIC_DEFAULT') throw awsFault('rds', 'KMSKeyNotAccessibleFault', `The specified KMS key [${ref}] is asymmetric (${key.keySpec}); RDS supports only symmetric encryption KMS keys.`);
+  if (!key.grantsRds) throw awsFault('rds', 'KMSKeyNotAccessibleFault', `RDS cannot create a grant on the specified KMS key [${ref}]: its key policy does not allow it.`);
+  return key.arn;
+}
+
+/** Default settings of a restore that does not pass them: AWS defaults, not the source's. */
+function defaultSettings(s: SnapshotRecord): ClusterSettings {
+  return {
+    parameterGroup: 'default.aurora-postgresql15', subnetGroup: 'default', securityGroupIds: ['sg-0default0000000000'],
+    masterUsername: s.clusterSettings.masterUsername, databaseName: s.clusterSettings.databaseName, backupRetentionPeriod: 1,
+    preferredBackupWindow: '07:00-07:30', preferredMaintenanceWindow: 'sun:05:00-sun:05:30', deletionProtection: false, copyTagsToSnapshot: false,
+    iamDatabaseAuthentication: false, cloudwatchLogsExports: [], availabilityZones: s.clusterSettings.availabilityZones,
+  };
+}
+
+/** Apply due transitions (a finished rename points its name's proxy at the cluster). */
+export async function rdsTick(core: Core): Promise<void> {
+  for (const c of Object.values(core.reg.state.clusters)) {
+    if (c.rename && !before(core, c.rename.until)) {
+      await ensureProxy(core, c.identifier);
+      core.proxies.point(c.identifier, { host: c.backend.host, port: c.backend.port });
+      core.reg.event('db-cluster', c.identifier, `Renamed cluster from ${c.rename.from} to ${c.identifier}`, ['configuration change']);
+      delete c.rename;
+      core.reg.save();
+    }
+  }
+}
+
+async function createSnapshot(core: Core, input: Input): Promise<unknown> {
+  const id = str(input, 'DBClusterSnapshotIdentifier');
+  const cluster = mustCluster(core, str(input, 'DBClusterIdentifier'));
+  if (id === undefined) throw awsFault('rds', 'InvalidParameterValue', 'DBClusterSnapshotIdentifier is required');
+  if (core.reg.state.snapshots[id]) throw awsFault('rds', 'DBClusterSnapshotAlreadyExistsFault', `Cannot create the cluster snapshot because one with the identifier ${id} already exists.`);
+  requireAvailable(core, cluster);
+  const internalSlot = `rh_snap_${resourceId(12).toLowerCase()}`;
+  const dumpFile = join(core.snapshotDir, `${id}.dump`);
+  const rolesFile = join(core.snapshotDir, `${id}.roles.json`);
+  const startedAt = core.now();
+  core.log(`rehearsal: snapshot ${id} of ${cluster.identifier}: dumping ${cluster.backend.database}`);
+  const result = await takeSnapshot(cluster.backend, internalSlot, dumpFile, rolesFile);
+  const snapshot: SnapshotRecord = {
+    identifier: id, clusterIdentifier: cluster.identifier, sourceBackend: cluster.backend, engine: cluster.engine, engineVersion: cluster.engineVersion,
+    kmsKeyArn: cluster.kmsKeyArn, createdAt: startedAt, readyAt: Math.max(core.now(), startedAt + ms(core.delays.snapshotSeconds)), lsn: result.lsn,
+    internalSlot, dumpFile, rolesFile, databaseOwner: result.databaseOwner, slots: result.slots, clusterSettings: { ...cluster.settings },
+    tags: [...(cluster.settings.copyTagsToSnapshot ? cluster.tags : []), ...tagsOf(input)],
+  };
+  core.reg.state.snapshots[id] = snapshot;
+  core.reg.event('db-cluster-snapshot', id, 'Creating manual cluster snapshot', ['backup'], startedAt);
+  core.reg.event('db-cluster-snapshot', id, 'Manual cluster snapshot created', ['backup'], snapshot.readyAt);
+  core.reg.save();
+  return { DBClusterSnapshot: snapshotShape(core, snapshot) };
+}
+
+async function restore(core: Core, input: Input): Promise<unknown> {
+  const id = str(input, 'DBClusterIdentifier');
+  if (id === undefined) throw awsFault('rds', 'InvalidParameterValue', 'DBClusterIdentifier is required');
+  const snapshot = mustSnapshot(core, str(input, 'SnapshotIdentifier'));
+  if (core.reg.state.clusters[id]) throw awsFault('rds', 'DBClusterAlreadyExistsFault', `DB Cluster ${id} already exists`);
+  const engine = str(input, 'Engine');
+  if (engine !== undefined && engine !== snapshot.engine) throw awsFault('rds', 'InvalidParameterCombination', `Engine ${engine} does not match the snapshot's engine ${snapshot.engine}`);
+  if (snapshotProgress(core, snapshot).status !== 'available') throw awsFault('rds', 'InvalidDBClusterSnapshotStateFault', `Snapshot ${snapshot.identifier} is not available.`);
+  const kmsKeyArn = restoreKeyArn(core, str(input, 'KmsKeyId'), snapshot);
+  const paramGroup = str(input, 'DBClusterParameterGroupName');
+  if (paramGroup !== undefined && !core.reg.state.parameterGroups[paramGroup]) throw awsFault('rds', 'DBClusterParameterGroupNotFoundFault', `DBClusterParameterGroup not found: ${paramGroup}`, 404);
+  const which = restoreServer(snapshot);
+  const database = snapshot.sourceBackend.database;
+  const taken = Object.values(core.reg.state.clusters).find((c) => c.backend.server === which && c.backend.database === database);
+  if (taken) {
+    throw awsFault('rds', 'InsufficientDBClusterCapacityFault', `The rehearsal ${which} server already holds database ${database} for cluster ${taken.identifier}; delete that cluster first (one restored copy per server).`);
+  }
+  const backend: Backend = serverBackend(core, which, database);
+  const startedAt = core.now();
+  core.log(`rehearsal: restoring ${snapshot.identifier} as ${id} on the ${which} server`);
+  await restoreSnapshot({
+    target: backend, dumpFile: snapshot.dumpFile, rolesFile: snapshot.rolesFile, lsn: snapshot.lsn, slots: snapshot.slots,
+    ...(snapshot.databaseOwner !== undefined ? { databaseOwner: snapshot.databaseOwner } : {}), log: core.log,
+  });
+  const defaults = defaultSettings(snapshot);
+  const bool = (key: string, def: boolean): boolean => (typeof input[key] === 'boolean' ? input[key] : def);
+  const settings: ClusterSettings = {
+    ...defaults,
+    parameterGroup: paramGroup ?? defaults.parameterGroup,
+    subnetGroup: str(input, 'DBSubnetGroupName') ?? defaults.subnetGroup,
+    securityGroupIds: Array.isArray(input.VpcSecurityGroupIds) ? (input.VpcSecurityGroupIds as string[]) : defaults.securityGroupIds,
+    backupRetentionPeriod: typeof input.BackupRetentionPeriod === 'number' ? input.BackupRetentionPeriod : defaults.backupRetentionPeriod,
+    preferredBackupWindow: str(input, 'PreferredBackupWindow') ?? defaults.preferredBackupWindow,
+    deletionProtection: bool('DeletionProtection', defaults.deletionProtection),
+    copyTagsToSnapshot: bool('CopyTagsToSnapshot', defaults.copyTagsToSnapshot),
+    iamDatabaseAuthentication: bool('EnableIAMDatabaseAuthentication', defaults.iamDatabaseAuthentication),
+    cloudwatchLogsExports: Array.isArray(input.EnableCloudwatchLogsExports) ? (input.EnableCloudwatchLogsExports as string[]) : defaults.cloudwatchLogsExports,
+    availabilityZones: Array.isArray(input.AvailabilityZones) ? (input.AvailabilityZones as string[]) : defaults.availabilityZones,
+  };
+  const restoreInput = Object.fromEntries(Object.entries(input).filter(([k]) => !/password/i.test(k)));
+  const cluster: ClusterRecord = {
+    identifier: id, resourceId: `cluster-${resourceId()}`, engine: snapshot.engine, engineVersion: str(input, 'EngineVersion') ?? snapshot.engineVersion,
+    backend, kmsKeyArn, createdAt: startedAt, readyAt: Math.max(core.now(), startedAt + ms(core.delays.restoreSeconds)), restoredFrom: snapshot.identifier,
+    restoreInput, settings, tags: tagsOf(input),
+  };
+  core.reg.state.clusters[id] = cluster;
+  await ensureProxy(core, id);
+  core.proxies.point(id, { host: backend.host, port: backend.port });
+  core.reg.event('db-cluster', id, `DB cluster created from snapshot ${snapshot.identifier}`, ['creation'], startedAt);
+  core.reg.save();
+  return { DBCluster: clusterShape(core, cluster) };
+}
+
+function createInstance(core: Core, input: Input): unknown {
+  const id = str(input, 'DBInstanceIdentifier');
+  if (id === undefined) throw awsFault('rds', 'InvalidParameterValue', 'DBInstanceIdentifier is required');
+  if (core.reg.state.instances[id]) throw awsFault('rds', 'DBInstanceAlreadyExistsFault', `DB instance already exists`);
+  const cluster = mustCluster(core, str(input, 'DBClusterIdentifier'));
+  const instance: InstanceRecord = {
+    identifier: id, resourceId: `db-${resourceId()}`, clusterIdentifier: cluster.identifier, instanceClass: str(input, 'DBInstanceClass') ?? 'db.r6g.large',
+    engine: str(input, 'Engine') ?? cluster.engine, createdAt: core.now(), readyAt: core.now() + ms(core.delays.availableSeconds),
+    parameterGroup: str(input, 'DBParameterGroupName') ?? 'default.aurora-postgresql15', promotionTier: typeof input.PromotionTier === 'number' ? input.PromotionTier : 1,
+    availabilityZone: str(input, 'AvailabilityZone') ?? `${core.region}a`, tags: tagsOf(input),
+  };
+  core.reg.state.instances[id] = instance;
+  core.reg.event('db-instance', id, 'DB instance created', ['creation']);
+  core.reg.save();
+  return { DBInstance: instanceShape(core, instance) };
+}
+
+async function modifyCluster(core: Core, input: Input): Promise<unknown> {
+  const cluster = mustCluster(core, str(input, 'DBClusterIdentifier'));
+  requireAvailable(core, cluster);
+  const newId = str(input, 'NewDBClusterIdentifier');
+  const s = cluster.settings;
+  if (typeof input.BackupRetentionPeriod === 'number') s.backupRetentionPeriod = input.BackupRetentionPeriod;
+  if (typeof input.DeletionProtection === 'boolean') s.deletionProtection = input.DeletionProtection;
+  if (typeof input.CopyTagsToSnapshot === 'boolean') s.copyTagsToSnapshot = input.CopyTagsToSnapshot;
+  s.parameterGroup = str(input, 'DBClusterParameterGroupName') ?? s.parameterGroup;
+  s.preferredBackupWindow = str(input, 'PreferredBackupWindow') ?? s.preferredBackupWindow;
+  s.preferredMaintenanceWindow = str(input, 'PreferredMaintenanceWindow') ?? s.preferredMaintenanceWindow;
+  if (newId !== undefined && newId !== cluster.identifier) {
+    const target = newId.toLowerCase();
+    if (core.reg.state.clusters[target]) throw awsFault('rds', 'DBClusterAlreadyExistsFault', `DB Cluster ${target} already exists`);
+    const old = cluster.identifier;
+    // The old name stops resolving at once; the new one serves once the rename is effective.
+    await ensureProxy(core, old);
+    core.proxies.point(old, undefined);
+    await ensureProxy(core, target);
+    core.proxies.point(target, undefined);
+    core.proxies.drop(target);
+    delete core.reg.state.clusters[old];
+    cluster.identifier = target;
+    cluster.rename = { from: old, until: core.now() + ms(core.delays.renameSeconds) };
+    core.reg.state.clusters[target] = cluster;
+    for (const i of Object.values(core.reg.state.instances)) if (i.clusterIdentifier === old) i.clusterIdentifier = target;
+    for (const snap of Object.values(core.reg.state.snapshots)) if (snap.clusterIdentifier === old && before(core, snap.readyAt)) snap.clusterIdentifier = target;
+    core.reg.event('db-cluster', target, `Renaming cluster from ${old} to ${target}`, ['configuration change']);
+  }
+  core.reg.save();
+  await rdsTick(core);
+  return { DBCluster: clusterShape(core, cluster) };
+}
+
+async function deleteCluster(core: Core, input: Input): Promise<unknown> {
+  const cluster = mustCluster(core, str(input, 'DBClusterIdentifier'));
+  if (cluster.settings.deletionProtection) throw awsFault('rds', 'InvalidParameterCombination', 'Cannot delete protected Cluster, please disable deletion protection and try again.');
+  if (Object.values(core.reg.state.instances).some((i) => i.clusterIdentifier === cluster.identifier)) {
+    throw awsFault('rds', 'InvalidDBClusterStateFault', 'Cluster cannot be deleted, it still contains DB instances in non-deleting state.');
+  }
+  if (input.SkipFinalSnapshot !== true && str(input, 'FinalDBSnapshotIdentifier') === undefined) {
+    throw awsFault('rds', 'InvalidParameterCombination', 'FinalDBSnapshotIdentifier is required unless SkipFinalSnapshot is specified.');
+  }
+  if (cluster.restoredFrom === undefined) throw awsFault('rds', 'InvalidParameterCombination', `The rehearsal cloud never deletes the source cluster ${cluster.identifier}.`);
+  const shape = { ...clusterShape(core, cluster), Status: 'deleting' };
+  await dropDatabase({ ...cluster.backend, database: 'postgres' }, cluster.backend.database);
+  delete core.reg.state.clusters[cluster.identifier];
+  core.proxies.point(cluster.identifier, undefined);
+  core.reg.event('db-cluster', cluster.identifier, 'DB cluster deleted', ['deletion']);
+  core.reg.save();
+  return { DBCluster: shape };
+}
+
+async function deleteSnapshot(core: Core, input: Input): Promise<unknown> {
+  const snapshot = mustSnapshot(core, str(input, 'DBClusterSnapshotIdentifier'));
+  const shape = { ...snapshotShape(core, snapshot), Status: 'deleted' };
+  if (!Object.values(core.reg.state.tasks).some((t) => t.cdc?.internalSlot === snapshot.internalSlot)) {
+    await withPg(pgConfig(snapshot.sourceBackend), (c) => dropSlotWhenFree(c, snapshot.internalSlot)).catch((e: unknown) => core.log(`rehearsal: could not drop ${snapshot.internalSlot}: ${String(e)}`));
+  }
+  rmSync(snapshot.dumpFile, { force: true });
+  rmSync(snapshot.rolesFile, { force: true });
+  delete core.reg.state.snapshots[snapshot.identifier];
+  core.reg.save();
+  return { DBClusterSnapshot: shape };
+}
+
+function listTags(core: Core, input: Input): unknown {
+  const name = str(input, 'ResourceName') ?? '';
+  const st = core.reg.state;
+  const owner =
+    Object.values(st.clusters).find((c) => arn.rds(core, 'cluster', c.identifier) === name) ??
+    Object.values(st.instances).find((i) => arn.rds(core, 'db', i.identifier) === name) ??
+    Object.values(st.snapshots).find((s) => arn.rds(core, 'cluster-snapshot', s.identifier) === name);
+  if (!owner) {
+    const kind = name.split(':')[5];
+    if (kind === 'db') throw awsFault('rds', 'DBInstanceNotFoundFault', `DBInstance ${name} not found.`, 404);
+    if (kind === 'cluster-snapshot') throw awsFault('rds', 'DBClusterSnapshotNotFoundFault', `DBClusterSnapshot ${name} not found.`, 404);
+    throw awsFault('rds', 'DBClusterNotFoundFault', `DBCluster ${name} not found.`, 404);
+  }
+  return { TagList: owner.tags };
+}
+
+function describeParameters(core: Core, input: Input): unknown {
+  const name = str(input, 'DBClusterParameterGroupName') ?? '';
+  const group = core.reg.state.parameterGroups[name];
+  if (!group) throw awsFault('rds', 'DBParameterGroupNotFoundFault', `DBClusterParameterGroup not found: ${name}`, 404);
+  const source = str(input, 'Source');
+  const params = group.parameters
+    .filter((p) => source === undefined || p.source === source)
+    .map((p) => ({ ParameterName: p.name, ParameterValue: p.value, Source: p.source, ApplyType: p.applyType, DataType: 'string', IsModifiable: true, ApplyMethod: 'pending-reboot', SupportedEngineModes: ['provisioned'] }));
+  const { page, Marker } = paginate(params, input);
+  return { Parameters: page, ...(Marker !== undefined ? { Marker } : {}) };
+}
+
+function describeEvents(core: Core, input: Input): unknown {
+  const id = str(input, 'SourceIdentifier');
+  const type = str(input, 'SourceType');
+  const start = input.StartTime instanceof Date ? input.StartTime.getTime() : typeof input.Duration === 'number' ? core.now() - input.Duration * 60_000 : core.now() - 3600_000;
+  const end = input.EndTime instanceof Date ? input.EndTime.getTime() : Infinity;
+  const events = core.reg.state.events
+    .filter((e) => (id === undefined || e.sourceId === id) && (type === undefined || e.sourceType === type) && e.at >= start && e.at <= end && e.at <= core.now())
+    .map((e) => ({ SourceIdentifier: e.sourceId, SourceType: e.sourceType, Message: e.message, EventCategories: e.categories, Date: new Date(e.at) }));
+  const { page, Marker } = paginate(events, input);
+  return { Events: page, ...(Marker !== undefined ? { Marker } : {}) };
+}
+
+/** The fake RDS `send`. */
+export function rdsSend(core: Core): (name: string, input: Input) => Promise<unknown> {
+  return async (name, input) => {
+    await rdsTick(core);
+    const st = core.reg.state;
+    switch (name) {
+      case 'DescribeDBClusters': {
+        const id = str(input, 'DBClusterIdentifier');
+        const list = id !== undefined ? [mustCluster(core, id)] : Object.values(st.clusters);
+        const { page, Marker } = paginate(list.map((c) => clusterShape(core, c)), input);
+        return { DBClusters: page, ...(Marker !== undefined ? { Marker } : {}) };
+      }
+      case 'DescribeDBInstances': {
+        const id = str(input, 'DBInstanceIdentifier');
+        if (id !== undefined && !st.instances[id]) throw awsFault('rds', 'DBInstanceNotFoundFault', `DBInstance ${id} not found.`, 404);
+        const clusterFilter = (Array.isArray(input.Filters) ? (input.Filters as { Name: string; Values: string[] }[]) : []).find((f) => f.Name === 'db-cluster-id')?.Values;
+        const list = Object.values(st.instances).filter((i) => (id === undefined || i.identifier === id) && (clusterFilter === undefined || clusterFilter.includes(i.clusterIdentifier)));
+        const { page, Marker } = paginate(list.map((i) => instanceShape(core, i)), input);
+        return { DBInstances: page, ...(Marker !== undefined ? { Marker } : {}) };
+      }
+      case 'DescribeDBClusterParameters':
+        return describeParameters(core, input);
+      case 'DescribeDBClusterParameterGroups': {
+        const id = str(input, 'DBClusterParameterGroupName');
+        const groups = Object.values(st.parameterGroups).filter((g) => id === undefined || g.name === id);
+        if (id !== undefined && groups.length === 0) throw awsFault('rds', 'DBParameterGroupNotFoundFault', `DBClusterParameterGroup not found: ${id}`, 404);
+        return { DBClusterParameterGroups: groups.map((g) => ({ DBClusterParameterGroupName: g.name, DBParameterGroupFamily: g.family, Description: g.description, DBClusterParameterGroupArn: arn.rds(core, 'cluster-pg', g.name) })) };
+      }
+      case 'CreateDBClusterSnapshot':
+        return createSnapshot(core, input);
+      case 'DescribeDBClusterSnapshots': {
+        const id = str(input, 'DBClusterSnapshotIdentifier');
+        const clusterId = str(input, 'DBClusterIdentifier');
+        const list = id !== undefined ? [mustSnapshot(core, id)] : Object.values(st.snapshots).filter((s) => clusterId === undefined || s.clusterIdentifier === clusterId);
+        const { page, Marker } = paginate(list.map((s) => snapshotShape(core, s)), input);
+        return { DBClusterSnapshots: page, ...(Marker !== undefined ? { Marker } : {}) };
+      }
+      case 'DeleteDBClusterSnapshot':
+        return deleteSnapshot(core, input);
+      case 'RestoreDBClusterFromSnapshot':
+        return restore(core, input);
+      case 'CreateDBInstance':
+        return createInstance(core, input);
+      case 'ModifyDBCluster':
+        return modifyCluster(core, input);
+      case 'ListTagsForResource':
+        return listTags(core, input);
+      case 'DeleteDBInstance': {
+        const id = str(input, 'DBInstanceIdentifier') ?? '';
+        const instance = st.instances[id];
+        if (!instance) throw awsFault('rds', 'DBInstanceNotFoundFault', `DBInstance ${id} not found.`, 404);
+        const shape = { ...instanceShape(core, instance), DBInstanceStatus: 'deleting' };
+        delete st.instances[id];
+        core.reg.event('db-instance', id, 'DB instance deleted', ['deletion']);
+        core.reg.save();
+        return { DBInstance: shape };
+      }
+      case 'DeleteDBCluster':
+        return deleteCluster(core, input);
+      case 'DescribeEvents':
+        return describeEvents(core, input);
+      default:
+        throw new UnsupportedCommandError('rds', name);
+    }
+  };
+}
+
+/** Shapes for other modules (DMS maps endpoints onto clusters). */
+export { clusterStatus };

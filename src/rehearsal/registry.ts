@@ -1,0 +1,475 @@
+// The rehearsal cloud's persisted state: one JSON document in the state directory, written atomically
+// (temp file + rename) after every change, so a runner killed with SIGKILL can reopen and continue.
+// Metric datapoints live beside it in an append-only JSON-lines file. No secrets are stored here.
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+
+/** Where a cluster's data lives: a database on one of the local servers (or an adopted external server). */
+export interface Backend {
+  /** Which server: the rehearsal's source or target server, or an adopted `rehearsal.source.url`. */
+  server: 'source' | 'target' | 'external';
+  /** Server host. */
+  host: string;
+  /** Server port (the real server, not the endpoint proxy). */
+  port: number;
+  /** Database name. */
+  database: string;
+  /** Admin user used by the rehearsal cloud itself. */
+  user: string;
+  /** Environment variable holding that user's password, if it needs one. */
+  passwordEnv?: string;
+}
+
+/** An RDS tag. */
+export interface TagRecord {
+  /** Tag key. */
+  Key: string;
+  /** Tag value. */
+  Value: string;
+}
+
+/** An Aurora cluster. Times are epoch milliseconds. */
+export interface ClusterRecord {
+  /** Current DBClusterIdentifier. */
+  identifier: string;
+  /** DbClusterResourceId (stays across renames). */
+  resourceId: string;
+  /** aurora-postgresql. */
+  engine: string;
+  /** EngineVersion. */
+  engineVersion: string;
+  /** Where its data lives. */
+  backend: Backend;
+  /** Full ARN of its KMS key. */
+  kmsKeyArn: string;
+  /** ClusterCreateTime. */
+  createdAt: number;
+  /** `creating` until this time (restores). */
+  readyAt: number;
+  /** A rename in flight: `renaming` until `until`, then the proxy of the new name serves it. */
+  rename?: { from: string; until: number };
+  /** Snapshot it was restored from. */
+  restoredFrom?: string;
+  /** Every parameter the restore request carried (passwords excluded), for inspection. */
+  restoreInput?: Record<string, unknown>;
+  /** Settings shown by DescribeDBClusters (parameter group, subnet group, backups, ...). */
+  settings: ClusterSettings;
+  /** Tags. */
+  tags: TagRecord[];
+}
+
+/** Cluster settings a restore must carry over. */
+export interface ClusterSettings {
+  /** DBClusterParameterGroup. */
+  parameterGroup: string;
+  /** DBSubnetGroup. */
+  subnetGroup: string;
+  /** VpcSecurityGroupIds. */
+  securityGroupIds: string[];
+  /** MasterUsername. */
+  masterUsername: string;
+  /** DatabaseName. */
+  databaseName: string;
+  /** BackupRetentionPeriod in days. */
+  backupRetentionPeriod: number;
+  /** PreferredBackupWindow. */
+  preferredBackupWindow: string;
+  /** PreferredMaintenanceWindow. */
+  preferredMaintenanceWindow: string;
+  /** DeletionProtection. */
+  deletionProtection: boolean;
+  /** CopyTagsToSnapshot. */
+  copyTagsToSnapshot: boolean;
+  /** IAMDatabaseAuthenticationEnabled. */
+  iamDatabaseAuthentication: boolean;
+  /** EnabledCloudwatchLogsExports. */
+  cloudwatchLogsExports: string[];
+  /** AvailabilityZones. */
+  availabilityZones: string[];
+}
+
+/** A DB instance (Aurora member). */
+export interface InstanceRecord {
+  /** DBInstanceIdentifier. */
+  identifier: string;
+  /** DbiResourceId. */
+  resourceId: string;
+  /** DBClusterIdentifier it belongs to (follows cluster renames). */
+  clusterIdentifier: string;
+  /** DBInstanceClass. */
+  instanceClass: string;
+  /** Engine. */
+  engine: string;
+  /** InstanceCreateTime. */
+  createdAt: number;
+  /** `creating` until this time. */
+  readyAt: number;
+  /** DBParameterGroupName. */
+  parameterGroup: string;
+  /** PromotionTier. */
+  promotionTier: number;
+  /** AvailabilityZone. */
+  availabilityZone: string;
+  /** Tags. */
+  tags: TagRecord[];
+}
+
+/** A cluster snapshot of a PostgreSQL source: a dump taken at an exported snapshot of a logical slot. */
+export interface SnapshotRecord {
+  /** DBClusterSnapshotIdentifier. */
+  identifier: string;
+  /** Cluster it was taken of (its identifier at that time). */
+  clusterIdentifier: string;
+  /** Where the data came from. */
+  sourceBackend: Backend;
+  /** Engine and version of the cluster. */
+  engine: string;
+  /** EngineVersion. */
+  engineVersion: string;
+  /** The cluster's KMS key ARN. */
+  kmsKeyArn: string;
+  /** SnapshotCreateTime. */
+  createdAt: number;
+  /** `creating` (PercentProgress rising) until this time. */
+  readyAt: number;
+  /** The snapshot's LSN: the consistent point of `internalSlot`. */
+  lsn: string;
+  /** Internal pgoutput slot on the source, created with EXPORT_SNAPSHOT; the CDC stream starts from it. */
+  internalSlot: string;
+  /** pg_dump -Fc file. */
+  dumpFile: string;
+  /** Roles as they were at snapshot time (JSON, mode 0600: holds password hashes). */
+  rolesFile: string;
+  /** Owner of the source database at snapshot time. */
+  databaseOwner?: string;
+  /** Logical slots of the source database at snapshot time (a restored volume carries copies). */
+  slots: { name: string; plugin: string }[];
+  /** Settings of the cluster at snapshot time (restores without explicit settings get AWS defaults, not these). */
+  clusterSettings: ClusterSettings;
+  /** Tags. */
+  tags: TagRecord[];
+}
+
+/** A KMS key. */
+export interface KeyRecord {
+  /** Key id (uuid). */
+  keyId: string;
+  /** Full key ARN. */
+  arn: string;
+  /** Region the key lives in. */
+  region: string;
+  /** Account the key lives in. */
+  account: string;
+  /** KeyState. */
+  state: 'Enabled' | 'Disabled' | 'PendingDeletion' | 'PendingImport' | 'Unavailable';
+  /** KeySpec. */
+  keySpec: string;
+  /** Whether the key policy lets RDS use it. */
+  grantsRds: boolean;
+  /** alias/... names pointing at it. */
+  aliases: string[];
+  /** Description. */
+  description: string;
+  /** CreationDate. */
+  createdAt: number;
+}
+
+/** A DB cluster parameter group. */
+export interface ParameterGroupRecord {
+  /** Name. */
+  name: string;
+  /** DBParameterGroupFamily. */
+  family: string;
+  /** Description. */
+  description: string;
+  /** Parameter values; `user` ones were set explicitly. */
+  parameters: { name: string; value: string; source: 'user' | 'engine-default' | 'system'; applyType: 'static' | 'dynamic' }[];
+}
+
+/** A DMS replication instance. */
+export interface ReplicationInstanceRecord {
+  /** ReplicationInstanceIdentifier. */
+  identifier: string;
+  /** ReplicationInstanceArn. */
+  arn: string;
+  /** ReplicationInstanceClass. */
+  instanceClass: string;
+  /** InstanceCreateTime. */
+  createdAt: number;
+  /** `creating` until this time. */
+  readyAt: number;
+  /** Other settings from the request. */
+  settings: Record<string, unknown>;
+}
+
+/** A DMS endpoint. The password is never stored. */
+export interface EndpointRecord {
+  /** EndpointIdentifier. */
+  identifier: string;
+  /** EndpointArn. */
+  arn: string;
+  /** source or target. */
+  type: 'source' | 'target';
+  /** EngineName. */
+  engineName: string;
+  /** ServerName. */
+  serverName: string;
+  /** Port. */
+  port: number;
+  /** DatabaseName. */
+  databaseName: string;
+  /** Username. */
+  username: string;
+  /** SslMode. */
+  sslMode: string;
+  /** PostgreSQLSettings (SlotName, PluginName, ...). */
+  postgreSQLSettings: Record<string, unknown>;
+  /** Other request fields (no password). */
+  settings: Record<string, unknown>;
+  /** Creation time. */
+  createdAt: number;
+}
+
+/** A TestConnection result. */
+export interface ConnectionRecord {
+  /** EndpointArn. */
+  endpointArn: string;
+  /** ReplicationInstanceArn. */
+  instanceArn: string;
+  /** testing, successful or failed. */
+  status: 'testing' | 'successful' | 'failed';
+  /** Why it failed. */
+  lastFailureMessage?: string;
+}
+
+/** The explicit task states (creating is derived from readyAt). */
+export type TaskState = 'ready' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
+
+/** A DMS replication task carried out by a PostgreSQL subscription. */
+export interface TaskRecord {
+  /** ReplicationTaskIdentifier. */
+  identifier: string;
+  /** ReplicationTaskArn; its last segment is the resource id (CloudWatch dimension). */
+  arn: string;
+  /** Resource id (ARN suffix). */
+  resourceId: string;
+  /** SourceEndpointArn. */
+  sourceEndpointArn: string;
+  /** TargetEndpointArn. */
+  targetEndpointArn: string;
+  /** ReplicationInstanceArn. */
+  instanceArn: string;
+  /** MigrationType. */
+  migrationType: string;
+  /** TableMappings JSON. */
+  tableMappings: string;
+  /** ReplicationTaskSettings JSON. */
+  taskSettings?: string;
+  /** CdcStartPosition given at creation. */
+  cdcStartPosition?: string;
+  /** CdcStartTime given at creation (ISO). */
+  cdcStartTime?: string;
+  /** Creation time. */
+  createdAt: number;
+  /** `creating` until this time. */
+  readyAt: number;
+  /** Current state. */
+  state: TaskState;
+  /** LastFailureMessage. */
+  lastFailureMessage?: string;
+  /** StopReason. */
+  stopReason?: string;
+  /** When it last started running. */
+  startedAt?: number;
+  /** When it last stopped. */
+  stoppedAt?: number;
+  /** Whether it has ever run (a second start-replication cannot re-apply). */
+  hasRun: boolean;
+  /** The start type of the last StartReplicationTask. */
+  startType?: string;
+  /** The start position of the last StartReplicationTask. */
+  startPosition?: string;
+  /** Replication objects carrying the CDC, once started. */
+  cdc?: CdcRecord;
+}
+
+/** What a started task set up on the servers. */
+export interface CdcRecord {
+  /** Source backend. */
+  source: Backend;
+  /** Target backend. */
+  target: Backend;
+  /** Snapshot whose internal slot feeds the subscription. */
+  snapshot: string;
+  /** Internal pgoutput slot on the source. */
+  internalSlot: string;
+  /** The runner's test_decoding slot (advanced as the subscription confirms). */
+  runnerSlot: string;
+  /** Publications on the source. */
+  publications: string[];
+  /** Subscription on the target. */
+  subscription: string;
+  /** schema.table replicated. */
+  tables: string[];
+  /** Per table, n_tup_ins/upd/del on source and target when the task started. */
+  baseline: Record<string, { source: [number, number, number]; target: [number, number, number] }>;
+}
+
+/** An RDS event. */
+export interface EventRecord {
+  /** SourceIdentifier. */
+  sourceId: string;
+  /** SourceType. */
+  sourceType: 'db-cluster' | 'db-instance' | 'db-cluster-snapshot';
+  /** Message. */
+  message: string;
+  /** EventCategories. */
+  categories: string[];
+  /** Date. */
+  at: number;
+}
+
+/** The whole persisted state. */
+export interface RegistryState {
+  /** Format version. */
+  version: 1;
+  /** Account id used in ARNs. */
+  account: string;
+  /** Region used in ARNs. */
+  region: string;
+  /** Clusters by identifier. */
+  clusters: Record<string, ClusterRecord>;
+  /** Instances by identifier. */
+  instances: Record<string, InstanceRecord>;
+  /** Snapshots by identifier. */
+  snapshots: Record<string, SnapshotRecord>;
+  /** Parameter groups by name. */
+  parameterGroups: Record<string, ParameterGroupRecord>;
+  /** KMS keys by key id. */
+  keys: Record<string, KeyRecord>;
+  /** DMS replication instances by identifier. */
+  replicationInstances: Record<string, ReplicationInstanceRecord>;
+  /** DMS endpoints by identifier. */
+  endpoints: Record<string, EndpointRecord>;
+  /** DMS tasks by identifier. */
+  tasks: Record<string, TaskRecord>;
+  /** Connection tests by `${instanceArn} ${endpointArn}`. */
+  connections: Record<string, ConnectionRecord>;
+  /** RDS events, oldest first. */
+  events: EventRecord[];
+  /** Stable proxy port per identifier. */
+  proxyPorts: Record<string, number>;
+}
+
+/** One CloudWatch datapoint. */
+export interface Datapoint {
+  /** Epoch ms. */
+  t: number;
+  /** Namespace. */
+  ns: string;
+  /** MetricName. */
+  m: string;
+  /** Dimensions as name -> value. */
+  d: Record<string, string>;
+  /** Value. */
+  v: number;
+}
+
+const MAX_EVENTS = 1000;
+const METRIC_RETENTION_MS = 3 * 3600_000;
+
+/** The registry: in-memory state, saved atomically after each change. */
+export class Registry {
+  readonly file: string;
+  readonly metricsFile: string;
+  private datapoints: Datapoint[] = [];
+
+  private constructor(
+    readonly dir: string,
+    public state: RegistryState,
+  ) {
+    this.file = join(dir, 'registry.json');
+    this.metricsFile = join(dir, 'metrics.jsonl');
+  }
+
+  /** A new empty registry in `dir` (any previous one is replaced on the first save). */
+  static create(dir: string, account: string, region: string): Registry {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const reg = new Registry(dir, emptyState(account, region));
+    writeFileSync(reg.metricsFile, '', { mode: 0o600 });
+    reg.save();
+    return reg;
+  }
+
+  /** Load the registry in `dir`; undefined when there is none. */
+  static load(dir: string): Registry | undefined {
+    const file = join(dir, 'registry.json');
+    if (!existsSync(file)) return undefined;
+    const state = JSON.parse(readFileSync(file, 'utf8')) as RegistryState;
+    if (state.version !== 1) throw new Error(`${file}: unsupported rehearsal registry version ${String(state.version)}`);
+    const reg = new Registry(dir, state);
+    reg.loadMetrics();
+    return reg;
+  }
+
+  /** Write the state atomically. */
+  save(): void {
+    const tmp = `${this.file}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify(this.state, null, 1), { mode: 0o600 });
+    renameSync(tmp, this.file);
+  }
+
+  /** Record an RDS event. */
+  event(sourceType: EventRecord['sourceType'], sourceId: string, message: string, categories: string[], at = Date.now()): void {
+    this.state.events.push({ sourceId, sourceType, message, categories, at });
+    if (this.state.events.length > MAX_EVENTS) this.state.events.splice(0, this.state.events.length - MAX_EVENTS);
+  }
+
+  /** Append datapoints (kept in memory and in metrics.jsonl). */
+  addDatapoints(points: Datapoint[]): void {
+    if (points.length === 0) return;
+    this.datapoints.push(...points);
+    appendFileSync(this.metricsFile, points.map((p) => JSON.stringify(p)).join('\n') + '\n', { mode: 0o600 });
+    const horizon = Date.now() - METRIC_RETENTION_MS;
+    if ((this.datapoints[0]?.t ?? horizon) < horizon) this.datapoints = this.datapoints.filter((p) => p.t >= horizon);
+  }
+
+  /** All datapoints kept. */
+  metrics(): readonly Datapoint[] {
+    return this.datapoints;
+  }
+
+  private loadMetrics(): void {
+    if (!existsSync(this.metricsFile)) return;
+    const horizon = Date.now() - METRIC_RETENTION_MS;
+    for (const line of readFileSync(this.metricsFile, 'utf8').split('\n')) {
+      if (line.trim() === '') continue;
+      try {
+        const p = JSON.parse(line) as Datapoint;
+        if (p.t >= horizon) this.datapoints.push(p);
+      } catch {
+        // a line torn by a crash mid-append: skip it
+      }
+    }
+  }
+}
+
+function emptyState(account: string, region: string): RegistryState {
+  return {
+    version: 1, account, region, clusters: {}, instances: {}, snapshots: {}, parameterGroups: {}, keys: {},
+    replicationInstances: {}, endpoints: {}, tasks: {}, connections: {}, events: [], proxyPorts: {},
+  };
+}
+
+/** A uuid derived from a seed (stable keys for the same runbook), or random without one. */
+export function uuidFrom(seed?: string): string {
+  const h = seed === undefined ? randomBytes(16).toString('hex') : createHash('sha256').update(seed).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+/** An upper-case resource id like DMS and RDS use (`cluster-...`, task ARN suffixes). */
+export function resourceId(length = 26): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  return [...randomBytes(length)].map((b) => alphabet[b % 32]).join('');
+}

@@ -1,0 +1,243 @@
+// Opens the rehearsal world: two local PostgreSQL servers, the persisted registry, the endpoint proxies
+// and the fake RDS/KMS/DMS/CloudWatch clients behind the Cloud seam. Reopening (fresh: false) after a
+// crash continues where the registry says things were.
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Cloud } from '../aws/cloud.js';
+import { rehearsalSchema } from '../runbook/schema.js';
+import type { Runbook } from '../runbook/schema.js';
+import { cloudwatchSend } from './cloudwatch.js';
+import type { Core, Input } from './core.js';
+import { ensureProxy, localBackend } from './core.js';
+import { FakeDms, registerReplicationInstance } from './dms.js';
+import { declareKey } from './kms.js';
+import { kmsSend } from './kms.js';
+import { dropDatabase, ident, pgConfig, withPg } from './pg-ops.js';
+import { ProxyRegistry } from './proxy.js';
+import { rdsSend, rdsTick } from './rds.js';
+import type { Backend, ClusterSettings, ParameterGroupRecord, RegistryState } from './registry.js';
+import { Registry, resourceId } from './registry.js';
+import { startPostgres } from './servers/index.js';
+import type { LocalServer } from './servers/index.js';
+
+/** The custom cluster parameter group of the rehearsal source (logical replication on). */
+export const SOURCE_PARAMETER_GROUP = 'rekey-rehearsal-apg15';
+/** The default group a restore gets when it does not name one (logical replication off). */
+export const DEFAULT_PARAMETER_GROUP = 'default.aurora-postgresql15';
+/** Alias of the key the rehearsal source is encrypted with. */
+export const OLD_KEY_ALIAS = 'alias/rekey-rehearsal-old';
+
+/** An open rehearsal world. */
+export interface RehearsalWorld {
+  /** The fake AWS clients (provider 'rehearsal'). */
+  cloud: Cloud;
+  /** Where the source cluster's endpoint listens (its stable proxy), e.g. for the seeder and the write load. */
+  sourceEndpoint(): { host: string; port: number };
+  /** The persisted registry file. */
+  registryPath: string;
+  /** The two local servers. */
+  servers: { source: LocalServer; target: LocalServer };
+  /** The endpoint proxies (one per cluster identifier). */
+  proxies: ProxyRegistry;
+  /** A copy of the registry state, for inspection (tests, reports). */
+  inspect(): RegistryState;
+  /** Stop samplers, timers and proxies (and the servers when asked); waits for background work. */
+  close(opts?: { stopServers?: boolean }): Promise<void>;
+}
+
+type Handler = (name: string, input: Input) => Promise<unknown>;
+
+let requestCounter = 0;
+
+function sender(handler: Handler, before: () => Promise<void>): (command: unknown) => Promise<unknown> {
+  return async (command: unknown) => {
+    const cmd = command as { constructor?: { name?: string }; input?: unknown };
+    const className = cmd.constructor?.name ?? '';
+    const name = className.endsWith('Command') ? className.slice(0, -'Command'.length) : className;
+    await before();
+    const output = await handler(name, (cmd.input ?? {}) as Input);
+    requestCounter += 1;
+    return { $metadata: { httpStatusCode: 200, requestId: `rehearsal-${requestCounter}`, attempts: 1, totalRetryDelay: 0 }, ...structuredClone(output as object) };
+  };
+}
+
+/** Open (fresh: start over) or reopen the rehearsal world in `stateDir`. */
+export async function openRehearsal(opts: { stateDir: string; runbook: Runbook; fresh: boolean; log?: (msg: string) => void }): Promise<RehearsalWorld> {
+  const { runbook, stateDir } = opts;
+  const log = opts.log ?? (() => undefined);
+  if (runbook.source.engine !== 'aurora-postgresql') {
+    throw new Error(`the rehearsal cloud models aurora-postgresql sources so far, not ${runbook.source.engine}`);
+  }
+  const rehearsal = runbook.rehearsal ?? rehearsalSchema.parse({});
+  const source = await startPostgres({ dir: join(stateDir, 'servers', 'pg-source'), reuse: true });
+  const target = await startPostgres({ dir: join(stateDir, 'servers', 'pg-target'), reuse: true });
+  const cloudDir = join(stateDir, 'cloud');
+  const snapshotDir = join(cloudDir, 'snapshots');
+  const account = runbook.account ?? '123456789012';
+  let reg = opts.fresh ? undefined : Registry.load(cloudDir);
+  const isFresh = reg === undefined;
+  if (!reg) {
+    if (!opts.fresh) log(`rehearsal: no registry in ${cloudDir}; starting a fresh world`);
+    rmSync(cloudDir, { recursive: true, force: true });
+    reg = Registry.create(cloudDir, account, runbook.region);
+  }
+  mkdirSync(snapshotDir, { recursive: true, mode: 0o700 });
+
+  const pending = new Set<Promise<void>>();
+  const core: Core = {
+    reg, runbook, region: runbook.region, account, delays: rehearsal.delays, failures: rehearsal.failures, servers: { source, target },
+    proxies: new ProxyRegistry(), snapshotDir, log, now: () => Date.now(), passwords: new Map(),
+    background: (what, work) => {
+      const p = work()
+        .catch((error: unknown) => log(`rehearsal: ${what} failed: ${error instanceof Error ? error.message : String(error)}`))
+        .finally(() => pending.delete(p));
+      pending.add(p);
+    },
+  };
+
+  if (isFresh) {
+    await cleanServers(core, sourceBackendOf(core));
+    await registerWorld(core);
+  }
+  for (const [identifier, port] of Object.entries(reg.state.proxyPorts)) {
+    await core.proxies.ensure(identifier, port);
+    const cluster = reg.state.clusters[identifier];
+    core.proxies.point(identifier, cluster && !cluster.rename ? { host: cluster.backend.host, port: cluster.backend.port } : undefined);
+  }
+  await ensureProxy(core, runbook.source.identifier);
+  await rdsTick(core);
+
+  const dms = new FakeDms(core);
+  dms.resume();
+  const tick = (): Promise<void> => rdsTick(core);
+  const timer = setInterval(() => core.background('rename tick', tick), 250);
+  timer.unref();
+
+  const cloud = {
+    provider: 'rehearsal' as const,
+    region: runbook.region,
+    rds: { send: sender(rdsSend(core), tick) },
+    kms: { send: sender(kmsSend(core), () => Promise.resolve()) },
+    dms: { send: sender(dms.send, () => Promise.resolve()) },
+    cloudwatch: { send: sender(cloudwatchSend(core), () => Promise.resolve()) },
+  } as unknown as Cloud;
+
+  let closed = false;
+  return {
+    cloud,
+    registryPath: reg.file,
+    servers: { source, target },
+    proxies: core.proxies,
+    sourceEndpoint: () => ({ host: '127.0.0.1', port: core.reg.state.proxyPorts[runbook.source.identifier] ?? 0 }),
+    inspect: () => structuredClone(core.reg.state),
+    close: async (closeOpts) => {
+      if (closed) return;
+      closed = true;
+      clearInterval(timer);
+      dms.close();
+      await Promise.allSettled([...pending]);
+      await core.proxies.close();
+      if (closeOpts?.stopServers) await Promise.all([source.stop(), target.stop()]);
+    },
+  };
+}
+
+/** Where the rehearsal source's data lives: the adopted URL, or the source server. */
+function sourceBackendOf(core: Core): Backend {
+  const { runbook } = core;
+  const url = runbook.rehearsal?.source.url;
+  if (url === undefined) return localBackend(core.servers.source, 'source', runbook.source.database);
+  const u = new URL(url);
+  if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') throw new Error(`rehearsal.source.url must be a postgres:// URL for a PostgreSQL source, not ${u.protocol}`);
+  if (u.password !== '') throw new Error('rehearsal.source.url must not contain a password; use rehearsal.source.urlPasswordEnv');
+  const database = decodeURIComponent(u.pathname.replace(/^\//, '')) || runbook.source.database;
+  const passwordEnv = runbook.rehearsal?.source.urlPasswordEnv;
+  return {
+    server: 'external', host: u.hostname, port: Number(u.port || 5432), database, user: decodeURIComponent(u.username || 'postgres'),
+    ...(passwordEnv !== undefined ? { passwordEnv } : {}),
+  };
+}
+
+/** A fresh world starts over: no leftovers of the rehearsal cloud on the servers. */
+async function cleanServers(core: Core, sourceBackend: Backend): Promise<void> {
+  const target = localBackend(core.servers.target, 'target', 'postgres');
+  const dbs = await withPg(pgConfig(target), async (c) => (await c.query<{ datname: string }>("SELECT datname FROM pg_database WHERE NOT datistemplate AND datname <> 'postgres'")).rows);
+  for (const d of dbs) await dropDatabase(target, d.datname);
+  await withPg(pgConfig(target), async (c) => {
+    await c.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE NOT active');
+  });
+  const isLocal = sourceBackend.server !== 'external';
+  const admin: Backend = isLocal ? { ...sourceBackend, database: 'postgres' } : sourceBackend;
+  const databases = isLocal
+    ? (await withPg(pgConfig(admin), async (c) => (await c.query<{ datname: string }>('SELECT datname FROM pg_database WHERE NOT datistemplate')).rows)).map((r) => r.datname)
+    : [sourceBackend.database];
+  for (const db of databases) {
+    await withPg(pgConfig(admin, db), async (c) => {
+      const pubs = await c.query<{ pubname: string }>("SELECT pubname FROM pg_publication WHERE pubname LIKE 'rh\\_%'");
+      for (const p of pubs.rows) await c.query(`DROP PUBLICATION ${ident(p.pubname)}`);
+    });
+  }
+  await withPg(pgConfig(admin, sourceBackend.database === 'postgres' || isLocal ? 'postgres' : sourceBackend.database), async (c) => {
+    // The rehearsal's own slots, and (on a local source) every slot of the rehearsed database: a fresh
+    // world starts without a runner slot pinning WAL or blocking the seeder from re-creating the database.
+    await c.query(
+      `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE NOT active AND (slot_name LIKE 'rh\\_%' OR ($1 AND database = $2))`,
+      [isLocal, sourceBackend.database],
+    );
+  });
+}
+
+async function parameterGroups(core: Core, admin: Backend): Promise<ParameterGroupRecord[]> {
+  const settings = await withPg(pgConfig(admin, 'postgres'), async (c) =>
+    (await c.query<{ name: string; setting: string; context: string }>("SELECT name, setting, context FROM pg_settings WHERE context IN ('postmaster', 'sighup', 'superuser', 'user') ORDER BY name")).rows,
+  );
+  const defaults = settings.map((s) => ({ name: s.name, value: s.setting, source: 'engine-default' as const, applyType: s.context === 'postmaster' ? ('static' as const) : ('dynamic' as const) }));
+  const group = (name: string, logical: boolean): ParameterGroupRecord => ({
+    name, family: 'aurora-postgresql15', description: logical ? 'rekey rehearsal source: logical replication on' : 'Default cluster parameter group for aurora-postgresql15',
+    parameters: [{ name: 'rds.logical_replication', value: logical ? '1' : '0', source: logical ? ('user' as const) : ('engine-default' as const), applyType: 'static' as const }, ...defaults]
+      .sort((a, b) => a.name.localeCompare(b.name)),
+  });
+  void core;
+  return [group(SOURCE_PARAMETER_GROUP, true), group(DEFAULT_PARAMETER_GROUP, false)];
+}
+
+/** Register the source cluster, its writer, parameter groups, keys and (when not created by the flow) the DMS instance. */
+async function registerWorld(core: Core): Promise<void> {
+  const { runbook } = core;
+  const st = core.reg.state;
+  const rehearsal = runbook.rehearsal ?? rehearsalSchema.parse({});
+  const backend = sourceBackendOf(core);
+  const oldKey = declareKey(st, OLD_KEY_ALIAS, { description: "rehearsal: the source's current key" });
+  for (const k of rehearsal.keys) {
+    declareKey(st, k.id, { state: k.state, keySpec: k.keySpec, grantsRds: k.grantsRds, ...(k.region !== undefined ? { region: k.region } : {}) });
+  }
+  declareKey(st, runbook.target.kmsKeyId, { description: 'rehearsal: the new key' });
+  for (const g of await parameterGroups(core, backend.server === 'external' ? localBackend(core.servers.source, 'source', 'postgres') : backend)) st.parameterGroups[g.name] = g;
+  const version = await withPg(pgConfig(backend, backend.server === 'external' ? backend.database : 'postgres'), async (c) => (await c.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]?.v ?? '15');
+  const az = [`${runbook.region}a`, `${runbook.region}b`, `${runbook.region}c`];
+  const settings: ClusterSettings = {
+    parameterGroup: SOURCE_PARAMETER_GROUP, subnetGroup: 'rekey-rehearsal-subnets', securityGroupIds: ['sg-0a1b2c3d4e5f60718'], masterUsername: runbook.source.username,
+    databaseName: runbook.source.database, backupRetentionPeriod: 7, preferredBackupWindow: '03:00-03:30', preferredMaintenanceWindow: 'sun:04:00-sun:04:30',
+    deletionProtection: true, copyTagsToSnapshot: true, iamDatabaseAuthentication: false, cloudwatchLogsExports: ['postgresql'], availabilityZones: az,
+  };
+  const id = runbook.source.identifier;
+  const createdAt = core.now() - 30 * 86400_000;
+  st.clusters[id] = {
+    identifier: id, resourceId: `cluster-${resourceId()}`, engine: 'aurora-postgresql', engineVersion: version.split(' ')[0] ?? version, backend,
+    kmsKeyArn: oldKey.arn, createdAt, readyAt: createdAt, settings, tags: [{ Key: 'app', Value: 'rekey-demo' }, { Key: 'env', Value: 'rehearsal' }],
+  };
+  st.instances[`${id}-instance-1`] = {
+    identifier: `${id}-instance-1`, resourceId: `db-${resourceId()}`, clusterIdentifier: id, instanceClass: 'db.r6g.large',
+    engine: 'aurora-postgresql', createdAt, readyAt: createdAt, parameterGroup: DEFAULT_PARAMETER_GROUP, promotionTier: 1, availabilityZone: az[0] ?? 'a', tags: [],
+  };
+  core.reg.event('db-cluster', id, 'DB cluster created', ['creation'], createdAt);
+  core.reg.save();
+  await ensureProxy(core, id);
+  core.proxies.point(id, { host: backend.host, port: backend.port });
+  const ri = runbook.dms.replicationInstance;
+  if (!ri.create) {
+    const record = registerReplicationInstance(core, ri.identifier, ri.class, { PubliclyAccessible: false, VpcSecurityGroupIds: ri.securityGroupIds });
+    record.readyAt = record.createdAt;
+    core.reg.save();
+  }
+}
