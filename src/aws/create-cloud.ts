@@ -1,0 +1,31 @@
+// Real mode: the SDK v3 clients with the default credential chain, adaptive retries.
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { DatabaseMigrationServiceClient } from '@aws-sdk/client-database-migration-service';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { RDSClient } from '@aws-sdk/client-rds';
+import type { Cloud } from './cloud.js';
+
+/** How rekey reaches AWS. */
+export interface AwsCloudOptions {
+  /** AWS region of the source, key and DMS. */
+  region: string;
+  /** Named profile from the shared config files (otherwise the default chain: env, SSO, instance role...). */
+  profile?: string;
+}
+
+export function createAwsCloud(options: AwsCloudOptions): Cloud {
+  const config = {
+    region: options.region,
+    retryMode: 'adaptive',
+    maxAttempts: 10,
+    ...(options.profile !== undefined ? { profile: options.profile } : {}),
+  };
+  return {
+    rds: new RDSClient(config),
+    kms: new KMSClient(config),
+    dms: new DatabaseMigrationServiceClient(config),
+    cloudwatch: new CloudWatchClient(config),
+    provider: 'aws',
+    region: options.region,
+  };
+}

@@ -1,0 +1,175 @@
+// RDS lookups (NotFound -> undefined) and waits (bounded polling with pure classifiers).
+import {
+  DescribeDBClusterParametersCommand,
+  DescribeDBClustersCommand,
+  DescribeDBClusterSnapshotsCommand,
+  DescribeDBInstancesCommand,
+} from '@aws-sdk/client-rds';
+import type { DBCluster, DBClusterSnapshot, DBInstance } from '@aws-sdk/client-rds';
+import type { Cloud } from './cloud.js';
+import { lookup, call } from './errors.js';
+import { poll } from './poll.js';
+import type { PollClock, Verdict } from './poll.js';
+
+/** Where and how long to wait; built from the step context. */
+export interface WaitEnv {
+  clock: PollClock;
+  signal: AbortSignal;
+  /** First delay between polls. */
+  pollMs: number;
+  /** Give up after this long. */
+  timeoutMs: number;
+  /** Longest delay between polls (default 4 x pollMs); the cutover path keeps it at pollMs. */
+  maxPollMs?: number;
+  /** Progress for people (percent when known). */
+  progress?(message: string, percent?: number): void;
+}
+
+/** Statuses from which a cluster/instance/snapshot never becomes available by waiting. */
+export const TERMINAL_STATUSES = new Set([
+  'deleted',
+  'deleting',
+  'failed',
+  'incompatible-restore',
+  'incompatible-parameters',
+  'incompatible-network',
+  'inaccessible-encryption-credentials',
+  'inaccessible-encryption-credentials-recoverable',
+]);
+
+export async function findCluster(cloud: Cloud, id: string): Promise<DBCluster | undefined> {
+  return lookup(`rds:DescribeDBClusters ${id}`, async () => {
+    const out = await cloud.rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: id }));
+    return out.DBClusters?.find((c) => c.DBClusterIdentifier?.toLowerCase() === id.toLowerCase());
+  });
+}
+
+export async function findInstance(cloud: Cloud, id: string): Promise<DBInstance | undefined> {
+  return lookup(`rds:DescribeDBInstances ${id}`, async () => {
+    const out = await cloud.rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: id }));
+    return out.DBInstances?.find((i) => i.DBInstanceIdentifier?.toLowerCase() === id.toLowerCase());
+  });
+}
+
+export async function findClusterSnapshot(cloud: Cloud, id: string): Promise<DBClusterSnapshot | undefined> {
+  return lookup(`rds:DescribeDBClusterSnapshots ${id}`, async () => {
+    const out = await cloud.rds.send(new DescribeDBClusterSnapshotsCommand({ DBClusterSnapshotIdentifier: id }));
+    return out.DBClusterSnapshots?.find((s) => s.DBClusterSnapshotIdentifier?.toLowerCase() === id.toLowerCase());
+  });
+}
+
+/** Value of one parameter in a cluster parameter group (follows Marker pages); undefined when unset/absent. */
+export async function clusterParameter(cloud: Cloud, group: string, name: string): Promise<string | undefined> {
+  let marker: string | undefined;
+  do {
+    const out = await call(`rds:DescribeDBClusterParameters ${group}`, () =>
+      cloud.rds.send(new DescribeDBClusterParametersCommand({ DBClusterParameterGroupName: group, Marker: marker })),
+    );
+    const hit = out.Parameters?.find((p) => p.ParameterName === name);
+    if (hit) return hit.ParameterValue;
+    marker = out.Marker;
+  } while (marker);
+  return undefined;
+}
+
+/** Available-waiter classifier for clusters and instances (missing = still appearing). */
+export function classifyAvailable(status: string | undefined): Verdict {
+  if (status === undefined) return { state: 'retry', note: 'not found yet' };
+  if (status === 'available') return { state: 'success' };
+  if (TERMINAL_STATUSES.has(status)) return { state: 'failure', reason: `status is ${status}` };
+  return { state: 'retry', note: `status ${status}` };
+}
+
+export async function waitClusterAvailable(cloud: Cloud, id: string, env: WaitEnv): Promise<DBCluster> {
+  const found = await poll({
+    what: `cluster ${id} available`,
+    observe: () => findCluster(cloud, id),
+    classify: (c) => classifyAvailable(c?.Status),
+    onRetry: (c) => env.progress?.(`cluster ${id}: ${c?.Status ?? 'not visible yet'}`),
+    ...pollTiming(env),
+  });
+  return found as DBCluster;
+}
+
+export async function waitInstanceAvailable(cloud: Cloud, id: string, env: WaitEnv): Promise<DBInstance> {
+  const found = await poll({
+    what: `instance ${id} available`,
+    observe: () => findInstance(cloud, id),
+    classify: (i) => classifyAvailable(i?.DBInstanceStatus),
+    onRetry: (i) => env.progress?.(`instance ${id}: ${i?.DBInstanceStatus ?? 'not visible yet'}`),
+    ...pollTiming(env),
+  });
+  return found as DBInstance;
+}
+
+export async function waitClusterSnapshotAvailable(cloud: Cloud, id: string, env: WaitEnv): Promise<DBClusterSnapshot> {
+  const found = await poll({
+    what: `snapshot ${id} available`,
+    observe: () => findClusterSnapshot(cloud, id),
+    classify: (s) => classifyAvailable(s?.Status),
+    onRetry: (s) => env.progress?.(`snapshot ${id}: ${s?.Status ?? 'not visible yet'}`, s?.PercentProgress),
+    ...pollTiming(env),
+  });
+  return found as DBClusterSnapshot;
+}
+
+/** What one poll after a rename saw. */
+export interface RenameObservation {
+  cluster: DBCluster | undefined;
+  /** A status other than `available` was seen at some poll. */
+  sawTransition: boolean;
+  /** Milliseconds since the rename was requested. */
+  elapsedMs: number;
+}
+
+/**
+ * Rename classifier: the stock waiter can succeed before the rename even starts, so demand that the new id
+ * exists, a non-available status was seen or the guard time passed, the status is available and the endpoint
+ * is no longer the one from before the rename.
+ */
+export function classifyRenamed(o: RenameObservation, previousEndpoint: string, guardMs: number): Verdict {
+  const c = o.cluster;
+  if (!c) return { state: 'retry', note: 'new name not visible yet' };
+  const status = c.Status;
+  if (status !== undefined && TERMINAL_STATUSES.has(status)) return { state: 'failure', reason: `status is ${status}` };
+  // A changed endpoint is itself proof the rename took effect; otherwise wait for a transition or the guard.
+  const moved = endpointOf(c) !== previousEndpoint;
+  if (!o.sawTransition && !moved && o.elapsedMs < guardMs) return { state: 'retry', note: 'rename not started yet' };
+  if (status !== 'available') return { state: 'retry', note: `status ${status ?? 'unknown'}` };
+  if (!moved) return { state: 'retry', note: 'endpoint not changed yet' };
+  return { state: 'success' };
+}
+
+/** `host:port` of a cluster's writer endpoint. */
+export function endpointOf(c: DBCluster): string {
+  return `${c.Endpoint ?? ''}:${c.Port ?? ''}`;
+}
+
+/** Polls the NEW identifier after a ModifyDBCluster rename until it is really done. */
+export async function waitClusterRenamed(cloud: Cloud, newId: string, previousEndpoint: string, env: WaitEnv): Promise<DBCluster> {
+  const started = env.clock.now();
+  const guardMs = Math.min(30_000, env.pollMs * 2);
+  let sawTransition = false;
+  const found = await poll<RenameObservation>({
+    what: `rename to ${newId}`,
+    observe: async () => {
+      const cluster = await findCluster(cloud, newId);
+      if (cluster?.Status !== undefined && cluster.Status !== 'available') sawTransition = true;
+      return { cluster, sawTransition, elapsedMs: env.clock.now() - started };
+    },
+    classify: (o) => classifyRenamed(o, previousEndpoint, guardMs),
+    onRetry: (o, v) => env.progress?.(`rename to ${newId}: ${v.state === 'retry' ? (v.note ?? '') : ''}`.trim()),
+    ...pollTiming(env),
+  });
+  return found.cluster as DBCluster;
+}
+
+export function pollTiming(env: WaitEnv) {
+  return {
+    clock: env.clock,
+    signal: env.signal,
+    minDelayMs: env.pollMs,
+    maxDelayMs: env.maxPollMs ?? env.pollMs * 4,
+    timeoutMs: env.timeoutMs,
+  };
+}

@@ -1,0 +1,132 @@
+// The DMS-CDC flow for Aurora PostgreSQL: which steps, in which order, and how to make the source safe
+// (unfence) after a failure or roll the whole thing back.
+import { findCluster } from '../aws/rds.js';
+import { StepError } from '../engine/types.js';
+import type { Flow, PlannedAction, Step, StepContext } from '../engine/types.js';
+import type { Runbook } from '../runbook/schema.js';
+import { capturePosition } from '../steps/capture-position.js';
+import { catchUp } from '../steps/catch-up.js';
+import { cleanup } from '../steps/cleanup.js';
+import { newKeyArn } from '../steps/common.js';
+import type { Ctx } from '../steps/common.js';
+import { dmsSetup } from '../steps/dms-setup.js';
+import { drainStep } from '../steps/drain.js';
+import { FenceTracker, currentFence, fenceStep, unfence } from '../steps/fence.js';
+import { fixSequences } from '../steps/fix-sequences.js';
+import { afterSwitch, beforeFence } from '../steps/hooks.js';
+import { preflight } from '../steps/preflight.js';
+import { prepareSource } from '../steps/prepare-source.js';
+import { restore } from '../steps/restore.js';
+import type { RekeyServices } from '../steps/services.js';
+import { snapshot } from '../steps/snapshot.js';
+import { startCdc, stopTask } from '../steps/start-cdc.js';
+import { stopTaskStep } from '../steps/stop-task.js';
+import { switchStep } from '../steps/switch.js';
+import { finalValidate, validate } from '../steps/validate.js';
+import { verify } from '../steps/verify.js';
+
+export const STEP_IDS = [
+  'preflight',
+  'prepare-source',
+  'snapshot',
+  'restore',
+  'capture-position',
+  'dms-setup',
+  'start-cdc',
+  'catch-up',
+  'validate',
+  'before-fence',
+  'fence',
+  'drain',
+  'stop-task',
+  'final-validate',
+  'fix-sequences',
+  'switch',
+  'verify',
+  'after-switch',
+  'cleanup',
+] as const;
+
+/** Whether the source identifier still names the old cluster (the switch has not happened, even partly). */
+async function sourceStillOld(ctx: Ctx): Promise<boolean> {
+  const { cloud, names, runbook: rb } = ctx.services;
+  const [atSource, parked] = await Promise.all([findCluster(cloud, rb.source.identifier), findCluster(cloud, names.oldName)]);
+  if (!atSource || parked) return false;
+  return atSource.KmsKeyId !== (await newKeyArn(ctx));
+}
+
+export function buildFlow(runbook: Runbook): Flow<RekeyServices> {
+  if (runbook.source.engine !== 'aurora-postgresql') {
+    throw new StepError(`engine ${runbook.source.engine} is not supported yet: rekey runs aurora-postgresql for now`, 'rejected');
+  }
+  const tracker = new FenceTracker();
+  const steps: Step<RekeyServices>[] = [
+    preflight,
+    prepareSource,
+    snapshot,
+    restore,
+    capturePosition,
+    dmsSetup,
+    startCdc,
+    catchUp,
+    validate,
+    beforeFence,
+    fenceStep(tracker),
+    drainStep(tracker),
+    stopTaskStep,
+    finalValidate,
+    fixSequences,
+    switchStep,
+    verify,
+    afterSwitch,
+    cleanup,
+  ];
+  const order = (id: string) => STEP_IDS.indexOf(id as (typeof STEP_IDS)[number]);
+  return {
+    id: 'dms-cdc/aurora-postgresql',
+    steps,
+    async makeSafe(ctx, failedStepId) {
+      if (!currentFence(ctx, tracker)) return [];
+      if (ctx.outputs.switch !== undefined) return [];
+      // From the switch on, look before unfencing: a half-done rename must be finished or rolled back, not unfenced.
+      if (order(failedStepId) >= order('switch') && !(await sourceStillOld(ctx))) {
+        ctx.report.log('warn', 'the switch has (partly) happened: the old source stays fenced; resume to finish or rollback to rename back');
+        return [];
+      }
+      await unfence(ctx, tracker);
+      // Once unfenced, everything from catch-up on must happen again (from start-cdc if the task was stopped).
+      const from = ctx.outputs['stop-task'] !== undefined ? 'start-cdc' : 'catch-up';
+      return STEP_IDS.filter((id) => order(id) >= order(from) && order(id) < order('switch') && ctx.outputs[id] !== undefined);
+    },
+    async rollback(ctx, succeeded) {
+      const switched = succeeded.has('switch') || (ctx.outputs.restore !== undefined && !(await sourceStillOld(ctx)));
+      if (switched && runbook.cutover.switch === 'rename') await switchStep.undo?.(ctx);
+      await unfence(ctx, tracker);
+      await stopTask(ctx, false);
+    },
+  };
+}
+
+/** One step of the plan as `rekey plan` prints it. */
+export interface PlanEntry {
+  id: string;
+  title: string;
+  /** Gate asked before the step, if any. */
+  gate?: string;
+  actions: PlannedAction[];
+}
+
+/** The plan: every step with the exact actions it would take. Pure. */
+export function planFlow(flow: Flow<RekeyServices>, ctx: StepContext<RekeyServices>): PlanEntry[] {
+  return flow.steps.map((s) => ({ id: s.id, title: s.title, ...(s.gate ? { gate: s.gate.id } : {}), actions: s.describe(ctx) }));
+}
+
+/** The plan as text for people. */
+export function renderPlan(entries: PlanEntry[]): string {
+  const lines: string[] = [];
+  entries.forEach((e, i) => {
+    lines.push(`${String(i + 1).padStart(2)}. ${e.id}: ${e.title}${e.gate ? `  [gate: ${e.gate}]` : ''}`);
+    for (const a of e.actions) lines.push(`      ${a.kind.padEnd(4)} ${a.target}  ${a.summary}${a.detail ? `\n           ${a.detail}` : ''}`);
+  });
+  return lines.join('\n');
+}

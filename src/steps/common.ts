@@ -1,0 +1,134 @@
+// Helpers shared by the steps: typed outputs, waits built from the context, database endpoints, tags.
+import { DescribeKeyCommand } from '@aws-sdk/client-kms';
+import type { Tag } from '@aws-sdk/client-rds';
+import type { DBCluster } from '@aws-sdk/client-rds';
+import { call } from '../aws/errors.js';
+import { findCluster } from '../aws/rds.js';
+import type { WaitEnv } from '../aws/rds.js';
+import { withDb } from '../db/types.js';
+import type { DbAdapter, DbEndpoint } from '../db/types.js';
+import { InterruptedError, StepError } from '../engine/types.js';
+import type { StepContext } from '../engine/types.js';
+import type { Runbook } from '../runbook/schema.js';
+import type { RekeyServices } from './services.js';
+
+export type Ctx = StepContext<RekeyServices>;
+
+/** Output of an earlier step, if it succeeded. */
+export function output<T>(ctx: Ctx, stepId: string): T | undefined {
+  return ctx.outputs[stepId] as T | undefined;
+}
+
+/** Output of an earlier step that must have succeeded. */
+export function required<T>(ctx: Ctx, stepId: string, forStep: string): T {
+  const out = output<T>(ctx, stepId);
+  if (out === undefined) throw new StepError(`${forStep} needs the output of ${stepId}, which has not succeeded`, 'fatal');
+  return out;
+}
+
+/** A wait env from the step context; `fast` keeps a fixed cadence (used inside the fenced window). */
+export function waitEnv(ctx: Ctx, fast = false, timeoutSeconds?: number): WaitEnv {
+  const t = ctx.services.timing;
+  return {
+    clock: ctx.services.clock,
+    signal: ctx.signal,
+    pollMs: t.pollMs,
+    timeoutMs: (timeoutSeconds ?? t.waitMaxSeconds) * 1000,
+    ...(fast ? { maxPollMs: t.pollMs } : {}),
+    progress: (message, percent) => ctx.report.progress(message, percent),
+  };
+}
+
+/** The cluster an identifier names, or a fatal StepError. */
+export async function mustFindCluster(ctx: Ctx, id: string, role: string): Promise<DBCluster> {
+  const c = await findCluster(ctx.services.cloud, id);
+  if (!c) throw new StepError(`${role} cluster ${id} not found`, 'fatal');
+  return c;
+}
+
+/** ARN of the new key: from preflight, else asked again (DescribeKey resolves aliases). */
+export async function newKeyArn(ctx: Ctx): Promise<string> {
+  const fromPreflight = output<{ key?: { arn: string } }>(ctx, 'preflight')?.key?.arn;
+  if (fromPreflight) return fromPreflight;
+  const out = await call('kms:DescribeKey', () =>
+    ctx.services.cloud.kms.send(new DescribeKeyCommand({ KeyId: ctx.services.runbook.target.kmsKeyId })),
+  );
+  const arn = out.KeyMetadata?.Arn;
+  if (!arn) throw new StepError(`kms:DescribeKey returned no ARN for ${ctx.services.runbook.target.kmsKeyId}`, 'fatal');
+  return arn;
+}
+
+async function password(ctx: Ctx, who: 'source' | 'dms'): Promise<string | undefined> {
+  const rb = ctx.services.runbook;
+  const ref = who === 'dms' ? (rb.dms.password ?? rb.source.password) : rb.source.password;
+  return ctx.services.secrets.resolve(ref);
+}
+
+export function dmsUsername(rb: Runbook): string {
+  return rb.dms.username ?? rb.source.username;
+}
+
+/** Password for the DMS endpoints (never logged). */
+export async function dmsPassword(ctx: Ctx): Promise<string> {
+  const value = await password(ctx, 'dms');
+  if (value === undefined) throw new StepError('the DMS password secret is not set', 'rejected');
+  return value;
+}
+
+/**
+ * Where to connect to a cluster as the runbook's user. The source's host/port overrides apply when the
+ * cluster is the original source (its identifier or, after the switch, its old name).
+ */
+export async function clusterEndpoint(ctx: Ctx, identifier: string, isOriginalSource: boolean): Promise<DbEndpoint> {
+  const rb = ctx.services.runbook;
+  const cluster = await mustFindCluster(ctx, identifier, isOriginalSource ? 'source' : 'target');
+  const host = (isOriginalSource ? rb.source.host : undefined) ?? cluster.Endpoint;
+  const port = (isOriginalSource ? rb.source.port : undefined) ?? cluster.Port;
+  if (!host || port === undefined) throw new StepError(`cluster ${identifier} has no endpoint yet`, 'retryable');
+  const pw = await password(ctx, 'source');
+  return {
+    host,
+    port,
+    database: rb.source.database,
+    user: rb.source.username,
+    ...(pw !== undefined ? { password: pw } : {}),
+    tls: ctx.services.cloud.provider === 'aws',
+  };
+}
+
+/** Runs fn against the source database (before the switch: the source identifier). */
+export async function withSource<T>(ctx: Ctx, fn: (db: DbAdapter) => Promise<T>, identifier?: string): Promise<T> {
+  const id = identifier ?? ctx.services.runbook.source.identifier;
+  return withDb(ctx.services.db, 'postgres', await clusterEndpoint(ctx, id, true), fn);
+}
+
+/** Runs fn against the restored database (before the switch: the target cluster name). */
+export async function withTarget<T>(ctx: Ctx, fn: (db: DbAdapter) => Promise<T>, identifier?: string): Promise<T> {
+  const id = identifier ?? ctx.services.names.targetCluster;
+  return withDb(ctx.services.db, 'postgres', await clusterEndpoint(ctx, id, false), fn);
+}
+
+/** Tags on everything rekey creates: the runbook's extra tags plus rekey:run-id. */
+export function rekeyTags(ctx: Ctx): Tag[] {
+  const extra = Object.entries(ctx.services.runbook.target.tags).map(([Key, Value]) => ({ Key, Value }));
+  return [...extra.filter((t) => t.Key !== 'rekey:run-id'), { Key: 'rekey:run-id', Value: ctx.runId }];
+}
+
+/** Runs a list with at most `limit` in flight; results keep the input order. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  return results;
+}
+
+/** Throws when the run was aborted (between side effects). */
+export function checkAborted(ctx: Ctx): void {
+  if (ctx.signal.aborted) throw new InterruptedError();
+}

@@ -1,0 +1,228 @@
+// dms-setup: replication instance (when asked to create it), TLS endpoints with the slot settings,
+// connection tests, and a CDC-only task starting at the snapshot LSN onto the pre-populated target.
+import {
+  CreateEndpointCommand,
+  CreateReplicationInstanceCommand,
+  CreateReplicationTaskCommand,
+  DeleteEndpointCommand,
+  DeleteReplicationTaskCommand,
+  StopReplicationTaskCommand,
+  TestConnectionCommand,
+} from '@aws-sdk/client-database-migration-service';
+import type { Endpoint } from '@aws-sdk/client-database-migration-service';
+import {
+  findConnection,
+  findEndpoint,
+  findReplicationInstance,
+  findTask,
+  waitConnection,
+  waitReplicationInstanceAvailable,
+  waitTask,
+} from '../aws/dms.js';
+import { call } from '../aws/errors.js';
+import { poll } from '../aws/poll.js';
+import { pollTiming } from '../aws/rds.js';
+import { StepError } from '../engine/types.js';
+import type { Step } from '../engine/types.js';
+import type { Runbook } from '../runbook/schema.js';
+import type { CapturePositionOutput } from './capture-position.js';
+import { dmsPassword, dmsUsername, mustFindCluster, output, rekeyTags, required, waitEnv } from './common.js';
+import type { PreflightReport } from './preflight.js';
+import type { Ctx } from './common.js';
+import type { RekeyServices } from './services.js';
+
+/** The DMS resources of this run. */
+export interface DmsSetupOutput {
+  replicationInstanceArn: string;
+  /** rekey created the replication instance (so it may delete it at the end). */
+  createdInstance: boolean;
+  sourceEndpointArn: string;
+  targetEndpointArn: string;
+  taskArn: string;
+}
+
+/** DMS selection rules from the runbook, the sentinel table always included. */
+export function tableMappings(rb: Runbook): string {
+  const split = (p: string) => {
+    const dot = p.indexOf('.');
+    return { 'schema-name': p.slice(0, dot), 'table-name': p.slice(dot + 1) };
+  };
+  const selections = [
+    ...rb.dms.tables.include.map((p) => ({ locator: split(p), action: 'include' })),
+    { locator: { 'schema-name': 'public', 'table-name': rb.cutover.sentinelTable }, action: 'include' },
+    ...rb.dms.tables.exclude.map((p) => ({ locator: split(p), action: 'exclude' })),
+  ];
+  return JSON.stringify({
+    rules: selections.map((s, i) => ({
+      'rule-type': 'selection',
+      'rule-id': String(i + 1),
+      'rule-name': String(i + 1),
+      'object-locator': s.locator,
+      'rule-action': s.action,
+    })),
+  });
+}
+
+/** Task settings: CDC onto tables that already hold the snapshot's rows; LOBs in full so nothing is truncated. */
+export function taskSettings(): string {
+  return JSON.stringify({
+    FullLoadSettings: { TargetTablePrepMode: 'DO_NOTHING' },
+    TargetMetadata: { SupportLobs: true, FullLobMode: true, LobChunkSize: 64, LimitedSizeLobMode: false, BatchApplyEnabled: false },
+    Logging: { EnableLogging: true },
+  });
+}
+
+async function ensureEndpoint(ctx: Ctx, kind: 'source' | 'target', instanceArn: string): Promise<Endpoint> {
+  const { cloud, names, runbook: rb } = ctx.services;
+  const id = kind === 'source' ? names.sourceEndpoint : names.targetEndpoint;
+  let endpoint = await findEndpoint(cloud, id);
+  if (!endpoint) {
+    const cluster = await mustFindCluster(ctx, kind === 'source' ? rb.source.identifier : names.targetCluster, kind);
+    const sslMode = rb.dms.sslMode ?? 'verify-full';
+    const out = await call(`dms:CreateEndpoint ${id}`, async () =>
+      cloud.dms.send(
+        new CreateEndpointCommand({
+          EndpointIdentifier: id,
+          EndpointType: kind,
+          EngineName: 'aurora-postgresql',
+          ServerName: cluster.Endpoint,
+          Port: cluster.Port,
+          DatabaseName: rb.source.database,
+          Username: dmsUsername(rb),
+          Password: await dmsPassword(ctx),
+          SslMode: sslMode,
+          ...(rb.dms.certificateArn ? { CertificateArn: rb.dms.certificateArn } : {}),
+          PostgreSQLSettings:
+            kind === 'source'
+              ? { SlotName: names.slot, PluginName: 'test-decoding' }
+              : { AfterConnectScript: "SET session_replication_role='replica'" },
+          Tags: rekeyTags(ctx),
+        }),
+      ),
+    );
+    endpoint = out.Endpoint;
+  }
+  if (!endpoint?.EndpointArn) throw new StepError(`DMS endpoint ${id} has no ARN`, 'fatal');
+  const arn = endpoint.EndpointArn;
+  const tested = await findConnection(cloud, instanceArn, arn);
+  if (tested?.Status !== 'successful' && tested?.Status !== 'testing') {
+    await call(`dms:TestConnection ${id}`, () => cloud.dms.send(new TestConnectionCommand({ ReplicationInstanceArn: instanceArn, EndpointArn: arn })));
+  }
+  await waitConnection(cloud, instanceArn, arn, `${kind} endpoint ${id}`, waitEnv(ctx));
+  return endpoint;
+}
+
+export const dmsSetup: Step<RekeyServices, DmsSetupOutput> = {
+  id: 'dms-setup',
+  title: 'Create the DMS endpoints and CDC task',
+  describe(ctx) {
+    const { names, runbook: rb } = ctx.services;
+    const ri = rb.dms.replicationInstance;
+    return [
+      { kind: 'aws', target: 'dms:DescribeReplicationInstances', summary: `replication instance ${ri.identifier}` },
+      ...(ri.create
+        ? [{ kind: 'aws' as const, target: 'dms:CreateReplicationInstance', summary: `create ${ri.identifier} (${ri.class}) if missing, PubliclyAccessible=false` }]
+        : []),
+      { kind: 'aws', target: 'dms:CreateEndpoint', summary: `source endpoint ${names.sourceEndpoint}`, detail: `SslMode=${rb.dms.sslMode ?? 'verify-full'} PostgreSQLSettings={SlotName:${names.slot}, PluginName:test-decoding}` },
+      { kind: 'aws', target: 'dms:CreateEndpoint', summary: `target endpoint ${names.targetEndpoint} on ${names.targetCluster}`, detail: `SslMode=${rb.dms.sslMode ?? 'verify-full'}` },
+      { kind: 'aws', target: 'dms:TestConnection', summary: 'test both endpoints from the replication instance (DescribeConnections until successful)' },
+      { kind: 'aws', target: 'dms:CreateReplicationTask', summary: `CDC task ${names.task} from the snapshot LSN`, detail: `MigrationType=cdc CdcStartPosition=<captured LSN> TargetTablePrepMode=DO_NOTHING TableMappings=${tableMappings(rb)}` },
+      { kind: 'wait', target: 'dms:DescribeReplicationTasks', summary: `until ${names.task} is ready` },
+    ];
+  },
+  async run(ctx) {
+    const { cloud, names, runbook: rb } = ctx.services;
+    const position = required<CapturePositionOutput>(ctx, 'capture-position', 'dms-setup');
+    const ri = rb.dms.replicationInstance;
+    // Created by this run when preflight did not find it (a resume must not take over someone else's instance).
+    const createdInstance = ri.create && output<PreflightReport>(ctx, 'preflight')?.dmsInstanceExisted === false;
+    if (!(await findReplicationInstance(cloud, ri.identifier))) {
+      if (!ri.create) throw new StepError(`replication instance ${ri.identifier} not found`, 'rejected');
+      await call('dms:CreateReplicationInstance', () =>
+        cloud.dms.send(
+          new CreateReplicationInstanceCommand({
+            ReplicationInstanceIdentifier: ri.identifier,
+            ReplicationInstanceClass: ri.class,
+            ...(ri.subnetGroup ? { ReplicationSubnetGroupIdentifier: ri.subnetGroup } : {}),
+            ...(ri.securityGroupIds.length > 0 ? { VpcSecurityGroupIds: ri.securityGroupIds } : {}),
+            PubliclyAccessible: false,
+            Tags: rekeyTags(ctx),
+          }),
+        ),
+      );
+    }
+    const instance = await waitReplicationInstanceAvailable(cloud, ri.identifier, waitEnv(ctx));
+    const instanceArn = instance.ReplicationInstanceArn;
+    if (!instanceArn) throw new StepError(`replication instance ${ri.identifier} has no ARN`, 'fatal');
+    const source = await ensureEndpoint(ctx, 'source', instanceArn);
+    const target = await ensureEndpoint(ctx, 'target', instanceArn);
+
+    let task = await findTask(cloud, names.task);
+    if (task) {
+      if (task.CdcStartPosition && task.CdcStartPosition !== position.lsn) {
+        throw new StepError(`task ${names.task} exists with CdcStartPosition ${task.CdcStartPosition}, not ${position.lsn}`, 'fatal');
+      }
+    } else {
+      const out = await call('dms:CreateReplicationTask', () =>
+        cloud.dms.send(
+          new CreateReplicationTaskCommand({
+            ReplicationTaskIdentifier: names.task,
+            SourceEndpointArn: source.EndpointArn,
+            TargetEndpointArn: target.EndpointArn,
+            ReplicationInstanceArn: instanceArn,
+            MigrationType: 'cdc',
+            CdcStartPosition: position.lsn,
+            TableMappings: tableMappings(rb),
+            ReplicationTaskSettings: taskSettings(),
+            Tags: rekeyTags(ctx),
+          }),
+        ),
+      );
+      task = out.ReplicationTask;
+    }
+    const status = task?.Status;
+    const ready = status === 'ready' || status === 'running' || status === 'starting' || status === 'stopped'
+      ? task
+      : await waitTask(cloud, names.task, 'ready', waitEnv(ctx));
+    if (!ready?.ReplicationTaskArn) throw new StepError(`task ${names.task} has no ARN`, 'fatal');
+    return {
+      replicationInstanceArn: instanceArn,
+      createdInstance,
+      sourceEndpointArn: source.EndpointArn as string,
+      targetEndpointArn: target.EndpointArn as string,
+      taskArn: ready.ReplicationTaskArn,
+    };
+  },
+  async undo(ctx) {
+    await deleteDmsResources(ctx);
+  },
+};
+
+/** Stops and deletes the task, then the endpoints (in that order: endpoints in use cannot be deleted). */
+export async function deleteDmsResources(ctx: Ctx): Promise<void> {
+  const { cloud, names } = ctx.services;
+  const task = await findTask(cloud, names.task);
+  if (task?.ReplicationTaskArn) {
+    const arn = task.ReplicationTaskArn;
+    if (task.Status === 'running' || task.Status === 'starting') {
+      await call('dms:StopReplicationTask', () => cloud.dms.send(new StopReplicationTaskCommand({ ReplicationTaskArn: arn })));
+      await waitTask(cloud, names.task, 'stopped', waitEnv(ctx));
+    }
+    if (task.Status !== 'deleting') {
+      await call('dms:DeleteReplicationTask', () => cloud.dms.send(new DeleteReplicationTaskCommand({ ReplicationTaskArn: arn })));
+    }
+    await poll({
+      what: `task ${names.task} deleted`,
+      observe: () => findTask(cloud, names.task),
+      classify: (t) => (t ? { state: 'retry', note: `status ${t.Status ?? '?'}` } : { state: 'success' }),
+      ...pollTiming(waitEnv(ctx)),
+    });
+  }
+  for (const id of [names.sourceEndpoint, names.targetEndpoint]) {
+    const endpoint = await findEndpoint(cloud, id);
+    if (endpoint?.EndpointArn) {
+      const arn = endpoint.EndpointArn;
+      await call(`dms:DeleteEndpoint ${id}`, () => cloud.dms.send(new DeleteEndpointCommand({ EndpointArn: arn })));
+    }
+  }
+}

@@ -1,0 +1,87 @@
+// fence: stop every writer role from writing on the source, time-boxed; the FenceState (what each role
+// looked like before) is the step output, so unfence restores exactly that, even after a resume.
+import type { FenceState } from '../db/types.js';
+import { StepError } from '../engine/types.js';
+import type { Step } from '../engine/types.js';
+import { dmsUsername, output, withSource } from './common.js';
+import type { Ctx } from './common.js';
+import type { RekeyServices } from './services.js';
+
+/** Holds a fence applied by a step that has not finished yet (the journal only has finished outputs). */
+export class FenceTracker {
+  /** The fence currently applied by an unfinished step. */
+  inFlight: FenceState | undefined;
+}
+
+/** Users the fence never touches: rekey's own and DMS's. */
+export function fenceExclusions(ctx: Ctx): string[] {
+  const rb = ctx.services.runbook;
+  return [...new Set([rb.source.username, dmsUsername(rb)])];
+}
+
+/** The fence in effect, if any: the in-flight one first, else the fence step's output. */
+export function currentFence(ctx: Ctx, tracker: FenceTracker): FenceState | undefined {
+  return tracker.inFlight ?? output<FenceState>(ctx, 'fence');
+}
+
+/** Restores the roles to their pre-fence state (idempotent). Returns whether there was a fence to lift. */
+export async function unfence(ctx: Ctx, tracker: FenceTracker): Promise<boolean> {
+  const state = currentFence(ctx, tracker);
+  if (!state) return false;
+  await withSource(ctx, (db) => db.unfence(state));
+  tracker.inFlight = undefined;
+  ctx.report.log('info', `unfenced ${state.principals.map((p) => p.name).join(', ') || 'nothing'}`);
+  return true;
+}
+
+/** How long the source has been fenced, or undefined when it is not. */
+export function fencedForMs(ctx: Ctx): number | undefined {
+  const state = output<FenceState>(ctx, 'fence');
+  return state ? ctx.services.clock.now() - Date.parse(state.at) : undefined;
+}
+
+/** Milliseconds left of cutover.fenceTimeoutSeconds; throws (and the flow unfences) once it is spent. */
+export function fenceBudgetMs(ctx: Ctx, stepId: string): number {
+  const limit = ctx.services.runbook.cutover.fenceTimeoutSeconds * 1000;
+  const fenced = fencedForMs(ctx);
+  if (fenced === undefined) return limit;
+  const left = limit - fenced;
+  if (left <= 0) {
+    throw new StepError(
+      `the source has been fenced for ${Math.round(fenced / 1000)} s, over cutover.fenceTimeoutSeconds (${limit / 1000} s): stopping before ${stepId}; the source is unfenced and nothing was switched`,
+      'retryable',
+      [],
+      { retryFrom: 'catch-up' },
+    );
+  }
+  return left;
+}
+
+export function fenceStep(tracker: FenceTracker): Step<RekeyServices, FenceState> {
+  return {
+    id: 'fence',
+    title: 'Fence writes on the source',
+    describe(ctx) {
+      const rb = ctx.services.runbook;
+      const who = rb.cutover.writerRoles?.join(', ') ?? `every login role except ${fenceExclusions(ctx).join(', ')}`;
+      return [
+        { kind: 'sql', target: 'source', summary: `fence ${who}: NOLOGIN and terminate their sessions`, detail: `at most ${rb.cutover.fenceTimeoutSeconds} s; the previous role settings are journaled and restored by unfence` },
+      ];
+    },
+    async run(ctx) {
+      const rb = ctx.services.runbook;
+      const exclude = fenceExclusions(ctx);
+      return withSource(ctx, async (db) => {
+        const principals = (rb.cutover.writerRoles ?? (await db.writerPrincipals(exclude))).filter((p) => !exclude.includes(p));
+        if (principals.length === 0) ctx.report.log('warn', 'no writer roles to fence: nothing stops writes during the cutover');
+        const state = await db.fence(principals);
+        tracker.inFlight = state;
+        ctx.report.log('info', `fenced ${principals.join(', ') || 'nothing'}`);
+        return state;
+      });
+    },
+    async undo(ctx) {
+      await unfence(ctx, tracker);
+    },
+  };
+}

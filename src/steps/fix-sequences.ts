@@ -1,0 +1,73 @@
+// fix-sequences: DMS does not carry sequence positions. Copy each sequence's position from the fenced
+// source, raise it to the column maximum where that is higher, then verify nothing is behind.
+import type { DbAdapter, SequenceState } from '../db/types.js';
+import { StepError } from '../engine/types.js';
+import type { Step } from '../engine/types.js';
+import { withSource, withTarget } from './common.js';
+import { fenceBudgetMs } from './fence.js';
+import type { RekeyServices } from './services.js';
+
+/** The sequence check. */
+export interface FixSequencesOutput {
+  /** Sequences checked on the target. */
+  checked: number;
+  /** Sequences still behind after the fix (0 on success). */
+  behind: number;
+  /** Sequences raised on the target. */
+  raised: number;
+}
+
+/** Smallest next value each target sequence must have: the source's position and every fed column's max + 1. */
+async function requiredNext(target: DbAdapter, targetSeqs: SequenceState[], source: Map<string, bigint | null>): Promise<Map<string, bigint>> {
+  const need = new Map<string, bigint>();
+  for (const seq of targetSeqs) {
+    let want = source.get(seq.name) ?? null;
+    for (const col of seq.columns) {
+      const max = await target.columnMax(col, col.column);
+      if (max !== null && (want === null || max + 1n > want)) want = max + 1n;
+    }
+    if (want !== null) need.set(seq.name, want);
+  }
+  return need;
+}
+
+export const fixSequences: Step<RekeyServices, FixSequencesOutput> = {
+  id: 'fix-sequences',
+  title: 'Fix sequences on the target',
+  describe() {
+    return [
+      { kind: 'sql', target: 'source', summary: 'read every sequence position (identity, serial, shared sequences)' },
+      { kind: 'sql', target: 'target', summary: "setval each sequence to at least the source's position and max(column) + 1 (never lower)" },
+      { kind: 'sql', target: 'target', summary: 'verify every sequence is at or past both' },
+    ];
+  },
+  async run(ctx) {
+    fenceBudgetMs(ctx, 'fix-sequences');
+    const sourceSeqs = await withSource(ctx, (db) => db.sequences());
+    const sourceNext = new Map(sourceSeqs.map((s) => [s.name, s.nextValue]));
+    return withTarget(ctx, async (db) => {
+      const targetSeqs = await db.sequences();
+      const missing = sourceSeqs.filter((s) => !targetSeqs.some((t) => t.name === s.name)).map((s) => s.name);
+      const need = await requiredNext(db, targetSeqs, sourceNext);
+      let raised = 0;
+      for (const seq of targetSeqs) {
+        const want = need.get(seq.name);
+        if (want !== undefined && (seq.nextValue === null || seq.nextValue < want)) {
+          await db.raiseSequence(seq.name, want);
+          raised++;
+        }
+      }
+      const after = await db.sequences();
+      const behind = after
+        .filter((s) => {
+          const want = need.get(s.name);
+          return want !== undefined && (s.nextValue === null || s.nextValue < want);
+        })
+        .map((s) => `${s.name}: next ${s.nextValue ?? 'unset'}, needs ${need.get(s.name) ?? '?'}`);
+      const problems = [...behind, ...missing.map((m) => `${m}: exists on the source but not on the target`)];
+      ctx.report.progress(`${after.length} sequences checked, ${raised} raised, ${problems.length} behind`);
+      if (problems.length > 0) throw new StepError(`${problems.length} sequences are behind on the target`, 'fatal', problems);
+      return { checked: after.length, behind: 0, raised };
+    });
+  },
+};

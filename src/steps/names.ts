@@ -1,0 +1,29 @@
+// Deterministic resource names from (source identifier, run id): a re-run finds what it created, never duplicates.
+import type { Runbook } from '../runbook/schema.js';
+import type { ResourceNames } from './services.js';
+
+const RUN_ID = /^[a-z0-9]{8}$/;
+const MAX_IDENTIFIER = 63;
+
+/** `<prefix><suffix>` with the prefix cut so the whole stays a valid RDS identifier (<= 63, no trailing hyphen). */
+function identifier(source: string, suffix: string): string {
+  const room = MAX_IDENTIFIER - suffix.length;
+  const prefix = source.slice(0, room).replace(/-+$/, '');
+  return `${prefix}${suffix}`;
+}
+
+export function resourceNames(runbook: Runbook, runId: string): ResourceNames {
+  if (!RUN_ID.test(runId)) throw new Error(`run id ${JSON.stringify(runId)} must be 8 lower-case letters or digits`);
+  const src = runbook.source.identifier.toLowerCase();
+  return {
+    snapshot: identifier(src, `-rekey-${runId}-snap`),
+    targetCluster: identifier(src, `-rekey-${runId}`),
+    targetWriter: identifier(src, `-rekey-${runId}-w1`),
+    oldName: identifier(src, `-old-${runId}`),
+    slot: runbook.dms.slotName ?? `rekey_${runId}`,
+    sourceEndpoint: `rekey-${runId}-src`,
+    targetEndpoint: `rekey-${runId}-tgt`,
+    task: `rekey-${runId}-cdc`,
+    replicationInstance: runbook.dms.replicationInstance.identifier,
+  };
+}

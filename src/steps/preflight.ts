@@ -1,0 +1,300 @@
+// preflight: read-only. Every check runs and every failed one is reported at once.
+import { DescribeKeyCommand, GetKeyPolicyCommand, ListAliasesCommand, ListGrantsCommand } from '@aws-sdk/client-kms';
+import type { KeyMetadata } from '@aws-sdk/client-kms';
+import type { DBCluster } from '@aws-sdk/client-rds';
+import { awsErrorName, classifyAwsError, isNotFound } from '../aws/errors.js';
+import { findReplicationInstance } from '../aws/dms.js';
+import { clusterParameter, findCluster, findInstance } from '../aws/rds.js';
+import type { Check, TableSize } from '../db/types.js';
+import { InterruptedError, StepError } from '../engine/types.js';
+import type { PlannedAction, Step } from '../engine/types.js';
+import { withSource } from './common.js';
+import type { Ctx } from './common.js';
+import { evaluateKeyPolicy } from './key-policy.js';
+import type { RekeyServices } from './services.js';
+
+/** Predicted write-unavailable window, from table sizes and the configured validation. */
+export interface CutoverEstimate {
+  /** Tables found on the source. */
+  tables: number;
+  /** Estimated rows (statistics). */
+  rows: number;
+  bytes: number;
+  /** Final row counts while fenced. */
+  countSeconds: number;
+  /** Final checksums while fenced. */
+  checksumSeconds: number;
+  /** Drain, task stop and renames. */
+  fixedSeconds: number;
+  totalSeconds: number;
+  /** How the numbers were made, for people. */
+  assumptions: string;
+}
+
+/** What preflight found; the output of the preflight step and of `rekey plan`. */
+export interface PreflightReport {
+  /** Every check, passed or not. */
+  checks: Check[];
+  /** Failed error checks (preflight fails when non-empty). */
+  problems: string[];
+  /** Failed warning checks. */
+  warnings: string[];
+  /** The source cluster as found. */
+  source?: { identifier: string; arn?: string; kmsKeyId?: string; engineVersion?: string; writer?: string; writerClass?: string };
+  /** The new key as resolved by DescribeKey. */
+  key?: { arn: string; keyId: string; aliases: string[] };
+  /** Whether the DMS replication instance existed at preflight (false: rekey creates it). */
+  dmsInstanceExisted?: boolean;
+  /** schema.table of tables without a primary key. */
+  tablesWithoutPk: string[];
+  estimate: CutoverEstimate;
+}
+
+const COUNT_ROWS_PER_SECOND = 2_000_000;
+const CHECKSUM_ROWS_PER_SECOND = 200_000;
+
+export function estimateWindow(sizes: TableSize[], services: RekeyServices): CutoverEstimate {
+  const rb = services.runbook;
+  const rows = sizes.reduce((n, t) => n + Math.max(0, t.estimatedRows), 0);
+  const bytes = sizes.reduce((n, t) => n + Math.max(0, t.bytes), 0);
+  const workers = rb.validation.concurrency;
+  const countSeconds = rb.validation.rowCounts ? rows / (COUNT_ROWS_PER_SECOND * workers) : 0;
+  const checked = rb.validation.checksums === true
+    ? rows
+    : Array.isArray(rb.validation.checksums)
+      ? sizes.filter((t) => (rb.validation.checksums as string[]).includes(`${t.schema}.${t.name}`)).reduce((n, t) => n + t.estimatedRows, 0)
+      : 0;
+  const checksumSeconds = checked / (CHECKSUM_ROWS_PER_SECOND * workers);
+  const aws = services.cloud.provider === 'aws';
+  // Drain ~ the latency threshold; stopping a DMS task and two cluster renames take about a minute each on AWS.
+  const fixedSeconds = rb.cutover.maxLatencySeconds + 1 + (aws ? 60 : 1) + (rb.cutover.switch === 'rename' ? (aws ? 120 : 2) : 0);
+  const round = (n: number) => Math.round(n * 10) / 10;
+  return {
+    tables: sizes.length,
+    rows,
+    bytes,
+    countSeconds: round(countSeconds),
+    checksumSeconds: round(checksumSeconds),
+    fixedSeconds: round(fixedSeconds),
+    totalSeconds: round(countSeconds + checksumSeconds + fixedSeconds),
+    assumptions: `counts at ${COUNT_ROWS_PER_SECOND} rows/s and checksums at ${CHECKSUM_ROWS_PER_SECOND} rows/s per worker x ${workers}; drain, task stop and renames as fixed costs`,
+  };
+}
+
+class Checks {
+  readonly all: Check[] = [];
+  add(id: string, ok: boolean, severity: Check['severity'], message: string): void {
+    this.all.push({ id, ok, severity, message });
+  }
+  error(id: string, ok: boolean, message: string): void {
+    this.add(id, ok, 'error', message);
+  }
+  warn(id: string, ok: boolean, message: string): void {
+    this.add(id, ok, 'warning', message);
+  }
+}
+
+function reason(error: unknown): string {
+  return error instanceof Error ? `${awsErrorName(error)}: ${error.message}` : String(error);
+}
+
+async function checkSource(ctx: Ctx, checks: Checks, report: PreflightReport): Promise<DBCluster | undefined> {
+  const rb = ctx.services.runbook;
+  const id = rb.source.identifier;
+  let cluster: DBCluster | undefined;
+  try {
+    cluster = await findCluster(ctx.services.cloud, id);
+  } catch (error) {
+    checks.error('source.exists', false, `cannot describe source cluster ${id}: ${reason(error)}`);
+    return undefined;
+  }
+  if (!cluster) {
+    checks.error('source.exists', false, `source cluster ${id} not found in ${rb.region}`);
+    return undefined;
+  }
+  checks.error('source.exists', true, `source cluster ${id} exists`);
+  checks.error('source.engine', cluster.Engine === 'aurora-postgresql', `source engine is ${cluster.Engine ?? 'unknown'} (runbook says aurora-postgresql)`);
+  checks.error('source.available', cluster.Status === 'available', `source cluster status is ${cluster.Status ?? 'unknown'}`);
+  const retention = cluster.BackupRetentionPeriod ?? 0;
+  checks.error('source.backups', retention > 0, retention > 0 ? `backups kept ${retention} days` : 'automated backups are disabled (BackupRetentionPeriod 0)');
+  const group = cluster.DBClusterParameterGroup;
+  if (!group) {
+    checks.error('source.logical_replication', false, 'source cluster has no cluster parameter group');
+  } else {
+    try {
+      const value = await clusterParameter(ctx.services.cloud, group, 'rds.logical_replication');
+      checks.error('source.logical_replication', value === '1', `rds.logical_replication is ${value ?? 'unset'} in cluster parameter group ${group} (must be 1)`);
+    } catch (error) {
+      checks.error('source.logical_replication', false, `cannot read cluster parameter group ${group}: ${reason(error)}`);
+    }
+  }
+  const writerId = cluster.DBClusterMembers?.find((m) => m.IsClusterWriter)?.DBInstanceIdentifier;
+  let writerClass: string | undefined;
+  if (!writerId) {
+    checks.error('source.writer', false, 'source cluster has no writer instance');
+  } else {
+    try {
+      writerClass = (await findInstance(ctx.services.cloud, writerId))?.DBInstanceClass;
+      checks.error('source.writer', writerClass !== undefined, writerClass ? `writer ${writerId} is ${writerClass}` : `writer instance ${writerId} not found`);
+    } catch (error) {
+      checks.error('source.writer', false, `cannot describe writer ${writerId}: ${reason(error)}`);
+    }
+  }
+  report.source = {
+    identifier: id,
+    ...(cluster.DBClusterArn ? { arn: cluster.DBClusterArn } : {}),
+    ...(cluster.KmsKeyId ? { kmsKeyId: cluster.KmsKeyId } : {}),
+    ...(cluster.EngineVersion ? { engineVersion: cluster.EngineVersion } : {}),
+    ...(writerId ? { writer: writerId } : {}),
+    ...(writerClass ? { writerClass } : {}),
+  };
+  return cluster;
+}
+
+async function checkKey(ctx: Ctx, checks: Checks, report: PreflightReport, source: DBCluster | undefined): Promise<void> {
+  const rb = ctx.services.runbook;
+  const kms = ctx.services.cloud.kms;
+  const ref = rb.target.kmsKeyId;
+  let meta: KeyMetadata | undefined;
+  try {
+    meta = (await kms.send(new DescribeKeyCommand({ KeyId: ref }))).KeyMetadata;
+  } catch (error) {
+    checks.error('key.exists', false, isNotFound(error) ? `new key ${ref} not found in ${rb.region}` : `cannot describe new key ${ref}: ${reason(error)}`);
+    return;
+  }
+  if (!meta?.Arn || !meta.KeyId) {
+    checks.error('key.exists', false, `kms:DescribeKey returned no metadata for ${ref}`);
+    return;
+  }
+  checks.error('key.exists', true, `new key ${meta.Arn}`);
+  if (meta.KeyState === 'PendingDeletion') {
+    const when = meta.DeletionDate ? ` (deletion date ${new Date(meta.DeletionDate).toISOString()})` : '';
+    checks.error('key.pending_deletion', false, `new key ${ref} is pending deletion${when}; cancel the deletion first`);
+  } else {
+    const enabled = meta.Enabled === true && meta.KeyState === 'Enabled';
+    checks.error('key.enabled', enabled, enabled ? 'new key is enabled' : `new key ${ref} is ${meta.KeyState ?? 'not enabled'} (disabled keys cannot encrypt); it must be Enabled`);
+  }
+  const spec = meta.KeySpec ?? meta.CustomerMasterKeySpec;
+  checks.error('key.spec', spec === 'SYMMETRIC_DEFAULT', spec === 'SYMMETRIC_DEFAULT' ? 'new key is symmetric' : `new key ${ref} is asymmetric (${spec ?? 'unknown spec'}); RDS needs a SYMMETRIC_DEFAULT key`);
+  checks.error('key.usage', meta.KeyUsage === 'ENCRYPT_DECRYPT', `new key usage is ${meta.KeyUsage ?? 'unknown'} (must be ENCRYPT_DECRYPT)`);
+  const [, , , region, account] = meta.Arn.split(':');
+  checks.error('key.region', region === rb.region, region === rb.region ? `new key is in ${rb.region}` : `new key ${ref} is in region ${region ?? '?'}, but the runbook region is ${rb.region} (wrong region)`);
+  if (rb.account !== undefined) checks.warn('key.account', account === rb.account, `new key belongs to account ${account ?? '?'} (runbook account ${rb.account})`);
+  if (source) {
+    const same = source.KmsKeyId === meta.Arn;
+    checks.error('key.differs', !same, same ? `the source is already encrypted with ${meta.Arn}` : 'new key differs from the source key');
+  }
+  checks.warn('key.customer_managed', meta.KeyManager !== 'AWS', meta.KeyManager === 'AWS' ? 'new key is AWS managed: snapshots encrypted with it cannot be shared' : 'new key is customer managed');
+  let aliases: string[] = [];
+  try {
+    const out = await kms.send(new ListAliasesCommand({ KeyId: meta.KeyId }));
+    aliases = (out.Aliases ?? []).flatMap((a) => (a.AliasName ? [a.AliasName] : []));
+  } catch {
+    // Aliases are for the report only.
+  }
+  report.key = { arn: meta.Arn, keyId: meta.KeyId, aliases };
+  try {
+    const policy = await kms.send(new GetKeyPolicyCommand({ KeyId: meta.KeyId, PolicyName: 'default' }));
+    const grants = await kms.send(new ListGrantsCommand({ KeyId: meta.KeyId })).then((g) => g.Grants ?? [], () => []);
+    const v = evaluateKeyPolicy(policy.Policy ?? '{}', rb.region, grants);
+    if (v.verdict === 'denied') checks.error('key.rds_access', false, `new key ${ref}: ${v.reason}`);
+    else if (v.verdict === 'uncertain') checks.warn('key.rds_access', false, `UNCERTAIN whether RDS can use the new key: ${v.reason}`);
+    else checks.error('key.rds_access', true, v.reason);
+  } catch (error) {
+    const denied = classifyAwsError(error) === 'access-denied';
+    checks.warn('key.rds_access', false, `UNCERTAIN whether RDS can use the new key: ${denied ? 'not allowed to read the key policy' : reason(error)}`);
+  }
+}
+
+async function checkDms(ctx: Ctx, checks: Checks, report: PreflightReport): Promise<void> {
+  const ri = ctx.services.runbook.dms.replicationInstance;
+  try {
+    const found = await findReplicationInstance(ctx.services.cloud, ri.identifier);
+    report.dmsInstanceExisted = found !== undefined;
+    if (found) {
+      const subnet = found.ReplicationSubnetGroup?.ReplicationSubnetGroupIdentifier;
+      checks.error('dms.instance', true, `replication instance ${ri.identifier} exists (${found.ReplicationInstanceStatus ?? 'unknown'}, subnet group ${subnet ?? 'none'})`);
+      checks.warn('dms.instance_available', found.ReplicationInstanceStatus === 'available', `replication instance status is ${found.ReplicationInstanceStatus ?? 'unknown'}`);
+    } else if (ri.create) {
+      checks.error('dms.instance', true, `replication instance ${ri.identifier} will be created (${ri.class})`);
+      checks.warn('dms.subnet_group', ri.subnetGroup !== undefined, ri.subnetGroup ? `created in subnet group ${ri.subnetGroup}` : 'no subnetGroup given: DMS will use the default subnet group');
+    } else {
+      checks.error('dms.instance', false, `replication instance ${ri.identifier} not found and dms.replicationInstance.create is false`);
+    }
+  } catch (error) {
+    checks.error('dms.instance', false, `cannot describe replication instance ${ri.identifier}: ${reason(error)}`);
+  }
+}
+
+async function checkDatabase(ctx: Ctx, checks: Checks, report: PreflightReport, source: DBCluster | undefined): Promise<TableSize[]> {
+  const rb = ctx.services.runbook;
+  if (!source) {
+    checks.error('source.connect', false, 'database checks skipped: the source cluster was not found');
+    return [];
+  }
+  if ((await ctx.services.secrets.resolve(rb.source.password)) === undefined) {
+    const where = 'env' in rb.source.password ? `environment variable ${rb.source.password.env}` : 'the Secrets Manager secret';
+    checks.error('source.password', false, `the source password is not available (${where})`);
+    return [];
+  }
+  try {
+    return await withSource(ctx, async (db) => {
+      checks.error('source.connect', true, `connected to ${rb.source.database} as ${rb.source.username}`);
+      for (const c of await db.replicationChecks()) checks.all.push(c);
+      const noPk = await db.tablesWithoutPrimaryKey();
+      report.tablesWithoutPk = noPk.map((t) => `${t.schema}.${t.name}`);
+      checks.warn('pg.primary_keys', noPk.length === 0, noPk.length === 0 ? 'every table has a primary key' : `tables without a primary key (DMS ignores their UPDATEs and DELETEs): ${report.tablesWithoutPk.join(', ')}`);
+      const concerns = await db.columnConcerns();
+      checks.warn('pg.column_types', concerns.length === 0, concerns.length === 0 ? 'no column types DMS handles poorly' : `columns DMS may mishandle: ${concerns.map((c) => `${c.schema}.${c.name}.${c.column} (${c.type}: ${c.reason})`).join('; ')}`);
+      return db.tableSizes();
+    });
+  } catch (error) {
+    if (error instanceof InterruptedError) throw error;
+    checks.error('source.connect', false, `cannot check the source database: ${error instanceof Error ? error.message : String(error)}`);
+    return [];
+  }
+}
+
+/** Runs every check; never throws for a failed check (the step does). */
+export async function runPreflight(ctx: Ctx): Promise<PreflightReport> {
+  const checks = new Checks();
+  const report: PreflightReport = { checks: checks.all, problems: [], warnings: [], tablesWithoutPk: [], estimate: estimateWindow([], ctx.services) };
+  const source = await checkSource(ctx, checks, report);
+  await checkKey(ctx, checks, report, source);
+  await checkDms(ctx, checks, report);
+  const sizes = await checkDatabase(ctx, checks, report, source);
+  report.estimate = estimateWindow(sizes, ctx.services);
+  report.problems = checks.all.filter((c) => !c.ok && c.severity === 'error').map((c) => `${c.id}: ${c.message}`);
+  report.warnings = checks.all.filter((c) => !c.ok && c.severity === 'warning').map((c) => `${c.id}: ${c.message}`);
+  return report;
+}
+
+export const preflight: Step<RekeyServices, PreflightReport> = {
+  id: 'preflight',
+  title: 'Preflight checks (read-only)',
+  describe(ctx) {
+    const rb = ctx.services.runbook;
+    const actions: PlannedAction[] = [
+      { kind: 'aws', target: 'rds:DescribeDBClusters', summary: `source cluster ${rb.source.identifier}: state, engine, backups, key`, detail: `DBClusterIdentifier=${rb.source.identifier}` },
+      { kind: 'aws', target: 'rds:DescribeDBClusterParameters', summary: 'rds.logical_replication = 1 in the cluster parameter group' },
+      { kind: 'aws', target: 'rds:DescribeDBInstances', summary: 'source writer instance class' },
+      { kind: 'aws', target: 'kms:DescribeKey', summary: `new key ${rb.target.kmsKeyId}: Enabled, SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT, region ${rb.region}, not pending deletion` },
+      { kind: 'aws', target: 'kms:ListAliases', summary: 'aliases of the new key' },
+      { kind: 'aws', target: 'kms:GetKeyPolicy', summary: 'key policy allows kms:CreateGrant for RDS', detail: 'PolicyName=default' },
+      { kind: 'aws', target: 'kms:ListGrants', summary: 'grants on the new key' },
+      { kind: 'aws', target: 'dms:DescribeReplicationInstances', summary: `replication instance ${rb.dms.replicationInstance.identifier}` },
+      { kind: 'sql', target: 'source', summary: 'replication prerequisites, tables without primary key, column types, table sizes' },
+    ];
+    return actions;
+  },
+  async run(ctx) {
+    const report = await runPreflight(ctx);
+    for (const w of report.warnings) ctx.report.log('warn', w);
+    ctx.report.progress(`preflight: ${report.checks.length} checks, ${report.problems.length} problems, ${report.warnings.length} warnings; predicted cutover window ${report.estimate.totalSeconds} s`);
+    if (report.problems.length > 0) {
+      throw new StepError(`preflight failed: ${report.problems.length} problem${report.problems.length === 1 ? '' : 's'}`, 'preflight', report.problems);
+    }
+    return report;
+  },
+};
+

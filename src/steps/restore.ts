@@ -1,0 +1,158 @@
+// restore: RestoreDBClusterFromSnapshot under the new key with every setting carried over explicitly,
+// then the writer instance; check the key; drop the copy of the slot that came along in the snapshot.
+import {
+  CreateDBInstanceCommand,
+  DeleteDBClusterCommand,
+  DeleteDBInstanceCommand,
+  ListTagsForResourceCommand,
+  RestoreDBClusterFromSnapshotCommand,
+} from '@aws-sdk/client-rds';
+import type { DBCluster, Tag } from '@aws-sdk/client-rds';
+import { call } from '../aws/errors.js';
+import { poll } from '../aws/poll.js';
+import { findCluster, findInstance, pollTiming, waitClusterAvailable, waitInstanceAvailable } from '../aws/rds.js';
+import { StepError } from '../engine/types.js';
+import type { Step } from '../engine/types.js';
+import { mustFindCluster, newKeyArn, output, rekeyTags, required, waitEnv, withTarget } from './common.js';
+import type { Ctx } from './common.js';
+import type { RekeyServices } from './services.js';
+import type { SnapshotOutput } from './snapshot.js';
+
+/** The restored cluster under the new key. */
+export interface RestoreOutput {
+  clusterId: string;
+  clusterArn?: string;
+  writerId: string;
+  /** Full ARN of the key the restored cluster reports. */
+  kmsKeyId: string;
+  /** Whether a copy of the source slot was found on the target and dropped. */
+  droppedSlotCopy: boolean;
+}
+
+/** The source's user tags (aws:* tags cannot be set) followed by rekey's own. */
+async function restoreTags(ctx: Ctx, source: DBCluster): Promise<Tag[]> {
+  const own = rekeyTags(ctx);
+  let inherited: Tag[] = [];
+  if (source.DBClusterArn) {
+    const out = await call('rds:ListTagsForResource', () =>
+      ctx.services.cloud.rds.send(new ListTagsForResourceCommand({ ResourceName: source.DBClusterArn })),
+    );
+    inherited = (out.TagList ?? []).filter((t) => t.Key && !t.Key.startsWith('aws:') && !own.some((o) => o.Key === t.Key));
+  }
+  return [...inherited, ...own];
+}
+
+/** The restore request: every setting of the source passed explicitly (defaults are dangerous). */
+export function restoreRequest(source: DBCluster, targetId: string, snapshotId: string, keyArn: string, tags: Tag[]) {
+  return {
+    DBClusterIdentifier: targetId,
+    SnapshotIdentifier: snapshotId,
+    Engine: source.Engine ?? 'aurora-postgresql',
+    EngineVersion: source.EngineVersion,
+    KmsKeyId: keyArn,
+    DBSubnetGroupName: source.DBSubnetGroup,
+    VpcSecurityGroupIds: (source.VpcSecurityGroups ?? []).flatMap((g) => (g.VpcSecurityGroupId ? [g.VpcSecurityGroupId] : [])),
+    DBClusterParameterGroupName: source.DBClusterParameterGroup,
+    Port: source.Port,
+    DeletionProtection: source.DeletionProtection ?? false,
+    EnableIAMDatabaseAuthentication: source.IAMDatabaseAuthenticationEnabled ?? false,
+    EnableCloudwatchLogsExports: source.EnabledCloudwatchLogsExports ?? [],
+    CopyTagsToSnapshot: source.CopyTagsToSnapshot ?? false,
+    BackupRetentionPeriod: source.BackupRetentionPeriod,
+    PreferredBackupWindow: source.PreferredBackupWindow,
+    Tags: tags,
+  };
+}
+
+export const restore: Step<RekeyServices, RestoreOutput> = {
+  id: 'restore',
+  title: 'Restore the snapshot under the new key',
+  describe(ctx) {
+    const { names, runbook } = ctx.services;
+    return [
+      { kind: 'aws', target: 'rds:ListTagsForResource', summary: `tags of ${runbook.source.identifier}` },
+      {
+        kind: 'aws',
+        target: 'rds:RestoreDBClusterFromSnapshot',
+        summary: `restore ${names.snapshot} as ${names.targetCluster} under ${runbook.target.kmsKeyId}`,
+        detail: 'KmsKeyId, EngineVersion, DBSubnetGroupName, VpcSecurityGroupIds, DBClusterParameterGroupName, Port, DeletionProtection, EnableIAMDatabaseAuthentication, EnableCloudwatchLogsExports, CopyTagsToSnapshot, BackupRetentionPeriod, Tags copied from the source',
+      },
+      { kind: 'aws', target: 'rds:CreateDBInstance', summary: `writer ${names.targetWriter} (${runbook.target.instanceClass ?? 'source writer class'}, source writer parameter group)` },
+      { kind: 'wait', target: 'rds:DescribeDBClusters', summary: `until ${names.targetCluster} and ${names.targetWriter} are available; KmsKeyId must be the new key ARN` },
+      { kind: 'sql', target: 'target', summary: `drop the copy of slot ${names.slot}`, detail: `SELECT pg_drop_replication_slot('${names.slot}')` },
+    ];
+  },
+  async run(ctx) {
+    const { cloud, names, runbook } = ctx.services;
+    const snap = required<SnapshotOutput>(ctx, 'snapshot', 'restore');
+    const keyArn = await newKeyArn(ctx);
+    const source = await mustFindCluster(ctx, runbook.source.identifier, 'source');
+    const writerId = source.DBClusterMembers?.find((m) => m.IsClusterWriter)?.DBInstanceIdentifier;
+    const sourceWriter = writerId ? await findInstance(cloud, writerId) : undefined;
+
+    if (await findCluster(cloud, names.targetCluster)) {
+      ctx.report.log('info', `cluster ${names.targetCluster} already exists; not restoring again`);
+    } else {
+      const tags = await restoreTags(ctx, source);
+      await call('rds:RestoreDBClusterFromSnapshot', () =>
+        cloud.rds.send(new RestoreDBClusterFromSnapshotCommand(restoreRequest(source, names.targetCluster, snap.snapshotId, keyArn, tags))),
+      );
+    }
+    if (await findInstance(cloud, names.targetWriter)) {
+      ctx.report.log('info', `instance ${names.targetWriter} already exists; not creating another`);
+    } else {
+      const instanceClass = runbook.target.instanceClass ?? sourceWriter?.DBInstanceClass;
+      if (!instanceClass) throw new StepError('cannot tell the writer class: set target.instanceClass', 'rejected');
+      const group = sourceWriter?.DBParameterGroups?.[0]?.DBParameterGroupName;
+      await call('rds:CreateDBInstance', () =>
+        cloud.rds.send(
+          new CreateDBInstanceCommand({
+            DBInstanceIdentifier: names.targetWriter,
+            DBClusterIdentifier: names.targetCluster,
+            Engine: source.Engine ?? 'aurora-postgresql',
+            DBInstanceClass: instanceClass,
+            ...(group ? { DBParameterGroupName: group } : {}),
+            ...(sourceWriter?.PubliclyAccessible !== undefined ? { PubliclyAccessible: sourceWriter.PubliclyAccessible } : {}),
+            ...(sourceWriter?.PromotionTier !== undefined ? { PromotionTier: sourceWriter.PromotionTier } : {}),
+            Tags: rekeyTags(ctx),
+          }),
+        ),
+      );
+    }
+    const cluster = await waitClusterAvailable(cloud, names.targetCluster, waitEnv(ctx));
+    await waitInstanceAvailable(cloud, names.targetWriter, waitEnv(ctx));
+    if (cluster.KmsKeyId !== keyArn) {
+      throw new StepError(`restored cluster ${names.targetCluster} reports KmsKeyId ${cluster.KmsKeyId ?? 'none'}, expected ${keyArn}`, 'fatal');
+    }
+    const droppedSlotCopy = await withTarget(ctx, (db) => db.dropSlotIfExists(names.slot));
+    return {
+      clusterId: names.targetCluster,
+      ...(cluster.DBClusterArn ? { clusterArn: cluster.DBClusterArn } : {}),
+      writerId: names.targetWriter,
+      kmsKeyId: keyArn,
+      droppedSlotCopy,
+    };
+  },
+  async undo(ctx) {
+    // Only a target that was never switched to is deleted; after a switch the switch's undo renames back first.
+    const { cloud, names } = ctx.services;
+    if (output(ctx, 'switch') !== undefined) return;
+    const cluster = await findCluster(cloud, names.targetCluster);
+    if (!cluster) return;
+    if (cluster.DeletionProtection) {
+      ctx.report.log('warn', `${names.targetCluster} has deletion protection; leaving it for you to delete`);
+      return;
+    }
+    if (await findInstance(cloud, names.targetWriter)) {
+      await call('rds:DeleteDBInstance', () => cloud.rds.send(new DeleteDBInstanceCommand({ DBInstanceIdentifier: names.targetWriter, SkipFinalSnapshot: true })));
+      // A cluster cannot be deleted while it still has members.
+      await poll({
+        what: `instance ${names.targetWriter} deleted`,
+        observe: () => findInstance(cloud, names.targetWriter),
+        classify: (i) => (i ? { state: 'retry', note: `status ${i.DBInstanceStatus ?? '?'}` } : { state: 'success' }),
+        ...pollTiming(waitEnv(ctx)),
+      });
+    }
+    await call('rds:DeleteDBCluster', () => cloud.rds.send(new DeleteDBClusterCommand({ DBClusterIdentifier: names.targetCluster, SkipFinalSnapshot: true })));
+  },
+};

@@ -1,0 +1,48 @@
+// snapshot: CreateDBClusterSnapshot of the source (after the slot exists), then wait for `available`.
+import { CreateDBClusterSnapshotCommand } from '@aws-sdk/client-rds';
+import { call } from '../aws/errors.js';
+import { findClusterSnapshot, waitClusterSnapshotAvailable } from '../aws/rds.js';
+import { StepError } from '../engine/types.js';
+import type { Step } from '../engine/types.js';
+import { rekeyTags, waitEnv } from './common.js';
+import type { RekeyServices } from './services.js';
+
+/** The snapshot the target is restored from. */
+export interface SnapshotOutput {
+  snapshotId: string;
+  snapshotArn?: string;
+}
+
+export const snapshot: Step<RekeyServices, SnapshotOutput> = {
+  id: 'snapshot',
+  title: 'Snapshot the source cluster',
+  describe(ctx) {
+    const { names, runbook } = ctx.services;
+    return [
+      { kind: 'aws', target: 'rds:CreateDBClusterSnapshot', summary: `snapshot ${names.snapshot} of ${runbook.source.identifier}`, detail: `DBClusterSnapshotIdentifier=${names.snapshot} DBClusterIdentifier=${runbook.source.identifier}` },
+      { kind: 'wait', target: 'rds:DescribeDBClusterSnapshots', summary: `until ${names.snapshot} is available (PercentProgress)` },
+    ];
+  },
+  async run(ctx) {
+    const { cloud, names, runbook } = ctx.services;
+    const existing = await findClusterSnapshot(cloud, names.snapshot);
+    if (existing) {
+      if (existing.DBClusterIdentifier && existing.DBClusterIdentifier !== runbook.source.identifier) {
+        throw new StepError(`snapshot ${names.snapshot} exists but is of ${existing.DBClusterIdentifier}`, 'fatal');
+      }
+      ctx.report.log('info', `snapshot ${names.snapshot} already exists (${existing.Status ?? '?'}); not creating another`);
+    } else {
+      await call('rds:CreateDBClusterSnapshot', () =>
+        cloud.rds.send(
+          new CreateDBClusterSnapshotCommand({
+            DBClusterSnapshotIdentifier: names.snapshot,
+            DBClusterIdentifier: runbook.source.identifier,
+            Tags: rekeyTags(ctx),
+          }),
+        ),
+      );
+    }
+    const done = await waitClusterSnapshotAvailable(cloud, names.snapshot, waitEnv(ctx));
+    return { snapshotId: names.snapshot, ...(done.DBClusterSnapshotArn ? { snapshotArn: done.DBClusterSnapshotArn } : {}) };
+  },
+};

@@ -1,0 +1,126 @@
+// validate (before the fence, informative under live writes) and final-validate (after the drain: any
+// difference fails the run). Row counts and optional checksums, tables in parallel with bounded concurrency.
+import type { DbAdapter, TableRef } from '../db/types.js';
+import { StepError } from '../engine/types.js';
+import type { PlannedAction, Step } from '../engine/types.js';
+import { clusterEndpoint, mapLimit } from './common.js';
+import type { Ctx } from './common.js';
+import { fenceBudgetMs } from './fence.js';
+import type { RekeyServices } from './services.js';
+
+/** One table compared. */
+export interface TableComparison {
+  /** schema.table */
+  table: string;
+  sourceRows: number | null;
+  targetRows: number | null;
+  /** Checksums equal; undefined when not checksummed. */
+  checksumMatch?: boolean;
+  matches: boolean;
+}
+
+/** A validation pass. */
+export interface ValidationOutput {
+  /** Tables compared. */
+  tables: number;
+  /** Tables whose counts or checksums differ. */
+  mismatched: number;
+  results: TableComparison[];
+  /** ISO time the pass finished. */
+  at: string;
+  durationMs: number;
+}
+
+function wantsChecksum(ctx: Ctx, table: string): boolean {
+  const c = ctx.services.runbook.validation.checksums;
+  return c === true || (Array.isArray(c) && c.includes(table));
+}
+
+/** Compares every replicated table on both sides, `validation.concurrency` tables at a time on each side. */
+export async function compareTables(ctx: Ctx, withChecksums: boolean): Promise<ValidationOutput> {
+  const { db, runbook: rb, names, clock } = ctx.services;
+  const started = clock.now();
+  const sourceAt = await clusterEndpoint(ctx, rb.source.identifier, true);
+  const targetAt = await clusterEndpoint(ctx, names.targetCluster, false);
+  const opened: DbAdapter[] = [];
+  const open = async (which: 'source' | 'target') => {
+    const a = await db.open('postgres', which === 'source' ? sourceAt : targetAt);
+    opened.push(a);
+    return a;
+  };
+  try {
+    const first = await open('source');
+    const tables: TableRef[] = await first.listTables(rb.dms.tables.include, rb.dms.tables.exclude);
+    const workers = Math.max(1, Math.min(rb.validation.concurrency, tables.length));
+    // One connection pair per worker: a single connection would run the queries one after another anyway.
+    const pairs: { source: DbAdapter; target: DbAdapter }[] = [];
+    for (let i = 0; i < workers; i++) pairs.push({ source: i === 0 ? first : await open('source'), target: await open('target') });
+    const free = [...pairs];
+    const results = await mapLimit(tables, workers, async (t) => {
+      const pair = free.pop() as { source: DbAdapter; target: DbAdapter };
+      try {
+        const name = `${t.schema}.${t.name}`;
+        const [sourceRows, targetRows] = rb.validation.rowCounts
+          ? await Promise.all([pair.source.rowCount(t), pair.target.rowCount(t)])
+          : [null, null];
+        let checksumMatch: boolean | undefined;
+        if (withChecksums && wantsChecksum(ctx, name)) {
+          const [a, b] = await Promise.all([pair.source.checksum(t), pair.target.checksum(t)]);
+          checksumMatch = a === b;
+        }
+        const matches = sourceRows === targetRows && checksumMatch !== false;
+        return { table: name, sourceRows, targetRows, ...(checksumMatch !== undefined ? { checksumMatch } : {}), matches };
+      } finally {
+        free.push(pair);
+      }
+    });
+    const mismatched = results.filter((r) => !r.matches).length;
+    return { tables: results.length, mismatched, results, at: new Date(clock.now()).toISOString(), durationMs: clock.now() - started };
+  } finally {
+    await Promise.allSettled(opened.map((a) => a.close()));
+  }
+}
+
+function describeValidation(ctx: Ctx, final: boolean): PlannedAction[] {
+  const v = ctx.services.runbook.validation;
+  const actions: PlannedAction[] = [
+    { kind: 'sql', target: 'source', summary: 'list replicated tables', detail: `include ${ctx.services.runbook.dms.tables.include.join(', ')}; exclude ${ctx.services.runbook.dms.tables.exclude.join(', ') || 'none'}` },
+  ];
+  if (v.rowCounts) actions.push({ kind: 'sql', target: 'source+target', summary: `SELECT count(*) per table, ${v.concurrency} at a time on each side` });
+  if (final && v.checksums !== false) actions.push({ kind: 'sql', target: 'source+target', summary: `content checksums of ${v.checksums === true ? 'every table' : v.checksums.join(', ')}` });
+  return actions;
+}
+
+function mismatchLines(out: ValidationOutput): string[] {
+  return out.results
+    .filter((r) => !r.matches)
+    .map((r) => `${r.table}: source ${r.sourceRows ?? '-'} rows, target ${r.targetRows ?? '-'} rows${r.checksumMatch === false ? ', checksums differ' : ''}`);
+}
+
+export const validate: Step<RekeyServices, ValidationOutput> = {
+  id: 'validate',
+  title: 'Validate before the cutover (row counts)',
+  describe: (ctx) => describeValidation(ctx, false),
+  async run(ctx) {
+    const out = await compareTables(ctx, false);
+    // Writes are still flowing, so differences here are drift, not failure; final-validate decides.
+    for (const line of mismatchLines(out)) ctx.report.log('info', `still catching up: ${line}`);
+    ctx.report.progress(`${out.tables} tables compared, ${out.mismatched} differ while writes continue`);
+    return out;
+  },
+};
+
+export const finalValidate: Step<RekeyServices, ValidationOutput> = {
+  id: 'final-validate',
+  title: 'Final validation (source fenced, task stopped)',
+  describe: (ctx) => describeValidation(ctx, true),
+  async run(ctx) {
+    fenceBudgetMs(ctx, 'final-validate');
+    const out = await compareTables(ctx, true);
+    ctx.report.progress(`${out.tables} tables compared, ${out.mismatched} mismatched`);
+    if (out.mismatched > 0) {
+      throw new StepError(`final validation failed: ${out.mismatched} of ${out.tables} tables differ`, 'fatal', mismatchLines(out));
+    }
+    return out;
+  },
+};
