@@ -148,7 +148,9 @@ function makeServer(spec: EngineSpec, dir: string, pid: number, port: number): L
     dir,
     adminUrl: spec.adminUrl(port),
     async stop() {
-      await stopProcess(pid, spec.engine);
+      // Only signal the PID while it is still this server: after it died the PID may belong to anyone.
+      const proc = await serverProcess(pid);
+      if (proc?.engine === spec.engine && sameDir(proc.dir, f.data)) await stopProcess(pid, spec.engine);
       await rm(f.pid, { force: true });
       await rm(f.port, { force: true });
     },
