@@ -3,10 +3,11 @@
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { ProxyRegistry } from '../../src/rehearsal/proxy.js';
 import { seedPostgresDemo } from '../../src/rehearsal/seed.js';
-import { startPostgres, type LocalServer } from '../../src/rehearsal/servers/index.js';
+import { startMariadb, startPostgres, type LocalServer } from '../../src/rehearsal/servers/index.js';
 import { readJournalTokens, startWriteLoad, verifyWrites, type VerifyTarget } from '../../src/rehearsal/write-load.js';
 
 let root: string;
@@ -197,4 +198,82 @@ test('rejects a non-positive rate', () => {
     endpoint: () => ({ host: '127.0.0.1', port: 1 }), database, user: 'app', writesPerSecond: 0,
     journalPath: join(root, 'never.journal'), engine: 'postgres',
   })).toThrow(/writesPerSecond/);
+});
+
+describe('on MariaDB (the mysql driver path)', () => {
+  let myServer: LocalServer | undefined;
+  let myUrl: URL;
+  const schema = `load_${process.pid}_${Date.now() % 100000}`;
+  const MY_ID = 'load-my';
+
+  async function my<T>(fn: (c: mysql.Connection) => Promise<T>): Promise<T> {
+    const conn = await mysql.createConnection({ host: myUrl.hostname, port: Number(myUrl.port), user: decodeURIComponent(myUrl.username) });
+    try {
+      return await fn(conn);
+    } finally {
+      await conn.end();
+    }
+  }
+
+  beforeAll(async () => {
+    if (process.env.REKEY_TEST_MY_SOURCE_URL) {
+      myUrl = new URL(process.env.REKEY_TEST_MY_SOURCE_URL);
+    } else {
+      myServer = await startMariadb({ dir: join(root, 'my'), serverId: 7 });
+      myUrl = new URL(myServer.adminUrl);
+    }
+    await my(async (c) => {
+      await c.query(`CREATE DATABASE ${schema}`);
+      await c.query(`CREATE TABLE ${schema}.rehearsal_writes (id bigint AUTO_INCREMENT PRIMARY KEY, token varchar(100) NOT NULL,
+        n bigint, written_at datetime(6) NOT NULL, KEY token_idx (token)) ENGINE=InnoDB`);
+      await c.query(`CREATE TABLE ${schema}.customers (id bigint AUTO_INCREMENT PRIMARY KEY, updated_at datetime(6)) ENGINE=InnoDB`);
+      await c.query(`INSERT INTO ${schema}.customers (updated_at) SELECT NULL FROM ${schema}.seq_1_to_1000`);
+    });
+    await registry.ensure(MY_ID);
+    registry.point(MY_ID, { host: myUrl.hostname, port: Number(myUrl.port) });
+  });
+
+  afterAll(async () => {
+    await my((c) => c.query(`DROP DATABASE IF EXISTS ${schema}`)).catch(() => undefined);
+    await myServer?.stop();
+  });
+
+  test('writes, survives a dropped connection and a blocked write, and verifies exactly once', async () => {
+    const journalPath = join(root, 'my.journal');
+    const writes = startWriteLoad({
+      endpoint: () => ({ host: '127.0.0.1', port: registry.portOf(MY_ID)! }),
+      database: schema, user: decodeURIComponent(myUrl.username), writesPerSecond: 100, journalPath, engine: 'mysql',
+      runId: 'my', writeTimeoutMs: 600,
+    });
+    const locker = await mysql.createConnection({ host: myUrl.hostname, port: Number(myUrl.port), user: decodeURIComponent(myUrl.username), database: schema });
+    try {
+      await sleep(600);
+      registry.drop(MY_ID);
+      await sleep(400);
+      await locker.query('LOCK TABLES rehearsal_writes WRITE');
+      await sleep(1200);
+      expect(writes.stats().unavailableSince).toBeDefined();
+      await locker.query('UNLOCK TABLES');
+      await sleep(500);
+    } finally {
+      await writes.stop();
+      await locker.end();
+    }
+    const stats = writes.stats();
+    expect(stats.acknowledged).toBeGreaterThan(80);
+    expect(stats.errors).toBeGreaterThan(0);
+    expect(stats.lastError).toMatch(/max_statement_time|timeout/i);
+    expect(stats.longestUnavailableMs).toBeGreaterThanOrEqual(1100);
+    expect(stats.longestUnavailableMs).toBeLessThan(2500);
+    const updated = await my(async (c) => {
+      const [rows] = await c.query<mysql.RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${schema}.customers WHERE updated_at IS NOT NULL`);
+      return Number(rows[0]?.n);
+    });
+    expect(updated).toBeGreaterThan(0);
+    const result = await verifyWrites({
+      target: { engine: 'mysql', host: '127.0.0.1', port: registry.portOf(MY_ID)!, database: schema, user: decodeURIComponent(myUrl.username) },
+      journalPaths: [journalPath],
+    });
+    expect(result).toMatchObject({ acknowledged: stats.acknowledged, lost: 0, duplicated: 0 });
+  });
 });
