@@ -1,0 +1,166 @@
+// The cutover session screen: reads the run through useRun only, lays out the panels, and turns keys into
+// the callbacks the renderer supplies (answer a gate, abort, quit). It never touches the engine itself.
+import { Box, Text, useInput } from 'ink';
+import { useState } from 'react';
+import type { LogLine, RunSnapshot } from '../src/engine/run-machine.js';
+import { formatDuration, formatSeconds, readPreflight, readValidation } from './format.js';
+import { GatePanel } from './GatePanel.js';
+import { Header, type LoadStats } from './Header.js';
+import { Help } from './Help.js';
+import { LatencyPanel } from './LatencyPanel.js';
+import { LogPane } from './LogPane.js';
+import { StepList } from './StepList.js';
+import { ValidationTable } from './ValidationTable.js';
+import { useClock } from './use-clock.js';
+import { useFinished } from './use-finished.js';
+import { useRun, type RunSource } from './use-run.js';
+import { useTerminalSize } from './use-terminal-size.js';
+import { useTone } from './use-theme.js';
+
+export interface AppProps {
+  /** The run to show (the RunMachine). */
+  run: RunSource;
+  /** Renderer notices (lock take-over, signals), shown in the log pane. */
+  notices?: readonly LogLine[];
+  /** `a`: stop safely, undoing the in-flight part. */
+  onAbort: () => void;
+  /** `q`: stop safely and leave the run resumable. */
+  onQuit: () => void;
+  /** Ctrl-C (the terminal is in raw mode, so it arrives as a key). */
+  onInterrupt: () => void;
+  /** The person answered the gate `requestId`. */
+  onAnswer: (requestId: string, decision: 'approved' | 'declined') => void;
+  /** Minimum ms between renders caused by engine events (default 100). */
+  throttleMs?: number;
+}
+
+/** What the TUI can add to a gate's own facts: latency, validation age, predicted window, tables without a key. */
+export function knownFacts(snap: RunSnapshot, now: number): Record<string, string> {
+  const known: Record<string, string> = {};
+  const src = snap.metrics['cdc.latency.source']?.value;
+  const tgt = snap.metrics['cdc.latency.target']?.value;
+  if (src !== undefined || tgt !== undefined) {
+    known['current latency'] = `source ${src !== undefined ? formatSeconds(src) : '–'}, target ${tgt !== undefined ? formatSeconds(tgt) : '–'}`;
+  }
+  const v = readValidation(snap.published.validation);
+  if (v) {
+    const bad = v.tables.filter((t) => t.status !== 'match').length;
+    const age = v.at ? Date.parse(v.at) : NaN;
+    known['last validation'] = `${Number.isFinite(age) ? `${formatDuration(now - age)} ago, ` : ''}${v.tables.length} tables, ${bad === 0 ? 'all match' : `${bad} not matching`}`;
+  }
+  const pre = readPreflight(snap.published.preflight);
+  if (pre?.estimateSeconds !== undefined) known['predicted write-unavailable window'] = `about ${formatSeconds(pre.estimateSeconds)}`;
+  if (pre) known['tables without primary key'] = pre.tablesWithoutPrimaryKey.length === 0 ? 'none' : pre.tablesWithoutPrimaryKey.join(', ');
+  return known;
+}
+
+function loadStats(snap: RunSnapshot): LoadStats | undefined {
+  const m = snap.metrics;
+  const ack = m['load.acknowledged'];
+  if (!ack) return undefined;
+  return { acknowledged: ack.value, perSecond: m['load.perSecond']?.value ?? 0, errors: m['load.errors']?.value ?? 0 };
+}
+
+const FINAL = new Set(['succeeded', 'failed', 'interrupted', 'rolled_back']);
+
+export function App({ run, notices = [], onAbort, onQuit, onInterrupt, onAnswer, throttleMs = 100 }: AppProps) {
+  const snap = useRun(run, throttleMs);
+  const tone = useTone();
+  const { columns, rows } = useTerminalSize();
+  const [isHelpShown, setHelpShown] = useState(false);
+  const [isLogShown, setLogShown] = useState(false);
+  const [stopping, setStopping] = useState<'abort' | 'quit' | undefined>(undefined);
+  const isRunning = snap.steps.some((s) => s.status.kind === 'running');
+  // The spinner needs ~8 frames/s only while something runs; otherwise the elapsed clock needs 1/s.
+  const now = useClock(isRunning ? 125 : 1000);
+  const finished = useFinished(snap.steps);
+  const width = Math.max(40, columns - 1);
+
+  const gate = snap.gate && !snap.gate.decision ? snap.gate.request : undefined;
+  const isFinal = FINAL.has(snap.status);
+
+  useInput(
+    (input) => {
+      if (input === '?') setHelpShown((v) => !v);
+      else if (input === 'l') setLogShown((v) => !v);
+      else if (input === 'a') {
+        setStopping('abort');
+        onAbort();
+      } else if (input === 'q') {
+        setStopping('quit');
+        onQuit();
+      }
+    },
+    { isActive: gate === undefined && stopping === undefined && !isFinal },
+  );
+  useInput(
+    (input, key) => {
+      if (key.ctrl && input === 'c') {
+        setStopping((s) => s ?? 'quit');
+        onInterrupt();
+      }
+    },
+    { isActive: true },
+  );
+
+  const src = snap.metrics['cdc.latency.source'];
+  const tgt = snap.metrics['cdc.latency.target'];
+  const validation = readValidation(snap.published.validation);
+  const threshold = snap.metrics['cdc.threshold']?.value;
+  const sustained = snap.metrics['cdc.sustained']?.value;
+  const required = snap.metrics['cdc.sustain.required']?.value;
+  const logs = notices.length > 0 ? [...snap.logs, ...notices].sort((a, b) => a.at.localeCompare(b.at)) : snap.logs;
+  // At a gate the panel needs the room: facts, every action, the prompt.
+  const isCompact = gate !== undefined;
+
+  return (
+    <Box flexDirection="column">
+      <StepList steps={snap.steps} finished={finished} now={now} width={width} />
+      <Box flexDirection="column" marginTop={1}>
+        <Header info={snap.info} runId={snap.runId} status={snap.status} startedAt={Date.parse(snap.startedAt)} now={now} width={width} {...(loadStats(snap) ? { load: loadStats(snap)! } : {})} />
+      </Box>
+      {!isCompact && (src || tgt) ? (
+        <LatencyPanel
+          source={src?.history ?? []}
+          target={tgt?.history ?? []}
+          now={now}
+          width={width}
+          {...(threshold !== undefined ? { threshold } : {})}
+          {...(sustained !== undefined ? { sustained } : {})}
+          {...(required !== undefined ? { sustainRequired: required } : {})}
+        />
+      ) : null}
+      {!isCompact && validation ? <ValidationTable validation={validation} now={now} width={width} /> : null}
+      {gate ? (
+        <GatePanel
+          key={`${gate.stepId}:${gate.id}`}
+          request={gate}
+          known={knownFacts(snap, now)}
+          isActive={stopping === undefined}
+          onAnswer={(d) => onAnswer(gate.id, d)}
+          width={width}
+          maxActions={Math.max(3, rows - 22 - Object.keys(gate.facts).length)}
+        />
+      ) : null}
+      {isLogShown ? <LogPane logs={logs} width={width} /> : null}
+      {isHelpShown ? <Help width={width} /> : null}
+      <Box width={width}>
+        {stopping ? (
+          <Text color={tone('yellow')} wrap="truncate-end">
+            {stopping === 'abort' ? 'aborting safely: finishing or undoing the step in flight, the source stays writable…' : 'quitting safely: the run stops and stays resumable…'}
+          </Text>
+        ) : isFinal ? (
+          <Text wrap="truncate-end">{snap.message ?? snap.status}</Text>
+        ) : gate ? (
+          <Text dimColor wrap="truncate-end">
+            waiting for your answer · Ctrl-C quits (resumable)
+          </Text>
+        ) : (
+          <Text dimColor wrap="truncate-end">
+            ? help · l log · a abort safely · q quit (resumable)
+          </Text>
+        )}
+      </Box>
+    </Box>
+  );
+}
