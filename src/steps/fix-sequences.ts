@@ -66,6 +66,7 @@ export const fixSequences: Step<RekeyServices, FixSequencesOutput> = {
         .map((s) => `${s.name}: next ${s.nextValue ?? 'unset'}, needs ${need.get(s.name) ?? '?'}`);
       const problems = [...behind, ...missing.map((m) => `${m}: exists on the source but not on the target`)];
       ctx.report.progress(`${after.length} sequences checked, ${raised} raised, ${problems.length} behind`);
+      ctx.report.publish('sequences', { checked: after.length, behind: problems.length, raised, problems });
       if (problems.length > 0) throw new StepError(`${problems.length} sequences are behind on the target`, 'fatal', problems);
       return { checked: after.length, behind: 0, raised };
     });

@@ -289,6 +289,7 @@ export const preflight: Step<RekeyServices, PreflightReport> = {
   },
   async run(ctx) {
     const report = await runPreflight(ctx);
+    ctx.report.publish('preflight', report);
     for (const w of report.warnings) ctx.report.log('warn', w);
     ctx.report.progress(`preflight: ${report.checks.length} checks, ${report.problems.length} problems, ${report.warnings.length} warnings; predicted cutover window ${report.estimate.totalSeconds} s`);
     if (report.problems.length > 0) {

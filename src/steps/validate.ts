@@ -105,6 +105,7 @@ export const validate: Step<RekeyServices, ValidationOutput> = {
     const out = await compareTables(ctx, false);
     // Writes are still flowing, so differences here are drift, not failure; final-validate decides.
     for (const line of mismatchLines(out)) ctx.report.log('info', `still catching up: ${line}`);
+    ctx.report.publish('validation-pre-fence', out);
     ctx.report.progress(`${out.tables} tables compared, ${out.mismatched} differ while writes continue`);
     return out;
   },
@@ -117,6 +118,7 @@ export const finalValidate: Step<RekeyServices, ValidationOutput> = {
   async run(ctx) {
     fenceBudgetMs(ctx, 'final-validate');
     const out = await compareTables(ctx, true);
+    ctx.report.publish('validation', out);
     ctx.report.progress(`${out.tables} tables compared, ${out.mismatched} mismatched`);
     if (out.mismatched > 0) {
       throw new StepError(`final validation failed: ${out.mismatched} of ${out.tables} tables differ`, 'fatal', mismatchLines(out));

@@ -1,0 +1,369 @@
+// The whole Aurora PostgreSQL flow against aws-sdk-client-mock and a fake database: request shapes of every
+// command it sends, ordering of the side effects, idempotent re-runs, and the unhappy cutover paths.
+import { GetMetricDataCommand, ListMetricsCommand } from '@aws-sdk/client-cloudwatch';
+import {
+  CreateEndpointCommand,
+  CreateReplicationTaskCommand,
+  DeleteEndpointCommand,
+  DeleteReplicationTaskCommand,
+  DescribeConnectionsCommand,
+  StartReplicationTaskCommand,
+  StopReplicationTaskCommand,
+  TestConnectionCommand,
+} from '@aws-sdk/client-database-migration-service';
+import { DescribeKeyCommand, GetKeyPolicyCommand, ListGrantsCommand } from '@aws-sdk/client-kms';
+import {
+  CreateDBClusterSnapshotCommand,
+  CreateDBInstanceCommand,
+  DescribeDBClusterParametersCommand,
+  ModifyDBClusterCommand,
+  RestoreDBClusterFromSnapshotCommand,
+} from '@aws-sdk/client-rds';
+import { StepError } from '../../src/engine/types.js';
+import type { Flow, StepContext } from '../../src/engine/types.js';
+import { STEP_IDS, buildFlow, planFlow, renderPlan } from '../../src/flows/index.js';
+import type { RekeyServices } from '../../src/steps/services.js';
+import { NEW_KEY, PASSWORD, SEED_LSN, World, cwMock, dmsMock, kmsMock, rdsMock, testRunbook } from './steps-world.js';
+
+type Ctx = StepContext<RekeyServices> & { outputs: Record<string, unknown> };
+
+async function runUntil(flow: Flow<RekeyServices>, ctx: Ctx, last?: string): Promise<void> {
+  for (const step of flow.steps) {
+    ctx.outputs[step.id] = await step.run(ctx);
+    if (step.id === last) return;
+  }
+}
+
+function input<T>(mock: { commandCalls: (c: never) => { args: [{ input: T }] }[] }, command: unknown, i = 0): T {
+  const calls = mock.commandCalls(command as never);
+  const call = calls[i];
+  if (!call) throw new Error(`expected call ${i} of command`);
+  return call.args[0].input;
+}
+
+let world: World;
+beforeEach(() => {
+  world = new World();
+  world.install();
+});
+
+describe('the aurora-postgresql flow', () => {
+  test('has the contract step ids in order, the cutover gate on before-fence', () => {
+    const flow = buildFlow(world.runbook);
+    expect(flow.steps.map((s) => s.id)).toEqual([...STEP_IDS]);
+    expect(flow.steps.find((s) => s.gate)?.id).toBe('before-fence');
+    expect(flow.steps.find((s) => s.id === 'before-fence')?.gate?.id).toBe('cutover');
+  });
+
+  test('other engines are rejected as not supported yet', () => {
+    const rb = testRunbook({ source: { engine: 'aurora-mysql', identifier: 'm', database: 'd', username: 'u', password: { env: 'X' } } });
+    expect(() => buildFlow(rb)).toThrow(expect.objectContaining({ kind: 'rejected', message: expect.stringContaining('not supported yet') }));
+  });
+
+  test('happy path: every command has the expected request shape and the switch lands the new key', async () => {
+    const flow = buildFlow(world.runbook);
+    const ctx = world.context();
+    const n = world.names;
+    await runUntil(flow, ctx);
+
+    // order of side effects: slot and sentinel table before the snapshot; fence before the sentinel; rename after the stop
+    const t = world.timeline;
+    const at = (prefix: string) => t.findIndex((x) => x.startsWith(prefix));
+    expect(at('source:ensureLogicalSlot')).toBeLessThan(at('rds:CreateDBClusterSnapshot'));
+    expect(at('source:ensureSentinelTable')).toBeLessThan(at('rds:CreateDBClusterSnapshot'));
+    expect(at('target:dropSlotIfExists')).toBeGreaterThan(at('rds:RestoreDBClusterFromSnapshot'));
+    expect(at('source:fence')).toBeLessThan(at('source:writeSentinel'));
+    expect(at('dms:StopReplicationTask')).toBeLessThan(at('rds:ModifyDBCluster'));
+    expect(at('target:raiseSequence')).toBeLessThan(at('rds:ModifyDBCluster'));
+
+    // KMS
+    expect(input(kmsMock, DescribeKeyCommand)).toEqual({ KeyId: 'alias/app-new' });
+    expect(input(kmsMock, GetKeyPolicyCommand)).toEqual({ KeyId: '22222222-2222-2222-2222-222222222222', PolicyName: 'default' });
+    expect(input(kmsMock, ListGrantsCommand)).toEqual({ KeyId: '22222222-2222-2222-2222-222222222222' });
+    // parameter group pages followed with Marker
+    expect(rdsMock.commandCalls(DescribeDBClusterParametersCommand).map((c) => c.args[0].input)).toEqual([
+      { DBClusterParameterGroupName: 'app-pg15-logical', Marker: undefined },
+      { DBClusterParameterGroupName: 'app-pg15-logical', Marker: 'page2' },
+    ]);
+    expect(input(rdsMock, CreateDBClusterSnapshotCommand)).toEqual({
+      DBClusterSnapshotIdentifier: 'app-db-rekey-ab12cd34-snap',
+      DBClusterIdentifier: 'app-db',
+      Tags: [{ Key: 'owner', Value: 'dba' }, { Key: 'rekey:run-id', Value: 'ab12cd34' }],
+    });
+    expect(input(rdsMock, RestoreDBClusterFromSnapshotCommand)).toEqual({
+      DBClusterIdentifier: n.targetCluster,
+      SnapshotIdentifier: n.snapshot,
+      Engine: 'aurora-postgresql',
+      EngineVersion: '15.4',
+      KmsKeyId: NEW_KEY,
+      DBSubnetGroupName: 'app-subnets',
+      VpcSecurityGroupIds: ['sg-0abc', 'sg-0def'],
+      DBClusterParameterGroupName: 'app-pg15-logical',
+      Port: 5432,
+      DeletionProtection: true,
+      EnableIAMDatabaseAuthentication: true,
+      EnableCloudwatchLogsExports: ['postgresql'],
+      CopyTagsToSnapshot: true,
+      BackupRetentionPeriod: 7,
+      PreferredBackupWindow: '03:00-04:00',
+      Tags: [{ Key: 'team', Value: 'payments' }, { Key: 'owner', Value: 'dba' }, { Key: 'rekey:run-id', Value: 'ab12cd34' }],
+    });
+    expect(input(rdsMock, CreateDBInstanceCommand)).toEqual({
+      DBInstanceIdentifier: n.targetWriter,
+      DBClusterIdentifier: n.targetCluster,
+      Engine: 'aurora-postgresql',
+      DBInstanceClass: 'db.r6g.xlarge',
+      DBParameterGroupName: 'app-pg15-instance',
+      PubliclyAccessible: false,
+      PromotionTier: 1,
+      Tags: [{ Key: 'owner', Value: 'dba' }, { Key: 'rekey:run-id', Value: 'ab12cd34' }],
+    });
+
+    // DMS endpoints: TLS, slot settings on the source, the password passed only to DMS
+    const src = input<Record<string, unknown>>(dmsMock, CreateEndpointCommand, 0);
+    const tgt = input<Record<string, unknown>>(dmsMock, CreateEndpointCommand, 1);
+    expect(src).toMatchObject({
+      EndpointIdentifier: 'rekey-ab12cd34-src',
+      EndpointType: 'source',
+      EngineName: 'aurora-postgresql',
+      ServerName: 'app-db.cluster-abc.us-east-1.rds.amazonaws.com',
+      Port: 5432,
+      DatabaseName: 'app',
+      Username: 'rekey_admin',
+      Password: PASSWORD,
+      SslMode: 'require',
+      PostgreSQLSettings: { SlotName: 'rekey_ab12cd34', PluginName: 'test-decoding' },
+    });
+    expect(tgt).toMatchObject({
+      EndpointIdentifier: 'rekey-ab12cd34-tgt',
+      EndpointType: 'target',
+      ServerName: `${n.targetCluster}.cluster-abc.us-east-1.rds.amazonaws.com`,
+      SslMode: 'require',
+      PostgreSQLSettings: { AfterConnectScript: "SET session_replication_role='replica'" },
+    });
+    expect(dmsMock.commandCalls(TestConnectionCommand).map((c) => c.args[0].input)).toEqual([
+      { ReplicationInstanceArn: 'arn:aws:dms:us-east-1:111122223333:rep:RIRESOURCEID', EndpointArn: 'arn:aws:dms:us-east-1:111122223333:endpoint:EPREKEY-AB12CD34-SRC' },
+      { ReplicationInstanceArn: 'arn:aws:dms:us-east-1:111122223333:rep:RIRESOURCEID', EndpointArn: 'arn:aws:dms:us-east-1:111122223333:endpoint:EPREKEY-AB12CD34-TGT' },
+    ]);
+    expect(dmsMock.commandCalls(DescribeConnectionsCommand).length).toBeGreaterThanOrEqual(2);
+    const task = input<Record<string, string>>(dmsMock, CreateReplicationTaskCommand);
+    expect(task).toMatchObject({
+      ReplicationTaskIdentifier: 'rekey-ab12cd34-cdc',
+      MigrationType: 'cdc',
+      CdcStartPosition: SEED_LSN,
+      SourceEndpointArn: 'arn:aws:dms:us-east-1:111122223333:endpoint:EPREKEY-AB12CD34-SRC',
+      TargetEndpointArn: 'arn:aws:dms:us-east-1:111122223333:endpoint:EPREKEY-AB12CD34-TGT',
+      ReplicationInstanceArn: 'arn:aws:dms:us-east-1:111122223333:rep:RIRESOURCEID',
+    });
+    expect(task).not.toHaveProperty('CdcStartTime');
+    const rules = (JSON.parse(task.TableMappings ?? '{}') as { rules: Record<string, unknown>[] }).rules;
+    expect(rules).toEqual([
+      { 'rule-type': 'selection', 'rule-id': '1', 'rule-name': '1', 'object-locator': { 'schema-name': 'public', 'table-name': '%' }, 'rule-action': 'include' },
+      { 'rule-type': 'selection', 'rule-id': '2', 'rule-name': '2', 'object-locator': { 'schema-name': 'public', 'table-name': 'rekey_sentinel' }, 'rule-action': 'include' },
+      { 'rule-type': 'selection', 'rule-id': '3', 'rule-name': '3', 'object-locator': { 'schema-name': 'public', 'table-name': 'tmp_%' }, 'rule-action': 'exclude' },
+    ]);
+    expect(JSON.parse(task.ReplicationTaskSettings ?? '{}')).toMatchObject({ FullLoadSettings: { TargetTablePrepMode: 'DO_NOTHING' } });
+    expect(input(dmsMock, StartReplicationTaskCommand)).toEqual({
+      ReplicationTaskArn: 'arn:aws:dms:us-east-1:111122223333:task:TASKRESOURCEID7',
+      StartReplicationTaskType: 'start-replication',
+      CdcStartPosition: SEED_LSN,
+    });
+
+    // CloudWatch: dimensions discovered (the task's ARN resource id), then both metrics in ONE call per poll
+    expect(input(cwMock, ListMetricsCommand)).toMatchObject({
+      Namespace: 'AWS/DMS',
+      MetricName: 'CDCLatencySource',
+      Dimensions: [{ Name: 'ReplicationInstanceIdentifier', Value: 'rekey-ri' }],
+    });
+    const gmd = input<{ MetricDataQueries: { MetricStat: { Metric: { MetricName: string; Dimensions: unknown } } }[] }>(cwMock, GetMetricDataCommand);
+    const dims = [{ Name: 'ReplicationInstanceIdentifier', Value: 'rekey-ri' }, { Name: 'ReplicationTaskIdentifier', Value: 'TASKRESOURCEID7' }];
+    expect(gmd.MetricDataQueries.map((q) => q.MetricStat.Metric)).toEqual([
+      { Namespace: 'AWS/DMS', MetricName: 'CDCLatencySource', Dimensions: dims },
+      { Namespace: 'AWS/DMS', MetricName: 'CDCLatencyTarget', Dimensions: dims },
+    ]);
+    expect(ctx.outputs['catch-up']).toMatchObject({ latencySeconds: 3, sourceSeconds: 2, targetSeconds: 1 });
+
+    // cutover
+    expect(ctx.outputs.fence).toMatchObject({ principals: [{ name: 'app' }, { name: 'reporting' }] });
+    expect(world.roles.get('rekey_admin')).toBe(true);
+    expect(input(dmsMock, StopReplicationTaskCommand)).toEqual({ ReplicationTaskArn: 'arn:aws:dms:us-east-1:111122223333:task:TASKRESOURCEID7' });
+    expect(ctx.outputs['final-validate']).toMatchObject({ tables: 2, mismatched: 0 });
+    expect(ctx.outputs['fix-sequences']).toEqual({ checked: 2, behind: 0, raised: 2 });
+    expect(world.sequences.target.get('public.orders_id_seq')).toBe(1001n);
+    expect(world.sequences.target.get('public.shared_seq')).toBe(81n);
+    expect(rdsMock.commandCalls(ModifyDBClusterCommand).map((c) => c.args[0].input)).toEqual([
+      { DBClusterIdentifier: 'app-db', NewDBClusterIdentifier: 'app-db-old-ab12cd34', ApplyImmediately: true },
+      { DBClusterIdentifier: n.targetCluster, NewDBClusterIdentifier: 'app-db', ApplyImmediately: true },
+    ]);
+    expect(world.clusters.get('app-db')?.KmsKeyId).toBe(NEW_KEY);
+    expect(ctx.outputs.verify).toMatchObject({ identifier: 'app-db', kmsKeyId: NEW_KEY });
+    // cleanup: slot dropped on the OLD source, task then endpoints deleted, old cluster kept
+    expect(t).toContain('source:dropSlotIfExists rekey_ab12cd34');
+    expect(input(dmsMock, DeleteReplicationTaskCommand)).toEqual({ ReplicationTaskArn: 'arn:aws:dms:us-east-1:111122223333:task:TASKRESOURCEID7' });
+    expect(dmsMock.commandCalls(DeleteEndpointCommand)).toHaveLength(2);
+    expect(world.clusters.has('app-db-old-ab12cd34')).toBe(true);
+
+    // secrets never reach events or the plan
+    const plan = renderPlan(planFlow(flow, ctx));
+    expect(plan).toContain('rds:RestoreDBClusterFromSnapshot');
+    expect(JSON.stringify(world.events) + plan + JSON.stringify(ctx.outputs, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))).not.toContain(PASSWORD);
+  });
+
+  test('re-running the creating steps finds what exists and creates nothing twice', async () => {
+    const flow = buildFlow(world.runbook);
+    const ctx = world.context();
+    await runUntil(flow, ctx, 'start-cdc');
+    for (const id of ['snapshot', 'restore', 'dms-setup', 'start-cdc']) {
+      await flow.steps.find((s) => s.id === id)?.run({ ...ctx, attempt: 2 });
+    }
+    expect(rdsMock.commandCalls(CreateDBClusterSnapshotCommand)).toHaveLength(1);
+    expect(rdsMock.commandCalls(RestoreDBClusterFromSnapshotCommand)).toHaveLength(1);
+    expect(rdsMock.commandCalls(CreateDBInstanceCommand)).toHaveLength(1);
+    expect(dmsMock.commandCalls(CreateEndpointCommand)).toHaveLength(2);
+    expect(dmsMock.commandCalls(CreateReplicationTaskCommand)).toHaveLength(1);
+    expect(dmsMock.commandCalls(StartReplicationTaskCommand)).toHaveLength(1);
+    expect(dmsMock.commandCalls(TestConnectionCommand)).toHaveLength(2);
+  });
+
+  test('the restore refuses a cluster that does not report the new key', async () => {
+    const flow = buildFlow(world.runbook);
+    const ctx = world.context();
+    await runUntil(flow, ctx, 'snapshot');
+    rdsMock.on(RestoreDBClusterFromSnapshotCommand).callsFake((i: { DBClusterIdentifier: string }) => {
+      world.clusters.set(i.DBClusterIdentifier, { DBClusterIdentifier: i.DBClusterIdentifier, Status: 'available', KmsKeyId: 'arn:aws:kms:us-east-1:111122223333:key/other', Endpoint: 'x', Port: 5432 });
+      return {};
+    });
+    await expect(flow.steps[3]!.run(ctx)).rejects.toThrow(/reports KmsKeyId .*other, expected/);
+  });
+
+  test('capture-position refuses an LSN older than the slot', async () => {
+    const flow = buildFlow(world.runbook);
+    const ctx = world.context();
+    await runUntil(flow, ctx, 'restore');
+    world.slots.source.get('rekey_ab12cd34')!.confirmedFlushLsn = '0/4000000';
+    await expect(flow.steps[4]!.run(ctx)).rejects.toThrow(/older than slot rekey_ab12cd34/);
+  });
+
+  test('a failed CDC task ends catch-up with its failure message', async () => {
+    const flow = buildFlow(world.runbook);
+    const ctx = world.context();
+    await runUntil(flow, ctx, 'start-cdc');
+    world.tasks.get('rekey-ab12cd34-cdc')!.Status = 'failed';
+    world.tasks.get('rekey-ab12cd34-cdc')!.LastFailureMessage = 'slot rekey_ab12cd34 does not exist';
+    await expect(flow.steps[7]!.run(ctx)).rejects.toThrow(/CDC task is failed: slot rekey_ab12cd34 does not exist/);
+  });
+
+  test('catch-up waits for latency to stay under the threshold for the sustain window, else times out retryable', async () => {
+    const flow = buildFlow(world.runbook);
+    const ctx = world.context();
+    await runUntil(flow, ctx, 'start-cdc');
+    world.latencies = [[30, 2], [3, 1], [9, 0], [1, 1], [1, 1], [1, 1], [1, 0], [1, 0]];
+    const started = world.now;
+    const out = (await flow.steps[7]!.run(ctx)) as { sustainedSeconds: number };
+    expect(out.sustainedSeconds).toBeGreaterThanOrEqual(3);
+    // the reading of 9 s reset the window: it must have started at the 4th reading or later
+    expect(world.now - started).toBeGreaterThanOrEqual(6000);
+    expect(world.events.some((e) => e.startsWith('metric cdc.latency=32'))).toBe(true);
+
+    world.latencies = [[60, 0]];
+    const err = await flow.steps[7]!.run(ctx).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StepError);
+    expect(err).toMatchObject({ kind: 'retryable', message: expect.stringMatching(/timed out/) });
+  });
+
+  test('drain timeout unfences, goes back to catch-up and never switches', async () => {
+    const flow = buildFlow(world.runbook);
+    const ctx = world.context();
+    await runUntil(flow, ctx, 'fence');
+    expect(world.roles.get('app')).toBe(false);
+    world.sentinelArrives = false;
+    const err = (await flow.steps[11]!.run(ctx).catch((e: unknown) => e)) as StepError;
+    expect(err).toBeInstanceOf(StepError);
+    expect(err.kind).toBe('retryable');
+    expect(err.retryFrom).toBe('catch-up');
+    expect(err.message).toMatch(/went back to catch-up; nothing was switched/);
+    expect(world.roles.get('app')).toBe(true);
+    expect(world.roles.get('reporting')).toBe(true);
+    expect(rdsMock.commandCalls(ModifyDBClusterCommand)).toHaveLength(0);
+    // makeSafe is idempotent and marks the cutover steps for a re-run
+    const reverted = await flow.makeSafe!(ctx, 'drain');
+    expect(reverted).toEqual(['catch-up', 'validate', 'before-fence', 'fence']);
+    expect(world.roles.get('app')).toBe(true);
+  });
+
+  test('a final validation mismatch fails; makeSafe unfences and sends the run back to start-cdc', async () => {
+    const flow = buildFlow(world.runbook);
+    const ctx = world.context();
+    await runUntil(flow, ctx, 'stop-task');
+    world.rows.target.set('public.items', 39);
+    const err = (await flow.steps[13]!.run(ctx).catch((e: unknown) => e)) as StepError;
+    expect(err.message).toMatch(/1 of 2 tables differ/);
+    expect(err.details).toEqual(['public.items: source 40 rows, target 39 rows']);
+    expect(world.roles.get('app')).toBe(false);
+    const reverted = await flow.makeSafe!(ctx, 'final-validate');
+    expect(world.roles.get('app')).toBe(true);
+    expect(reverted).toEqual(['start-cdc', 'catch-up', 'validate', 'before-fence', 'fence', 'drain', 'stop-task']);
+  });
+
+  test('the fence time-box stops the cutover before the switch', async () => {
+    const flow = buildFlow(world.runbook);
+    const ctx = world.context();
+    await runUntil(flow, ctx, 'final-validate');
+    world.now += 121_000;
+    await expect(flow.steps[14]!.run(ctx)).rejects.toThrow(/fenced for \d+ s, over cutover.fenceTimeoutSeconds/);
+    expect(rdsMock.commandCalls(ModifyDBClusterCommand)).toHaveLength(0);
+  });
+
+  test('a failing before-fence hook stops the run before the fence', async () => {
+    const rb = testRunbook({ hooks: { beforeFence: [{ run: 'pause-workers --fail', timeoutSeconds: 5 }], afterSwitch: [] } });
+    world = new World(rb);
+    world.install();
+    const flow = buildFlow(rb);
+    const ctx = world.context();
+    await runUntil(flow, ctx, 'validate');
+    await expect(flow.steps[9]!.run(ctx)).rejects.toThrow(/before-fence hook 1 \(pause-workers --fail\) exited with code 3/);
+    expect(world.timeline).toContain('exec pause-workers --fail before-fence');
+    expect(world.roles.get('app')).toBe(true);
+  });
+
+  test('the cutover gate shows latency, validation age, predicted window and tables without PK', async () => {
+    const flow = buildFlow(world.runbook);
+    const ctx = world.context();
+    await runUntil(flow, ctx, 'validate');
+    world.now += 42_000;
+    const gate = flow.steps[9]!.gate!;
+    expect(await gate.facts(ctx)).toMatchObject({
+      latencySeconds: 3,
+      validationAgeSeconds: 42,
+      tablesWithoutPrimaryKey: 1,
+      predictedWindowSeconds: expect.any(Number),
+    });
+    expect(gate.confirmText?.(ctx)).toBe('app-db');
+  });
+
+  test('rollback after the switch renames back and unfences the old source', async () => {
+    const flow = buildFlow(world.runbook);
+    const ctx = world.context();
+    await runUntil(flow, ctx, 'verify');
+    rdsMock.commandCalls(ModifyDBClusterCommand);
+    await flow.rollback!(ctx, new Set(Object.keys(ctx.outputs)));
+    const renames = rdsMock.commandCalls(ModifyDBClusterCommand).map((c) => c.args[0].input);
+    expect(renames.slice(2)).toEqual([
+      { DBClusterIdentifier: 'app-db', NewDBClusterIdentifier: world.names.targetCluster, ApplyImmediately: true },
+      { DBClusterIdentifier: 'app-db-old-ab12cd34', NewDBClusterIdentifier: 'app-db', ApplyImmediately: true },
+    ]);
+    expect(world.clusters.get('app-db')?.KmsKeyId).not.toBe(NEW_KEY);
+    expect(world.roles.get('app')).toBe(true);
+  });
+
+  test('rollback before the switch unfences and stops the task', async () => {
+    const flow = buildFlow(world.runbook);
+    const ctx = world.context();
+    await runUntil(flow, ctx, 'fence');
+    await flow.rollback!(ctx, new Set(Object.keys(ctx.outputs)));
+    expect(world.roles.get('app')).toBe(true);
+    expect(dmsMock.commandCalls(StopReplicationTaskCommand)).toHaveLength(1);
+    expect(world.tasks.get('rekey-ab12cd34-cdc')?.Status).toBe('stopped');
+    expect(rdsMock.commandCalls(ModifyDBClusterCommand)).toHaveLength(0);
+  });
+});

@@ -1,0 +1,499 @@
+// A small fake AWS + database world for the step unit tests: aws-sdk-client-mock answers every command the
+// flow sends from in-memory state (statuses move on at each describe), and a fake DbConnector plays the
+// source and target databases. One timeline records AWS calls and SQL side effects in order.
+import { CloudWatchClient, GetMetricDataCommand, ListMetricsCommand } from '@aws-sdk/client-cloudwatch';
+import {
+  CreateEndpointCommand,
+  CreateReplicationTaskCommand,
+  DatabaseMigrationServiceClient,
+  DeleteEndpointCommand,
+  DeleteReplicationTaskCommand,
+  DescribeConnectionsCommand,
+  DescribeEndpointsCommand,
+  DescribeReplicationInstancesCommand,
+  DescribeReplicationTasksCommand,
+  StartReplicationTaskCommand,
+  StopReplicationTaskCommand,
+  TestConnectionCommand,
+} from '@aws-sdk/client-database-migration-service';
+import type { Endpoint, ReplicationTask } from '@aws-sdk/client-database-migration-service';
+import { DescribeKeyCommand, GetKeyPolicyCommand, KMSClient, ListAliasesCommand, ListGrantsCommand } from '@aws-sdk/client-kms';
+import type { KeyMetadata } from '@aws-sdk/client-kms';
+import {
+  CreateDBClusterSnapshotCommand,
+  CreateDBInstanceCommand,
+  DescribeDBClusterParametersCommand,
+  DescribeDBClustersCommand,
+  DescribeDBClusterSnapshotsCommand,
+  DescribeDBInstancesCommand,
+  ListTagsForResourceCommand,
+  ModifyDBClusterCommand,
+  RDSClient,
+  RestoreDBClusterFromSnapshotCommand,
+} from '@aws-sdk/client-rds';
+import type { DBCluster, DBClusterSnapshot, DBInstance } from '@aws-sdk/client-rds';
+import { mockClient } from 'aws-sdk-client-mock';
+import type { Cloud } from '../../src/aws/cloud.js';
+import type { DbAdapter, DbConnector, DbEndpoint, FenceState, SequenceState, SlotInfo, TableRef } from '../../src/db/types.js';
+import type { StepContext } from '../../src/engine/types.js';
+import { runbookSchema } from '../../src/runbook/schema.js';
+import type { Runbook, RunbookInput } from '../../src/runbook/schema.js';
+import { resourceNames } from '../../src/steps/names.js';
+import type { RekeyServices } from '../../src/steps/services.js';
+
+export const REGION = 'us-east-1';
+export const OLD_KEY = 'arn:aws:kms:us-east-1:111122223333:key/11111111-1111-1111-1111-111111111111';
+export const NEW_KEY = 'arn:aws:kms:us-east-1:111122223333:key/22222222-2222-2222-2222-222222222222';
+export const RUN_ID = 'ab12cd34';
+export const PASSWORD = 's3cret-Pa55word';
+export const SEED_LSN = '0/3000060';
+
+export const rdsMock = mockClient(RDSClient);
+export const kmsMock = mockClient(KMSClient);
+export const dmsMock = mockClient(DatabaseMigrationServiceClient);
+export const cwMock = mockClient(CloudWatchClient);
+
+export function testRunbook(overrides: Partial<RunbookInput> = {}): Runbook {
+  return runbookSchema.parse({
+    version: 1,
+    name: 'test',
+    region: REGION,
+    source: { engine: 'aurora-postgresql', identifier: 'app-db', database: 'app', username: 'rekey_admin', password: { env: 'PGPASSWORD_TEST' } },
+    target: { kmsKeyId: 'alias/app-new', tags: { owner: 'dba' } },
+    dms: { replicationInstance: { identifier: 'rekey-ri' }, sslMode: 'require', tables: { include: ['public.%'], exclude: ['public.tmp_%'] } },
+    cutover: { maxLatencySeconds: 5, sustainSeconds: 3, drainTimeoutSeconds: 5, fenceTimeoutSeconds: 120 },
+    ...overrides,
+  });
+}
+
+function fault(name: string, message = name): Error {
+  return Object.assign(new Error(message), { name, $fault: 'client', $metadata: { httpStatusCode: 404 } });
+}
+
+type Side = 'source' | 'target';
+
+/** In-memory state of everything; tests poke at it to make things fail. */
+export class World {
+  readonly timeline: string[] = [];
+  readonly events: string[] = [];
+  now = Date.parse('2026-01-01T00:00:00Z');
+  clusters = new Map<string, DBCluster>();
+  instances = new Map<string, DBInstance>();
+  snapshots = new Map<string, DBClusterSnapshot>();
+  endpoints = new Map<string, Endpoint>();
+  connections = new Map<string, string>();
+  tasks = new Map<string, ReplicationTask>();
+  replicationInstanceExists = true;
+  key: KeyMetadata = {
+    KeyId: '22222222-2222-2222-2222-222222222222',
+    Arn: NEW_KEY,
+    Enabled: true,
+    KeyState: 'Enabled',
+    KeySpec: 'SYMMETRIC_DEFAULT',
+    KeyUsage: 'ENCRYPT_DECRYPT',
+    KeyManager: 'CUSTOMER',
+  };
+  keyPolicy = JSON.stringify({
+    Version: '2012-10-17',
+    Statement: [
+      { Sid: 'root', Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::111122223333:root' }, Action: 'kms:*', Resource: '*' },
+      {
+        Sid: 'rds',
+        Effect: 'Allow',
+        Principal: { AWS: '*' },
+        Action: ['kms:CreateGrant', 'kms:DescribeKey', 'kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey*'],
+        Resource: '*',
+        Condition: { StringEquals: { 'kms:ViaService': 'rds.us-east-1.amazonaws.com', 'kms:CallerAccount': '111122223333' } },
+      },
+    ],
+  });
+  logicalReplication = '1';
+  /** Latency readings returned in turn by GetMetricData (the last repeats). */
+  latencies: [number, number][] = [[2, 1]];
+  metricsPublished = true;
+  taskFailsOnStart: string | undefined;
+  sentinelArrives = true;
+  // --- databases
+  roles = new Map<string, boolean>([['app', true], ['reporting', true], ['rekey_admin', true]]);
+  slots: Record<Side, Map<string, SlotInfo>> = { source: new Map(), target: new Map() };
+  sentinels: Record<Side, Set<string>> = { source: new Set(), target: new Set() };
+  rows: Record<Side, Map<string, number>> = { source: new Map([['public.orders', 1000], ['public.items', 40]]), target: new Map([['public.orders', 1000], ['public.items', 40]]) };
+  sequences: Record<Side, Map<string, bigint | null>> = {
+    source: new Map<string, bigint | null>([['public.orders_id_seq', 1001n], ['public.shared_seq', 77n]]),
+    target: new Map<string, bigint | null>([['public.orders_id_seq', 950n], ['public.shared_seq', 10n]]),
+  };
+  columnMax: Record<Side, Map<string, bigint | null>> = {
+    source: new Map<string, bigint | null>([['public.orders.id', 1000n], ['public.items.code', 70n]]),
+    target: new Map<string, bigint | null>([['public.orders.id', 1000n], ['public.items.code', 80n]]),
+  };
+  opened: DbEndpoint[] = [];
+
+  constructor(readonly runbook: Runbook = testRunbook()) {
+    const id = runbook.source.identifier;
+    this.clusters.set(id, {
+      DBClusterIdentifier: id,
+      DBClusterArn: `arn:aws:rds:us-east-1:111122223333:cluster:${id}`,
+      Engine: 'aurora-postgresql',
+      EngineVersion: '15.4',
+      Status: 'available',
+      Endpoint: `${id}.cluster-abc.us-east-1.rds.amazonaws.com`,
+      Port: 5432,
+      KmsKeyId: OLD_KEY,
+      StorageEncrypted: true,
+      BackupRetentionPeriod: 7,
+      PreferredBackupWindow: '03:00-04:00',
+      DBSubnetGroup: 'app-subnets',
+      VpcSecurityGroups: [{ VpcSecurityGroupId: 'sg-0abc', Status: 'active' }, { VpcSecurityGroupId: 'sg-0def', Status: 'active' }],
+      DBClusterParameterGroup: 'app-pg15-logical',
+      DeletionProtection: true,
+      IAMDatabaseAuthenticationEnabled: true,
+      EnabledCloudwatchLogsExports: ['postgresql'],
+      CopyTagsToSnapshot: true,
+      DBClusterMembers: [{ DBInstanceIdentifier: `${id}-w`, IsClusterWriter: true }, { DBInstanceIdentifier: `${id}-r`, IsClusterWriter: false }],
+    });
+    this.instances.set(`${id}-w`, {
+      DBInstanceIdentifier: `${id}-w`,
+      DBInstanceClass: 'db.r6g.xlarge',
+      DBInstanceStatus: 'available',
+      DBParameterGroups: [{ DBParameterGroupName: 'app-pg15-instance' }],
+      PubliclyAccessible: false,
+      PromotionTier: 1,
+    });
+  }
+
+  get names() {
+    return resourceNames(this.runbook, RUN_ID);
+  }
+
+  /** Installs the mock handlers; every command not handled here fails loudly. */
+  install(): void {
+    const unexpected = (input: unknown) => {
+      throw new Error(`unexpected command with ${JSON.stringify(input)}`);
+    };
+    rdsMock.reset().onAnyCommand().callsFake(unexpected);
+    kmsMock.reset().onAnyCommand().callsFake(unexpected);
+    dmsMock.reset().onAnyCommand().callsFake(unexpected);
+    cwMock.reset().onAnyCommand().callsFake(unexpected);
+    const log = (what: string) => this.timeline.push(what);
+    // ---------------- RDS
+    rdsMock.on(DescribeDBClustersCommand).callsFake((input: { DBClusterIdentifier: string }) => {
+      const c = this.clusters.get(input.DBClusterIdentifier);
+      if (!c) throw fault('DBClusterNotFoundFault', `DBCluster ${input.DBClusterIdentifier} not found.`);
+      const copy = { ...c };
+      if (c.Status !== 'available') c.Status = 'available';
+      return { DBClusters: [copy] };
+    });
+    rdsMock.on(DescribeDBInstancesCommand).callsFake((input: { DBInstanceIdentifier: string }) => {
+      const i = this.instances.get(input.DBInstanceIdentifier);
+      if (!i) throw fault('DBInstanceNotFoundFault');
+      const copy = { ...i };
+      if (i.DBInstanceStatus !== 'available') i.DBInstanceStatus = 'available';
+      return { DBInstances: [copy] };
+    });
+    rdsMock.on(DescribeDBClusterParametersCommand).callsFake((input: { Marker?: string }) =>
+      input.Marker === undefined
+        ? { Parameters: [{ ParameterName: 'max_connections', ParameterValue: '500' }], Marker: 'page2' }
+        : { Parameters: [{ ParameterName: 'rds.logical_replication', ParameterValue: this.logicalReplication }] },
+    );
+    rdsMock.on(ListTagsForResourceCommand).resolves({ TagList: [{ Key: 'team', Value: 'payments' }, { Key: 'aws:cloudformation:stack-name', Value: 'x' }] });
+    rdsMock.on(CreateDBClusterSnapshotCommand).callsFake((input: { DBClusterSnapshotIdentifier: string; DBClusterIdentifier: string }) => {
+      log(`rds:CreateDBClusterSnapshot ${input.DBClusterSnapshotIdentifier}`);
+      const s = { DBClusterSnapshotIdentifier: input.DBClusterSnapshotIdentifier, DBClusterIdentifier: input.DBClusterIdentifier, Status: 'creating', PercentProgress: 0 };
+      this.snapshots.set(input.DBClusterSnapshotIdentifier, s);
+      return { DBClusterSnapshot: s };
+    });
+    rdsMock.on(DescribeDBClusterSnapshotsCommand).callsFake((input: { DBClusterSnapshotIdentifier: string }) => {
+      const s = this.snapshots.get(input.DBClusterSnapshotIdentifier);
+      if (!s) throw fault('DBClusterSnapshotNotFoundFault');
+      const copy = { ...s };
+      s.PercentProgress = Math.min(100, (s.PercentProgress ?? 0) + 50);
+      if (s.PercentProgress === 100) s.Status = 'available';
+      return { DBClusterSnapshots: [copy] };
+    });
+    rdsMock.on(RestoreDBClusterFromSnapshotCommand).callsFake((input: { DBClusterIdentifier: string; KmsKeyId: string; Port: number }) => {
+      log(`rds:RestoreDBClusterFromSnapshot ${input.DBClusterIdentifier}`);
+      const c: DBCluster = {
+        DBClusterIdentifier: input.DBClusterIdentifier,
+        Status: 'creating',
+        KmsKeyId: input.KmsKeyId,
+        Endpoint: `${input.DBClusterIdentifier}.cluster-abc.us-east-1.rds.amazonaws.com`,
+        Port: input.Port,
+        Engine: 'aurora-postgresql',
+        DBClusterMembers: [],
+      };
+      this.clusters.set(input.DBClusterIdentifier, c);
+      this.slots.target = new Map(this.slots.source);
+      return { DBCluster: c };
+    });
+    rdsMock.on(CreateDBInstanceCommand).callsFake((input: { DBInstanceIdentifier: string; DBInstanceClass: string }) => {
+      log(`rds:CreateDBInstance ${input.DBInstanceIdentifier}`);
+      this.instances.set(input.DBInstanceIdentifier, { DBInstanceIdentifier: input.DBInstanceIdentifier, DBInstanceClass: input.DBInstanceClass, DBInstanceStatus: 'creating' });
+      return {};
+    });
+    rdsMock.on(ModifyDBClusterCommand).callsFake((input: { DBClusterIdentifier: string; NewDBClusterIdentifier: string }) => {
+      log(`rds:ModifyDBCluster ${input.DBClusterIdentifier} -> ${input.NewDBClusterIdentifier}`);
+      const c = this.clusters.get(input.DBClusterIdentifier);
+      if (!c) throw fault('DBClusterNotFoundFault');
+      if (this.clusters.has(input.NewDBClusterIdentifier)) throw fault('DBClusterAlreadyExistsFault');
+      this.clusters.delete(input.DBClusterIdentifier);
+      const renamed = { ...c, DBClusterIdentifier: input.NewDBClusterIdentifier, Status: 'renaming', Endpoint: `${input.NewDBClusterIdentifier}.cluster-abc.us-east-1.rds.amazonaws.com` };
+      this.clusters.set(input.NewDBClusterIdentifier, renamed);
+      return { DBCluster: renamed };
+    });
+    // ---------------- KMS
+    kmsMock.on(DescribeKeyCommand).callsFake(() => ({ KeyMetadata: this.key }));
+    kmsMock.on(ListAliasesCommand).resolves({ Aliases: [{ AliasName: 'alias/app-new' }] });
+    kmsMock.on(GetKeyPolicyCommand).callsFake(() => ({ Policy: this.keyPolicy, PolicyName: 'default' }));
+    kmsMock.on(ListGrantsCommand).resolves({ Grants: [] });
+    // ---------------- DMS
+    const riArn = 'arn:aws:dms:us-east-1:111122223333:rep:RIRESOURCEID';
+    dmsMock.on(DescribeReplicationInstancesCommand).callsFake(() => {
+      if (!this.replicationInstanceExists) throw fault('ResourceNotFoundFault');
+      return {
+        ReplicationInstances: [
+          { ReplicationInstanceIdentifier: 'rekey-ri', ReplicationInstanceArn: riArn, ReplicationInstanceStatus: 'available', ReplicationSubnetGroup: { ReplicationSubnetGroupIdentifier: 'dms-subnets' } },
+        ],
+      };
+    });
+    dmsMock.on(DescribeEndpointsCommand).callsFake((input: { Filters: { Values: string[] }[] }) => {
+      const e = this.endpoints.get(input.Filters[0]?.Values[0] ?? '');
+      if (!e) throw fault('ResourceNotFoundFault');
+      return { Endpoints: [e] };
+    });
+    dmsMock.on(CreateEndpointCommand).callsFake((input: { EndpointIdentifier: string; EndpointType: string }) => {
+      log(`dms:CreateEndpoint ${input.EndpointIdentifier}`);
+      const e: Endpoint = { EndpointIdentifier: input.EndpointIdentifier, EndpointType: input.EndpointType as 'source' | 'target', EndpointArn: `arn:aws:dms:us-east-1:111122223333:endpoint:EP${input.EndpointIdentifier.toUpperCase()}` };
+      this.endpoints.set(input.EndpointIdentifier, e);
+      return { Endpoint: e };
+    });
+    dmsMock.on(TestConnectionCommand).callsFake((input: { EndpointArn: string }) => {
+      log(`dms:TestConnection ${input.EndpointArn}`);
+      this.connections.set(input.EndpointArn, 'testing');
+      return {};
+    });
+    dmsMock.on(DescribeConnectionsCommand).callsFake((input: { Filters: { Name: string; Values: string[] }[] }) => {
+      const arn = input.Filters.find((f) => f.Name === 'endpoint-arn')?.Values[0] ?? '';
+      const status = this.connections.get(arn);
+      if (!status) throw fault('ResourceNotFoundFault');
+      this.connections.set(arn, 'successful');
+      return { Connections: [{ EndpointArn: arn, ReplicationInstanceArn: riArn, Status: status }] };
+    });
+    dmsMock.on(CreateReplicationTaskCommand).callsFake((input: { ReplicationTaskIdentifier: string; CdcStartPosition: string }) => {
+      log(`dms:CreateReplicationTask ${input.ReplicationTaskIdentifier}`);
+      const t: ReplicationTask = {
+        ReplicationTaskIdentifier: input.ReplicationTaskIdentifier,
+        ReplicationTaskArn: 'arn:aws:dms:us-east-1:111122223333:task:TASKRESOURCEID7',
+        Status: 'creating',
+        CdcStartPosition: input.CdcStartPosition,
+        MigrationType: 'cdc',
+      };
+      this.tasks.set(input.ReplicationTaskIdentifier, t);
+      return { ReplicationTask: { ...t } };
+    });
+    const advance: Record<string, string> = { creating: 'ready', starting: 'running', stopping: 'stopped' };
+    dmsMock.on(DescribeReplicationTasksCommand).callsFake((input: { Filters: { Values: string[] }[] }) => {
+      const id = input.Filters[0]?.Values[0] ?? '';
+      const t = this.tasks.get(id);
+      if (!t) throw fault('ResourceNotFoundFault');
+      const copy = { ...t };
+      if (t.Status === 'deleting') this.tasks.delete(id);
+      else if (t.Status && advance[t.Status]) t.Status = advance[t.Status];
+      return { ReplicationTasks: [copy] };
+    });
+    const taskByArn = (arn: string) => [...this.tasks.values()].find((t) => t.ReplicationTaskArn === arn);
+    dmsMock.on(StartReplicationTaskCommand).callsFake((input: { ReplicationTaskArn: string }) => {
+      log('dms:StartReplicationTask');
+      const t = taskByArn(input.ReplicationTaskArn);
+      if (!t) throw fault('ResourceNotFoundFault');
+      t.Status = this.taskFailsOnStart ? 'failed' : 'starting';
+      if (this.taskFailsOnStart) t.LastFailureMessage = this.taskFailsOnStart;
+      t.ReplicationTaskStartDate = new Date(this.now);
+      return { ReplicationTask: { ...t } };
+    });
+    dmsMock.on(StopReplicationTaskCommand).callsFake((input: { ReplicationTaskArn: string }) => {
+      log('dms:StopReplicationTask');
+      const t = taskByArn(input.ReplicationTaskArn);
+      if (!t) throw fault('ResourceNotFoundFault');
+      t.Status = 'stopping';
+      return { ReplicationTask: { ...t } };
+    });
+    dmsMock.on(DeleteReplicationTaskCommand).callsFake((input: { ReplicationTaskArn: string }) => {
+      log('dms:DeleteReplicationTask');
+      const t = taskByArn(input.ReplicationTaskArn);
+      if (!t) throw fault('ResourceNotFoundFault');
+      t.Status = 'deleting';
+      return { ReplicationTask: { ...t } };
+    });
+    dmsMock.on(DeleteEndpointCommand).callsFake((input: { EndpointArn: string }) => {
+      log(`dms:DeleteEndpoint ${input.EndpointArn}`);
+      for (const [id, e] of this.endpoints) if (e.EndpointArn === input.EndpointArn) this.endpoints.delete(id);
+      return {};
+    });
+    // ---------------- CloudWatch
+    cwMock.on(ListMetricsCommand).callsFake(() => ({
+      Metrics: this.metricsPublished
+        ? [
+            { Namespace: 'AWS/DMS', MetricName: 'CDCLatencySource', Dimensions: [{ Name: 'ReplicationInstanceIdentifier', Value: 'rekey-ri' }, { Name: 'ReplicationTaskIdentifier', Value: 'OTHERTASK' }] },
+            { Namespace: 'AWS/DMS', MetricName: 'CDCLatencySource', Dimensions: [{ Name: 'ReplicationInstanceIdentifier', Value: 'rekey-ri' }, { Name: 'ReplicationTaskIdentifier', Value: 'TASKRESOURCEID7' }] },
+          ]
+        : [],
+    }));
+    cwMock.on(GetMetricDataCommand).callsFake(() => {
+      const [src, tgt] = this.latencies.length > 1 ? (this.latencies.shift() as [number, number]) : (this.latencies[0] as [number, number]);
+      const at = new Date(this.now);
+      return {
+        MetricDataResults: [
+          { Id: 'latency_source', Timestamps: [at, new Date(this.now - 60_000)], Values: [src, 999] },
+          { Id: 'latency_target', Timestamps: [at], Values: [tgt] },
+        ],
+      };
+    });
+  }
+
+  /** Which database an endpoint reaches: whoever holds that host now (the key tells old from new). */
+  sideOf(endpoint: DbEndpoint): Side {
+    const c = [...this.clusters.values()].find((x) => x.Endpoint === endpoint.host);
+    if (!c) throw new Error(`connection refused: ${endpoint.host}`);
+    return c.KmsKeyId === NEW_KEY ? 'target' : 'source';
+  }
+
+  connector(): DbConnector {
+    return { open: (_engine, endpoint) => Promise.resolve(this.adapter(endpoint)) };
+  }
+
+  private adapter(endpoint: DbEndpoint): DbAdapter {
+    this.opened.push(endpoint);
+    const side = this.sideOf(endpoint);
+    const w = this.state();
+    const log = (what: string) => w.timeline.push(`${side}:${what}`);
+    const seqState = (s: Side): SequenceState[] =>
+      [...w.sequences[s].entries()].map(([name, nextValue]) => ({
+        name,
+        nextValue,
+        columns:
+          name === 'public.orders_id_seq'
+            ? [{ schema: 'public', name: 'orders', column: 'id' }]
+            : [{ schema: 'public', name: 'items', column: 'code' }],
+      }));
+    return {
+      engine: 'postgres',
+      close: () => Promise.resolve(),
+      serverVersion: () => Promise.resolve('15.4'),
+      replicationChecks: () => Promise.resolve([{ id: 'pg.wal_level', ok: true, severity: 'error', message: 'wal_level is logical' }]),
+      tablesWithoutPrimaryKey: () => Promise.resolve([{ schema: 'public', name: 'audit_log' }]),
+      columnConcerns: () => Promise.resolve([]),
+      tableSizes: () => Promise.resolve([{ schema: 'public', name: 'orders', estimatedRows: 8_000_000, bytes: 1e9 }, { schema: 'public', name: 'items', estimatedRows: 40, bytes: 8192 }]),
+      ensureLogicalSlot: (name, plugin) => {
+        log(`ensureLogicalSlot ${name} ${plugin}`);
+        const slot = w.slots[side].get(name) ?? { name, plugin, database: 'app', active: false, confirmedFlushLsn: '0/3000000', restartLsn: '0/2FFFF00' };
+        w.slots[side].set(name, slot);
+        return Promise.resolve(slot);
+      },
+      slot: (name) => Promise.resolve(w.slots[side].get(name)),
+      dropSlotIfExists: (name) => {
+        log(`dropSlotIfExists ${name}`);
+        return Promise.resolve(w.slots[side].delete(name));
+      },
+      seedPosition: (fn) => {
+        log(`seedPosition ${fn}`);
+        return Promise.resolve(SEED_LSN);
+      },
+      comparePositions: (a, b) => {
+        const n = (x: string) => {
+          const [hi, lo] = x.split('/');
+          return BigInt(`0x${hi ?? '0'}`) * 2n ** 32n + BigInt(`0x${lo ?? '0'}`);
+        };
+        return Number(n(a) - n(b));
+      },
+      ensureSentinelTable: (t) => {
+        log(`ensureSentinelTable ${t}`);
+        return Promise.resolve();
+      },
+      writeSentinel: (_t, token) => {
+        log(`writeSentinel ${token}`);
+        w.sentinels[side].add(token);
+        if (side === 'source' && w.sentinelArrives) w.sentinels.target.add(token);
+        return Promise.resolve();
+      },
+      hasSentinel: (_t, token) => Promise.resolve(w.sentinels[side].has(token)),
+      writerPrincipals: (exclude) => Promise.resolve([...w.roles].filter(([n, login]) => login && !exclude.includes(n)).map(([n]) => n)),
+      fence: (principals) => {
+        log(`fence ${principals.join(',')}`);
+        const state: FenceState = { principals: principals.map((name) => ({ name, before: { rolcanlogin: w.roles.get(name) ?? false } })), at: new Date(w.now).toISOString() };
+        for (const p of principals) w.roles.set(p, false);
+        return Promise.resolve(state);
+      },
+      unfence: (state) => {
+        log(`unfence ${state.principals.map((p) => p.name).join(',')}`);
+        for (const p of state.principals) w.roles.set(p.name, p.before.rolcanlogin === true);
+        return Promise.resolve();
+      },
+      listTables: () => Promise.resolve<TableRef[]>([{ schema: 'public', name: 'orders' }, { schema: 'public', name: 'items' }]),
+      rowCount: (t) => Promise.resolve(w.rows[side].get(`${t.schema}.${t.name}`) ?? 0),
+      checksum: (t) => Promise.resolve(`sum-${w.rows[side].get(`${t.schema}.${t.name}`) ?? 0}`),
+      sequences: () => Promise.resolve(seqState(side)),
+      columnMax: (t, column) => Promise.resolve(w.columnMax[side].get(`${t.schema}.${t.name}.${column}`) ?? null),
+      raiseSequence: (name, next) => {
+        log(`raiseSequence ${name} ${next}`);
+        const cur = w.sequences[side].get(name) ?? null;
+        if (cur === null || cur < next) w.sequences[side].set(name, next);
+        return Promise.resolve();
+      },
+    };
+  }
+
+  /** The world itself, named for the adapter closures. */
+  private state(): this {
+    return this;
+  }
+
+  cloud(): Cloud {
+    return {
+      rds: new RDSClient({ region: REGION }),
+      kms: new KMSClient({ region: REGION }),
+      dms: new DatabaseMigrationServiceClient({ region: REGION }),
+      cloudwatch: new CloudWatchClient({ region: REGION }),
+      provider: 'aws',
+      region: REGION,
+    };
+  }
+
+  services(): RekeyServices {
+    return {
+      cloud: this.cloud(),
+      runbook: this.runbook,
+      names: this.names,
+      db: this.connector(),
+      secrets: { resolve: (ref) => Promise.resolve('env' in ref && ref.env === 'PGPASSWORD_TEST' ? PASSWORD : undefined) },
+      clock: {
+        now: () => this.now,
+        sleep: (ms, signal) => {
+          if (signal.aborted) return Promise.reject(new Error('aborted'));
+          this.now += ms;
+          return Promise.resolve();
+        },
+      },
+      exec: (command, env) => {
+        this.timeline.push(`exec ${command} ${env.REKEY_STEP ?? ''}`);
+        return Promise.resolve({ code: command.includes('fail') ? 3 : 0, output: 'hook output\n' });
+      },
+      timing: { pollMs: 1000, metricPeriodSeconds: 60, waitMaxSeconds: 3600 },
+    };
+  }
+
+  context(outputs: Record<string, unknown> = {}, services = this.services()): StepContext<RekeyServices> & { outputs: Record<string, unknown> } {
+    return {
+      runId: RUN_ID,
+      outputs,
+      services,
+      signal: new AbortController().signal,
+      attempt: 1,
+      report: {
+        progress: (m) => this.events.push(`progress ${m}`),
+        metric: (n, v) => this.events.push(`metric ${n}=${v}`),
+        log: (l, m) => this.events.push(`${l} ${m}`),
+        publish: (k, v) => this.events.push(`data ${k} ${JSON.stringify(v, (_key, x: unknown) => (typeof x === 'bigint' ? x.toString() : x))}`),
+      },
+    };
+  }
+}
