@@ -393,7 +393,7 @@ export class FakeDms {
     const base = `rh_${t.resourceId.toLowerCase()}`;
     const cdc = {
       source, target, snapshot: snapshot.identifier, internalSlot: snapshot.internalSlot, runnerSlot: slotName,
-      publications: [`${base}_pub`, `${base}_pub_ins`] as [string, string], subscription: `${base}_sub`, tables: tables.map((x) => x.name), baseline: {},
+      publications: snapshot.publications, subscription: `${base}_sub`, tables: tables.map((x) => x.name), baseline: {},
     };
     const sentinel = `public.${this.core.runbook.cutover.sentinelTable}`;
     await startSubscription({

@@ -90,10 +90,12 @@ export interface PgSnapshotResult {
 }
 
 /**
- * Create the internal pgoutput slot with an exported snapshot, and dump the database and its roles at
- * exactly that snapshot: the dump plus the slot's stream is every change exactly once.
+ * Create the snapshot's publications and internal pgoutput slot with an exported snapshot, and dump the
+ * database and its roles at exactly that snapshot: the dump plus the slot's stream is every change once.
+ * The publications must exist before the slot: pgoutput looks them up as of the WAL it decodes.
  */
-export async function takeSnapshot(b: Backend, internalSlot: string, dumpFile: string, rolesFile: string): Promise<PgSnapshotResult> {
+export async function takeSnapshot(b: Backend, internalSlot: string, publications: [full: string, insertOnly: string], dumpFile: string, rolesFile: string): Promise<PgSnapshotResult> {
+  await createPublications(b, publications);
   const repl = new pg.Client({ ...pgConfig(b), replication: 'database' } as pg.ClientConfig);
   repl.on('error', () => undefined);
   await repl.connect();
@@ -116,9 +118,33 @@ export async function takeSnapshot(b: Backend, internalSlot: string, dumpFile: s
     writeFileSync(rolesFile, JSON.stringify(extra.roles), { mode: 0o600 });
     await runPgTool('pg_dump', ['-d', b.database, `--snapshot=${row.snapshot_name}`, '-Fc', '--no-publications', '--no-subscriptions', '-f', dumpFile], b);
     return { lsn: row.consistent_point, slots: extra.slots, databaseOwner: extra.owner };
+  } catch (error) {
+    await withPg(pgConfig(b), async (c) => {
+      await dropSlotWhenFree(c, internalSlot);
+      for (const p of publications) await c.query(`DROP PUBLICATION IF EXISTS ${ident(p)}`);
+    }).catch(() => undefined);
+    throw error;
   } finally {
     await repl.end().catch(() => undefined);
   }
+}
+
+/**
+ * Publish every table: with a replica identity for insert/update/delete, without one for inserts only
+ * (publishing their updates would make UPDATE/DELETE fail on the source; DMS ignores them anyway).
+ */
+async function createPublications(b: Backend, [full, insertOnly]: [string, string]): Promise<void> {
+  const tables = await listTables(b);
+  await withPg(pgConfig(b), async (c) => {
+    for (const [name, list, publish] of [
+      [full, tables.filter((t) => t.hasReplicaIdentity), 'insert, update, delete'],
+      [insertOnly, tables.filter((t) => !t.hasReplicaIdentity), 'insert'],
+    ] as const) {
+      await c.query(`DROP PUBLICATION IF EXISTS ${ident(name)}`);
+      const forTables = list.length > 0 ? ` FOR TABLE ${list.map((t) => qualified(t.name)).join(', ')}` : '';
+      await c.query(`CREATE PUBLICATION ${ident(name)}${forTables} WITH (publish = ${literal(publish)})`);
+    }
+  });
 }
 
 async function readRoles(c: pg.Client): Promise<RoleSnapshot[]> {
@@ -258,6 +284,7 @@ export async function startSubscription(opts: {
   source: Backend;
   target: Backend;
   tables: SourceTable[];
+  /** The snapshot's publications (created before its slot). */
   publications: [full: string, insertOnly: string];
   subscription: string;
   internalSlot: string;
@@ -266,17 +293,13 @@ export async function startSubscription(opts: {
   const { source, target } = opts;
   const [full, insertOnly] = opts.publications;
   await withPg(pgConfig(source), async (c) => {
-    // Tables without a replica identity would make UPDATE/DELETE fail on the source once published; DMS
-    // ignores their updates and deletes, so they are published for inserts only.
-    for (const [name, tables, publish] of [
-      [full, opts.tables.filter((t) => t.hasReplicaIdentity), 'insert, update, delete'],
-      [insertOnly, opts.tables.filter((t) => !t.hasReplicaIdentity), 'insert'],
-    ] as const) {
-      const exists = await c.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [name]);
-      if (exists.rowCount !== 0) continue;
-      const forTables = tables.length > 0 ? ` FOR TABLE ${tables.map((t) => qualified(t.name)).join(', ')}` : '';
-      await c.query(`CREATE PUBLICATION ${ident(name)}${forTables} WITH (publish = ${literal(publish)})`);
-    }
+    // The publications date from the snapshot; tables outside the mappings leave them from here on.
+    const wanted = new Set(opts.tables.map((t) => t.name));
+    const members = await c.query<{ pubname: string; t: string }>(
+      "SELECT pubname, schemaname || '.' || tablename AS t FROM pg_publication_tables WHERE pubname = ANY($1)",
+      [[full, insertOnly]],
+    );
+    for (const m of members.rows) if (!wanted.has(m.t)) await c.query(`ALTER PUBLICATION ${ident(m.pubname)} DROP TABLE ${qualified(m.t)}`);
   });
   await withPg(pgConfig(target), async (c) => {
     if (opts.holdBackTable !== undefined) {

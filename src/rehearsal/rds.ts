@@ -6,7 +6,7 @@ import type { Core, Input } from './core.js';
 import { arn, before, ensureProxy, ms, serverBackend, str } from './core.js';
 import { awsFault, UnsupportedCommandError } from './faults.js';
 import { findKey } from './kms.js';
-import { dropDatabase, pgConfig, restoreSnapshot, takeSnapshot, withPg, dropSlotWhenFree } from './pg-ops.js';
+import { dropDatabase, ident, pgConfig, restoreSnapshot, takeSnapshot, withPg, dropSlotWhenFree } from './pg-ops.js';
 import type { Backend, ClusterRecord, ClusterSettings, InstanceRecord, SnapshotRecord, TagRecord } from './registry.js';
 import { resourceId } from './registry.js';
 
@@ -155,11 +155,12 @@ async function createSnapshot(core: Core, input: Input): Promise<unknown> {
   const rolesFile = join(core.snapshotDir, `${id}.roles.json`);
   const startedAt = core.now();
   core.log(`rehearsal: snapshot ${id} of ${cluster.identifier}: dumping ${cluster.backend.database}`);
-  const result = await takeSnapshot(cluster.backend, internalSlot, dumpFile, rolesFile);
+  const publications: [string, string] = [`${internalSlot}_pub`, `${internalSlot}_ins`];
+  const result = await takeSnapshot(cluster.backend, internalSlot, publications, dumpFile, rolesFile);
   const snapshot: SnapshotRecord = {
     identifier: id, clusterIdentifier: cluster.identifier, sourceBackend: cluster.backend, engine: cluster.engine, engineVersion: cluster.engineVersion,
     kmsKeyArn: cluster.kmsKeyArn, createdAt: startedAt, readyAt: Math.max(core.now(), startedAt + ms(core.delays.snapshotSeconds)), lsn: result.lsn,
-    internalSlot, dumpFile, rolesFile, databaseOwner: result.databaseOwner, slots: result.slots, clusterSettings: { ...cluster.settings },
+    internalSlot, publications, dumpFile, rolesFile, databaseOwner: result.databaseOwner, slots: result.slots, clusterSettings: { ...cluster.settings },
     tags: [...(cluster.settings.copyTagsToSnapshot ? cluster.tags : []), ...tagsOf(input)],
   };
   core.reg.state.snapshots[id] = snapshot;
@@ -296,7 +297,10 @@ async function deleteSnapshot(core: Core, input: Input): Promise<unknown> {
   const snapshot = mustSnapshot(core, str(input, 'DBClusterSnapshotIdentifier'));
   const shape = { ...snapshotShape(core, snapshot), Status: 'deleted' };
   if (!Object.values(core.reg.state.tasks).some((t) => t.cdc?.internalSlot === snapshot.internalSlot)) {
-    await withPg(pgConfig(snapshot.sourceBackend), (c) => dropSlotWhenFree(c, snapshot.internalSlot)).catch((e: unknown) => core.log(`rehearsal: could not drop ${snapshot.internalSlot}: ${String(e)}`));
+    await withPg(pgConfig(snapshot.sourceBackend), async (c) => {
+      await dropSlotWhenFree(c, snapshot.internalSlot);
+      for (const p of snapshot.publications) await c.query(`DROP PUBLICATION IF EXISTS ${ident(p)}`);
+    }).catch((e: unknown) => core.log(`rehearsal: could not drop ${snapshot.internalSlot}: ${String(e)}`));
   }
   rmSync(snapshot.dumpFile, { force: true });
   rmSync(snapshot.rolesFile, { force: true });

@@ -137,6 +137,8 @@ export interface SnapshotRecord {
   lsn: string;
   /** Internal pgoutput slot on the source, created with EXPORT_SNAPSHOT; the CDC stream starts from it. */
   internalSlot: string;
+  /** Its publications on the source (full, insert-only), created just before the slot. */
+  publications: [string, string];
   /** pg_dump -Fc file. */
   dumpFile: string;
   /** Roles as they were at snapshot time (JSON, mode 0600: holds password hashes). */

@@ -10,8 +10,7 @@ import { cloudwatchSend } from './cloudwatch.js';
 import type { Core, Input } from './core.js';
 import { ensureProxy, localBackend } from './core.js';
 import { FakeDms, registerReplicationInstance } from './dms.js';
-import { declareKey } from './kms.js';
-import { kmsSend } from './kms.js';
+import { declareKey, findKey, kmsSend } from './kms.js';
 import { dropDatabase, ident, pgConfig, withPg } from './pg-ops.js';
 import { ProxyRegistry } from './proxy.js';
 import { rdsSend, rdsTick } from './rds.js';
@@ -207,11 +206,13 @@ async function registerWorld(core: Core): Promise<void> {
   const st = core.reg.state;
   const rehearsal = runbook.rehearsal ?? rehearsalSchema.parse({});
   const backend = sourceBackendOf(core);
-  const oldKey = declareKey(st, OLD_KEY_ALIAS, { description: "rehearsal: the source's current key" });
   for (const k of rehearsal.keys) {
     declareKey(st, k.id, { state: k.state, keySpec: k.keySpec, grantsRds: k.grantsRds, ...(k.region !== undefined ? { region: k.region } : {}) });
   }
-  declareKey(st, runbook.target.kmsKeyId, { description: 'rehearsal: the new key' });
+  const newKey = declareKey(st, runbook.target.kmsKeyId, { description: 'rehearsal: the new key' });
+  // The source is encrypted with the first other key the runbook lists (e.g. alias/aws/rds), else a generated one.
+  const listedOld = rehearsal.keys.map((k) => findKey(st, k.id, core.region)).find((k) => k !== undefined && k.keyId !== newKey.keyId);
+  const oldKey = listedOld ?? declareKey(st, OLD_KEY_ALIAS, { description: "rehearsal: the source's current key" });
   for (const g of await parameterGroups(core, backend.server === 'external' ? localBackend(core.servers.source, 'source', 'postgres') : backend)) st.parameterGroups[g.name] = g;
   const version = await withPg(pgConfig(backend, backend.server === 'external' ? backend.database : 'postgres'), async (c) => (await c.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]?.v ?? '15');
   const az = [`${runbook.region}a`, `${runbook.region}b`, `${runbook.region}c`];
