@@ -34,14 +34,17 @@ function principals(p: unknown): string[] {
   return Object.values(p as Record<string, string | string[]>).flatMap((v) => list(v));
 }
 
-function viaRds(s: Statement, region: string): boolean {
+/** `rds` when a kms:ViaService condition admits RDS in the region, `other` when it names only other services, `none` without one. */
+function viaService(s: Statement, region: string): 'rds' | 'other' | 'none' {
+  let seen = false;
   for (const conditions of Object.values(s.Condition ?? {})) {
     for (const [key, value] of Object.entries(conditions)) {
       if (key.toLowerCase() !== 'kms:viaservice') continue;
-      if (list(value).some((v) => globMatch(v, `rds.${region}.amazonaws.com`))) return true;
+      seen = true;
+      if (list(value).some((v) => globMatch(v, `rds.${region}.amazonaws.com`))) return 'rds';
     }
   }
-  return false;
+  return seen ? 'other' : 'none';
 }
 
 const ROOT = /^(arn:aws[a-z-]*:iam::\d{12}:root|\d{12})$/;
@@ -53,8 +56,9 @@ export function evaluateKeyPolicy(policyJson: string, region: string, grants: Gr
   } catch {
     return { verdict: 'uncertain', reason: 'the key policy is not valid JSON' };
   }
-  const allowing = statements.filter((s) => s.Effect === 'Allow' && allowsCreateGrant(s));
-  if (allowing.some((s) => viaRds(s, region))) {
+  // A statement limited to other services (or RDS in another region) never helps RDS here.
+  const allowing = statements.filter((s) => s.Effect === 'Allow' && allowsCreateGrant(s) && viaService(s, region) !== 'other');
+  if (allowing.some((s) => viaService(s, region) === 'rds')) {
     return { verdict: 'allowed', reason: `the key policy allows kms:CreateGrant via rds.${region}.amazonaws.com` };
   }
   if (allowing.some((s) => principals(s.Principal).includes('*'))) {
