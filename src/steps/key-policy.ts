@@ -56,6 +56,16 @@ export function evaluateKeyPolicy(policyJson: string, region: string, grants: Gr
   } catch {
     return { verdict: 'uncertain', reason: 'the key policy is not valid JSON' };
   }
+  // An explicit deny to everyone (unconditional, or conditioned on RDS itself) overrides every allow.
+  const denied = statements.find(
+    (s) =>
+      s.Effect === 'Deny' &&
+      allowsCreateGrant(s) &&
+      principals(s.Principal).includes('*') &&
+      Object.values(s.Condition ?? {}).every((c) => Object.keys(c).every((k) => k.toLowerCase() === 'kms:viaservice')) &&
+      viaService(s, region) !== 'other',
+  );
+  if (denied) return { verdict: 'denied', reason: 'the key policy denies kms:CreateGrant to every principal, so RDS cannot use the key' };
   // A statement limited to other services (or RDS in another region) never helps RDS here.
   const allowing = statements.filter((s) => s.Effect === 'Allow' && allowsCreateGrant(s) && viaService(s, region) !== 'other');
   if (allowing.some((s) => viaService(s, region) === 'rds')) {

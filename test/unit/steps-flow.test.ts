@@ -55,6 +55,21 @@ describe('the aurora-postgresql flow', () => {
     expect(flow.steps.find((s) => s.id === 'before-fence')?.gate?.id).toBe('cutover');
   });
 
+  test('the plan is pure: every step describes its actions before anything ran, with no AWS call made', () => {
+    const flow = buildFlow(world.runbook);
+    const plan = planFlow(flow, world.context());
+    expect(plan.map((e) => e.id)).toEqual([...STEP_IDS]);
+    expect(plan.every((e) => e.actions.length > 0)).toBe(true);
+    expect(plan.find((e) => e.id === 'before-fence')?.gate).toBe('cutover');
+    const targets = plan.flatMap((e) => e.actions.map((a) => a.target));
+    for (const op of ['rds:CreateDBClusterSnapshot', 'rds:RestoreDBClusterFromSnapshot', 'rds:CreateDBInstance', 'dms:CreateEndpoint', 'dms:TestConnection', 'dms:CreateReplicationTask', 'dms:StartReplicationTask', 'cloudwatch:GetMetricData', 'dms:StopReplicationTask', 'rds:ModifyDBCluster', 'dms:DeleteReplicationTask']) {
+      expect(targets).toContain(op);
+    }
+    expect(renderPlan(plan)).toMatch(/16\. switch: .*\n.*rename app-db -> app-db-old-ab12cd34/);
+    expect(rdsMock.calls()).toHaveLength(0);
+    expect(world.opened).toHaveLength(0);
+  });
+
   test('other engines are rejected as not supported yet', () => {
     const rb = testRunbook({ source: { engine: 'aurora-mysql', identifier: 'm', database: 'd', username: 'u', password: { env: 'X' } } });
     expect(() => buildFlow(rb)).toThrow(expect.objectContaining({ kind: 'rejected', message: expect.stringContaining('not supported yet') }));

@@ -114,6 +114,16 @@ describe('evaluateKeyPolicy', () => {
     ['to named roles only', allow({ Principal: { AWS: ['arn:aws:iam::1:role/dba'] }, Action: ['kms:CreateGrant'] }), 'uncertain'],
     ['via RDS in another region only', allow({ Principal: '*', Action: 'kms:CreateGrant', Condition: { StringEquals: { 'kms:ViaService': 'rds.eu-west-1.amazonaws.com' } } }), 'denied'],
     ['never', allow({ Principal: '*', Action: ['kms:Decrypt'] }), 'denied'],
+    [
+      'IAM delegation but an explicit deny to everyone',
+      JSON.stringify({ Statement: [{ Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::1:root' }, Action: 'kms:*' }, { Effect: 'Deny', Principal: { AWS: '*' }, Action: 'kms:CreateGrant' }] }),
+      'denied',
+    ],
+    [
+      'a deny narrowed by another condition',
+      JSON.stringify({ Statement: [{ Effect: 'Allow', Principal: '*', Action: 'kms:*' }, { Effect: 'Deny', Principal: '*', Action: 'kms:CreateGrant', Condition: { Bool: { 'kms:GrantIsForAWSResource': 'false' } } }] }),
+      'allowed',
+    ],
     ['not JSON', '{', 'uncertain'],
   ])('%s', (_name, policy, verdict) => {
     expect(evaluateKeyPolicy(policy, 'us-east-1').verdict).toBe(verdict);
