@@ -1,6 +1,6 @@
 // Fake CloudWatch: ListMetrics and GetMetricData over the datapoints the DMS sampler records.
 import type { Core, Input } from './core.js';
-import { str } from './core.js';
+import { promised, str } from './core.js';
 import { awsFault, UnsupportedCommandError } from './faults.js';
 import type { Datapoint } from './registry.js';
 
@@ -37,7 +37,7 @@ function aggregate(values: number[], stat: string): number {
 
 /** The fake CloudWatch `send`. */
 export function cloudwatchSend(core: Core): (name: string, input: Input) => Promise<unknown> {
-  return (name, input) => {
+  return promised((name, input) => {
     switch (name) {
       case 'ListMetrics': {
         const ns = str(input, 'Namespace');
@@ -51,7 +51,7 @@ export function cloudwatchSend(core: Core): (name: string, input: Input) => Prom
           const key = `${p.ns}|${p.m}|${JSON.stringify(p.d)}`;
           if (!seen.has(key)) seen.set(key, { Namespace: p.ns, MetricName: p.m, Dimensions: Object.entries(p.d).map(([Name, Value]) => ({ Name, Value })) });
         }
-        return Promise.resolve({ Metrics: [...seen.values()] });
+        return { Metrics: [...seen.values()] };
       }
       case 'GetMetricData': {
         const start = toMs(input.StartTime, NaN);
@@ -80,10 +80,10 @@ export function cloudwatchSend(core: Core): (name: string, input: Input) => Prom
               Timestamps: times.map((t) => new Date(t)), Values: times.map((t) => aggregate(buckets.get(t) ?? [], stat.Stat ?? 'Average')), StatusCode: 'Complete',
             };
           });
-        return Promise.resolve({ MetricDataResults: results, Messages: [] });
+        return { MetricDataResults: results, Messages: [] };
       }
       default:
         throw new UnsupportedCommandError('cloudwatch', name);
     }
-  };
+  });
 }

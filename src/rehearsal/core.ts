@@ -90,3 +90,14 @@ export function filterValues(input: Input, name: string): string[] | undefined {
   const f = filters.find((x) => x.Name === name);
   return f?.Values;
 }
+
+/** A service handler that always answers with a promise (a synchronous throw becomes a rejection, as from the SDK). */
+export function promised(handler: (name: string, input: Input) => unknown): (name: string, input: Input) => Promise<unknown> {
+  return (name, input) => {
+    try {
+      return Promise.resolve(handler(name, input));
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+  };
+}

@@ -3,7 +3,7 @@
 // While a task runs, a sampler turns replication lag into AWS/DMS CloudWatch datapoints.
 import pg from 'pg';
 import type { Core, Input } from './core.js';
-import { arn, before, filterValues, ms, str } from './core.js';
+import { arn, before, filterValues, ms, promised, str } from './core.js';
 import { awsFault, UnsupportedCommandError } from './faults.js';
 import {
   advanceSlot, dropSubscription, isLsn, listTables, lsnValue, observeSource, setSubscriptionEnabled, slotInfo, startSubscription, targetTuples,
@@ -70,24 +70,24 @@ export class FakeDms {
     this.samplers.clear();
   }
 
-  readonly send = (name: string, input: Input): Promise<unknown> => {
+  readonly send = promised((name: string, input: Input): unknown => {
     switch (name) {
-      case 'DescribeReplicationInstances': return Promise.resolve(this.describeInstances(input));
-      case 'CreateReplicationInstance': return Promise.resolve(this.createInstance(input));
-      case 'DescribeEndpoints': return Promise.resolve(this.describeEndpoints(input));
-      case 'CreateEndpoint': return Promise.resolve(this.createEndpoint(input));
-      case 'DeleteEndpoint': return Promise.resolve(this.deleteEndpoint(input));
-      case 'TestConnection': return Promise.resolve(this.testConnection(input));
-      case 'DescribeConnections': return Promise.resolve(this.describeConnections(input));
-      case 'CreateReplicationTask': return Promise.resolve(this.createTask(input));
-      case 'DescribeReplicationTasks': return Promise.resolve(this.describeTasks(input));
-      case 'StartReplicationTask': return Promise.resolve(this.startTask(input));
-      case 'StopReplicationTask': return Promise.resolve(this.stopTask(input));
+      case 'DescribeReplicationInstances': return this.describeInstances(input);
+      case 'CreateReplicationInstance': return this.createInstance(input);
+      case 'DescribeEndpoints': return this.describeEndpoints(input);
+      case 'CreateEndpoint': return this.createEndpoint(input);
+      case 'DeleteEndpoint': return this.deleteEndpoint(input);
+      case 'TestConnection': return this.testConnection(input);
+      case 'DescribeConnections': return this.describeConnections(input);
+      case 'CreateReplicationTask': return this.createTask(input);
+      case 'DescribeReplicationTasks': return this.describeTasks(input);
+      case 'StartReplicationTask': return this.startTask(input);
+      case 'StopReplicationTask': return this.stopTask(input);
       case 'DeleteReplicationTask': return this.deleteTask(input);
       case 'DescribeTableStatistics': return this.tableStatistics(input);
       default: throw new UnsupportedCommandError('dms', name);
     }
-  };
+  });
 
   // --- replication instances
 

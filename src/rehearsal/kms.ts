@@ -2,7 +2,7 @@
 // GetKeyPolicy and ListGrants with the SDK's shapes.
 import { parseKmsKeyRef } from '../runbook/schema.js';
 import type { Core, Input } from './core.js';
-import { str } from './core.js';
+import { promised, str } from './core.js';
 import { awsFault, UnsupportedCommandError } from './faults.js';
 import type { KeyRecord, RegistryState } from './registry.js';
 import { uuidFrom } from './registry.js';
@@ -104,23 +104,23 @@ function policy(key: KeyRecord): string {
 
 /** The fake KMS `send`. */
 export function kmsSend(core: Core): (name: string, input: Input) => Promise<unknown> {
-  return (name, input) => {
+  return promised((name, input) => {
     switch (name) {
       case 'DescribeKey':
-        return Promise.resolve({ KeyMetadata: metadata(mustFindKey(core, input)) });
+        return { KeyMetadata: metadata(mustFindKey(core, input)) };
       case 'ListAliases': {
         const ref = str(input, 'KeyId');
         const keys = ref !== undefined ? [mustFindKey(core, input)] : Object.values(core.reg.state.keys).filter((k) => k.region === core.region);
         const Aliases = keys.flatMap((k) =>
           k.aliases.map((a) => ({ AliasName: a, AliasArn: `arn:aws:kms:${k.region}:${k.account}:${a}`, TargetKeyId: k.keyId, CreationDate: new Date(k.createdAt) })),
         );
-        return Promise.resolve({ Aliases, Truncated: false });
+        return { Aliases, Truncated: false };
       }
       case 'GetKeyPolicy': {
         const key = mustFindKey(core, input);
         const policyName = str(input, 'PolicyName') ?? 'default';
         if (policyName !== 'default') throw awsFault('kms', 'NotFoundException', `No such policy exists: ${policyName}`);
-        return Promise.resolve({ Policy: policy(key), PolicyName: 'default' });
+        return { Policy: policy(key), PolicyName: 'default' };
       }
       case 'ListGrants': {
         const key = mustFindKey(core, input);
@@ -131,10 +131,10 @@ export function kmsSend(core: Core): (name: string, input: Input) => Promise<unk
               Operations: ['Decrypt', 'Encrypt', 'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext', 'ReEncryptFrom', 'ReEncryptTo', 'CreateGrant', 'RetireGrant', 'DescribeKey'],
             }]
           : [];
-        return Promise.resolve({ Grants, Truncated: false });
+        return { Grants, Truncated: false };
       }
       default:
         throw new UnsupportedCommandError('kms', name);
     }
-  };
+  });
 }
