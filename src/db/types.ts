@@ -128,6 +128,30 @@ export interface DbAdapter {
   columnMax(table: TableRef, column: string): Promise<bigint | null>;
   /** Makes the next value at least `next` (never lowers it). */
   raiseSequence(name: string, next: bigint): Promise<void>;
+
+  // --- binary log (MySQL only; absent on PostgreSQL adapters)
+  /** The source's binary log files and their sizes in bytes (SHOW BINARY LOGS), oldest first. */
+  binaryLogs?(): Promise<BinaryLog[]>;
+  /** The current write position of the binary log (SHOW MASTER STATUS / SHOW BINARY LOG STATUS). */
+  binlogPosition?(): Promise<BinlogPosition>;
+  /** How long binary logs are kept, in hours: 0 = purged as soon as possible, null = never purged automatically. */
+  binlogRetentionHours?(): Promise<number | null>;
+}
+
+/** One binary log file on a MySQL/MariaDB server. */
+export interface BinaryLog {
+  /** File name, e.g. `mysql-bin-changelog.000012`. */
+  file: string;
+  /** Size in bytes: a position within this file is at most this. */
+  size: number;
+}
+
+/** A binary log coordinate; as text `<file>:<position>` (DMS CdcStartPosition form). */
+export interface BinlogPosition {
+  /** File name, e.g. `mysql-bin.000003`. */
+  file: string;
+  /** Byte offset within the file. */
+  position: number;
 }
 
 /** Opens adapters; supplied by the composition root (real or rehearsal). */
