@@ -42,10 +42,15 @@ export interface Core {
   background: (what: string, work: () => Promise<void>) => void;
 }
 
+/**
+ * The rehearsal cloud's own superuser on its servers, like AWS's `rdsadmin`: the fence never touches it (rds*
+ * roles are system roles), so replication and metric sampling go on while application roles are fenced.
+ */
+export const REHEARSAL_ADMIN = 'rdsadmin';
+
 /** The admin backend of a local server for `database`. */
 export function localBackend(server: LocalServer, which: 'source' | 'target', database: string): Backend {
-  const url = new URL(server.adminUrl);
-  return { server: which, host: server.host, port: server.port, database, user: decodeURIComponent(url.username || 'postgres') };
+  return { server: which, host: server.host, port: server.port, database, user: REHEARSAL_ADMIN };
 }
 
 /** The backend of a server kind in this world. */

@@ -8,7 +8,7 @@ import { rehearsalSchema } from '../runbook/schema.js';
 import type { Runbook } from '../runbook/schema.js';
 import { cloudwatchSend } from './cloudwatch.js';
 import type { Core, Input } from './core.js';
-import { ensureProxy, localBackend } from './core.js';
+import { REHEARSAL_ADMIN, ensureProxy, localBackend } from './core.js';
 import { FakeDms, registerReplicationInstance } from './dms.js';
 import { declareKey, findKey, kmsSend } from './kms.js';
 import { dropDatabase, ident, pgConfig, withPg } from './pg-ops.js';
@@ -70,6 +70,7 @@ export async function openRehearsal(opts: { stateDir: string; runbook: Runbook; 
   const rehearsal = runbook.rehearsal ?? rehearsalSchema.parse({});
   const source = await startPostgres({ dir: join(stateDir, 'servers', 'pg-source'), reuse: true });
   const target = await startPostgres({ dir: join(stateDir, 'servers', 'pg-target'), reuse: true });
+  await Promise.all([ensureAdminRole(source), ensureAdminRole(target)]);
   const cloudDir = join(stateDir, 'cloud');
   const snapshotDir = join(cloudDir, 'snapshots');
   const account = runbook.account ?? '123456789012';
@@ -139,6 +140,14 @@ export async function openRehearsal(opts: { stateDir: string; runbook: Runbook; 
       if (closeOpts?.stopServers) await Promise.all([source.stop(), target.stop()]);
     },
   };
+}
+
+/** Creates the rehearsal's internal superuser (see REHEARSAL_ADMIN) on a server, once. */
+async function ensureAdminRole(server: LocalServer): Promise<void> {
+  await withPg({ connectionString: server.adminUrl }, async (c) => {
+    const found = await c.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [REHEARSAL_ADMIN]);
+    if (found.rowCount === 0) await c.query(`CREATE ROLE ${ident(REHEARSAL_ADMIN)} LOGIN SUPERUSER REPLICATION`);
+  });
 }
 
 /** Where the rehearsal source's data lives: the adopted URL, or the source server. */

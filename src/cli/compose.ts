@@ -1,0 +1,99 @@
+// The composition root: builds the services steps receive, against AWS or the rehearsal cloud.
+import { spawn } from 'node:child_process';
+import type { Cloud } from '../aws/cloud.js';
+import { createAwsCloud } from '../aws/create-cloud.js';
+import { defaultConnector } from '../db/connector.js';
+import { InterruptedError } from '../engine/types.js';
+import { makeRedactor } from '../engine/redact.js';
+import { describeSecretRef, resolveSecret } from '../runbook/load.js';
+import type { Runbook, SecretRef } from '../runbook/schema.js';
+import { resourceNames } from '../steps/names.js';
+import type { RekeyServices } from '../steps/services.js';
+
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(new InterruptedError());
+    const t = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(t);
+      reject(new InterruptedError());
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Runs a hook command with /bin/sh, killed after the timeout or on abort; output is kept short. */
+function exec(command: string, env: Record<string, string>, timeoutMs: number, signal: AbortSignal): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('/bin/sh', ['-c', command], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    const keep = (d: Buffer): void => {
+      output = (output + d.toString()).slice(-8000);
+    };
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    const kill = (): void => {
+      child.kill('SIGTERM');
+    };
+    const timer = setTimeout(kill, timeoutMs);
+    signal.addEventListener('abort', kill, { once: true });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', kill);
+      resolve({ code, output });
+    });
+  });
+}
+
+/** Secret values the runbook references, for the redactor (env refs only: others are fetched later). */
+export function knownSecrets(runbook: Runbook, env: NodeJS.ProcessEnv = process.env): string[] {
+  const refs: SecretRef[] = [runbook.source.password, ...(runbook.dms.password ? [runbook.dms.password] : [])];
+  const values = refs.map((r) => resolveSecret(r, env));
+  const urlEnv = runbook.rehearsal?.source.urlPasswordEnv;
+  if (urlEnv) values.push(env[urlEnv]);
+  return values.filter((v): v is string => v !== undefined && v !== '');
+}
+
+export function redactorFor(runbook: Runbook): (text: string) => string {
+  return makeRedactor(knownSecrets(runbook));
+}
+
+export interface ComposeOptions {
+  runbook: Runbook;
+  runId: string;
+  provider: 'aws' | 'rehearsal';
+  /** The rehearsal cloud's senders (required for provider rehearsal). */
+  cloud?: Cloud;
+  profile?: string;
+}
+
+export function composeServices(opts: ComposeOptions): RekeyServices {
+  const { runbook } = opts;
+  const cloud = opts.cloud ?? createAwsCloud({ region: runbook.region, ...(opts.profile ? { profile: opts.profile } : {}) });
+  const rehearsal = opts.provider === 'rehearsal';
+  return {
+    cloud,
+    runbook,
+    names: resourceNames(runbook, opts.runId),
+    db: defaultConnector,
+    secrets: {
+      resolve(ref: SecretRef): Promise<string | undefined> {
+        const value = 'env' in ref ? resolveSecret(ref, process.env) : undefined;
+        if (value !== undefined) return Promise.resolve(value);
+        if (rehearsal) {
+          // The rehearsal's own servers trust local connections; an adopted database may name its password env.
+          const urlEnv = runbook.rehearsal?.source.urlPasswordEnv;
+          return Promise.resolve((urlEnv ? process.env[urlEnv] : undefined) ?? '');
+        }
+        if ('env' in ref) return Promise.resolve(undefined);
+        return Promise.reject(new Error(`${describeSecretRef(ref)}: Secrets Manager references are not supported yet; use {env: NAME}`));
+      },
+    },
+    clock: { now: () => Date.now(), sleep },
+    exec,
+    timing: rehearsal ? { pollMs: 200, metricPeriodSeconds: 1, waitMaxSeconds: 600 } : { pollMs: 15_000, metricPeriodSeconds: 60, waitMaxSeconds: 6 * 3600 },
+  };
+}

@@ -1,0 +1,157 @@
+#!/usr/bin/env node
+// rekey's command line: parses, calls one command function, prints its errors once, exits with the contract's code.
+import { Command, CommanderError, Option } from 'commander';
+import { CliError, collect } from './common.js';
+import { planCommand } from './plan.js';
+import { runCommand } from './run.js';
+import { resumeCommand } from './resume.js';
+import { statusCommand } from './status.js';
+import { rollbackCommand } from './rollback.js';
+import { schemaCommand } from './schema.js';
+import { rehearseCommand } from './rehearse.js';
+
+const EXIT_CODES = `
+Exit codes:
+  0    done
+  1    internal error (or another runner holds the run)
+  2    invalid input (each problem as file:line:col: message)
+  3    stopped at an approval gate (resumable: rekey resume RUN_ID --approve GATE)
+  4    preflight failed (nothing was changed)
+  5    a step failed and the run stopped safely (source writable; resume or rollback)
+  130  interrupted (resumable)`;
+
+function program(): Command {
+  const cmd = new Command();
+  cmd
+    .name('rekey')
+    .description('Move an Amazon RDS or Aurora database onto a new AWS KMS key with near-zero downtime.\nRehearse the whole cutover locally first: rekey rehearse')
+    .version('0.1.0')
+    .showHelpAfterError()
+    .addHelpText('after', EXIT_CODES)
+    .exitOverride();
+
+  const stateDir = (): Option => new Option('--state-dir <dir>', 'where runs are journaled').default('.rekey');
+
+  cmd
+    .command('rehearse')
+    .description('rehearse a runbook against the local rehearsal cloud (real PostgreSQL/MariaDB, live writes), measuring downtime and lost writes')
+    .argument('[runbook]', 'runbook file (default: the bundled rehearsal runbook for --engine)')
+    .addOption(new Option('--engine <engine>', 'bundled demo to rehearse when no runbook is given').choices(['postgres', 'mysql']).default('postgres'))
+    .option('--load <writesPerSecond>', 'live writes per second during the rehearsal (overrides the runbook)', parseNumber)
+    .addOption(stateDir())
+    .option('--json', 'print JSON lines; the last one is the summary')
+    .option('--headless', 'line output even in a terminal (gates approve themselves)')
+    .option('--keep', 'keep the rehearsal servers and data after the run')
+    .action(async (runbook: string | undefined, o: { engine: 'postgres' | 'mysql'; load?: number; stateDir: string; json?: boolean; headless?: boolean; keep?: boolean }) => {
+      process.exitCode = await rehearseCommand(runbook, o);
+    });
+
+  cmd
+    .command('plan')
+    .description('validate the runbook, run the read-only preflight and print every action the run would take')
+    .argument('<runbook>', 'runbook file')
+    .option('--json', 'print JSON lines; the last one is the summary')
+    .option('--rehearsal', 'plan against the local rehearsal cloud instead of AWS')
+    .option('--profile <name>', 'AWS profile')
+    .addOption(stateDir())
+    .action(async (runbook: string, o: { json?: boolean; rehearsal?: boolean; profile?: string; stateDir: string }) => {
+      process.exitCode = await planCommand(runbook, o);
+    });
+
+  cmd
+    .command('run')
+    .description('run the runbook: interactive in a terminal, headless in CI (gates need --approve or --yes)')
+    .argument('<runbook>', 'runbook file')
+    .option('--headless', 'line output, no TUI')
+    .option('--approve <gate>', 'approve this gate in advance (repeatable), e.g. --approve cutover', collect, [])
+    .option('--yes', 'approve every gate')
+    .option('--json', 'print JSON lines; the last one is the summary')
+    .option('--rehearsal', 'run against the local rehearsal cloud instead of AWS')
+    .option('--profile <name>', 'AWS profile')
+    .addOption(stateDir())
+    .action(async (runbook: string, o: { headless?: boolean; approve: string[]; yes?: boolean; json?: boolean; rehearsal?: boolean; profile?: string; stateDir: string }) => {
+      process.exitCode = await runCommand(runbook, o);
+    });
+
+  cmd
+    .command('resume')
+    .description('continue a stopped run: finished steps are skipped, the interrupted one finds what it created')
+    .argument('<runId>', 'run id (see rekey status)')
+    .option('--approve <gate>', 'approve this gate (repeatable)', collect, [])
+    .option('--yes', 'approve every gate')
+    .option('--headless', 'line output, no TUI')
+    .option('--json', 'print JSON lines; the last one is the summary')
+    .option('--profile <name>', 'AWS profile')
+    .addOption(stateDir())
+    .action(async (runId: string, o: { approve: string[]; yes?: boolean; headless?: boolean; json?: boolean; profile?: string; stateDir: string }) => {
+      process.exitCode = await resumeCommand(runId, o);
+    });
+
+  cmd
+    .command('status')
+    .description('list runs, or show one run: steps, gate, last failure, what to do next')
+    .argument('[runId]', 'run id')
+    .option('--json', 'print JSON')
+    .addOption(stateDir())
+    .action((runId: string | undefined, o: { json?: boolean; stateDir: string }) => {
+      process.exitCode = statusCommand(runId, o);
+    });
+
+  cmd
+    .command('rollback')
+    .description('undo a run: before the switch unfence and stop the task; after it rename back and unfence the old source')
+    .argument('<runId>', 'run id')
+    .option('--json', 'print JSON lines')
+    .option('--profile <name>', 'AWS profile')
+    .addOption(stateDir())
+    .action(async (runId: string, o: { json?: boolean; profile?: string; stateDir: string }) => {
+      process.exitCode = await rollbackCommand(runId, o);
+    });
+
+  cmd
+    .command('schema')
+    .description('print the JSON Schema of runbooks')
+    .action(() => {
+      process.exitCode = schemaCommand();
+    });
+  return cmd;
+}
+
+function parseNumber(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new CliError(`--load must be a number >= 0, got ${JSON.stringify(v)}`, 2);
+  return n;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await program().parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version exit 0; usage errors are invalid input.
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    if (err instanceof CliError) {
+      for (const line of err.lines) process.stderr.write(`${line}\n`);
+      process.stderr.write(`rekey: ${err.message}\n`);
+      return err.exitCode;
+    }
+    const e = err as Error;
+    process.stderr.write(`rekey: internal error: ${e?.message ?? String(err)}\n`);
+    if (process.env.REKEY_DEBUG) process.stderr.write(`${e?.stack ?? ''}\n`);
+    return 1;
+  }
+}
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+main(process.argv).then(
+  (code) => {
+    process.exitCode = code;
+    // Whatever handle is still open (a pool, a proxy), the command is over: leave once output is flushed.
+    setTimeout(() => process.exit(code), 250).unref();
+  },
+  () => {
+    process.exitCode = 1;
+  },
+);

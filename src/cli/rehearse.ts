@@ -1,0 +1,165 @@
+// `rekey rehearse` (and `run --rehearsal`, and resuming either): the runbook against the local rehearsal
+// cloud with a live write load, then proof that every acknowledged write arrived exactly once.
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { headlessApprover } from '../engine/approvers.js';
+import { replay } from '../engine/journal.js';
+import type { RunMachine } from '../engine/run-machine.js';
+import { openRehearsal } from '../rehearsal/world.js';
+import { seedPostgresDemo } from '../rehearsal/seed.js';
+import { startWriteLoad, verifyWrites, type WriteLoad } from '../rehearsal/write-load.js';
+import type { Runbook } from '../runbook/schema.js';
+import { RunStore, newRunId } from '../state/run-store.js';
+import { writeReport } from '../report/markdown.js';
+import { isHeadless, loadRunbookOrExit, packageRoot, pickRenderer } from './common.js';
+import { composeServices, redactorFor } from './compose.js';
+import { createdRecord, flowFor, runInfo } from './run.js';
+import { runSession } from './session.js';
+
+export interface RehearsalRunOptions {
+  runbook: Runbook;
+  runbookPath: string;
+  stateDir: string;
+  json?: boolean | undefined;
+  headless?: boolean | undefined;
+  approve?: string[] | undefined;
+  yes?: boolean | undefined;
+  /** Headless rehearsals approve their own gates (journaled as approved by the rehearsal). */
+  autoApprove: boolean;
+  resumeRunId?: string;
+  /** Writes per second (overrides the runbook). */
+  load?: number;
+  keep?: boolean | undefined;
+}
+
+export interface RehearseOptions {
+  engine: 'postgres' | 'mysql';
+  load?: number;
+  stateDir: string;
+  json?: boolean;
+  headless?: boolean;
+  keep?: boolean;
+}
+
+export function bundledRunbook(engine: 'postgres' | 'mysql'): string {
+  return join(packageRoot(), 'runbooks', engine === 'mysql' ? 'rehearsal-mysql.yaml' : 'rehearsal-postgres.yaml');
+}
+
+export async function rehearseCommand(path: string | undefined, opts: RehearseOptions): Promise<number> {
+  const { runbook, path: abs } = loadRunbookOrExit(path ?? bundledRunbook(opts.engine));
+  return rehearsalRun({
+    runbook,
+    runbookPath: abs,
+    stateDir: opts.stateDir,
+    json: opts.json,
+    headless: opts.headless,
+    autoApprove: isHeadless(opts),
+    keep: opts.keep,
+    ...(opts.load !== undefined ? { load: opts.load } : {}),
+  });
+}
+
+function engineFamily(runbook: Runbook): 'postgres' | 'mysql' {
+  return runbook.source.engine.includes('postgres') ? 'postgres' : 'mysql';
+}
+
+export async function rehearsalRun(o: RehearsalRunOptions): Promise<number> {
+  const { runbook } = o;
+  const store = new RunStore(o.stateDir);
+  const resuming = o.resumeRunId !== undefined;
+  const runId = o.resumeRunId ?? newRunId();
+  const runDir = store.create(runId);
+  const worldDir = join(runDir, 'rehearsal');
+  const flow = flowFor(runbook);
+  const renderer = await pickRenderer(o);
+  const family = engineFamily(runbook);
+  const writesPerSecond = o.load ?? runbook.rehearsal?.load.writesPerSecond ?? 100;
+  const writesLog = join(worldDir, 'writes.log');
+
+  renderer.notice(`${resuming ? 'reopening' : 'starting'} the rehearsal cloud in ${worldDir}`);
+  const world = await openRehearsal({ stateDir: worldDir, runbook, fresh: !resuming, log: (m: string) => renderer.notice(m) });
+  if (!resuming && runbook.rehearsal?.source.url === undefined) {
+    const rows = runbook.rehearsal?.source.seedRows ?? 300_000;
+    renderer.notice(`seeding the demo database "${runbook.source.database}" with ${rows} rows`);
+    await seedPostgresDemo(world.servers.source.adminUrl, { database: runbook.source.database, rows });
+  }
+  let load: WriteLoad | undefined;
+  let ticker: NodeJS.Timeout | undefined;
+  let ok = false;
+  try {
+    if (writesPerSecond > 0) {
+      load = startWriteLoad({ endpoint: () => world.sourceEndpoint(), database: runbook.source.database, user: 'app', writesPerSecond, journalPath: writesLog, engine: family, runId });
+    }
+    const services = composeServices({ runbook, runId, provider: 'rehearsal', cloud: world.cloud });
+    const approver = o.autoApprove
+      ? headlessApprover({ approve: [], yes: true, by: 'rehearsal' })
+      : headlessApprover({ approve: o.approve ?? [], yes: o.yes === true, by: o.yes ? '--yes' : '--approve' });
+    const result = await runSession({
+      store,
+      runId,
+      flow,
+      services,
+      ...(resuming ? {} : { created: createdRecord(runId, o.runbookPath, runbook, flow, 'rehearsal', { autoApprove: o.autoApprove, load: writesPerSecond }) }),
+      info: { ...runInfo(runbook, 'rehearsal', services.names.targetCluster), oldKey: 'rehearsal source key' },
+      renderer,
+      approver,
+      redact: redactorFor(runbook),
+      command: resuming ? `rekey resume ${runId}` : `rekey rehearse ${o.runbookPath}`,
+      onMachine: (machine: RunMachine) => {
+        ticker = setInterval(() => {
+          if (!load) return;
+          const s = load.stats();
+          machine.metric('load.acknowledged', s.acknowledged);
+          machine.metric('load.errors', s.errors);
+          machine.metric('load.perSecond', s.perSecond);
+        }, 1000);
+        ticker.unref();
+      },
+      finish: async (outcome) => {
+        if (ticker) clearInterval(ticker);
+        await load?.stop();
+        const stats = load?.stats();
+        const ep = world.sourceEndpoint();
+        const writes = load
+          ? await verifyWrites({ target: { ...ep, engine: family, database: runbook.source.database, user: 'rekey_admin' }, journalPaths: [writesLog] })
+          : { acknowledged: 0, lost: 0, duplicated: 0, lostSample: [], duplicatedSample: [] };
+        const state = replay(await store.journal(runId).readAll(), flow.steps.map((s) => s.id));
+        const summary = {
+          engine: family,
+          runbook: runbook.name,
+          downtimeMs: stats?.longestUnavailableMs ?? 0,
+          writes: { acknowledged: writes.acknowledged, lost: writes.lost, duplicated: writes.duplicated, errors: stats?.errors ?? 0 },
+          validation: validationSummary(state.succeeded.get('final-validate')?.output ?? state.succeeded.get('validate')?.output),
+          sequences: sequenceSummary(state.succeeded.get('fix-sequences')?.output),
+          ...(writes.lost > 0 ? { lostSample: writes.lostSample } : {}),
+          ...(writes.duplicated > 0 ? { duplicatedSample: writes.duplicatedSample } : {}),
+        };
+        const writesOk = writes.lost === 0 && writes.duplicated === 0;
+        ok = outcome.status === 'succeeded' && writesOk;
+        writeReport(join(runDir, 'report.md'), { runId, runbook, outcome, state, summary, steps: flow.steps.map((s) => ({ id: s.id, title: s.title })) });
+        return { summary: { ...summary, report: join(runDir, 'report.md') }, ...(outcome.status === 'succeeded' && !writesOk ? { exitCode: 1 } : {}) };
+      },
+    });
+    return result.exitCode;
+  } finally {
+    if (ticker) clearInterval(ticker);
+    await load?.stop();
+    await world.close({ stopServers: true });
+    if (ok && !o.keep) rmSync(join(worldDir, 'servers'), { recursive: true, force: true });
+  }
+}
+
+/** `{tables, mismatched}` from a validate step's output, whatever its exact shape. */
+export function validationSummary(output: unknown): { tables: number; mismatched: number } {
+  const o = output as { tables?: unknown; mismatched?: unknown } | undefined;
+  if (!o) return { tables: 0, mismatched: 0 };
+  const tables = Array.isArray(o.tables) ? o.tables : [];
+  const mismatched = typeof o.mismatched === 'number' ? o.mismatched : Array.isArray(o.mismatched) ? o.mismatched.length : tables.filter((t: { status?: string; match?: boolean }) => t.status === 'mismatch' || t.match === false).length;
+  return { tables: typeof o.tables === 'number' ? o.tables : tables.length, mismatched };
+}
+
+export function sequenceSummary(output: unknown): { checked: number; behind: number } {
+  const o = output as { checked?: unknown; behind?: unknown } | undefined;
+  const n = (v: unknown): number => (typeof v === 'number' ? v : Array.isArray(v) ? v.length : 0);
+  return { checked: n(o?.checked), behind: n(o?.behind) };
+}

@@ -1,0 +1,65 @@
+// `rekey rollback`: before the switch unfence and stop the task; after it rename back and unfence the old source.
+import { join } from 'node:path';
+import { replay } from '../engine/journal.js';
+import { RunMachine } from '../engine/run-machine.js';
+import type { StepContext } from '../engine/types.js';
+import { openRehearsal, type RehearsalWorld } from '../rehearsal/world.js';
+import type { RekeyServices } from '../steps/services.js';
+import { RunStore } from '../state/run-store.js';
+import { CliError, loadRunbookOrExit } from './common.js';
+import { composeServices, redactorFor } from './compose.js';
+import { JsonRenderer, LineRenderer } from './renderers.js';
+import { createdOf } from './resume.js';
+import { flowFor } from './run.js';
+import { toErrorInfo } from '../engine/executor.js';
+
+export async function rollbackCommand(runId: string, opts: { json?: boolean; profile?: string; stateDir: string }): Promise<number> {
+  const store = new RunStore(opts.stateDir);
+  const created = await createdOf(store, runId);
+  const { runbook } = loadRunbookOrExit(created.runbookPath);
+  const flow = flowFor(runbook);
+  if (!flow.rollback) throw new CliError(`the ${flow.id} flow has no rollback`, 1);
+  const held = await store.lock(runId, `rekey rollback ${runId}`).acquire();
+  let world: RehearsalWorld | undefined;
+  const journal = store.journal(runId);
+  const redact = redactorFor(runbook);
+  const machine = new RunMachine(runId, [], {}, { redact });
+  const renderer = opts.json ? new JsonRenderer() : new LineRenderer();
+  renderer.attach(machine);
+  try {
+    if (created.provider === 'rehearsal') world = await openRehearsal({ stateDir: join(store.runDir(runId), 'rehearsal'), runbook, fresh: false, log: (m: string) => renderer.notice(m) });
+    const services = composeServices({ runbook, runId, provider: created.provider, ...(world ? { cloud: world.cloud } : {}), ...(opts.profile ? { profile: opts.profile } : {}) });
+    const state = replay(await journal.readAll(), flow.steps.map((s) => s.id));
+    const outputs = Object.fromEntries([...state.succeeded].map(([id, s]) => [id, s.output]));
+    const ctx: StepContext<RekeyServices> = {
+      runId,
+      outputs,
+      services,
+      signal: new AbortController().signal,
+      attempt: 1,
+      report: {
+        progress: (m, p) => machine.progress('rollback', m, p),
+        metric: (n, v) => machine.metric(n, v),
+        log: (level, m) => machine.log(level, m, 'rollback'),
+        publish: (k, v) => machine.publish(k, v),
+      },
+    };
+    await journal.append({ t: 'rollback', at: new Date().toISOString(), status: 'started' });
+    machine.log('info', `rolling back run ${runId} (succeeded steps: ${[...state.succeeded.keys()].join(', ') || 'none'})`);
+    try {
+      await flow.rollback(ctx, new Set(state.succeeded.keys()));
+    } catch (err) {
+      const info = toErrorInfo('rollback', 'undo', err);
+      await journal.append({ t: 'rollback', at: new Date().toISOString(), status: 'failed', message: redact(info.message) });
+      machine.log('error', `rollback failed: ${info.message}`);
+      return 5;
+    }
+    await journal.append({ t: 'rollback', at: new Date().toISOString(), status: 'succeeded' });
+    machine.log('info', 'rollback done: the source is writable and serves its original name');
+    if (opts.json) process.stdout.write(`${JSON.stringify({ type: 'summary', ok: true, runId, status: 'rolled_back' })}\n`);
+    return 0;
+  } finally {
+    await world?.close({ stopServers: true });
+    await held.release();
+  }
+}
