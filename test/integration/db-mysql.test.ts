@@ -475,3 +475,76 @@ describe('AUTO_INCREMENT counters', () => {
     await expect(db.raiseSequence(`${dbName}.no_ai`, 5n)).rejects.toThrow(/AUTO_INCREMENT column not found/);
   });
 });
+
+// RDS and Aurora give the master user neither SUPER nor CONNECTION ADMIN, and keep binlog retention in
+// mysql.rds_show_configuration. A dedicated server (the procedures live in its mysql schema) plays that part with
+// stand-ins of the two RDS procedures and a master account without the right to kill others' sessions.
+describe('on an RDS-like server', () => {
+  let rds: LocalServer | undefined;
+  let rdsDir: string | undefined;
+  let root: Connection;
+  let master: DbAdapter;
+
+  async function retentionProcedure(value: string): Promise<void> {
+    await root.query('DROP PROCEDURE IF EXISTS mysql.rds_show_configuration');
+    await root.query(
+      `CREATE PROCEDURE mysql.rds_show_configuration() SQL SECURITY DEFINER
+       SELECT 'binlog retention hours' AS name, ${value} AS value, 'binlogs are retained this long' AS description`,
+    );
+  }
+
+  beforeAll(async () => {
+    rdsDir = await mkdtemp(join(process.env.REKEY_TEST_ROOT ?? tmpdir(), 'rekey-dbmy-rds-'));
+    await chmod(rdsDir, 0o755);
+    rds = await startMariadb({ dir: join(rdsDir, 'my'), serverId: 7 });
+    const url = new URL(rds.adminUrl);
+    root = await mysql.createConnection({ host: url.hostname, port: Number(url.port), user: 'root', multipleStatements: true });
+    await root.query(`
+      CREATE DATABASE app;
+      CREATE TABLE app.t (id INT AUTO_INCREMENT PRIMARY KEY);
+      CREATE PROCEDURE mysql.rds_kill(IN thread BIGINT) SQL SECURITY DEFINER KILL CONNECTION thread;
+      CREATE USER 'admin'@'%';
+      GRANT CREATE USER, PROCESS, REPLICATION CLIENT, REPLICATION SLAVE ON *.* TO 'admin'@'%';
+      GRANT SELECT, EXECUTE ON mysql.* TO 'admin'@'%';
+      GRANT ALL PRIVILEGES ON app.* TO 'admin'@'%';
+      CREATE USER 'webapp'@'%';
+      GRANT SELECT, INSERT ON app.* TO 'webapp'@'%';`);
+    await retentionProcedure('NULL');
+    master = await createMysqlAdapter({ host: url.hostname, port: Number(url.port), database: 'app', user: 'admin' });
+  }, 60_000);
+
+  afterAll(async () => {
+    await master?.close();
+    await root?.end();
+    await rds?.stop();
+    if (rdsDir) await rm(rdsDir, { recursive: true, force: true });
+  }, 60_000);
+
+  it('reads binlog retention hours from mysql.rds_show_configuration; unset is an error', async () => {
+    expect(await master.binlogRetentionHours!()).toBe(0);
+    const unset = (await master.replicationChecks()).find((c) => c.id === 'mysql.binlog_retention');
+    expect(unset).toMatchObject({ ok: false, severity: 'error' });
+    expect(unset?.message).toMatch(/rds_set_configuration\('binlog retention hours', 24\)/);
+    await retentionProcedure("'48'");
+    expect(await master.binlogRetentionHours!()).toBe(48);
+    const set = (await master.replicationChecks()).find((c) => c.id === 'mysql.binlog_retention');
+    expect(set).toMatchObject({ ok: true, message: 'binlogs are kept 48 h' });
+  });
+
+  it('fences through mysql.rds_kill when KILL is denied, and unfences', async () => {
+    expect(await master.writerPrincipals([])).toEqual(['webapp@%']);
+    const url = new URL(rds!.adminUrl);
+    const session = await mysql.createConnection({ host: url.hostname, port: Number(url.port), user: 'webapp', database: 'app' });
+    session.on('error', () => undefined);
+    await session.query('INSERT INTO t VALUES ()');
+    const state = await master.fence(['webapp@%']);
+    await expect(session.query('INSERT INTO t VALUES ()')).rejects.toThrow();
+    const [rows] = await root.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE USER = 'webapp'");
+    expect(Number(rows[0]?.n)).toBe(0);
+    await master.unfence(state);
+    const again = await mysql.createConnection({ host: url.hostname, port: Number(url.port), user: 'webapp', database: 'app' });
+    await again.query('INSERT INTO t VALUES ()');
+    await again.end();
+    await session.end().catch(() => undefined);
+  });
+});
