@@ -18,6 +18,9 @@ import type {
   TableSize,
 } from './types.js';
 
+/** information_schema.TABLES.TABLE_TYPE values of tables holding rows (MariaDB system-versioned tables included). */
+const BASE_TABLE = "TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')";
+
 /** How long fence waits for killed sessions to disappear. */
 const KILL_WAIT_MS = 10_000;
 
@@ -194,14 +197,21 @@ export function mysqlColumnConcern(dataType: string, extra: string): string | un
   return undefined;
 }
 
-/** Which privileges a SHOW GRANTS result gives on *.* for replication (aliases of MariaDB 10.5+ and MySQL 8 included). */
-export function replicationGrants(grants: string[]): { client: boolean; slave: boolean } {
+/** The privileges a SHOW GRANTS result gives on *.* (upper case; `ALL PRIVILEGES` stands for all). Roles are not expanded. */
+export function globalPrivileges(grants: string[]): Set<string> {
   const privs = new Set<string>();
   for (const g of grants) {
     const m = /^GRANT (.+?) ON \*\.\* TO /i.exec(g);
     if (m?.[1]) for (const p of m[1].split(',')) privs.add(p.trim().toUpperCase());
   }
-  const all = privs.has('ALL PRIVILEGES') || privs.has('ALL');
+  if (privs.has('ALL')) privs.add('ALL PRIVILEGES');
+  return privs;
+}
+
+/** Which privileges a SHOW GRANTS result gives on *.* for replication (aliases of MariaDB 10.5+ and MySQL 8 included). */
+export function replicationGrants(grants: string[]): { client: boolean; slave: boolean } {
+  const privs = globalPrivileges(grants);
+  const all = privs.has('ALL PRIVILEGES');
   return {
     client: all || privs.has('REPLICATION CLIENT') || privs.has('BINLOG MONITOR'),
     slave: all || privs.has('REPLICATION SLAVE') || privs.has('REPLICATION REPLICA'),
@@ -347,11 +357,14 @@ class MysqlAdapter implements DbAdapter {
     };
   }
 
+  private async myGrants(): Promise<string[]> {
+    const [rows] = await this.pool.query<RowDataPacket[]>('SHOW GRANTS');
+    return rows.map((r) => String(Object.values(r)[0] ?? ''));
+  }
+
   private async grantsCheck(): Promise<Check> {
     const me = await this.currentUser();
-    const rows = await this.pool.query<RowDataPacket[]>('SHOW GRANTS');
-    const grants = rows[0].map((r) => String(Object.values(r)[0] ?? ''));
-    const { client, slave } = replicationGrants(grants);
+    const { client, slave } = replicationGrants(await this.myGrants());
     const missing = [client ? undefined : 'REPLICATION CLIENT', slave ? undefined : 'REPLICATION SLAVE'].filter((x) => x !== undefined);
     return {
       id: 'mysql.replication_privileges',
@@ -385,7 +398,7 @@ class MysqlAdapter implements DbAdapter {
     const rows = await this.rows<TableRef>(
       `SELECT t.TABLE_SCHEMA AS \`schema\`, t.TABLE_NAME AS name
        FROM information_schema.TABLES t
-       WHERE t.TABLE_SCHEMA = ? AND t.TABLE_TYPE = 'BASE TABLE'
+       WHERE t.TABLE_SCHEMA = ? AND t.${BASE_TABLE}
          AND NOT EXISTS (SELECT 1 FROM information_schema.TABLE_CONSTRAINTS c
                          WHERE c.TABLE_SCHEMA = t.TABLE_SCHEMA AND c.TABLE_NAME = t.TABLE_NAME AND c.CONSTRAINT_TYPE = 'PRIMARY KEY')
        ORDER BY 2`,
@@ -400,7 +413,7 @@ class MysqlAdapter implements DbAdapter {
               c.DATA_TYPE AS dataType, c.EXTRA AS extra
        FROM information_schema.COLUMNS c
        JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME
-       WHERE c.TABLE_SCHEMA = ? AND t.TABLE_TYPE = 'BASE TABLE'
+       WHERE c.TABLE_SCHEMA = ? AND t.${BASE_TABLE}
        ORDER BY c.TABLE_NAME, c.ORDINAL_POSITION`,
       [this.db],
     );
@@ -417,7 +430,7 @@ class MysqlAdapter implements DbAdapter {
     const rows = await this.rows<{ schema: string; name: string; rows: string | null; bytes: string | null }>(
       `SELECT TABLE_SCHEMA AS \`schema\`, TABLE_NAME AS name, TABLE_ROWS AS \`rows\`,
               DATA_LENGTH + INDEX_LENGTH AS bytes
-       FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE'
+       FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND ${BASE_TABLE}
        ORDER BY 2`,
       [this.db],
     );
@@ -591,6 +604,11 @@ class MysqlAdapter implements DbAdapter {
     const accounts = await this.resolvePrincipals([...new Set(requested)]);
     const me = parseAccount(await this.currentUser()).user;
     if (accounts.some((a) => a.user === me)) throw new Error(`refusing to fence user ${me}: it is the user rekey itself connects as`);
+    // Without PROCESS the process list shows only our own sessions: the fence would kill nothing and not know it.
+    const privs = globalPrivileges(await this.myGrants());
+    if (!privs.has('ALL PRIVILEGES') && !privs.has('PROCESS')) {
+      throw new Error(`cannot fence: ${me} needs the PROCESS privilege to see (and kill) other accounts' sessions`);
+    }
     const state: FenceState = { principals: [], at: new Date().toISOString() };
     for (const a of accounts) state.principals.push({ name: accountName(a), before: { accountLocked: await this.isLocked(a) } });
     const users = [...new Set(accounts.map((a) => a.user))];
@@ -646,7 +664,7 @@ class MysqlAdapter implements DbAdapter {
   async listTables(include: string[], exclude: string[]): Promise<TableRef[]> {
     const rows = await this.rows<TableRef>(
       `SELECT TABLE_SCHEMA AS \`schema\`, TABLE_NAME AS name FROM information_schema.TABLES
-       WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' ORDER BY 2`,
+       WHERE TABLE_SCHEMA = ? AND ${BASE_TABLE} ORDER BY 2`,
       [this.db],
     );
     return filterTables(
@@ -692,7 +710,7 @@ class MysqlAdapter implements DbAdapter {
       `SELECT t.TABLE_SCHEMA AS \`schema\`, t.TABLE_NAME AS name, c.COLUMN_NAME AS \`column\`, t.AUTO_INCREMENT AS next
        FROM information_schema.TABLES t
        JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA = t.TABLE_SCHEMA AND c.TABLE_NAME = t.TABLE_NAME
-       WHERE t.TABLE_SCHEMA = ? AND t.TABLE_TYPE = 'BASE TABLE' AND c.EXTRA LIKE '%auto_increment%'
+       WHERE t.TABLE_SCHEMA = ? AND t.${BASE_TABLE} AND c.EXTRA LIKE '%auto_increment%'
          ${filter ? 'AND t.TABLE_NAME = ?' : ''}
        ORDER BY 2`,
       filter ? [schema, filter.name] : [schema],

@@ -366,6 +366,21 @@ describe('fence', () => {
     await expect(db.fence([endpoint.user])).rejects.toThrow(`refusing to fence user ${endpoint.user}`);
   });
 
+  it('refuses to fence without the PROCESS privilege (it could not see the sessions to kill)', async () => {
+    const name = user('noproc');
+    await createAccount(name);
+    await sql.query(`GRANT SELECT ON mysql.* TO ?@'%'`, [name]);
+    await sql.query(`GRANT SELECT ON ${quoteIdent(dbName, 'mysql')}.* TO ?@'%'`, [name]);
+    await sql.query(`GRANT CREATE USER ON *.* TO ?@'%'`, [name]);
+    const weak = await createMysqlAdapter({ ...endpoint, user: name, password: undefined });
+    try {
+      await expect(weak.fence([writer])).rejects.toThrow(/needs the PROCESS privilege/);
+      expect(await isLocked(user('w'), '%')).toBe(false);
+    } finally {
+      await weak.close();
+    }
+  });
+
   it('unfence reports accounts that no longer exist', async () => {
     const state = await db.fence([`${user('x')}@127.0.0.1`]);
     await sql.query('DROP USER ?@?', [user('x'), '127.0.0.1']);
@@ -389,6 +404,12 @@ describe('validation', () => {
     const bare = await db.listTables(['v_b'], []);
     expect(bare).toEqual([{ schema: dbName, name: 'v_b' }]);
     expect(await db.listTables(['other_db.%'], [])).toEqual([]);
+  });
+
+  it('lists system-versioned tables as tables', async () => {
+    await sql.query('CREATE TABLE v_hist (id INT PRIMARY KEY) WITH SYSTEM VERSIONING');
+    expect(await db.listTables([`${dbName}.v_hist`], [])).toEqual([{ schema: dbName, name: 'v_hist' }]);
+    await sql.query('DROP TABLE v_hist');
   });
 
   it('counts rows exactly', async () => {
