@@ -7,8 +7,11 @@ import { replay } from '../engine/journal.js';
 import type { RunMachine } from '../engine/run-machine.js';
 import { openRehearsal } from '../rehearsal/world.js';
 import { seedPostgresDemo } from '../rehearsal/seed.js';
-import { startWriteLoad, verifyWrites, type WriteLoad } from '../rehearsal/write-load.js';
+import { probeWritable, startWriteLoad, verifyWrites, type WriteLoad } from '../rehearsal/write-load.js';
+import { DescribeDBClustersCommand } from '@aws-sdk/client-rds';
+import { DescribeKeyCommand } from '@aws-sdk/client-kms';
 import type { Runbook } from '../runbook/schema.js';
+import type { Cloud } from '../aws/cloud.js';
 import { RunStore, newRunId } from '../state/run-store.js';
 import { writeReport } from '../report/markdown.js';
 import { isHeadless, loadRunbookOrExit, packageRoot, pickRenderer } from './common.js';
@@ -123,6 +126,8 @@ export async function rehearsalRun(o: RehearsalRunOptions): Promise<number> {
         const writes = load
           ? await verifyWrites({ target: { ...ep, engine: family, database: runbook.source.database, user: 'rekey_admin' }, journalPaths: [writesLog] })
           : { acknowledged: 0, lost: 0, duplicated: 0, lostSample: [], duplicatedSample: [] };
+        const probe = await probeWritable({ ...ep, engine: family, database: runbook.source.database, user: 'app' });
+        const keyAtEndpoint = await keyServingEndpoint(world.cloud, runbook).catch(() => undefined);
         const state = replay(await store.journal(runId).readAll(), flow.steps.map((s) => s.id));
         const summary = {
           engine: family,
@@ -131,6 +136,9 @@ export async function rehearsalRun(o: RehearsalRunOptions): Promise<number> {
           writes: { acknowledged: writes.acknowledged, lost: writes.lost, duplicated: writes.duplicated, errors: stats?.errors ?? 0 },
           validation: validationSummary(state.succeeded.get('final-validate')?.output ?? state.succeeded.get('validate')?.output),
           sequences: sequenceSummary(state.succeeded.get('fix-sequences')?.output),
+          endpointWritable: probe.writable,
+          ...(probe.error ? { endpointWriteError: probe.error } : {}),
+          switched: keyAtEndpoint?.isNew ?? false,
           ...(writes.lost > 0 ? { lostSample: writes.lostSample } : {}),
           ...(writes.duplicated > 0 ? { duplicatedSample: writes.duplicatedSample } : {}),
         };
@@ -147,6 +155,14 @@ export async function rehearsalRun(o: RehearsalRunOptions): Promise<number> {
     await world.close({ stopServers: true });
     if (ok && !o.keep) rmSync(join(worldDir, 'servers'), { recursive: true, force: true });
   }
+}
+
+/** Which key encrypts the cluster that now answers to the source identifier. */
+async function keyServingEndpoint(cloud: Cloud, runbook: Runbook): Promise<{ keyArn: string | undefined; isNew: boolean }> {
+  const clusters = await cloud.rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: runbook.source.identifier }));
+  const keyArn = clusters.DBClusters?.[0]?.KmsKeyId;
+  const newKey = await cloud.kms.send(new DescribeKeyCommand({ KeyId: runbook.target.kmsKeyId }));
+  return { keyArn, isNew: keyArn !== undefined && keyArn === newKey.KeyMetadata?.Arn };
 }
 
 /** `{tables, mismatched}` from a validate step's output, whatever its exact shape. */

@@ -360,6 +360,8 @@ export interface RegistryState {
   connections: Record<string, ConnectionRecord>;
   /** RDS events, oldest first. */
   events: EventRecord[];
+  /** Every successful create/restore/copy call, oldest first: proves a resumed run never made a second one. */
+  created?: { action: string; identifier: string; at: string }[];
   /** Stable proxy port per identifier. */
   proxyPorts: Record<string, number>;
 }
@@ -460,7 +462,7 @@ export class Registry {
 function emptyState(account: string, region: string): RegistryState {
   return {
     version: 1, account, region, clusters: {}, instances: {}, snapshots: {}, parameterGroups: {}, keys: {},
-    replicationInstances: {}, endpoints: {}, tasks: {}, connections: {}, events: [], proxyPorts: {},
+    replicationInstances: {}, endpoints: {}, tasks: {}, connections: {}, events: [], created: [], proxyPorts: {},
   };
 }
 

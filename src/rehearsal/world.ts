@@ -48,13 +48,17 @@ type Handler = (name: string, input: Input) => Promise<unknown>;
 
 let requestCounter = 0;
 
-function sender(handler: Handler, before: () => Promise<void>): (command: unknown) => Promise<unknown> {
+const CREATES = /^(Create|Restore|Copy)/;
+const IDENTIFIER_KEYS = ['DBClusterSnapshotIdentifier', 'DBSnapshotIdentifier', 'TargetDBSnapshotIdentifier', 'DBClusterIdentifier', 'DBInstanceIdentifier', 'EndpointIdentifier', 'ReplicationTaskIdentifier', 'ReplicationInstanceIdentifier'];
+
+function sender(handler: Handler, before: () => Promise<void>, created?: (name: string, input: Input) => void): (command: unknown) => Promise<unknown> {
   return async (command: unknown) => {
     const cmd = command as { constructor?: { name?: string }; input?: unknown };
     const className = cmd.constructor?.name ?? '';
     const name = className.endsWith('Command') ? className.slice(0, -'Command'.length) : className;
     await before();
     const output = await handler(name, (cmd.input ?? {}) as Input);
+    if (created && CREATES.test(name)) created(name, (cmd.input ?? {}) as Input);
     requestCounter += 1;
     return { $metadata: { httpStatusCode: 200, requestId: `rehearsal-${requestCounter}`, attempts: 1, totalRetryDelay: 0 }, ...structuredClone(output as object) };
   };
@@ -113,12 +117,17 @@ export async function openRehearsal(opts: { stateDir: string; runbook: Runbook; 
   const timer = setInterval(() => core.background('rename tick', tick), 250);
   timer.unref();
 
+  const created = (action: string, input: Input): void => {
+    const key = IDENTIFIER_KEYS.find((k) => typeof input[k] === 'string');
+    (core.reg.state.created ??= []).push({ action, identifier: key ? String(input[key]) : '?', at: new Date().toISOString() });
+    core.reg.save();
+  };
   const cloud = {
     provider: 'rehearsal' as const,
     region: runbook.region,
-    rds: { send: sender(rdsSend(core), tick) },
+    rds: { send: sender(rdsSend(core), tick, created) },
     kms: { send: sender(kmsSend(core), () => Promise.resolve()) },
-    dms: { send: sender(dms.send, () => Promise.resolve()) },
+    dms: { send: sender(dms.send, () => Promise.resolve(), created) },
     cloudwatch: { send: sender(cloudwatchSend(core), () => Promise.resolve()) },
   } as unknown as Cloud;
 

@@ -479,3 +479,41 @@ async function countMysql(target: VerifyTarget, tokens: string[]): Promise<Map<s
     await conn.end();
   }
 }
+
+/**
+ * Whether the database behind the endpoint accepts a write from `target.user` right now (a rolled-back insert):
+ * the rehearsal's proof that a run left the source, or the new database, writable.
+ */
+export async function probeWritable(target: VerifyTarget): Promise<{ writable: boolean; error?: string }> {
+  try {
+    if (target.engine === 'postgres') {
+      const client = new pg.Client({
+        host: target.host, port: target.port, database: target.database, user: target.user, password: target.password,
+        application_name: 'rekey-probe', connectionTimeoutMillis: 5_000, statement_timeout: 5_000,
+      });
+      client.on('error', () => undefined);
+      await client.connect();
+      try {
+        await client.query('BEGIN');
+        await client.query("INSERT INTO rehearsal_writes (token, n) VALUES ('rekey-probe', 0)");
+        await client.query('ROLLBACK');
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+    } else {
+      const options: mysql.ConnectionOptions = { host: target.host, port: target.port, database: target.database, user: target.user, connectTimeout: 5_000 };
+      if (target.password !== undefined) options.password = target.password;
+      const conn = await mysql.createConnection(options);
+      try {
+        await conn.query('START TRANSACTION');
+        await conn.query("INSERT INTO rehearsal_writes (token, n) VALUES ('rekey-probe', 0)");
+        await conn.query('ROLLBACK');
+      } finally {
+        await conn.end().catch(() => undefined);
+      }
+    }
+    return { writable: true };
+  } catch (err) {
+    return { writable: false, error: err instanceof Error ? err.message : String(err) };
+  }
+}
