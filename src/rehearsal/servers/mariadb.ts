@@ -1,16 +1,24 @@
 // Throwaway MariaDB server: binary log in ROW format, small InnoDB, no config files read.
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
+import { chown, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { findExecutable, launch, runTool } from './launch.js';
-import type { EngineSpec } from './launch.js';
+import type { EngineSpec, RunAs } from './launch.js';
 import type { LocalServer } from './types.js';
 
 async function need(name: string): Promise<string> {
   const path = await findExecutable(name);
   if (path === undefined) throw new Error(`${name} not found (apt-get install mariadb-server)`);
   return path;
+}
+
+/** The server's own temp dir, owned by the user it runs as. */
+async function ensureTmpDir(dir: string, who: RunAs | undefined): Promise<void> {
+  const tmp = join(dir, 'tmp');
+  await mkdir(tmp, { recursive: true, mode: 0o700 });
+  if (who) await chown(tmp, who.uid, who.gid);
 }
 
 // InnoDB sizes given both to install-db and the server so the files match.
@@ -40,12 +48,16 @@ export async function startMariadb(opts: { dir: string; port?: number; serverId:
   const spec: EngineSpec = {
     engine: 'mariadb',
     osUser: 'mysql',
-    init: ({ dir, dataDir, who }) =>
-      runTool(
+    // A private tmpdir: concurrent bootstraps sharing /tmp collide on temporary-table file names
+    // ("Unknown table 'mysql.tmp_user_sys'"), seen when several servers are initialised at once.
+    init: async ({ dir, dataDir, who }) => {
+      await ensureTmpDir(dir, who);
+      await runTool(
         installDb,
-        ['--no-defaults', `--datadir=${dataDir}`, '--auth-root-authentication-method=normal', '--skip-test-db', ...INNODB],
+        ['--no-defaults', `--datadir=${dataDir}`, `--tmpdir=${join(dir, 'tmp')}`, '--auth-root-authentication-method=normal', '--skip-test-db', ...INNODB],
         { cwd: dir, who },
-      ),
+      );
+    },
     command: ({ dir, dataDir, port }) => ({
       bin: mariadbd,
       args: [
@@ -55,6 +67,7 @@ export async function startMariadb(opts: { dir: string; port?: number; serverId:
         '--bind-address=127.0.0.1',
         `--socket=${socketPath(dir)}`,
         `--pid-file=${join(dir, 'mysqld.pid')}`,
+        `--tmpdir=${join(dir, 'tmp')}`,
         `--server-id=${opts.serverId}`,
         '--log-bin=mysql-bin',
         '--binlog-format=ROW',
