@@ -8,11 +8,9 @@ import { LogPane } from '../../tui/LogPane.js';
 import { StepList } from '../../tui/StepList.js';
 import { ValidationTable } from '../../tui/ValidationTable.js';
 import type { FinishedStep } from '../../tui/use-finished.js';
-import { ThemeContext } from '../../tui/use-theme.js';
 
 const T0 = Date.parse('2026-11-22T10:00:00.000Z');
 const iso = (ms: number): string => new Date(T0 + ms).toISOString();
-const ESC = '\u001b[';
 
 describe('Header', () => {
   const info = { runbook: 'orders-rekey', source: 'orders-db', target: 'orders-db-rekey-abc', oldKey: 'alias/aws/rds', newKey: 'alias/orders-2026', provider: 'rehearsal' };
@@ -105,19 +103,6 @@ describe('LatencyPanel', () => {
     const { lastFrame } = render(<LatencyPanel source={series(() => 1)} target={series(() => 1)} threshold={10} sustained={61} sustainRequired={60} now={now} width={80} />);
     expect(lastFrame()).toContain('sustain window met');
     expect(lastFrame()).toContain('◆');
-  });
-
-  it('uses colours unless the theme turns them off (NO_COLOR)', () => {
-    const tree = (color: boolean) => (
-      <ThemeContext.Provider value={{ color }}>
-        <LatencyPanel source={series(() => 1)} target={series(() => 2)} threshold={10} now={now} width={80} />
-      </ThemeContext.Provider>
-    );
-    // ink-testing-library's stdout is not a TTY, so colours only show when chalk has a level; compare structure.
-    const withColor = render(tree(true)).lastFrame()!;
-    const without = render(tree(false)).lastFrame()!;
-    expect(without).not.toContain(`${ESC}3`);
-    expect(without.replace(/\u001b\[[0-9;]*m/g, '')).toBe(withColor.replace(/\u001b\[[0-9;]*m/g, ''));
   });
 });
 
