@@ -3,7 +3,7 @@
 import { Box, Text, useInput } from 'ink';
 import { useState } from 'react';
 import type { LogLine, RunSnapshot } from '../src/engine/run-machine.js';
-import { formatDuration, formatSeconds, readPreflight, readValidation } from './format.js';
+import { formatDuration, formatSeconds, readPreflight, readValidation, type ValidationView } from './format.js';
 import { GatePanel } from './GatePanel.js';
 import { Header, type LoadStats } from './Header.js';
 import { Help } from './Help.js';
@@ -34,23 +34,39 @@ export interface AppProps {
   throttleMs?: number;
 }
 
-/** What the TUI can add to a gate's own facts: latency, validation age, predicted window, tables without a key. */
-export function knownFacts(snap: RunSnapshot, now: number): Record<string, string> {
+/** The latest validation pass: the final one, or the one taken before the fence. */
+export function latestValidation(published: RunSnapshot['published']): ValidationView | undefined {
+  const final = readValidation(published.validation);
+  const pre = readValidation(published['validation-pre-fence']);
+  const preView = pre ? { ...pre, phase: pre.phase ?? 'pre-fence' } : undefined;
+  if (!final) return preView;
+  if (!preView) return final;
+  return (final.at ?? '') >= (preView.at ?? '') ? final : preView;
+}
+
+/**
+ * What the TUI can add to a gate's own facts: current latency, age of the last validation, predicted window,
+ * tables without a primary key; each only when the engine's facts do not already say it.
+ */
+export function knownFacts(snap: RunSnapshot, gateFacts: Readonly<Record<string, unknown>>, now: number): Record<string, string> {
+  const covers = (re: RegExp): boolean => Object.keys(gateFacts).some((k) => re.test(k));
   const known: Record<string, string> = {};
   const src = snap.metrics['cdc.latency.source']?.value;
   const tgt = snap.metrics['cdc.latency.target']?.value;
-  if (src !== undefined || tgt !== undefined) {
+  if ((src !== undefined || tgt !== undefined) && !covers(/latency/i)) {
     known['current latency'] = `source ${src !== undefined ? formatSeconds(src) : '–'}, target ${tgt !== undefined ? formatSeconds(tgt) : '–'}`;
   }
-  const v = readValidation(snap.published.validation);
-  if (v) {
+  const v = latestValidation(snap.published);
+  if (v && !covers(/validation/i)) {
     const bad = v.tables.filter((t) => t.status !== 'match').length;
     const age = v.at ? Date.parse(v.at) : NaN;
     known['last validation'] = `${Number.isFinite(age) ? `${formatDuration(now - age)} ago, ` : ''}${v.tables.length} tables, ${bad === 0 ? 'all match' : `${bad} not matching`}`;
   }
   const pre = readPreflight(snap.published.preflight);
-  if (pre?.estimateSeconds !== undefined) known['predicted write-unavailable window'] = `about ${formatSeconds(pre.estimateSeconds)}`;
-  if (pre) known['tables without primary key'] = pre.tablesWithoutPrimaryKey.length === 0 ? 'none' : pre.tablesWithoutPrimaryKey.join(', ');
+  if (pre?.estimateSeconds !== undefined && !covers(/window/i)) known['predicted write-unavailable window'] = `about ${formatSeconds(pre.estimateSeconds)}`;
+  // The names help even when the engine gives a count.
+  if (pre && pre.tablesWithoutPrimaryKey.length > 0) known['tables without primary key'] = pre.tablesWithoutPrimaryKey.join(', ');
+  else if (pre && !covers(/primary|pk/i)) known['tables without primary key'] = 'none';
   return known;
 }
 
@@ -60,6 +76,9 @@ function loadStats(snap: RunSnapshot): LoadStats | undefined {
   if (!ack) return undefined;
   return { acknowledged: ack.value, perSecond: m['load.perSecond']?.value ?? 0, errors: m['load.errors']?.value ?? 0 };
 }
+
+/** Lines around the gate's action list: header, active step, footer, the panel's border, titles and prompt. */
+const GATE_CHROME_LINES = 22;
 
 const FINAL = new Set(['succeeded', 'failed', 'interrupted', 'rolled_back']);
 
@@ -105,17 +124,18 @@ export function App({ run, notices = [], onAbort, onQuit, onInterrupt, onAnswer,
 
   const src = snap.metrics['cdc.latency.source'];
   const tgt = snap.metrics['cdc.latency.target'];
-  const validation = readValidation(snap.published.validation);
+  const validation = latestValidation(snap.published);
   const threshold = snap.metrics['cdc.threshold']?.value;
   const sustained = snap.metrics['cdc.sustained']?.value;
   const required = snap.metrics['cdc.sustain.required']?.value;
   const logs = notices.length > 0 ? [...snap.logs, ...notices].sort((a, b) => a.at.localeCompare(b.at)) : snap.logs;
-  // At a gate the panel needs the room: facts, every action, the prompt.
+  // At a gate the panel needs the room: facts, the actions, the prompt.
   const isCompact = gate !== undefined;
+  const known = gate ? knownFacts(snap, gate.facts, now) : {};
 
   return (
     <Box flexDirection="column">
-      <StepList steps={snap.steps} finished={finished} now={now} width={width} />
+      <StepList steps={snap.steps} finished={finished} now={now} width={width} upcoming={gate ? 0 : 3} />
       <Box flexDirection="column" marginTop={1}>
         <Header info={snap.info} runId={snap.runId} status={snap.status} startedAt={Date.parse(snap.startedAt)} now={now} width={width} {...(loadStats(snap) ? { load: loadStats(snap)! } : {})} />
       </Box>
@@ -135,11 +155,11 @@ export function App({ run, notices = [], onAbort, onQuit, onInterrupt, onAnswer,
         <GatePanel
           key={`${gate.stepId}:${gate.id}`}
           request={gate}
-          known={knownFacts(snap, now)}
+          known={known}
           isActive={stopping === undefined}
           onAnswer={(d) => onAnswer(gate.id, d)}
           width={width}
-          maxActions={Math.max(3, rows - 22 - Object.keys(gate.facts).length)}
+          maxActions={Math.max(3, rows - GATE_CHROME_LINES - Object.keys(gate.facts).length - Object.keys(known).length)}
         />
       ) : null}
       {isLogShown ? <LogPane logs={logs} width={width} /> : null}

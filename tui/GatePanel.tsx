@@ -17,8 +17,15 @@ export interface GatePanelProps {
   onAnswer: (decision: 'approved' | 'declined') => void;
   /** Terminal columns. */
   width: number;
-  /** Actions to list at most (the terminal's height); the rest are counted. */
+  /** Actions to list at once (from the terminal's height); the rest scroll with ↑/↓. */
   maxActions?: number;
+}
+
+/** `tablesDifferingBeforeFence` -> `tables differing before fence`, `latencySeconds` -> `latency (s)`. */
+export function factLabel(key: string): string {
+  if (!/^[a-z]+[A-Z]/.test(key)) return key;
+  const words = key.replace(/([A-Z])/g, ' $1').toLowerCase();
+  return words.endsWith(' seconds') ? `${words.slice(0, -8)} (s)` : words;
 }
 
 function factText(v: string | number | boolean): string {
@@ -32,6 +39,9 @@ export function GatePanel({ request, known = {}, isActive, onAnswer, width, maxA
   const [typed, setTypedState] = useState('');
   const [isWrong, setIsWrong] = useState(false);
   const [answered, setAnswered] = useState<'approved' | 'declined' | undefined>(undefined);
+  const [offset, setOffset] = useState(0);
+  const room = Math.max(1, Math.min(maxActions, request.actions.length));
+  const lastOffset = request.actions.length - room;
   const confirm = request.confirmText;
   // `n` declines only when it cannot be the start of the confirmation text.
   const canDeclineWithN = confirm === undefined || !confirm.startsWith('n');
@@ -56,7 +66,11 @@ export function GatePanel({ request, known = {}, isActive, onAnswer, width, maxA
         return;
       }
       if (key.backspace || key.delete) return setTyped(current.slice(0, -1));
-      if (key.ctrl || key.meta || key.tab || key.upArrow || key.downArrow || key.leftArrow || key.rightArrow) return;
+      if (key.upArrow) return setOffset((o) => Math.max(0, o - 1));
+      if (key.downArrow) return setOffset((o) => Math.min(lastOffset, o + 1));
+      if (key.pageUp) return setOffset((o) => Math.max(0, o - room));
+      if (key.pageDown) return setOffset((o) => Math.min(lastOffset, o + room));
+      if (key.ctrl || key.meta || key.tab || key.leftArrow || key.rightArrow) return;
       if (current === '' && input === 'n' && canDeclineWithN) return answer('declined');
       if (confirm === undefined) {
         if (input === 'y') answer('approved');
@@ -69,7 +83,7 @@ export function GatePanel({ request, known = {}, isActive, onAnswer, width, maxA
     { isActive: isActive && answered === undefined },
   );
 
-  const facts: [string, string][] = [...Object.entries(request.facts).map(([k, v]): [string, string] => [k, factText(v)]), ...Object.entries(known).filter(([k]) => !(k in request.facts))];
+  const facts: [string, string][] = [...Object.entries(request.facts).map(([k, v]): [string, string] => [factLabel(k), factText(v)]), ...Object.entries(known)];
   const keyWidth = Math.min(28, Math.max(0, ...facts.map(([k]) => k.length)));
   const inner = Math.max(20, width - 4);
   return (
@@ -90,13 +104,15 @@ export function GatePanel({ request, known = {}, isActive, onAnswer, width, maxA
       ) : null}
       <Box flexDirection="column" marginTop={1}>
         <Text bold>Approving starts, in this order</Text>
-        {request.actions.slice(0, Math.max(1, maxActions)).map((a, i) => (
-          <Text key={i} wrap="truncate-end">
-            <Text dimColor>{String(i + 1).padStart(2)}.</Text> <Text color={tone('cyan')}>[{truncate(a.target, 28)}]</Text> {truncate(a.summary, inner)}
+        {request.actions.slice(offset, offset + room).map((a, i) => (
+          <Text key={offset + i} wrap="truncate-end">
+            <Text dimColor>{String(offset + i + 1).padStart(2)}.</Text> <Text color={tone('cyan')}>[{truncate(a.target, 28)}]</Text> {truncate(a.summary, inner)}
           </Text>
         ))}
-        {request.actions.length > Math.max(1, maxActions) ? (
-          <Text color={tone('yellow')}>… and {request.actions.length - Math.max(1, maxActions)} more (the terminal is too short to list them all; `rekey plan` shows every one)</Text>
+        {lastOffset > 0 ? (
+          <Text color={tone('yellow')}>
+            actions {offset + 1}-{offset + room} of {request.actions.length}: ↑/↓ to scroll the rest
+          </Text>
         ) : null}
       </Box>
       <Box flexDirection="column" marginTop={1}>

@@ -194,11 +194,12 @@ export function sortValidation(rows: readonly ValidationRow[]): ValidationRow[] 
   return [...rows].sort((a, b) => ORDER[a.status] - ORDER[b.status] || a.table.localeCompare(b.table));
 }
 
-/** Reads `published.preflight` leniently. */
+/** Reads `published.preflight` leniently (`tablesWithoutPk` / `estimate.totalSeconds`, or the short names). */
 export function readPreflight(value: unknown): { tablesWithoutPrimaryKey: string[]; estimateSeconds?: number } | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
-  const v = value as { tablesWithoutPrimaryKey?: unknown; estimateSeconds?: unknown };
-  const tables = Array.isArray(v.tablesWithoutPrimaryKey) ? v.tablesWithoutPrimaryKey.filter((t): t is string => typeof t === 'string') : [];
-  const est = num(v.estimateSeconds);
+  const v = value as { tablesWithoutPrimaryKey?: unknown; tablesWithoutPk?: unknown; estimateSeconds?: unknown; estimate?: { totalSeconds?: unknown } };
+  const list = v.tablesWithoutPrimaryKey ?? v.tablesWithoutPk;
+  const tables = Array.isArray(list) ? list.filter((t): t is string => typeof t === 'string') : [];
+  const est = num(v.estimateSeconds) ?? num(v.estimate?.totalSeconds);
   return { tablesWithoutPrimaryKey: tables, ...(est !== null ? { estimateSeconds: est } : {}) };
 }

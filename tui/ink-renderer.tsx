@@ -35,7 +35,7 @@ export interface InkRendererOptions {
 
 function defaultMount(tree: ReactElement): Mounted {
   // Ctrl-C is a key in raw mode: the App turns it into a safe stop instead of Ink tearing down mid-step.
-  return render(tree, { exitOnCtrlC: false, maxFps: 15, incrementalRendering: true });
+  return render(tree, { exitOnCtrlC: false, maxFps: 15 });
 }
 
 function osUser(): string {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { bucketize, formatClock, formatDuration, latencyChart, progressBar, readValidation, sortValidation, truncate } from '../../tui/format.js';
+import { bucketize, formatClock, formatDuration, latencyChart, progressBar, readPreflight, readValidation, sortValidation, truncate } from '../../tui/format.js';
 import { throttleSubscribe } from '../../tui/use-run.js';
 
 describe('tui format helpers', () => {
@@ -54,6 +54,11 @@ describe('tui format helpers', () => {
     expect(v?.tables).toHaveLength(3);
     expect(sortValidation(v!.tables).map((t) => t.table)).toEqual(['public.b', 'public.c', 'public.a']);
     expect(readValidation('x')).toBeUndefined();
+  });
+
+  it('reads the preflight report as the preflight step publishes it', () => {
+    expect(readPreflight({ tablesWithoutPk: ['public.audit'], estimate: { totalSeconds: 6.4 } })).toEqual({ tablesWithoutPrimaryKey: ['public.audit'], estimateSeconds: 6.4 });
+    expect(readPreflight({ tablesWithoutPrimaryKey: [], estimateSeconds: 3 })).toEqual({ tablesWithoutPrimaryKey: [], estimateSeconds: 3 });
   });
 
   it('throttles notifications to one per interval, delivering the last change', async () => {

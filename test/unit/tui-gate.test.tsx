@@ -1,7 +1,7 @@
 import { describe, expect, it, jest } from '@jest/globals';
 import { render } from 'ink-testing-library';
 import type { ApprovalRequest } from '../../src/engine/types.js';
-import { GatePanel } from '../../tui/GatePanel.js';
+import { GatePanel, factLabel } from '../../tui/GatePanel.js';
 
 const delay = (ms = 30): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -134,12 +134,27 @@ describe('GatePanel', () => {
     expect(onAnswer).not.toHaveBeenCalled();
   });
 
-  it('caps the action list to the room it has and says how many are left out', async () => {
+  it('shows as many actions as fit and scrolls the rest with the arrow keys', async () => {
     const actions = Array.from({ length: 10 }, (_, i) => ({ kind: 'note' as const, target: 'x', summary: `action ${i + 1}` }));
-    const { lastFrame } = render(<GatePanel request={{ ...request, actions }} isActive onAnswer={() => undefined} width={80} maxActions={4} />);
+    const { lastFrame, stdin } = render(<GatePanel request={{ ...request, actions }} isActive onAnswer={() => undefined} width={80} maxActions={4} />);
     await delay();
-    expect(lastFrame()).toContain('action 4');
+    expect(lastFrame()).toMatch(/ 4\. \[x\] action 4/);
     expect(lastFrame()).not.toContain('action 5');
-    expect(lastFrame()).toContain('… and 6 more');
+    expect(lastFrame()).toContain('actions 1-4 of 10');
+    for (let i = 0; i < 8; i++) {
+      stdin.write('\u001b[B');
+      await delay(10);
+    }
+    await delay();
+    expect(lastFrame()).toContain('actions 7-10 of 10');
+    expect(lastFrame()).toMatch(/10\. \[x\] action 10/);
+    expect(lastFrame()).not.toContain('action 6\n');
+  });
+
+  it('labels camelCase fact keys for people', () => {
+    expect(factLabel('tablesDifferingBeforeFence')).toBe('tables differing before fence');
+    expect(factLabel('latencySeconds')).toBe('latency (s)');
+    expect(factLabel('source')).toBe('source');
+    expect(factLabel('CDC latency (s)')).toBe('CDC latency (s)');
   });
 });
