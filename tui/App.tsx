@@ -65,8 +65,9 @@ export function knownFacts(snap: RunSnapshot, gateFacts: Readonly<Record<string,
   const pre = readPreflight(snap.published.preflight);
   if (pre?.estimateSeconds !== undefined && !covers(/window/i)) known['predicted write-unavailable window'] = `about ${formatSeconds(pre.estimateSeconds)}`;
   // The names help even when the engine gives a count.
-  if (pre && pre.tablesWithoutPrimaryKey.length > 0) known['tables without primary key'] = pre.tablesWithoutPrimaryKey.join(', ');
-  else if (pre && !covers(/primary|pk/i)) known['tables without primary key'] = 'none';
+  const hasPkFact = covers(/primary|pk/i);
+  if (pre && pre.tablesWithoutPrimaryKey.length > 0) known[hasPkFact ? '  which' : 'tables without primary key'] = pre.tablesWithoutPrimaryKey.join(', ');
+  else if (pre && !hasPkFact) known['tables without primary key'] = 'none';
   return known;
 }
 

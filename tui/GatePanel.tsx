@@ -76,15 +76,20 @@ export function GatePanel({ request, known = {}, isActive, onAnswer, width, maxA
         if (input === 'y') answer('approved');
         return;
       }
-      // Pasted text arrives as one chunk; keep printable characters only.
-      const clean = input.replace(/[^\x20-\x7e]/g, '');
-      if (clean) setTyped((current + clean).slice(0, 200));
+      // Pasted or fast-typed text can arrive as one chunk, Enter included: keep the printable part, then act on Enter.
+      const [text = '', ...rest] = input.split(/[\r\n]/);
+      const next = (current + text.replace(/[^\x20-\x7e]/g, '')).slice(0, 200);
+      if (next !== current) setTyped(next);
+      if (rest.length > 0) {
+        if (next === confirm) return answer('approved');
+        setIsWrong(true);
+      }
     },
     { isActive: isActive && answered === undefined },
   );
 
   const facts: [string, string][] = [...Object.entries(request.facts).map(([k, v]): [string, string] => [factLabel(k), factText(v)]), ...Object.entries(known)];
-  const keyWidth = Math.min(28, Math.max(0, ...facts.map(([k]) => k.length)));
+  const keyWidth = Math.min(30, Math.max(0, ...facts.map(([k]) => k.length)));
   const inner = Math.max(20, width - 4);
   return (
     <Box flexDirection="column" borderStyle="double" borderColor={tone('yellow')} paddingX={1} width={width}>

@@ -20,7 +20,7 @@ export interface LatencyPanelProps {
   now: number;
   /** Terminal columns. */
   width: number;
-  /** How far back the chart reaches (default 5 minutes). */
+  /** How far back the chart reaches (default: the data's age, between 1 and 5 minutes). */
   windowMs?: number;
   /** Chart rows (default 6). */
   height?: number;
@@ -51,8 +51,11 @@ function Row({ cells }: { cells: { ch: string; kind: CellKind }[] }) {
   );
 }
 
-export function LatencyPanel({ source, target, threshold, sustained, sustainRequired, now, width, windowMs = 5 * 60_000, height = 6 }: LatencyPanelProps) {
+export function LatencyPanel({ source, target, threshold, sustained, sustainRequired, now, width, windowMs: fixedWindow, height = 6 }: LatencyPanelProps) {
   const tone = useTone();
+  const first = Math.min(source[0]?.at ?? now, target[0]?.at ?? now);
+  // A young series fills the chart instead of sitting in its last column; minutes stay whole for the label.
+  const windowMs = fixedWindow ?? Math.min(5, Math.max(1, Math.ceil((now - first) / 60_000))) * 60_000;
   const axis = 7;
   const chartWidth = Math.max(10, width - axis - 3);
   const chart = latencyChart({ source, target, threshold, now, windowMs, width: chartWidth, height });

@@ -124,6 +124,22 @@ describe('GatePanel', () => {
     expect(onAnswer.mock.calls).toEqual([['approved']]);
   });
 
+  it('takes the last characters and Enter arriving in one chunk', async () => {
+    const { stdin, onAnswer, type } = await mount();
+    await type('orders-d');
+    stdin.write('b\r');
+    await delay();
+    expect(onAnswer.mock.calls).toEqual([['approved']]);
+  });
+
+  it('does not approve a wrong chunk ending in Enter', async () => {
+    const { stdin, onAnswer, lastFrame } = await mount();
+    stdin.write('orders-dc\r');
+    await delay();
+    expect(onAnswer).not.toHaveBeenCalled();
+    expect(lastFrame()).toContain('not approved');
+  });
+
   it('ignores keys while inactive', async () => {
     const onAnswer = jest.fn();
     const { stdin } = render(<GatePanel request={request} isActive={false} onAnswer={onAnswer} width={80} />);
