@@ -31,6 +31,12 @@ export interface SessionOptions<S> {
   finish?: (outcome: ExecuteOutcome, machine: RunMachine) => Promise<{ summary?: Record<string, unknown>; exitCode?: number } | void>;
 }
 
+/** REKEY_CHAOS_PAUSE_MS: pause after each step so crash tests can kill a runner between any two steps. */
+function chaosPause(): number {
+  const ms = Number(process.env.REKEY_CHAOS_PAUSE_MS ?? 0);
+  return Number.isFinite(ms) && ms > 0 ? Math.min(ms, 60_000) : 0;
+}
+
 export interface SessionResult {
   exitCode: number;
   outcome?: ExecuteOutcome;
@@ -92,6 +98,7 @@ export async function runSession<S>(opts: SessionOptions<S>): Promise<SessionRes
       approver,
       signal: controller.signal,
       redact: opts.redact,
+      ...(chaosPause() ? { pauseAfterStepMs: chaosPause() } : {}),
     });
     const finished = opts.finish ? await opts.finish(outcome, machine) : undefined;
     const exitCode = finished?.exitCode ?? exitCodeOf(outcome);

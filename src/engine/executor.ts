@@ -28,6 +28,8 @@ export interface ExecuteOptions<S> {
   now?: () => Date;
   /** How often a retryable failure may send the run back (drain timeout -> catch-up). */
   maxRewinds?: number;
+  /** Chaos testing: wait this long after each journaled step success, to widen the window for a kill. */
+  pauseAfterStepMs?: number;
 }
 
 /** How an execution ended. */
@@ -193,6 +195,7 @@ export async function executeFlow<S>(opts: ExecuteOptions<S>): Promise<ExecuteOu
     await write({ t: 'step_succeeded', at: endedAt, stepId: step.id, output: cleanOutput, durationMs });
     outputs[step.id] = cleanOutput;
     machine.setStepStatus(step.id, { kind: 'succeeded', startedAt, endedAt, durationMs, resumed: false });
+    if (opts.pauseAfterStepMs) await new Promise((resolve) => setTimeout(resolve, opts.pauseAfterStepMs));
   }
   return stop({ status: 'succeeded' });
 

@@ -72,9 +72,8 @@ export async function openRehearsal(opts: { stateDir: string; runbook: Runbook; 
     throw new Error(`the rehearsal cloud models aurora-postgresql sources so far, not ${runbook.source.engine}`);
   }
   const rehearsal = runbook.rehearsal ?? rehearsalSchema.parse({});
-  const source = await startPostgres({ dir: join(stateDir, 'servers', 'pg-source'), reuse: true });
-  const target = await startPostgres({ dir: join(stateDir, 'servers', 'pg-target'), reuse: true });
-  await Promise.all([ensureAdminRole(source), ensureAdminRole(target)]);
+  const source = await startPostgres({ dir: join(stateDir, 'servers', 'pg-source'), reuse: true, superuser: REHEARSAL_ADMIN });
+  const target = await startPostgres({ dir: join(stateDir, 'servers', 'pg-target'), reuse: true, superuser: REHEARSAL_ADMIN });
   const cloudDir = join(stateDir, 'cloud');
   const snapshotDir = join(cloudDir, 'snapshots');
   const account = runbook.account ?? '123456789012';
@@ -149,14 +148,6 @@ export async function openRehearsal(opts: { stateDir: string; runbook: Runbook; 
       if (closeOpts?.stopServers) await Promise.all([source.stop(), target.stop()]);
     },
   };
-}
-
-/** Creates the rehearsal's internal superuser (see REHEARSAL_ADMIN) on a server, once. */
-async function ensureAdminRole(server: LocalServer): Promise<void> {
-  await withPg({ connectionString: server.adminUrl }, async (c) => {
-    const found = await c.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [REHEARSAL_ADMIN]);
-    if (found.rowCount === 0) await c.query(`CREATE ROLE ${ident(REHEARSAL_ADMIN)} LOGIN SUPERUSER REPLICATION`);
-  });
 }
 
 /** Where the rehearsal source's data lives: the adopted URL, or the source server. */

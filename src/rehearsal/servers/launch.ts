@@ -134,6 +134,8 @@ const files = (dir: string) => ({
   pid: join(dir, 'server.pid'),
   port: join(dir, 'server.port'),
   ready: join(dir, 'initialized'),
+  /** The port of the last successful start; kept after stop so a restart can come back on it. */
+  lastPort: join(dir, 'server.lastport'),
 });
 
 const READY_TIMEOUT_MS = 30_000;
@@ -215,13 +217,24 @@ export async function launch(spec: EngineSpec, opts: { dir: string; port?: numbe
     await writeFile(f.ready, `${new Date().toISOString()}\n`);
   }
 
+  // A restarted server comes back on its last port when it is free: whoever recorded host:port finds it again.
+  const lastPort = opts.port === undefined ? await readLastPort(f.lastPort) : undefined;
   for (let attempt = 1; ; attempt++) {
-    const port = opts.port ?? (await findFreePort());
+    const port = opts.port ?? (attempt === 1 && lastPort !== undefined ? lastPort : await findFreePort());
     try {
       return await startOnce(spec, dir, port, who);
     } catch (err) {
       if (!(err instanceof StartError && err.isPortTaken && opts.port === undefined && attempt < 3)) throw err;
     }
+  }
+}
+
+async function readLastPort(path: string): Promise<number | undefined> {
+  try {
+    const port = Number((await readFile(path, 'utf8')).trim());
+    return Number.isInteger(port) && port > 0 && port < 65536 ? port : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -254,6 +267,7 @@ async function startOnce(spec: EngineSpec, dir: string, port: number, who: RunAs
     await writeFile(f.pid, `${pid}\n`);
     await writeFile(f.port, `${port}\n`);
     await waitReady(spec, f.data, f.log, pid, port);
+    await writeFile(f.lastPort, `${port}\n`);
     return makeServer(spec, dir, pid, port);
   } catch (err) {
     if (pid !== undefined) await killNow(pid);

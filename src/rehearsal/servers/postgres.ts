@@ -32,8 +32,8 @@ export async function postgresBinDir(): Promise<string> {
 // A unix socket path must fit in sockaddr_un (108 bytes); beyond that TCP alone has to do.
 const socketDir = (dir: string): string => (`${dir}/.s.PGSQL.65535.lock`.length < 100 ? dir : '');
 
-async function probe(port: number): Promise<string> {
-  const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', connectionTimeoutMillis: 2000 });
+async function probe(port: number, superuser: string): Promise<string> {
+  const client = new pg.Client({ host: '127.0.0.1', port, user: superuser, database: 'postgres', connectionTimeoutMillis: 2000 });
   client.on('error', () => undefined);
   try {
     await client.connect();
@@ -45,13 +45,20 @@ async function probe(port: number): Promise<string> {
 }
 
 /** Start a PostgreSQL server in `dir` (initdb on first use), or with `reuse` return the live one there. */
-export async function startPostgres(opts: { dir: string; port?: number; reuse?: boolean }): Promise<LocalServer> {
+export async function startPostgres(opts: {
+  dir: string;
+  port?: number;
+  reuse?: boolean;
+  /** Bootstrap superuser (default `postgres`); the rehearsal cloud uses `rdsadmin`, as RDS does, so fencing app roles never locks it out. */
+  superuser?: string;
+}): Promise<LocalServer> {
   const bin = await postgresBinDir();
+  const superuser = opts.superuser ?? 'postgres';
   const spec: EngineSpec = {
     engine: 'postgres',
     osUser: 'postgres',
     init: ({ dir, dataDir, who }) =>
-      runTool(join(bin, 'initdb'), ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C.UTF-8', '--no-sync'], {
+      runTool(join(bin, 'initdb'), ['-D', dataDir, '-U', superuser, '-A', 'trust', '-E', 'UTF8', '--locale=C.UTF-8', '--no-sync'], {
         cwd: dir,
         who,
       }),
@@ -71,8 +78,8 @@ export async function startPostgres(opts: { dir: string; port?: number; reuse?: 
         '-c', 'full_page_writes=off',
       ],
     }),
-    adminUrl: (port) => `postgres://postgres@127.0.0.1:${port}/postgres`,
-    probe,
+    adminUrl: (port) => `postgres://${superuser}@127.0.0.1:${port}/postgres`,
+    probe: (port) => probe(port, superuser),
   };
   return launch(spec, opts);
 }

@@ -1,0 +1,217 @@
+// `rekey` end to end against the rehearsal cloud, with live writes: the happy path, bad keys, a failing DMS
+// task, a drain that never completes, and a runner killed after every step.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import { stopAllUnder } from '../../src/rehearsal/servers/index.js';
+
+const CLI = resolve('dist/src/cli/main.js');
+const BUNDLED = resolve('runbooks/rehearsal-postgres.yaml');
+const SECRET = 'Rehearsal-S3cret-7781';
+
+interface Done {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+const made: string[] = [];
+function tempDir(name: string): string {
+  const dir = mkdtempSync(join(process.env.REKEY_TEST_ROOT ?? tmpdir(), `${name}-`));
+  made.push(dir);
+  return dir;
+}
+
+function start(args: string[], cwd: string, extraEnv: Record<string, string> = {}): { child: ChildProcess; done: Promise<Done> } {
+  const env = { ...process.env, REKEY_SOURCE_PASSWORD: SECRET, CI: 'true', ...extraEnv };
+  const child = spawn(process.execPath, [CLI, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  return { child, done: new Promise<Done>((res) => child.on('close', (code, signal) => res({ code, signal, stdout, stderr }))) };
+}
+
+const rekey = (args: string[], cwd: string): Promise<Done> => start(args, cwd).done;
+
+function summaryOf(out: Done): Record<string, any> {
+  const last = out.stdout.trim().split('\n').at(-1) ?? '';
+  try {
+    return JSON.parse(last) as Record<string, any>;
+  } catch {
+    throw new Error(`no JSON summary (exit ${out.code}):\n${out.stdout.slice(-3000)}\n${out.stderr.slice(-3000)}`);
+  }
+}
+
+/** The bundled rehearsal runbook with some fields changed, written to dir. */
+function variant(dir: string, name: string, edit: (doc: ReturnType<typeof parseDocument>) => void): string {
+  const doc = parseDocument(readFileSync(BUNDLED, 'utf8'));
+  doc.setIn(['rehearsal', 'source', 'seedRows'], 20000);
+  edit(doc);
+  const path = join(dir, `${name}.yaml`);
+  writeFileSync(path, doc.toString());
+  return path;
+}
+
+/** The run's journal records; a line being written right now is skipped. */
+function journalOf(cwd: string, runId: string): { t: string; stepId?: string }[] {
+  const path = join(cwd, '.rekey', 'runs', runId, 'journal.jsonl');
+  if (!existsSync(path)) return [];
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .flatMap((l) => {
+      try {
+        return [JSON.parse(l) as { t: string; stepId?: string }];
+      } catch {
+        return [];
+      }
+    });
+}
+
+describe('rekey rehearse (PostgreSQL) end to end', () => {
+  it('happy path on the bundled demo: 0 lost, 0 duplicated, 0 mismatched, 0 sequences behind, no secret anywhere', async () => {
+    const cwd = tempDir('happy');
+    const out = await rekey(['rehearse', '--json'], cwd);
+    const s = summaryOf(out);
+    expect(s).toMatchObject({ type: 'summary', ok: true, engine: 'postgres', status: 'succeeded', switched: true, endpointWritable: true });
+    expect(out.code).toBe(0);
+    expect(s.writes.acknowledged).toBeGreaterThan(100);
+    expect(s.writes).toMatchObject({ lost: 0, duplicated: 0 });
+    expect(s.validation.tables).toBeGreaterThanOrEqual(6);
+    expect(s.validation.mismatched).toBe(0);
+    expect(s.sequences.checked).toBeGreaterThanOrEqual(4);
+    expect(s.sequences.behind).toBe(0);
+    expect(typeof s.downtimeMs).toBe('number');
+    const runDir = join(cwd, '.rekey', 'runs', s.runId as string);
+    const texts = [out.stdout, out.stderr, readFileSync(join(runDir, 'journal.jsonl'), 'utf8'), readFileSync(join(runDir, 'report.md'), 'utf8')];
+    for (const t of texts) expect(t).not.toContain(SECRET);
+    expect(readFileSync(join(runDir, 'report.md'), 'utf8')).toContain('lost **0**');
+  });
+
+  it.each([
+    ['Disabled', { state: 'Disabled' }, /Disabled/],
+    ['asymmetric', { keySpec: 'RSA_2048' }, /RSA_2048|SYMMETRIC_DEFAULT/],
+    ['PendingDeletion', { state: 'PendingDeletion' }, /PendingDeletion|pending deletion/i],
+  ])('a %s new key makes plan and run exit 4 naming the problem', async (_name, key, pattern) => {
+    const cwd = tempDir('badkey');
+    const path = variant(cwd, 'bad-key', (doc) => doc.setIn(['rehearsal', 'keys'], [{ id: 'alias/orders-2026', ...key }, { id: 'alias/aws/rds' }]));
+    const plan = await rekey(['plan', path, '--rehearsal'], cwd);
+    expect(plan.code).toBe(4);
+    expect(plan.stdout).toMatch(pattern);
+    const run = await rekey(['run', path, '--rehearsal', '--yes', '--json'], cwd);
+    expect(run.code).toBe(4);
+    const s = summaryOf(run);
+    expect(s.error.kind).toBe('preflight');
+    expect((s.error.details as string[]).join('\n')).toMatch(pattern);
+    // Nothing was created: preflight is read-only.
+    expect(journalOf(cwd, s.runId as string).filter((r) => r.t === 'step_succeeded')).toHaveLength(0);
+  });
+
+  it('a DMS task failing mid-CDC stops with exit 5 and the source writable', async () => {
+    const cwd = tempDir('dmsfail');
+    const path = variant(cwd, 'dms-fails', (doc) => {
+      doc.setIn(['rehearsal', 'failures', 'dmsTaskFailsAfterSeconds'], 1);
+      doc.setIn(['cutover', 'sustainSeconds'], 8);
+    });
+    const out = await rekey(['rehearse', path, '--json'], cwd);
+    const s = summaryOf(out);
+    expect(out.code).toBe(5);
+    expect(s).toMatchObject({ ok: false, status: 'failed', endpointWritable: true, switched: false });
+    expect(s.writes).toMatchObject({ lost: 0, duplicated: 0 });
+    expect(s.next).toContain(`rekey resume ${s.runId as string}`);
+  });
+
+  it('a drain that times out unfences and never switches', async () => {
+    const cwd = tempDir('drain');
+    const path = variant(cwd, 'drain-timeout', (doc) => {
+      doc.setIn(['rehearsal', 'failures', 'drainNeverArrives'], true);
+      doc.setIn(['cutover', 'drainTimeoutSeconds'], 2);
+      doc.setIn(['cutover', 'sustainSeconds'], 1);
+    });
+    const out = await rekey(['rehearse', path, '--json'], cwd);
+    const s = summaryOf(out);
+    expect(out.code).toBe(5);
+    expect(s).toMatchObject({ ok: false, switched: false, endpointWritable: true });
+    expect(s.error.stepId).toBe('drain');
+    const journal = journalOf(cwd, s.runId as string);
+    expect(journal.some((r) => r.t === 'rewind')).toBe(true);
+    expect(journal.some((r) => r.t === 'step_started' && r.stepId === 'switch')).toBe(false);
+    expect(s.writes).toMatchObject({ lost: 0, duplicated: 0 });
+  });
+
+  it('a runner killed with SIGKILL after each step resumes to the end: no second resource, no lost write', async () => {
+    const cwd = tempDir('kill');
+    const path = variant(cwd, 'kill', (doc) => doc.setIn(['cutover', 'sustainSeconds'], 2));
+    const chaos = { REKEY_CHAOS_PAUSE_MS: '400' };
+    const first = start(['rehearse', path, '--json'], cwd, chaos);
+    const runsDir = join(cwd, '.rekey', 'runs');
+    const runId = await until(() => (existsSync(runsDir) ? readdirSync(runsDir)[0] : undefined));
+    await until(() => (journalOf(cwd, runId).some((r) => r.t === 'runner_started') ? true : undefined));
+    const succeeded = (): string[] => journalOf(cwd, runId).flatMap((r) => (r.t === 'step_succeeded' && r.stepId ? [r.stepId] : []));
+    const stepIds = ((): string[] => {
+      const created = journalOf(cwd, runId).find((r) => r.t === 'run_created') as unknown as { meta: { steps: string } } | undefined;
+      return created ? created.meta.steps.split(',') : [];
+    });
+    let runner = first;
+    let kills = 0;
+    const killedAfter: string[] = [];
+    let final: Done | undefined;
+    for (;;) {
+      const before = succeeded().length;
+      // Wait for one more step to finish (or the runner to end), then kill it.
+      const ended = await Promise.race([
+        runner.done,
+        until(() => (succeeded().length > before ? true : undefined), 120_000).then(() => undefined),
+      ]);
+      if (ended) {
+        final = ended;
+        break;
+      }
+      runner.child.kill('SIGKILL');
+      await runner.done;
+      kills++;
+      killedAfter.push(succeeded().at(-1) ?? '');
+      runner = start(['resume', runId, '--json'], cwd, chaos);
+    }
+    // Killed right after every step (the chaos pause holds each runner between two steps).
+    expect(killedAfter).toEqual(stepIds());
+    expect(kills).toBe(stepIds().length);
+    const s = summaryOf(final);
+    expect(final.code).toBe(0);
+    expect(s).toMatchObject({ ok: true, switched: true, endpointWritable: true });
+    expect(s.writes).toMatchObject({ lost: 0, duplicated: 0 });
+    expect(s.validation.mismatched).toBe(0);
+    const registry = JSON.parse(readFileSync(join(cwd, '.rekey', 'runs', runId, 'rehearsal', 'cloud', 'registry.json'), 'utf8')) as { created: { action: string; identifier: string }[] };
+    const made = registry.created.map((c) => `${c.action} ${c.identifier}`);
+    // One of each, however often the runner died: no second snapshot, cluster, writer, endpoint or task.
+    expect(new Set(made).size).toBe(made.length);
+    expect(registry.created.map((c) => c.action).sort()).toEqual(
+      ['CreateDBClusterSnapshot', 'CreateDBInstance', 'CreateEndpoint', 'CreateEndpoint', 'CreateReplicationInstance', 'CreateReplicationTask', 'RestoreDBClusterFromSnapshot'].sort(),
+    );
+    // Every step ran to success exactly once in the journal's final view, whatever was re-entered.
+    for (const id of stepIds()) expect(succeeded()).toContain(id);
+  }, 600_000);
+});
+
+afterAll(async () => {
+  // A failed kill test leaves the killed runner's servers behind: stop them so the suite's leftover check passes.
+  for (const dir of made) await stopAllUnder(dir);
+});
+
+async function until<T>(probe: () => T | undefined, ms = 60_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    let v: T | undefined;
+    try {
+      v = probe();
+    } catch {
+      v = undefined;
+    }
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
