@@ -1,6 +1,7 @@
 // `rekey plan`: validate, run the read-only preflight, and print every action the run would take, in order.
 import { join } from 'node:path';
-import { describeSteps, executeFlow } from '../engine/executor.js';
+import { executeFlow } from '../engine/executor.js';
+import { planFlow, renderPlan } from '../flows/index.js';
 import { MemoryJournalStore } from '../engine/journal.js';
 import { RunMachine } from '../engine/run-machine.js';
 import type { Approver, StepContext } from '../engine/types.js';
@@ -51,7 +52,7 @@ export async function planCommand(path: string, opts: PlanOptions): Promise<numb
       attempt: 1,
       report: { progress: () => undefined, metric: () => undefined, log: () => undefined, publish: () => undefined },
     };
-    const plan = describeSteps(flow.steps, ctx);
+    const plan = planFlow(flow, ctx);
     const ok = outcome.status === 'succeeded';
     if (opts.json) {
       out(JSON.stringify({ type: 'summary', ok, exitCode: ok ? 0 : 4, runbook: runbook.name, runIdForNames: runId, preflight: preflightOutput ?? null, ...(outcome.status === 'failed' ? { error: outcome.error } : {}), plan }));
@@ -59,11 +60,7 @@ export async function planCommand(path: string, opts: PlanOptions): Promise<numb
       out('');
       out(`Plan for "${runbook.name}": ${runbook.source.engine} ${runbook.source.identifier} -> new key ${runbook.target.kmsKeyId} (${opts.rehearsal ? 'rehearsal cloud' : `AWS ${runbook.region}`})`);
       out(`(resource names below use the sample run id ${runId}; a real run gets its own)`);
-      plan.forEach((p, i) => {
-        const gate = flow.steps[i]?.gate;
-        out(`${String(i + 1).padStart(2)}. ${p.stepId}: ${p.title}${gate ? `   [asks first: gate "${gate.id}"]` : ''}`);
-        for (const a of p.actions) out(`      - [${a.kind} ${a.target}] ${a.summary}${a.detail ? `\n          ${a.detail.split('\n').join('\n          ')}` : ''}`);
-      });
+      out(renderPlan(plan));
       out('');
       out(ok ? 'preflight passed: nothing was changed.' : 'preflight FAILED: nothing was changed; fix the problems above.');
     }

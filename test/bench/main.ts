@@ -1,0 +1,120 @@
+// `npm run bench`: the figures rekey promises, measured on this machine, each beside a baseline from the
+// same run: the write-unavailable window of rehearsed cutovers (PostgreSQL; MySQL when its flow exists),
+// against the longest gap the same write load shows with no cutover at all; and the TUI's start-up and idle CPU.
+import { spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseDocument } from 'yaml';
+import { ProxyRegistry } from '../../src/rehearsal/proxy.js';
+import { seedPostgresDemo } from '../../src/rehearsal/seed.js';
+import { startPostgres } from '../../src/rehearsal/servers/index.js';
+import { startWriteLoad } from '../../src/rehearsal/write-load.js';
+import { benchTui } from './tui.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
+const RUNS = Number(process.env.REKEY_BENCH_RUNS ?? 5);
+const WRITES_PER_SECOND = 100;
+
+interface Rehearsal {
+  ok: boolean;
+  downtimeMs: number;
+  writes: { acknowledged: number; lost: number; duplicated: number };
+  wallMs: number;
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+function rehearse(runbook: string, cwd: string): Promise<Rehearsal> {
+  return new Promise((resolveRun, reject) => {
+    const t0 = Date.now();
+    const child = spawn(process.execPath, [CLI, 'rehearse', runbook, '--json', '--load', String(WRITES_PER_SECOND)], { cwd, env: { ...process.env, CI: 'true' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('close', () => {
+      try {
+        const summary = JSON.parse(out.trim().split('\n').at(-1) ?? '') as Rehearsal;
+        resolveRun({ ...summary, wallMs: Date.now() - t0 });
+      } catch (err) {
+        reject(new Error(`rehearsal produced no summary: ${String(err)}`));
+      }
+    });
+  });
+}
+
+/** The bundled runbook with AWS's rename time taken out, so the window is rekey's own. */
+function benchRunbook(engine: 'postgres' | 'mysql', dir: string): string {
+  const doc = parseDocument(readFileSync(join(ROOT, 'runbooks', `rehearsal-${engine}.yaml`), 'utf8'));
+  doc.setIn(['rehearsal', 'delays', 'renameSeconds'], 0);
+  const path = join(dir, `bench-${engine}.yaml`);
+  writeFileSync(path, doc.toString());
+  return path;
+}
+
+/** The same write load against a local PostgreSQL through the same proxy, with no cutover. */
+async function baselineGapMs(dir: string, seconds: number): Promise<number> {
+  const server = await startPostgres({ dir: join(dir, 'baseline-pg') });
+  const proxies = new ProxyRegistry();
+  try {
+    await seedPostgresDemo(server.adminUrl, { database: 'orders', rows: 20_000 });
+    const port = await proxies.ensure('baseline');
+    proxies.point('baseline', { host: server.host, port: server.port });
+    const load = startWriteLoad({ endpoint: () => ({ host: '127.0.0.1', port }), database: 'orders', user: 'app', writesPerSecond: WRITES_PER_SECOND, journalPath: join(dir, 'baseline-writes.log'), engine: 'postgres' });
+    await new Promise((r) => setTimeout(r, seconds * 1000));
+    await load.stop();
+    return load.stats().longestUnavailableMs;
+  } finally {
+    await proxies.close();
+    await server.stop();
+  }
+}
+
+async function benchEngine(engine: 'postgres' | 'mysql', dir: string, baseline: number): Promise<void> {
+  const runbook = benchRunbook(engine, dir);
+  const results: Rehearsal[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const cwd = mkdtempSync(join(dir, `${engine}-`));
+    const r = await rehearse(runbook, cwd);
+    results.push(r);
+    console.log(`  ${engine} rehearsal ${i + 1}/${RUNS}: ok=${r.ok} window ${r.downtimeMs} ms, writes ${r.writes.acknowledged} acknowledged / ${r.writes.lost} lost / ${r.writes.duplicated} duplicated (${(r.wallMs / 1000).toFixed(1)} s)`);
+  }
+  const windows = results.map((r) => r.downtimeMs);
+  const med = median(windows);
+  const max = Math.max(...windows);
+  console.log(`${engine}: write-unavailable window over ${RUNS} rehearsals at ${WRITES_PER_SECOND} writes/s, rename delay 0:`);
+  console.log(`  median ${med} ms (target < 1000: ${med < 1000 ? 'met' : 'MISSED'}), max ${max} ms (target < 2000: ${max < 2000 ? 'met' : 'MISSED'})`);
+  console.log(`  vs baseline gap without cutover ${baseline} ms: median x${(med / Math.max(baseline, 1)).toFixed(1)}, max x${(max / Math.max(baseline, 1)).toFixed(1)}`);
+  console.log(`  all ok with 0 lost and 0 duplicated: ${results.every((r) => r.ok && r.writes.lost === 0 && r.writes.duplicated === 0)}`);
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'rekey-bench-'));
+  chmodSync(dir, 0o755);
+  try {
+    console.log(`rekey bench (${new Date().toISOString()}, node ${process.version})`);
+    const baseline = await baselineGapMs(dir, 8);
+    console.log(`baseline: longest gap between writes at ${WRITES_PER_SECOND}/s through the proxy, no cutover, 8 s: ${baseline} ms`);
+    await benchEngine('postgres', dir, baseline);
+    const engines = (process.env.REKEY_BENCH_ENGINES ?? 'postgres').split(',');
+    if (engines.includes('mysql')) await benchEngine('mysql', dir, baseline);
+    else console.log('mysql: not measured (the Aurora MySQL flow is not built yet)');
+
+    const tui = await benchTui();
+    console.log('tui:');
+    console.log(`  process start to first frame: ${tui.firstFrameMs.toFixed(0)} ms (target < 1000: ${tui.firstFrameMs < 1000 ? 'met' : 'MISSED'})`);
+    console.log(`  CPU while a step waits: ${tui.idleCpuPercent.toFixed(2)} % of one core (target < 5: ${tui.idleCpuPercent < 5 ? 'met' : 'MISSED'})`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(`bench failed: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});
