@@ -90,9 +90,9 @@ export function App({ run, notices = [], onAbort, onQuit, onInterrupt, onAnswer,
   const [isHelpShown, setHelpShown] = useState(false);
   const [isLogShown, setLogShown] = useState(false);
   const [stopping, setStopping] = useState<'abort' | 'quit' | undefined>(undefined);
-  const isRunning = snap.steps.some((s) => s.status.kind === 'running');
-  // The spinner needs ~8 frames/s only while something runs; otherwise the elapsed clock needs 1/s.
-  const now = useClock(isRunning ? 125 : 1000);
+  // One frame a second for the elapsed times and the spinner: each Ink frame redraws the whole live area, and
+  // faster ticks cost more than the 5 % of a core the TUI may use while a step waits (npm run bench).
+  const now = useClock(1000);
   const finished = useFinished(snap.steps);
   const width = Math.max(40, columns - 1);
 

@@ -71,7 +71,7 @@ function ActiveLine({ step, now, width }: { step: StepView; now: number; width: 
   return (
     <Box flexDirection="column">
       <Box>
-        <Text color={tone('cyan')}>{SPINNER[Math.floor(now / 125) % SPINNER.length]} </Text>
+        <Text color={tone('cyan')}>{SPINNER[Math.floor(now / 1000) % SPINNER.length]} </Text>
         <Box flexGrow={1}>
           <Text wrap="truncate-end" bold>
             {step.title}

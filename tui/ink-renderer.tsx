@@ -1,8 +1,9 @@
 // The interactive renderer: mounts the Ink app over the run, answers gates through the person at the
 // terminal, and on exit leaves the last screen in place followed by the outcome and the exact next command.
+import './production.js';
 import { render } from 'ink';
 import { userInfo } from 'node:os';
-import type { ReactElement } from 'react';
+import { createElement, type ReactElement } from 'react';
 import type { ExecuteOutcome } from '../src/engine/executor.js';
 import type { LogLine, RunMachine } from '../src/engine/run-machine.js';
 import type { ApprovalDecision, ApprovalRequest, Approver } from '../src/engine/types.js';
@@ -103,18 +104,16 @@ export class InkRenderer implements Renderer {
 
   private tree(): ReactElement {
     const machine = this.machine!;
-    return (
-      <ThemeContext.Provider value={{ color: this.opts.color ?? colorFromEnv() }}>
-        <App
-          run={machine}
-          notices={this.notices}
-          onAnswer={(id, d) => this.answer(id, d)}
-          onAbort={() => this.controller?.abort(new Error('abort requested from the terminal'))}
-          onQuit={() => this.controller?.abort(new Error('quit requested from the terminal'))}
-          onInterrupt={this.opts.interrupt ?? (() => process.kill(process.pid, 'SIGINT'))}
-        />
-      </ThemeContext.Provider>
-    );
+    // createElement rather than JSX: JSX would make this module import react/jsx-runtime before production.js.
+    const app = createElement(App, {
+      run: machine,
+      notices: this.notices,
+      onAnswer: (id, d) => this.answer(id, d),
+      onAbort: () => this.controller?.abort(new Error('abort requested from the terminal')),
+      onQuit: () => this.controller?.abort(new Error('quit requested from the terminal')),
+      onInterrupt: this.opts.interrupt ?? (() => process.kill(process.pid, 'SIGINT')),
+    });
+    return createElement(ThemeContext.Provider, { value: { color: this.opts.color ?? colorFromEnv() } }, app);
   }
 
   private say(level: LogLine['level'], message: string): void {
