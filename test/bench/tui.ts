@@ -43,6 +43,12 @@ export async function benchTui(opts: { idleMs?: number; timeoutMs?: number } = {
     } catch {
       // the session ended by itself
     }
+    // tmux can leave its socket file behind once the server is gone.
+    try {
+      rmSync(join(process.env.TMUX_TMPDIR ?? '/tmp', `tmux-${process.getuid?.() ?? 0}`, socket), { force: true });
+    } catch {
+      // already gone
+    }
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -54,6 +54,12 @@ suite('rekey rehearse in a terminal (tmux)', () => {
     } catch {
       // already gone
     }
+    // tmux can leave its socket file behind once the server is gone.
+    try {
+      rmSync(join(process.env.TMUX_TMPDIR ?? '/tmp', `tmux-${process.getuid?.() ?? 0}`, SOCKET), { force: true });
+    } catch {
+      // already gone
+    }
     rmSync(dir, { recursive: true, force: true });
   });
 
