@@ -4,8 +4,9 @@ import {
   DescribeDBClustersCommand,
   DescribeDBClusterSnapshotsCommand,
   DescribeDBInstancesCommand,
+  DescribeEventsCommand,
 } from '@aws-sdk/client-rds';
-import type { DBCluster, DBClusterSnapshot, DBInstance } from '@aws-sdk/client-rds';
+import type { DBCluster, DBClusterSnapshot, DBInstance, Event, SourceType } from '@aws-sdk/client-rds';
 import type { Cloud } from './cloud.js';
 import { lookup, call } from './errors.js';
 import { poll } from './poll.js';
@@ -58,18 +59,46 @@ export async function findClusterSnapshot(cloud: Cloud, id: string): Promise<DBC
   });
 }
 
-/** Value of one parameter in a cluster parameter group (follows Marker pages); undefined when unset/absent. */
-export async function clusterParameter(cloud: Cloud, group: string, name: string): Promise<string | undefined> {
+/**
+ * Values of some parameters of a cluster parameter group, in one pass over its Marker pages (stops once all
+ * are found). A name is missing from the map when the group does not list it; its value is undefined when unset.
+ */
+export async function clusterParameters(cloud: Cloud, group: string, names: readonly string[]): Promise<Map<string, string | undefined>> {
+  const found = new Map<string, string | undefined>();
   let marker: string | undefined;
   do {
     const out = await call(`rds:DescribeDBClusterParameters ${group}`, () =>
       cloud.rds.send(new DescribeDBClusterParametersCommand({ DBClusterParameterGroupName: group, Marker: marker })),
     );
-    const hit = out.Parameters?.find((p) => p.ParameterName === name);
-    if (hit) return hit.ParameterValue;
+    for (const p of out.Parameters ?? []) {
+      if (p.ParameterName && names.includes(p.ParameterName)) found.set(p.ParameterName, p.ParameterValue);
+    }
+    marker = out.Marker;
+  } while (marker && found.size < names.length);
+  return found;
+}
+
+/** Value of one parameter in a cluster parameter group (follows Marker pages); undefined when unset/absent. */
+export async function clusterParameter(cloud: Cloud, group: string, name: string): Promise<string | undefined> {
+  return (await clusterParameters(cloud, group, [name])).get(name);
+}
+
+/**
+ * Every event of one source since `startTime`, oldest first, following Marker pages. StartTime is always
+ * given: without it RDS answers only the last 60 minutes.
+ */
+export async function listEvents(cloud: Cloud, sourceType: SourceType, sourceId: string, startTime: Date): Promise<Event[]> {
+  const events: Event[] = [];
+  let marker: string | undefined;
+  do {
+    const out = await call(`rds:DescribeEvents ${sourceId}`, () =>
+      cloud.rds.send(new DescribeEventsCommand({ SourceIdentifier: sourceId, SourceType: sourceType, StartTime: startTime, ...(marker ? { Marker: marker } : {}) })),
+    );
+    events.push(...(out.Events ?? []));
     marker = out.Marker;
   } while (marker);
-  return undefined;
+  const time = (e: Event) => (e.Date ? new Date(e.Date).getTime() : 0);
+  return events.sort((a, b) => time(a) - time(b));
 }
 
 /** Available-waiter classifier for clusters and instances (missing = still appearing). */

@@ -1,5 +1,6 @@
-// The DMS-CDC flow for Aurora PostgreSQL: which steps, in which order, and how to make the source safe
-// (unfence) after a failure or roll the whole thing back.
+// The DMS-CDC flow for Aurora (PostgreSQL and MySQL): which steps, in which order, and how to make the source
+// safe (unfence) after a failure or roll the whole thing back. The steps are the same for both engines; what
+// differs lives in the database adapters and src/steps/engine.ts.
 import { findCluster } from '../aws/rds.js';
 import { StepError } from '../engine/types.js';
 import type { Flow, PlannedAction, Step, StepContext } from '../engine/types.js';
@@ -55,9 +56,12 @@ async function sourceStillOld(ctx: Ctx): Promise<boolean> {
   return atSource.KmsKeyId !== (await newKeyArn(ctx));
 }
 
+/** Engines the DMS-CDC flow runs today (RDS instances need CopyDBSnapshot and instance renames). */
+export const SUPPORTED_ENGINES: readonly Runbook['source']['engine'][] = ['aurora-postgresql', 'aurora-mysql'];
+
 export function buildFlow(runbook: Runbook): Flow<RekeyServices> {
-  if (runbook.source.engine !== 'aurora-postgresql') {
-    throw new StepError(`engine ${runbook.source.engine} is not supported yet: rekey runs aurora-postgresql for now`, 'rejected');
+  if (!SUPPORTED_ENGINES.includes(runbook.source.engine)) {
+    throw new StepError(`engine ${runbook.source.engine} is not supported yet: rekey runs ${SUPPORTED_ENGINES.join(' and ')} for now`, 'rejected');
   }
   const tracker = new FenceTracker();
   const steps: Step<RekeyServices>[] = [
@@ -83,7 +87,7 @@ export function buildFlow(runbook: Runbook): Flow<RekeyServices> {
   ];
   const order = (id: string) => STEP_IDS.indexOf(id as (typeof STEP_IDS)[number]);
   return {
-    id: 'dms-cdc/aurora-postgresql',
+    id: `dms-cdc/${runbook.source.engine}`,
     steps,
     async makeSafe(ctx, failedStepId) {
       if (!currentFence(ctx, tracker)) return [];

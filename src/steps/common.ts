@@ -10,6 +10,7 @@ import type { DbAdapter, DbEndpoint } from '../db/types.js';
 import { InterruptedError, StepError } from '../engine/types.js';
 import type { StepContext } from '../engine/types.js';
 import type { Runbook } from '../runbook/schema.js';
+import { family } from './engine.js';
 import type { RekeyServices } from './services.js';
 
 export type Ctx = StepContext<RekeyServices>;
@@ -96,16 +97,26 @@ export async function clusterEndpoint(ctx: Ctx, identifier: string, isOriginalSo
   };
 }
 
+/** Opens the runbook engine's adapter on an endpoint (the caller closes it). */
+export function openDb(ctx: Ctx, endpoint: DbEndpoint): Promise<DbAdapter> {
+  return ctx.services.db.open(family(ctx.services.runbook), endpoint);
+}
+
+/** Runs fn against an endpoint with the runbook engine's adapter. */
+export function withEndpoint<T>(ctx: Ctx, endpoint: DbEndpoint, fn: (db: DbAdapter) => Promise<T>): Promise<T> {
+  return withDb(ctx.services.db, family(ctx.services.runbook), endpoint, fn);
+}
+
 /** Runs fn against the source database (before the switch: the source identifier). */
 export async function withSource<T>(ctx: Ctx, fn: (db: DbAdapter) => Promise<T>, identifier?: string): Promise<T> {
   const id = identifier ?? ctx.services.runbook.source.identifier;
-  return withDb(ctx.services.db, 'postgres', await clusterEndpoint(ctx, id, true), fn);
+  return withEndpoint(ctx, await clusterEndpoint(ctx, id, true), fn);
 }
 
 /** Runs fn against the restored database (before the switch: the target cluster name). */
 export async function withTarget<T>(ctx: Ctx, fn: (db: DbAdapter) => Promise<T>, identifier?: string): Promise<T> {
   const id = identifier ?? ctx.services.names.targetCluster;
-  return withDb(ctx.services.db, 'postgres', await clusterEndpoint(ctx, id, false), fn);
+  return withEndpoint(ctx, await clusterEndpoint(ctx, id, false), fn);
 }
 
 /** Tags on everything rekey creates: the runbook's extra tags plus rekey:run-id. */

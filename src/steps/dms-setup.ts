@@ -1,5 +1,5 @@
-// dms-setup: replication instance (when asked to create it), TLS endpoints with the slot settings,
-// connection tests, and a CDC-only task starting at the snapshot LSN onto the pre-populated target.
+// dms-setup: replication instance (when asked to create it), TLS endpoints with the engine's settings,
+// connection tests, and a CDC-only task starting at the snapshot position onto the pre-populated target.
 import {
   CreateEndpointCommand,
   CreateReplicationInstanceCommand,
@@ -9,7 +9,7 @@ import {
   StopReplicationTaskCommand,
   TestConnectionCommand,
 } from '@aws-sdk/client-database-migration-service';
-import type { Endpoint } from '@aws-sdk/client-database-migration-service';
+import type { CreateEndpointMessage, Endpoint } from '@aws-sdk/client-database-migration-service';
 import {
   findConnection,
   findEndpoint,
@@ -25,10 +25,12 @@ import { pollTiming } from '../aws/rds.js';
 import { StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
 import type { Runbook } from '../runbook/schema.js';
+import type { ResourceNames } from './services.js';
 import type { CapturePositionOutput } from './capture-position.js';
 import { dmsPassword, dmsUsername, mustFindCluster, output, rekeyTags, required, waitEnv } from './common.js';
 import type { PreflightReport } from './preflight.js';
 import type { Ctx } from './common.js';
+import { profile } from './engine.js';
 import type { RekeyServices } from './services.js';
 
 /** The DMS resources of this run. */
@@ -41,16 +43,21 @@ export interface DmsSetupOutput {
   taskArn: string;
 }
 
-/** DMS selection rules from the runbook, the sentinel table always included. */
+/**
+ * DMS selection rules from the runbook, the sentinel table always included. On MySQL the runbook replicates one
+ * database (schema), so a `%` schema in a pattern means that database.
+ */
 export function tableMappings(rb: Runbook): string {
-  const split = (p: string) => {
-    const dot = p.indexOf('.');
-    return { 'schema-name': p.slice(0, dot), 'table-name': p.slice(dot + 1) };
+  const p = profile(rb);
+  const split = (pattern: string) => {
+    const dot = pattern.indexOf('.');
+    const schema = pattern.slice(0, dot);
+    return { 'schema-name': p.family === 'mysql' && schema === '%' ? rb.source.database : schema, 'table-name': pattern.slice(dot + 1) };
   };
   const selections = [
-    ...rb.dms.tables.include.map((p) => ({ locator: split(p), action: 'include' })),
-    { locator: { 'schema-name': 'public', 'table-name': rb.cutover.sentinelTable }, action: 'include' },
-    ...rb.dms.tables.exclude.map((p) => ({ locator: split(p), action: 'exclude' })),
+    ...rb.dms.tables.include.map((pattern) => ({ locator: split(pattern), action: 'include' })),
+    { locator: { 'schema-name': p.sentinelSchema, 'table-name': rb.cutover.sentinelTable }, action: 'include' },
+    ...rb.dms.tables.exclude.map((pattern) => ({ locator: split(pattern), action: 'exclude' })),
   ];
   return JSON.stringify({
     rules: selections.map((s, i) => ({
@@ -72,6 +79,24 @@ export function taskSettings(): string {
   });
 }
 
+/**
+ * The engine-specific part of CreateEndpoint. PostgreSQL: the slot and plugin on the source; replica mode on the
+ * target so restored triggers do not fire. MySQL: no DatabaseName (the table mappings name the schema); the
+ * target skips foreign key checks, since DMS applies changes table by table.
+ */
+export function endpointSettings(rb: Runbook, names: ResourceNames, kind: 'source' | 'target'): Partial<CreateEndpointMessage> {
+  if (profile(rb).family === 'mysql') {
+    return kind === 'source'
+      ? { MySQLSettings: { EventsPollInterval: 5 } }
+      : { MySQLSettings: { AfterConnectScript: 'SET FOREIGN_KEY_CHECKS=0' } };
+  }
+  return {
+    DatabaseName: rb.source.database,
+    PostgreSQLSettings:
+      kind === 'source' ? { SlotName: names.slot, PluginName: 'test-decoding' } : { AfterConnectScript: "SET session_replication_role='replica'" },
+  };
+}
+
 async function ensureEndpoint(ctx: Ctx, kind: 'source' | 'target', instanceArn: string): Promise<Endpoint> {
   const { cloud, names, runbook: rb } = ctx.services;
   const id = kind === 'source' ? names.sourceEndpoint : names.targetEndpoint;
@@ -84,18 +109,14 @@ async function ensureEndpoint(ctx: Ctx, kind: 'source' | 'target', instanceArn: 
         new CreateEndpointCommand({
           EndpointIdentifier: id,
           EndpointType: kind,
-          EngineName: 'aurora-postgresql',
+          EngineName: profile(rb).dmsEngineName,
           ServerName: cluster.Endpoint,
           Port: cluster.Port,
-          DatabaseName: rb.source.database,
           Username: dmsUsername(rb),
           Password: await dmsPassword(ctx),
           SslMode: sslMode,
           ...(rb.dms.certificateArn ? { CertificateArn: rb.dms.certificateArn } : {}),
-          PostgreSQLSettings:
-            kind === 'source'
-              ? { SlotName: names.slot, PluginName: 'test-decoding' }
-              : { AfterConnectScript: "SET session_replication_role='replica'" },
+          ...endpointSettings(rb, names, kind),
           Tags: rekeyTags(ctx),
         }),
       ),
@@ -118,15 +139,16 @@ export const dmsSetup: Step<RekeyServices, DmsSetupOutput> = {
   describe(ctx) {
     const { names, runbook: rb } = ctx.services;
     const ri = rb.dms.replicationInstance;
+    const engine = profile(rb);
     return [
       { kind: 'aws', target: 'dms:DescribeReplicationInstances', summary: `replication instance ${ri.identifier}` },
       ...(ri.create
         ? [{ kind: 'aws' as const, target: 'dms:CreateReplicationInstance', summary: `create ${ri.identifier} (${ri.class}) if missing, PubliclyAccessible=false` }]
         : []),
-      { kind: 'aws', target: 'dms:CreateEndpoint', summary: `source endpoint ${names.sourceEndpoint}`, detail: `SslMode=${rb.dms.sslMode ?? 'verify-full'} PostgreSQLSettings={SlotName:${names.slot}, PluginName:test-decoding}` },
-      { kind: 'aws', target: 'dms:CreateEndpoint', summary: `target endpoint ${names.targetEndpoint} on ${names.targetCluster}`, detail: `SslMode=${rb.dms.sslMode ?? 'verify-full'}` },
+      { kind: 'aws', target: 'dms:CreateEndpoint', summary: `source endpoint ${names.sourceEndpoint}`, detail: `EngineName=${engine.dmsEngineName} SslMode=${rb.dms.sslMode ?? 'verify-full'} ${JSON.stringify(endpointSettings(rb, names, 'source'))}` },
+      { kind: 'aws', target: 'dms:CreateEndpoint', summary: `target endpoint ${names.targetEndpoint} on ${names.targetCluster}`, detail: `EngineName=${engine.dmsEngineName} SslMode=${rb.dms.sslMode ?? 'verify-full'} ${JSON.stringify(endpointSettings(rb, names, 'target'))}` },
       { kind: 'aws', target: 'dms:TestConnection', summary: 'test both endpoints from the replication instance (DescribeConnections until successful)' },
-      { kind: 'aws', target: 'dms:CreateReplicationTask', summary: `CDC task ${names.task} from the snapshot LSN`, detail: `MigrationType=cdc CdcStartPosition=<captured LSN> TargetTablePrepMode=DO_NOTHING TableMappings=${tableMappings(rb)}` },
+      { kind: 'aws', target: 'dms:CreateReplicationTask', summary: `CDC task ${names.task} from the snapshot ${engine.positionName}`, detail: `MigrationType=cdc CdcStartPosition=<captured ${engine.positionName}> TargetTablePrepMode=DO_NOTHING TableMappings=${tableMappings(rb)}` },
       { kind: 'wait', target: 'dms:DescribeReplicationTasks', summary: `until ${names.task} is ready` },
     ];
   },
@@ -159,8 +181,8 @@ export const dmsSetup: Step<RekeyServices, DmsSetupOutput> = {
 
     let task = await findTask(cloud, names.task);
     if (task) {
-      if (task.CdcStartPosition && task.CdcStartPosition !== position.lsn) {
-        throw new StepError(`task ${names.task} exists with CdcStartPosition ${task.CdcStartPosition}, not ${position.lsn}`, 'fatal');
+      if (task.CdcStartPosition && task.CdcStartPosition !== position.position) {
+        throw new StepError(`task ${names.task} exists with CdcStartPosition ${task.CdcStartPosition}, not ${position.position}`, 'fatal');
       }
     } else {
       const out = await call('dms:CreateReplicationTask', () =>
@@ -171,7 +193,7 @@ export const dmsSetup: Step<RekeyServices, DmsSetupOutput> = {
             TargetEndpointArn: target.EndpointArn,
             ReplicationInstanceArn: instanceArn,
             MigrationType: 'cdc',
-            CdcStartPosition: position.lsn,
+            CdcStartPosition: position.position,
             TableMappings: tableMappings(rb),
             ReplicationTaskSettings: taskSettings(),
             Tags: rekeyTags(ctx),

@@ -1,11 +1,11 @@
 // drain: prove the last change arrived. A sentinel row unique to this attempt is written on the fenced
 // source; the target must show it within drainTimeoutSeconds, else unfence and go back to catch-up.
 import type { FenceState } from '../db/types.js';
-import { withDb } from '../db/types.js';
 import { poll } from '../aws/poll.js';
 import { StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
-import { clusterEndpoint, required, withSource } from './common.js';
+import { clusterEndpoint, required, withEndpoint, withSource } from './common.js';
+import { profile } from './engine.js';
 import { fenceBudgetMs, fenceExclusions, unfence } from './fence.js';
 import type { FenceTracker } from './fence.js';
 import type { RekeyServices } from './services.js';
@@ -24,12 +24,12 @@ export function drainStep(tracker: FenceTracker): Step<RekeyServices, DrainOutpu
     describe(ctx) {
       const rb = ctx.services.runbook;
       return [
-        { kind: 'sql', target: 'source', summary: `insert a unique token into public.${rb.cutover.sentinelTable}` },
+        { kind: 'sql', target: 'source', summary: `insert a unique token into ${profile(rb).sentinelSchema}.${rb.cutover.sentinelTable}` },
         { kind: 'wait', target: 'target', summary: `until the token is on the target (at most ${rb.cutover.drainTimeoutSeconds} s; on timeout unfence and return to catch-up, never switch)` },
       ];
     },
     async run(ctx) {
-      const { runbook: rb, clock, names, db } = ctx.services;
+      const { runbook: rb, clock, names } = ctx.services;
       const fence = required<FenceState>(ctx, 'fence', 'drain');
       const budget = fenceBudgetMs(ctx, 'drain');
       const token = `${ctx.runId}-${ctx.attempt}-${clock.now().toString(36)}`;
@@ -46,7 +46,7 @@ export function drainStep(tracker: FenceTracker): Step<RekeyServices, DrainOutpu
       const timeoutMs = Math.min(rb.cutover.drainTimeoutSeconds * 1000, budget);
       const delay = Math.min(ctx.services.timing.pollMs, 250);
       try {
-        await withDb(db, 'postgres', await clusterEndpoint(ctx, names.targetCluster, false), (tgt) =>
+        await withEndpoint(ctx, await clusterEndpoint(ctx, names.targetCluster, false), (tgt) =>
           poll({
             what: `sentinel ${token} on the target`,
             observe: () => tgt.hasSentinel(rb.cutover.sentinelTable, token),

@@ -4,6 +4,7 @@ import type { FenceState } from '../db/types.js';
 import { StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
 import { dmsUsername, output, withSource } from './common.js';
+import { profile } from './engine.js';
 import type { Ctx } from './common.js';
 import type { RekeyServices } from './services.js';
 
@@ -65,7 +66,7 @@ export function fenceStep(tracker: FenceTracker): Step<RekeyServices, FenceState
       const rb = ctx.services.runbook;
       const who = rb.cutover.writerRoles?.join(', ') ?? `every login role except ${fenceExclusions(ctx).join(', ')}`;
       return [
-        { kind: 'sql', target: 'source', summary: `fence ${who}: NOLOGIN and terminate their sessions`, detail: `at most ${rb.cutover.fenceTimeoutSeconds} s; the previous role settings are journaled and restored by unfence` },
+        { kind: 'sql', target: 'source', summary: `fence ${who}: ${profile(rb).fenceVerb}`, detail: `at most ${rb.cutover.fenceTimeoutSeconds} s; the previous role settings are journaled and restored by unfence` },
       ];
     },
     async run(ctx) {

@@ -4,6 +4,7 @@ import type { DbAdapter, SequenceState } from '../db/types.js';
 import { StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
 import { withSource, withTarget } from './common.js';
+import { family } from './engine.js';
 import { fenceBudgetMs } from './fence.js';
 import type { RekeyServices } from './services.js';
 
@@ -34,7 +35,14 @@ async function requiredNext(target: DbAdapter, targetSeqs: SequenceState[], sour
 export const fixSequences: Step<RekeyServices, FixSequencesOutput> = {
   id: 'fix-sequences',
   title: 'Fix sequences on the target',
-  describe() {
+  describe(ctx) {
+    if (family(ctx.services.runbook) === 'mysql') {
+      return [
+        { kind: 'sql', target: 'source', summary: 'read every AUTO_INCREMENT counter' },
+        { kind: 'sql', target: 'target', summary: "ALTER TABLE ... AUTO_INCREMENT to at least the source's counter and max(column) + 1 (never lower)" },
+        { kind: 'sql', target: 'target', summary: 'verify every AUTO_INCREMENT counter is at or past both' },
+      ];
+    }
     return [
       { kind: 'sql', target: 'source', summary: 'read every sequence position (identity, serial, shared sequences)' },
       { kind: 'sql', target: 'target', summary: "setval each sequence to at least the source's position and max(column) + 1 (never lower)" },

@@ -4,12 +4,14 @@ import type { KeyMetadata } from '@aws-sdk/client-kms';
 import type { DBCluster } from '@aws-sdk/client-rds';
 import { awsErrorName, classifyAwsError, isNotFound } from '../aws/errors.js';
 import { findReplicationInstance } from '../aws/dms.js';
-import { clusterParameter, findCluster, findInstance } from '../aws/rds.js';
+import { clusterParameters, findCluster, findInstance } from '../aws/rds.js';
 import type { Check, TableSize } from '../db/types.js';
 import { InterruptedError, StepError } from '../engine/types.js';
 import type { PlannedAction, Step } from '../engine/types.js';
 import { withSource } from './common.js';
 import type { Ctx } from './common.js';
+import { profile } from './engine.js';
+import type { ParameterRequirement } from './engine.js';
 import { evaluateKeyPolicy } from './key-policy.js';
 import type { RekeyServices } from './services.js';
 
@@ -31,6 +33,16 @@ export interface CutoverEstimate {
   assumptions: string;
 }
 
+/** How long the CDC start position must stay in the source's binary log (MySQL). */
+export interface BinlogWindow {
+  /** Binlog retention on the source: hours, null = never purged automatically, undefined = could not be read. */
+  retentionHours?: number | null;
+  /** Expected time from the snapshot to a caught-up task: snapshot + restore + DMS setup + catch-up limit. */
+  expectedHours: number;
+  /** How the expectation was made, for people. */
+  assumptions: string;
+}
+
 /** What preflight found; the output of the preflight step and of `rekey plan`. */
 export interface PreflightReport {
   /** Every check, passed or not. */
@@ -48,6 +60,8 @@ export interface PreflightReport {
   /** schema.table of tables without a primary key. */
   tablesWithoutPk: string[];
   estimate: CutoverEstimate;
+  /** MySQL: binlog retention against the time the start position must survive. */
+  binlog?: BinlogWindow;
 }
 
 const COUNT_ROWS_PER_SECOND = 2_000_000;
@@ -79,6 +93,28 @@ export function estimateWindow(sizes: TableSize[], services: RekeyServices): Cut
     totalSeconds: round(countSeconds + checksumSeconds + fixedSeconds),
     assumptions: `counts at ${COUNT_ROWS_PER_SECOND} rows/s and checksums at ${CHECKSUM_ROWS_PER_SECOND} rows/s per worker x ${workers}; drain, task stop and renames as fixed costs`,
   };
+}
+
+const AWS_SNAPSHOT_BYTES_PER_SECOND = 100e6;
+const AWS_RESTORE_BYTES_PER_SECOND = 100e6;
+const AWS_FIXED_SECONDS = 45 * 60;
+
+/** How long the snapshot's binlog position must survive on the source: until catch-up has read past it. */
+export function expectedBinlogWindow(sizes: TableSize[], services: RekeyServices): BinlogWindow {
+  const rb = services.runbook;
+  const bytes = sizes.reduce((n, t) => n + Math.max(0, t.bytes), 0);
+  const catchUp = rb.cutover.catchUpTimeoutSeconds + rb.cutover.sustainSeconds;
+  let seconds: number;
+  let assumptions: string;
+  if (services.cloud.provider === 'aws') {
+    seconds = AWS_FIXED_SECONDS + bytes / AWS_SNAPSHOT_BYTES_PER_SECOND + bytes / AWS_RESTORE_BYTES_PER_SECOND + catchUp;
+    assumptions = `snapshot and restore at ${AWS_SNAPSHOT_BYTES_PER_SECOND / 1e6} MB/s each, ${AWS_FIXED_SECONDS / 60} min of fixed AWS waits (writer, DMS setup), plus cutover.catchUpTimeoutSeconds + sustainSeconds`;
+  } else {
+    const d = rb.rehearsal?.delays;
+    seconds = (d?.snapshotSeconds ?? 1) + (d?.restoreSeconds ?? 1) + catchUp;
+    assumptions = 'rehearsal snapshot and restore delays plus cutover.catchUpTimeoutSeconds + sustainSeconds';
+  }
+  return { expectedHours: Math.round((seconds / 3600) * 100) / 100, assumptions };
 }
 
 class Checks {
@@ -113,21 +149,12 @@ async function checkSource(ctx: Ctx, checks: Checks, report: PreflightReport): P
     return undefined;
   }
   checks.error('source.exists', true, `source cluster ${id} exists`);
-  checks.error('source.engine', cluster.Engine === 'aurora-postgresql', `source engine is ${cluster.Engine ?? 'unknown'} (runbook says aurora-postgresql)`);
+  const engine = profile(rb);
+  checks.error('source.engine', cluster.Engine === engine.clusterEngine, `source engine is ${cluster.Engine ?? 'unknown'} (runbook says ${rb.source.engine})`);
   checks.error('source.available', cluster.Status === 'available', `source cluster status is ${cluster.Status ?? 'unknown'}`);
   const retention = cluster.BackupRetentionPeriod ?? 0;
   checks.error('source.backups', retention > 0, retention > 0 ? `backups kept ${retention} days` : 'automated backups are disabled (BackupRetentionPeriod 0)');
-  const group = cluster.DBClusterParameterGroup;
-  if (!group) {
-    checks.error('source.logical_replication', false, 'source cluster has no cluster parameter group');
-  } else {
-    try {
-      const value = await clusterParameter(ctx.services.cloud, group, 'rds.logical_replication');
-      checks.error('source.logical_replication', value === '1', `rds.logical_replication is ${value ?? 'unset'} in cluster parameter group ${group} (must be 1)`);
-    } catch (error) {
-      checks.error('source.logical_replication', false, `cannot read cluster parameter group ${group}: ${reason(error)}`);
-    }
-  }
+  await checkParameters(ctx, checks, cluster.DBClusterParameterGroup, engine.parameters);
   const writerId = cluster.DBClusterMembers?.find((m) => m.IsClusterWriter)?.DBInstanceIdentifier;
   let writerClass: string | undefined;
   if (!writerId) {
@@ -149,6 +176,28 @@ async function checkSource(ctx: Ctx, checks: Checks, report: PreflightReport): P
     ...(writerClass ? { writerClass } : {}),
   };
   return cluster;
+}
+
+/** One check per required cluster parameter, each named, from one pass over the parameter group. */
+async function checkParameters(ctx: Ctx, checks: Checks, group: string | undefined, required: ParameterRequirement[]): Promise<void> {
+  const fail = (message: string) => {
+    for (const r of required) checks.add(r.checkId, false, r.severity, message);
+  };
+  if (!group) return fail('source cluster has no cluster parameter group');
+  let values: Map<string, string | undefined>;
+  try {
+    values = await clusterParameters(ctx.services.cloud, group, required.map((r) => r.name));
+  } catch (error) {
+    return fail(`cannot read cluster parameter group ${group}: ${reason(error)}`);
+  }
+  for (const r of required) {
+    const set = values.get(r.name);
+    const value = set ?? r.defaultValue;
+    const ok = value !== undefined && r.accepted.includes(value.toUpperCase());
+    const shown = set ?? (r.defaultValue !== undefined ? `unset (engine default ${r.defaultValue})` : 'unset');
+    const message = `${r.name} is ${shown} in cluster parameter group ${group}`;
+    checks.add(r.checkId, ok, r.severity, ok ? message : `${message} (must be ${r.accepted.join(' or ')}: ${r.why})`);
+  }
 }
 
 async function checkKey(ctx: Ctx, checks: Checks, report: PreflightReport, source: DBCluster | undefined): Promise<void> {
@@ -241,11 +290,21 @@ async function checkDatabase(ctx: Ctx, checks: Checks, report: PreflightReport, 
     return await withSource(ctx, async (db) => {
       checks.error('source.connect', true, `connected to ${rb.source.database} as ${rb.source.username}`);
       for (const c of await db.replicationChecks()) checks.all.push(c);
+      if (db.binlogRetentionHours) {
+        report.binlog = { expectedHours: 0, assumptions: '' };
+        try {
+          report.binlog.retentionHours = await db.binlogRetentionHours();
+        } catch {
+          // The adapter's own retention check already reports why it could not be read.
+        }
+      }
+      const prefix = profile(rb).checkPrefix;
       const noPk = await db.tablesWithoutPrimaryKey();
       report.tablesWithoutPk = noPk.map((t) => `${t.schema}.${t.name}`);
-      checks.warn('pg.primary_keys', noPk.length === 0, noPk.length === 0 ? 'every table has a primary key' : `tables without a primary key (DMS ignores their UPDATEs and DELETEs): ${report.tablesWithoutPk.join(', ')}`);
+      const noPkEffect = prefix === 'pg' ? 'DMS ignores their UPDATEs and DELETEs' : 'DMS cannot tell their rows apart for UPDATEs and DELETEs';
+      checks.warn(`${prefix}.primary_keys`, noPk.length === 0, noPk.length === 0 ? 'every table has a primary key' : `tables without a primary key (${noPkEffect}): ${report.tablesWithoutPk.join(', ')}`);
       const concerns = await db.columnConcerns();
-      checks.warn('pg.column_types', concerns.length === 0, concerns.length === 0 ? 'no column types DMS handles poorly' : `columns DMS may mishandle: ${concerns.map((c) => `${c.schema}.${c.name}.${c.column} (${c.type}: ${c.reason})`).join('; ')}`);
+      checks.warn(`${prefix}.column_types`, concerns.length === 0, concerns.length === 0 ? 'no column types DMS handles poorly' : `columns DMS may mishandle: ${concerns.map((c) => `${c.schema}.${c.name}.${c.column} (${c.type}: ${c.reason})`).join('; ')}`);
       return db.tableSizes();
     });
   } catch (error) {
@@ -253,6 +312,27 @@ async function checkDatabase(ctx: Ctx, checks: Checks, report: PreflightReport, 
     checks.error('source.connect', false, `cannot check the source database: ${error instanceof Error ? error.message : String(error)}`);
     return [];
   }
+}
+
+/** The snapshot's binlog position must outlive snapshot + restore + catch-up on the source. */
+function checkBinlogWindow(checks: Checks, window: BinlogWindow, expected: BinlogWindow): void {
+  Object.assign(window, expected);
+  const hours = window.retentionHours;
+  // Unreadable or unset retention is the adapter's mysql.binlog_retention problem; not reported twice.
+  if (hours === undefined || (hours !== null && hours <= 0)) return;
+  if (hours === null) {
+    checks.error('source.binlog_retention_window', true, 'binary logs are never purged automatically');
+    return;
+  }
+  const ok = hours >= window.expectedHours;
+  const suggest = Math.max(24, Math.ceil(window.expectedHours * 2));
+  checks.error(
+    'source.binlog_retention_window',
+    ok,
+    ok
+      ? `binlogs are kept ${hours} h; snapshot to caught-up is expected within ${window.expectedHours} h`
+      : `binlogs are kept ${hours} h, but snapshot + restore + catch-up may take ${window.expectedHours} h: the start position would be purged. Raise it: CALL mysql.rds_set_configuration('binlog retention hours', ${suggest})`,
+  );
 }
 
 /** Runs every check; never throws for a failed check (the step does). */
@@ -264,6 +344,7 @@ export async function runPreflight(ctx: Ctx): Promise<PreflightReport> {
   await checkDms(ctx, checks, report);
   const sizes = await checkDatabase(ctx, checks, report, source);
   report.estimate = estimateWindow(sizes, ctx.services);
+  if (report.binlog) checkBinlogWindow(checks, report.binlog, expectedBinlogWindow(sizes, ctx.services));
   report.problems = checks.all.filter((c) => !c.ok && c.severity === 'error').map((c) => `${c.id}: ${c.message}`);
   report.warnings = checks.all.filter((c) => !c.ok && c.severity === 'warning').map((c) => `${c.id}: ${c.message}`);
   return report;
@@ -274,16 +355,24 @@ export const preflight: Step<RekeyServices, PreflightReport> = {
   title: 'Preflight checks (read-only)',
   describe(ctx) {
     const rb = ctx.services.runbook;
+    const engine = profile(rb);
     const actions: PlannedAction[] = [
       { kind: 'aws', target: 'rds:DescribeDBClusters', summary: `source cluster ${rb.source.identifier}: state, engine, backups, key`, detail: `DBClusterIdentifier=${rb.source.identifier}` },
-      { kind: 'aws', target: 'rds:DescribeDBClusterParameters', summary: 'rds.logical_replication = 1 in the cluster parameter group' },
+      { kind: 'aws', target: 'rds:DescribeDBClusterParameters', summary: `${engine.parameters.map((p) => `${p.name} = ${p.accepted.join('|')}`).join(', ')} in the cluster parameter group` },
       { kind: 'aws', target: 'rds:DescribeDBInstances', summary: 'source writer instance class' },
       { kind: 'aws', target: 'kms:DescribeKey', summary: `new key ${rb.target.kmsKeyId}: Enabled, SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT, region ${rb.region}, not pending deletion` },
       { kind: 'aws', target: 'kms:ListAliases', summary: 'aliases of the new key' },
       { kind: 'aws', target: 'kms:GetKeyPolicy', summary: 'key policy allows kms:CreateGrant for RDS', detail: 'PolicyName=default' },
       { kind: 'aws', target: 'kms:ListGrants', summary: 'grants on the new key' },
       { kind: 'aws', target: 'dms:DescribeReplicationInstances', summary: `replication instance ${rb.dms.replicationInstance.identifier}` },
-      { kind: 'sql', target: 'source', summary: 'replication prerequisites, tables without primary key, column types, table sizes' },
+      {
+        kind: 'sql',
+        target: 'source',
+        summary:
+          engine.family === 'mysql'
+            ? 'binlog settings, replication grants, binlog retention hours against snapshot + restore + catch-up, tables without primary key, column types, table sizes'
+            : 'replication prerequisites, tables without primary key, column types, table sizes',
+      },
     ];
     return actions;
   },

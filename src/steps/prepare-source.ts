@@ -1,42 +1,52 @@
-// prepare-source: the test_decoding slot DMS will read and the sentinel table, both BEFORE the snapshot,
-// so the snapshot's LSN is covered by the slot and the sentinel table exists on both sides.
+// prepare-source: what must exist on the source BEFORE the snapshot. PostgreSQL: the test_decoding slot DMS
+// will read (so the snapshot's LSN is covered by it) and the sentinel table. MySQL: only the sentinel table
+// (the binary log is the change stream), so it exists on both sides.
 import type { SlotInfo } from '../db/types.js';
 import { StepError } from '../engine/types.js';
-import type { Step } from '../engine/types.js';
+import type { PlannedAction, Step } from '../engine/types.js';
 import { withSource } from './common.js';
+import { profile } from './engine.js';
 import type { RekeyServices } from './services.js';
 
 /** What prepare-source left on the source. */
 export interface PrepareSourceOutput {
-  /** The logical slot as created (or found). */
-  slot: SlotInfo;
-  /** Sentinel table in schema public. */
+  /** The logical slot as created (or found); absent on MySQL. */
+  slot?: SlotInfo;
+  /** Sentinel table, in the engine's sentinel schema (PostgreSQL `public`, MySQL the runbook database). */
   sentinelTable: string;
 }
 
 export const prepareSource: Step<RekeyServices, PrepareSourceOutput> = {
   id: 'prepare-source',
-  title: 'Create the replication slot and sentinel table on the source',
+  title: 'Prepare the source (replication slot, sentinel table)',
   describe(ctx) {
     const { names, runbook } = ctx.services;
-    return [
-      { kind: 'sql', target: 'source', summary: `create logical slot ${names.slot} (test_decoding) if missing`, detail: `SELECT pg_create_logical_replication_slot('${names.slot}', 'test_decoding')` },
-      { kind: 'sql', target: 'source', summary: `create sentinel table public.${runbook.cutover.sentinelTable} if missing` },
-    ];
+    const p = profile(runbook);
+    const actions: PlannedAction[] = [];
+    if (p.usesSlot) {
+      actions.push({ kind: 'sql', target: 'source', summary: `create logical slot ${names.slot} (test_decoding) if missing`, detail: `SELECT pg_create_logical_replication_slot('${names.slot}', 'test_decoding')` });
+    }
+    actions.push({ kind: 'sql', target: 'source', summary: `create sentinel table ${p.sentinelSchema}.${runbook.cutover.sentinelTable} if missing` });
+    return actions;
   },
   async run(ctx) {
     const { names, runbook } = ctx.services;
+    const usesSlot = profile(runbook).usesSlot;
     return withSource(ctx, async (db) => {
-      const slot = await db.ensureLogicalSlot(names.slot, 'test_decoding');
-      if (slot.plugin !== 'test_decoding') {
-        throw new StepError(`slot ${names.slot} exists with plugin ${slot.plugin}; DMS needs test_decoding (drop it or choose another dms.slotName)`, 'rejected');
+      let slot: SlotInfo | undefined;
+      if (usesSlot) {
+        slot = await db.ensureLogicalSlot(names.slot, 'test_decoding');
+        if (slot.plugin !== 'test_decoding') {
+          throw new StepError(`slot ${names.slot} exists with plugin ${slot.plugin}; DMS needs test_decoding (drop it or choose another dms.slotName)`, 'rejected');
+        }
+        ctx.report.log('info', `slot ${names.slot} at ${slot.confirmedFlushLsn ?? slot.restartLsn ?? '?'}`);
       }
       await db.ensureSentinelTable(runbook.cutover.sentinelTable);
-      ctx.report.log('info', `slot ${names.slot} at ${slot.confirmedFlushLsn ?? slot.restartLsn ?? '?'}`);
-      return { slot, sentinelTable: runbook.cutover.sentinelTable };
+      return { ...(slot ? { slot } : {}), sentinelTable: runbook.cutover.sentinelTable };
     });
   },
   async undo(ctx) {
+    if (!profile(ctx.services.runbook).usesSlot) return;
     await withSource(ctx, async (db) => {
       await db.dropSlotIfExists(ctx.services.names.slot);
     });

@@ -1,5 +1,5 @@
 // restore: RestoreDBClusterFromSnapshot under the new key with every setting carried over explicitly,
-// then the writer instance; check the key; drop the copy of the slot that came along in the snapshot.
+// then the writer instance; check the key; PostgreSQL: drop the copy of the slot that came along in the snapshot.
 import {
   CreateDBInstanceCommand,
   DeleteDBClusterCommand,
@@ -12,9 +12,10 @@ import { call } from '../aws/errors.js';
 import { poll } from '../aws/poll.js';
 import { findCluster, findInstance, pollTiming, waitClusterAvailable, waitInstanceAvailable } from '../aws/rds.js';
 import { StepError } from '../engine/types.js';
-import type { Step } from '../engine/types.js';
+import type { PlannedAction, Step } from '../engine/types.js';
 import { mustFindCluster, newKeyArn, output, rekeyTags, required, waitEnv, withTarget } from './common.js';
 import type { Ctx } from './common.js';
+import { profile } from './engine.js';
 import type { RekeyServices } from './services.js';
 import type { SnapshotOutput } from './snapshot.js';
 
@@ -25,8 +26,10 @@ export interface RestoreOutput {
   writerId: string;
   /** Full ARN of the key the restored cluster reports. */
   kmsKeyId: string;
-  /** Whether a copy of the source slot was found on the target and dropped. */
+  /** Whether a copy of the source slot was found on the target and dropped (always false on MySQL). */
   droppedSlotCopy: boolean;
+  /** ISO time the restore was requested (or the restored cluster was created): events of the new writer start after it. */
+  startedAt: string;
 }
 
 /** The source's user tags (aws:* tags cannot be set) followed by rekey's own. */
@@ -43,11 +46,11 @@ async function restoreTags(ctx: Ctx, source: DBCluster): Promise<Tag[]> {
 }
 
 /** The restore request: every setting of the source passed explicitly (defaults are dangerous). */
-export function restoreRequest(source: DBCluster, targetId: string, snapshotId: string, keyArn: string, tags: Tag[]) {
+export function restoreRequest(source: DBCluster, targetId: string, snapshotId: string, keyArn: string, tags: Tag[], engine: string) {
   return {
     DBClusterIdentifier: targetId,
     SnapshotIdentifier: snapshotId,
-    Engine: source.Engine ?? 'aurora-postgresql',
+    Engine: source.Engine ?? engine,
     EngineVersion: source.EngineVersion,
     KmsKeyId: keyArn,
     DBSubnetGroupName: source.DBSubnetGroup,
@@ -69,7 +72,7 @@ export const restore: Step<RekeyServices, RestoreOutput> = {
   title: 'Restore the snapshot under the new key',
   describe(ctx) {
     const { names, runbook } = ctx.services;
-    return [
+    const actions: PlannedAction[] = [
       { kind: 'aws', target: 'rds:ListTagsForResource', summary: `tags of ${runbook.source.identifier}` },
       {
         kind: 'aws',
@@ -79,23 +82,32 @@ export const restore: Step<RekeyServices, RestoreOutput> = {
       },
       { kind: 'aws', target: 'rds:CreateDBInstance', summary: `writer ${names.targetWriter} (${runbook.target.instanceClass ?? 'source writer class'}, source writer parameter group)` },
       { kind: 'wait', target: 'rds:DescribeDBClusters', summary: `until ${names.targetCluster} and ${names.targetWriter} are available; KmsKeyId must be the new key ARN` },
-      { kind: 'sql', target: 'target', summary: `drop the copy of slot ${names.slot}`, detail: `SELECT pg_drop_replication_slot('${names.slot}')` },
     ];
+    if (profile(runbook).usesSlot) {
+      actions.push({ kind: 'sql', target: 'target', summary: `drop the copy of slot ${names.slot}`, detail: `SELECT pg_drop_replication_slot('${names.slot}')` });
+    }
+    return actions;
   },
   async run(ctx) {
-    const { cloud, names, runbook } = ctx.services;
+    const { cloud, names, runbook, clock } = ctx.services;
+    const engine = profile(runbook);
     const snap = required<SnapshotOutput>(ctx, 'snapshot', 'restore');
     const keyArn = await newKeyArn(ctx);
     const source = await mustFindCluster(ctx, runbook.source.identifier, 'source');
     const writerId = source.DBClusterMembers?.find((m) => m.IsClusterWriter)?.DBInstanceIdentifier;
     const sourceWriter = writerId ? await findInstance(cloud, writerId) : undefined;
 
-    if (await findCluster(cloud, names.targetCluster)) {
+    let startedAt: number;
+    const existing = await findCluster(cloud, names.targetCluster);
+    if (existing) {
       ctx.report.log('info', `cluster ${names.targetCluster} already exists; not restoring again`);
+      // Without a creation time, look back as far as any wait of the interrupted attempt could have lasted.
+      startedAt = existing.ClusterCreateTime ? new Date(existing.ClusterCreateTime).getTime() : clock.now() - ctx.services.timing.waitMaxSeconds * 1000;
     } else {
       const tags = await restoreTags(ctx, source);
+      startedAt = clock.now();
       await call('rds:RestoreDBClusterFromSnapshot', () =>
-        cloud.rds.send(new RestoreDBClusterFromSnapshotCommand(restoreRequest(source, names.targetCluster, snap.snapshotId, keyArn, tags))),
+        cloud.rds.send(new RestoreDBClusterFromSnapshotCommand(restoreRequest(source, names.targetCluster, snap.snapshotId, keyArn, tags, engine.clusterEngine))),
       );
     }
     if (await findInstance(cloud, names.targetWriter)) {
@@ -109,7 +121,7 @@ export const restore: Step<RekeyServices, RestoreOutput> = {
           new CreateDBInstanceCommand({
             DBInstanceIdentifier: names.targetWriter,
             DBClusterIdentifier: names.targetCluster,
-            Engine: source.Engine ?? 'aurora-postgresql',
+            Engine: source.Engine ?? engine.clusterEngine,
             DBInstanceClass: instanceClass,
             ...(group ? { DBParameterGroupName: group } : {}),
             ...(sourceWriter?.PubliclyAccessible !== undefined ? { PubliclyAccessible: sourceWriter.PubliclyAccessible } : {}),
@@ -124,13 +136,14 @@ export const restore: Step<RekeyServices, RestoreOutput> = {
     if (cluster.KmsKeyId !== keyArn) {
       throw new StepError(`restored cluster ${names.targetCluster} reports KmsKeyId ${cluster.KmsKeyId ?? 'none'}, expected ${keyArn}`, 'fatal');
     }
-    const droppedSlotCopy = await withTarget(ctx, (db) => db.dropSlotIfExists(names.slot));
+    const droppedSlotCopy = engine.usesSlot ? await withTarget(ctx, (db) => db.dropSlotIfExists(names.slot)) : false;
     return {
       clusterId: names.targetCluster,
       ...(cluster.DBClusterArn ? { clusterArn: cluster.DBClusterArn } : {}),
       writerId: names.targetWriter,
       kmsKeyId: keyArn,
       droppedSlotCopy,
+      startedAt: new Date(startedAt).toISOString(),
     };
   },
   async undo(ctx) {

@@ -1,4 +1,4 @@
-// start-cdc: StartReplicationTask (start-replication at the captured LSN the first time; a task that ran
+// start-cdc: StartReplicationTask (start-replication at the captured position the first time; a task that ran
 // before is resumed, never restarted, since a restart would recreate the slot), then wait for `running`.
 import { StartReplicationTaskCommand, StopReplicationTaskCommand } from '@aws-sdk/client-database-migration-service';
 import { findTask, waitTask } from '../aws/dms.js';
@@ -24,7 +24,7 @@ export const startCdc: Step<RekeyServices, StartCdcOutput> = {
   describe(ctx) {
     const { names } = ctx.services;
     return [
-      { kind: 'aws', target: 'dms:StartReplicationTask', summary: `start ${names.task} at the snapshot LSN`, detail: 'StartReplicationTaskType=start-replication CdcStartPosition=<captured LSN> (resume-processing if it ran before)' },
+      { kind: 'aws', target: 'dms:StartReplicationTask', summary: `start ${names.task} at the snapshot position`, detail: 'StartReplicationTaskType=start-replication CdcStartPosition=<captured position> (resume-processing if it ran before)' },
       { kind: 'wait', target: 'dms:DescribeReplicationTasks', summary: `until ${names.task} is running` },
     ];
   },
@@ -43,7 +43,7 @@ export const startCdc: Step<RekeyServices, StartCdcOutput> = {
           new StartReplicationTaskCommand({
             ReplicationTaskArn: dms.taskArn,
             StartReplicationTaskType: startType as 'start-replication' | 'resume-processing',
-            ...(ranBefore ? {} : { CdcStartPosition: position.lsn }),
+            ...(ranBefore ? {} : { CdcStartPosition: position.position }),
           }),
         ),
       );

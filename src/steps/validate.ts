@@ -3,7 +3,7 @@
 import type { DbAdapter, TableRef } from '../db/types.js';
 import { StepError } from '../engine/types.js';
 import type { PlannedAction, Step } from '../engine/types.js';
-import { clusterEndpoint, mapLimit } from './common.js';
+import { clusterEndpoint, mapLimit, openDb } from './common.js';
 import type { Ctx } from './common.js';
 import { fenceBudgetMs } from './fence.js';
 import type { RekeyServices } from './services.js';
@@ -38,13 +38,13 @@ function wantsChecksum(ctx: Ctx, table: string): boolean {
 
 /** Compares every replicated table on both sides, `validation.concurrency` tables at a time on each side. */
 export async function compareTables(ctx: Ctx, withChecksums: boolean): Promise<ValidationOutput> {
-  const { db, runbook: rb, names, clock } = ctx.services;
+  const { runbook: rb, names, clock } = ctx.services;
   const started = clock.now();
   const sourceAt = await clusterEndpoint(ctx, rb.source.identifier, true);
   const targetAt = await clusterEndpoint(ctx, names.targetCluster, false);
   const opened: DbAdapter[] = [];
   const open = async (which: 'source' | 'target') => {
-    const a = await db.open('postgres', which === 'source' ? sourceAt : targetAt);
+    const a = await openDb(ctx, which === 'source' ? sourceAt : targetAt);
     opened.push(a);
     return a;
   };

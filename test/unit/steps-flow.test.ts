@@ -70,8 +70,8 @@ describe('the aurora-postgresql flow', () => {
     expect(world.opened).toHaveLength(0);
   });
 
-  test('other engines are rejected as not supported yet', () => {
-    const rb = testRunbook({ source: { engine: 'aurora-mysql', identifier: 'm', database: 'd', username: 'u', password: { env: 'X' } } });
+  test('RDS instance engines are rejected as not supported yet', () => {
+    const rb = testRunbook({ source: { engine: 'mysql', identifier: 'm', database: 'd', username: 'u', password: { env: 'X' } }, dms: { replicationInstance: { identifier: 'ri' }, sslMode: 'verify-full' } });
     expect(() => buildFlow(rb)).toThrow(expect.objectContaining({ kind: 'rejected', message: expect.stringContaining('not supported yet') }));
   });
 
