@@ -30,17 +30,34 @@ function start(args: string[], cwd: string, extraEnv: Record<string, string> = {
   const child = spawn(process.execPath, [CLI, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   return { child, done: new Promise<Done>((res) => child.on('close', (code, signal) => res({ code, signal, stdout, stderr }))) };
 }
 
 const rekey = (args: string[], cwd: string): Promise<Done> => start(args, cwd).done;
 
-function summaryOf(out: Done): Record<string, any> {
+/** The `--json` summary line (the fields these tests read). */
+interface Summary {
+  type: string;
+  ok: boolean;
+  runId: string;
+  status: string;
+  engine: string;
+  downtimeMs: number;
+  switched: boolean;
+  endpointWritable: boolean;
+  writes: { acknowledged: number; lost: number; duplicated: number };
+  validation: { tables: number; mismatched: number };
+  sequences: { checked: number; behind: number };
+  error: { kind: string; stepId: string; details?: string[] };
+  next?: string;
+}
+
+function summaryOf(out: Done): Summary {
   const last = out.stdout.trim().split('\n').at(-1) ?? '';
   try {
-    return JSON.parse(last) as Record<string, any>;
+    return JSON.parse(last) as Summary;
   } catch {
     throw new Error(`no JSON summary (exit ${out.code}):\n${out.stdout.slice(-3000)}\n${out.stderr.slice(-3000)}`);
   }
@@ -85,7 +102,7 @@ describe('rekey rehearse (PostgreSQL) end to end', () => {
     expect(s.sequences.checked).toBeGreaterThanOrEqual(4);
     expect(s.sequences.behind).toBe(0);
     expect(typeof s.downtimeMs).toBe('number');
-    const runDir = join(cwd, '.rekey', 'runs', s.runId as string);
+    const runDir = join(cwd, '.rekey', 'runs', s.runId);
     const texts = [out.stdout, out.stderr, readFileSync(join(runDir, 'journal.jsonl'), 'utf8'), readFileSync(join(runDir, 'report.md'), 'utf8')];
     for (const t of texts) expect(t).not.toContain(SECRET);
     expect(readFileSync(join(runDir, 'report.md'), 'utf8')).toContain('lost **0**');
@@ -105,9 +122,9 @@ describe('rekey rehearse (PostgreSQL) end to end', () => {
     expect(run.code).toBe(4);
     const s = summaryOf(run);
     expect(s.error.kind).toBe('preflight');
-    expect((s.error.details as string[]).join('\n')).toMatch(pattern);
+    expect((s.error.details ?? []).join('\n')).toMatch(pattern);
     // Nothing was created: preflight is read-only.
-    expect(journalOf(cwd, s.runId as string).filter((r) => r.t === 'step_succeeded')).toHaveLength(0);
+    expect(journalOf(cwd, s.runId).filter((r) => r.t === 'step_succeeded')).toHaveLength(0);
   });
 
   it('a DMS task failing mid-CDC stops with exit 5 and the source writable', async () => {
@@ -121,7 +138,7 @@ describe('rekey rehearse (PostgreSQL) end to end', () => {
     expect(out.code).toBe(5);
     expect(s).toMatchObject({ ok: false, status: 'failed', endpointWritable: true, switched: false });
     expect(s.writes).toMatchObject({ lost: 0, duplicated: 0 });
-    expect(s.next).toContain(`rekey resume ${s.runId as string}`);
+    expect(s.next).toContain(`rekey resume ${s.runId}`);
   });
 
   it('a drain that times out unfences and never switches', async () => {
@@ -136,7 +153,7 @@ describe('rekey rehearse (PostgreSQL) end to end', () => {
     expect(out.code).toBe(5);
     expect(s).toMatchObject({ ok: false, switched: false, endpointWritable: true });
     expect(s.error.stepId).toBe('drain');
-    const journal = journalOf(cwd, s.runId as string);
+    const journal = journalOf(cwd, s.runId);
     expect(journal.some((r) => r.t === 'rewind')).toBe(true);
     expect(journal.some((r) => r.t === 'step_started' && r.stepId === 'switch')).toBe(false);
     expect(s.writes).toMatchObject({ lost: 0, duplicated: 0 });
