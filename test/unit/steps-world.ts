@@ -26,15 +26,16 @@ import {
   DescribeDBClustersCommand,
   DescribeDBClusterSnapshotsCommand,
   DescribeDBInstancesCommand,
+  DescribeEventsCommand,
   ListTagsForResourceCommand,
   ModifyDBClusterCommand,
   RDSClient,
   RestoreDBClusterFromSnapshotCommand,
 } from '@aws-sdk/client-rds';
-import type { DBCluster, DBClusterSnapshot, DBInstance } from '@aws-sdk/client-rds';
+import type { DBCluster, DBClusterSnapshot, DBInstance, Event } from '@aws-sdk/client-rds';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { Cloud } from '../../src/aws/cloud.js';
-import type { DbAdapter, DbConnector, DbEndpoint, FenceState, SequenceState, SlotInfo, TableRef } from '../../src/db/types.js';
+import type { BinaryLog, DbAdapter, DbConnector, DbEndpoint, FenceState, SequenceState, SlotInfo, TableRef } from '../../src/db/types.js';
 import type { StepContext } from '../../src/engine/types.js';
 import { runbookSchema } from '../../src/runbook/schema.js';
 import type { Runbook, RunbookInput } from '../../src/runbook/schema.js';
@@ -52,6 +53,22 @@ export const rdsMock = mockClient(RDSClient);
 export const kmsMock = mockClient(KMSClient);
 export const dmsMock = mockClient(DatabaseMigrationServiceClient);
 export const cwMock = mockClient(CloudWatchClient);
+
+export const CRASH_RECOVERY = 'Binlog position from crash recovery is mysql-bin-changelog.000002 154';
+
+/** An Aurora MySQL runbook (verify-full: DMS does not take `require` for MySQL). */
+export function mysqlRunbook(overrides: Partial<RunbookInput> = {}): Runbook {
+  return testRunbook({
+    source: { engine: 'aurora-mysql', identifier: 'shop-db', database: 'shop', username: 'rekey_admin', password: { env: 'PGPASSWORD_TEST' } },
+    dms: {
+      replicationInstance: { identifier: 'rekey-ri' },
+      sslMode: 'verify-full',
+      certificateArn: 'arn:aws:dms:us-east-1:111122223333:cert:RDSCA',
+      tables: { include: ['%.%'], exclude: ['%.tmp_%'] },
+    },
+    ...overrides,
+  });
+}
 
 export function testRunbook(overrides: Partial<RunbookInput> = {}): Runbook {
   return runbookSchema.parse({
@@ -127,8 +144,27 @@ export class World {
     target: new Map<string, bigint | null>([['public.orders.id', 1000n], ['public.items.code', 80n]]),
   };
   opened: DbEndpoint[] = [];
+  /** Which adapters the connector was asked for. */
+  openedEngines = new Set<string>();
+  // --- MySQL
+  readonly isMysql: boolean;
+  /** Cluster parameter group values (MySQL); a missing name is not listed, undefined is listed but unset. */
+  mysqlParameters: Record<string, string | undefined> = { binlog_format: 'ROW', binlog_row_image: 'FULL', binlog_checksum: 'NONE' };
+  /** The crash-recovery message the restored writer reports, and after how many DescribeEvents calls it shows up. */
+  crashRecoveryMessage: string | undefined = CRASH_RECOVERY;
+  crashRecoveryAfterCalls = 1;
+  describeEventsCalls = 0;
+  /** Events of each source, oldest first (RDS answers 2 per page here, to exercise Marker). */
+  rdsEvents = new Map<string, Event[]>();
+  binaryLogs: BinaryLog[] = [
+    { file: 'mysql-bin-changelog.000002', size: 9000 },
+    { file: 'mysql-bin-changelog.000003', size: 120 },
+  ];
+  binlogRetentionHours: number | null = 24;
+  private pendingCrashRecovery: { dueAtCall: number; events: Event[] } | undefined;
 
   constructor(readonly runbook: Runbook = testRunbook()) {
+    this.isMysql = runbook.source.engine === 'aurora-mysql';
     const id = runbook.source.identifier;
     this.clusters.set(id, {
       DBClusterIdentifier: id,
@@ -148,6 +184,9 @@ export class World {
       DeletionProtection: true,
       IAMDatabaseAuthenticationEnabled: true,
       EnabledCloudwatchLogsExports: ['postgresql'],
+      ...(this.isMysql
+        ? { Engine: 'aurora-mysql', EngineVersion: '8.0.mysql_aurora.3.05.2', Port: 3306, DBClusterParameterGroup: 'shop-aurora-mysql8', EnabledCloudwatchLogsExports: ['error', 'slowquery'] }
+        : {}),
       CopyTagsToSnapshot: true,
       DBClusterMembers: [{ DBInstanceIdentifier: `${id}-w`, IsClusterWriter: true }, { DBInstanceIdentifier: `${id}-r`, IsClusterWriter: false }],
     });
@@ -155,7 +194,7 @@ export class World {
       DBInstanceIdentifier: `${id}-w`,
       DBInstanceClass: 'db.r6g.xlarge',
       DBInstanceStatus: 'available',
-      DBParameterGroups: [{ DBParameterGroupName: 'app-pg15-instance' }],
+      DBParameterGroups: [{ DBParameterGroupName: this.isMysql ? 'shop-mysql8-instance' : 'app-pg15-instance' }],
       PubliclyAccessible: false,
       PromotionTier: 1,
     });
@@ -190,11 +229,25 @@ export class World {
       if (i.DBInstanceStatus !== 'available') i.DBInstanceStatus = 'available';
       return { DBInstances: [copy] };
     });
-    rdsMock.on(DescribeDBClusterParametersCommand).callsFake((input: { Marker?: string }) =>
-      input.Marker === undefined
-        ? { Parameters: [{ ParameterName: 'max_connections', ParameterValue: '500' }], Marker: 'page2' }
-        : { Parameters: [{ ParameterName: 'rds.logical_replication', ParameterValue: this.logicalReplication }] },
-    );
+    rdsMock.on(DescribeDBClusterParametersCommand).callsFake((input: { Marker?: string }) => {
+      if (input.Marker === undefined) return { Parameters: [{ ParameterName: 'max_connections', ParameterValue: '500' }], Marker: 'page2' };
+      if (!this.isMysql) return { Parameters: [{ ParameterName: 'rds.logical_replication', ParameterValue: this.logicalReplication }] };
+      return { Parameters: Object.entries(this.mysqlParameters).map(([ParameterName, ParameterValue]) => ({ ParameterName, ...(ParameterValue !== undefined ? { ParameterValue } : {}) })) };
+    });
+    rdsMock.on(DescribeEventsCommand).callsFake((input: { SourceIdentifier: string; SourceType: string; StartTime?: Date; Marker?: string }) => {
+      this.describeEventsCalls++;
+      const pending = this.pendingCrashRecovery;
+      if (pending && this.describeEventsCalls >= pending.dueAtCall) {
+        const writer = pending.events[0]?.SourceIdentifier ?? '';
+        this.rdsEvents.set(writer, [...(this.rdsEvents.get(writer) ?? []), ...pending.events]);
+        this.pendingCrashRecovery = undefined;
+      }
+      const from = input.StartTime ? input.StartTime.getTime() : this.now - 3600_000;
+      const all = (this.rdsEvents.get(input.SourceIdentifier) ?? []).filter((e) => (e.Date?.getTime() ?? 0) >= from);
+      const start = Number(input.Marker ?? '0');
+      const page = all.slice(start, start + 2);
+      return { Events: page, ...(start + 2 < all.length ? { Marker: String(start + 2) } : {}) };
+    });
     rdsMock.on(ListTagsForResourceCommand).resolves({ TagList: [{ Key: 'team', Value: 'payments' }, { Key: 'aws:cloudformation:stack-name', Value: 'x' }] });
     rdsMock.on(CreateDBClusterSnapshotCommand).callsFake((input: { DBClusterSnapshotIdentifier: string; DBClusterIdentifier: string }) => {
       log(`rds:CreateDBClusterSnapshot ${input.DBClusterSnapshotIdentifier}`);
@@ -218,7 +271,7 @@ export class World {
         KmsKeyId: input.KmsKeyId,
         Endpoint: `${input.DBClusterIdentifier}.cluster-abc.us-east-1.rds.amazonaws.com`,
         Port: input.Port,
-        Engine: 'aurora-postgresql',
+        Engine: this.isMysql ? 'aurora-mysql' : 'aurora-postgresql',
         DBClusterMembers: [],
       };
       this.clusters.set(input.DBClusterIdentifier, c);
@@ -228,6 +281,7 @@ export class World {
     rdsMock.on(CreateDBInstanceCommand).callsFake((input: { DBInstanceIdentifier: string; DBInstanceClass: string }) => {
       log(`rds:CreateDBInstance ${input.DBInstanceIdentifier}`);
       this.instances.set(input.DBInstanceIdentifier, { DBInstanceIdentifier: input.DBInstanceIdentifier, DBInstanceClass: input.DBInstanceClass, DBInstanceStatus: 'creating' });
+      if (this.isMysql) this.addWriterEvents(input.DBInstanceIdentifier);
       return {};
     });
     rdsMock.on(ModifyDBClusterCommand).callsFake((input: { DBClusterIdentifier: string; NewDBClusterIdentifier: string }) => {
@@ -350,6 +404,24 @@ export class World {
     });
   }
 
+  /** What a new Aurora MySQL writer reports: creation, the crash-recovery position (once enough calls were made), availability. */
+  private addWriterEvents(writer: string): void {
+    const at = (s: number) => new Date(this.now + s * 1000);
+    this.rdsEvents.set(writer, [
+      { SourceIdentifier: writer, SourceType: 'db-instance', Message: 'DB instance created', Date: at(1) },
+      { SourceIdentifier: writer, SourceType: 'db-instance', Message: 'DB instance restarted', Date: at(2) },
+    ]);
+    if (this.crashRecoveryMessage === undefined) return;
+    // Published only after a while (counted in DescribeEvents calls), as RDS does once the writer has started.
+    this.pendingCrashRecovery = {
+      dueAtCall: this.describeEventsCalls + this.crashRecoveryAfterCalls,
+      events: [
+        { SourceIdentifier: writer, SourceType: 'db-instance', Message: this.crashRecoveryMessage, Date: at(3) },
+        { SourceIdentifier: writer, SourceType: 'db-instance', Message: 'DB instance available', Date: at(4) },
+      ],
+    };
+  }
+
   /** Which database an endpoint reaches: whoever holds that host now (the key tells old from new). */
   sideOf(endpoint: DbEndpoint): Side {
     const c = [...this.clusters.values()].find((x) => x.Endpoint === endpoint.host);
@@ -358,7 +430,12 @@ export class World {
   }
 
   connector(): DbConnector {
-    return { open: (_engine, endpoint) => Promise.resolve(this.adapter(endpoint)) };
+    return {
+      open: (engine, endpoint) => {
+        this.openedEngines.add(engine);
+        return Promise.resolve(this.adapter(endpoint));
+      },
+    };
   }
 
   private adapter(endpoint: DbEndpoint): DbAdapter {
@@ -375,29 +452,49 @@ export class World {
             ? [{ schema: 'public', name: 'orders', column: 'id' }]
             : [{ schema: 'public', name: 'items', column: 'code' }],
       }));
+    const pgOnly = <T>(what: string, fn: () => Promise<T>): Promise<T> =>
+      w.isMysql ? Promise.reject(new Error(`${what} is not supported on MySQL`)) : fn();
+    const mysqlOnly = w.isMysql
+      ? {
+          binaryLogs: () => {
+            log('SHOW BINARY LOGS');
+            return Promise.resolve(w.binaryLogs.map((l) => ({ ...l })));
+          },
+          binlogRetentionHours: () => Promise.resolve(w.binlogRetentionHours),
+        }
+      : {};
     return {
-      engine: 'postgres',
+      engine: w.isMysql ? 'mysql' : 'postgres',
+      ...mysqlOnly,
       close: () => Promise.resolve(),
       serverVersion: () => Promise.resolve('15.4'),
-      replicationChecks: () => Promise.resolve([{ id: 'pg.wal_level', ok: true, severity: 'error', message: 'wal_level is logical' }]),
+      replicationChecks: () =>
+        Promise.resolve(
+          w.isMysql
+            ? [{ id: 'mysql.binlog_format', ok: true, severity: 'error', message: 'binlog_format is ROW' }]
+            : [{ id: 'pg.wal_level', ok: true, severity: 'error', message: 'wal_level is logical' }],
+        ),
       tablesWithoutPrimaryKey: () => Promise.resolve([{ schema: 'public', name: 'audit_log' }]),
       columnConcerns: () => Promise.resolve([]),
       tableSizes: () => Promise.resolve([{ schema: 'public', name: 'orders', estimatedRows: 8_000_000, bytes: 1e9 }, { schema: 'public', name: 'items', estimatedRows: 40, bytes: 8192 }]),
-      ensureLogicalSlot: (name, plugin) => {
-        log(`ensureLogicalSlot ${name} ${plugin}`);
-        const slot = w.slots[side].get(name) ?? { name, plugin, database: 'app', active: false, confirmedFlushLsn: '0/3000000', restartLsn: '0/2FFFF00' };
-        w.slots[side].set(name, slot);
-        return Promise.resolve(slot);
-      },
-      slot: (name) => Promise.resolve(w.slots[side].get(name)),
-      dropSlotIfExists: (name) => {
-        log(`dropSlotIfExists ${name}`);
-        return Promise.resolve(w.slots[side].delete(name));
-      },
-      seedPosition: (fn) => {
-        log(`seedPosition ${fn}`);
-        return Promise.resolve(SEED_LSN);
-      },
+      ensureLogicalSlot: (name, plugin) =>
+        pgOnly('ensureLogicalSlot', () => {
+          log(`ensureLogicalSlot ${name} ${plugin}`);
+          const slot = w.slots[side].get(name) ?? { name, plugin, database: 'app', active: false, confirmedFlushLsn: '0/3000000', restartLsn: '0/2FFFF00' };
+          w.slots[side].set(name, slot);
+          return Promise.resolve(slot);
+        }),
+      slot: (name) => pgOnly('slot', () => Promise.resolve(w.slots[side].get(name))),
+      dropSlotIfExists: (name) =>
+        pgOnly('dropSlotIfExists', () => {
+          log(`dropSlotIfExists ${name}`);
+          return Promise.resolve(w.slots[side].delete(name));
+        }),
+      seedPosition: (fn) =>
+        pgOnly('seedPosition', () => {
+          log(`seedPosition ${fn}`);
+          return Promise.resolve(SEED_LSN);
+        }),
       comparePositions: (a, b) => {
         const n = (x: string) => {
           const [hi, lo] = x.split('/');
