@@ -1,14 +1,14 @@
 // The AWS layer on its own: bounded poller, error mapping, lookups returning undefined on NotFound,
 // the rename classifier, metric queries, client construction, and deterministic names.
 import { GetMetricDataCommand, ListMetricsCommand } from '@aws-sdk/client-cloudwatch';
-import { DescribeDBClustersCommand } from '@aws-sdk/client-rds';
+import { DescribeDBClusterParametersCommand, DescribeDBClustersCommand, DescribeEventsCommand } from '@aws-sdk/client-rds';
 import { arnResourceId, classifyTask } from '../../src/aws/dms.js';
 import { awsStepError, classifyAwsError } from '../../src/aws/errors.js';
 import { createAwsCloud } from '../../src/aws/create-cloud.js';
 import { discoverTaskDimensions, readLatency } from '../../src/aws/metrics.js';
 import { poll } from '../../src/aws/poll.js';
 import type { Verdict } from '../../src/aws/poll.js';
-import { classifyRenamed, findCluster } from '../../src/aws/rds.js';
+import { classifyRenamed, clusterParameters, findCluster, listEvents } from '../../src/aws/rds.js';
 import { InterruptedError, StepError } from '../../src/engine/types.js';
 import { resourceNames } from '../../src/steps/names.js';
 import { World, cwMock, rdsMock, testRunbook } from './steps-world.js';
@@ -210,5 +210,37 @@ describe('resource names', () => {
       expect(id).toContain('zz99yy88');
     }
     expect(() => resourceNames(rb, 'BAD')).toThrow(/8 lower-case/);
+  });
+});
+
+describe('RDS pages', () => {
+  test('listEvents sends StartTime and SourceType, follows Marker and returns the events oldest first', async () => {
+    const world = new World();
+    world.install();
+    const start = new Date('2026-01-01T10:00:00Z');
+    const at = (m: number) => new Date(start.getTime() + m * 60_000);
+    rdsMock
+      .on(DescribeEventsCommand)
+      .resolvesOnce({ Events: [{ Message: 'b', Date: at(2) }, { Message: 'a', Date: at(1) }], Marker: 'm1' })
+      .resolvesOnce({ Events: [{ Message: 'c', Date: at(3) }] });
+    const events = await listEvents(world.cloud(), 'db-instance', 'w1', start);
+    expect(events.map((e) => e.Message)).toEqual(['a', 'b', 'c']);
+    expect(rdsMock.commandCalls(DescribeEventsCommand).map((c) => c.args[0].input)).toEqual([
+      { SourceIdentifier: 'w1', SourceType: 'db-instance', StartTime: start },
+      { SourceIdentifier: 'w1', SourceType: 'db-instance', StartTime: start, Marker: 'm1' },
+    ]);
+  });
+
+  test('clusterParameters reads several names in one pass and stops paging once all are found', async () => {
+    const world = new World();
+    world.install();
+    rdsMock
+      .on(DescribeDBClusterParametersCommand)
+      .resolvesOnce({ Parameters: [{ ParameterName: 'binlog_format', ParameterValue: 'ROW' }, { ParameterName: 'x', ParameterValue: '1' }], Marker: 'p2' })
+      .resolvesOnce({ Parameters: [{ ParameterName: 'binlog_row_image' }], Marker: 'p3' })
+      .resolvesOnce({ Parameters: [] });
+    const values = await clusterParameters(world.cloud(), 'g', ['binlog_format', 'binlog_row_image']);
+    expect([...values]).toEqual([['binlog_format', 'ROW'], ['binlog_row_image', undefined]]);
+    expect(rdsMock.commandCalls(DescribeDBClusterParametersCommand)).toHaveLength(2);
   });
 });
