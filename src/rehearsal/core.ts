@@ -48,6 +48,11 @@ export interface Core {
  */
 export const REHEARSAL_ADMIN = 'rdsadmin';
 
+/** Whether the world rehearses a MySQL-family source (MariaDB servers). */
+export function isMysql(core: Core): boolean {
+  return core.runbook.source.engine === 'aurora-mysql';
+}
+
 /** The admin backend of a local server for `database`. */
 export function localBackend(server: LocalServer, which: 'source' | 'target', database: string): Backend {
   return { server: which, host: server.host, port: server.port, database, user: REHEARSAL_ADMIN };

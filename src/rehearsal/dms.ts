@@ -4,6 +4,10 @@
 import pg from 'pg';
 import type { Core, Input } from './core.js';
 import { arn, before, filterValues, ms, promised, str } from './core.js';
+import {
+  binaryLogs, formatPos, masterPosition, myConfig, myTables, parsePos, pendingTransactions, posValue, REPLICATION_USER, resetReplica, setReplicaRunning,
+  slaveStatus, startReplica, withMy,
+} from './my-ops.js';
 import { awsFault, UnsupportedCommandError } from './faults.js';
 import {
   advanceSlot, dropSubscription, isLsn, listTables, lsnValue, observeSource, setSubscriptionEnabled, slotInfo, startSubscription, targetTuples,
@@ -13,6 +17,15 @@ import type { Backend, ClusterRecord, Datapoint, EndpointRecord, ReplicationInst
 import { resourceId } from './registry.js';
 
 const SAMPLE_MS = 500;
+
+/** DMS engine names of the MySQL family (EngineName `aurora` is Aurora MySQL). */
+const MYSQL_ENGINES = new Set(['mysql', 'mariadb', 'aurora', 'aurora-serverless']);
+const DISPLAY_NAMES: Record<string, string> = {
+  postgres: 'PostgreSQL', 'aurora-postgresql': 'Amazon Aurora PostgreSQL', mysql: 'MySQL', mariadb: 'MariaDB', aurora: 'Amazon Aurora MySQL', 'aurora-serverless': 'Amazon Aurora MySQL Serverless',
+};
+
+/** Whether an endpoint is of the MySQL family. */
+const isMyEndpoint = (e: EndpointRecord): boolean => MYSQL_ENGINES.has(e.engineName);
 
 /** Ages of WAL positions: when each was first seen as the server's current position. */
 class LagClock {
@@ -128,9 +141,9 @@ export class FakeDms {
 
   private endpointShape(e: EndpointRecord): Record<string, unknown> {
     return {
-      EndpointIdentifier: e.identifier, EndpointArn: e.arn, EndpointType: e.type.toUpperCase(), EngineName: e.engineName, EngineDisplayName: 'PostgreSQL',
-      ServerName: e.serverName, Port: e.port, DatabaseName: e.databaseName, Username: e.username, Status: 'active', SslMode: e.sslMode,
-      PostgreSQLSettings: e.postgreSQLSettings, ...e.settings,
+      EndpointIdentifier: e.identifier, EndpointArn: e.arn, EndpointType: e.type.toUpperCase(), EngineName: e.engineName, EngineDisplayName: DISPLAY_NAMES[e.engineName] ?? e.engineName,
+      ServerName: e.serverName, Port: e.port, ...(e.databaseName !== '' ? { DatabaseName: e.databaseName } : {}), Username: e.username, Status: 'active', SslMode: e.sslMode,
+      ...(isMyEndpoint(e) ? {} : { PostgreSQLSettings: e.postgreSQLSettings }), ...e.settings,
     };
   }
 
@@ -147,16 +160,30 @@ export class FakeDms {
     const type = (str(input, 'EndpointType') ?? '').toLowerCase();
     if (id === '' || (type !== 'source' && type !== 'target')) throw awsFault('dms', 'InvalidParameterValueException', 'EndpointIdentifier and EndpointType (source|target) are required');
     if (this.core.reg.state.endpoints[id]) throw awsFault('dms', 'ResourceAlreadyExistsFault', `Endpoint ${id} already exists`);
+    const engineName = (str(input, 'EngineName') ?? '').toLowerCase();
+    if (engineName === '') throw awsFault('dms', 'InvalidParameterValueException', 'EngineName is required');
+    const mysqlFamily = MYSQL_ENGINES.has(engineName);
+    if (!mysqlFamily && !['postgres', 'aurora-postgresql'].includes(engineName)) {
+      throw awsFault('dms', 'InvalidParameterValueException', `The rehearsal cloud models postgres, aurora-postgresql, mysql, mariadb and aurora endpoints, not ${engineName}`);
+    }
+    const sslMode = str(input, 'SslMode') ?? 'none';
+    if (mysqlFamily && sslMode === 'require') {
+      throw awsFault('dms', 'InvalidParameterValueException', `SSL mode require is not supported for ${engineName} endpoints; use verify-ca or verify-full.`);
+    }
     const pgSettings = { ...((input.PostgreSQLSettings as Record<string, unknown> | undefined) ?? {}) };
     delete pgSettings.Password;
     const known = new Set(['EndpointIdentifier', 'EndpointType', 'EngineName', 'ServerName', 'Port', 'DatabaseName', 'Username', 'Password', 'SslMode', 'PostgreSQLSettings', 'Tags']);
     const settings = Object.fromEntries(Object.entries(input).filter(([k]) => !known.has(k) && !/password/i.test(k)));
+    if (settings.MySQLSettings !== undefined) {
+      settings.MySQLSettings = Object.fromEntries(Object.entries(settings.MySQLSettings as Record<string, unknown>).filter(([k]) => !/password/i.test(k)));
+    }
+    const mySettingsPassword = (input.MySQLSettings as Record<string, unknown> | undefined)?.Password;
     const e: EndpointRecord = {
-      identifier: id, arn: arn.dms(this.core, 'endpoint', resourceId()), type, engineName: str(input, 'EngineName') ?? 'postgres',
-      serverName: str(input, 'ServerName') ?? '', port: typeof input.Port === 'number' ? input.Port : 5432, databaseName: str(input, 'DatabaseName') ?? '',
-      username: str(input, 'Username') ?? '', sslMode: str(input, 'SslMode') ?? 'none', postgreSQLSettings: pgSettings, settings, createdAt: this.core.now(),
+      identifier: id, arn: arn.dms(this.core, 'endpoint', resourceId()), type, engineName,
+      serverName: str(input, 'ServerName') ?? '', port: typeof input.Port === 'number' ? input.Port : mysqlFamily ? 3306 : 5432, databaseName: str(input, 'DatabaseName') ?? '',
+      username: str(input, 'Username') ?? '', sslMode, postgreSQLSettings: pgSettings, settings, createdAt: this.core.now(),
     };
-    const password = str(input, 'Password');
+    const password = str(input, 'Password') ?? (typeof mySettingsPassword === 'string' ? mySettingsPassword : undefined);
     if (password !== undefined) this.core.passwords.set(e.arn, password);
     this.core.reg.state.endpoints[id] = e;
     this.core.reg.save();
@@ -207,6 +234,24 @@ export class FakeDms {
     const record = this.core.reg.state.connections[`${instanceArn} ${endpointArn}`];
     if (!e || !record) return;
     const password = this.core.passwords.get(e.arn);
+    if (isMyEndpoint(e)) {
+      // The rehearsal's local accounts have no passwords (as its PostgreSQL servers trust local logins): a
+      // password from the runbook is not checked against them; an adopted server gets it.
+      const cluster = clusterForEndpoint(this.core, e);
+      const local = cluster !== undefined && cluster.backend.server !== 'external';
+      try {
+        await withMy({ host: e.serverName, port: e.port, user: e.username, connectTimeout: 5000, ...(password !== undefined && !local ? { password } : {}) }, async (c) => {
+          await c.query('SELECT 1');
+        });
+        record.status = 'successful';
+        delete record.lastFailureMessage;
+      } catch (error) {
+        record.status = 'failed';
+        record.lastFailureMessage = `Test connection for endpoint ${e.identifier} failed: ${error instanceof Error ? error.message : String(error)}`;
+      }
+      this.core.reg.save();
+      return;
+    }
     const client = new pg.Client({
       host: e.serverName, port: e.port, user: e.username, database: e.databaseName || undefined, connectionTimeoutMillis: 5000,
       ...(password !== undefined ? { password } : {}),
@@ -352,7 +397,8 @@ export class FakeDms {
     if (t.migrationType !== 'cdc') return `The rehearsal cloud carries out CDC-only tasks (MigrationType cdc), not ${t.migrationType}.`;
     if (type === 'reload-target') return 'reload-target is not valid for a CDC-only task started from a native start point.';
     if (type === 'resume-processing' && t.cdc) {
-      await setSubscriptionEnabled(t.cdc.target, t.cdc.subscription, true);
+      if (t.cdc.mysql) await setReplicaRunning(t.cdc.target, true);
+      else await setSubscriptionEnabled(t.cdc.target, t.cdc.subscription, true);
       return undefined;
     }
     if (t.hasRun) return 'start-replication of a task that already ran would apply its changes again from the start position; use resume-processing.';
@@ -362,6 +408,8 @@ export class FakeDms {
     const tgtCluster = clusterForEndpoint(this.core, tgt);
     if (!srcCluster) return `Failed to connect to the source endpoint ${src.identifier} (${src.serverName}:${src.port}): no database answers there.`;
     if (!tgtCluster) return `Failed to connect to the target endpoint ${tgt.identifier} (${tgt.serverName}:${tgt.port}): no database answers there.`;
+    if (isMyEndpoint(src) !== isMyEndpoint(tgt)) return `Endpoints ${src.identifier} (${src.engineName}) and ${tgt.identifier} (${tgt.engineName}) are of different engine families; the rehearsal cloud replicates like to like.`;
+    if (isMyEndpoint(src)) return this.startMysql(t, position, srcCluster, tgtCluster);
     const source: Backend = { ...srcCluster.backend, database: src.databaseName || srcCluster.backend.database };
     const target: Backend = { ...tgtCluster.backend, database: tgt.databaseName || tgtCluster.backend.database };
     const snapshot = tgtCluster.restoredFrom !== undefined ? this.core.reg.state.snapshots[tgtCluster.restoredFrom] : undefined;
@@ -404,6 +452,120 @@ export class FakeDms {
     return undefined;
   }
 
+  /** Set up a MySQL task: the target server's replica from the snapshot's binlog position; a message when DMS would refuse. */
+  private async startMysql(t: TaskRecord, position: string | undefined, srcCluster: ClusterRecord, tgtCluster: ClusterRecord): Promise<string | undefined> {
+    const source = srcCluster.backend;
+    const target = tgtCluster.backend;
+    const snapshot = tgtCluster.restoredFrom !== undefined ? this.core.reg.state.snapshots[tgtCluster.restoredFrom] : undefined;
+    if (!snapshot?.binlog) return `The target ${tgtCluster.identifier} was not restored from a MySQL snapshot in the rehearsal cloud, so no binlog start point matches it.`;
+    const sb = snapshot.sourceBackend;
+    if (sb.host !== source.host || sb.port !== source.port || sb.database !== source.database) {
+      return `The target ${tgtCluster.identifier} was restored from snapshot ${snapshot.identifier} of another database than the source endpoint's (${source.database} on ${srcCluster.identifier}).`;
+    }
+    const start = position ?? t.cdcStartPosition;
+    if (start === undefined) {
+      return t.cdcStartTime !== undefined
+        ? 'The rehearsal cloud starts MySQL CDC from a native start point only: a CdcStartTime cannot be matched exactly to the snapshot; use CdcStartPosition <file>:<pos>.'
+        : 'CdcStartPosition is required for a CDC-only task that continues a restored snapshot.';
+    }
+    const from = parsePos(start);
+    if (!from) return `CdcStartPosition '${start}' is not a MySQL binlog position (like mysql-bin-changelog.000024:373).`;
+    const logs = await binaryLogs(source);
+    const log = logs.find((l) => l.name === from.file);
+    if (!log) {
+      return `Error 1236 reading the binary log: Could not find first log file name in binary log index file: ${from.file} is not among the source's binary logs (${logs.map((l) => l.name).join(', ') || 'none'}); it was purged or never existed.`;
+    }
+    if (from.pos > log.size) return `Error 1236 reading the binary log: position ${from.pos} is past the end of ${from.file} (${log.size} bytes).`;
+    const at = snapshot.binlog;
+    const base = (f: string): string => f.slice(0, f.lastIndexOf('.'));
+    if (base(from.file) !== base(at.file)) return `CdcStartPosition ${start} names another binary log than the snapshot's position ${formatPos(at)}.`;
+    const diff = posValue(from) - posValue(at);
+    const amount = (a: typeof from, b: typeof from): string => (a.file === b.file ? `${Math.abs(a.pos - b.pos)} bytes of binlog` : `binlog from ${formatPos(a)} to ${formatPos(b)}`);
+    if (diff < 0n) return `CdcStartPosition ${start} is before the snapshot's position ${formatPos(at)}: changes already in the restored target would be applied again (overlap of ${amount(from, at)}).`;
+    if (diff > 0n) return `CdcStartPosition ${start} is after the snapshot's position ${formatPos(at)}: changes in between would be lost (gap of ${amount(at, from)}).`;
+    const db = source.database;
+    const sentinel = this.core.runbook.cutover.sentinelTable;
+    const rules = parseSelection(t.tableMappings).filter((r) => like(r.schema, db));
+    const doTables = [...new Set([...rules.filter((r) => r.action !== 'exclude').map((r) => `${db}.${r.table}`), `${db}.${sentinel}`])];
+    const existing = await myTables(source);
+    const excluded = (name: string): boolean => name !== sentinel && rules.some((r) => r.action === 'exclude' && like(r.table, name));
+    const selected = existing.filter((name) => name === sentinel || (rules.some((r) => r.action !== 'exclude' && like(r.table, name)) && !excluded(name)));
+    // Exclusions become exact ignores of the tables that exist now (the filter order puts them before the do-patterns).
+    const ignoreTables = existing.filter(excluded).map((name) => `${db}.${name}`);
+    // Fault injection: the replica skips the sentinel table, so the drain never sees its row while the rest flows.
+    if (this.core.failures.drainNeverArrives) ignoreTables.push(`${db}.${sentinel}`);
+    const local = source.server !== 'external';
+    const password = !local && source.passwordEnv !== undefined ? process.env[source.passwordEnv] : undefined;
+    await startReplica({
+      target, sourceHost: source.host, sourcePort: source.port, user: local ? REPLICATION_USER : source.user, ...(password !== undefined ? { password } : {}),
+      from, doTables, ignoreTables,
+    });
+    const problem = await this.waitReplicaUp(target);
+    if (problem !== undefined) return problem;
+    t.cdc = {
+      source, target, snapshot: snapshot.identifier, internalSlot: '', runnerSlot: '', publications: [], subscription: '', tables: selected.map((n) => `${db}.${n}`), baseline: {},
+      mysql: { sourceHost: source.host, sourcePort: source.port, from: formatPos(from), doTables, ignoreTables },
+    };
+    return undefined;
+  }
+
+  /** Wait (briefly) until both replica threads run; the replica's error when one stops. */
+  private async waitReplicaUp(target: Backend): Promise<string | undefined> {
+    for (let i = 0; i < 100; i += 1) {
+      const st = await withMy(myConfig(target, ''), slaveStatus);
+      if (st?.error !== undefined && (st.io === 'No' || st.sql === 'No')) return `Replication could not start: ${st.error}`;
+      if (st?.io === 'Yes' && st.sql === 'Yes') return undefined;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return undefined; // still connecting: the sampler reports a failure if it never connects
+  }
+
+  /** Table statistics of a MySQL task: the selected tables (MariaDB keeps no per-table change counters by default). */
+  private async myTableStatistics(target: Backend, tables: string[]): Promise<Record<string, unknown>[]> {
+    const present = new Set((await myTables(target)).map((n) => `${target.database}.${n}`));
+    return tables.map((name) => ({
+      SchemaName: name.slice(0, name.indexOf('.')), TableName: name.slice(name.indexOf('.') + 1), Inserts: 0, Updates: 0, Deletes: 0, Ddls: 0,
+      AppliedInserts: 0, AppliedUpdates: 0, AppliedDeletes: 0, AppliedDdls: 0, FullLoadRows: 0, FullLoadErrorRows: 0, LastUpdateTime: new Date(this.core.now()),
+      TableState: present.has(name) ? 'Table completed' : 'Table does not exist', ValidationState: 'Not enabled',
+    }));
+  }
+
+  /** One lag sample of a MySQL task: source SHOW MASTER STATUS against the replica's read and executed positions. */
+  private async sampleMysql(t: TaskRecord, sampler: Sampler): Promise<void> {
+    const cdc = t.cdc;
+    if (!cdc) return;
+    const current = await withMy(myConfig(cdc.source, ''), masterPosition);
+    const st = await withMy(myConfig(cdc.target, ''), slaveStatus);
+    if (!st) {
+      this.fail(t, 'The replication stream is gone (the target has no replica configured).');
+      return;
+    }
+    if (st.error !== undefined && (st.io === 'No' || st.sql === 'No')) {
+      await setReplicaRunning(cdc.target, false).catch(() => undefined);
+      this.fail(t, `Replication stopped: ${st.error}`);
+      return;
+    }
+    const incoming = await withMy(myConfig(cdc.source, ''), (c) => pendingTransactions(c, st.exec, current)).catch(() => 0);
+    const now = this.core.now();
+    sampler.clock.observe(now, posValue(current));
+    const sourceLatency = sampler.clock.age(now, posValue(st.read));
+    const totalLatency = sampler.clock.age(now, posValue(st.exec));
+    sampler.clock.forget(posValue(st.exec));
+    if (t.state !== 'running') return;
+    this.publish(t, now, sourceLatency, totalLatency, incoming);
+  }
+
+  private publish(t: TaskRecord, now: number, sourceLatency: number, totalLatency: number, incoming: number): void {
+    const instance = Object.values(this.core.reg.state.replicationInstances).find((r) => r.arn === t.instanceArn);
+    const d = { ReplicationInstanceIdentifier: instance?.identifier ?? '', ReplicationTaskIdentifier: t.resourceId };
+    const point = (m: string, v: number): Datapoint => ({ t: now, ns: 'AWS/DMS', m, d, v });
+    this.core.reg.addDatapoints([
+      point('CDCLatencySource', round(sourceLatency)),
+      point('CDCLatencyTarget', round(Math.max(0, totalLatency - sourceLatency))),
+      point('CDCIncomingChanges', incoming),
+    ]);
+  }
+
   private async baseline(source: Backend, target: Backend, tables: string[]): Promise<Record<string, { source: [number, number, number]; target: [number, number, number] }>> {
     const [s, g] = await Promise.all([targetTuples(source, tables), targetTuples(target, tables)]);
     return Object.fromEntries(tables.map((name) => [name, { source: s[name] ?? [0, 0, 0], target: g[name] ?? [0, 0, 0] }]));
@@ -421,7 +583,8 @@ export class FakeDms {
   private async carryOutStop(t: TaskRecord): Promise<void> {
     this.stopSampler(t);
     try {
-      if (t.cdc) await setSubscriptionEnabled(t.cdc.target, t.cdc.subscription, false);
+      if (t.cdc?.mysql) await setReplicaRunning(t.cdc.target, false);
+      else if (t.cdc) await setSubscriptionEnabled(t.cdc.target, t.cdc.subscription, false);
       t.state = 'stopped';
       t.stopReason = 'Stop Reason NORMAL';
       t.stoppedAt = this.core.now();
@@ -436,7 +599,8 @@ export class FakeDms {
     const status = taskStatus(this.core, t);
     if (['starting', 'running', 'stopping'].includes(status)) throw awsFault('dms', 'InvalidResourceStateFault', `Replication task ${t.identifier} is ${status}; stop it before deleting`);
     this.stopSampler(t);
-    if (t.cdc) await dropSubscription({ ...t.cdc });
+    if (t.cdc?.mysql) await resetReplica(t.cdc.target);
+    else if (t.cdc) await dropSubscription({ ...t.cdc });
     delete this.core.reg.state.tasks[t.identifier];
     this.core.reg.save();
     return { ReplicationTask: { ...this.taskShape(t), Status: 'deleting' } };
@@ -446,6 +610,7 @@ export class FakeDms {
     const t = this.mustTask(str(input, 'ReplicationTaskArn'));
     const cdc = t.cdc;
     if (!cdc) return { ReplicationTaskArn: t.arn, TableStatistics: [] };
+    if (cdc.mysql) return { ReplicationTaskArn: t.arn, TableStatistics: await this.myTableStatistics(cdc.target, cdc.tables) };
     const [s, g] = await Promise.all([targetTuples(cdc.source, cdc.tables), targetTuples(cdc.target, cdc.tables)]);
     const delta = (now: [number, number, number] | undefined, then: [number, number, number] | undefined, i: 0 | 1 | 2): number => Math.max(0, (now?.[i] ?? 0) - (then?.[i] ?? 0));
     const stats = cdc.tables.map((name) => {
@@ -482,8 +647,13 @@ export class FakeDms {
     try {
       const failAfter = this.core.failures.dmsTaskFailsAfterSeconds;
       if (failAfter !== undefined && t.startedAt !== undefined && this.core.now() - t.startedAt >= failAfter * 1000) {
-        await setSubscriptionEnabled(cdc.target, cdc.subscription, false);
+        if (cdc.mysql) await setReplicaRunning(cdc.target, false);
+        else await setSubscriptionEnabled(cdc.target, cdc.subscription, false);
         this.fail(t, `Injected fault: the task failed ${failAfter} s after it started (rehearsal.failures.dmsTaskFailsAfterSeconds).`);
+        return;
+      }
+      if (cdc.mysql) {
+        await this.sampleMysql(t, sampler);
         return;
       }
       const obs = await observeSource(cdc.source, cdc.subscription, cdc.internalSlot, cdc.tables);
@@ -500,14 +670,7 @@ export class FakeDms {
         incoming += Math.max(0, sum(obs.tuples[name]) - sum(b?.source) - (sum(target[name]) - sum(b?.target)));
       }
       if (t.state !== 'running') return;
-      const instance = Object.values(this.core.reg.state.replicationInstances).find((r) => r.arn === t.instanceArn);
-      const d = { ReplicationInstanceIdentifier: instance?.identifier ?? '', ReplicationTaskIdentifier: t.resourceId };
-      const point = (m: string, v: number): Datapoint => ({ t: now, ns: 'AWS/DMS', m, d, v });
-      this.core.reg.addDatapoints([
-        point('CDCLatencySource', round(sourceLatency)),
-        point('CDCLatencyTarget', round(Math.max(0, totalLatency - sourceLatency))),
-        point('CDCIncomingChanges', incoming),
-      ]);
+      this.publish(t, now, sourceLatency, totalLatency, incoming);
       if (obs.confirmed !== null) await advanceSlot(cdc.source, cdc.runnerSlot, obs.confirmed);
     } catch (error) {
       this.core.log(`rehearsal: sampling task ${t.identifier} failed: ${error instanceof Error ? error.message : String(error)}`);

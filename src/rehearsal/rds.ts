@@ -3,14 +3,17 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Core, Input } from './core.js';
-import { arn, before, ensureProxy, ms, serverBackend, str } from './core.js';
+import { arn, before, ensureProxy, isMysql, ms, serverBackend, str } from './core.js';
 import { awsFault, UnsupportedCommandError } from './faults.js';
 import { findKey } from './kms.js';
+import { dropMyDatabase, formatPos, restoreMyDump, takeMyDump } from './my-ops.js';
 import { dropDatabase, ident, pgConfig, restoreSnapshot, takeSnapshot, withPg, dropSlotWhenFree } from './pg-ops.js';
 import type { Backend, ClusterRecord, ClusterSettings, InstanceRecord, SnapshotRecord, TagRecord } from './registry.js';
 import { resourceId } from './registry.js';
 
 const PAGE = 100;
+/** DescribeEvents window when neither StartTime nor Duration is given (minutes), as on AWS. */
+const EVENTS_DEFAULT_MINUTES = 60;
 
 function clusterStatus(core: Core, c: ClusterRecord): string {
   if (c.rename && before(core, c.rename.until)) return 'renaming';
@@ -70,8 +73,8 @@ function snapshotShape(core: Core, s: SnapshotRecord): Record<string, unknown> {
   return {
     DBClusterSnapshotIdentifier: s.identifier, DBClusterIdentifier: s.clusterIdentifier, DBClusterSnapshotArn: arn.rds(core, 'cluster-snapshot', s.identifier),
     SnapshotCreateTime: new Date(s.createdAt), Engine: s.engine, EngineVersion: s.engineVersion, EngineMode: 'provisioned', Status: status, PercentProgress: percent,
-    Port: 5432, VpcId: 'vpc-0rehearsal', MasterUsername: s.clusterSettings.masterUsername, SnapshotType: 'manual', StorageEncrypted: true,
-    KmsKeyId: s.kmsKeyArn, LicenseModel: 'postgresql-license', AllocatedStorage: 1, AvailabilityZones: s.clusterSettings.availabilityZones,
+    Port: s.binlog ? 3306 : 5432, VpcId: 'vpc-0rehearsal', MasterUsername: s.clusterSettings.masterUsername, SnapshotType: 'manual', StorageEncrypted: true,
+    KmsKeyId: s.kmsKeyArn, LicenseModel: s.binlog ? 'aurora-mysql' : 'postgresql-license', AllocatedStorage: 1, AvailabilityZones: s.clusterSettings.availabilityZones,
     IAMDatabaseAuthenticationEnabled: s.clusterSettings.iamDatabaseAuthentication, TagList: s.tags,
   };
 }
@@ -124,11 +127,16 @@ function restoreKeyArn(core: Core, ref: string | undefined, snapshot: SnapshotRe
 /** Default settings of a restore that does not pass them: AWS defaults, not the source's. */
 function defaultSettings(s: SnapshotRecord): ClusterSettings {
   return {
-    parameterGroup: 'default.aurora-postgresql15', subnetGroup: 'default', securityGroupIds: ['sg-0default0000000000'],
+    parameterGroup: defaultParameterGroup(s.engine), subnetGroup: 'default', securityGroupIds: ['sg-0default0000000000'],
     masterUsername: s.clusterSettings.masterUsername, databaseName: s.clusterSettings.databaseName, backupRetentionPeriod: 1,
     preferredBackupWindow: '07:00-07:30', preferredMaintenanceWindow: 'sun:05:00-sun:05:30', deletionProtection: false, copyTagsToSnapshot: false,
     iamDatabaseAuthentication: false, cloudwatchLogsExports: [], availabilityZones: s.clusterSettings.availabilityZones,
   };
+}
+
+/** The default (cluster and instance) parameter group of an engine. */
+function defaultParameterGroup(engine: string): string {
+  return engine === 'aurora-mysql' ? 'default.aurora-mysql8.0' : 'default.aurora-postgresql15';
 }
 
 /** Apply due transitions (a finished rename points its name's proxy at the cluster). */
@@ -150,19 +158,28 @@ async function createSnapshot(core: Core, input: Input): Promise<unknown> {
   if (id === undefined) throw awsFault('rds', 'InvalidParameterValue', 'DBClusterSnapshotIdentifier is required');
   if (core.reg.state.snapshots[id]) throw awsFault('rds', 'DBClusterSnapshotAlreadyExistsFault', `Cannot create the cluster snapshot because one with the identifier ${id} already exists.`);
   requireAvailable(core, cluster);
-  const internalSlot = `rh_snap_${resourceId(12).toLowerCase()}`;
   const dumpFile = join(core.snapshotDir, `${id}.dump`);
   const rolesFile = join(core.snapshotDir, `${id}.roles.json`);
   const startedAt = core.now();
   core.log(`rehearsal: snapshot ${id} of ${cluster.identifier}: dumping ${cluster.backend.database}`);
-  const publications: [string, string] = [`${internalSlot}_pub`, `${internalSlot}_ins`];
-  const result = await takeSnapshot(cluster.backend, internalSlot, publications, dumpFile, rolesFile);
-  const snapshot: SnapshotRecord = {
+  const common = {
     identifier: id, clusterIdentifier: cluster.identifier, sourceBackend: cluster.backend, engine: cluster.engine, engineVersion: cluster.engineVersion,
-    kmsKeyArn: cluster.kmsKeyArn, createdAt: startedAt, readyAt: Math.max(core.now(), startedAt + ms(core.delays.snapshotSeconds)), lsn: result.lsn,
-    internalSlot, publications, dumpFile, rolesFile, databaseOwner: result.databaseOwner, slots: result.slots, clusterSettings: { ...cluster.settings },
+    kmsKeyArn: cluster.kmsKeyArn, createdAt: startedAt, dumpFile, rolesFile, clusterSettings: { ...cluster.settings },
     tags: [...(cluster.settings.copyTagsToSnapshot ? cluster.tags : []), ...tagsOf(input)],
   };
+  let snapshot: SnapshotRecord;
+  if (isMysql(core)) {
+    const binlog = await takeMyDump(cluster.backend, dumpFile, rolesFile);
+    snapshot = { ...common, readyAt: Math.max(core.now(), startedAt + ms(core.delays.snapshotSeconds)), lsn: formatPos(binlog), binlog, internalSlot: '', publications: ['', ''], slots: [] };
+  } else {
+    const internalSlot = `rh_snap_${resourceId(12).toLowerCase()}`;
+    const publications: [string, string] = [`${internalSlot}_pub`, `${internalSlot}_ins`];
+    const result = await takeSnapshot(cluster.backend, internalSlot, publications, dumpFile, rolesFile);
+    snapshot = {
+      ...common, readyAt: Math.max(core.now(), startedAt + ms(core.delays.snapshotSeconds)), lsn: result.lsn, internalSlot, publications,
+      databaseOwner: result.databaseOwner, slots: result.slots,
+    };
+  }
   core.reg.state.snapshots[id] = snapshot;
   core.reg.event('db-cluster-snapshot', id, 'Creating manual cluster snapshot', ['backup'], startedAt);
   core.reg.event('db-cluster-snapshot', id, 'Manual cluster snapshot created', ['backup'], snapshot.readyAt);
@@ -190,10 +207,14 @@ async function restore(core: Core, input: Input): Promise<unknown> {
   const backend: Backend = serverBackend(core, which, database);
   const startedAt = core.now();
   core.log(`rehearsal: restoring ${snapshot.identifier} as ${id} on the ${which} server`);
-  await restoreSnapshot({
-    target: backend, dumpFile: snapshot.dumpFile, rolesFile: snapshot.rolesFile, lsn: snapshot.lsn, slots: snapshot.slots,
-    ...(snapshot.databaseOwner !== undefined ? { databaseOwner: snapshot.databaseOwner } : {}), log: core.log,
-  });
+  if (snapshot.binlog) {
+    await restoreMyDump(backend, snapshot.dumpFile, snapshot.rolesFile);
+  } else {
+    await restoreSnapshot({
+      target: backend, dumpFile: snapshot.dumpFile, rolesFile: snapshot.rolesFile, lsn: snapshot.lsn, slots: snapshot.slots,
+      ...(snapshot.databaseOwner !== undefined ? { databaseOwner: snapshot.databaseOwner } : {}), log: core.log,
+    });
+  }
   const defaults = defaultSettings(snapshot);
   const bool = (key: string, def: boolean): boolean => (typeof input[key] === 'boolean' ? input[key] : def);
   const settings: ClusterSettings = {
@@ -231,11 +252,22 @@ function createInstance(core: Core, input: Input): unknown {
   const instance: InstanceRecord = {
     identifier: id, resourceId: `db-${resourceId()}`, clusterIdentifier: cluster.identifier, instanceClass: str(input, 'DBInstanceClass') ?? 'db.r6g.large',
     engine: str(input, 'Engine') ?? cluster.engine, createdAt: core.now(), readyAt: core.now() + ms(core.delays.availableSeconds),
-    parameterGroup: str(input, 'DBParameterGroupName') ?? 'default.aurora-postgresql15', promotionTier: typeof input.PromotionTier === 'number' ? input.PromotionTier : 1,
+    parameterGroup: str(input, 'DBParameterGroupName') ?? defaultParameterGroup(cluster.engine), promotionTier: typeof input.PromotionTier === 'number' ? input.PromotionTier : 1,
     availabilityZone: str(input, 'AvailabilityZone') ?? `${core.region}a`, tags: tagsOf(input),
   };
   core.reg.state.instances[id] = instance;
   core.reg.event('db-instance', id, 'DB instance created', ['creation']);
+  const snapshot = cluster.restoredFrom !== undefined ? core.reg.state.snapshots[cluster.restoredFrom] : undefined;
+  const isFirstWriter = !Object.values(core.reg.state.instances).some((i) => i.identifier !== id && i.clusterIdentifier === cluster.identifier);
+  if (snapshot?.binlog && isFirstWriter) {
+    // Aurora MySQL's first writer of a restored volume recovers it and reports where the binlog stood; the
+    // events are dated when the writer becomes available (DescribeEvents shows nothing from the future).
+    const ready = Math.max(instance.readyAt, cluster.readyAt);
+    core.reg.event('db-instance', id, 'DB instance restarted', ['availability'], ready - 2);
+    core.reg.event('db-instance', id, `Binlog position from crash recovery is ${snapshot.binlog.file} ${snapshot.binlog.pos}`, ['recovery'], ready - 1);
+    core.reg.event('db-instance', id, 'Recovery of the DB instance is complete.', ['recovery'], ready);
+    core.reg.event('db-instance', id, 'DB instance is available', ['availability'], ready);
+  }
   core.reg.save();
   return { DBInstance: instanceShape(core, instance) };
 }
@@ -285,7 +317,8 @@ async function deleteCluster(core: Core, input: Input): Promise<unknown> {
   }
   if (cluster.restoredFrom === undefined) throw awsFault('rds', 'InvalidParameterCombination', `The rehearsal cloud never deletes the source cluster ${cluster.identifier}.`);
   const shape = { ...clusterShape(core, cluster), Status: 'deleting' };
-  await dropDatabase({ ...cluster.backend, database: 'postgres' }, cluster.backend.database);
+  if (isMysql(core)) await dropMyDatabase(cluster.backend, cluster.backend.database);
+  else await dropDatabase({ ...cluster.backend, database: 'postgres' }, cluster.backend.database);
   delete core.reg.state.clusters[cluster.identifier];
   core.proxies.point(cluster.identifier, undefined);
   core.reg.event('db-cluster', cluster.identifier, 'DB cluster deleted', ['deletion']);
@@ -296,7 +329,7 @@ async function deleteCluster(core: Core, input: Input): Promise<unknown> {
 async function deleteSnapshot(core: Core, input: Input): Promise<unknown> {
   const snapshot = mustSnapshot(core, str(input, 'DBClusterSnapshotIdentifier'));
   const shape = { ...snapshotShape(core, snapshot), Status: 'deleted' };
-  if (!Object.values(core.reg.state.tasks).some((t) => t.cdc?.internalSlot === snapshot.internalSlot)) {
+  if (!snapshot.binlog && !Object.values(core.reg.state.tasks).some((t) => t.cdc?.internalSlot === snapshot.internalSlot)) {
     await withPg(pgConfig(snapshot.sourceBackend), async (c) => {
       await dropSlotWhenFree(c, snapshot.internalSlot);
       for (const p of snapshot.publications) await c.query(`DROP PUBLICATION IF EXISTS ${ident(p)}`);
@@ -340,12 +373,20 @@ function describeParameters(core: Core, input: Input): unknown {
 function describeEvents(core: Core, input: Input): unknown {
   const id = str(input, 'SourceIdentifier');
   const type = str(input, 'SourceType');
-  const start = input.StartTime instanceof Date ? input.StartTime.getTime() : typeof input.Duration === 'number' ? core.now() - input.Duration * 60_000 : core.now() - 3600_000;
-  const end = input.EndTime instanceof Date ? input.EndTime.getTime() : Infinity;
+  if (id !== undefined && type === undefined) throw awsFault('rds', 'InvalidParameterCombination', 'If SourceIdentifier is supplied, SourceType must also be provided.');
+  const max = typeof input.MaxRecords === 'number' ? input.MaxRecords : PAGE;
+  if (max < 20 || max > 100) throw awsFault('rds', 'InvalidParameterValue', `Invalid value ${max} for MaxRecords. Must be between 20 and 100.`);
+  const time = (key: string): number | undefined => (input[key] instanceof Date ? (input[key]).getTime() : typeof input[key] === 'string' ? Date.parse(input[key]) : undefined);
+  const end = time('EndTime') ?? core.now();
+  const duration = typeof input.Duration === 'number' ? input.Duration : EVENTS_DEFAULT_MINUTES;
+  const start = time('StartTime') ?? end - duration * 60_000;
+  const categories = Array.isArray(input.EventCategories) ? (input.EventCategories as string[]) : undefined;
   const events = core.reg.state.events
     .filter((e) => (id === undefined || e.sourceId === id) && (type === undefined || e.sourceType === type) && e.at >= start && e.at <= end && e.at <= core.now())
-    .map((e) => ({ SourceIdentifier: e.sourceId, SourceType: e.sourceType, Message: e.message, EventCategories: e.categories, Date: new Date(e.at) }));
-  const { page, Marker } = paginate(events, input);
+    .filter((e) => categories === undefined || e.categories.some((c) => categories.includes(c)))
+    .sort((a, b) => a.at - b.at)
+    .map((e) => ({ SourceIdentifier: e.sourceId, SourceType: e.sourceType, SourceArn: arn.rds(core, e.sourceType === 'db-instance' ? 'db' : e.sourceType === 'db-cluster' ? 'cluster' : 'cluster-snapshot', e.sourceId), Message: e.message, EventCategories: e.categories, Date: new Date(e.at) }));
+  const { page, Marker } = paginate(events, { ...input, MaxRecords: max });
   return { Events: page, ...(Marker !== undefined ? { Marker } : {}) };
 }
 

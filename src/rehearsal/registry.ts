@@ -115,7 +115,11 @@ export interface InstanceRecord {
   tags: TagRecord[];
 }
 
-/** A cluster snapshot of a PostgreSQL source: a dump taken at an exported snapshot of a logical slot. */
+/**
+ * A cluster snapshot: of a PostgreSQL source a dump taken at an exported snapshot of a logical slot; of a MySQL
+ * source a `mariadb-dump --single-transaction --master-data=2` (then `lsn` holds `<file>:<pos>`, `binlog` is set,
+ * and the slot and publication fields are empty).
+ */
 export interface SnapshotRecord {
   /** DBClusterSnapshotIdentifier. */
   identifier: string;
@@ -133,15 +137,17 @@ export interface SnapshotRecord {
   createdAt: number;
   /** `creating` (PercentProgress rising) until this time. */
   readyAt: number;
-  /** The snapshot's LSN: the consistent point of `internalSlot`. */
+  /** The snapshot's LSN: the consistent point of `internalSlot` (MySQL: the binlog position as `<file>:<pos>`). */
   lsn: string;
+  /** MySQL: the binlog position of the dump. */
+  binlog?: { file: string; pos: number };
   /** Internal pgoutput slot on the source, created with EXPORT_SNAPSHOT; the CDC stream starts from it. */
   internalSlot: string;
   /** Its publications on the source (full, insert-only), created just before the slot. */
   publications: [string, string];
   /** pg_dump -Fc file. */
   dumpFile: string;
-  /** Roles as they were at snapshot time (JSON, mode 0600: holds password hashes). */
+  /** Roles (MySQL: accounts and grants) as they were at snapshot time (JSON, mode 0600: holds password hashes). */
   rolesFile: string;
   /** Owner of the source database at snapshot time. */
   databaseOwner?: string;
@@ -316,6 +322,19 @@ export interface CdcRecord {
   tables: string[];
   /** Per table, n_tup_ins/upd/del on source and target when the task started. */
   baseline: Record<string, { source: [number, number, number]; target: [number, number, number] }>;
+  /** MySQL: the task is the target server's binlog replica (the PostgreSQL fields above are empty). */
+  mysql?: {
+    /** Where the replica reads from (the source server itself, not its proxy). */
+    sourceHost: string;
+    /** Its port. */
+    sourcePort: number;
+    /** Start position `<file>:<pos>`. */
+    from: string;
+    /** replicate_wild_do_table patterns. */
+    doTables: string[];
+    /** replicate_ignore_table names (excluded tables, the held-back sentinel). */
+    ignoreTables: string[];
+  };
 }
 
 /** An RDS event. */

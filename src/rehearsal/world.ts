@@ -8,21 +8,28 @@ import { rehearsalSchema } from '../runbook/schema.js';
 import type { Runbook } from '../runbook/schema.js';
 import { cloudwatchSend } from './cloudwatch.js';
 import type { Core, Input } from './core.js';
-import { REHEARSAL_ADMIN, ensureProxy, localBackend } from './core.js';
+import { REHEARSAL_ADMIN, ensureProxy, isMysql, localBackend } from './core.js';
 import { FakeDms, registerReplicationInstance } from './dms.js';
 import { declareKey, findKey, kmsSend } from './kms.js';
+import { myConfig, prepareMyServer, resetReplica, rows, SYSTEM_DATABASES, withMy, myIdent } from './my-ops.js';
 import { dropDatabase, ident, pgConfig, withPg } from './pg-ops.js';
 import { ProxyRegistry } from './proxy.js';
 import { rdsSend, rdsTick } from './rds.js';
 import type { Backend, ClusterSettings, ParameterGroupRecord, RegistryState } from './registry.js';
 import { Registry, resourceId } from './registry.js';
-import { startPostgres } from './servers/index.js';
+import { startMariadb, startPostgres } from './servers/index.js';
 import type { LocalServer } from './servers/index.js';
 
 /** The custom cluster parameter group of the rehearsal source (logical replication on). */
 export const SOURCE_PARAMETER_GROUP = 'rekey-rehearsal-apg15';
 /** The default group a restore gets when it does not name one (logical replication off). */
 export const DEFAULT_PARAMETER_GROUP = 'default.aurora-postgresql15';
+/** The custom cluster parameter group of an Aurora MySQL rehearsal source (binlog as DMS needs it). */
+export const MYSQL_SOURCE_PARAMETER_GROUP = 'rekey-rehearsal-aurora-mysql8';
+/** The default Aurora MySQL 3 cluster parameter group (binlog off). */
+export const MYSQL_DEFAULT_PARAMETER_GROUP = 'default.aurora-mysql8.0';
+/** The Aurora MySQL version the rehearsal source reports (the server is MariaDB). */
+export const MYSQL_ENGINE_VERSION = '8.0.mysql_aurora.3.05.2';
 /** Alias of the key the rehearsal source is encrypted with. */
 export const OLD_KEY_ALIAS = 'alias/rekey-rehearsal-old';
 
@@ -68,12 +75,24 @@ function sender(handler: Handler, before: () => Promise<void>, created?: (name: 
 export async function openRehearsal(opts: { stateDir: string; runbook: Runbook; fresh: boolean; log?: (msg: string) => void }): Promise<RehearsalWorld> {
   const { runbook, stateDir } = opts;
   const log = opts.log ?? (() => undefined);
-  if (runbook.source.engine !== 'aurora-postgresql') {
-    throw new Error(`the rehearsal cloud models aurora-postgresql sources so far, not ${runbook.source.engine}`);
+  if (runbook.source.engine !== 'aurora-postgresql' && runbook.source.engine !== 'aurora-mysql') {
+    throw new Error(`the rehearsal cloud models aurora-postgresql and aurora-mysql sources, not ${runbook.source.engine}`);
   }
   const rehearsal = runbook.rehearsal ?? rehearsalSchema.parse({});
-  const source = await startPostgres({ dir: join(stateDir, 'servers', 'pg-source'), reuse: true, superuser: REHEARSAL_ADMIN });
-  const target = await startPostgres({ dir: join(stateDir, 'servers', 'pg-target'), reuse: true, superuser: REHEARSAL_ADMIN });
+  const mysqlFamily = runbook.source.engine === 'aurora-mysql';
+  const [source, target] = mysqlFamily
+    ? await Promise.all([
+      startMariadb({ dir: join(stateDir, 'servers', 'my-source'), serverId: 1, reuse: true }),
+      startMariadb({ dir: join(stateDir, 'servers', 'my-target'), serverId: 2, reuse: true }),
+    ])
+    : [
+      await startPostgres({ dir: join(stateDir, 'servers', 'pg-source'), reuse: true, superuser: REHEARSAL_ADMIN }),
+      await startPostgres({ dir: join(stateDir, 'servers', 'pg-target'), reuse: true, superuser: REHEARSAL_ADMIN }),
+    ];
+  if (mysqlFamily) {
+    // root stays the servers' local superuser; the cloud itself works as rdsadmin, which the fence leaves alone.
+    for (const s of [source, target]) await prepareMyServer(s.host, s.port, REHEARSAL_ADMIN);
+  }
   const cloudDir = join(stateDir, 'cloud');
   const snapshotDir = join(cloudDir, 'snapshots');
   const account = runbook.account ?? '123456789012';
@@ -99,7 +118,8 @@ export async function openRehearsal(opts: { stateDir: string; runbook: Runbook; 
   };
 
   if (isFresh) {
-    await cleanServers(core, sourceBackendOf(core));
+    if (mysqlFamily) await cleanMyServers(core, sourceBackendOf(core));
+    else await cleanServers(core, sourceBackendOf(core));
     await registerWorld(core);
   }
   for (const [identifier, port] of Object.entries(reg.state.proxyPorts)) {
@@ -156,14 +176,46 @@ function sourceBackendOf(core: Core): Backend {
   const url = runbook.rehearsal?.source.url;
   if (url === undefined) return localBackend(core.servers.source, 'source', runbook.source.database);
   const u = new URL(url);
-  if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') throw new Error(`rehearsal.source.url must be a postgres:// URL for a PostgreSQL source, not ${u.protocol}`);
+  const mysqlFamily = isMysql(core);
+  if (mysqlFamily && u.protocol !== 'mysql:' && u.protocol !== 'mariadb:') throw new Error(`rehearsal.source.url must be a mysql:// URL for a MySQL source, not ${u.protocol}`);
+  if (!mysqlFamily && u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') throw new Error(`rehearsal.source.url must be a postgres:// URL for a PostgreSQL source, not ${u.protocol}`);
   if (u.password !== '') throw new Error('rehearsal.source.url must not contain a password; use rehearsal.source.urlPasswordEnv');
   const database = decodeURIComponent(u.pathname.replace(/^\//, '')) || runbook.source.database;
   const passwordEnv = runbook.rehearsal?.source.urlPasswordEnv;
   return {
-    server: 'external', host: u.hostname, port: Number(u.port || 5432), database, user: decodeURIComponent(u.username || 'postgres'),
+    server: 'external', host: u.hostname, port: Number(u.port || (mysqlFamily ? 3306 : 5432)), database, user: decodeURIComponent(u.username || (mysqlFamily ? 'root' : 'postgres')),
     ...(passwordEnv !== undefined ? { passwordEnv } : {}),
   };
+}
+
+/** A fresh MySQL world starts over: no replica and no databases on the target server. */
+async function cleanMyServers(core: Core, sourceBackend: Backend): Promise<void> {
+  const target = localBackend(core.servers.target, 'target', '');
+  await resetReplica(target);
+  await withMy(myConfig(target, ''), async (c) => {
+    for (const d of await rows<{ d: string }>(c, 'SELECT SCHEMA_NAME AS d FROM information_schema.SCHEMATA')) {
+      if (!SYSTEM_DATABASES.has(d.d)) await c.query(`DROP DATABASE ${myIdent(d.d)}`);
+    }
+  });
+  if (sourceBackend.server !== 'external') await resetReplica(localBackend(core.servers.source, 'source', ''));
+}
+
+/** Parameters of an Aurora MySQL cluster parameter group, from the server's variables plus the binlog ones. */
+async function myParameterGroups(admin: Backend): Promise<ParameterGroupRecord[]> {
+  const vars = await withMy(myConfig(admin, ''), (c) => rows<{ Variable_name: string; Value: string }>(c, 'SHOW GLOBAL VARIABLES'));
+  const binlog = new Set(['binlog_format', 'binlog_row_image', 'binlog_checksum', 'log_bin']);
+  const defaults = vars.filter((v) => !binlog.has(v.Variable_name)).map((v) => ({ name: v.Variable_name, value: v.Value, source: 'engine-default' as const, applyType: 'dynamic' as const }));
+  const group = (name: string, on: boolean): ParameterGroupRecord => ({
+    name, family: 'aurora-mysql8.0', description: on ? 'rekey rehearsal source: binlog ROW for DMS' : 'Default cluster parameter group for aurora-mysql8.0',
+    parameters: [
+      // Aurora turns the binlog on through binlog_format (OFF by default); DMS wants ROW, FULL row images, no checksums.
+      { name: 'binlog_format', value: on ? 'ROW' : 'OFF', source: on ? ('user' as const) : ('engine-default' as const), applyType: 'static' as const },
+      { name: 'binlog_row_image', value: 'FULL', source: on ? ('user' as const) : ('engine-default' as const), applyType: 'dynamic' as const },
+      { name: 'binlog_checksum', value: on ? 'NONE' : 'CRC32', source: on ? ('user' as const) : ('engine-default' as const), applyType: 'dynamic' as const },
+      ...defaults,
+    ].sort((a, b) => a.name.localeCompare(b.name)),
+  });
+  return [group(MYSQL_SOURCE_PARAMETER_GROUP, true), group(MYSQL_DEFAULT_PARAMETER_GROUP, false)];
 }
 
 /** A fresh world starts over: no leftovers of the rehearsal cloud on the servers. */
@@ -222,23 +274,27 @@ async function registerWorld(core: Core): Promise<void> {
   // The source is encrypted with the first other key the runbook lists (e.g. alias/aws/rds), else a generated one.
   const listedOld = rehearsal.keys.map((k) => findKey(st, k.id, core.region)).find((k) => k !== undefined && k.keyId !== newKey.keyId);
   const oldKey = listedOld ?? declareKey(st, OLD_KEY_ALIAS, { description: "rehearsal: the source's current key" });
-  for (const g of await parameterGroups(core, backend.server === 'external' ? localBackend(core.servers.source, 'source', 'postgres') : backend)) st.parameterGroups[g.name] = g;
-  const version = await withPg(pgConfig(backend, backend.server === 'external' ? backend.database : 'postgres'), async (c) => (await c.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]?.v ?? '15');
+  const mysqlFamily = isMysql(core);
+  const admin = backend.server === 'external' ? localBackend(core.servers.source, 'source', mysqlFamily ? '' : 'postgres') : backend;
+  for (const g of mysqlFamily ? await myParameterGroups(admin) : await parameterGroups(core, admin)) st.parameterGroups[g.name] = g;
+  const version = mysqlFamily
+    ? MYSQL_ENGINE_VERSION
+    : await withPg(pgConfig(backend, backend.server === 'external' ? backend.database : 'postgres'), async (c) => (await c.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]?.v ?? '15');
   const az = [`${runbook.region}a`, `${runbook.region}b`, `${runbook.region}c`];
   const settings: ClusterSettings = {
-    parameterGroup: SOURCE_PARAMETER_GROUP, subnetGroup: 'rekey-rehearsal-subnets', securityGroupIds: ['sg-0a1b2c3d4e5f60718'], masterUsername: runbook.source.username,
+    parameterGroup: mysqlFamily ? MYSQL_SOURCE_PARAMETER_GROUP : SOURCE_PARAMETER_GROUP, subnetGroup: 'rekey-rehearsal-subnets', securityGroupIds: ['sg-0a1b2c3d4e5f60718'], masterUsername: runbook.source.username,
     databaseName: runbook.source.database, backupRetentionPeriod: 7, preferredBackupWindow: '03:00-03:30', preferredMaintenanceWindow: 'sun:04:00-sun:04:30',
-    deletionProtection: true, copyTagsToSnapshot: true, iamDatabaseAuthentication: false, cloudwatchLogsExports: ['postgresql'], availabilityZones: az,
+    deletionProtection: true, copyTagsToSnapshot: true, iamDatabaseAuthentication: false, cloudwatchLogsExports: mysqlFamily ? ['error', 'slowquery'] : ['postgresql'], availabilityZones: az,
   };
   const id = runbook.source.identifier;
   const createdAt = core.now() - 30 * 86400_000;
   st.clusters[id] = {
-    identifier: id, resourceId: `cluster-${resourceId()}`, engine: 'aurora-postgresql', engineVersion: version.split(' ')[0] ?? version, backend,
+    identifier: id, resourceId: `cluster-${resourceId()}`, engine: runbook.source.engine, engineVersion: version.split(' ')[0] ?? version, backend,
     kmsKeyArn: oldKey.arn, createdAt, readyAt: createdAt, settings, tags: [{ Key: 'app', Value: 'rekey-demo' }, { Key: 'env', Value: 'rehearsal' }],
   };
   st.instances[`${id}-instance-1`] = {
     identifier: `${id}-instance-1`, resourceId: `db-${resourceId()}`, clusterIdentifier: id, instanceClass: 'db.r6g.large',
-    engine: 'aurora-postgresql', createdAt, readyAt: createdAt, parameterGroup: DEFAULT_PARAMETER_GROUP, promotionTier: 1, availabilityZone: az[0] ?? 'a', tags: [],
+    engine: runbook.source.engine, createdAt, readyAt: createdAt, parameterGroup: mysqlFamily ? MYSQL_DEFAULT_PARAMETER_GROUP : DEFAULT_PARAMETER_GROUP, promotionTier: 1, availabilityZone: az[0] ?? 'a', tags: [],
   };
   core.reg.event('db-cluster', id, 'DB cluster created', ['creation'], createdAt);
   core.reg.save();

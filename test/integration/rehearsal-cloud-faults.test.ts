@@ -14,7 +14,7 @@ import { testDir } from '../helpers/servers.js';
 const FAIL_AFTER = 4;
 const runbook = runbookSchema.parse({
   version: 1, name: 'faults', region: 'eu-west-1',
-  source: { engine: 'aurora-postgresql', identifier: 'shop', database: 'shop', username: 'postgres', password: { env: 'UNUSED' } },
+  source: { engine: 'aurora-postgresql', identifier: 'shop', database: 'shop', username: 'rdsadmin', password: { env: 'UNUSED' } },
   target: { kmsKeyId: 'alias/shop-new' },
   dms: { replicationInstance: { identifier: 'dms1', create: false } },
   cutover: { sentinelTable: 'rekey_sentinel' },
@@ -28,7 +28,7 @@ let world: RehearsalWorld;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function sql<R extends pg.QueryResultRow>(port: number, text: string, params: unknown[] = []): Promise<R[]> {
-  const c = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'shop' });
+  const c = new pg.Client({ host: '127.0.0.1', port, user: 'rdsadmin', database: 'shop' });
   await c.connect();
   try {
     return (await c.query<R>(text, params)).rows;
@@ -75,7 +75,7 @@ test('the sentinel row is held back, then the task fails after the configured ti
   const instanceArn = world.inspect().replicationInstances.dms1?.arn;
   const endpoint = async (type: 'source' | 'target', p: number | undefined): Promise<string | undefined> =>
     (await dms.send(new CreateEndpointCommand({
-      EndpointIdentifier: `shop-${type}`, EndpointType: type, EngineName: 'aurora-postgresql', ServerName: '127.0.0.1', Port: p, DatabaseName: 'shop', Username: 'postgres',
+      EndpointIdentifier: `shop-${type}`, EndpointType: type, EngineName: 'aurora-postgresql', ServerName: '127.0.0.1', Port: p, DatabaseName: 'shop', Username: 'rdsadmin',
       ...(type === 'source' ? { PostgreSQLSettings: { SlotName: 'rekey_f1', PluginName: 'test-decoding' } } : {}),
     }))).Endpoint?.EndpointArn;
   const task = await dms.send(new CreateReplicationTaskCommand({

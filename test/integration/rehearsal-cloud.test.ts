@@ -68,8 +68,8 @@ async function query<R extends pg.QueryResultRow>(config: pg.ClientConfig, sql: 
   }
 }
 
-const sourceDb = (): pg.ClientConfig => ({ host: '127.0.0.1', port: world.servers.source.port, user: 'postgres', database: 'orders' });
-const targetDb = (): pg.ClientConfig => ({ host: '127.0.0.1', port: world.servers.target.port, user: 'postgres', database: 'orders' });
+const sourceDb = (): pg.ClientConfig => ({ host: '127.0.0.1', port: world.servers.source.port, user: 'rdsadmin', database: 'orders' });
+const targetDb = (): pg.ClientConfig => ({ host: '127.0.0.1', port: world.servers.target.port, user: 'rdsadmin', database: 'orders' });
 const rds = (): RDSClient => world.cloud.rds as RDSClient;
 
 async function cluster(id: string): Promise<DBCluster> {

@@ -1,0 +1,286 @@
+// The MariaDB work behind the fake APIs: the rehearsal's own accounts, snapshot (mariadb-dump at a binlog
+// position), restore (accounts as of the snapshot, the dump), CDC by native binlog replication, lag.
+import { spawn } from 'node:child_process';
+import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
+import mysql from 'mysql2/promise';
+import type { Connection, RowDataPacket } from 'mysql2/promise';
+import { findExecutable } from './servers/index.js';
+import type { Backend } from './registry.js';
+
+/** The replication account the rehearsal creates on its servers (REPLICATION SLAVE only); named as on RDS, so the fence leaves it alone. */
+export const REPLICATION_USER = 'rdsrepladmin';
+
+/** Accounts a snapshot never carries: the servers' own, and the rehearsal's. */
+const SYSTEM_USERS = new Set(['root', 'mariadb.sys', 'mysql.sys', 'mysql.session', 'mysql.infoschema', 'rdsadmin', REPLICATION_USER, '']);
+
+/** Databases of the server itself. */
+export const SYSTEM_DATABASES = new Set(['mysql', 'information_schema', 'performance_schema', 'sys']);
+
+/** A binlog position. */
+export interface BinlogPos {
+  /** Binlog file name, e.g. mysql-bin.000003. */
+  file: string;
+  /** Byte offset in it. */
+  pos: number;
+}
+
+/** Connection options for a backend (the password comes from the environment, never stored). */
+export function myConfig(b: Backend, database: string | undefined = b.database): mysql.ConnectionOptions {
+  const password = b.passwordEnv !== undefined ? process.env[b.passwordEnv] : undefined;
+  return {
+    host: b.host, port: b.port, user: b.user, connectTimeout: 10_000, ...(database !== undefined && database !== '' ? { database } : {}),
+    ...(password !== undefined ? { password } : {}),
+  };
+}
+
+/** Run `fn` with a connection; always closes it. */
+export async function withMy<T>(options: mysql.ConnectionOptions, fn: (c: Connection) => Promise<T>): Promise<T> {
+  const conn = await mysql.createConnection(options);
+  conn.on('error', () => undefined);
+  try {
+    return await fn(conn);
+  } finally {
+    await conn.end().catch(() => undefined);
+  }
+}
+
+/** Rows of a query. */
+export async function rows<R>(c: Connection, sql: string, params: unknown[] = []): Promise<R[]> {
+  const [result] = await c.query<RowDataPacket[]>(sql, params);
+  return result as unknown as R[];
+}
+
+/** Quote an identifier. */
+export const myIdent = (name: string): string => `\`${name.replace(/`/g, '``')}\``;
+/** Quote a string literal. */
+export const myLiteral = (value: string): string => `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+
+/** `<file>:<pos>` (DMS CdcStartPosition form). */
+export const formatPos = (p: BinlogPos): string => `${p.file}:${p.pos}`;
+
+/** Parse `<file>:<pos>`; undefined when it is not one. */
+export function parsePos(text: string): BinlogPos | undefined {
+  const m = /^([^:\s]+\.\d+):(\d+)$/.exec(text.trim());
+  return m?.[1] !== undefined && m[2] !== undefined ? { file: m[1], pos: Number(m[2]) } : undefined;
+}
+
+/** A position as one number: file sequence in the high bits, offset in the low 32 (same log base assumed). */
+export function posValue(p: BinlogPos): bigint {
+  const seq = Number(p.file.slice(p.file.lastIndexOf('.') + 1));
+  return (BigInt(seq) << 32n) + BigInt(p.pos);
+}
+
+/**
+ * Set up a rehearsal server: the cloud's own admin account (like AWS's rdsadmin: outside the fence), the
+ * replication account, and Aurora's binlog retention procedures. Connects as root (passwordless, local).
+ */
+export async function prepareMyServer(host: string, port: number, admin: string): Promise<void> {
+  await withMy({ host, port, user: 'root', connectTimeout: 10_000 }, async (c) => {
+    await c.query(`CREATE USER IF NOT EXISTS ${myLiteral(admin)}@'%'`);
+    await c.query(`GRANT ALL PRIVILEGES ON *.* TO ${myLiteral(admin)}@'%' WITH GRANT OPTION`);
+    await c.query(`ALTER USER ${myLiteral(admin)}@'%' ACCOUNT UNLOCK`);
+    await c.query(`CREATE USER IF NOT EXISTS ${myLiteral(REPLICATION_USER)}@'%'`);
+    await c.query(`GRANT REPLICATION SLAVE ON *.* TO ${myLiteral(REPLICATION_USER)}@'%'`);
+    // Aurora MySQL keeps binlogs by this setting (mysql.rds_set_configuration), not expire_logs_*.
+    await c.query('CREATE TABLE IF NOT EXISTS mysql.rekey_rds_configuration (name VARCHAR(64) PRIMARY KEY, value VARCHAR(64) NULL)');
+    await c.query("INSERT IGNORE INTO mysql.rekey_rds_configuration VALUES ('binlog retention hours', '24')");
+    await c.query('DROP PROCEDURE IF EXISTS mysql.rds_show_configuration');
+    await c.query(
+      `CREATE DEFINER = ${myLiteral(admin)}@'%' PROCEDURE mysql.rds_show_configuration() SQL SECURITY DEFINER
+       SELECT name, value, 'binlogs are retained this long' AS description FROM mysql.rekey_rds_configuration`,
+    );
+    await c.query('DROP PROCEDURE IF EXISTS mysql.rds_set_configuration');
+    await c.query(
+      `CREATE DEFINER = ${myLiteral(admin)}@'%' PROCEDURE mysql.rds_set_configuration(IN n VARCHAR(64), IN v INT) SQL SECURITY DEFINER
+       REPLACE INTO mysql.rekey_rds_configuration VALUES (n, v)`,
+    );
+    // DMS reads MySQL binlogs without event checksums (the parameter group says NONE; the server agrees).
+    const [checksum] = await rows<{ v: string }>(c, 'SELECT @@GLOBAL.binlog_checksum AS v');
+    if (checksum?.v !== 'NONE') await c.query("SET GLOBAL binlog_checksum = 'NONE'");
+  });
+}
+
+/** Start a MariaDB tool with the backend's credentials; resolves with stdout when it exits 0. */
+async function runMyTool(tool: string, args: string[], b: Backend, stdinFile?: string): Promise<void> {
+  const bin = (await findExecutable(tool)) ?? (await findExecutable(tool.replace(/^mariadb/, 'mysql')));
+  if (bin === undefined) throw new Error(`${tool} not found (apt-get install mariadb-client)`);
+  const password = b.passwordEnv !== undefined ? process.env[b.passwordEnv] : undefined;
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8', ...(password !== undefined ? { MYSQL_PWD: password } : {}) };
+  const conn = ['--no-defaults', '-h', b.host, '-P', String(b.port), '-u', b.user, '--protocol=TCP'];
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn(bin, [...conn, ...args], { env, stdio: [stdinFile !== undefined ? 'pipe' : 'ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr?.on('data', (d: Buffer) => {
+      err = (err + d.toString('utf8')).slice(-4000);
+    });
+    if (stdinFile !== undefined && child.stdin) createReadStream(stdinFile).on('error', reject).pipe(child.stdin);
+    child.once('error', reject);
+    child.once('close', (code, sig) => {
+      if (code === 0) resolve();
+      else reject(new Error(`${tool} failed (${sig ?? `exit ${String(code)}`}): ${err.trim().split('\n').slice(-5).join(' | ')}`));
+    });
+  });
+}
+
+/** An account as it was at snapshot time: its CREATE USER (with password hash and lock state) and grants. */
+interface AccountSnapshot {
+  user: string;
+  host: string;
+  create: string;
+  grants: string[];
+}
+
+async function readAccounts(c: Connection): Promise<AccountSnapshot[]> {
+  const users = await rows<{ User: string; Host: string }>(c, 'SELECT User, Host FROM mysql.user ORDER BY User, Host');
+  const out: AccountSnapshot[] = [];
+  for (const u of users) {
+    if (SYSTEM_USERS.has(u.User) || u.Host === 'localhost') continue;
+    const name = `${myLiteral(u.User)}@${myLiteral(u.Host)}`;
+    const [create] = await rows<Record<string, string>>(c, `SHOW CREATE USER ${name}`);
+    const grants = await rows<Record<string, string>>(c, `SHOW GRANTS FOR ${name}`);
+    out.push({ user: u.User, host: u.Host, create: Object.values(create ?? {})[0] ?? `CREATE USER ${name}`, grants: grants.map((g) => Object.values(g)[0] ?? '').filter((g) => g !== '') });
+  }
+  return out;
+}
+
+/** Parse the `-- CHANGE MASTER TO MASTER_LOG_FILE='f', MASTER_LOG_POS=n;` line of a --master-data=2 dump. */
+export function dumpPosition(head: string): BinlogPos | undefined {
+  const m = /CHANGE MASTER TO MASTER_LOG_FILE='([^']+)',\s*MASTER_LOG_POS=(\d+)/.exec(head);
+  return m?.[1] !== undefined && m[2] !== undefined ? { file: m[1], pos: Number(m[2]) } : undefined;
+}
+
+/** Dump the database with its binlog position (consistent snapshot), and its accounts (0600 file: password hashes). */
+export async function takeMyDump(b: Backend, dumpFile: string, accountsFile: string): Promise<BinlogPos> {
+  const accounts = await withMy(myConfig(b, ''), readAccounts);
+  writeFileSync(accountsFile, JSON.stringify(accounts), { mode: 0o600 });
+  await runMyTool('mariadb-dump', [
+    '--single-transaction', '--master-data=2', '--routines', '--triggers', '--events', '--hex-blob', '--databases', b.database, `--result-file=${dumpFile}`,
+  ], b);
+  const head = readFileSync(dumpFile, 'utf8').slice(0, 64 * 1024);
+  const pos = dumpPosition(head);
+  if (!pos) throw new Error('mariadb-dump wrote no CHANGE MASTER position (is the binary log on?)');
+  return pos;
+}
+
+/** Load a dump into the target server: the accounts as of the snapshot, then the database (replaced). */
+export async function restoreMyDump(target: Backend, dumpFile: string, accountsFile: string): Promise<void> {
+  const accounts = JSON.parse(readFileSync(accountsFile, 'utf8')) as AccountSnapshot[];
+  await withMy(myConfig(target, ''), async (c) => {
+    await c.query(`DROP DATABASE IF EXISTS ${myIdent(target.database)}`);
+    for (const a of accounts) {
+      const name = `${myLiteral(a.user)}@${myLiteral(a.host)}`;
+      await c.query(`DROP USER IF EXISTS ${name}`);
+      await c.query(a.create);
+      for (const g of a.grants) await c.query(g);
+    }
+  });
+  await runMyTool('mariadb', [], target, dumpFile);
+}
+
+/** Drop a database (missing is fine). */
+export async function dropMyDatabase(admin: Backend, database: string): Promise<void> {
+  await withMy(myConfig(admin, ''), async (c) => {
+    await c.query(`DROP DATABASE IF EXISTS ${myIdent(database)}`);
+  });
+}
+
+/** Binary logs on a server (SHOW BINARY LOGS): name and size. */
+export async function binaryLogs(b: Backend): Promise<{ name: string; size: number }[]> {
+  return withMy(myConfig(b, ''), async (c) => (await rows<{ Log_name: string; File_size: string | number }>(c, 'SHOW BINARY LOGS')).map((r) => ({ name: r.Log_name, size: Number(r.File_size) })));
+}
+
+/** The server's current binlog position (SHOW MASTER STATUS). */
+export async function masterPosition(c: Connection): Promise<BinlogPos> {
+  const [row] = await rows<{ File: string; Position: string | number }>(c, 'SHOW MASTER STATUS');
+  if (!row) throw new Error('SHOW MASTER STATUS returned nothing: the binary log is off');
+  return { file: row.File, pos: Number(row.Position) };
+}
+
+/** What SHOW SLAVE STATUS says, in the parts the cloud uses. */
+export interface SlaveStatus {
+  /** Slave_IO_Running: Yes, No, Connecting, Preparing. */
+  io: string;
+  /** Slave_SQL_Running. */
+  sql: string;
+  /** Master_Log_File:Read_Master_Log_Pos (received). */
+  read: BinlogPos;
+  /** Relay_Master_Log_File:Exec_Master_Log_Pos (applied). */
+  exec: BinlogPos;
+  /** Seconds_Behind_Master (null when a thread is stopped). */
+  secondsBehind: number | null;
+  /** Last IO or SQL error, if any. */
+  error?: string;
+}
+
+/** SHOW SLAVE STATUS of the default connection; undefined when none is configured. */
+export async function slaveStatus(c: Connection): Promise<SlaveStatus | undefined> {
+  const [r] = await rows<Record<string, string | number | null>>(c, 'SHOW SLAVE STATUS');
+  if (!r) return undefined;
+  const s = (k: string): string => (r[k] === null || r[k] === undefined ? '' : String(r[k]));
+  const error = [s('Last_IO_Error'), s('Last_SQL_Error')].filter((e) => e !== '').join('; ');
+  return {
+    io: s('Slave_IO_Running'), sql: s('Slave_SQL_Running'),
+    read: { file: s('Master_Log_File'), pos: Number(s('Read_Master_Log_Pos')) },
+    exec: { file: s('Relay_Master_Log_File'), pos: Number(s('Exec_Master_Log_Pos')) },
+    secondsBehind: r.Seconds_Behind_Master === null || r.Seconds_Behind_Master === undefined ? null : Number(r.Seconds_Behind_Master),
+    ...(error !== '' ? { error } : {}),
+  };
+}
+
+/** Stop and forget the replica of a server (the default connection) and its filters. */
+export async function resetReplica(target: Backend): Promise<void> {
+  await withMy(myConfig(target, ''), async (c) => {
+    await c.query('STOP SLAVE');
+    await c.query('RESET SLAVE ALL');
+    await c.query("SET GLOBAL replicate_wild_do_table = ''");
+    await c.query("SET GLOBAL replicate_ignore_table = ''");
+  });
+}
+
+/** START SLAVE / STOP SLAVE on the target. */
+export async function setReplicaRunning(target: Backend, running: boolean): Promise<void> {
+  await withMy(myConfig(target, ''), async (c) => {
+    await c.query(running ? 'START SLAVE' : 'STOP SLAVE');
+  });
+}
+
+/** Point the target server's replica at the source from `from`, replicating only `doTables`, and start it. */
+export async function startReplica(opts: {
+  target: Backend;
+  sourceHost: string;
+  sourcePort: number;
+  user: string;
+  password?: string;
+  from: BinlogPos;
+  doTables: string[];
+  /** Exact db.table names left out: replicate_ignore_table is checked before the wild do-patterns (wild ignores are not). */
+  ignoreTables: string[];
+}): Promise<void> {
+  await withMy(myConfig(opts.target, ''), async (c) => {
+    await c.query('STOP SLAVE');
+    await c.query('RESET SLAVE ALL');
+    // Filters may only change while the replica is stopped; they are global, as replication is per server.
+    await c.query(`SET GLOBAL replicate_wild_do_table = ${myLiteral(opts.doTables.join(','))}`);
+    await c.query(`SET GLOBAL replicate_ignore_table = ${myLiteral(opts.ignoreTables.join(','))}`);
+    await c.query(
+      `CHANGE MASTER TO MASTER_HOST = ${myLiteral(opts.sourceHost)}, MASTER_PORT = ${opts.sourcePort}, MASTER_USER = ${myLiteral(opts.user)},
+         MASTER_PASSWORD = ${myLiteral(opts.password ?? '')}, MASTER_LOG_FILE = ${myLiteral(opts.from.file)}, MASTER_LOG_POS = ${opts.from.pos},
+         MASTER_CONNECT_RETRY = 1, MASTER_USE_GTID = no`,
+    );
+    await c.query('START SLAVE');
+  });
+}
+
+/** Tables of a database (base tables). */
+export async function myTables(b: Backend): Promise<string[]> {
+  return withMy(myConfig(b, ''), async (c) =>
+    (await rows<{ t: string }>(c, "SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' ORDER BY 1", [b.database])).map((r) => r.t),
+  );
+}
+
+/** Transactions (Xid events) in the source's binlog after `from`, at most `limit`: the changes not yet applied. */
+export async function pendingTransactions(c: Connection, from: BinlogPos, current: BinlogPos, limit = 5000): Promise<number> {
+  if (posValue(from) >= posValue(current) || from.file === '') return 0;
+  const events = await rows<{ Event_type: string }>(c, `SHOW BINLOG EVENTS IN ${myLiteral(from.file)} FROM ${from.pos} LIMIT ${limit}`);
+  return events.filter((e) => e.Event_type === 'Xid').length;
+}
