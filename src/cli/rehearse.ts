@@ -7,6 +7,7 @@ import { replay } from '../engine/journal.js';
 import type { RunMachine } from '../engine/run-machine.js';
 import { openRehearsal } from '../rehearsal/world.js';
 import { seedPostgresDemo } from '../rehearsal/seed.js';
+import { seedMysqlDemo } from '../rehearsal/seed-mysql.js';
 import { probeWritable, startWriteLoad, verifyWrites, type WriteLoad } from '../rehearsal/write-load.js';
 import { DescribeDBClustersCommand } from '@aws-sdk/client-rds';
 import { DescribeKeyCommand } from '@aws-sdk/client-kms';
@@ -84,7 +85,8 @@ export async function rehearsalRun(o: RehearsalRunOptions): Promise<number> {
   if (!resuming && runbook.rehearsal?.source.url === undefined) {
     const rows = runbook.rehearsal?.source.seedRows ?? 300_000;
     renderer.notice(`seeding the demo database "${runbook.source.database}" with ${rows} rows`);
-    await seedPostgresDemo(world.servers.source.adminUrl, { database: runbook.source.database, rows });
+    const seed = family === 'postgres' ? seedPostgresDemo : seedMysqlDemo;
+    await seed(world.servers.source.adminUrl, { database: runbook.source.database, rows });
   }
   let load: WriteLoad | undefined;
   let ticker: NodeJS.Timeout | undefined;
