@@ -4,9 +4,11 @@ import {
   DescribeDBClustersCommand,
   DescribeDBClusterSnapshotsCommand,
   DescribeDBInstancesCommand,
+  DescribeDBParametersCommand,
+  DescribeDBSnapshotsCommand,
   DescribeEventsCommand,
 } from '@aws-sdk/client-rds';
-import type { DBCluster, DBClusterSnapshot, DBInstance, Event, SourceType } from '@aws-sdk/client-rds';
+import type { DBCluster, DBClusterSnapshot, DBInstance, DBSnapshot, Event, SourceType } from '@aws-sdk/client-rds';
 import type { Cloud } from './cloud.js';
 import { lookup, call } from './errors.js';
 import { poll } from './poll.js';
@@ -23,7 +25,7 @@ export interface WaitEnv {
   /** Longest delay between polls (default 4 x pollMs); the cutover path keeps it at pollMs. */
   maxPollMs?: number;
   /** Progress for people (percent when known). */
-  progress?(message: string, percent?: number): void;
+  progress?(message: string, percent?: number, etaSeconds?: number): void;
 }
 
 /** Statuses from which a cluster/instance/snapshot never becomes available by waiting. */
@@ -57,6 +59,29 @@ export async function findClusterSnapshot(cloud: Cloud, id: string): Promise<DBC
     const out = await cloud.rds.send(new DescribeDBClusterSnapshotsCommand({ DBClusterSnapshotIdentifier: id }));
     return out.DBClusterSnapshots?.find((s) => s.DBClusterSnapshotIdentifier?.toLowerCase() === id.toLowerCase());
   });
+}
+
+export async function findDBSnapshot(cloud: Cloud, id: string): Promise<DBSnapshot | undefined> {
+  return lookup(`rds:DescribeDBSnapshots ${id}`, async () => {
+    const out = await cloud.rds.send(new DescribeDBSnapshotsCommand({ DBSnapshotIdentifier: id }));
+    return out.DBSnapshots?.find((s) => s.DBSnapshotIdentifier?.toLowerCase() === id.toLowerCase());
+  });
+}
+
+/** Values of some parameters of a DB (instance) parameter group, in one pass over its Marker pages. */
+export async function instanceParameters(cloud: Cloud, group: string, names: readonly string[]): Promise<Map<string, string | undefined>> {
+  const found = new Map<string, string | undefined>();
+  let marker: string | undefined;
+  do {
+    const out = await call(`rds:DescribeDBParameters ${group}`, () =>
+      cloud.rds.send(new DescribeDBParametersCommand({ DBParameterGroupName: group, Marker: marker })),
+    );
+    for (const p of out.Parameters ?? []) {
+      if (p.ParameterName && names.includes(p.ParameterName)) found.set(p.ParameterName, p.ParameterValue);
+    }
+    marker = out.Marker;
+  } while (marker && found.size < names.length);
+  return found;
 }
 
 /**
@@ -140,6 +165,77 @@ export async function waitClusterSnapshotAvailable(cloud: Cloud, id: string, env
     ...pollTiming(env),
   });
   return found as DBClusterSnapshot;
+}
+
+/** Seconds left, from the progress made since the wait started (undefined until there is some). */
+export function etaSeconds(startedMs: number, nowMs: number, startPercent: number, percent: number): number | undefined {
+  const done = percent - startPercent;
+  if (done <= 0 || percent >= 100) return undefined;
+  return Math.round((((nowMs - startedMs) / done) * (100 - percent)) / 1000);
+}
+
+/** Waits for a DB snapshot (or snapshot copy) to be available, reporting PercentProgress with an ETA. */
+export async function waitDBSnapshotAvailable(cloud: Cloud, id: string, env: WaitEnv): Promise<DBSnapshot> {
+  const started = env.clock.now();
+  let first: number | undefined;
+  const found = await poll({
+    what: `snapshot ${id} available`,
+    observe: () => findDBSnapshot(cloud, id),
+    classify: (s) => classifyAvailable(s?.Status),
+    onRetry: (s) => {
+      const p = s?.PercentProgress;
+      if (p !== undefined && first === undefined) first = p;
+      const eta = p !== undefined && first !== undefined ? etaSeconds(started, env.clock.now(), first, p) : undefined;
+      env.progress?.(`snapshot ${id}: ${s?.Status ?? 'not visible yet'}${p !== undefined ? ` ${p}%` : ''}`, p, eta);
+    },
+    ...pollTiming(env),
+  });
+  return found as DBSnapshot;
+}
+
+/** What one poll after an instance rename saw. */
+export interface InstanceRenameObservation {
+  instance: DBInstance | undefined;
+  /** A status other than `available` was seen at some poll. */
+  sawTransition: boolean;
+  /** Milliseconds since the rename was requested. */
+  elapsedMs: number;
+}
+
+/**
+ * Instance rename classifier: do not trust the stock waiter. The new id must exist, a non-available status
+ * (`renaming`, `rebooting`) must have been seen or the guard time passed, the status must be available and the
+ * endpoint address must start with the new identifier.
+ */
+export function classifyInstanceRenamed(o: InstanceRenameObservation, newId: string, guardMs: number): Verdict {
+  const i = o.instance;
+  if (!i) return { state: 'retry', note: 'new name not visible yet' };
+  const status = i.DBInstanceStatus;
+  if (status !== undefined && TERMINAL_STATUSES.has(status)) return { state: 'failure', reason: `status is ${status}` };
+  if (!o.sawTransition && o.elapsedMs < guardMs) return { state: 'retry', note: 'rename not started yet' };
+  if (status !== 'available') return { state: 'retry', note: `status ${status ?? 'unknown'}` };
+  const address = i.Endpoint?.Address?.toLowerCase() ?? '';
+  if (!address.startsWith(`${newId.toLowerCase()}.`)) return { state: 'retry', note: `endpoint ${address || 'none'} not renamed yet` };
+  return { state: 'success' };
+}
+
+/** Polls the NEW identifier after a ModifyDBInstance rename until it is really done. */
+export async function waitInstanceRenamed(cloud: Cloud, newId: string, env: WaitEnv): Promise<DBInstance> {
+  const started = env.clock.now();
+  const guardMs = Math.min(60_000, env.pollMs * 4);
+  let sawTransition = false;
+  const found = await poll<InstanceRenameObservation>({
+    what: `rename to ${newId}`,
+    observe: async () => {
+      const instance = await findInstance(cloud, newId);
+      if (instance?.DBInstanceStatus !== undefined && instance.DBInstanceStatus !== 'available') sawTransition = true;
+      return { instance, sawTransition, elapsedMs: env.clock.now() - started };
+    },
+    classify: (o) => classifyInstanceRenamed(o, newId, guardMs),
+    onRetry: (_o, v) => env.progress?.(`rename to ${newId}: ${v.state === 'retry' ? (v.note ?? '') : ''}`.trim()),
+    ...pollTiming(env),
+  });
+  return found.instance as DBInstance;
 }
 
 /** What one poll after a rename saw. */

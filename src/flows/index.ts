@@ -1,14 +1,13 @@
 // The DMS-CDC flow for Aurora (PostgreSQL and MySQL): which steps, in which order, and how to make the source
 // safe (unfence) after a failure or roll the whole thing back. The steps are the same for both engines; what
 // differs lives in the database adapters and src/steps/engine.ts.
-import { findCluster } from '../aws/rds.js';
 import { StepError } from '../engine/types.js';
 import type { Flow, PlannedAction, Step, StepContext } from '../engine/types.js';
 import type { Runbook } from '../runbook/schema.js';
 import { capturePosition } from '../steps/capture-position.js';
 import { catchUp } from '../steps/catch-up.js';
 import { cleanup } from '../steps/cleanup.js';
-import { newKeyArn } from '../steps/common.js';
+import { findDb, newKeyArn } from '../steps/common.js';
 import type { Ctx } from '../steps/common.js';
 import { dmsSetup } from '../steps/dms-setup.js';
 import { drainStep } from '../steps/drain.js';
@@ -50,10 +49,10 @@ export const STEP_IDS = [
 
 /** Whether the source identifier still names the old cluster (the switch has not happened, even partly). */
 async function sourceStillOld(ctx: Ctx): Promise<boolean> {
-  const { cloud, names, runbook: rb } = ctx.services;
-  const [atSource, parked] = await Promise.all([findCluster(cloud, rb.source.identifier), findCluster(cloud, names.oldName)]);
+  const { names, runbook: rb } = ctx.services;
+  const [atSource, parked] = await Promise.all([findDb(ctx, rb.source.identifier), findDb(ctx, names.oldName)]);
   if (!atSource || parked) return false;
-  return atSource.KmsKeyId !== (await newKeyArn(ctx));
+  return atSource.kmsKeyId !== (await newKeyArn(ctx));
 }
 
 /** Engines the DMS-CDC flow runs today (RDS instances need CopyDBSnapshot and instance renames). */

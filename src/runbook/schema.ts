@@ -113,6 +113,12 @@ export const dmsSchema = z
         'CA certificate imported into DMS (ImportCertificate). Required when sslMode is verify-ca or verify-full (the default), unless the runbook has a rehearsal section: the loader then accepts it missing, and the AWS preflight still needs it.',
       ),
     slotName: z.string().regex(/^[a-z0-9_]{1,63}$/, 'must be lower-case letters, digits and _ (PostgreSQL slot name rule)').optional().describe('Logical slot name on the source; default rekey_<runid>.'),
+    allowSlotPositionFallback: z
+      .boolean()
+      .default(false)
+      .describe(
+        'RDS for PostgreSQL only: when rds_tools.logical_seed_lsn() is unavailable on the restored instance, start CDC at the slot\'s confirmed_flush_lsn instead. Changes between slot creation and the snapshot are replayed (the task then upserts on duplicate inserts and inserts on missing updates); the overlap is reported.',
+      ),
     tables: tableMappingSchema.default({ include: ['%.%'], exclude: [] }).describe('DMS selection rules; the sentinel table is always added.'),
     username: z.string().min(1).optional().describe('User DMS connects as; default: source.username.'),
     password: secretRef.optional().describe('Password of the DMS user; default: source.password.'),

@@ -3,14 +3,14 @@ import { DescribeKeyCommand } from '@aws-sdk/client-kms';
 import type { Tag } from '@aws-sdk/client-rds';
 import type { DBCluster } from '@aws-sdk/client-rds';
 import { call } from '../aws/errors.js';
-import { findCluster } from '../aws/rds.js';
+import { findCluster, findInstance } from '../aws/rds.js';
 import type { WaitEnv } from '../aws/rds.js';
 import { withDb } from '../db/types.js';
 import type { DbAdapter, DbEndpoint } from '../db/types.js';
 import { InterruptedError, StepError } from '../engine/types.js';
 import type { StepContext } from '../engine/types.js';
 import type { Runbook } from '../runbook/schema.js';
-import { family } from './engine.js';
+import { family, isInstance } from './engine.js';
 import type { RekeyServices } from './services.js';
 
 export type Ctx = StepContext<RekeyServices>;
@@ -36,7 +36,7 @@ export function waitEnv(ctx: Ctx, fast = false, timeoutSeconds?: number): WaitEn
     pollMs: t.pollMs,
     timeoutMs: (timeoutSeconds ?? t.waitMaxSeconds) * 1000,
     ...(fast ? { maxPollMs: t.pollMs } : {}),
-    progress: (message, percent) => ctx.report.progress(message, percent),
+    progress: (message, percent, eta) => ctx.report.progress(message, percent, eta),
   };
 }
 
@@ -45,6 +45,57 @@ export async function mustFindCluster(ctx: Ctx, id: string, role: string): Promi
   const c = await findCluster(ctx.services.cloud, id);
   if (!c) throw new StepError(`${role} cluster ${id} not found`, 'fatal');
   return c;
+}
+
+/** A cluster or (for RDS instance engines) a DB instance, as the flow needs to see either. */
+export interface DbView {
+  /** Identifier (cluster or instance). */
+  id: string;
+  /** Cluster Status or DBInstanceStatus. */
+  status?: string;
+  /** Full ARN of the encryption key. */
+  kmsKeyId?: string;
+  /** Writer endpoint host (cluster Endpoint or instance Endpoint.Address). */
+  host?: string;
+  port?: number;
+  arn?: string;
+  deletionProtection?: boolean;
+}
+
+/** The cluster or instance (by the runbook's engine) an identifier names, or undefined. */
+export async function findDb(ctx: Ctx, id: string): Promise<DbView | undefined> {
+  const cloud = ctx.services.cloud;
+  if (isInstance(ctx.services.runbook)) {
+    const i = await findInstance(cloud, id);
+    if (!i) return undefined;
+    return {
+      id: i.DBInstanceIdentifier ?? id,
+      ...(i.DBInstanceStatus ? { status: i.DBInstanceStatus } : {}),
+      ...(i.KmsKeyId ? { kmsKeyId: i.KmsKeyId } : {}),
+      ...(i.Endpoint?.Address ? { host: i.Endpoint.Address } : {}),
+      ...(i.Endpoint?.Port !== undefined ? { port: i.Endpoint.Port } : {}),
+      ...(i.DBInstanceArn ? { arn: i.DBInstanceArn } : {}),
+      ...(i.DeletionProtection !== undefined ? { deletionProtection: i.DeletionProtection } : {}),
+    };
+  }
+  const c = await findCluster(cloud, id);
+  if (!c) return undefined;
+  return {
+    id: c.DBClusterIdentifier ?? id,
+    ...(c.Status ? { status: c.Status } : {}),
+    ...(c.KmsKeyId ? { kmsKeyId: c.KmsKeyId } : {}),
+    ...(c.Endpoint ? { host: c.Endpoint } : {}),
+    ...(c.Port !== undefined ? { port: c.Port } : {}),
+    ...(c.DBClusterArn ? { arn: c.DBClusterArn } : {}),
+    ...(c.DeletionProtection !== undefined ? { deletionProtection: c.DeletionProtection } : {}),
+  };
+}
+
+/** The cluster or instance an identifier names, or a fatal StepError. */
+export async function mustFindDb(ctx: Ctx, id: string, role: string): Promise<DbView> {
+  const d = await findDb(ctx, id);
+  if (!d) throw new StepError(`${role} ${isInstance(ctx.services.runbook) ? 'instance' : 'cluster'} ${id} not found`, 'fatal');
+  return d;
 }
 
 /** ARN of the new key: from preflight, else asked again (DescribeKey resolves aliases). */
@@ -82,10 +133,10 @@ export async function dmsPassword(ctx: Ctx): Promise<string> {
  */
 export async function clusterEndpoint(ctx: Ctx, identifier: string, isOriginalSource: boolean): Promise<DbEndpoint> {
   const rb = ctx.services.runbook;
-  const cluster = await mustFindCluster(ctx, identifier, isOriginalSource ? 'source' : 'target');
-  const host = (isOriginalSource ? rb.source.host : undefined) ?? cluster.Endpoint;
-  const port = (isOriginalSource ? rb.source.port : undefined) ?? cluster.Port;
-  if (!host || port === undefined) throw new StepError(`cluster ${identifier} has no endpoint yet`, 'retryable');
+  const db = await mustFindDb(ctx, identifier, isOriginalSource ? 'source' : 'target');
+  const host = (isOriginalSource ? rb.source.host : undefined) ?? db.host;
+  const port = (isOriginalSource ? rb.source.port : undefined) ?? db.port;
+  if (!host || port === undefined) throw new StepError(`${identifier} has no endpoint yet`, 'retryable');
   const pw = await password(ctx, 'source');
   return {
     host,

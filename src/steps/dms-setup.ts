@@ -27,7 +27,7 @@ import type { Step } from '../engine/types.js';
 import type { Runbook } from '../runbook/schema.js';
 import type { ResourceNames } from './services.js';
 import type { CapturePositionOutput } from './capture-position.js';
-import { dmsPassword, dmsUsername, mustFindCluster, output, rekeyTags, required, waitEnv } from './common.js';
+import { dmsPassword, dmsUsername, mustFindDb, output, rekeyTags, required, waitEnv } from './common.js';
 import type { PreflightReport } from './preflight.js';
 import type { Ctx } from './common.js';
 import { profile } from './engine.js';
@@ -102,7 +102,7 @@ async function ensureEndpoint(ctx: Ctx, kind: 'source' | 'target', instanceArn: 
   const id = kind === 'source' ? names.sourceEndpoint : names.targetEndpoint;
   let endpoint = await findEndpoint(cloud, id);
   if (!endpoint) {
-    const cluster = await mustFindCluster(ctx, kind === 'source' ? rb.source.identifier : names.targetCluster, kind);
+    const db = await mustFindDb(ctx, kind === 'source' ? rb.source.identifier : names.targetCluster, kind);
     const sslMode = rb.dms.sslMode ?? 'verify-full';
     const out = await call(`dms:CreateEndpoint ${id}`, async () =>
       cloud.dms.send(
@@ -110,8 +110,8 @@ async function ensureEndpoint(ctx: Ctx, kind: 'source' | 'target', instanceArn: 
           EndpointIdentifier: id,
           EndpointType: kind,
           EngineName: profile(rb).dmsEngineName,
-          ServerName: cluster.Endpoint,
-          Port: cluster.Port,
+          ServerName: db.host,
+          Port: db.port,
           Username: dmsUsername(rb),
           Password: await dmsPassword(ctx),
           SslMode: sslMode,

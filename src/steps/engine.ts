@@ -36,8 +36,12 @@ export interface ParameterRequirement {
 /** Per-family facts the steps need. */
 export interface EngineProfile {
   family: Family;
+  /** Whether the source is a single RDS DB instance (postgres, mysql, mariadb) rather than an Aurora cluster. */
+  instance: boolean;
   /** RDS Engine of the Aurora cluster. */
   clusterEngine: string;
+  /** RDS Engine the source must report (the cluster's or, for instances, the instance's). */
+  rdsEngine: string;
   /** DMS CreateEndpoint EngineName. */
   dmsEngineName: string;
   /** Check id prefix of database-level findings (`pg`, `mysql`). */
@@ -50,8 +54,14 @@ export interface EngineProfile {
   usesSlot: boolean;
   /** How the fence stops a principal, for people. */
   fenceVerb: string;
-  /** Cluster parameter group requirements. */
+  /** Parameter group requirements (the cluster's parameter group, or the instance's DB parameter group). */
   parameters: ParameterRequirement[];
+}
+
+/** Whether a runbook's source is a single RDS DB instance. */
+export function isInstance(rb: Runbook): boolean {
+  const e = rb.source.engine;
+  return e === 'postgres' || e === 'mysql' || e === 'mariadb';
 }
 
 const POSTGRES_PARAMETERS: ParameterRequirement[] = [
@@ -74,10 +84,13 @@ const MYSQL_PARAMETERS: ParameterRequirement[] = [
 
 export function profile(rb: Runbook): EngineProfile {
   if (family(rb) === 'postgres') {
+    const instance = isInstance(rb);
     return {
       family: 'postgres',
+      instance,
       clusterEngine: 'aurora-postgresql',
-      dmsEngineName: 'aurora-postgresql',
+      rdsEngine: rb.source.engine,
+      dmsEngineName: instance ? 'postgres' : 'aurora-postgresql',
       checkPrefix: 'pg',
       sentinelSchema: 'public',
       positionName: 'LSN',
@@ -86,11 +99,14 @@ export function profile(rb: Runbook): EngineProfile {
       parameters: POSTGRES_PARAMETERS,
     };
   }
+  const instance = isInstance(rb);
   return {
     family: 'mysql',
+    instance,
     clusterEngine: 'aurora-mysql',
-    // DMS calls Aurora MySQL `aurora`.
-    dmsEngineName: 'aurora',
+    rdsEngine: rb.source.engine,
+    // DMS calls Aurora MySQL `aurora`; RDS MySQL and MariaDB are `mysql` and `mariadb`.
+    dmsEngineName: instance ? rb.source.engine : 'aurora',
     checkPrefix: 'mysql',
     sentinelSchema: rb.source.database,
     positionName: 'binlog position',

@@ -17,6 +17,8 @@ export function resourceNames(runbook: Runbook, runId: string): ResourceNames {
   const src = runbook.source.identifier.toLowerCase();
   return {
     snapshot: identifier(src, `-rekey-${runId}-snap`),
+    snapshotCopy: identifier(src, `-rekey-${runId}-copy`),
+    readReplica: identifier(src, `-rekey-${runId}-rr`),
     targetCluster: identifier(src, `-rekey-${runId}`),
     targetWriter: identifier(src, `-rekey-${runId}-w1`),
     oldName: identifier(src, `-old-${runId}`),

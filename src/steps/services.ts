@@ -26,7 +26,11 @@ export interface RekeyServices {
 export interface ResourceNames {
   /** `${src}-rekey-${runId}-snap` (trimmed so it stays <= 63 chars, still unique by runId). */
   snapshot: string;
-  /** `${src}-rekey-${runId}`: the restored cluster under the new key. */
+  /** `${src}-rekey-${runId}-copy`: instances: the snapshot copy re-encrypted under the new key. */
+  snapshotCopy: string;
+  /** `${src}-rekey-${runId}-rr`: RDS MySQL/MariaDB: the temporary read replica whose stopped state is snapshotted. */
+  readReplica: string;
+  /** `${src}-rekey-${runId}`: the restored cluster (or, for instances, DB instance) under the new key. */
   targetCluster: string;
   /** `${src}-rekey-${runId}-w1`: the restored cluster's writer instance. */
   targetWriter: string;

@@ -1,13 +1,15 @@
 // switch: rename old -> <id>-old-<runid>, wait; new -> <id>, wait; each wait polls the NEW name until the
 // rename really took effect. Which cluster is which is told by the key, so a resume finds its place.
-import { ModifyDBClusterCommand } from '@aws-sdk/client-rds';
-import type { DBCluster } from '@aws-sdk/client-rds';
+// RDS instances: ModifyDBInstance NewDBInstanceIdentifier, polled until the instance went through `renaming` to
+// `available` under an endpoint address that starts with the new identifier.
+import { ModifyDBClusterCommand, ModifyDBInstanceCommand } from '@aws-sdk/client-rds';
 import { call } from '../aws/errors.js';
-import { endpointOf, findCluster, waitClusterAvailable, waitClusterRenamed } from '../aws/rds.js';
+import { waitClusterAvailable, waitClusterRenamed, waitInstanceAvailable, waitInstanceRenamed } from '../aws/rds.js';
 import { StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
-import { newKeyArn, waitEnv } from './common.js';
-import type { Ctx } from './common.js';
+import { findDb, newKeyArn, waitEnv } from './common.js';
+import type { Ctx, DbView } from './common.js';
+import { isInstance } from './engine.js';
 import { fenceBudgetMs } from './fence.js';
 import type { RekeyServices } from './services.js';
 
@@ -20,14 +22,31 @@ export interface SwitchOutput {
   newName: string;
 }
 
-async function rename(ctx: Ctx, from: DBCluster, to: string): Promise<DBCluster> {
-  const id = from.DBClusterIdentifier as string;
-  const before = endpointOf(from);
+/** AWS's documented DNS time of an instance rename ("about 10 minutes"): part of the write-unavailable window. */
+export const INSTANCE_RENAME_DNS_SECONDS = 600;
+
+async function rename(ctx: Ctx, from: DbView, to: string): Promise<void> {
+  const { cloud } = ctx.services;
+  const id = from.id;
+  if (isInstance(ctx.services.runbook)) {
+    await call(`rds:ModifyDBInstance ${id} -> ${to}`, () =>
+      cloud.rds.send(new ModifyDBInstanceCommand({ DBInstanceIdentifier: id, NewDBInstanceIdentifier: to, ApplyImmediately: true })),
+    );
+    ctx.report.log('info', `renaming instance ${id} -> ${to} (AWS: the new DNS name takes about ${INSTANCE_RENAME_DNS_SECONDS / 60} minutes)`);
+    await waitInstanceRenamed(cloud, to, waitEnv(ctx, true));
+    return;
+  }
+  const before = `${from.host ?? ''}:${from.port ?? ''}`;
   await call(`rds:ModifyDBCluster ${id} -> ${to}`, () =>
-    ctx.services.cloud.rds.send(new ModifyDBClusterCommand({ DBClusterIdentifier: id, NewDBClusterIdentifier: to, ApplyImmediately: true })),
+    cloud.rds.send(new ModifyDBClusterCommand({ DBClusterIdentifier: id, NewDBClusterIdentifier: to, ApplyImmediately: true })),
   );
   ctx.report.log('info', `renaming ${id} -> ${to}`);
-  return waitClusterRenamed(ctx.services.cloud, to, before, waitEnv(ctx, true));
+  await waitClusterRenamed(cloud, to, before, waitEnv(ctx, true));
+}
+
+async function waitAvailable(ctx: Ctx, id: string): Promise<void> {
+  if (isInstance(ctx.services.runbook)) await waitInstanceAvailable(ctx.services.cloud, id, waitEnv(ctx, true));
+  else await waitClusterAvailable(ctx.services.cloud, id, waitEnv(ctx, true));
 }
 
 /**
@@ -35,24 +54,23 @@ async function rename(ctx: Ctx, from: DBCluster, to: string): Promise<DBCluster>
  * `toId` out of the way to `parkId`. Each part is skipped when already done, so a re-run continues.
  */
 async function swap(ctx: Ctx, newKey: string, plan: { park: string; parkAt: string; bring: string; bringTo: string; bringIsNew: boolean }): Promise<void> {
-  const cloud = ctx.services.cloud;
-  const isMoving = (c: DBCluster | undefined) => c !== undefined && (c.KmsKeyId === newKey) === plan.bringIsNew;
-  let atDest = await findCluster(cloud, plan.bringTo);
+  const isMoving = (c: DbView | undefined) => c !== undefined && (c.kmsKeyId === newKey) === plan.bringIsNew;
+  let atDest = await findDb(ctx, plan.bringTo);
   if (isMoving(atDest)) {
-    await waitClusterAvailable(cloud, plan.bringTo, waitEnv(ctx, true));
+    await waitAvailable(ctx, plan.bringTo);
     return;
   }
   if (atDest) {
-    if (await findCluster(cloud, plan.parkAt)) throw new StepError(`cannot rename ${plan.park} to ${plan.parkAt}: that name is taken`, 'fatal');
+    if (await findDb(ctx, plan.parkAt)) throw new StepError(`cannot rename ${plan.park} to ${plan.parkAt}: that name is taken`, 'fatal');
     await rename(ctx, atDest, plan.parkAt);
-  } else if (await findCluster(cloud, plan.parkAt)) {
-    await waitClusterAvailable(cloud, plan.parkAt, waitEnv(ctx, true));
+  } else if (await findDb(ctx, plan.parkAt)) {
+    await waitAvailable(ctx, plan.parkAt);
   }
-  atDest = await findCluster(cloud, plan.bringTo);
+  atDest = await findDb(ctx, plan.bringTo);
   if (isMoving(atDest)) return;
-  const moving = await findCluster(cloud, plan.bring);
-  if (!isMoving(moving)) throw new StepError(`cluster ${plan.bring} is not the one expected (key mismatch or missing)`, 'fatal');
-  await rename(ctx, moving as DBCluster, plan.bringTo);
+  const moving = await findDb(ctx, plan.bring);
+  if (!moving || !isMoving(moving)) throw new StepError(`${plan.bring} is not the one expected (key mismatch or missing)`, 'fatal');
+  await rename(ctx, moving, plan.bringTo);
 }
 
 export const switchStep: Step<RekeyServices, SwitchOutput> = {
@@ -61,6 +79,15 @@ export const switchStep: Step<RekeyServices, SwitchOutput> = {
   describe(ctx) {
     const { names, runbook: rb } = ctx.services;
     if (rb.cutover.switch === 'none') return [{ kind: 'note', target: 'switch', summary: `switch: none; clients must be repointed to ${names.targetCluster}` }];
+    if (isInstance(rb)) {
+      return [
+        { kind: 'aws', target: 'rds:ModifyDBInstance', summary: `rename ${rb.source.identifier} -> ${names.oldName}`, detail: `NewDBInstanceIdentifier=${names.oldName} ApplyImmediately=true` },
+        { kind: 'wait', target: 'rds:DescribeDBInstances', summary: `until ${names.oldName} went through renaming to available and its Endpoint.Address starts with ${names.oldName}` },
+        { kind: 'aws', target: 'rds:ModifyDBInstance', summary: `rename ${names.targetCluster} -> ${rb.source.identifier}`, detail: `NewDBInstanceIdentifier=${rb.source.identifier} ApplyImmediately=true` },
+        { kind: 'wait', target: 'rds:DescribeDBInstances', summary: `until ${rb.source.identifier} went through renaming to available and its Endpoint.Address starts with ${rb.source.identifier}` },
+        { kind: 'note', target: 'AWS', summary: `AWS's part of the window: the renamed instance's DNS name takes about ${INSTANCE_RENAME_DNS_SECONDS / 60} minutes (documented)` },
+      ];
+    }
     return [
       { kind: 'aws', target: 'rds:ModifyDBCluster', summary: `rename ${rb.source.identifier} -> ${names.oldName}`, detail: 'ApplyImmediately=true' },
       { kind: 'wait', target: 'rds:DescribeDBClusters', summary: `until ${names.oldName} exists, is available and its endpoint changed` },
@@ -73,8 +100,8 @@ export const switchStep: Step<RekeyServices, SwitchOutput> = {
     if (rb.cutover.switch === 'none') return { mode: 'none', newName: names.targetCluster };
     const newKey = await newKeyArn(ctx);
     // The fence time-box only guards the start: once a rename began, finishing it is the safe direction.
-    const atSource = await findCluster(ctx.services.cloud, rb.source.identifier);
-    if (atSource && atSource.KmsKeyId !== newKey && !(await findCluster(ctx.services.cloud, names.oldName))) fenceBudgetMs(ctx, 'switch');
+    const atSource = await findDb(ctx, rb.source.identifier);
+    if (atSource && atSource.kmsKeyId !== newKey && !(await findDb(ctx, names.oldName))) fenceBudgetMs(ctx, 'switch');
     await swap(ctx, newKey, { park: rb.source.identifier, parkAt: names.oldName, bring: names.targetCluster, bringTo: rb.source.identifier, bringIsNew: true });
     return { mode: 'rename', oldName: names.oldName, newName: rb.source.identifier };
   },

@@ -1,7 +1,8 @@
 // verify: the identifier clients use now serves a cluster under the new key, and it accepts a connection.
 import { StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
-import { mustFindCluster, newKeyArn, withTarget } from './common.js';
+import { mustFindDb, newKeyArn, withTarget } from './common.js';
+import { isInstance } from './engine.js';
 import type { RekeyServices } from './services.js';
 
 /** What was verified. */
@@ -20,7 +21,7 @@ export const verify: Step<RekeyServices, VerifyOutput> = {
     const { names, runbook: rb } = ctx.services;
     const id = rb.cutover.switch === 'rename' ? rb.source.identifier : names.targetCluster;
     return [
-      { kind: 'aws', target: 'rds:DescribeDBClusters', summary: `${id} reports KmsKeyId = the new key ARN and is available` },
+      { kind: 'aws', target: isInstance(rb) ? 'rds:DescribeDBInstances' : 'rds:DescribeDBClusters', summary: `${id} reports KmsKeyId = the new key ARN and is available` },
       { kind: 'sql', target: id, summary: 'connect and run a query', detail: 'SELECT 1' },
     ];
   },
@@ -28,12 +29,12 @@ export const verify: Step<RekeyServices, VerifyOutput> = {
     const { names, runbook: rb } = ctx.services;
     const id = rb.cutover.switch === 'rename' ? rb.source.identifier : names.targetCluster;
     const keyArn = await newKeyArn(ctx);
-    const cluster = await mustFindCluster(ctx, id, 'switched');
-    if (cluster.KmsKeyId !== keyArn) {
-      throw new StepError(`${id} reports KmsKeyId ${cluster.KmsKeyId ?? 'none'}, expected the new key ${keyArn}`, 'fatal');
+    const db = await mustFindDb(ctx, id, 'switched');
+    if (db.kmsKeyId !== keyArn) {
+      throw new StepError(`${id} reports KmsKeyId ${db.kmsKeyId ?? 'none'}, expected the new key ${keyArn}`, 'fatal');
     }
-    if (cluster.Status !== 'available') throw new StepError(`${id} is ${cluster.Status ?? 'unknown'}, not available`, 'retryable');
+    if (db.status !== 'available') throw new StepError(`${id} is ${db.status ?? 'unknown'}, not available`, 'retryable');
     const serverVersion = await withTarget(ctx, (db) => db.serverVersion(), id);
-    return { identifier: id, kmsKeyId: keyArn, endpoint: `${cluster.Endpoint ?? ''}:${cluster.Port ?? ''}`, serverVersion };
+    return { identifier: id, kmsKeyId: keyArn, endpoint: `${db.host ?? ''}:${db.port ?? ''}`, serverVersion };
   },
 };

@@ -188,6 +188,8 @@ describe('resource names', () => {
   test('are deterministic from the identifier and run id', () => {
     expect(resourceNames(testRunbook(), 'ab12cd34')).toEqual({
       snapshot: 'app-db-rekey-ab12cd34-snap',
+      snapshotCopy: 'app-db-rekey-ab12cd34-copy',
+      readReplica: 'app-db-rekey-ab12cd34-rr',
       targetCluster: 'app-db-rekey-ab12cd34',
       targetWriter: 'app-db-rekey-ab12cd34-w1',
       oldName: 'app-db-old-ab12cd34',
