@@ -52,6 +52,20 @@ export function parseBinlogPosition(text: string): BinlogPosition {
 }
 
 /** `<file>:<position>`, the text form DMS takes as CdcStartPosition. */
+/**
+ * The executed source coordinates from one SHOW REPLICA STATUS / SHOW SLAVE STATUS row: Relay_Source_Log_File or
+ * Relay_Master_Log_File with Exec_Source_Log_Pos or Exec_Master_Log_Pos, whichever the server has.
+ */
+export function parseReplicaStatus(row: Record<string, unknown> | undefined): BinlogPosition {
+  if (!row) throw new Error('SHOW REPLICA STATUS returned no row: this server is not a replica');
+  const file = row.Relay_Source_Log_File ?? row.Relay_Master_Log_File;
+  const pos = row.Exec_Source_Log_Pos ?? row.Exec_Master_Log_Pos;
+  if (typeof file !== 'string' || file === '') throw new Error('replica status has no Relay_Source_Log_File / Relay_Master_Log_File');
+  const n = typeof pos === 'number' ? pos : typeof pos === 'string' && /^\d+$/.test(pos) ? Number(pos) : NaN;
+  if (!Number.isSafeInteger(n)) throw new Error(`replica status has no usable Exec_Source_Log_Pos / Exec_Master_Log_Pos (${String(pos)})`);
+  return { file, position: n };
+}
+
 export function formatBinlogPosition(p: BinlogPosition): string {
   return `${p.file}:${p.position}`;
 }
@@ -478,6 +492,27 @@ class MysqlAdapter implements DbAdapter {
     const [row] = rows;
     if (!row?.File) throw new Error(`binary logging is off on ${where(this.endpoint)}: no binlog position`);
     return { file: row.File, position: Number(row.Position) };
+  }
+
+  async setBinlogRetentionHours(hours: number): Promise<void> {
+    if (!Number.isInteger(hours) || hours < 1) throw new Error(`binlog retention hours must be a positive integer, not ${hours}`);
+    await this.pool.query("CALL mysql.rds_set_configuration('binlog retention hours', ?)", [hours]);
+  }
+
+  async stopReplication(): Promise<void> {
+    await this.pool.query('CALL mysql.rds_stop_replication');
+  }
+
+  async replicaExecutedPosition(): Promise<BinlogPosition> {
+    let rows: Record<string, unknown>[];
+    try {
+      rows = await this.rows('SHOW REPLICA STATUS');
+    } catch (err) {
+      // Before MySQL 8.0.22 and on MariaDB before 10.5.1 only SHOW SLAVE STATUS exists.
+      if (errno(err) !== ER.parse) throw err;
+      rows = await this.rows('SHOW SLAVE STATUS');
+    }
+    return parseReplicaStatus(rows[0]);
   }
 
   // --- sentinel

@@ -420,7 +420,12 @@ class PostgresAdapter implements DbAdapter {
 
   async seedPosition(fn: 'aurora_volume_logical_start_lsn' | 'rds_tools.logical_seed_lsn'): Promise<string> {
     const signature = SEED_FUNCTIONS[fn];
-    const found = await this.one<{ proc: string | null }>('SELECT to_regprocedure($1)::text AS proc', [signature]);
+    let found = await this.one<{ proc: string | null }>('SELECT to_regprocedure($1)::text AS proc', [signature]);
+    if (found.proc === null && fn === 'rds_tools.logical_seed_lsn') {
+      // The extension may simply not be created yet; its absence from the server shows as the error below.
+      await this.pool.query('CREATE EXTENSION IF NOT EXISTS rds_tools').catch(() => undefined);
+      found = await this.one<{ proc: string | null }>('SELECT to_regprocedure($1)::text AS proc', [signature]);
+    }
     if (found.proc === null) {
       const hint = fn === 'rds_tools.logical_seed_lsn' ? ' (run CREATE EXTENSION rds_tools first)' : '';
       throw new Error(`function ${signature} does not exist on ${this.endpoint.database}${hint}; cannot read the snapshot's start LSN`);

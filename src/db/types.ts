@@ -136,6 +136,12 @@ export interface DbAdapter {
   binlogPosition?(): Promise<BinlogPosition>;
   /** How long binary logs are kept, in hours: 0 = purged as soon as possible, null = never purged automatically. */
   binlogRetentionHours?(): Promise<number | null>;
+  /** RDS: sets binlog retention (CALL mysql.rds_set_configuration('binlog retention hours', N)). */
+  setBinlogRetentionHours?(hours: number): Promise<void>;
+  /** RDS read replica: stops replication (CALL mysql.rds_stop_replication). */
+  stopReplication?(): Promise<void>;
+  /** On a (stopped) replica: the source binlog coordinates it has executed (SHOW REPLICA STATUS / SHOW SLAVE STATUS). */
+  replicaExecutedPosition?(): Promise<BinlogPosition>;
 }
 
 /** One binary log file on a MySQL/MariaDB server. */

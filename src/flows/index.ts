@@ -1,6 +1,7 @@
-// The DMS-CDC flow for Aurora (PostgreSQL and MySQL): which steps, in which order, and how to make the source
-// safe (unfence) after a failure or roll the whole thing back. The steps are the same for both engines; what
-// differs lives in the database adapters and src/steps/engine.ts.
+// The DMS-CDC flow for Aurora (PostgreSQL and MySQL) and RDS DB instances (postgres, mysql, mariadb): which steps,
+// in which order, and how to make the source safe (unfence) after a failure or roll the whole thing back. The steps
+// are shared; instances add copy-snapshot (and, for MySQL/MariaDB, replica-position); what differs lives in the
+// database adapters and src/steps/engine.ts.
 import { StepError } from '../engine/types.js';
 import type { Flow, PlannedAction, Step, StepContext } from '../engine/types.js';
 import type { Runbook } from '../runbook/schema.js';
@@ -12,7 +13,9 @@ import type { Ctx } from '../steps/common.js';
 import { dmsSetup } from '../steps/dms-setup.js';
 import { drainStep } from '../steps/drain.js';
 import { FenceTracker, currentFence, fenceStep, unfence } from '../steps/fence.js';
+import { profile } from '../steps/engine.js';
 import { fixSequences } from '../steps/fix-sequences.js';
+import { copySnapshot, replicaPosition } from '../steps/instance.js';
 import { afterSwitch, beforeFence } from '../steps/hooks.js';
 import { preflight } from '../steps/preflight.js';
 import { prepareSource } from '../steps/prepare-source.js';
@@ -55,18 +58,31 @@ async function sourceStillOld(ctx: Ctx): Promise<boolean> {
   return atSource.kmsKeyId !== (await newKeyArn(ctx));
 }
 
-/** Engines the DMS-CDC flow runs today (RDS instances need CopyDBSnapshot and instance renames). */
-export const SUPPORTED_ENGINES: readonly Runbook['source']['engine'][] = ['aurora-postgresql', 'aurora-mysql'];
+/** The step ids of an RDS instance flow: MySQL/MariaDB read the position from a stopped replica; all copy the snapshot. */
+export function stepIds(runbook: Runbook): string[] {
+  const p = profile(runbook);
+  if (!p.instance) return [...STEP_IDS];
+  return STEP_IDS.flatMap((id) => {
+    if (id === 'snapshot') return [...(p.family === 'mysql' ? ['replica-position'] : []), 'snapshot', 'copy-snapshot'];
+    return [id];
+  });
+}
+
+/** Engines the DMS-CDC flow runs. */
+export const SUPPORTED_ENGINES: readonly Runbook['source']['engine'][] = ['aurora-postgresql', 'aurora-mysql', 'postgres', 'mysql', 'mariadb'];
 
 export function buildFlow(runbook: Runbook): Flow<RekeyServices> {
   if (!SUPPORTED_ENGINES.includes(runbook.source.engine)) {
     throw new StepError(`engine ${runbook.source.engine} is not supported yet: rekey runs ${SUPPORTED_ENGINES.join(' and ')} for now`, 'rejected');
   }
   const tracker = new FenceTracker();
+  const p = profile(runbook);
   const steps: Step<RekeyServices>[] = [
     preflight,
     prepareSource,
+    ...(p.instance && p.family === 'mysql' ? [replicaPosition] : []),
     snapshot,
+    ...(p.instance ? [copySnapshot] : []),
     restore,
     capturePosition,
     dmsSetup,
@@ -84,7 +100,8 @@ export function buildFlow(runbook: Runbook): Flow<RekeyServices> {
     afterSwitch,
     cleanup,
   ];
-  const order = (id: string) => STEP_IDS.indexOf(id as (typeof STEP_IDS)[number]);
+  const ids = stepIds(runbook);
+  const order = (id: string) => ids.indexOf(id);
   return {
     id: `dms-cdc/${runbook.source.engine}`,
     steps,
@@ -99,7 +116,7 @@ export function buildFlow(runbook: Runbook): Flow<RekeyServices> {
       await unfence(ctx, tracker);
       // Once unfenced, everything from catch-up on must happen again (from start-cdc if the task was stopped).
       const from = ctx.outputs['stop-task'] !== undefined ? 'start-cdc' : 'catch-up';
-      return STEP_IDS.filter((id) => order(id) >= order(from) && order(id) < order('switch') && ctx.outputs[id] !== undefined);
+      return ids.filter((id) => order(id) >= order(from) && order(id) < order('switch') && ctx.outputs[id] !== undefined);
     },
     async rollback(ctx, succeeded) {
       const switched = succeeded.has('switch') || (ctx.outputs.restore !== undefined && !(await sourceStillOld(ctx)));

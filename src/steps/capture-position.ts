@@ -11,6 +11,7 @@ import { output, required, waitEnv, withSource, withTarget } from './common.js';
 import type { Ctx } from './common.js';
 import { profile } from './engine.js';
 import type { PreflightReport } from './preflight.js';
+import type { ReplicaPositionOutput } from './instance.js';
 import type { RestoreOutput } from './restore.js';
 import type { RekeyServices } from './services.js';
 
@@ -24,6 +25,10 @@ export interface CapturePositionOutput {
   binlogFileSize?: number;
   /** MySQL: ISO time of the crash-recovery event the position came from. */
   eventAt?: string;
+  /** Where the position came from: the seed function, the crash-recovery event, the stopped replica or the slot (fallback). */
+  source?: 'seed-function' | 'crash-recovery' | 'replica' | 'slot-fallback';
+  /** Set only on the opt-in slot fallback: changes between these LSNs are replayed onto a target that has them. */
+  overlap?: { fromLsn: string; snapshotAfter: true; reason: string };
 }
 
 const EVENT_PHRASE = 'Binlog position from crash recovery is';
@@ -142,9 +147,45 @@ async function crashRecoveryEvent(ctx: Ctx, writerId: string, since: Date): Prom
   }
 }
 
+/** RDS for PostgreSQL: rds_tools.logical_seed_lsn() on the restored instance, or (opt-in only) the slot's position. */
+async function seedOrFallback(ctx: Ctx): Promise<{ lsn?: string; reason?: string }> {
+  try {
+    return { lsn: await withTarget(ctx, (db) => db.seedPosition('rds_tools.logical_seed_lsn')) };
+  } catch (error) {
+    if (error instanceof StepError) throw error;
+    const reason = error instanceof Error ? error.message : String(error);
+    if (!ctx.services.runbook.dms.allowSlotPositionFallback) {
+      throw new StepError(
+        `cannot read rds_tools.logical_seed_lsn() on the restored instance ${ctx.services.names.targetCluster}: ${reason}. Without it the CDC start position matching the snapshot is unknown, so no task was created.`,
+        'fatal',
+        [
+          'the function comes with the rds_tools extension (CREATE EXTENSION IF NOT EXISTS rds_tools) on recent RDS for PostgreSQL versions; upgrade the engine minor version or check the extension is allowed',
+          'or opt in to dms.allowSlotPositionFallback: true in the runbook: CDC then starts at the slot\'s confirmed_flush_lsn, replays the changes made between slot creation and the snapshot (the task upserts them), and the overlap is reported',
+          '`rekey rollback` deletes this run\'s restored instance',
+        ],
+      );
+    }
+    return { reason };
+  }
+}
+
 async function capturePostgres(ctx: Ctx): Promise<CapturePositionOutput> {
   const { names } = ctx.services;
-  const lsn = await withTarget(ctx, (db) => db.seedPosition('aurora_volume_logical_start_lsn'));
+  const instance = profile(ctx.services.runbook).instance;
+  const seeded = instance ? await seedOrFallback(ctx) : { lsn: await withTarget(ctx, (db) => db.seedPosition('aurora_volume_logical_start_lsn')) };
+  if (seeded.lsn === undefined) {
+    return withSource(ctx, async (db) => {
+      const slot = await db.slot(names.slot);
+      const flushed = slot?.confirmedFlushLsn ?? slot?.restartLsn;
+      if (!flushed) throw new StepError(`slot ${names.slot} is missing or has no confirmed_flush_lsn on the source; no fallback position`, 'fatal');
+      const overlap = { fromLsn: flushed, snapshotAfter: true as const, reason: seeded.reason ?? 'seed function unavailable' };
+      const message = `OVERLAP: CDC starts at slot ${names.slot}'s confirmed_flush_lsn ${flushed}, before the snapshot: changes committed between slot creation and the snapshot are applied again (duplicate inserts become updates, missing rows are inserted). Tables without a primary key may get duplicate rows.`;
+      ctx.report.log('warn', message);
+      ctx.report.publish('positionOverlap', { fromLsn: flushed, slot: names.slot, reason: overlap.reason });
+      return { position: flushed, slotConfirmedFlushLsn: flushed, source: 'slot-fallback', overlap };
+    });
+  }
+  const lsn = seeded.lsn;
   return withSource(ctx, async (db) => {
     const slot = await db.slot(names.slot);
     if (!slot) throw new StepError(`slot ${names.slot} is missing on the source; DMS cannot start from ${lsn} without it`, 'fatal');
@@ -157,11 +198,25 @@ async function capturePostgres(ctx: Ctx): Promise<CapturePositionOutput> {
       );
     }
     ctx.report.log('info', `CDC start position ${lsn} (slot at ${flushed})`);
-    return { position: lsn, slotConfirmedFlushLsn: flushed };
+    return { position: lsn, slotConfirmedFlushLsn: flushed, source: 'seed-function' };
+  });
+}
+
+/** RDS MySQL/MariaDB: the stopped replica's executed position, still in the source's binary logs. */
+async function captureReplica(ctx: Ctx): Promise<CapturePositionOutput> {
+  const replica = required<ReplicaPositionOutput>(ctx, 'replica-position', 'capture-position');
+  const at = replica.position.lastIndexOf(':');
+  const pos: BinlogPosition = { file: replica.position.slice(0, at), position: Number(replica.position.slice(at + 1)) };
+  return withSource(ctx, async (db) => {
+    if (!db.binaryLogs) throw new StepError('the source adapter cannot list binary logs (SHOW BINARY LOGS)', 'fatal');
+    const log = checkAgainstBinaryLogs(ctx, pos, await db.binaryLogs(), replica.retentionHours);
+    ctx.report.log('info', `CDC start position ${replica.position} (executed by the stopped replica ${replica.replicaId}; ${log.file} is ${log.size} bytes on the source)`);
+    return { position: replica.position, binlogFileSize: log.size, source: 'replica' };
   });
 }
 
 async function captureMysql(ctx: Ctx): Promise<CapturePositionOutput> {
+  if (profile(ctx.services.runbook).instance) return captureReplica(ctx);
   const restored = required<RestoreOutput>(ctx, 'restore', 'capture-position');
   const since = new Date(Date.parse(restored.startedAt) - CLOCK_SKEW_MS);
   const event = await crashRecoveryEvent(ctx, restored.writerId, since);
@@ -172,7 +227,7 @@ async function captureMysql(ctx: Ctx): Promise<CapturePositionOutput> {
     const log = checkAgainstBinaryLogs(ctx, event.position, logs, retention);
     const position = `${event.position.file}:${event.position.position}`;
     ctx.report.log('info', `CDC start position ${position} (from ${restored.writerId}'s crash-recovery event; ${log.file} is ${log.size} bytes on the source)`);
-    return { position, binlogFileSize: log.size, ...(event.at ? { eventAt: event.at.toISOString() } : {}) };
+    return { position, binlogFileSize: log.size, source: 'crash-recovery', ...(event.at ? { eventAt: event.at.toISOString() } : {}) };
   });
 }
 
@@ -181,7 +236,20 @@ export const capturePosition: Step<RekeyServices, CapturePositionOutput> = {
   title: 'Capture the snapshot position',
   describe(ctx) {
     const { names, runbook } = ctx.services;
-    if (profile(runbook).family === 'mysql') {
+    const p = profile(runbook);
+    if (p.family === 'mysql' && p.instance) {
+      return [{ kind: 'sql', target: 'source', summary: 'check the stopped replica\'s position is still in the source binary logs', detail: 'SHOW BINARY LOGS' }];
+    }
+    if (p.instance) {
+      return [
+        { kind: 'sql', target: 'target', summary: 'read the snapshot position', detail: 'CREATE EXTENSION IF NOT EXISTS rds_tools; SELECT rds_tools.logical_seed_lsn()' },
+        { kind: 'sql', target: 'source', summary: `check it is not older than slot ${names.slot}`, detail: `SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '${names.slot}'` },
+        ...(runbook.dms.allowSlotPositionFallback
+          ? [{ kind: 'note' as const, target: 'fallback', summary: 'opt-in: without rds_tools, start at the slot\'s confirmed_flush_lsn; the task tolerates and reports the replayed overlap' }]
+          : []),
+      ];
+    }
+    if (p.family === 'mysql') {
       return [
         {
           kind: 'wait',

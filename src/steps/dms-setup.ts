@@ -71,11 +71,13 @@ export function tableMappings(rb: Runbook): string {
 }
 
 /** Task settings: CDC onto tables that already hold the snapshot's rows; LOBs in full so nothing is truncated. */
-export function taskSettings(): string {
+export function taskSettings(tolerateOverlap = false): string {
   return JSON.stringify({
     FullLoadSettings: { TargetTablePrepMode: 'DO_NOTHING' },
     TargetMetadata: { SupportLobs: true, FullLobMode: true, LobChunkSize: 64, LimitedSizeLobMode: false, BatchApplyEnabled: false },
     Logging: { EnableLogging: true },
+    // A start before the snapshot replays changes the target already has: upsert duplicate inserts, insert missing updates.
+    ...(tolerateOverlap ? { ErrorBehavior: { ApplyErrorInsertPolicy: 'INSERT_RECORD', ApplyErrorUpdatePolicy: 'UPDATE_RECORD' } } : {}),
   });
 }
 
@@ -195,7 +197,7 @@ export const dmsSetup: Step<RekeyServices, DmsSetupOutput> = {
             MigrationType: 'cdc',
             CdcStartPosition: position.position,
             TableMappings: tableMappings(rb),
-            ReplicationTaskSettings: taskSettings(),
+            ReplicationTaskSettings: taskSettings(position.overlap !== undefined),
             Tags: rekeyTags(ctx),
           }),
         ),

@@ -58,6 +58,7 @@ export const cutoverGate: GateSpec = {
     }
     if (preflight) {
       facts.predictedWindowSeconds = preflight.estimate.totalSeconds;
+      if (preflight.estimate.awsRenameDnsSeconds > 0) facts.awsRenameDnsSeconds = preflight.estimate.awsRenameDnsSeconds;
       facts.tablesWithoutPrimaryKey = preflight.tablesWithoutPk.length;
     }
     return facts;

@@ -4,16 +4,17 @@ import type { KeyMetadata } from '@aws-sdk/client-kms';
 import type { DBCluster } from '@aws-sdk/client-rds';
 import { awsErrorName, classifyAwsError, isNotFound } from '../aws/errors.js';
 import { findReplicationInstance } from '../aws/dms.js';
-import { clusterParameters, findCluster, findInstance } from '../aws/rds.js';
+import { clusterParameters, findCluster, findInstance, instanceParameters } from '../aws/rds.js';
 import type { Check, TableSize } from '../db/types.js';
 import { InterruptedError, StepError } from '../engine/types.js';
 import type { PlannedAction, Step } from '../engine/types.js';
 import { withSource } from './common.js';
 import type { Ctx } from './common.js';
-import { profile } from './engine.js';
+import { isInstance, profile } from './engine.js';
 import type { ParameterRequirement } from './engine.js';
 import { evaluateKeyPolicy } from './key-policy.js';
 import type { RekeyServices } from './services.js';
+import { INSTANCE_RENAME_DNS_SECONDS } from './switch.js';
 
 /** Predicted write-unavailable window, from table sizes and the configured validation. */
 export interface CutoverEstimate {
@@ -28,6 +29,8 @@ export interface CutoverEstimate {
   checksumSeconds: number;
   /** Drain, task stop and renames. */
   fixedSeconds: number;
+  /** AWS's part of the window: the documented DNS time of the instance renames (about 10 minutes); 0 for clusters. */
+  awsRenameDnsSeconds: number;
   totalSeconds: number;
   /** How the numbers were made, for people. */
   assumptions: string;
@@ -83,6 +86,8 @@ export function estimateWindow(sizes: TableSize[], services: RekeyServices): Cut
   // Drain ~ the latency threshold; stopping a DMS task and two cluster renames take about a minute each on AWS.
   const fixedSeconds = rb.cutover.maxLatencySeconds + 1 + (aws ? 60 : 1) + (rb.cutover.switch === 'rename' ? (aws ? 120 : 2) : 0);
   const round = (n: number) => Math.round(n * 10) / 10;
+  // RDS: "The new DNS name for the renamed DB instance becomes effective in about 10 minutes".
+  const awsRenameDnsSeconds = aws && isInstance(rb) && rb.cutover.switch === 'rename' ? INSTANCE_RENAME_DNS_SECONDS : 0;
   return {
     tables: sizes.length,
     rows,
@@ -90,8 +95,9 @@ export function estimateWindow(sizes: TableSize[], services: RekeyServices): Cut
     countSeconds: round(countSeconds),
     checksumSeconds: round(checksumSeconds),
     fixedSeconds: round(fixedSeconds),
-    totalSeconds: round(countSeconds + checksumSeconds + fixedSeconds),
-    assumptions: `counts at ${COUNT_ROWS_PER_SECOND} rows/s and checksums at ${CHECKSUM_ROWS_PER_SECOND} rows/s per worker x ${workers}; drain, task stop and renames as fixed costs`,
+    awsRenameDnsSeconds,
+    totalSeconds: round(countSeconds + checksumSeconds + fixedSeconds + awsRenameDnsSeconds),
+    assumptions: `counts at ${COUNT_ROWS_PER_SECOND} rows/s and checksums at ${CHECKSUM_ROWS_PER_SECOND} rows/s per worker x ${workers}; drain, task stop and renames as fixed costs${awsRenameDnsSeconds > 0 ? `; plus AWS's part: ${awsRenameDnsSeconds / 60} min documented DNS time of the instance rename` : ''}`,
   };
 }
 
@@ -134,8 +140,50 @@ function reason(error: unknown): string {
   return error instanceof Error ? `${awsErrorName(error)}: ${error.message}` : String(error);
 }
 
-async function checkSource(ctx: Ctx, checks: Checks, report: PreflightReport): Promise<DBCluster | undefined> {
+/** The source's key, as checkKey needs it from a cluster or an instance. */
+type KeyedSource = Pick<DBCluster, 'KmsKeyId'>;
+
+async function checkInstanceSource(ctx: Ctx, checks: Checks, report: PreflightReport): Promise<KeyedSource | undefined> {
   const rb = ctx.services.runbook;
+  const id = rb.source.identifier;
+  let instance;
+  try {
+    instance = await findInstance(ctx.services.cloud, id);
+  } catch (error) {
+    checks.error('source.exists', false, `cannot describe source instance ${id}: ${reason(error)}`);
+    return undefined;
+  }
+  if (!instance) {
+    checks.error('source.exists', false, `source instance ${id} not found in ${rb.region}`);
+    return undefined;
+  }
+  checks.error('source.exists', true, `source instance ${id} exists`);
+  const engine = profile(rb);
+  checks.error('source.engine', instance.Engine === engine.rdsEngine, `source engine is ${instance.Engine ?? 'unknown'} (runbook says ${rb.source.engine})`);
+  checks.error('source.available', instance.DBInstanceStatus === 'available', `source instance status is ${instance.DBInstanceStatus ?? 'unknown'}`);
+  checks.error('source.encrypted', instance.StorageEncrypted === true, instance.StorageEncrypted ? 'storage is encrypted' : 'storage is not encrypted (this flow changes the key of an encrypted instance)');
+  const retention = instance.BackupRetentionPeriod ?? 0;
+  checks.error('source.backups', retention > 0, retention > 0 ? `backups kept ${retention} days` : 'automated backups are disabled (BackupRetentionPeriod 0)');
+  checks.warn('source.multi_az', true, instance.MultiAZ ? 'Multi-AZ: the restored instance is Multi-AZ too' : 'single-AZ: the restore uses the same availability zone');
+  if (instance.ReadReplicaSourceDBInstanceIdentifier) {
+    checks.error('source.not_replica', false, `source ${id} is itself a read replica of ${instance.ReadReplicaSourceDBInstanceIdentifier}`);
+  }
+  const group = instance.DBParameterGroups?.[0]?.DBParameterGroupName;
+  await checkParameters(ctx, checks, group, engine.parameters, true);
+  report.source = {
+    identifier: id,
+    ...(instance.DBInstanceArn ? { arn: instance.DBInstanceArn } : {}),
+    ...(instance.KmsKeyId ? { kmsKeyId: instance.KmsKeyId } : {}),
+    ...(instance.EngineVersion ? { engineVersion: instance.EngineVersion } : {}),
+    writer: id,
+    ...(instance.DBInstanceClass ? { writerClass: instance.DBInstanceClass } : {}),
+  };
+  return instance;
+}
+
+async function checkSource(ctx: Ctx, checks: Checks, report: PreflightReport): Promise<KeyedSource | undefined> {
+  const rb = ctx.services.runbook;
+  if (profile(rb).instance) return checkInstanceSource(ctx, checks, report);
   const id = rb.source.identifier;
   let cluster: DBCluster | undefined;
   try {
@@ -179,28 +227,30 @@ async function checkSource(ctx: Ctx, checks: Checks, report: PreflightReport): P
 }
 
 /** One check per required cluster parameter, each named, from one pass over the parameter group. */
-async function checkParameters(ctx: Ctx, checks: Checks, group: string | undefined, required: ParameterRequirement[]): Promise<void> {
+async function checkParameters(ctx: Ctx, checks: Checks, group: string | undefined, required: ParameterRequirement[], instance = false): Promise<void> {
+  const kind = instance ? 'DB parameter group' : 'cluster parameter group';
   const fail = (message: string) => {
     for (const r of required) checks.add(r.checkId, false, r.severity, message);
   };
-  if (!group) return fail('source cluster has no cluster parameter group');
+  if (!group) return fail(`source has no ${kind}`);
   let values: Map<string, string | undefined>;
   try {
-    values = await clusterParameters(ctx.services.cloud, group, required.map((r) => r.name));
+    const names = required.map((r) => r.name);
+    values = instance ? await instanceParameters(ctx.services.cloud, group, names) : await clusterParameters(ctx.services.cloud, group, names);
   } catch (error) {
-    return fail(`cannot read cluster parameter group ${group}: ${reason(error)}`);
+    return fail(`cannot read ${kind} ${group}: ${reason(error)}`);
   }
   for (const r of required) {
     const set = values.get(r.name);
     const value = set ?? r.defaultValue;
     const ok = value !== undefined && r.accepted.includes(value.toUpperCase());
     const shown = set ?? (r.defaultValue !== undefined ? `unset (engine default ${r.defaultValue})` : 'unset');
-    const message = `${r.name} is ${shown} in cluster parameter group ${group}`;
+    const message = `${r.name} is ${shown} in ${kind} ${group}`;
     checks.add(r.checkId, ok, r.severity, ok ? message : `${message} (must be ${r.accepted.join(' or ')}: ${r.why})`);
   }
 }
 
-async function checkKey(ctx: Ctx, checks: Checks, report: PreflightReport, source: DBCluster | undefined): Promise<void> {
+async function checkKey(ctx: Ctx, checks: Checks, report: PreflightReport, source: KeyedSource | undefined): Promise<void> {
   const rb = ctx.services.runbook;
   const kms = ctx.services.cloud.kms;
   const ref = rb.target.kmsKeyId;
@@ -275,7 +325,7 @@ async function checkDms(ctx: Ctx, checks: Checks, report: PreflightReport): Prom
   }
 }
 
-async function checkDatabase(ctx: Ctx, checks: Checks, report: PreflightReport, source: DBCluster | undefined): Promise<TableSize[]> {
+async function checkDatabase(ctx: Ctx, checks: Checks, report: PreflightReport, source: KeyedSource | undefined): Promise<TableSize[]> {
   const rb = ctx.services.runbook;
   if (!source) {
     checks.error('source.connect', false, 'database checks skipped: the source cluster was not found');

@@ -16,6 +16,7 @@ import type { PlannedAction, Step } from '../engine/types.js';
 import { mustFindCluster, newKeyArn, output, rekeyTags, required, waitEnv, withTarget } from './common.js';
 import type { Ctx } from './common.js';
 import { profile } from './engine.js';
+import { restoreInstance, undoRestoreInstance } from './instance.js';
 import type { RekeyServices } from './services.js';
 import type { SnapshotOutput } from './snapshot.js';
 
@@ -72,6 +73,29 @@ export const restore: Step<RekeyServices, RestoreOutput> = {
   title: 'Restore the snapshot under the new key',
   describe(ctx) {
     const { names, runbook } = ctx.services;
+    if (profile(runbook).instance) {
+      const instanceActions: PlannedAction[] = [
+        { kind: 'aws', target: 'rds:ListTagsForResource', summary: `tags of ${runbook.source.identifier}` },
+        {
+          kind: 'aws',
+          target: 'rds:RestoreDBInstanceFromDBSnapshot',
+          summary: `restore ${names.snapshotCopy} as ${names.targetCluster}`,
+          detail: 'DBInstanceClass, DBSubnetGroupName, VpcSecurityGroupIds, DBParameterGroupName, OptionGroupName, MultiAZ, StorageType, Iops, StorageThroughput, Port, PubliclyAccessible, DeletionProtection, EnableIAMDatabaseAuthentication, EnableCloudwatchLogsExports, CopyTagsToSnapshot, Tags, AutoMinorVersionUpgrade, CACertificateIdentifier, NetworkType, AvailabilityZone (single-AZ), LicenseModel copied from the source',
+        },
+        { kind: 'wait', target: 'rds:DescribeDBInstances', summary: `until ${names.targetCluster} is available` },
+        {
+          kind: 'aws',
+          target: 'rds:ModifyDBInstance',
+          summary: `what a restore cannot set, on ${names.targetCluster}`,
+          detail: 'ApplyImmediately=true BackupRetentionPeriod, PreferredBackupWindow, PreferredMaintenanceWindow, MonitoringInterval+MonitoringRoleArn, EnablePerformanceInsights+PerformanceInsightsKMSKeyId+PerformanceInsightsRetentionPeriod, MaxAllocatedStorage',
+        },
+        { kind: 'wait', target: 'rds:DescribeDBInstances', summary: `until the settings show as applied; KmsKeyId must be the new key ARN` },
+      ];
+      if (profile(runbook).usesSlot) {
+        instanceActions.push({ kind: 'sql', target: 'target', summary: `drop the copy of slot ${names.slot}`, detail: `SELECT pg_drop_replication_slot('${names.slot}')` });
+      }
+      return instanceActions;
+    }
     const actions: PlannedAction[] = [
       { kind: 'aws', target: 'rds:ListTagsForResource', summary: `tags of ${runbook.source.identifier}` },
       {
@@ -91,6 +115,7 @@ export const restore: Step<RekeyServices, RestoreOutput> = {
   async run(ctx) {
     const { cloud, names, runbook, clock } = ctx.services;
     const engine = profile(runbook);
+    if (engine.instance) return restoreInstance(ctx);
     const snap = required<SnapshotOutput>(ctx, 'snapshot', 'restore');
     const keyArn = await newKeyArn(ctx);
     const source = await mustFindCluster(ctx, runbook.source.identifier, 'source');
@@ -150,6 +175,7 @@ export const restore: Step<RekeyServices, RestoreOutput> = {
     // Only a target that was never switched to is deleted; after a switch the switch's undo renames back first.
     const { cloud, names } = ctx.services;
     if (output(ctx, 'switch') !== undefined) return;
+    if (profile(ctx.services.runbook).instance) return undoRestoreInstance(ctx);
     const cluster = await findCluster(cloud, names.targetCluster);
     if (!cluster) return;
     if (cluster.DeletionProtection) {

@@ -5,6 +5,8 @@ import { findClusterSnapshot, waitClusterSnapshotAvailable } from '../aws/rds.js
 import { StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
 import { rekeyTags, waitEnv } from './common.js';
+import { profile } from './engine.js';
+import { snapshotInstance } from './instance.js';
 import type { RekeyServices } from './services.js';
 
 /** The snapshot the target is restored from. */
@@ -18,6 +20,16 @@ export const snapshot: Step<RekeyServices, SnapshotOutput> = {
   title: 'Snapshot the source cluster',
   describe(ctx) {
     const { names, runbook } = ctx.services;
+    if (profile(runbook).instance) {
+      const of = profile(runbook).family === 'mysql' ? names.readReplica : runbook.source.identifier;
+      return [
+        { kind: 'aws', target: 'rds:CreateDBSnapshot', summary: `snapshot ${names.snapshot} of ${of}`, detail: `DBSnapshotIdentifier=${names.snapshot} DBInstanceIdentifier=${of}` },
+        { kind: 'wait', target: 'rds:DescribeDBSnapshots', summary: `until ${names.snapshot} is available (PercentProgress)` },
+        ...(of === names.readReplica
+          ? [{ kind: 'aws' as const, target: 'rds:DeleteDBInstance', summary: `delete the temporary replica ${names.readReplica}`, detail: 'SkipFinalSnapshot=true' }]
+          : []),
+      ];
+    }
     return [
       { kind: 'aws', target: 'rds:CreateDBClusterSnapshot', summary: `snapshot ${names.snapshot} of ${runbook.source.identifier}`, detail: `DBClusterSnapshotIdentifier=${names.snapshot} DBClusterIdentifier=${runbook.source.identifier}` },
       { kind: 'wait', target: 'rds:DescribeDBClusterSnapshots', summary: `until ${names.snapshot} is available (PercentProgress)` },
@@ -25,6 +37,7 @@ export const snapshot: Step<RekeyServices, SnapshotOutput> = {
   },
   async run(ctx) {
     const { cloud, names, runbook } = ctx.services;
+    if (profile(runbook).instance) return snapshotInstance(ctx);
     const existing = await findClusterSnapshot(cloud, names.snapshot);
     if (existing) {
       if (existing.DBClusterIdentifier && existing.DBClusterIdentifier !== runbook.source.identifier) {

@@ -7,7 +7,7 @@ import { composeServices } from '../../src/cli/compose.js';
 
 const DIR = 'runbooks';
 const files = readdirSync(DIR).filter((f) => f.endsWith('.yaml') || f.endsWith('.yml'));
-const SUPPORTED = new Set(['aurora-postgresql', 'aurora-mysql']);
+const SUPPORTED = new Set(['aurora-postgresql', 'aurora-mysql', 'postgres', 'mysql', 'mariadb']);
 
 describe.each(files)('runbooks/%s', (file) => {
   it('plans every step with concrete actions, the cutover gate before the fence', () => {

@@ -70,9 +70,10 @@ describe('the aurora-postgresql flow', () => {
     expect(world.opened).toHaveLength(0);
   });
 
-  test('RDS instance engines are rejected as not supported yet', () => {
+  test('RDS instance engines get the instance steps (copy-snapshot; MySQL also replica-position)', () => {
     const rb = testRunbook({ source: { engine: 'mysql', identifier: 'm', database: 'd', username: 'u', password: { env: 'X' } }, dms: { replicationInstance: { identifier: 'ri' }, sslMode: 'verify-full' } });
-    expect(() => buildFlow(rb)).toThrow(expect.objectContaining({ kind: 'rejected', message: expect.stringContaining('not supported yet') }));
+    const ids = buildFlow(rb).steps.map((s) => s.id);
+    expect(ids.slice(0, 6)).toEqual(['preflight', 'prepare-source', 'replica-position', 'snapshot', 'copy-snapshot', 'restore']);
   });
 
   test('happy path: every command has the expected request shape and the switch lands the new key', async () => {
