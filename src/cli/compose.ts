@@ -81,19 +81,18 @@ export function composeServices(opts: ComposeOptions): RekeyServices {
     db: defaultConnector,
     secrets: {
       resolve(ref: SecretRef): Promise<string | undefined> {
-        const value = 'env' in ref ? resolveSecret(ref, process.env) : undefined;
-        if (value !== undefined) return Promise.resolve(value);
         if (rehearsal) {
-          // The rehearsal's own servers trust local connections; an adopted database may name its password env.
+          // The rehearsal's own servers have passwordless local accounts (the runbook's secret is not used); an
+          // adopted database (rehearsal.source.url) names its password's environment variable instead.
           const urlEnv = runbook.rehearsal?.source.urlPasswordEnv;
           return Promise.resolve((urlEnv ? process.env[urlEnv] : undefined) ?? '');
         }
-        if ('env' in ref) return Promise.resolve(undefined);
+        if ('env' in ref) return Promise.resolve(resolveSecret(ref, process.env));
         return Promise.reject(new Error(`${describeSecretRef(ref)}: Secrets Manager references are not supported yet; use {env: NAME}`));
       },
     },
     clock: { now: () => Date.now(), sleep },
     exec,
-    timing: rehearsal ? { pollMs: 200, metricPeriodSeconds: 1, waitMaxSeconds: 600 } : { pollMs: 15_000, metricPeriodSeconds: 60, waitMaxSeconds: 6 * 3600 },
+    timing: rehearsal ? { pollMs: 100, metricPeriodSeconds: 1, waitMaxSeconds: 600 } : { pollMs: 15_000, metricPeriodSeconds: 60, waitMaxSeconds: 6 * 3600 },
   };
 }

@@ -8,7 +8,8 @@ import { parseDocument } from 'yaml';
 import { stopAllUnder } from '../../src/rehearsal/servers/index.js';
 
 const CLI = resolve('dist/src/cli/main.js');
-const BUNDLED = resolve('runbooks/rehearsal-postgres.yaml');
+const bundled = (engine: Engine): string => resolve(`runbooks/rehearsal-${engine}.yaml`);
+type Engine = 'postgres' | 'mysql';
 const SECRET = 'Rehearsal-S3cret-7781';
 
 interface Done {
@@ -64,8 +65,8 @@ function summaryOf(out: Done): Summary {
 }
 
 /** The bundled rehearsal runbook with some fields changed, written to dir. */
-function variant(dir: string, name: string, edit: (doc: ReturnType<typeof parseDocument>) => void): string {
-  const doc = parseDocument(readFileSync(BUNDLED, 'utf8'));
+function variant(engine: Engine, dir: string, name: string, edit: (doc: ReturnType<typeof parseDocument>) => void): string {
+  const doc = parseDocument(readFileSync(bundled(engine), 'utf8'));
   doc.setIn(['rehearsal', 'source', 'seedRows'], 20000);
   edit(doc);
   const path = join(dir, `${name}.yaml`);
@@ -88,12 +89,12 @@ function journalOf(cwd: string, runId: string): { t: string; stepId?: string }[]
     });
 }
 
-describe('rekey rehearse (PostgreSQL) end to end', () => {
+describe.each<Engine>(['postgres', 'mysql'])('rekey rehearse --engine %s end to end', (engine) => {
   it('happy path on the bundled demo: 0 lost, 0 duplicated, 0 mismatched, 0 sequences behind, no secret anywhere', async () => {
-    const cwd = tempDir('happy');
-    const out = await rekey(['rehearse', '--json'], cwd);
+    const cwd = tempDir(`happy-${engine}`);
+    const out = await rekey(['rehearse', '--engine', engine, '--json'], cwd);
     const s = summaryOf(out);
-    expect(s).toMatchObject({ type: 'summary', ok: true, engine: 'postgres', status: 'succeeded', switched: true, endpointWritable: true });
+    expect(s).toMatchObject({ type: 'summary', ok: true, engine, status: 'succeeded', switched: true, endpointWritable: true });
     expect(out.code).toBe(0);
     expect(s.writes.acknowledged).toBeGreaterThan(100);
     expect(s.writes).toMatchObject({ lost: 0, duplicated: 0 });
@@ -108,13 +109,15 @@ describe('rekey rehearse (PostgreSQL) end to end', () => {
     expect(readFileSync(join(runDir, 'report.md'), 'utf8')).toContain('lost **0**');
   });
 
-  it.each([
+  const badKeys: [string, Record<string, string>, RegExp][] = [
     ['Disabled', { state: 'Disabled' }, /Disabled/],
     ['asymmetric', { keySpec: 'RSA_2048' }, /RSA_2048|SYMMETRIC_DEFAULT/],
     ['PendingDeletion', { state: 'PendingDeletion' }, /PendingDeletion|pending deletion/i],
-  ])('a %s new key makes plan and run exit 4 naming the problem', async (_name, key, pattern) => {
+  ];
+  // The key checks are shared by every engine: all three on PostgreSQL, one on MySQL.
+  it.each(engine === 'postgres' ? badKeys : badKeys.slice(0, 1))('a %s new key makes plan and run exit 4 naming the problem', async (_name, key, pattern) => {
     const cwd = tempDir('badkey');
-    const path = variant(cwd, 'bad-key', (doc) => doc.setIn(['rehearsal', 'keys'], [{ id: 'alias/orders-2026', ...key }, { id: 'alias/aws/rds' }]));
+    const path = variant(engine, cwd, 'bad-key', (doc) => doc.setIn(['rehearsal', 'keys'], [{ id: 'alias/orders-2026', ...key }, { id: 'alias/aws/rds' }]));
     const plan = await rekey(['plan', path, '--rehearsal'], cwd);
     expect(plan.code).toBe(4);
     expect(plan.stdout).toMatch(pattern);
@@ -129,7 +132,7 @@ describe('rekey rehearse (PostgreSQL) end to end', () => {
 
   it('a DMS task failing mid-CDC stops with exit 5 and the source writable', async () => {
     const cwd = tempDir('dmsfail');
-    const path = variant(cwd, 'dms-fails', (doc) => {
+    const path = variant(engine, cwd, 'dms-fails', (doc) => {
       doc.setIn(['rehearsal', 'failures', 'dmsTaskFailsAfterSeconds'], 1);
       doc.setIn(['cutover', 'sustainSeconds'], 8);
     });
@@ -143,7 +146,7 @@ describe('rekey rehearse (PostgreSQL) end to end', () => {
 
   it('a drain that times out unfences and never switches', async () => {
     const cwd = tempDir('drain');
-    const path = variant(cwd, 'drain-timeout', (doc) => {
+    const path = variant(engine, cwd, 'drain-timeout', (doc) => {
       doc.setIn(['rehearsal', 'failures', 'drainNeverArrives'], true);
       doc.setIn(['cutover', 'drainTimeoutSeconds'], 2);
       doc.setIn(['cutover', 'sustainSeconds'], 1);
@@ -161,7 +164,7 @@ describe('rekey rehearse (PostgreSQL) end to end', () => {
 
   it('a runner killed with SIGKILL after each step resumes to the end: no second resource, no lost write', async () => {
     const cwd = tempDir('kill');
-    const path = variant(cwd, 'kill', (doc) => doc.setIn(['cutover', 'sustainSeconds'], 2));
+    const path = variant(engine, cwd, 'kill', (doc) => doc.setIn(['cutover', 'sustainSeconds'], 2));
     const chaos = { REKEY_CHAOS_PAUSE_MS: '400' };
     const first = start(['rehearse', path, '--json'], cwd, chaos);
     const runsDir = join(cwd, '.rekey', 'runs');
