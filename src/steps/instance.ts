@@ -52,7 +52,7 @@ export const replicaPosition: Step<RekeyServices, ReplicaPositionOutput> = {
   describe(ctx) {
     const { names, runbook: rb } = ctx.services;
     return [
-      { kind: 'sql', target: 'source', summary: 'set and read back binlog retention hours', detail: `CALL mysql.rds_set_configuration('binlog retention hours', ${neededRetentionHours(ctx as Ctx)}); CALL mysql.rds_show_configuration` },
+      { kind: 'sql', target: 'source', summary: 'set and read back binlog retention hours', detail: `CALL mysql.rds_set_configuration('binlog retention hours', ${neededRetentionHours(ctx)}); CALL mysql.rds_show_configuration` },
       { kind: 'aws', target: 'rds:CreateDBInstanceReadReplica', summary: `temporary replica ${names.readReplica} of ${rb.source.identifier} (same class, subnet group, parameter group)` },
       { kind: 'wait', target: 'rds:DescribeDBInstances', summary: `until ${names.readReplica} is available` },
       { kind: 'sql', target: names.readReplica, summary: 'stop replication and read the executed source coordinates', detail: 'CALL mysql.rds_stop_replication; SHOW REPLICA STATUS (or SHOW SLAVE STATUS)' },

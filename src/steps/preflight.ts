@@ -407,9 +407,16 @@ export const preflight: Step<RekeyServices, PreflightReport> = {
     const rb = ctx.services.runbook;
     const engine = profile(rb);
     const actions: PlannedAction[] = [
-      { kind: 'aws', target: 'rds:DescribeDBClusters', summary: `source cluster ${rb.source.identifier}: state, engine, backups, key`, detail: `DBClusterIdentifier=${rb.source.identifier}` },
-      { kind: 'aws', target: 'rds:DescribeDBClusterParameters', summary: `${engine.parameters.map((p) => `${p.name} = ${p.accepted.join('|')}`).join(', ')} in the cluster parameter group` },
-      { kind: 'aws', target: 'rds:DescribeDBInstances', summary: 'source writer instance class' },
+      ...(engine.instance
+        ? [
+            { kind: 'aws' as const, target: 'rds:DescribeDBInstances', summary: `source instance ${rb.source.identifier}: state, engine, backups, Multi-AZ, key`, detail: `DBInstanceIdentifier=${rb.source.identifier}` },
+            { kind: 'aws' as const, target: 'rds:DescribeDBParameters', summary: `${engine.parameters.map((p) => `${p.name} = ${p.accepted.join('|')}`).join(', ')} in the instance's DB parameter group` },
+          ]
+        : [
+            { kind: 'aws' as const, target: 'rds:DescribeDBClusters', summary: `source cluster ${rb.source.identifier}: state, engine, backups, key`, detail: `DBClusterIdentifier=${rb.source.identifier}` },
+            { kind: 'aws' as const, target: 'rds:DescribeDBClusterParameters', summary: `${engine.parameters.map((p) => `${p.name} = ${p.accepted.join('|')}`).join(', ')} in the cluster parameter group` },
+            { kind: 'aws' as const, target: 'rds:DescribeDBInstances', summary: 'source writer instance class' },
+          ]),
       { kind: 'aws', target: 'kms:DescribeKey', summary: `new key ${rb.target.kmsKeyId}: Enabled, SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT, region ${rb.region}, not pending deletion` },
       { kind: 'aws', target: 'kms:ListAliases', summary: 'aliases of the new key' },
       { kind: 'aws', target: 'kms:GetKeyPolicy', summary: 'key policy allows kms:CreateGrant for RDS', detail: 'PolicyName=default' },

@@ -31,6 +31,6 @@ describe.each(files)('runbooks/%s', (file) => {
     // The plan names the real resources: the snapshot, the new key, the rename back to the source identifier.
     expect(text).toContain(`${runbook.source.identifier}-rekey-plantest`);
     expect(text).toContain(runbook.target.kmsKeyId);
-    expect(text).toContain('ModifyDBCluster');
+    expect(text).toMatch(/ModifyDB(Cluster|Instance)/);
   });
 });

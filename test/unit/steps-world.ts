@@ -31,8 +31,16 @@ import {
   ModifyDBClusterCommand,
   RDSClient,
   RestoreDBClusterFromSnapshotCommand,
+  CopyDBSnapshotCommand,
+  CreateDBInstanceReadReplicaCommand,
+  CreateDBSnapshotCommand,
+  DeleteDBInstanceCommand,
+  DescribeDBParametersCommand,
+  DescribeDBSnapshotsCommand,
+  ModifyDBInstanceCommand,
+  RestoreDBInstanceFromDBSnapshotCommand,
 } from '@aws-sdk/client-rds';
-import type { DBCluster, DBClusterSnapshot, DBInstance, Event } from '@aws-sdk/client-rds';
+import type { DBCluster, DBClusterSnapshot, DBInstance, DBSnapshot, Event } from '@aws-sdk/client-rds';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { Cloud } from '../../src/aws/cloud.js';
 import type { BinaryLog, DbAdapter, DbConnector, DbEndpoint, FenceState, SequenceState, SlotInfo, TableRef } from '../../src/db/types.js';
@@ -163,8 +171,28 @@ export class World {
   binlogRetentionHours: number | null = 24;
   private pendingCrashRecovery: { dueAtCall: number; events: Event[] } | undefined;
 
+  // --- RDS instances
+  readonly isInstance: boolean;
+  dbSnapshots = new Map<string, DBSnapshot>();
+  /** Instance DB parameter group values. */
+  instanceParameters: Record<string, string | undefined> = {};
+  /** RDS for PostgreSQL: rds_tools.logical_seed_lsn() is missing on restored instances. */
+  seedFunctionMissing = false;
+  /** What SHOW REPLICA STATUS returns on the replica (its executed source coordinates). */
+  replicaPosition = { file: 'mysql-bin-changelog.000002', position: 4242 };
+  replicationStopped = false;
+  /** How many polls an instance rename stays in `renaming` before `available`. */
+  renamePolls = 2;
+
   constructor(readonly runbook: Runbook = testRunbook()) {
-    this.isMysql = runbook.source.engine === 'aurora-mysql';
+    const engine = runbook.source.engine;
+    this.isMysql = engine === 'aurora-mysql' || engine === 'mysql' || engine === 'mariadb';
+    this.isInstance = engine === 'postgres' || engine === 'mysql' || engine === 'mariadb';
+    if (this.isInstance) {
+      this.instanceParameters = this.isMysql ? { binlog_format: 'ROW', binlog_row_image: 'FULL', binlog_checksum: 'NONE' } : { 'rds.logical_replication': '1' };
+      this.instances.set(runbook.source.identifier, this.sourceInstance());
+      return;
+    }
     const id = runbook.source.identifier;
     this.clusters.set(id, {
       DBClusterIdentifier: id,
@@ -197,6 +225,139 @@ export class World {
       DBParameterGroups: [{ DBParameterGroupName: this.isMysql ? 'shop-mysql8-instance' : 'app-pg15-instance' }],
       PubliclyAccessible: false,
       PromotionTier: 1,
+    });
+  }
+
+  /** An RDS source instance with every setting the restore must carry over. */
+  private sourceInstance(): DBInstance {
+    const id = this.runbook.source.identifier;
+    return {
+      DBInstanceIdentifier: id,
+      DBInstanceArn: `arn:aws:rds:us-east-1:111122223333:db:${id}`,
+      Engine: this.runbook.source.engine,
+      EngineVersion: this.isMysql ? '8.0.36' : '16.3',
+      DBInstanceClass: 'db.m6g.large',
+      DBInstanceStatus: 'available',
+      Endpoint: { Address: `${id}.abc123.us-east-1.rds.amazonaws.com`, Port: this.isMysql ? 3306 : 5432 },
+      KmsKeyId: OLD_KEY,
+      StorageEncrypted: true,
+      DBSubnetGroup: { DBSubnetGroupName: 'app-subnets' },
+      VpcSecurityGroups: [{ VpcSecurityGroupId: 'sg-0abc', Status: 'active' }],
+      DBParameterGroups: [{ DBParameterGroupName: 'app-params' }],
+      OptionGroupMemberships: [{ OptionGroupName: 'app-options' }],
+      MultiAZ: false,
+      AvailabilityZone: 'us-east-1b',
+      StorageType: 'gp3',
+      Iops: 12000,
+      StorageThroughput: 500,
+      PubliclyAccessible: false,
+      DeletionProtection: true,
+      IAMDatabaseAuthenticationEnabled: true,
+      EnabledCloudwatchLogsExports: ['postgresql'],
+      CopyTagsToSnapshot: true,
+      AutoMinorVersionUpgrade: true,
+      CACertificateIdentifier: 'rds-ca-rsa2048-g1',
+      NetworkType: 'IPV4',
+      LicenseModel: 'postgresql-license',
+      BackupRetentionPeriod: 14,
+      PreferredBackupWindow: '03:00-03:30',
+      PreferredMaintenanceWindow: 'sun:05:00-sun:05:30',
+      MonitoringInterval: 60,
+      MonitoringRoleArn: 'arn:aws:iam::111122223333:role/rds-monitoring',
+      PerformanceInsightsEnabled: true,
+      PerformanceInsightsKMSKeyId: OLD_KEY,
+      PerformanceInsightsRetentionPeriod: 7,
+      MaxAllocatedStorage: 1000,
+    };
+  }
+
+  /** RDS instance commands (installed for postgres/mysql/mariadb runbooks). */
+  private installInstances(): void {
+    const log = (what: string) => this.timeline.push(what);
+    const endpoint = (id: string) => ({ Address: `${id}.abc123.us-east-1.rds.amazonaws.com`, Port: this.isMysql ? 3306 : 5432 });
+    rdsMock.on(DescribeDBParametersCommand).callsFake((input: { Marker?: string }) => {
+      if (input.Marker === undefined) return { Parameters: [{ ParameterName: 'max_connections', ParameterValue: '500' }], Marker: 'page2' };
+      return { Parameters: Object.entries(this.instanceParameters).map(([ParameterName, ParameterValue]) => ({ ParameterName, ...(ParameterValue !== undefined ? { ParameterValue } : {}) })) };
+    });
+    rdsMock.on(CreateDBSnapshotCommand).callsFake((input: { DBSnapshotIdentifier: string; DBInstanceIdentifier: string }) => {
+      log(`rds:CreateDBSnapshot ${input.DBSnapshotIdentifier} of ${input.DBInstanceIdentifier}`);
+      const s: DBSnapshot = { DBSnapshotIdentifier: input.DBSnapshotIdentifier, DBInstanceIdentifier: input.DBInstanceIdentifier, Status: 'creating', PercentProgress: 0, KmsKeyId: OLD_KEY };
+      this.dbSnapshots.set(input.DBSnapshotIdentifier, s);
+      return { DBSnapshot: s };
+    });
+    rdsMock.on(CopyDBSnapshotCommand).callsFake((input: { SourceDBSnapshotIdentifier: string; TargetDBSnapshotIdentifier: string; KmsKeyId: string }) => {
+      log(`rds:CopyDBSnapshot ${input.SourceDBSnapshotIdentifier} -> ${input.TargetDBSnapshotIdentifier}`);
+      const from = this.dbSnapshots.get(input.SourceDBSnapshotIdentifier);
+      if (!from) throw fault('DBSnapshotNotFoundFault');
+      const s: DBSnapshot = { ...from, DBSnapshotIdentifier: input.TargetDBSnapshotIdentifier, Status: 'pending', PercentProgress: 0, KmsKeyId: input.KmsKeyId };
+      this.dbSnapshots.set(input.TargetDBSnapshotIdentifier, s);
+      return { DBSnapshot: s };
+    });
+    rdsMock.on(DescribeDBSnapshotsCommand).callsFake((input: { DBSnapshotIdentifier: string }) => {
+      const s = this.dbSnapshots.get(input.DBSnapshotIdentifier);
+      if (!s) throw fault('DBSnapshotNotFoundFault');
+      const copy = { ...s };
+      s.PercentProgress = Math.min(100, (s.PercentProgress ?? 0) + 25);
+      if (s.PercentProgress === 100) s.Status = 'available';
+      return { DBSnapshots: [copy] };
+    });
+    rdsMock.on(RestoreDBInstanceFromDBSnapshotCommand).callsFake((input: { DBInstanceIdentifier: string; DBSnapshotIdentifier: string }) => {
+      log(`rds:RestoreDBInstanceFromDBSnapshot ${input.DBInstanceIdentifier} from ${input.DBSnapshotIdentifier}`);
+      const snap = this.dbSnapshots.get(input.DBSnapshotIdentifier);
+      const i: DBInstance = { DBInstanceIdentifier: input.DBInstanceIdentifier, DBInstanceStatus: 'creating', KmsKeyId: snap?.KmsKeyId, Endpoint: endpoint(input.DBInstanceIdentifier), BackupRetentionPeriod: 1, MonitoringInterval: 0 };
+      this.instances.set(input.DBInstanceIdentifier, i);
+      this.slots.target = new Map(this.slots.source);
+      return { DBInstance: i };
+    });
+    rdsMock.on(CreateDBInstanceReadReplicaCommand).callsFake((input: { DBInstanceIdentifier: string }) => {
+      log(`rds:CreateDBInstanceReadReplica ${input.DBInstanceIdentifier}`);
+      this.instances.set(input.DBInstanceIdentifier, { DBInstanceIdentifier: input.DBInstanceIdentifier, DBInstanceStatus: 'creating', KmsKeyId: OLD_KEY, Endpoint: endpoint(input.DBInstanceIdentifier) });
+      return {};
+    });
+    rdsMock.on(DeleteDBInstanceCommand).callsFake((input: { DBInstanceIdentifier: string }) => {
+      log(`rds:DeleteDBInstance ${input.DBInstanceIdentifier}`);
+      this.instances.delete(input.DBInstanceIdentifier);
+      return {};
+    });
+    rdsMock.on(ModifyDBInstanceCommand).callsFake((input: Record<string, unknown> & { DBInstanceIdentifier: string; NewDBInstanceIdentifier?: string }) => {
+      const i = this.instances.get(input.DBInstanceIdentifier);
+      if (!i) throw fault('DBInstanceNotFoundFault');
+      if (input.NewDBInstanceIdentifier) {
+        const to = input.NewDBInstanceIdentifier;
+        log(`rds:ModifyDBInstance ${input.DBInstanceIdentifier} -> ${to}`);
+        if (this.instances.has(to)) throw fault('DBInstanceAlreadyExistsFault');
+        this.instances.delete(input.DBInstanceIdentifier);
+        // RDS keeps the old endpoint address while `renaming`, then moves it; the stock waiter sees `available` first.
+        const renamed: DBInstance = { ...i, DBInstanceIdentifier: to, DBInstanceStatus: 'available', renameLeft: this.renamePolls } as DBInstance;
+        this.instances.set(to, renamed);
+        return { DBInstance: renamed };
+      }
+      log(`rds:ModifyDBInstance ${input.DBInstanceIdentifier} settings`);
+      i.DBInstanceStatus = 'modifying';
+      i.BackupRetentionPeriod = input.BackupRetentionPeriod as number;
+      i.PreferredBackupWindow = input.PreferredBackupWindow as string;
+      i.PreferredMaintenanceWindow = input.PreferredMaintenanceWindow as string;
+      i.MonitoringInterval = input.MonitoringInterval as number;
+      i.PerformanceInsightsEnabled = input.EnablePerformanceInsights as boolean;
+      i.MaxAllocatedStorage = input.MaxAllocatedStorage as number;
+      return { DBInstance: i };
+    });
+    rdsMock.on(DescribeDBInstancesCommand).callsFake((input: { DBInstanceIdentifier: string }) => {
+      const i = this.instances.get(input.DBInstanceIdentifier);
+      if (!i) throw fault('DBInstanceNotFoundFault');
+      if (i.renameLeft !== undefined) {
+        // First poll after the rename: still `available` under the old address (a naive waiter stops here).
+        const id = i.DBInstanceIdentifier ?? '';
+        const left = i.renameLeft;
+        i.renameLeft = left - 1;
+        if (left === this.renamePolls) return { DBInstances: [{ ...i, renameLeft: undefined }] };
+        if (left > 0) return { DBInstances: [{ ...i, DBInstanceStatus: 'renaming', renameLeft: undefined }] };
+        delete i.renameLeft;
+        i.Endpoint = endpoint(id);
+      }
+      const copy = { ...i };
+      if (i.DBInstanceStatus !== 'available') i.DBInstanceStatus = 'available';
+      return { DBInstances: [copy] };
     });
   }
 
@@ -284,6 +445,7 @@ export class World {
       if (this.isMysql) this.addWriterEvents(input.DBInstanceIdentifier);
       return {};
     });
+    if (this.isInstance) this.installInstances();
     rdsMock.on(ModifyDBClusterCommand).callsFake((input: { DBClusterIdentifier: string; NewDBClusterIdentifier: string }) => {
       log(`rds:ModifyDBCluster ${input.DBClusterIdentifier} -> ${input.NewDBClusterIdentifier}`);
       const c = this.clusters.get(input.DBClusterIdentifier);
@@ -425,8 +587,10 @@ export class World {
   /** Which database an endpoint reaches: whoever holds that host now (the key tells old from new). */
   sideOf(endpoint: DbEndpoint): Side {
     const c = [...this.clusters.values()].find((x) => x.Endpoint === endpoint.host);
-    if (!c) throw new Error(`connection refused: ${endpoint.host}`);
-    return c.KmsKeyId === NEW_KEY ? 'target' : 'source';
+    const i = [...this.instances.values()].find((x) => x.Endpoint?.Address === endpoint.host);
+    const key = c?.KmsKeyId ?? i?.KmsKeyId;
+    if (!c && !i) throw new Error(`connection refused: ${endpoint.host}`);
+    return key === NEW_KEY ? 'target' : 'source';
   }
 
   connector(): DbConnector {
@@ -461,6 +625,17 @@ export class World {
             return Promise.resolve(w.binaryLogs.map((l) => ({ ...l })));
           },
           binlogRetentionHours: () => Promise.resolve(w.binlogRetentionHours),
+          setBinlogRetentionHours: (hours: number) => {
+            log(`rds_set_configuration binlog retention hours ${hours}`);
+            w.binlogRetentionHours = hours;
+            return Promise.resolve();
+          },
+          stopReplication: () => {
+            log(`rds_stop_replication ${endpoint.host.split('.')[0] ?? ''}`);
+            w.replicationStopped = true;
+            return Promise.resolve();
+          },
+          replicaExecutedPosition: () => (w.replicationStopped ? Promise.resolve({ ...w.replicaPosition }) : Promise.reject(new Error('replica still running'))),
         }
       : {};
     return {
@@ -493,6 +668,7 @@ export class World {
       seedPosition: (fn) =>
         pgOnly('seedPosition', () => {
           log(`seedPosition ${fn}`);
+          if (w.seedFunctionMissing) return Promise.reject(new Error('function rds_tools.logical_seed_lsn() does not exist on app (run CREATE EXTENSION rds_tools first)'));
           return Promise.resolve(SEED_LSN);
         }),
       comparePositions: (a, b) => {
