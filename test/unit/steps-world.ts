@@ -343,7 +343,7 @@ export class World {
       return { DBInstance: i };
     });
     rdsMock.on(DescribeDBInstancesCommand).callsFake((input: { DBInstanceIdentifier: string }) => {
-      const i = this.instances.get(input.DBInstanceIdentifier);
+      const i: (DBInstance & { renameLeft?: number }) | undefined = this.instances.get(input.DBInstanceIdentifier);
       if (!i) throw fault('DBInstanceNotFoundFault');
       if (i.renameLeft !== undefined) {
         // First poll after the rename: still `available` under the old address (a naive waiter stops here).
