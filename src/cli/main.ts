@@ -1,14 +1,8 @@
 #!/usr/bin/env node
 // rekey's command line: parses, calls one command function, prints its errors once, exits with the contract's code.
 import { Command, CommanderError, Option } from 'commander';
-import { CliError, collect } from './common.js';
-import { planCommand } from './plan.js';
-import { runCommand } from './run.js';
-import { resumeCommand } from './resume.js';
-import { statusCommand } from './status.js';
-import { rollbackCommand } from './rollback.js';
-import { schemaCommand } from './schema.js';
-import { rehearseCommand } from './rehearse.js';
+// Commands are imported when chosen, so `--help` and input errors never load the AWS SDK or database drivers.
+import { CliError, collect, loadRunbookOrExit } from './common.js';
 
 const EXIT_CODES = `
 Exit codes:
@@ -43,6 +37,7 @@ function program(): Command {
     .option('--headless', 'line output even in a terminal (gates approve themselves)')
     .option('--keep', 'keep the rehearsal servers and data after the run')
     .action(async (runbook: string | undefined, o: { engine: 'postgres' | 'mysql'; load?: number; stateDir: string; json?: boolean; headless?: boolean; keep?: boolean }) => {
+      const { rehearseCommand } = await import('./rehearse.js');
       process.exitCode = await rehearseCommand(runbook, o);
     });
 
@@ -55,6 +50,8 @@ function program(): Command {
     .option('--profile <name>', 'AWS profile')
     .addOption(stateDir())
     .action(async (runbook: string, o: { json?: boolean; rehearsal?: boolean; profile?: string; stateDir: string }) => {
+      loadRunbookOrExit(runbook); // invalid input is reported before the AWS SDK is even loaded
+      const { planCommand } = await import('./plan.js');
       process.exitCode = await planCommand(runbook, o);
     });
 
@@ -70,6 +67,8 @@ function program(): Command {
     .option('--profile <name>', 'AWS profile')
     .addOption(stateDir())
     .action(async (runbook: string, o: { headless?: boolean; approve: string[]; yes?: boolean; json?: boolean; rehearsal?: boolean; profile?: string; stateDir: string }) => {
+      loadRunbookOrExit(runbook);
+      const { runCommand } = await import('./run.js');
       process.exitCode = await runCommand(runbook, o);
     });
 
@@ -84,6 +83,7 @@ function program(): Command {
     .option('--profile <name>', 'AWS profile')
     .addOption(stateDir())
     .action(async (runId: string, o: { approve: string[]; yes?: boolean; headless?: boolean; json?: boolean; profile?: string; stateDir: string }) => {
+      const { resumeCommand } = await import('./resume.js');
       process.exitCode = await resumeCommand(runId, o);
     });
 
@@ -93,7 +93,8 @@ function program(): Command {
     .argument('[runId]', 'run id')
     .option('--json', 'print JSON')
     .addOption(stateDir())
-    .action((runId: string | undefined, o: { json?: boolean; stateDir: string }) => {
+    .action(async (runId: string | undefined, o: { json?: boolean; stateDir: string }) => {
+      const { statusCommand } = await import('./status.js');
       process.exitCode = statusCommand(runId, o);
     });
 
@@ -105,13 +106,15 @@ function program(): Command {
     .option('--profile <name>', 'AWS profile')
     .addOption(stateDir())
     .action(async (runId: string, o: { json?: boolean; profile?: string; stateDir: string }) => {
+      const { rollbackCommand } = await import('./rollback.js');
       process.exitCode = await rollbackCommand(runId, o);
     });
 
   cmd
     .command('schema')
     .description('print the JSON Schema of runbooks')
-    .action(() => {
+    .action(async () => {
+      const { schemaCommand } = await import('./schema.js');
       process.exitCode = schemaCommand();
     });
   return cmd;
