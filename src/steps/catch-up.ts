@@ -85,6 +85,10 @@ export const catchUp: Step<RekeyServices, CatchUpOutput> = {
         }
         // A reading that is under the threshold with a zero sustain window counts at once.
         const underForMs = underSince === undefined ? 0 : Math.max(now - underSince, 1);
+        // What the latency chart draws beside the two latencies: the threshold and the sustain window.
+        ctx.report.metric('cdc.threshold', thresholdSeconds, 's');
+        ctx.report.metric('cdc.sustained', Math.floor(underForMs / 1000), 's');
+        ctx.report.metric('cdc.sustain.required', rb.cutover.sustainSeconds, 's');
         return { taskStatus: task?.Status, taskFailure: task?.LastFailureMessage, latency, underForMs };
       },
       classify: (o) => classifyCatchUp(o, sustainMs),
