@@ -3,7 +3,7 @@
 // 10.4+, MySQL 8 and Aurora MySQL v3. Values go in as placeholders; identifiers are quoted with quoteIdent.
 import mysql from 'mysql2/promise';
 import type { Pool, PoolOptions, RowDataPacket } from 'mysql2/promise';
-import { filterTables, isDmsArtefact, quoteIdent, quoteTable } from './sql.js';
+import { describeEndpoint, errorText, filterTables, isDmsArtefact, pollUntil, quoteIdent, quoteTable } from './sql.js';
 import type {
   BinaryLog,
   BinlogPosition,
@@ -132,13 +132,7 @@ export function poolOptions(endpoint: DbEndpoint): PoolOptions {
 /** Session settings for every pooled connection: UTC (TIMESTAMP text is zone-dependent) and fresh statistics. */
 const SESSION_SQL = ["SET time_zone = '+00:00'", 'SET SESSION information_schema_stats_expiry = 0'];
 
-function where(endpoint: DbEndpoint): string {
-  return `mysql ${endpoint.user}@${endpoint.host}:${endpoint.port}/${endpoint.database}`;
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
+const where = (endpoint: DbEndpoint): string => describeEndpoint('mysql', endpoint);
 
 function errno(err: unknown): number | undefined {
   return typeof err === 'object' && err !== null && 'errno' in err && typeof err.errno === 'number' ? err.errno : undefined;
@@ -149,17 +143,7 @@ function unsupported(what: string, hint = 'it is a PostgreSQL replication-slot o
   return Promise.reject(new Error(`${what} is not supported on MySQL: ${hint}`));
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Polls until `done()` is true or the deadline passes; returns whether it became true. */
-async function pollUntil(done: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (let delay = 20; ; delay = Math.min(delay * 2, 250)) {
-    if (await done()) return true;
-    if (Date.now() >= deadline) return false;
-    await sleep(delay);
-  }
-}
 
 /** Opens a pool to the endpoint, proves it with one round trip and returns the adapter. */
 export async function createMysqlAdapter(endpoint: DbEndpoint): Promise<DbAdapter> {

@@ -3,7 +3,7 @@
 // identifier is quoted with quoteIdent.
 import pg from 'pg';
 import type { PoolConfig } from 'pg';
-import { filterTables, isDmsArtefact, quoteIdent, quoteTable } from './sql.js';
+import { describeEndpoint, errorText, filterTables, isDmsArtefact, pollUntil, quoteIdent, quoteTable } from './sql.js';
 import type {
   Check,
   ColumnConcern,
@@ -61,9 +61,7 @@ export function poolConfig(endpoint: DbEndpoint): PoolConfig {
   };
 }
 
-function where(endpoint: DbEndpoint): string {
-  return `postgres ${endpoint.user}@${endpoint.host}:${endpoint.port}/${endpoint.database}`;
-}
+const where = (endpoint: DbEndpoint): string => describeEndpoint('postgres', endpoint);
 
 /** Opens a pool to the endpoint, proves it with one round trip and returns the adapter. */
 export async function createPostgresAdapter(endpoint: DbEndpoint): Promise<DbAdapter> {
@@ -79,25 +77,11 @@ export async function createPostgresAdapter(endpoint: DbEndpoint): Promise<DbAda
   return new PostgresAdapter(pool, endpoint);
 }
 
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
 function pgCode(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Polls until `done()` is true or the deadline passes; returns whether it became true. */
-async function pollUntil(done: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (let delay = 20; ; delay = Math.min(delay * 2, 250)) {
-    if (await done()) return true;
-    if (Date.now() >= deadline) return false;
-    await sleep(delay);
-  }
-}
 
 interface SettingRow {
   name: string;

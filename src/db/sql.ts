@@ -55,3 +55,23 @@ export function filterTables<T extends TableRef>(tables: T[], include: string[],
 export function isDmsArtefact(name: string): boolean {
   return name.toLowerCase().startsWith('awsdms_');
 }
+
+/** The message of anything thrown. */
+export function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Where a connection goes, for error messages (never with the password). */
+export function describeEndpoint(engine: 'postgres' | 'mysql', endpoint: { user: string; host: string; port: number; database: string }): string {
+  return `${engine} ${endpoint.user}@${endpoint.host}:${endpoint.port}/${endpoint.database}`;
+}
+
+/** Polls until `done()` is true or the deadline passes (backing off 20 ms to 250 ms); returns whether it became true. */
+export async function pollUntil(done: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (let delay = 20; ; delay = Math.min(delay * 2, 250)) {
+    if (await done()) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, delay));
+  }
+}
