@@ -106,9 +106,9 @@ describe('engine: killed runners resume', () => {
     const journal = readFileSync(join(state, 'runs', 'gatetest', 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { t: string; decision: unknown; shown: { facts: unknown; actions: { target: string }[] } });
     const decided = journal.filter((r) => r.t === 'gate_decided');
     expect(decided).toHaveLength(1);
-    expect(decided[0].decision).toMatchObject({ id: 'cutover', decision: 'approved', by: '--approve' });
-    expect(decided[0].shown.facts).toEqual({ latencySeconds: 0.4 });
-    expect(decided[0].shown.actions.map((a: { target: string }) => a.target)).toEqual(['s3', 's4', 's5']);
+    expect(decided[0]!.decision).toMatchObject({ id: 'cutover', decision: 'approved', by: '--approve' });
+    expect(decided[0]!.shown.facts).toEqual({ latencySeconds: 0.4 });
+    expect(decided[0]!.shown.actions.map((a: { target: string }) => a.target)).toEqual(['s3', 's4', 's5']);
     expect(count(traceOf(trace), 'enter s1 ')).toBe(1);
   });
 
