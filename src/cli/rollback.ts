@@ -34,6 +34,7 @@ export async function rollbackCommand(runId: string, opts: { json?: boolean; pro
     const ctx: StepContext<RekeyServices> = {
       runId,
       outputs,
+      checkpoints: Object.fromEntries(state.checkpoints),
       services,
       signal: new AbortController().signal,
       attempt: 1,

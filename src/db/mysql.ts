@@ -11,12 +11,14 @@ import type {
   ColumnConcern,
   DbAdapter,
   DbEndpoint,
+  FenceOptions,
   FenceState,
   SequenceState,
   SlotInfo,
   TableRef,
   TableSize,
 } from './types.js';
+import { withPreviousBefore } from './types.js';
 
 /** information_schema.TABLES.TABLE_TYPE values of tables holding rows (MariaDB system-versioned tables included). */
 const BASE_TABLE = "TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')";
@@ -619,7 +621,7 @@ class MysqlAdapter implements DbAdapter {
    * and waits (bounded) until none is left. Sessions carry only a user name, so all sessions of a fenced user go.
    * Accounts already locked are recorded as such and stay locked after unfence.
    */
-  async fence(requested: string[]): Promise<FenceState> {
+  async fence(requested: string[], opts: FenceOptions = {}): Promise<FenceState> {
     const accounts = await this.resolvePrincipals([...new Set(requested)]);
     const me = parseAccount(await this.currentUser()).user;
     if (accounts.some((a) => a.user === me)) throw new Error(`refusing to fence user ${me}: it is the user rekey itself connects as`);
@@ -628,8 +630,10 @@ class MysqlAdapter implements DbAdapter {
     if (!privs.has('ALL PRIVILEGES') && !privs.has('PROCESS')) {
       throw new Error(`cannot fence: ${me} needs the PROCESS privilege to see (and kill) other accounts' sessions`);
     }
-    const state: FenceState = { principals: [], at: new Date().toISOString() };
-    for (const a of accounts) state.principals.push({ name: accountName(a), before: { accountLocked: await this.isLocked(a) } });
+    const read: FenceState = { principals: [], at: new Date().toISOString() };
+    for (const a of accounts) read.principals.push({ name: accountName(a), before: { accountLocked: await this.isLocked(a) } });
+    const state = withPreviousBefore(read, opts.previous);
+    await opts.beforeChange?.(state);
     const users = [...new Set(accounts.map((a) => a.user))];
     try {
       // Lock first so killed sessions cannot come back.

@@ -9,12 +9,14 @@ import type {
   ColumnConcern,
   DbAdapter,
   DbEndpoint,
+  FenceOptions,
   FenceState,
   SequenceState,
   SlotInfo,
   TableRef,
   TableSize,
 } from './types.js';
+import { withPreviousBefore } from './types.js';
 
 /** Schemas that never hold user data. */
 const SYSTEM_SCHEMA_FILTER = `n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'`;
@@ -467,7 +469,7 @@ class PostgresAdapter implements DbAdapter {
     return rows.map((r) => r.rolname);
   }
 
-  async fence(requested: string[]): Promise<FenceState> {
+  async fence(requested: string[], opts: FenceOptions = {}): Promise<FenceState> {
     const principals = [...new Set(requested)];
     const roles = await this.rows<{ rolname: string; rolcanlogin: boolean; rolconnlimit: number; is_me: boolean }>(
       `SELECT rolname, rolcanlogin, rolconnlimit, rolname = current_user AS is_me
@@ -479,13 +481,15 @@ class PostgresAdapter implements DbAdapter {
     const me = roles.find((r) => r.is_me);
     if (me) throw new Error(`refusing to fence ${me.rolname}: it is the role rekey itself connects as`);
 
-    const state: FenceState = {
+    const read: FenceState = {
       principals: principals.map((name) => {
         const r = roles.find((x) => x.rolname === name);
         return { name, before: { rolcanlogin: r?.rolcanlogin ?? false, rolconnlimit: r?.rolconnlimit ?? -1 } };
       }),
       at: new Date().toISOString(),
     };
+    const state = withPreviousBefore(read, opts.previous);
+    await opts.beforeChange?.(state);
     try {
       // NOLOGIN first so terminated sessions cannot come back; a role already NOLOGIN is left untouched.
       for (const p of state.principals) {

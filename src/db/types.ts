@@ -62,6 +62,19 @@ export interface FenceState {
   at: string;
 }
 
+/** See DbAdapter.fence. */
+export interface FenceOptions {
+  previous?: FenceState;
+  beforeChange?: (state: FenceState) => Promise<void>;
+}
+
+/** Keeps the `before` values an earlier attempt recorded for the same principals. */
+export function withPreviousBefore(state: FenceState, previous: FenceState | undefined): FenceState {
+  if (!previous) return state;
+  const earlier = new Map(previous.principals.map((p) => [p.name, p.before]));
+  return { ...state, principals: state.principals.map((p) => ({ ...p, before: earlier.get(p.name) ?? p.before })) };
+}
+
 /** A sequence (PostgreSQL) or AUTO_INCREMENT counter (MySQL). */
 export interface SequenceState {
   /** schema.name of the sequence, or schema.table for AUTO_INCREMENT. */
@@ -111,8 +124,13 @@ export interface DbAdapter {
   // --- fence
   /** Login roles/accounts that can write, minus `exclude`. */
   writerPrincipals(exclude: string[]): Promise<string[]>;
-  /** Stops the principals from writing (no login + sessions terminated); returns what to restore. */
-  fence(principals: string[]): Promise<FenceState>;
+  /**
+   * Stops the principals from writing (no login + sessions terminated); returns what to restore.
+   * `previous`: the state an interrupted earlier attempt recorded; its `before` values win over what is read now
+   * (the earlier attempt may already have changed them). `beforeChange` runs with the state before anything is
+   * altered, so the caller can journal it first.
+   */
+  fence(principals: string[], opts?: FenceOptions): Promise<FenceState>;
   unfence(state: FenceState): Promise<void>;
 
   // --- validation

@@ -92,12 +92,21 @@ export async function executeFlow<S>(opts: ExecuteOptions<S>): Promise<ExecuteOu
   const outputs: Record<string, unknown> = {};
   for (const [id, s] of state.succeeded) outputs[id] = s.output;
 
+  const checkpoints = (): Record<string, Record<string, unknown>> => Object.fromEntries(state.checkpoints);
   const contextFor = (step: Step<S>, attempt: number): StepContext<S> => ({
     runId: opts.runId,
     outputs,
     services: opts.services,
     signal,
     attempt,
+    get checkpoints() {
+      return checkpoints();
+    },
+    checkpoint: async (key, value) => {
+      const clean = redactDeep(value, redact);
+      await write({ t: 'step_checkpoint', at: iso(), stepId: step.id, key, value: clean });
+      state.checkpoints.set(step.id, { ...state.checkpoints.get(step.id), [key]: clean });
+    },
     report: {
       progress: (message, percent, etaSeconds) => machine.progress(step.id, message, percent, etaSeconds),
       metric: (name, value, unit, labels) => machine.metric(name, value, unit, labels),
@@ -122,6 +131,7 @@ export async function executeFlow<S>(opts: ExecuteOptions<S>): Promise<ExecuteOu
       const undone = await flow.makeSafe(ctx, step.id);
       for (const id of undone) {
         delete outputs[id];
+        state.checkpoints.delete(id);
         await write({ t: 'step_undone', at: iso(), stepId: id, reason: `made safe after ${step.id}` });
         machine.setStepStatus(id, { kind: 'rolled_back', at: iso() });
       }
@@ -180,6 +190,7 @@ export async function executeFlow<S>(opts: ExecuteOptions<S>): Promise<ExecuteOu
         const from = order.indexOf(retryFrom);
         for (const s of flow.steps.slice(from)) {
           delete outputs[s.id];
+          state.checkpoints.delete(s.id);
           if (s.gate) state.decisions.delete(s.gate.id);
           machine.setStepStatus(s.id, { kind: 'pending' });
         }
@@ -194,6 +205,7 @@ export async function executeFlow<S>(opts: ExecuteOptions<S>): Promise<ExecuteOu
     const cleanOutput = output === undefined ? null : output;
     await write({ t: 'step_succeeded', at: endedAt, stepId: step.id, output: cleanOutput, durationMs });
     outputs[step.id] = cleanOutput;
+    state.checkpoints.delete(step.id);
     machine.setStepStatus(step.id, { kind: 'succeeded', startedAt, endedAt, durationMs, resumed: false });
     if (opts.pauseAfterStepMs) await new Promise((resolve) => setTimeout(resolve, opts.pauseAfterStepMs));
   }

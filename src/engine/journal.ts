@@ -23,6 +23,7 @@ export type JournalRecord =
   | { t: 'step_failed'; at: string; stepId: string; error: StepErrorInfo }
   | { t: 'step_interrupted'; at: string; stepId: string }
   | { t: 'step_undone'; at: string; stepId: string; reason: string }
+  | { t: 'step_checkpoint'; at: string; stepId: string; key: string; value: unknown }
   | { t: 'rewind'; at: string; toStepId: string; reason: string }
   | { t: 'gate_requested'; at: string; request: ApprovalRequest }
   | { t: 'gate_decided'; at: string; decision: ApprovalDecision; shown: ApprovalRequest }
@@ -65,6 +66,8 @@ export interface ReplayState {
   /** Last failure per step. */
   failures: Map<string, StepErrorInfo>;
   rollback: Extract<JournalRecord, { t: 'rollback' }> | undefined;
+  /** Checkpoints of steps that have not succeeded (or been undone) since, by step id then key. */
+  checkpoints: Map<string, Record<string, unknown>>;
 }
 
 /**
@@ -82,6 +85,7 @@ export function replay(records: readonly JournalRecord[], order: readonly string
     lastStop: undefined,
     failures: new Map(),
     rollback: undefined,
+    checkpoints: new Map(),
   };
   for (const r of records) {
     switch (r.t) {
@@ -95,7 +99,11 @@ export function replay(records: readonly JournalRecord[], order: readonly string
         state.inFlight.add(r.stepId);
         state.succeeded.delete(r.stepId);
         break;
+      case 'step_checkpoint':
+        state.checkpoints.set(r.stepId, { ...state.checkpoints.get(r.stepId), [r.key]: r.value });
+        break;
       case 'step_succeeded':
+        state.checkpoints.delete(r.stepId);
         state.inFlight.delete(r.stepId);
         state.failures.delete(r.stepId);
         state.succeeded.set(r.stepId, { output: r.output, durationMs: r.durationMs, at: r.at });
@@ -109,12 +117,14 @@ export function replay(records: readonly JournalRecord[], order: readonly string
         break;
       case 'step_undone':
         state.succeeded.delete(r.stepId);
+        state.checkpoints.delete(r.stepId);
         break;
       case 'rewind': {
         const from = order.indexOf(r.toStepId);
         if (from >= 0) {
           for (const id of order.slice(from)) {
             state.succeeded.delete(id);
+            state.checkpoints.delete(id);
             const gate = gateOfStep.get(id);
             if (gate !== undefined) state.decisions.delete(gate);
           }

@@ -131,6 +131,13 @@ export interface StepContext<Services = unknown> {
   /** Which attempt of this step this is (1 on the first run, 2 after a resume re-entered it...). */
   attempt: number;
   report: StepReporter;
+  /**
+   * Data a step saved durably while it ran, by step id and key: what an interrupted attempt recorded before
+   * changing anything (e.g. the roles' state before a fence), so the next attempt or a rollback can restore it.
+   */
+  checkpoints?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  /** Journals `value` under `key` for this step before the promise resolves (fsync'd); never secrets. */
+  checkpoint?(key: string, value: unknown): Promise<void>;
 }
 
 /** A step is a small plain object. `run` must be idempotent: it finds what it created before. */

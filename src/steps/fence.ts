@@ -20,9 +20,12 @@ export function fenceExclusions(ctx: Ctx): string[] {
   return [...new Set([rb.source.username, dmsUsername(rb)])];
 }
 
-/** The fence in effect, if any: the in-flight one first, else the fence step's output. */
+/**
+ * The fence in effect, if any: the in-flight one first, else the fence step's output, else what an attempt
+ * killed mid-fence journaled before it changed anything.
+ */
 export function currentFence(ctx: Ctx, tracker: FenceTracker): FenceState | undefined {
-  return tracker.inFlight ?? output<FenceState>(ctx, 'fence');
+  return tracker.inFlight ?? output<FenceState>(ctx, 'fence') ?? (ctx.checkpoints?.fence?.before as FenceState | undefined);
 }
 
 /** Restores the roles to their pre-fence state (idempotent). Returns whether there was a fence to lift. */
@@ -75,7 +78,16 @@ export function fenceStep(tracker: FenceTracker): Step<RekeyServices, FenceState
       return withSource(ctx, async (db) => {
         const principals = (rb.cutover.writerRoles ?? (await db.writerPrincipals(exclude))).filter((p) => !exclude.includes(p));
         if (principals.length === 0) ctx.report.log('warn', 'no writer roles to fence: nothing stops writes during the cutover');
-        const state = await db.fence(principals);
+        // The roles' state is journaled before anything changes: a runner killed mid-fence must not come back,
+        // read the half-fenced roles as "before", and later restore them fenced.
+        const previous = ctx.checkpoints?.fence?.before as FenceState | undefined;
+        const state = await db.fence(principals, {
+          ...(previous ? { previous } : {}),
+          beforeChange: async (before) => {
+            tracker.inFlight = before;
+            await ctx.checkpoint?.('before', before);
+          },
+        });
         tracker.inFlight = state;
         ctx.report.log('info', `fenced ${principals.join(', ') || 'nothing'}`);
         return state;

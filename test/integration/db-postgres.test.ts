@@ -377,6 +377,25 @@ describe('fence', () => {
     expect(await attrs()).toEqual(original);
   });
 
+  it('journals the state before changing anything, and a re-fence after a crash restores the original, not the half-fenced', async () => {
+    const original = await attrs();
+    let seenBefore: unknown;
+    const first = await db.fence([writer], {
+      beforeChange: async (state) => {
+        seenBefore = state.principals;
+        // Nothing has been altered yet when the caller gets to journal the state.
+        const now = await sql.query<{ rolcanlogin: boolean }>('SELECT rolcanlogin FROM pg_roles WHERE rolname = $1', [writer]);
+        expect(now.rows[0]?.rolcanlogin).toBe(true);
+      },
+    });
+    expect(seenBefore).toEqual(first.principals);
+    // A second attempt (the runner died after the ALTER) reads NOLOGIN now, but keeps the journaled "before".
+    const second = await db.fence([writer], { previous: first });
+    expect(second.principals).toEqual([{ name: writer, before: { rolcanlogin: true, rolconnlimit: -1 } }]);
+    await db.unfence(second);
+    expect(await attrs()).toEqual(original);
+  });
+
   it('refuses to fence its own role or an unknown one, changing nothing', async () => {
     const before = await attrs();
     await expect(db.fence([writer, endpoint.user])).rejects.toThrow(/itself connects as/);

@@ -142,3 +142,30 @@ describe('RunMachine', () => {
     expect(m.getSnapshot().metrics.lag!.history.map((h) => h.value)).toEqual([1, 2]);
   });
 });
+
+describe('step checkpoints', () => {
+  it('are journaled before the step ends, handed to the next attempt after a crash, and dropped once it succeeds', async () => {
+    const journal = new MemoryJournalStore();
+    const seen: unknown[] = [];
+    let crash = true;
+    const fence: Step<S> = {
+      id: 'fence',
+      title: 'fence',
+      describe: () => [],
+      run: async (ctx) => {
+        seen.push(ctx.checkpoints?.fence?.before);
+        await ctx.checkpoint?.('before', { roles: ['app'], at: 1 });
+        if (crash) throw new StepError('killed mid-fence');
+        return { ok: true };
+      },
+    };
+    const flow: Flow<S> = { id: 'f', steps: [fence] };
+    const run = () => executeFlow({ runId: 'run1', flow, services: { log: [], drainFailures: 0 }, journal, machine: machineFor(flow), approver: approveAll, signal: new AbortController().signal });
+    await run();
+    crash = false;
+    await run();
+    expect(seen).toEqual([undefined, { roles: ['app'], at: 1 }]);
+    expect(journal.records.filter((r) => r.t === 'step_checkpoint')).toHaveLength(2);
+    expect(replay(await journal.readAll(), ['fence']).checkpoints.size).toBe(0);
+  });
+});
