@@ -24,4 +24,7 @@ export default {
   globalSetup: '<rootDir>/test/global-setup.ts',
   globalTeardown: '<rootDir>/test/global-teardown.ts',
   testTimeout: 60000,
+  // A client socket left half-closed by a server the suite stopped can keep the main process alive after the
+  // run (seen once, in CLOSE-WAIT); CI must never hang on that, so jest exits when the run is done.
+  forceExit: true,
 };
