@@ -8,6 +8,7 @@ import type { RunMachine } from '../engine/run-machine.js';
 import { openRehearsal } from '../rehearsal/world.js';
 import { seedPostgresDemo } from '../rehearsal/seed.js';
 import { seedMysqlDemo } from '../rehearsal/seed-mysql.js';
+import { adoptedSource, prepareAdoptedSource } from '../rehearsal/adopt.js';
 import { probeWritable, startWriteLoad, verifyWrites, type WriteLoad } from '../rehearsal/write-load.js';
 import { DescribeDBClustersCommand } from '@aws-sdk/client-rds';
 import { DescribeKeyCommand } from '@aws-sdk/client-kms';
@@ -82,11 +83,15 @@ export async function rehearsalRun(o: RehearsalRunOptions): Promise<number> {
 
   renderer.notice(`${resuming ? 'reopening' : 'starting'} the rehearsal cloud in ${worldDir}`);
   const world = await openRehearsal({ stateDir: worldDir, runbook, fresh: !resuming, log: (m: string) => renderer.notice(m) });
-  if (!resuming && runbook.rehearsal?.source.url === undefined) {
+  const adoptUrl = runbook.rehearsal?.source.url;
+  if (!resuming && adoptUrl === undefined) {
     const rows = runbook.rehearsal?.source.seedRows ?? 300_000;
     renderer.notice(`seeding the demo database "${runbook.source.database}" with ${rows} rows`);
     const seed = family === 'postgres' ? seedPostgresDemo : seedMysqlDemo;
     await seed(world.servers.source.adminUrl, { database: runbook.source.database, rows });
+  } else if (!resuming && adoptUrl !== undefined) {
+    renderer.notice(`adopting ${adoptUrl} as the source; adding the app login and rehearsal_writes for the write load`);
+    await prepareAdoptedSource(adoptedSource(adoptUrl, family, runbook.source.database, runbook.rehearsal?.source.urlPasswordEnv));
   }
   let load: WriteLoad | undefined;
   let ticker: NodeJS.Timeout | undefined;
@@ -126,7 +131,7 @@ export async function rehearsalRun(o: RehearsalRunOptions): Promise<number> {
         const stats = load?.stats();
         const ep = world.sourceEndpoint();
         const writes = load
-          ? await verifyWrites({ target: { ...ep, engine: family, database: runbook.source.database, user: 'rekey_admin' }, journalPaths: [writesLog] })
+          ? await verifyWrites({ target: { ...ep, engine: family, database: runbook.source.database, user: runbook.source.username }, journalPaths: [writesLog] })
           : { acknowledged: 0, lost: 0, duplicated: 0, lostSample: [], duplicatedSample: [] };
         const probe = await probeWritable({ ...ep, engine: family, database: runbook.source.database, user: 'app' });
         const keyAtEndpoint = await keyServingEndpoint(world.cloud, runbook).catch(() => undefined);

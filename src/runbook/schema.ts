@@ -184,7 +184,7 @@ export const rehearsalSchema = z
           .string()
           .optional()
           .describe(
-            'Adopt an existing local database as the source: postgres://user@host:port/db (PostgreSQL engines) or mysql://user@host:port/db (MySQL engines). No password in the URL; use urlPasswordEnv.',
+            'Adopt an existing local database as the source: postgres://user@host:port/db (PostgreSQL engines) or mysql://user@host:port/db (MySQL engines), the user a superuser. No password in the URL; use urlPasswordEnv. The rehearsal adds an `app` login and a `rehearsal_writes` table for its write load; source.username must exist there; set cutover.writerRoles (e.g. [app]) so the fence touches only your application roles on a shared server.',
           ),
         urlPasswordEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').optional().describe('Environment variable holding the password for source.url.'),
         seedRows: z.number().int().min(0).max(50_000_000).default(300_000).describe('Rows seeded into the demo database when no url is given.'),

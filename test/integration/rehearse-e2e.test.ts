@@ -5,6 +5,8 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
+import mysql from 'mysql2/promise';
+import pg from 'pg';
 import { stopAllUnder } from '../../src/rehearsal/servers/index.js';
 
 const CLI = resolve('dist/src/cli/main.js');
@@ -235,3 +237,47 @@ async function until<T>(probe: () => T | undefined, ms = 60_000): Promise<T> {
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+describe.each<Engine>(['postgres', 'mysql'])('rekey rehearse --engine %s adopting an existing database (rehearsal.source.url)', (engine) => {
+  it('rehearses against the adopted database and leaves its data identical on the new cluster', async () => {
+    const cwd = tempDir(`adopt-${engine}`);
+    const name = `adopt_${Math.random().toString(36).slice(2, 8)}`;
+    const serverUrl = new URL(engine === 'postgres' ? process.env.REKEY_TEST_PG_SOURCE_URL! : process.env.REKEY_TEST_MY_SOURCE_URL!);
+    const port = Number(serverUrl.port);
+    // A database the user already has: their own table and rows, and the login rekey connects as.
+    if (engine === 'postgres') {
+      const c = new pg.Client({ host: '127.0.0.1', port, user: serverUrl.username || 'postgres', database: 'postgres' });
+      await c.connect();
+      await c.query(`CREATE DATABASE ${name}`);
+      await c.query("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rekey_admin') THEN CREATE ROLE rekey_admin LOGIN SUPERUSER REPLICATION; END IF; END $$");
+      await c.end();
+      const d = new pg.Client({ host: '127.0.0.1', port, user: serverUrl.username || 'postgres', database: name });
+      await d.connect();
+      await d.query('CREATE TABLE items (id bigserial PRIMARY KEY, label text NOT NULL)');
+      await d.query("INSERT INTO items (label) SELECT 'item ' || g FROM generate_series(1, 5000) g");
+      await d.end();
+    } else {
+      const c = await mysql.createConnection({ host: "127.0.0.1", port, user: serverUrl.username || "root", database: "mysql" });
+      await c.query(`CREATE DATABASE ${name}`);
+      await c.query("CREATE USER IF NOT EXISTS 'rekey_admin'@'%'");
+      await c.query("GRANT ALL PRIVILEGES ON *.* TO 'rekey_admin'@'%' WITH GRANT OPTION");
+      await c.query(`CREATE TABLE ${name}.items (id BIGINT AUTO_INCREMENT PRIMARY KEY, label VARCHAR(50) NOT NULL)`);
+      await c.query(`INSERT INTO ${name}.items (label) SELECT CONCAT('item ', seq) FROM seq_1_to_5000`);
+      await c.end();
+    }
+    const path = variant(engine, cwd, 'adopt', (doc) => {
+      doc.setIn(['source', 'database'], name);
+      doc.setIn(['rehearsal', 'source'], { url: `${engine}://${serverUrl.username || (engine === 'postgres' ? 'postgres' : 'root')}@127.0.0.1:${port}/${name}` });
+      // On a shared server the fence must touch only the application's login.
+      doc.setIn(['cutover', 'writerRoles'], ['app']);
+      doc.setIn(['cutover', 'sustainSeconds'], 2);
+    });
+    const out = await rekey(['rehearse', path, '--json'], cwd);
+    const s = summaryOf(out);
+    expect({ ok: s.ok, error: s.error }).toEqual({ ok: true, error: undefined });
+    expect(s).toMatchObject({ switched: true, endpointWritable: true });
+    expect(s.writes).toMatchObject({ lost: 0, duplicated: 0 });
+    expect(s.validation.mismatched).toBe(0);
+    expect(s.validation.tables).toBeGreaterThanOrEqual(2);
+  });
+});
