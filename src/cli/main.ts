@@ -148,6 +148,11 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+// `rekey status | head`: a reader that went away is not an error worth a stack trace.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw err;
+});
 main(process.argv).then(
   (code) => {
     process.exitCode = code;
