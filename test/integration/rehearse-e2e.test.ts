@@ -164,6 +164,25 @@ describe.each<Engine>(['postgres', 'mysql'])('rekey rehearse --engine %s end to 
     expect(s.writes).toMatchObject({ lost: 0, duplicated: 0 });
   });
 
+  it('rekey rollback after a completed rehearsal renames back: the source name serves the old key again, writable', async () => {
+    const cwd = tempDir(`rollback-${engine}`);
+    const path = variant(engine, cwd, 'rollback', (doc) => doc.setIn(['cutover', 'sustainSeconds'], 1));
+    const done = summaryOf(await rekey(['rehearse', path, '--json', '--keep'], cwd));
+    expect(done).toMatchObject({ ok: true, switched: true });
+    const registryPath = join(cwd, '.rekey', 'runs', done.runId, 'rehearsal', 'cloud', 'registry.json');
+    type Registry = { clusters: Record<string, { identifier: string; kmsKeyArn: string }> };
+    const before = JSON.parse(readFileSync(registryPath, 'utf8')) as Registry;
+    const newKeyArn = before.clusters['orders-db']!.kmsKeyArn;
+    const rolled = await rekey(['rollback', done.runId, '--json'], cwd);
+    expect(rolled.code).toBe(0);
+    expect(summaryOf(rolled)).toMatchObject({ ok: true, status: 'rolled_back', endpointWritable: true });
+    const after = JSON.parse(readFileSync(registryPath, 'utf8')) as Registry;
+    expect(after.clusters['orders-db']!.kmsKeyArn).not.toBe(newKeyArn);
+    expect(Object.keys(after.clusters).sort()).toEqual(['orders-db', `orders-db-rekey-${done.runId}`].sort());
+    const status = await rekey(['status', done.runId, '--json'], cwd);
+    expect(JSON.parse(status.stdout)).toMatchObject({ runId: done.runId, status: 'rolled_back' });
+  }, 300_000);
+
   it('a runner killed with SIGKILL after each step resumes to the end: no second resource, no lost write', async () => {
     const cwd = tempDir('kill');
     const path = variant(engine, cwd, 'kill', (doc) => doc.setIn(['cutover', 'sustainSeconds'], 2));
