@@ -93,6 +93,8 @@ export function composeServices(opts: ComposeOptions): RekeyServices {
     },
     clock: { now: () => Date.now(), sleep },
     exec,
-    timing: rehearsal ? { pollMs: 100, metricPeriodSeconds: 1, waitMaxSeconds: 600 } : { pollMs: 15_000, metricPeriodSeconds: 60, waitMaxSeconds: 6 * 3600 },
+    timing: rehearsal
+      ? { pollMs: 100, fencedPollMs: 25, metricPeriodSeconds: 1, waitMaxSeconds: 600 }
+      : { pollMs: 15_000, fencedPollMs: 2_000, metricPeriodSeconds: 60, waitMaxSeconds: 6 * 3600 },
   };
 }

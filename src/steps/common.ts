@@ -33,9 +33,9 @@ export function waitEnv(ctx: Ctx, fast = false, timeoutSeconds?: number): WaitEn
   return {
     clock: ctx.services.clock,
     signal: ctx.signal,
-    pollMs: t.pollMs,
+    pollMs: fast ? (t.fencedPollMs ?? t.pollMs) : t.pollMs,
     timeoutMs: (timeoutSeconds ?? t.waitMaxSeconds) * 1000,
-    ...(fast ? { maxPollMs: t.pollMs } : {}),
+    ...(fast ? { maxPollMs: t.fencedPollMs ?? t.pollMs } : {}),
     progress: (message, percent, eta) => ctx.report.progress(message, percent, eta),
   };
 }

@@ -44,7 +44,7 @@ export function drainStep(tracker: FenceTracker): Step<RekeyServices, DrainOutpu
       });
       const written = clock.now();
       const timeoutMs = Math.min(rb.cutover.drainTimeoutSeconds * 1000, budget);
-      const delay = Math.min(ctx.services.timing.pollMs, 250);
+      const delay = ctx.services.timing.fencedPollMs ?? Math.min(ctx.services.timing.pollMs, 250);
       try {
         await withEndpoint(ctx, await clusterEndpoint(ctx, names.targetCluster, false), (tgt) =>
           poll({

@@ -18,8 +18,11 @@ export interface RekeyServices {
   clock: { now(): number; sleep(ms: number, signal: AbortSignal): Promise<void> };
   /** Runs a local command (hooks) with a time limit. */
   exec(command: string, env: Record<string, string>, timeoutMs: number, signal: AbortSignal): Promise<{ code: number | null; output: string }>;
-  /** Poll cadence and limits: AWS 15000/60/...; rehearsal ~200/1/... */
-  timing: { pollMs: number; metricPeriodSeconds: number; waitMaxSeconds: number };
+  /**
+   * Poll cadence and limits: AWS 15000/60/...; rehearsal ~100/1/... `fencedPollMs` is the cadence while the source
+   * is fenced (drain, stop, rename waits), where every poll interval is write downtime: AWS 2000, rehearsal 25.
+   */
+  timing: { pollMs: number; metricPeriodSeconds: number; waitMaxSeconds: number; fencedPollMs?: number };
 }
 
 /** All derived from (runbook.source.identifier, runId); runId is 8 lower-case [a-z0-9]. */
