@@ -205,9 +205,10 @@ export interface InstanceRenameObservation {
 /**
  * Instance rename classifier: do not trust the stock waiter. The new id must exist, a non-available status
  * (`renaming`, `rebooting`) must have been seen or the guard time passed, the status must be available and the
- * endpoint address must start with the new identifier.
+ * endpoint address must start with the new identifier. `checkAddress` is false only against the rehearsal cloud, whose
+ * instances all answer on 127.0.0.1 (a per-name DNS address would not resolve locally); AWS is always checked.
  */
-export function classifyInstanceRenamed(o: InstanceRenameObservation, newId: string, guardMs: number): Verdict {
+export function classifyInstanceRenamed(o: InstanceRenameObservation, newId: string, guardMs: number, checkAddress = true): Verdict {
   const i = o.instance;
   if (!i) return { state: 'retry', note: 'new name not visible yet' };
   const status = i.DBInstanceStatus;
@@ -215,7 +216,7 @@ export function classifyInstanceRenamed(o: InstanceRenameObservation, newId: str
   if (!o.sawTransition && o.elapsedMs < guardMs) return { state: 'retry', note: 'rename not started yet' };
   if (status !== 'available') return { state: 'retry', note: `status ${status ?? 'unknown'}` };
   const address = i.Endpoint?.Address?.toLowerCase() ?? '';
-  if (!address.startsWith(`${newId.toLowerCase()}.`)) return { state: 'retry', note: `endpoint ${address || 'none'} not renamed yet` };
+  if (checkAddress && !address.startsWith(`${newId.toLowerCase()}.`)) return { state: 'retry', note: `endpoint ${address || 'none'} not renamed yet` };
   return { state: 'success' };
 }
 
@@ -231,7 +232,7 @@ export async function waitInstanceRenamed(cloud: Cloud, newId: string, env: Wait
       if (instance?.DBInstanceStatus !== undefined && instance.DBInstanceStatus !== 'available') sawTransition = true;
       return { instance, sawTransition, elapsedMs: env.clock.now() - started };
     },
-    classify: (o) => classifyInstanceRenamed(o, newId, guardMs),
+    classify: (o) => classifyInstanceRenamed(o, newId, guardMs, cloud.provider !== 'rehearsal'),
     onRetry: (_o, v) => env.progress?.(`rename to ${newId}: ${v.state === 'retry' ? (v.note ?? '') : ''}`.trim()),
     ...pollTiming(env),
   });

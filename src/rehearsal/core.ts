@@ -50,7 +50,14 @@ export const REHEARSAL_ADMIN = 'rdsadmin';
 
 /** Whether the world rehearses a MySQL-family source (MariaDB servers). */
 export function isMysql(core: Core): boolean {
-  return core.runbook.source.engine === 'aurora-mysql';
+  const e = core.runbook.source.engine;
+  return e === 'aurora-mysql' || e === 'mysql' || e === 'mariadb';
+}
+
+/** Whether the world rehearses a single RDS DB instance (postgres, mysql, mariadb) rather than an Aurora cluster. */
+export function isInstanceWorld(core: Core): boolean {
+  const e = core.runbook.source.engine;
+  return e === 'postgres' || e === 'mysql' || e === 'mariadb';
 }
 
 /** The admin backend of a local server for `database`. */
@@ -75,7 +82,7 @@ export async function ensureProxy(core: Core, identifier: string): Promise<numbe
 
 /** ARN helpers. */
 export const arn = {
-  rds: (core: Core, kind: 'cluster' | 'db' | 'cluster-snapshot' | 'cluster-pg' | 'subgrp', id: string): string => `arn:aws:rds:${core.region}:${core.account}:${kind}:${id}`,
+  rds: (core: Core, kind: 'cluster' | 'db' | 'cluster-snapshot' | 'snapshot' | 'cluster-pg' | 'pg' | 'subgrp', id: string): string => `arn:aws:rds:${core.region}:${core.account}:${kind}:${id}`,
   dms: (core: Core, kind: 'rep' | 'endpoint' | 'task', resourceId: string): string => `arn:aws:dms:${core.region}:${core.account}:${kind}:${resourceId}`,
 };
 

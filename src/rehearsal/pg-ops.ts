@@ -188,6 +188,8 @@ export async function restoreSnapshot(opts: {
   lsn: string;
   slots: { name: string; plugin: string }[];
   databaseOwner?: string;
+  /** Which function serves the snapshot's LSN: Aurora's aurora_volume_logical_start_lsn() or RDS's rds_tools.logical_seed_lsn(). */
+  seed?: 'aurora' | 'rds_tools';
   log: (msg: string) => void;
 }): Promise<void> {
   const { target } = opts;
@@ -208,10 +210,19 @@ export async function restoreSnapshot(opts: {
   });
   await runPgTool('pg_restore', ['-d', target.database, '--exit-on-error', opts.dumpFile], target);
   await withPg(pgConfig(target), async (c) => {
-    await c.query(
-      `CREATE OR REPLACE FUNCTION pg_catalog.aurora_volume_logical_start_lsn() RETURNS pg_lsn LANGUAGE sql IMMUTABLE AS $$ SELECT ${literal(opts.lsn)}::pg_lsn $$`,
-    );
-    await c.query('GRANT EXECUTE ON FUNCTION pg_catalog.aurora_volume_logical_start_lsn() TO PUBLIC');
+    if (opts.seed === 'rds_tools') {
+      // RDS for PostgreSQL ships rds_tools as an extension; here a schema with the function stands in for it, so
+      // `CREATE EXTENSION IF NOT EXISTS rds_tools` is never needed (the adapter looks for the function first).
+      await c.query('CREATE SCHEMA IF NOT EXISTS rds_tools');
+      await c.query(`CREATE OR REPLACE FUNCTION rds_tools.logical_seed_lsn() RETURNS pg_lsn LANGUAGE sql IMMUTABLE AS $$ SELECT ${literal(opts.lsn)}::pg_lsn $$`);
+      await c.query('GRANT USAGE ON SCHEMA rds_tools TO PUBLIC');
+      await c.query('GRANT EXECUTE ON FUNCTION rds_tools.logical_seed_lsn() TO PUBLIC');
+    } else {
+      await c.query(
+        `CREATE OR REPLACE FUNCTION pg_catalog.aurora_volume_logical_start_lsn() RETURNS pg_lsn LANGUAGE sql IMMUTABLE AS $$ SELECT ${literal(opts.lsn)}::pg_lsn $$`,
+      );
+      await c.query('GRANT EXECUTE ON FUNCTION pg_catalog.aurora_volume_logical_start_lsn() TO PUBLIC');
+    }
     for (const slot of opts.slots) {
       const taken = await c.query<{ database: string }>('SELECT database FROM pg_replication_slots WHERE slot_name = $1', [slot.name]);
       if ((taken.rowCount ?? 0) > 0) {

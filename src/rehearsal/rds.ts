@@ -3,9 +3,10 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Core, Input } from './core.js';
-import { arn, before, ensureProxy, isMysql, ms, serverBackend, str } from './core.js';
+import { arn, before, ensureProxy, isInstanceWorld, isMysql, ms, serverBackend, str } from './core.js';
 import { awsFault, UnsupportedCommandError } from './faults.js';
 import { findKey } from './kms.js';
+import { dbInstanceShape, findDbInstance, instanceSend } from './rds-instance.js';
 import { dropMyDatabase, formatPos, restoreMyDump, takeMyDump } from './my-ops.js';
 import { dropDatabase, ident, pgConfig, restoreSnapshot, takeSnapshot, withPg, dropSlotWhenFree } from './pg-ops.js';
 import type { Backend, ClusterRecord, ClusterSettings, InstanceRecord, SnapshotRecord, TagRecord } from './registry.js';
@@ -18,8 +19,8 @@ const EVENTS_DEFAULT_MINUTES = 60;
 function clusterStatus(core: Core, c: ClusterRecord): string {
   if (c.rename && before(core, c.rename.until)) return 'renaming';
   if (before(core, c.readyAt)) return 'creating';
-  if (c.restoredFrom !== undefined && !Object.values(core.reg.state.instances).some((i) => i.clusterIdentifier === c.identifier)) return 'creating';
-  if (Object.values(core.reg.state.snapshots).some((s) => s.clusterIdentifier === c.identifier && before(core, s.readyAt))) return 'backing-up';
+  if (c.instance === undefined && c.restoredFrom !== undefined && !Object.values(core.reg.state.instances).some((i) => i.clusterIdentifier === c.identifier)) return 'creating';
+  if (Object.values(core.reg.state.snapshots).some((s) => s.clusterIdentifier === c.identifier && s.dbSnapshot?.copiedFrom === undefined && before(core, s.readyAt))) return 'backing-up';
   return 'available';
 }
 
@@ -29,13 +30,13 @@ function instanceStatus(core: Core, i: InstanceRecord): string {
   return 'available';
 }
 
-function snapshotProgress(core: Core, s: SnapshotRecord): { status: string; percent: number } {
+export function snapshotProgress(core: Core, s: SnapshotRecord): { status: string; percent: number } {
   if (!before(core, s.readyAt)) return { status: 'available', percent: 100 };
   const span = Math.max(1, s.readyAt - s.createdAt);
   return { status: 'creating', percent: Math.min(99, Math.max(0, Math.floor(((core.now() - s.createdAt) / span) * 100))) };
 }
 
-function tagsOf(input: Input): TagRecord[] {
+export function tagsOf(input: Input): TagRecord[] {
   return Array.isArray(input.Tags) ? (input.Tags as TagRecord[]).map((t) => ({ Key: String(t.Key), Value: String(t.Value ?? '') })) : [];
 }
 
@@ -81,7 +82,7 @@ function snapshotShape(core: Core, s: SnapshotRecord): Record<string, unknown> {
 
 function mustCluster(core: Core, id: string | undefined): ClusterRecord {
   const c = id !== undefined ? core.reg.state.clusters[id] ?? findByArn(core, id) : undefined;
-  if (!c) throw awsFault('rds', 'DBClusterNotFoundFault', `DBCluster ${id ?? '(none)'} not found.`, 404);
+  if (!c || c.instance) throw awsFault('rds', 'DBClusterNotFoundFault', `DBCluster ${id ?? '(none)'} not found.`, 404);
   return c;
 }
 
@@ -91,16 +92,19 @@ function findByArn(core: Core, id: string): ClusterRecord | undefined {
 
 function mustSnapshot(core: Core, id: string | undefined): SnapshotRecord {
   const s = id !== undefined ? core.reg.state.snapshots[id] ?? Object.values(core.reg.state.snapshots).find((x) => arn.rds(core, 'cluster-snapshot', x.identifier) === id) : undefined;
-  if (!s) throw awsFault('rds', 'DBClusterSnapshotNotFoundFault', `DBClusterSnapshot ${id ?? '(none)'} not found.`, 404);
+  if (!s || s.dbSnapshot) throw awsFault('rds', 'DBClusterSnapshotNotFoundFault', `DBClusterSnapshot ${id ?? '(none)'} not found.`, 404);
   return s;
 }
 
-function requireAvailable(core: Core, c: ClusterRecord): void {
+export function requireAvailable(core: Core, c: ClusterRecord): void {
   const status = clusterStatus(core, c);
-  if (status !== 'available') throw awsFault('rds', 'InvalidDBClusterStateFault', `DB cluster ${c.identifier} is not in available state (it is ${status}).`);
+  if (status !== 'available') {
+    if (c.instance) throw awsFault('rds', 'InvalidDBInstanceStateFault', `DB instance ${c.identifier} is not in available state (it is ${status}).`);
+    throw awsFault('rds', 'InvalidDBClusterStateFault', `DB cluster ${c.identifier} is not in available state (it is ${status}).`);
+  }
 }
 
-function paginate<T>(items: T[], input: Input): { page: T[]; Marker?: string } {
+export function paginate<T>(items: T[], input: Input): { page: T[]; Marker?: string } {
   const start = Number(str(input, 'Marker') ?? '0') || 0;
   const size = typeof input.MaxRecords === 'number' ? input.MaxRecords : PAGE;
   const page = items.slice(start, start + size);
@@ -113,7 +117,7 @@ function restoreServer(s: SnapshotRecord): 'source' | 'target' {
 }
 
 /** Validate the restore key as RDS would; returns its ARN. */
-function restoreKeyArn(core: Core, ref: string | undefined, snapshot: SnapshotRecord): string {
+export function restoreKeyArn(core: Core, ref: string | undefined, snapshot: SnapshotRecord): string {
   if (ref === undefined) return snapshot.kmsKeyArn;
   const key = findKey(core.reg.state, ref, core.region);
   if (!key) throw awsFault('rds', 'KMSKeyNotAccessibleFault', `The specified KMS key [${ref}] does not exist, is not enabled or you do not have permissions to access it.`);
@@ -122,6 +126,28 @@ function restoreKeyArn(core: Core, ref: string | undefined, snapshot: SnapshotRe
   if (key.keySpec !== 'SYMMETRIC_DEFAULT') throw awsFault('rds', 'KMSKeyNotAccessibleFault', `The specified KMS key [${ref}] is asymmetric (${key.keySpec}); RDS supports only symmetric encryption KMS keys.`);
   if (!key.grantsRds) throw awsFault('rds', 'KMSKeyNotAccessibleFault', `RDS cannot create a grant on the specified KMS key [${ref}]: its key policy does not allow it.`);
   return key.arn;
+}
+
+/** Load a snapshot into the other local server; PostgreSQL restores serve the snapshot's LSN by `seed` (Aurora's or RDS's function). */
+export async function restoreData(core: Core, snapshot: SnapshotRecord, id: string, seed: 'aurora' | 'rds_tools'): Promise<Backend> {
+  const which = restoreServer(snapshot);
+  const database = snapshot.sourceBackend.database;
+  const taken = Object.values(core.reg.state.clusters).find((c) => c.backend.server === which && c.backend.database === database);
+  if (taken) {
+    const what = taken.instance ? 'instance' : 'cluster';
+    throw awsFault('rds', 'InsufficientDBClusterCapacityFault', `The rehearsal ${which} server already holds database ${database} for ${what} ${taken.identifier}; delete that ${what} first (one restored copy per server).`);
+  }
+  const backend: Backend = serverBackend(core, which, database);
+  core.log(`rehearsal: restoring ${snapshot.identifier} as ${id} on the ${which} server`);
+  if (snapshot.binlog) {
+    await restoreMyDump(backend, snapshot.dumpFile, snapshot.rolesFile);
+  } else {
+    await restoreSnapshot({
+      target: backend, dumpFile: snapshot.dumpFile, rolesFile: snapshot.rolesFile, lsn: snapshot.lsn, slots: snapshot.slots, seed,
+      ...(snapshot.databaseOwner !== undefined ? { databaseOwner: snapshot.databaseOwner } : {}), log: core.log,
+    });
+  }
+  return backend;
 }
 
 /** Default settings of a restore that does not pass them: AWS defaults, not the source's. */
@@ -145,7 +171,7 @@ export async function rdsTick(core: Core): Promise<void> {
     if (c.rename && !before(core, c.rename.until)) {
       await ensureProxy(core, c.identifier);
       core.proxies.point(c.identifier, { host: c.backend.host, port: c.backend.port });
-      core.reg.event('db-cluster', c.identifier, `Renamed cluster from ${c.rename.from} to ${c.identifier}`, ['configuration change']);
+      core.reg.event(c.instance ? 'db-instance' : 'db-cluster', c.identifier, `Renamed ${c.instance ? 'instance' : 'cluster'} from ${c.rename.from} to ${c.identifier}`, ['configuration change']);
       delete c.rename;
       core.reg.save();
     }
@@ -158,6 +184,16 @@ async function createSnapshot(core: Core, input: Input): Promise<unknown> {
   if (id === undefined) throw awsFault('rds', 'InvalidParameterValue', 'DBClusterSnapshotIdentifier is required');
   if (core.reg.state.snapshots[id]) throw awsFault('rds', 'DBClusterSnapshotAlreadyExistsFault', `Cannot create the cluster snapshot because one with the identifier ${id} already exists.`);
   requireAvailable(core, cluster);
+  const snapshot = await snapshotData(core, cluster, id, tagsOf(input));
+  core.reg.state.snapshots[id] = snapshot;
+  core.reg.event('db-cluster-snapshot', id, 'Creating manual cluster snapshot', ['backup'], snapshot.createdAt);
+  core.reg.event('db-cluster-snapshot', id, 'Manual cluster snapshot created', ['backup'], snapshot.readyAt);
+  core.reg.save();
+  return { DBClusterSnapshot: snapshotShape(core, snapshot) };
+}
+
+/** Take the data of a snapshot of `cluster` (a cluster or a DB instance): a dump at a consistent point and its position. */
+export async function snapshotData(core: Core, cluster: ClusterRecord, id: string, extraTags: TagRecord[]): Promise<SnapshotRecord> {
   const dumpFile = join(core.snapshotDir, `${id}.dump`);
   const rolesFile = join(core.snapshotDir, `${id}.roles.json`);
   const startedAt = core.now();
@@ -165,7 +201,7 @@ async function createSnapshot(core: Core, input: Input): Promise<unknown> {
   const common = {
     identifier: id, clusterIdentifier: cluster.identifier, sourceBackend: cluster.backend, engine: cluster.engine, engineVersion: cluster.engineVersion,
     kmsKeyArn: cluster.kmsKeyArn, createdAt: startedAt, dumpFile, rolesFile, clusterSettings: { ...cluster.settings },
-    tags: [...(cluster.settings.copyTagsToSnapshot ? cluster.tags : []), ...tagsOf(input)],
+    tags: [...(cluster.settings.copyTagsToSnapshot ? cluster.tags : []), ...extraTags],
   };
   let snapshot: SnapshotRecord;
   if (isMysql(core)) {
@@ -180,11 +216,7 @@ async function createSnapshot(core: Core, input: Input): Promise<unknown> {
       databaseOwner: result.databaseOwner, slots: result.slots,
     };
   }
-  core.reg.state.snapshots[id] = snapshot;
-  core.reg.event('db-cluster-snapshot', id, 'Creating manual cluster snapshot', ['backup'], startedAt);
-  core.reg.event('db-cluster-snapshot', id, 'Manual cluster snapshot created', ['backup'], snapshot.readyAt);
-  core.reg.save();
-  return { DBClusterSnapshot: snapshotShape(core, snapshot) };
+  return snapshot;
 }
 
 async function restore(core: Core, input: Input): Promise<unknown> {
@@ -198,23 +230,8 @@ async function restore(core: Core, input: Input): Promise<unknown> {
   const kmsKeyArn = restoreKeyArn(core, str(input, 'KmsKeyId'), snapshot);
   const paramGroup = str(input, 'DBClusterParameterGroupName');
   if (paramGroup !== undefined && !core.reg.state.parameterGroups[paramGroup]) throw awsFault('rds', 'DBClusterParameterGroupNotFoundFault', `DBClusterParameterGroup not found: ${paramGroup}`, 404);
-  const which = restoreServer(snapshot);
-  const database = snapshot.sourceBackend.database;
-  const taken = Object.values(core.reg.state.clusters).find((c) => c.backend.server === which && c.backend.database === database);
-  if (taken) {
-    throw awsFault('rds', 'InsufficientDBClusterCapacityFault', `The rehearsal ${which} server already holds database ${database} for cluster ${taken.identifier}; delete that cluster first (one restored copy per server).`);
-  }
-  const backend: Backend = serverBackend(core, which, database);
   const startedAt = core.now();
-  core.log(`rehearsal: restoring ${snapshot.identifier} as ${id} on the ${which} server`);
-  if (snapshot.binlog) {
-    await restoreMyDump(backend, snapshot.dumpFile, snapshot.rolesFile);
-  } else {
-    await restoreSnapshot({
-      target: backend, dumpFile: snapshot.dumpFile, rolesFile: snapshot.rolesFile, lsn: snapshot.lsn, slots: snapshot.slots,
-      ...(snapshot.databaseOwner !== undefined ? { databaseOwner: snapshot.databaseOwner } : {}), log: core.log,
-    });
-  }
+  const backend = await restoreData(core, snapshot, id, 'aurora');
   const defaults = defaultSettings(snapshot);
   const bool = (key: string, def: boolean): boolean => (typeof input[key] === 'boolean' ? input[key] : def);
   const settings: ClusterSettings = {
@@ -283,9 +300,20 @@ async function modifyCluster(core: Core, input: Input): Promise<unknown> {
   s.parameterGroup = str(input, 'DBClusterParameterGroupName') ?? s.parameterGroup;
   s.preferredBackupWindow = str(input, 'PreferredBackupWindow') ?? s.preferredBackupWindow;
   s.preferredMaintenanceWindow = str(input, 'PreferredMaintenanceWindow') ?? s.preferredMaintenanceWindow;
-  if (newId !== undefined && newId !== cluster.identifier) {
+  if (newId !== undefined && newId !== cluster.identifier) await renameRecord(core, cluster, newId);
+  core.reg.save();
+  await rdsTick(core);
+  return { DBCluster: clusterShape(core, cluster) };
+}
+
+/** Rename a cluster or DB instance: the old name stops resolving at once, the new one serves after renameSeconds. */
+export async function renameRecord(core: Core, cluster: ClusterRecord, newId: string): Promise<void> {
+  {
     const target = newId.toLowerCase();
-    if (core.reg.state.clusters[target]) throw awsFault('rds', 'DBClusterAlreadyExistsFault', `DB Cluster ${target} already exists`);
+    if (core.reg.state.clusters[target]) {
+      if (cluster.instance) throw awsFault('rds', 'DBInstanceAlreadyExistsFault', `DB instance ${target} already exists`);
+      throw awsFault('rds', 'DBClusterAlreadyExistsFault', `DB Cluster ${target} already exists`);
+    }
     const old = cluster.identifier;
     // The old name stops resolving at once; the new one serves once the rename is effective.
     await ensureProxy(core, old);
@@ -299,11 +327,8 @@ async function modifyCluster(core: Core, input: Input): Promise<unknown> {
     core.reg.state.clusters[target] = cluster;
     for (const i of Object.values(core.reg.state.instances)) if (i.clusterIdentifier === old) i.clusterIdentifier = target;
     for (const snap of Object.values(core.reg.state.snapshots)) if (snap.clusterIdentifier === old && before(core, snap.readyAt)) snap.clusterIdentifier = target;
-    core.reg.event('db-cluster', target, `Renaming cluster from ${old} to ${target}`, ['configuration change']);
+    core.reg.event(cluster.instance ? 'db-instance' : 'db-cluster', target, `Renaming ${cluster.instance ? 'instance' : 'cluster'} from ${old} to ${target}`, ['configuration change']);
   }
-  core.reg.save();
-  await rdsTick(core);
-  return { DBCluster: clusterShape(core, cluster) };
 }
 
 async function deleteCluster(core: Core, input: Input): Promise<unknown> {
@@ -317,19 +342,25 @@ async function deleteCluster(core: Core, input: Input): Promise<unknown> {
   }
   if (cluster.restoredFrom === undefined) throw awsFault('rds', 'InvalidParameterCombination', `The rehearsal cloud never deletes the source cluster ${cluster.identifier}.`);
   const shape = { ...clusterShape(core, cluster), Status: 'deleting' };
-  if (isMysql(core)) await dropMyDatabase(cluster.backend, cluster.backend.database);
-  else await dropDatabase({ ...cluster.backend, database: 'postgres' }, cluster.backend.database);
-  delete core.reg.state.clusters[cluster.identifier];
-  core.proxies.point(cluster.identifier, undefined);
+  await dropRecord(core, cluster);
   core.reg.event('db-cluster', cluster.identifier, 'DB cluster deleted', ['deletion']);
   core.reg.save();
   return { DBCluster: shape };
 }
 
+/** Drop the data of a restored cluster or instance and forget it; its name stops resolving. */
+export async function dropRecord(core: Core, cluster: ClusterRecord): Promise<void> {
+  if (isMysql(core)) await dropMyDatabase(cluster.backend, cluster.backend.database);
+  else await dropDatabase({ ...cluster.backend, database: 'postgres' }, cluster.backend.database);
+  delete core.reg.state.clusters[cluster.identifier];
+  core.proxies.point(cluster.identifier, undefined);
+}
+
 async function deleteSnapshot(core: Core, input: Input): Promise<unknown> {
   const snapshot = mustSnapshot(core, str(input, 'DBClusterSnapshotIdentifier'));
   const shape = { ...snapshotShape(core, snapshot), Status: 'deleted' };
-  if (!snapshot.binlog && !Object.values(core.reg.state.tasks).some((t) => t.cdc?.internalSlot === snapshot.internalSlot)) {
+  const shared = Object.values(core.reg.state.snapshots).some((x) => x !== snapshot && x.internalSlot === snapshot.internalSlot);
+  if (!snapshot.binlog && !shared && !Object.values(core.reg.state.tasks).some((t) => t.cdc?.internalSlot === snapshot.internalSlot)) {
     await withPg(pgConfig(snapshot.sourceBackend), async (c) => {
       await dropSlotWhenFree(c, snapshot.internalSlot);
       for (const p of snapshot.publications) await c.query(`DROP PUBLICATION IF EXISTS ${ident(p)}`);
@@ -346,19 +377,21 @@ function listTags(core: Core, input: Input): unknown {
   const name = str(input, 'ResourceName') ?? '';
   const st = core.reg.state;
   const owner =
-    Object.values(st.clusters).find((c) => arn.rds(core, 'cluster', c.identifier) === name) ??
+    Object.values(st.clusters).find((c) => arn.rds(core, c.instance ? 'db' : 'cluster', c.identifier) === name) ??
+    Object.values(st.snapshots).find((s) => s.dbSnapshot && arn.rds(core, 'snapshot', s.identifier) === name) ??
     Object.values(st.instances).find((i) => arn.rds(core, 'db', i.identifier) === name) ??
     Object.values(st.snapshots).find((s) => arn.rds(core, 'cluster-snapshot', s.identifier) === name);
   if (!owner) {
     const kind = name.split(':')[5];
     if (kind === 'db') throw awsFault('rds', 'DBInstanceNotFoundFault', `DBInstance ${name} not found.`, 404);
+    if (kind === 'snapshot') throw awsFault('rds', 'DBSnapshotNotFoundFault', `DBSnapshot ${name} not found.`, 404);
     if (kind === 'cluster-snapshot') throw awsFault('rds', 'DBClusterSnapshotNotFoundFault', `DBClusterSnapshot ${name} not found.`, 404);
     throw awsFault('rds', 'DBClusterNotFoundFault', `DBCluster ${name} not found.`, 404);
   }
   return { TagList: owner.tags };
 }
 
-function describeParameters(core: Core, input: Input): unknown {
+export function describeParameters(core: Core, input: Input): unknown {
   const name = str(input, 'DBClusterParameterGroupName') ?? '';
   const group = core.reg.state.parameterGroups[name];
   if (!group) throw awsFault('rds', 'DBParameterGroupNotFoundFault', `DBClusterParameterGroup not found: ${name}`, 404);
@@ -385,7 +418,7 @@ function describeEvents(core: Core, input: Input): unknown {
     .filter((e) => (id === undefined || e.sourceId === id) && (type === undefined || e.sourceType === type) && e.at >= start && e.at <= end && e.at <= core.now())
     .filter((e) => categories === undefined || e.categories.some((c) => categories.includes(c)))
     .sort((a, b) => a.at - b.at)
-    .map((e) => ({ SourceIdentifier: e.sourceId, SourceType: e.sourceType, SourceArn: arn.rds(core, e.sourceType === 'db-instance' ? 'db' : e.sourceType === 'db-cluster' ? 'cluster' : 'cluster-snapshot', e.sourceId), Message: e.message, EventCategories: e.categories, Date: new Date(e.at) }));
+    .map((e) => ({ SourceIdentifier: e.sourceId, SourceType: e.sourceType, SourceArn: arn.rds(core, e.sourceType === 'db-instance' ? 'db' : e.sourceType === 'db-cluster' ? 'cluster' : e.sourceType === 'db-snapshot' ? 'snapshot' : 'cluster-snapshot', e.sourceId), Message: e.message, EventCategories: e.categories, Date: new Date(e.at) }));
   const { page, Marker } = paginate(events, { ...input, MaxRecords: max });
   return { Events: page, ...(Marker !== undefined ? { Marker } : {}) };
 }
@@ -398,20 +431,24 @@ export function rdsSend(core: Core): (name: string, input: Input) => Promise<unk
     switch (name) {
       case 'DescribeDBClusters': {
         const id = str(input, 'DBClusterIdentifier');
-        const list = id !== undefined ? [mustCluster(core, id)] : Object.values(st.clusters);
+        const list = id !== undefined ? [mustCluster(core, id)] : Object.values(st.clusters).filter((c) => !c.instance);
         const { page, Marker } = paginate(list.map((c) => clusterShape(core, c)), input);
         return { DBClusters: page, ...(Marker !== undefined ? { Marker } : {}) };
       }
       case 'DescribeDBInstances': {
         const id = str(input, 'DBInstanceIdentifier');
-        if (id !== undefined && !st.instances[id]) throw awsFault('rds', 'DBInstanceNotFoundFault', `DBInstance ${id} not found.`, 404);
+        const single = findDbInstance(core, id);
+        if (id !== undefined && !st.instances[id] && !single) throw awsFault('rds', 'DBInstanceNotFoundFault', `DBInstance ${id} not found.`, 404);
         const clusterFilter = (Array.isArray(input.Filters) ? (input.Filters as { Name: string; Values: string[] }[]) : []).find((f) => f.Name === 'db-cluster-id')?.Values;
         const list = Object.values(st.instances).filter((i) => (id === undefined || i.identifier === id) && (clusterFilter === undefined || clusterFilter.includes(i.clusterIdentifier)));
-        const { page, Marker } = paginate(list.map((i) => instanceShape(core, i)), input);
+        const singles = clusterFilter !== undefined ? [] : single ? [single] : id === undefined ? Object.values(st.clusters).filter((c) => c.instance) : [];
+        const { page, Marker } = paginate([...list.map((i) => instanceShape(core, i)), ...singles.map((c) => dbInstanceShape(core, c))], input);
         return { DBInstances: page, ...(Marker !== undefined ? { Marker } : {}) };
       }
       case 'DescribeDBClusterParameters':
         return describeParameters(core, input);
+      case 'DescribeDBParameters':
+        return describeParameters(core, { ...input, DBClusterParameterGroupName: str(input, 'DBParameterGroupName') });
       case 'DescribeDBClusterParameterGroups': {
         const id = str(input, 'DBClusterParameterGroupName');
         const groups = Object.values(st.parameterGroups).filter((g) => id === undefined || g.name === id);
@@ -437,7 +474,16 @@ export function rdsSend(core: Core): (name: string, input: Input) => Promise<unk
         return modifyCluster(core, input);
       case 'ListTagsForResource':
         return listTags(core, input);
+      case 'CreateDBSnapshot':
+      case 'CopyDBSnapshot':
+      case 'DescribeDBSnapshots':
+      case 'RestoreDBInstanceFromDBSnapshot':
+      case 'ModifyDBInstance':
+        // DB snapshots and instance restores belong to RDS DB instance worlds; an Aurora world does not model them.
+        if (!isInstanceWorld(core)) throw new UnsupportedCommandError('rds', name);
+        return instanceSend(core, name, input);
       case 'DeleteDBInstance': {
+        if (findDbInstance(core, str(input, 'DBInstanceIdentifier'))) return instanceSend(core, name, input);
         const id = str(input, 'DBInstanceIdentifier') ?? '';
         const instance = st.instances[id];
         if (!instance) throw awsFault('rds', 'DBInstanceNotFoundFault', `DBInstance ${id} not found.`, 404);

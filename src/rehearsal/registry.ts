@@ -57,6 +57,46 @@ export interface ClusterRecord {
   settings: ClusterSettings;
   /** Tags. */
   tags: TagRecord[];
+  /** Set when this record is a single RDS DB instance (postgres, mysql, mariadb) rather than an Aurora cluster. */
+  instance?: DbInstanceSettings;
+}
+
+/** What an RDS DB instance shows beyond the settings it shares with a cluster. */
+export interface DbInstanceSettings {
+  /** DbiResourceId. */
+  dbiResourceId: string;
+  /** DBInstanceClass. */
+  instanceClass: string;
+  /** DBParameterGroupName. */
+  parameterGroup: string;
+  /** OptionGroupName. */
+  optionGroup: string;
+  /** MultiAZ. */
+  multiAz: boolean;
+  /** StorageType. */
+  storageType: string;
+  /** AllocatedStorage (GiB). */
+  allocatedStorage: number;
+  /** Iops, when provisioned. */
+  iops?: number;
+  /** StorageThroughput, when set. */
+  storageThroughput?: number;
+  /** MaxAllocatedStorage (autoscaling limit), when set. */
+  maxAllocatedStorage?: number;
+  /** PubliclyAccessible. */
+  publiclyAccessible: boolean;
+  /** AvailabilityZone. */
+  availabilityZone: string;
+  /** MonitoringInterval (seconds; 0 off). */
+  monitoringInterval: number;
+  /** MonitoringRoleArn. */
+  monitoringRoleArn?: string;
+  /** PerformanceInsightsEnabled. */
+  performanceInsights: boolean;
+  /** AutoMinorVersionUpgrade. */
+  autoMinorVersionUpgrade: boolean;
+  /** ReadReplicaSourceDBInstanceIdentifier, for a read replica. */
+  replicaOf?: string;
 }
 
 /** Cluster settings a restore must carry over. */
@@ -157,6 +197,13 @@ export interface SnapshotRecord {
   clusterSettings: ClusterSettings;
   /** Tags. */
   tags: TagRecord[];
+  /** Set for a DB snapshot (of an RDS DB instance) rather than a cluster snapshot. */
+  dbSnapshot?: {
+    /** Settings of the instance at snapshot time. */
+    instance: DbInstanceSettings;
+    /** The snapshot this one is a copy of (CopyDBSnapshot). */
+    copiedFrom?: string;
+  };
 }
 
 /** A KMS key. */
@@ -342,7 +389,7 @@ export interface EventRecord {
   /** SourceIdentifier. */
   sourceId: string;
   /** SourceType. */
-  sourceType: 'db-cluster' | 'db-instance' | 'db-cluster-snapshot';
+  sourceType: 'db-cluster' | 'db-instance' | 'db-cluster-snapshot' | 'db-snapshot';
   /** Message. */
   message: string;
   /** EventCategories. */

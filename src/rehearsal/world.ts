@@ -8,7 +8,8 @@ import { rehearsalSchema } from '../runbook/schema.js';
 import type { Runbook } from '../runbook/schema.js';
 import { cloudwatchSend } from './cloudwatch.js';
 import type { Core, Input } from './core.js';
-import { REHEARSAL_ADMIN, ensureProxy, isMysql, localBackend } from './core.js';
+import { REHEARSAL_ADMIN, ensureProxy, isInstanceWorld, isMysql, localBackend } from './core.js';
+import { defaultDbParameterGroup, defaultOptionGroup } from './rds-instance.js';
 import { FakeDms, registerReplicationInstance } from './dms.js';
 import { declareKey, findKey, kmsSend } from './kms.js';
 import { myConfig, prepareMyServer, resetReplica, rows, SYSTEM_DATABASES, withMy, myIdent } from './my-ops.js';
@@ -30,6 +31,8 @@ export const MYSQL_SOURCE_PARAMETER_GROUP = 'rekey-rehearsal-aurora-mysql8';
 export const MYSQL_DEFAULT_PARAMETER_GROUP = 'default.aurora-mysql8.0';
 /** The Aurora MySQL version the rehearsal source reports (the server is MariaDB). */
 export const MYSQL_ENGINE_VERSION = '8.0.mysql_aurora.3.05.2';
+/** The custom DB parameter group of an RDS for PostgreSQL rehearsal source (rds.logical_replication=1). */
+export const RDS_PG_SOURCE_PARAMETER_GROUP = 'rekey-rehearsal-pg15';
 /** Alias of the key the rehearsal source is encrypted with. */
 export const OLD_KEY_ALIAS = 'alias/rekey-rehearsal-old';
 
@@ -75,11 +78,8 @@ function sender(handler: Handler, before: () => Promise<void>, created?: (name: 
 export async function openRehearsal(opts: { stateDir: string; runbook: Runbook; fresh: boolean; log?: (msg: string) => void }): Promise<RehearsalWorld> {
   const { runbook, stateDir } = opts;
   const log = opts.log ?? (() => undefined);
-  if (runbook.source.engine !== 'aurora-postgresql' && runbook.source.engine !== 'aurora-mysql') {
-    throw new Error(`the rehearsal cloud models aurora-postgresql and aurora-mysql sources, not ${runbook.source.engine}`);
-  }
   const rehearsal = runbook.rehearsal ?? rehearsalSchema.parse({});
-  const mysqlFamily = runbook.source.engine === 'aurora-mysql';
+  const mysqlFamily = ['aurora-mysql', 'mysql', 'mariadb'].includes(runbook.source.engine);
   const [source, target] = mysqlFamily
     ? await Promise.all([
       startMariadb({ dir: join(stateDir, 'servers', 'my-source'), serverId: 1, reuse: true }),
@@ -248,17 +248,18 @@ async function cleanServers(core: Core, sourceBackend: Backend): Promise<void> {
 }
 
 async function parameterGroups(core: Core, admin: Backend): Promise<ParameterGroupRecord[]> {
+  const inst = isInstanceWorld(core);
+  const [sourceGroup, defaultGroup, fam] = inst ? [RDS_PG_SOURCE_PARAMETER_GROUP, defaultDbParameterGroup('postgres'), 'postgres15'] : [SOURCE_PARAMETER_GROUP, DEFAULT_PARAMETER_GROUP, 'aurora-postgresql15'];
   const settings = await withPg(pgConfig(admin, 'postgres'), async (c) =>
     (await c.query<{ name: string; setting: string; context: string }>("SELECT name, setting, context FROM pg_settings WHERE context IN ('postmaster', 'sighup', 'superuser', 'user') ORDER BY name")).rows,
   );
   const defaults = settings.map((s) => ({ name: s.name, value: s.setting, source: 'engine-default' as const, applyType: s.context === 'postmaster' ? ('static' as const) : ('dynamic' as const) }));
   const group = (name: string, logical: boolean): ParameterGroupRecord => ({
-    name, family: 'aurora-postgresql15', description: logical ? 'rekey rehearsal source: logical replication on' : 'Default cluster parameter group for aurora-postgresql15',
+    name, family: fam, description: logical ? 'rekey rehearsal source: logical replication on' : `Default parameter group for ${fam}`,
     parameters: [{ name: 'rds.logical_replication', value: logical ? '1' : '0', source: logical ? ('user' as const) : ('engine-default' as const), applyType: 'static' as const }, ...defaults]
       .sort((a, b) => a.name.localeCompare(b.name)),
   });
-  void core;
-  return [group(SOURCE_PARAMETER_GROUP, true), group(DEFAULT_PARAMETER_GROUP, false)];
+  return [group(sourceGroup, true), group(defaultGroup, false)];
 }
 
 /** Register the source cluster, its writer, parameter groups, keys and (when not created by the flow) the DMS instance. */
@@ -282,21 +283,29 @@ async function registerWorld(core: Core): Promise<void> {
     : await withPg(pgConfig(backend, backend.server === 'external' ? backend.database : 'postgres'), async (c) => (await c.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]?.v ?? '15');
   const az = [`${runbook.region}a`, `${runbook.region}b`, `${runbook.region}c`];
   const settings: ClusterSettings = {
-    parameterGroup: mysqlFamily ? MYSQL_SOURCE_PARAMETER_GROUP : SOURCE_PARAMETER_GROUP, subnetGroup: 'rekey-rehearsal-subnets', securityGroupIds: ['sg-0a1b2c3d4e5f60718'], masterUsername: runbook.source.username,
+    parameterGroup: mysqlFamily ? MYSQL_SOURCE_PARAMETER_GROUP : isInstanceWorld(core) ? RDS_PG_SOURCE_PARAMETER_GROUP : SOURCE_PARAMETER_GROUP, subnetGroup: 'rekey-rehearsal-subnets', securityGroupIds: ['sg-0a1b2c3d4e5f60718'], masterUsername: runbook.source.username,
     databaseName: runbook.source.database, backupRetentionPeriod: 7, preferredBackupWindow: '03:00-03:30', preferredMaintenanceWindow: 'sun:04:00-sun:04:30',
     deletionProtection: true, copyTagsToSnapshot: true, iamDatabaseAuthentication: false, cloudwatchLogsExports: mysqlFamily ? ['error', 'slowquery'] : ['postgresql'], availabilityZones: az,
   };
   const id = runbook.source.identifier;
   const createdAt = core.now() - 30 * 86400_000;
+  const dbi = `db-${resourceId()}`;
   st.clusters[id] = {
-    identifier: id, resourceId: `cluster-${resourceId()}`, engine: runbook.source.engine, engineVersion: version.split(' ')[0] ?? version, backend,
+    identifier: id, resourceId: isInstanceWorld(core) ? dbi : `cluster-${resourceId()}`, engine: runbook.source.engine, engineVersion: version.split(' ')[0] ?? version, backend,
     kmsKeyArn: oldKey.arn, createdAt, readyAt: createdAt, settings, tags: [{ Key: 'app', Value: 'rekey-demo' }, { Key: 'env', Value: 'rehearsal' }],
   };
-  st.instances[`${id}-instance-1`] = {
-    identifier: `${id}-instance-1`, resourceId: `db-${resourceId()}`, clusterIdentifier: id, instanceClass: 'db.r6g.large',
-    engine: runbook.source.engine, createdAt, readyAt: createdAt, parameterGroup: mysqlFamily ? MYSQL_DEFAULT_PARAMETER_GROUP : DEFAULT_PARAMETER_GROUP, promotionTier: 1, availabilityZone: az[0] ?? 'a', tags: [],
-  };
-  core.reg.event('db-cluster', id, 'DB cluster created', ['creation'], createdAt);
+  if (isInstanceWorld(core)) {
+    // A single RDS DB instance: Multi-AZ gp3 storage with autoscaling, Performance Insights and enhanced monitoring on.
+    st.clusters[id].instance = {
+      dbiResourceId: dbi, instanceClass: 'db.m6g.large', parameterGroup: settings.parameterGroup, optionGroup: defaultOptionGroup(runbook.source.engine), multiAz: true,
+      storageType: 'gp3', allocatedStorage: 100, iops: 3000, storageThroughput: 125, maxAllocatedStorage: 500, publiclyAccessible: false, availabilityZone: az[0] ?? 'a',
+      monitoringInterval: 60, monitoringRoleArn: `arn:aws:iam::${core.account}:role/rds-monitoring-role`, performanceInsights: true, autoMinorVersionUpgrade: false,
+    };
+    core.reg.event('db-instance', id, 'DB instance created', ['creation'], createdAt);
+  } else {
+    registerWriter(core, id, createdAt, az);
+    core.reg.event('db-cluster', id, 'DB cluster created', ['creation'], createdAt);
+  }
   core.reg.save();
   await ensureProxy(core, id);
   core.proxies.point(id, { host: backend.host, port: backend.port });
@@ -306,4 +315,14 @@ async function registerWorld(core: Core): Promise<void> {
     record.readyAt = record.createdAt;
     core.reg.save();
   }
+}
+
+/** The writer instance of the Aurora source cluster. */
+function registerWriter(core: Core, id: string, createdAt: number, az: string[]): void {
+  const { runbook } = core;
+  const mysqlFamily = isMysql(core);
+  core.reg.state.instances[`${id}-instance-1`] = {
+    identifier: `${id}-instance-1`, resourceId: `db-${resourceId()}`, clusterIdentifier: id, instanceClass: 'db.r6g.large',
+    engine: runbook.source.engine, createdAt, readyAt: createdAt, parameterGroup: mysqlFamily ? MYSQL_DEFAULT_PARAMETER_GROUP : DEFAULT_PARAMETER_GROUP, promotionTier: 1, availabilityZone: az[0] ?? 'a', tags: [],
+  };
 }

@@ -300,3 +300,96 @@ describe.each<Engine>(['postgres', 'mysql'])('rekey rehearse --engine %s adoptin
     expect(s.validation.tables).toBeGreaterThanOrEqual(2);
   });
 });
+
+// RDS DB instances (issue 6): the bundled rehearsal-rds-* runbooks, snapshot -> CopyDBSnapshot under the new key ->
+// restore -> rename cutover, with live writes; and a runner killed after every step.
+type RdsEngine = 'postgres';
+describe.each<RdsEngine>(['postgres'])('rekey rehearse runbooks/rehearsal-rds-%s.yaml (RDS DB instance) end to end', (engine) => {
+  const rdsRunbook = (dir: string, name: string, edit: (doc: ReturnType<typeof parseDocument>) => void = () => undefined): string => {
+    const doc = parseDocument(readFileSync(resolve(`runbooks/rehearsal-rds-${engine}.yaml`), 'utf8'));
+    doc.setIn(['rehearsal', 'source', 'seedRows'], 20000);
+    edit(doc);
+    const path = join(dir, `${name}.yaml`);
+    writeFileSync(path, doc.toString());
+    return path;
+  };
+  interface RdsRegistry {
+    created: { action: string; identifier: string }[];
+    clusters: Record<string, { kmsKeyArn: string; instance?: unknown }>;
+    keys: Record<string, { arn: string; aliases: string[] }>;
+  }
+  const registryOf = (cwd: string, runId: string): RdsRegistry => JSON.parse(readFileSync(join(cwd, '.rekey', 'runs', runId, 'rehearsal', 'cloud', 'registry.json'), 'utf8')) as RdsRegistry;
+  /** Whether the instance that answers to the source identifier is encrypted with the runbook's new key. */
+  const servesNewKey = (reg: RdsRegistry, id: string, alias: string): boolean => {
+    const key = Object.values(reg.keys).find((k) => k.aliases.includes(alias));
+    const inst = reg.clusters[id];
+    return key !== undefined && inst?.instance !== undefined && inst.kmsKeyArn === key.arn;
+  };
+  const newKeyAlias = (path: string): string => String(parseDocument(readFileSync(path, 'utf8')).getIn(['target', 'kmsKeyId']));
+  const sourceId = (path: string): string => String(parseDocument(readFileSync(path, 'utf8')).getIn(['source', 'identifier']));
+
+  it('happy path: 0 lost, 0 duplicated, 0 mismatched, sequences not behind, the source name serves the new key', async () => {
+    const cwd = tempDir(`rds-happy-${engine}`);
+    const path = rdsRunbook(cwd, 'rds');
+    const out = await rekey(['rehearse', path, '--json'], cwd);
+    const s = summaryOf(out);
+    expect({ ok: s.ok, error: s.error }).toEqual({ ok: true, error: undefined });
+    expect(out.code).toBe(0);
+    expect(s).toMatchObject({ status: 'succeeded', endpointWritable: true });
+    expect(s.writes.acknowledged).toBeGreaterThan(100);
+    expect(s.writes).toMatchObject({ lost: 0, duplicated: 0 });
+    expect(s.validation.tables).toBeGreaterThanOrEqual(6);
+    expect(s.validation.mismatched).toBe(0);
+    expect(s.sequences.checked).toBeGreaterThanOrEqual(4);
+    expect(s.sequences.behind).toBe(0);
+    const reg = registryOf(cwd, s.runId);
+    expect(servesNewKey(reg, sourceId(path), newKeyAlias(path))).toBe(true);
+    const journal = readFileSync(join(cwd, '.rekey', 'runs', s.runId, 'journal.jsonl'), 'utf8');
+    expect(journal).not.toContain(SECRET);
+  });
+
+  it('a runner killed with SIGKILL after each step resumes to the end: no second snapshot, copy or instance, no lost write', async () => {
+    const cwd = tempDir(`rds-kill-${engine}`);
+    const path = rdsRunbook(cwd, 'rds-kill', (doc) => doc.setIn(['cutover', 'sustainSeconds'], 2));
+    const chaos = { REKEY_CHAOS_PAUSE_MS: '400' };
+    const first = start(['rehearse', path, '--json'], cwd, chaos);
+    const runsDir = join(cwd, '.rekey', 'runs');
+    const runId = await until(() => (existsSync(runsDir) ? readdirSync(runsDir)[0] : undefined));
+    await until(() => (journalOf(cwd, runId).some((r) => r.t === 'runner_started') ? true : undefined));
+    const succeeded = (): string[] => journalOf(cwd, runId).flatMap((r) => (r.t === 'step_succeeded' && r.stepId ? [r.stepId] : []));
+    const stepIds = (): string[] => {
+      const created = journalOf(cwd, runId).find((r) => r.t === 'run_created') as unknown as { meta: { steps: string } } | undefined;
+      return created ? created.meta.steps.split(',') : [];
+    };
+    let runner = first;
+    const killedAfter: string[] = [];
+    let final: Done | undefined;
+    for (;;) {
+      const before = succeeded().length;
+      const ended = await Promise.race([runner.done, until(() => (succeeded().length > before ? true : undefined), 120_000).then(() => undefined)]);
+      if (ended) {
+        final = ended;
+        break;
+      }
+      runner.child.kill('SIGKILL');
+      await runner.done;
+      killedAfter.push(succeeded().at(-1) ?? '');
+      runner = start(['resume', runId, '--json'], cwd, chaos);
+    }
+    expect(stepIds()).toContain('copy-snapshot');
+    expect(killedAfter).toEqual(stepIds());
+    const s = summaryOf(final);
+    expect(final.code).toBe(0);
+    expect(s).toMatchObject({ ok: true, endpointWritable: true });
+    expect(s.writes).toMatchObject({ lost: 0, duplicated: 0 });
+    expect(s.validation.mismatched).toBe(0);
+    expect(s.sequences.behind).toBe(0);
+    const reg = registryOf(cwd, runId);
+    const made = reg.created.map((c) => `${c.action} ${c.identifier}`);
+    expect(new Set(made).size).toBe(made.length);
+    expect(reg.created.map((c) => c.action).sort()).toEqual(
+      ['CopyDBSnapshot', 'CreateDBSnapshot', 'CreateEndpoint', 'CreateEndpoint', 'CreateReplicationInstance', 'CreateReplicationTask', 'RestoreDBInstanceFromDBSnapshot'].sort(),
+    );
+    expect(servesNewKey(reg, sourceId(path), newKeyAlias(path))).toBe(true);
+  }, 600_000);
+});

@@ -1,0 +1,245 @@
+// Fake RDS for single DB instances (RDS for PostgreSQL, MySQL, MariaDB). An instance is kept as a cluster record
+// with `instance` settings, so snapshots (real dumps), restores into the other server, renames that re-point the
+// endpoint proxies, DMS and metrics work exactly as for Aurora; only the API shapes differ here.
+import { copyFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Core, Input } from './core.js';
+import { arn, ensureProxy, ms, str } from './core.js';
+import { awsFault } from './faults.js';
+import {
+  clusterStatus, dropRecord, paginate, rdsTick, renameRecord, requireAvailable, restoreData, restoreKeyArn, snapshotData, snapshotProgress, tagsOf,
+} from './rds.js';
+import type { ClusterRecord, ClusterSettings, DbInstanceSettings, SnapshotRecord } from './registry.js';
+import { resourceId } from './registry.js';
+
+/** The DB instance record an identifier (or ARN) names, if any. */
+export function findDbInstance(core: Core, id: string | undefined): ClusterRecord | undefined {
+  if (id === undefined) return undefined;
+  const c = core.reg.state.clusters[id] ?? Object.values(core.reg.state.clusters).find((x) => arn.rds(core, 'db', x.identifier) === id);
+  return c?.instance ? c : undefined;
+}
+
+function mustDbInstance(core: Core, id: string | undefined): ClusterRecord & { instance: DbInstanceSettings } {
+  const c = findDbInstance(core, id);
+  if (!c?.instance) throw awsFault('rds', 'DBInstanceNotFoundFault', `DBInstance ${id ?? '(none)'} not found.`, 404);
+  return c as ClusterRecord & { instance: DbInstanceSettings };
+}
+
+function mustDbSnapshot(core: Core, id: string | undefined): SnapshotRecord & { dbSnapshot: NonNullable<SnapshotRecord['dbSnapshot']> } {
+  const s = id !== undefined ? core.reg.state.snapshots[id] ?? Object.values(core.reg.state.snapshots).find((x) => arn.rds(core, 'snapshot', x.identifier) === id) : undefined;
+  if (!s?.dbSnapshot) throw awsFault('rds', 'DBSnapshotNotFoundFault', `DBSnapshot ${id ?? '(none)'} not found.`, 404);
+  return s as SnapshotRecord & { dbSnapshot: NonNullable<SnapshotRecord['dbSnapshot']> };
+}
+
+/** DescribeDBInstances shape of an instance record. */
+export function dbInstanceShape(core: Core, c: ClusterRecord): Record<string, unknown> {
+  const i = c.instance as DbInstanceSettings;
+  const s = c.settings;
+  const port = core.reg.state.proxyPorts[c.identifier] ?? 0;
+  return {
+    DBInstanceIdentifier: c.identifier, DBInstanceArn: arn.rds(core, 'db', c.identifier), DbiResourceId: i.dbiResourceId, DBInstanceClass: i.instanceClass,
+    Engine: c.engine, EngineVersion: c.engineVersion, DBInstanceStatus: clusterStatus(core, c), MasterUsername: s.masterUsername, DBName: s.databaseName,
+    // The endpoint is the instance's proxy on the loopback address (see waitInstanceRenamed: no per-name DNS here).
+    Endpoint: { Address: '127.0.0.1', Port: port }, DbInstancePort: port, InstanceCreateTime: new Date(c.createdAt),
+    AllocatedStorage: i.allocatedStorage, StorageType: i.storageType, ...(i.iops !== undefined ? { Iops: i.iops } : {}),
+    ...(i.storageThroughput !== undefined ? { StorageThroughput: i.storageThroughput } : {}), ...(i.maxAllocatedStorage !== undefined ? { MaxAllocatedStorage: i.maxAllocatedStorage } : {}),
+    StorageEncrypted: true, KmsKeyId: c.kmsKeyArn, MultiAZ: i.multiAz, AvailabilityZone: i.availabilityZone, PubliclyAccessible: i.publiclyAccessible,
+    DBParameterGroups: [{ DBParameterGroupName: i.parameterGroup, ParameterApplyStatus: 'in-sync' }], OptionGroupMemberships: [{ OptionGroupName: i.optionGroup, Status: 'in-sync' }],
+    DBSubnetGroup: { DBSubnetGroupName: s.subnetGroup, VpcId: 'vpc-0rehearsal', SubnetGroupStatus: 'Complete' },
+    VpcSecurityGroups: s.securityGroupIds.map((id) => ({ VpcSecurityGroupId: id, Status: 'active' })),
+    BackupRetentionPeriod: s.backupRetentionPeriod, PreferredBackupWindow: s.preferredBackupWindow, PreferredMaintenanceWindow: s.preferredMaintenanceWindow,
+    DeletionProtection: s.deletionProtection, CopyTagsToSnapshot: s.copyTagsToSnapshot, IAMDatabaseAuthenticationEnabled: s.iamDatabaseAuthentication,
+    EnabledCloudwatchLogsExports: s.cloudwatchLogsExports, MonitoringInterval: i.monitoringInterval, ...(i.monitoringRoleArn !== undefined ? { MonitoringRoleArn: i.monitoringRoleArn } : {}),
+    PerformanceInsightsEnabled: i.performanceInsights, AutoMinorVersionUpgrade: i.autoMinorVersionUpgrade, LicenseModel: c.engine === 'postgres' ? 'postgresql-license' : 'general-public-license',
+    ...(i.replicaOf !== undefined ? { ReadReplicaSourceDBInstanceIdentifier: i.replicaOf } : {}), ReadReplicaDBInstanceIdentifiers: replicasOf(core, c.identifier),
+    PendingModifiedValues: {}, TagList: c.tags,
+  };
+}
+
+function replicasOf(core: Core, id: string): string[] {
+  return Object.values(core.reg.state.clusters).filter((x) => x.instance?.replicaOf === id).map((x) => x.identifier);
+}
+
+function dbSnapshotShape(core: Core, s: SnapshotRecord): Record<string, unknown> {
+  const { status, percent } = snapshotProgress(core, s);
+  const i = s.dbSnapshot?.instance;
+  return {
+    DBSnapshotIdentifier: s.identifier, DBInstanceIdentifier: s.clusterIdentifier, DBSnapshotArn: arn.rds(core, 'snapshot', s.identifier),
+    SnapshotCreateTime: new Date(s.createdAt), Engine: s.engine, EngineVersion: s.engineVersion, Status: status, PercentProgress: percent,
+    Port: s.binlog ? 3306 : 5432, VpcId: 'vpc-0rehearsal', MasterUsername: s.clusterSettings.masterUsername, SnapshotType: 'manual', Encrypted: true,
+    KmsKeyId: s.kmsKeyArn, AllocatedStorage: i?.allocatedStorage ?? 20, StorageType: i?.storageType ?? 'gp3', AvailabilityZone: i?.availabilityZone,
+    OptionGroupName: i?.optionGroup, IAMDatabaseAuthenticationEnabled: s.clusterSettings.iamDatabaseAuthentication, TagList: s.tags,
+    ...(s.dbSnapshot?.copiedFrom !== undefined ? { SourceDBSnapshotIdentifier: arn.rds(core, 'snapshot', s.dbSnapshot.copiedFrom), SourceRegion: core.region } : {}),
+  };
+}
+
+async function createDbSnapshot(core: Core, input: Input): Promise<unknown> {
+  const id = str(input, 'DBSnapshotIdentifier');
+  const inst = mustDbInstance(core, str(input, 'DBInstanceIdentifier'));
+  if (id === undefined) throw awsFault('rds', 'InvalidParameterValue', 'DBSnapshotIdentifier is required');
+  if (core.reg.state.snapshots[id]) throw awsFault('rds', 'DBSnapshotAlreadyExistsFault', `Cannot create the snapshot because one with the identifier ${id} already exists.`);
+  requireAvailable(core, inst);
+  const data = await snapshotData(core, inst, id, tagsOf(input));
+  const snapshot: SnapshotRecord = { ...data, dbSnapshot: { instance: { ...inst.instance } } };
+  core.reg.state.snapshots[id] = snapshot;
+  core.reg.event('db-snapshot', id, 'Creating manual snapshot', ['backup'], snapshot.createdAt);
+  core.reg.event('db-snapshot', id, 'Manual snapshot created', ['backup'], snapshot.readyAt);
+  core.reg.save();
+  return { DBSnapshot: dbSnapshotShape(core, snapshot) };
+}
+
+/** CopyDBSnapshot: a new snapshot (its own dump files) under the given key; PercentProgress rises over snapshotSeconds. */
+function copyDbSnapshot(core: Core, input: Input): unknown {
+  const source = mustDbSnapshot(core, str(input, 'SourceDBSnapshotIdentifier'));
+  const id = str(input, 'TargetDBSnapshotIdentifier');
+  if (id === undefined) throw awsFault('rds', 'InvalidParameterValue', 'TargetDBSnapshotIdentifier is required');
+  if (core.reg.state.snapshots[id]) throw awsFault('rds', 'DBSnapshotAlreadyExistsFault', `Cannot copy the snapshot because one with the identifier ${id} already exists.`);
+  if (snapshotProgress(core, source).status !== 'available') throw awsFault('rds', 'InvalidDBSnapshotStateFault', `Snapshot ${source.identifier} is not available.`);
+  const kmsKeyArn = restoreKeyArn(core, str(input, 'KmsKeyId'), source);
+  const dumpFile = join(core.snapshotDir, `${id}.dump`);
+  const rolesFile = join(core.snapshotDir, `${id}.roles.json`);
+  copyFileSync(source.dumpFile, dumpFile);
+  copyFileSync(source.rolesFile, rolesFile);
+  const createdAt = core.now();
+  const copy: SnapshotRecord = {
+    ...structuredClone(source), identifier: id, kmsKeyArn, createdAt, readyAt: createdAt + ms(core.delays.snapshotSeconds), dumpFile, rolesFile,
+    tags: [...(input.CopyTags === true ? source.tags : []), ...tagsOf(input)], dbSnapshot: { instance: { ...source.dbSnapshot.instance }, copiedFrom: source.identifier },
+  };
+  core.reg.state.snapshots[id] = copy;
+  core.reg.event('db-snapshot', id, `Started copy of snapshot ${source.identifier} in progress`, ['backup'], createdAt);
+  core.reg.event('db-snapshot', id, `Finished copy of snapshot ${source.identifier}`, ['backup'], copy.readyAt);
+  core.reg.save();
+  return { DBSnapshot: dbSnapshotShape(core, copy) };
+}
+
+const num = (input: Input, key: string): number | undefined => (typeof input[key] === 'number' ? input[key] : undefined);
+const bool = (input: Input, key: string): boolean | undefined => (typeof input[key] === 'boolean' ? input[key] : undefined);
+
+/** RestoreDBInstanceFromDBSnapshot: every setting the request carries is recorded; what it omits gets AWS defaults, not the source's. */
+async function restoreDbInstance(core: Core, input: Input): Promise<unknown> {
+  const id = str(input, 'DBInstanceIdentifier');
+  if (id === undefined) throw awsFault('rds', 'InvalidParameterValue', 'DBInstanceIdentifier is required');
+  const snapshot = mustDbSnapshot(core, str(input, 'DBSnapshotIdentifier'));
+  if (core.reg.state.clusters[id]) throw awsFault('rds', 'DBInstanceAlreadyExistsFault', 'DB instance already exists');
+  if (snapshotProgress(core, snapshot).status !== 'available') throw awsFault('rds', 'InvalidDBSnapshotStateFault', `Snapshot ${snapshot.identifier} is not available.`);
+  const paramGroup = str(input, 'DBParameterGroupName');
+  if (paramGroup !== undefined && !core.reg.state.parameterGroups[paramGroup]) throw awsFault('rds', 'DBParameterGroupNotFoundFault', `DBParameterGroup not found: ${paramGroup}`, 404);
+  const startedAt = core.now();
+  const backend = await restoreData(core, snapshot, id, 'rds_tools');
+  const engine = snapshot.engine;
+  const prior = snapshot.dbSnapshot.instance;
+  const settings: ClusterSettings = {
+    ...snapshot.clusterSettings,
+    parameterGroup: paramGroup ?? defaultDbParameterGroup(engine), subnetGroup: str(input, 'DBSubnetGroupName') ?? 'default',
+    securityGroupIds: Array.isArray(input.VpcSecurityGroupIds) ? (input.VpcSecurityGroupIds as string[]) : ['sg-0default0000000000'],
+    backupRetentionPeriod: 1, preferredBackupWindow: '07:00-07:30', preferredMaintenanceWindow: 'sun:05:00-sun:05:30',
+    deletionProtection: bool(input, 'DeletionProtection') ?? false, copyTagsToSnapshot: bool(input, 'CopyTagsToSnapshot') ?? false,
+    iamDatabaseAuthentication: bool(input, 'EnableIAMDatabaseAuthentication') ?? false,
+    cloudwatchLogsExports: Array.isArray(input.EnableCloudwatchLogsExports) ? (input.EnableCloudwatchLogsExports as string[]) : [],
+  };
+  const multiAz = bool(input, 'MultiAZ') ?? false;
+  const iops = num(input, 'Iops');
+  const throughput = num(input, 'StorageThroughput');
+  const instance: DbInstanceSettings = {
+    dbiResourceId: `db-${resourceId()}`, instanceClass: str(input, 'DBInstanceClass') ?? prior.instanceClass, parameterGroup: settings.parameterGroup,
+    optionGroup: str(input, 'OptionGroupName') ?? defaultOptionGroup(engine), multiAz, storageType: str(input, 'StorageType') ?? prior.storageType,
+    allocatedStorage: num(input, 'AllocatedStorage') ?? prior.allocatedStorage, ...(iops !== undefined ? { iops } : {}), ...(throughput !== undefined ? { storageThroughput: throughput } : {}),
+    publiclyAccessible: bool(input, 'PubliclyAccessible') ?? false, availabilityZone: str(input, 'AvailabilityZone') ?? `${core.region}a`,
+    monitoringInterval: 0, performanceInsights: false, autoMinorVersionUpgrade: bool(input, 'AutoMinorVersionUpgrade') ?? true,
+  };
+  const record: ClusterRecord = {
+    identifier: id, resourceId: instance.dbiResourceId, engine, engineVersion: snapshot.engineVersion, backend, kmsKeyArn: snapshot.kmsKeyArn,
+    createdAt: startedAt, readyAt: Math.max(core.now(), startedAt + ms(core.delays.restoreSeconds)), restoredFrom: snapshot.identifier,
+    restoreInput: Object.fromEntries(Object.entries(input).filter(([k]) => !/password/i.test(k))), settings, tags: tagsOf(input), instance,
+  };
+  core.reg.state.clusters[id] = record;
+  await ensureProxy(core, id);
+  core.proxies.point(id, { host: backend.host, port: backend.port });
+  core.reg.event('db-instance', id, `Restored from snapshot ${snapshot.identifier}`, ['creation'], startedAt);
+  core.reg.save();
+  return { DBInstance: dbInstanceShape(core, record) };
+}
+
+/** ModifyDBInstance with ApplyImmediately: settings take effect at once; NewDBInstanceIdentifier renames like RDS. */
+async function modifyDbInstance(core: Core, input: Input): Promise<unknown> {
+  const inst = mustDbInstance(core, str(input, 'DBInstanceIdentifier'));
+  requireAvailable(core, inst);
+  const s = inst.settings;
+  const i = inst.instance;
+  const group = str(input, 'DBParameterGroupName');
+  if (group !== undefined && !core.reg.state.parameterGroups[group]) throw awsFault('rds', 'DBParameterGroupNotFoundFault', `DBParameterGroup not found: ${group}`, 404);
+  s.backupRetentionPeriod = num(input, 'BackupRetentionPeriod') ?? s.backupRetentionPeriod;
+  s.preferredBackupWindow = str(input, 'PreferredBackupWindow') ?? s.preferredBackupWindow;
+  s.preferredMaintenanceWindow = str(input, 'PreferredMaintenanceWindow') ?? s.preferredMaintenanceWindow;
+  s.deletionProtection = bool(input, 'DeletionProtection') ?? s.deletionProtection;
+  s.copyTagsToSnapshot = bool(input, 'CopyTagsToSnapshot') ?? s.copyTagsToSnapshot;
+  i.parameterGroup = group ?? i.parameterGroup;
+  s.parameterGroup = i.parameterGroup;
+  i.monitoringInterval = num(input, 'MonitoringInterval') ?? i.monitoringInterval;
+  const role = str(input, 'MonitoringRoleArn');
+  if (role !== undefined) i.monitoringRoleArn = role;
+  i.performanceInsights = bool(input, 'EnablePerformanceInsights') ?? i.performanceInsights;
+  const max = num(input, 'MaxAllocatedStorage');
+  if (max !== undefined) i.maxAllocatedStorage = max;
+  const newId = str(input, 'NewDBInstanceIdentifier');
+  if (newId !== undefined && newId.toLowerCase() !== inst.identifier) {
+    await renameRecord(core, inst, newId);
+    i.dbiResourceId = inst.resourceId;
+  }
+  core.reg.save();
+  await rdsTick(core);
+  return { DBInstance: dbInstanceShape(core, inst) };
+}
+
+async function deleteDbInstance(core: Core, inst: ClusterRecord, input: Input): Promise<unknown> {
+  if (inst.settings.deletionProtection) throw awsFault('rds', 'InvalidParameterCombination', 'Cannot delete protected DB Instance, please disable deletion protection and try again.');
+  if (input.SkipFinalSnapshot !== true && str(input, 'FinalDBSnapshotIdentifier') === undefined) {
+    throw awsFault('rds', 'InvalidParameterCombination', 'FinalDBSnapshotIdentifier is required unless SkipFinalSnapshot is specified.');
+  }
+  if (inst.restoredFrom === undefined && inst.instance?.replicaOf === undefined) {
+    throw awsFault('rds', 'InvalidParameterCombination', `The rehearsal cloud never deletes the source instance ${inst.identifier}.`);
+  }
+  const shape = { ...dbInstanceShape(core, inst), DBInstanceStatus: 'deleting' };
+  await dropRecord(core, inst);
+  core.reg.event('db-instance', inst.identifier, 'DB instance deleted', ['deletion']);
+  core.reg.save();
+  return { DBInstance: shape };
+}
+
+/** The default DB parameter group of an instance engine. */
+export function defaultDbParameterGroup(engine: string): string {
+  return engine === 'postgres' ? 'default.postgres15' : engine === 'mariadb' ? 'default.mariadb10.11' : 'default.mysql8.0';
+}
+
+/** The default option group of an instance engine. */
+export function defaultOptionGroup(engine: string): string {
+  return engine === 'postgres' ? 'default:postgres-15' : engine === 'mariadb' ? 'default:mariadb-10-11' : 'default:mysql-8-0';
+}
+
+/** DB instance commands of the fake RDS; undefined when `name` is not one of them (or names an Aurora member). */
+export async function instanceSend(core: Core, name: string, input: Input): Promise<unknown> {
+  const st = core.reg.state;
+  switch (name) {
+    case 'CreateDBSnapshot':
+      return createDbSnapshot(core, input);
+    case 'CopyDBSnapshot':
+      return copyDbSnapshot(core, input);
+    case 'DescribeDBSnapshots': {
+      const id = str(input, 'DBSnapshotIdentifier');
+      const of = str(input, 'DBInstanceIdentifier');
+      const list = id !== undefined ? [mustDbSnapshot(core, id)] : Object.values(st.snapshots).filter((s) => s.dbSnapshot && (of === undefined || s.clusterIdentifier === of));
+      const { page, Marker } = paginate(list.map((s) => dbSnapshotShape(core, s)), input);
+      return { DBSnapshots: page, ...(Marker !== undefined ? { Marker } : {}) };
+    }
+    case 'RestoreDBInstanceFromDBSnapshot':
+      return restoreDbInstance(core, input);
+    case 'ModifyDBInstance':
+      return modifyDbInstance(core, input);
+    case 'DeleteDBInstance': {
+      const inst = findDbInstance(core, str(input, 'DBInstanceIdentifier'));
+      return inst ? deleteDbInstance(core, inst, input) : undefined;
+    }
+    default:
+      return undefined;
+  }
+}
