@@ -90,9 +90,10 @@ export function App({ run, notices = [], onAbort, onQuit, onInterrupt, onAnswer,
   const [isHelpShown, setHelpShown] = useState(false);
   const [isLogShown, setLogShown] = useState(false);
   const [stopping, setStopping] = useState<'abort' | 'quit' | undefined>(undefined);
-  // One frame a second for the elapsed times and the spinner: each Ink frame redraws the whole live area, and
-  // faster ticks cost more than the 5 % of a core the TUI may use while a step waits (npm run bench).
-  const now = useClock(1000);
+  // A frame every two seconds for the elapsed times and the spinner: each Ink frame redraws the whole live area
+  // (string widths of every cell), and one a second cost 3-6 % of a core while a step waits; the budget is 5 %
+  // (npm run bench). Engine events still render at once (throttled to 10 a second).
+  const now = useClock(2000);
   const finished = useFinished(snap.steps);
   const width = Math.max(40, columns - 1);
 
