@@ -40,6 +40,10 @@ export interface Core {
   passwords: Map<string, string>;
   /** Run work in the background; errors go to the log; close() waits for it. */
   background: (what: string, work: () => Promise<void>) => void;
+  /** Further local servers by name (RDS MySQL/MariaDB read replicas), running now. */
+  extraServers: Map<string, LocalServer>;
+  /** Start (or reuse) a further MariaDB server named `name` under the state directory, prepared like the others. */
+  startExtraServer: (name: string, serverId: number) => Promise<LocalServer>;
 }
 
 /**

@@ -1,15 +1,16 @@
 // Fake RDS for single DB instances (RDS for PostgreSQL, MySQL, MariaDB). An instance is kept as a cluster record
 // with `instance` settings, so snapshots (real dumps), restores into the other server, renames that re-point the
 // endpoint proxies, DMS and metrics work exactly as for Aurora; only the API shapes differ here.
-import { copyFileSync } from 'node:fs';
+import { copyFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Core, Input } from './core.js';
-import { arn, ensureProxy, ms, str } from './core.js';
+import { arn, ensureProxy, isMysql, ms, REHEARSAL_ADMIN, str } from './core.js';
 import { awsFault } from './faults.js';
+import { formatPos, myConfig, REPLICATION_USER, restoreMyDump, slaveStatus, startReplica, takeMyDump, withMy } from './my-ops.js';
 import {
   clusterStatus, dropRecord, paginate, rdsTick, renameRecord, requireAvailable, restoreData, restoreKeyArn, snapshotData, snapshotProgress, tagsOf,
 } from './rds.js';
-import type { ClusterRecord, ClusterSettings, DbInstanceSettings, SnapshotRecord } from './registry.js';
+import type { Backend, BinlogPosRecord, ClusterRecord, ClusterSettings, DbInstanceSettings, SnapshotRecord } from './registry.js';
 import { resourceId } from './registry.js';
 
 /** The DB instance record an identifier (or ARN) names, if any. */
@@ -79,13 +80,93 @@ async function createDbSnapshot(core: Core, input: Input): Promise<unknown> {
   if (id === undefined) throw awsFault('rds', 'InvalidParameterValue', 'DBSnapshotIdentifier is required');
   if (core.reg.state.snapshots[id]) throw awsFault('rds', 'DBSnapshotAlreadyExistsFault', `Cannot create the snapshot because one with the identifier ${id} already exists.`);
   requireAvailable(core, inst);
+  // A MySQL read replica's snapshot continues its primary at the source coordinates the replica had executed.
+  const replica = inst.instance.replicaOf !== undefined ? await stoppedReplicaPosition(core, inst) : undefined;
   const data = await snapshotData(core, inst, id, tagsOf(input));
-  const snapshot: SnapshotRecord = { ...data, dbSnapshot: { instance: { ...inst.instance } } };
+  if (replica && formatPos(await stoppedReplicaPosition(core, inst).then((r) => r.at)) !== formatPos(replica.at)) {
+    throw awsFault('rds', 'InvalidDBInstanceStateFault', `Replica ${inst.identifier} applied changes during the snapshot; stop replication first (CALL mysql.rds_stop_replication).`);
+  }
+  const snapshot: SnapshotRecord = {
+    ...data, dbSnapshot: { instance: { ...inst.instance } },
+    ...(replica ? { sourceBackend: replica.primary, binlog: replica.at, lsn: formatPos(replica.at) } : {}),
+  };
   core.reg.state.snapshots[id] = snapshot;
   core.reg.event('db-snapshot', id, 'Creating manual snapshot', ['backup'], snapshot.createdAt);
   core.reg.event('db-snapshot', id, 'Manual snapshot created', ['backup'], snapshot.readyAt);
   core.reg.save();
   return { DBSnapshot: dbSnapshotShape(core, snapshot) };
+}
+
+/** The primary's backend and the source coordinates a stopped replica executed (Relay_Master_Log_File / Exec_Master_Log_Pos). */
+async function stoppedReplicaPosition(core: Core, inst: ClusterRecord): Promise<{ primary: Backend; at: BinlogPosRecord }> {
+  const all = Object.values(core.reg.state.clusters);
+  const primary = all.find((c) => c.resourceId === inst.instance?.replicaOfResourceId) ?? all.find((c) => c.identifier === inst.instance?.replicaOf);
+  if (!primary) throw awsFault('rds', 'InvalidDBInstanceStateFault', `The primary ${inst.instance?.replicaOf ?? '?'} of replica ${inst.identifier} is gone.`);
+  const st = await withMy(myConfig(inst.backend, ''), slaveStatus);
+  if (!st || st.sql === 'Yes') {
+    throw awsFault('rds', 'InvalidDBInstanceStateFault', `The rehearsal cloud snapshots replica ${inst.identifier} only with replication stopped (CALL mysql.rds_stop_replication), so the snapshot has an exact source position.`);
+  }
+  return { primary: primary.backend, at: st.exec };
+}
+
+/** The server name (under the state directory) of a read replica, by its stable DbiResourceId. */
+export function replicaServerName(dbiResourceId: string): string {
+  return `my-replica-${dbiResourceId.toLowerCase()}`;
+}
+
+/** server-id of read replica servers (the source is 1, the target 2). */
+export const REPLICA_SERVER_ID = 3;
+
+/**
+ * CreateDBInstanceReadReplica (MySQL/MariaDB): a real MariaDB server loaded with a dump of the primary and
+ * replicating from the dump's binlog position; it offers mysql.rds_stop_replication like RDS.
+ */
+async function createReadReplica(core: Core, input: Input): Promise<unknown> {
+  const id = str(input, 'DBInstanceIdentifier');
+  if (id === undefined) throw awsFault('rds', 'InvalidParameterValue', 'DBInstanceIdentifier is required');
+  const primary = mustDbInstance(core, str(input, 'SourceDBInstanceIdentifier'));
+  if (core.reg.state.clusters[id]) throw awsFault('rds', 'DBInstanceAlreadyExistsFault', 'DB instance already exists');
+  requireAvailable(core, primary);
+  if (!isMysql(core)) throw awsFault('rds', 'InvalidParameterCombination', 'The rehearsal cloud models read replicas of MySQL and MariaDB instances only.');
+  if (primary.backend.server === 'external') throw awsFault('rds', 'InvalidParameterCombination', 'The rehearsal cloud cannot replicate an adopted (rehearsal.source.url) source.');
+  const dbi = `db-${resourceId()}`;
+  const server = await core.startExtraServer(replicaServerName(dbi), REPLICA_SERVER_ID);
+  const database = primary.backend.database;
+  const backend: Backend = { server: 'replica', host: server.host, port: server.port, database, user: REHEARSAL_ADMIN };
+  const dumpFile = join(core.snapshotDir, `${id}.replica-seed.dump`);
+  const rolesFile = join(core.snapshotDir, `${id}.replica-seed.roles.json`);
+  core.log(`rehearsal: read replica ${id} of ${primary.identifier}: loading a dump of ${database} and replicating from its position`);
+  try {
+    const from = await takeMyDump(primary.backend, dumpFile, rolesFile);
+    await restoreMyDump(backend, dumpFile, rolesFile);
+    await startReplica({ target: backend, sourceHost: primary.backend.host, sourcePort: primary.backend.port, user: REPLICATION_USER, from, doTables: [`${database}.%`], ignoreTables: [] });
+  } finally {
+    rmSync(dumpFile, { force: true });
+    rmSync(rolesFile, { force: true });
+  }
+  await withMy(myConfig(backend, ''), async (c) => {
+    await c.query('DROP PROCEDURE IF EXISTS mysql.rds_stop_replication');
+    await c.query(`CREATE DEFINER = '${REHEARSAL_ADMIN}'@'%' PROCEDURE mysql.rds_stop_replication() SQL SECURITY DEFINER STOP SLAVE`);
+    await c.query('DROP PROCEDURE IF EXISTS mysql.rds_start_replication');
+    await c.query(`CREATE DEFINER = '${REHEARSAL_ADMIN}'@'%' PROCEDURE mysql.rds_start_replication() SQL SECURITY DEFINER START SLAVE`);
+  });
+  const now = core.now();
+  const group = str(input, 'DBParameterGroupName');
+  const record: ClusterRecord = {
+    identifier: id, resourceId: dbi, engine: primary.engine, engineVersion: primary.engineVersion, backend, kmsKeyArn: primary.kmsKeyArn, createdAt: now,
+    readyAt: now + ms(core.delays.restoreSeconds), settings: { ...primary.settings, parameterGroup: group ?? primary.settings.parameterGroup, backupRetentionPeriod: 0, deletionProtection: false },
+    tags: tagsOf(input),
+    instance: {
+      ...primary.instance, dbiResourceId: dbi, instanceClass: str(input, 'DBInstanceClass') ?? primary.instance.instanceClass, parameterGroup: group ?? primary.instance.parameterGroup,
+      multiAz: bool(input, 'MultiAZ') ?? false, publiclyAccessible: bool(input, 'PubliclyAccessible') ?? false, replicaOf: primary.identifier, replicaOfResourceId: primary.resourceId,
+    },
+  };
+  core.reg.state.clusters[id] = record;
+  await ensureProxy(core, id);
+  core.proxies.point(id, { host: backend.host, port: backend.port });
+  core.reg.event('db-instance', id, `Read replica of ${primary.identifier} created`, ['creation'], now);
+  core.reg.save();
+  return { DBInstance: dbInstanceShape(core, record) };
 }
 
 /** CopyDBSnapshot: a new snapshot (its own dump files) under the given key; PercentProgress rises over snapshotSeconds. */
@@ -200,7 +281,16 @@ async function deleteDbInstance(core: Core, inst: ClusterRecord, input: Input): 
     throw awsFault('rds', 'InvalidParameterCombination', `The rehearsal cloud never deletes the source instance ${inst.identifier}.`);
   }
   const shape = { ...dbInstanceShape(core, inst), DBInstanceStatus: 'deleting' };
-  await dropRecord(core, inst);
+  if (inst.backend.server === 'replica') {
+    // A read replica has its own server: it stops, and its name stops resolving.
+    const name = replicaServerName(inst.resourceId);
+    await core.extraServers.get(name)?.stop();
+    core.extraServers.delete(name);
+    delete core.reg.state.clusters[inst.identifier];
+    core.proxies.point(inst.identifier, undefined);
+  } else {
+    await dropRecord(core, inst);
+  }
   core.reg.event('db-instance', inst.identifier, 'DB instance deleted', ['deletion']);
   core.reg.save();
   return { DBInstance: shape };
@@ -220,6 +310,8 @@ export function defaultOptionGroup(engine: string): string {
 export async function instanceSend(core: Core, name: string, input: Input): Promise<unknown> {
   const st = core.reg.state;
   switch (name) {
+    case 'CreateDBInstanceReadReplica':
+      return createReadReplica(core, input);
     case 'CreateDBSnapshot':
       return createDbSnapshot(core, input);
     case 'CopyDBSnapshot':

@@ -474,6 +474,7 @@ export function rdsSend(core: Core): (name: string, input: Input) => Promise<unk
         return modifyCluster(core, input);
       case 'ListTagsForResource':
         return listTags(core, input);
+      case 'CreateDBInstanceReadReplica':
       case 'CreateDBSnapshot':
       case 'CopyDBSnapshot':
       case 'DescribeDBSnapshots':

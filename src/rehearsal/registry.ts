@@ -7,8 +7,8 @@ import { join } from 'node:path';
 
 /** Where a cluster's data lives: a database on one of the local servers (or an adopted external server). */
 export interface Backend {
-  /** Which server: the rehearsal's source or target server, or an adopted `rehearsal.source.url`. */
-  server: 'source' | 'target' | 'external';
+  /** Which server: the rehearsal's source or target server, an RDS read replica's own server, or an adopted `rehearsal.source.url`. */
+  server: 'source' | 'target' | 'external' | 'replica';
   /** Server host. */
   host: string;
   /** Server port (the real server, not the endpoint proxy). */
@@ -19,6 +19,14 @@ export interface Backend {
   user: string;
   /** Environment variable holding that user's password, if it needs one. */
   passwordEnv?: string;
+}
+
+/** A MySQL binlog position. */
+export interface BinlogPosRecord {
+  /** Binlog file name. */
+  file: string;
+  /** Byte offset in it. */
+  pos: number;
 }
 
 /** An RDS tag. */
@@ -97,6 +105,8 @@ export interface DbInstanceSettings {
   autoMinorVersionUpgrade: boolean;
   /** ReadReplicaSourceDBInstanceIdentifier, for a read replica. */
   replicaOf?: string;
+  /** DbiResourceId of the primary (follows its renames). */
+  replicaOfResourceId?: string;
 }
 
 /** Cluster settings a restore must carry over. */
@@ -179,8 +189,8 @@ export interface SnapshotRecord {
   readyAt: number;
   /** The snapshot's LSN: the consistent point of `internalSlot` (MySQL: the binlog position as `<file>:<pos>`). */
   lsn: string;
-  /** MySQL: the binlog position of the dump. */
-  binlog?: { file: string; pos: number };
+  /** MySQL: the binlog position of the dump (of a read replica: the source position it had executed). */
+  binlog?: BinlogPosRecord;
   /** Internal pgoutput slot on the source, created with EXPORT_SNAPSHOT; the CDC stream starts from it. */
   internalSlot: string;
   /** Its publications on the source (full, insert-only), created just before the slot. */

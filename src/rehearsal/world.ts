@@ -9,7 +9,7 @@ import type { Runbook } from '../runbook/schema.js';
 import { cloudwatchSend } from './cloudwatch.js';
 import type { Core, Input } from './core.js';
 import { REHEARSAL_ADMIN, ensureProxy, isInstanceWorld, isMysql, localBackend } from './core.js';
-import { defaultDbParameterGroup, defaultOptionGroup } from './rds-instance.js';
+import { defaultDbParameterGroup, defaultOptionGroup, REPLICA_SERVER_ID, replicaServerName } from './rds-instance.js';
 import { FakeDms, registerReplicationInstance } from './dms.js';
 import { declareKey, findKey, kmsSend } from './kms.js';
 import { myConfig, prepareMyServer, resetReplica, rows, SYSTEM_DATABASES, withMy, myIdent } from './my-ops.js';
@@ -33,6 +33,12 @@ export const MYSQL_DEFAULT_PARAMETER_GROUP = 'default.aurora-mysql8.0';
 export const MYSQL_ENGINE_VERSION = '8.0.mysql_aurora.3.05.2';
 /** The custom DB parameter group of an RDS for PostgreSQL rehearsal source (rds.logical_replication=1). */
 export const RDS_PG_SOURCE_PARAMETER_GROUP = 'rekey-rehearsal-pg15';
+/** Engine versions an RDS for MySQL / MariaDB rehearsal source reports (the server is MariaDB either way). */
+const RDS_MY_ENGINE_VERSIONS: Record<string, string> = { mysql: '8.0.35', mariadb: '10.11.6' };
+/** The custom DB parameter group of an RDS for MySQL / MariaDB rehearsal source (binlog as DMS needs it). */
+function mySourceParameterGroup(engine: string): string {
+  return engine === 'mariadb' ? 'rekey-rehearsal-mariadb1011' : 'rekey-rehearsal-mysql80';
+}
 /** Alias of the key the rehearsal source is encrypted with. */
 export const OLD_KEY_ALIAS = 'alias/rekey-rehearsal-old';
 
@@ -106,7 +112,15 @@ export async function openRehearsal(opts: { stateDir: string; runbook: Runbook; 
   mkdirSync(snapshotDir, { recursive: true, mode: 0o700 });
 
   const pending = new Set<Promise<void>>();
+  const extraServers = new Map<string, LocalServer>();
   const core: Core = {
+    extraServers,
+    startExtraServer: async (name, serverId) => {
+      const server = await startMariadb({ dir: join(stateDir, 'servers', name), serverId, reuse: true });
+      await prepareMyServer(server.host, server.port, REHEARSAL_ADMIN);
+      extraServers.set(name, server);
+      return server;
+    },
     reg, runbook, region: runbook.region, account, delays: rehearsal.delays, failures: rehearsal.failures, servers: { source, target },
     proxies: new ProxyRegistry(), snapshotDir, log, now: () => Date.now(), passwords: new Map(),
     background: (what, work) => {
@@ -121,6 +135,12 @@ export async function openRehearsal(opts: { stateDir: string; runbook: Runbook; 
     if (mysqlFamily) await cleanMyServers(core, sourceBackendOf(core));
     else await cleanServers(core, sourceBackendOf(core));
     await registerWorld(core);
+  }
+  // Read replica servers of RDS MySQL/MariaDB instances still registered (a reopened world restarts or reuses them).
+  for (const c of Object.values(reg.state.clusters)) {
+    if (c.backend.server !== 'replica') continue;
+    const server = await core.startExtraServer(replicaServerName(c.resourceId), REPLICA_SERVER_ID);
+    c.backend = { ...c.backend, host: server.host, port: server.port };
   }
   for (const [identifier, port] of Object.entries(reg.state.proxyPorts)) {
     await core.proxies.ensure(identifier, port);
@@ -165,7 +185,7 @@ export async function openRehearsal(opts: { stateDir: string; runbook: Runbook; 
       dms.close();
       await Promise.allSettled([...pending]);
       await core.proxies.close();
-      if (closeOpts?.stopServers) await Promise.all([source.stop(), target.stop()]);
+      if (closeOpts?.stopServers) await Promise.all([source.stop(), target.stop(), ...[...extraServers.values()].map((x) => x.stop())]);
     },
   };
 }
@@ -201,12 +221,16 @@ async function cleanMyServers(core: Core, sourceBackend: Backend): Promise<void>
 }
 
 /** Parameters of an Aurora MySQL cluster parameter group, from the server's variables plus the binlog ones. */
-async function myParameterGroups(admin: Backend): Promise<ParameterGroupRecord[]> {
+async function myParameterGroups(core: Core, admin: Backend): Promise<ParameterGroupRecord[]> {
+  const engine = core.runbook.source.engine;
+  const [sourceGroup, defaultGroup, fam] = isInstanceWorld(core)
+    ? [mySourceParameterGroup(engine), defaultDbParameterGroup(engine), engine === 'mariadb' ? 'mariadb10.11' : 'mysql8.0']
+    : [MYSQL_SOURCE_PARAMETER_GROUP, MYSQL_DEFAULT_PARAMETER_GROUP, 'aurora-mysql8.0'];
   const vars = await withMy(myConfig(admin, ''), (c) => rows<{ Variable_name: string; Value: string }>(c, 'SHOW GLOBAL VARIABLES'));
   const binlog = new Set(['binlog_format', 'binlog_row_image', 'binlog_checksum', 'log_bin']);
   const defaults = vars.filter((v) => !binlog.has(v.Variable_name)).map((v) => ({ name: v.Variable_name, value: v.Value, source: 'engine-default' as const, applyType: 'dynamic' as const }));
   const group = (name: string, on: boolean): ParameterGroupRecord => ({
-    name, family: 'aurora-mysql8.0', description: on ? 'rekey rehearsal source: binlog ROW for DMS' : 'Default cluster parameter group for aurora-mysql8.0',
+    name, family: fam, description: on ? 'rekey rehearsal source: binlog ROW for DMS' : `Default parameter group for ${fam}`,
     parameters: [
       // Aurora turns the binlog on through binlog_format (OFF by default); DMS wants ROW, FULL row images, no checksums.
       { name: 'binlog_format', value: on ? 'ROW' : 'OFF', source: on ? ('user' as const) : ('engine-default' as const), applyType: 'static' as const },
@@ -215,7 +239,7 @@ async function myParameterGroups(admin: Backend): Promise<ParameterGroupRecord[]
       ...defaults,
     ].sort((a, b) => a.name.localeCompare(b.name)),
   });
-  return [group(MYSQL_SOURCE_PARAMETER_GROUP, true), group(MYSQL_DEFAULT_PARAMETER_GROUP, false)];
+  return [group(sourceGroup, true), group(defaultGroup, false)];
 }
 
 /** A fresh world starts over: no leftovers of the rehearsal cloud on the servers. */
@@ -277,13 +301,13 @@ async function registerWorld(core: Core): Promise<void> {
   const oldKey = listedOld ?? declareKey(st, OLD_KEY_ALIAS, { description: "rehearsal: the source's current key" });
   const mysqlFamily = isMysql(core);
   const admin = backend.server === 'external' ? localBackend(core.servers.source, 'source', mysqlFamily ? '' : 'postgres') : backend;
-  for (const g of mysqlFamily ? await myParameterGroups(admin) : await parameterGroups(core, admin)) st.parameterGroups[g.name] = g;
+  for (const g of mysqlFamily ? await myParameterGroups(core, admin) : await parameterGroups(core, admin)) st.parameterGroups[g.name] = g;
   const version = mysqlFamily
-    ? MYSQL_ENGINE_VERSION
+    ? isInstanceWorld(core) ? RDS_MY_ENGINE_VERSIONS[runbook.source.engine] ?? '8.0.35' : MYSQL_ENGINE_VERSION
     : await withPg(pgConfig(backend, backend.server === 'external' ? backend.database : 'postgres'), async (c) => (await c.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]?.v ?? '15');
   const az = [`${runbook.region}a`, `${runbook.region}b`, `${runbook.region}c`];
   const settings: ClusterSettings = {
-    parameterGroup: mysqlFamily ? MYSQL_SOURCE_PARAMETER_GROUP : isInstanceWorld(core) ? RDS_PG_SOURCE_PARAMETER_GROUP : SOURCE_PARAMETER_GROUP, subnetGroup: 'rekey-rehearsal-subnets', securityGroupIds: ['sg-0a1b2c3d4e5f60718'], masterUsername: runbook.source.username,
+    parameterGroup: isInstanceWorld(core) ? (mysqlFamily ? mySourceParameterGroup(runbook.source.engine) : RDS_PG_SOURCE_PARAMETER_GROUP) : mysqlFamily ? MYSQL_SOURCE_PARAMETER_GROUP : SOURCE_PARAMETER_GROUP, subnetGroup: 'rekey-rehearsal-subnets', securityGroupIds: ['sg-0a1b2c3d4e5f60718'], masterUsername: runbook.source.username,
     databaseName: runbook.source.database, backupRetentionPeriod: 7, preferredBackupWindow: '03:00-03:30', preferredMaintenanceWindow: 'sun:04:00-sun:04:30',
     deletionProtection: true, copyTagsToSnapshot: true, iamDatabaseAuthentication: false, cloudwatchLogsExports: mysqlFamily ? ['error', 'slowquery'] : ['postgresql'], availabilityZones: az,
   };

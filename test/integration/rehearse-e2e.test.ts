@@ -303,8 +303,8 @@ describe.each<Engine>(['postgres', 'mysql'])('rekey rehearse --engine %s adoptin
 
 // RDS DB instances (issue 6): the bundled rehearsal-rds-* runbooks, snapshot -> CopyDBSnapshot under the new key ->
 // restore -> rename cutover, with live writes; and a runner killed after every step.
-type RdsEngine = 'postgres';
-describe.each<RdsEngine>(['postgres'])('rekey rehearse runbooks/rehearsal-rds-%s.yaml (RDS DB instance) end to end', (engine) => {
+type RdsEngine = 'postgres' | 'mysql';
+describe.each<RdsEngine>(['postgres', 'mysql'])('rekey rehearse runbooks/rehearsal-rds-%s.yaml (RDS DB instance) end to end', (engine) => {
   const rdsRunbook = (dir: string, name: string, edit: (doc: ReturnType<typeof parseDocument>) => void = () => undefined): string => {
     const doc = parseDocument(readFileSync(resolve(`runbooks/rehearsal-rds-${engine}.yaml`), 'utf8'));
     doc.setIn(['rehearsal', 'source', 'seedRows'], 20000);
@@ -348,7 +348,7 @@ describe.each<RdsEngine>(['postgres'])('rekey rehearse runbooks/rehearsal-rds-%s
     expect(journal).not.toContain(SECRET);
   });
 
-  it('a runner killed with SIGKILL after each step resumes to the end: no second snapshot, copy or instance, no lost write', async () => {
+  it('a runner killed with SIGKILL after each step resumes to the end: no second read replica, snapshot, copy or instance, no lost write', async () => {
     const cwd = tempDir(`rds-kill-${engine}`);
     const path = rdsRunbook(cwd, 'rds-kill', (doc) => doc.setIn(['cutover', 'sustainSeconds'], 2));
     const chaos = { REKEY_CHAOS_PAUSE_MS: '400' };
@@ -388,8 +388,13 @@ describe.each<RdsEngine>(['postgres'])('rekey rehearse runbooks/rehearsal-rds-%s
     const made = reg.created.map((c) => `${c.action} ${c.identifier}`);
     expect(new Set(made).size).toBe(made.length);
     expect(reg.created.map((c) => c.action).sort()).toEqual(
-      ['CopyDBSnapshot', 'CreateDBSnapshot', 'CreateEndpoint', 'CreateEndpoint', 'CreateReplicationInstance', 'CreateReplicationTask', 'RestoreDBInstanceFromDBSnapshot'].sort(),
+      [
+        ...(engine === 'mysql' ? ['CreateDBInstanceReadReplica'] : []),
+        'CopyDBSnapshot', 'CreateDBSnapshot', 'CreateEndpoint', 'CreateEndpoint', 'CreateReplicationInstance', 'CreateReplicationTask', 'RestoreDBInstanceFromDBSnapshot',
+      ].sort(),
     );
+    // The temporary read replica is gone once the snapshot of it was taken.
+    expect(Object.values(reg.clusters).filter((c) => (c.instance as { replicaOf?: string } | undefined)?.replicaOf !== undefined)).toEqual([]);
     expect(servesNewKey(reg, sourceId(path), newKeyAlias(path))).toBe(true);
   }, 600_000);
 });
