@@ -10,7 +10,8 @@ import { seedPostgresDemo } from '../rehearsal/seed.js';
 import { seedMysqlDemo } from '../rehearsal/seed-mysql.js';
 import { adoptedSource, prepareAdoptedSource } from '../rehearsal/adopt.js';
 import { probeWritable, startWriteLoad, verifyWrites, type WriteLoad } from '../rehearsal/write-load.js';
-import { DescribeDBClustersCommand } from '@aws-sdk/client-rds';
+import { DescribeDBClustersCommand, DescribeDBInstancesCommand } from '@aws-sdk/client-rds';
+import { isInstance } from '../steps/engine.js';
 import { DescribeKeyCommand } from '@aws-sdk/client-kms';
 import type { Runbook } from '../runbook/schema.js';
 import type { Cloud } from '../aws/cloud.js';
@@ -164,10 +165,11 @@ export async function rehearsalRun(o: RehearsalRunOptions): Promise<number> {
   }
 }
 
-/** Which key encrypts the cluster that now answers to the source identifier. */
+/** Which key encrypts the cluster (or instance) that now answers to the source identifier. */
 async function keyServingEndpoint(cloud: Cloud, runbook: Runbook): Promise<{ keyArn: string | undefined; isNew: boolean }> {
-  const clusters = await cloud.rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: runbook.source.identifier }));
-  const keyArn = clusters.DBClusters?.[0]?.KmsKeyId;
+  const keyArn = isInstance(runbook)
+    ? (await cloud.rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: runbook.source.identifier }))).DBInstances?.[0]?.KmsKeyId
+    : (await cloud.rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: runbook.source.identifier }))).DBClusters?.[0]?.KmsKeyId;
   const newKey = await cloud.kms.send(new DescribeKeyCommand({ KeyId: runbook.target.kmsKeyId }));
   return { keyArn, isNew: keyArn !== undefined && keyArn === newKey.KeyMetadata?.Arn };
 }

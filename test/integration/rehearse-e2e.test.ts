@@ -335,7 +335,7 @@ describe.each<RdsEngine>(['postgres', 'mysql'])('rekey rehearse runbooks/rehears
     const s = summaryOf(out);
     expect({ ok: s.ok, error: s.error }).toEqual({ ok: true, error: undefined });
     expect(out.code).toBe(0);
-    expect(s).toMatchObject({ status: 'succeeded', endpointWritable: true });
+    expect(s).toMatchObject({ status: 'succeeded', endpointWritable: true, switched: true });
     expect(s.writes.acknowledged).toBeGreaterThan(100);
     expect(s.writes).toMatchObject({ lost: 0, duplicated: 0 });
     expect(s.validation.tables).toBeGreaterThanOrEqual(6);
@@ -380,7 +380,7 @@ describe.each<RdsEngine>(['postgres', 'mysql'])('rekey rehearse runbooks/rehears
     expect(killedAfter).toEqual(stepIds());
     const s = summaryOf(final);
     expect(final.code).toBe(0);
-    expect(s).toMatchObject({ ok: true, endpointWritable: true });
+    expect(s).toMatchObject({ ok: true, endpointWritable: true, switched: true });
     expect(s.writes).toMatchObject({ lost: 0, duplicated: 0 });
     expect(s.validation.mismatched).toBe(0);
     expect(s.sequences.behind).toBe(0);
