@@ -130,14 +130,28 @@ interface AccountSnapshot {
   grants: string[];
 }
 
+function isGoneAccount(err: unknown): boolean {
+  const e = err as { errno?: number; message?: string };
+  return e.errno === 1396 || e.errno === 1141 || e.errno === 1133 || /matching row in the user table/i.test(e.message ?? '');
+}
+
 async function readAccounts(c: Connection): Promise<AccountSnapshot[]> {
   const users = await rows<{ User: string; Host: string }>(c, 'SELECT User, Host FROM mysql.user ORDER BY User, Host');
   const out: AccountSnapshot[] = [];
   for (const u of users) {
     if (SYSTEM_USERS.has(u.User) || u.Host === 'localhost') continue;
     const name = `${myLiteral(u.User)}@${myLiteral(u.Host)}`;
-    const [create] = await rows<Record<string, string>>(c, `SHOW CREATE USER ${name}`);
-    const grants = await rows<Record<string, string>>(c, `SHOW GRANTS FOR ${name}`);
+    let create: Record<string, string> | undefined;
+    let grants: Record<string, string>[];
+    try {
+      [create] = await rows<Record<string, string>>(c, `SHOW CREATE USER ${name}`);
+      grants = await rows<Record<string, string>>(c, `SHOW GRANTS FOR ${name}`);
+    } catch (err) {
+      // Dropped between the listing and now (ER_CANNOT_USER 1396 / ER_NONEXISTING_GRANT 1141, or "no matching row"):
+      // an account that no longer exists is simply not part of the snapshot.
+      if (isGoneAccount(err)) continue;
+      throw err;
+    }
     out.push({ user: u.User, host: u.Host, create: Object.values(create ?? {})[0] ?? `CREATE USER ${name}`, grants: grants.map((g) => Object.values(g)[0] ?? '').filter((g) => g !== '') });
   }
   return out;
