@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
-import { stopAllUnder } from '../../src/rehearsal/servers/index.js';
+import { startMariadb, startPostgres, stopAllUnder } from '../../src/rehearsal/servers/index.js';
 
 const CLI = resolve('dist/src/cli/main.js');
 const bundled = (engine: Engine): string => resolve(`runbooks/rehearsal-${engine}.yaml`);
@@ -261,8 +261,10 @@ describe.each<Engine>(['postgres', 'mysql'])('rekey rehearse --engine %s adoptin
   it('rehearses against the adopted database and leaves its data identical on the new cluster', async () => {
     const cwd = tempDir(`adopt-${engine}`);
     const name = `adopt_${Math.random().toString(36).slice(2, 8)}`;
-    const serverUrl = new URL(engine === 'postgres' ? process.env.REKEY_TEST_PG_SOURCE_URL! : process.env.REKEY_TEST_MY_SOURCE_URL!);
-    const port = Number(serverUrl.port);
+    // The user's own server, not the suite's shared one: the cutover leaves the old source's app login fenced.
+    const server = engine === 'postgres' ? await startPostgres({ dir: join(cwd, 'users-pg') }) : await startMariadb({ dir: join(cwd, 'users-my'), serverId: 7 });
+    const serverUrl = new URL(server.adminUrl);
+    const port = server.port;
     // A database the user already has: their own table and rows, and the login rekey connects as.
     if (engine === 'postgres') {
       const c = new pg.Client({ host: '127.0.0.1', port, user: serverUrl.username || 'postgres', database: 'postgres' });
@@ -298,6 +300,7 @@ describe.each<Engine>(['postgres', 'mysql'])('rekey rehearse --engine %s adoptin
     expect(s.writes).toMatchObject({ lost: 0, duplicated: 0 });
     expect(s.validation.mismatched).toBe(0);
     expect(s.validation.tables).toBeGreaterThanOrEqual(2);
+    await server.stop();
   });
 });
 
