@@ -20,19 +20,8 @@ import {
   RestoreDBClusterFromSnapshotCommand,
 } from '@aws-sdk/client-rds';
 import { StepError } from '../../src/engine/types.js';
-import type { Flow, StepContext } from '../../src/engine/types.js';
 import { STEP_IDS, buildFlow, planFlow, renderPlan } from '../../src/flows/index.js';
-import type { RekeyServices } from '../../src/steps/services.js';
-import { NEW_KEY, PASSWORD, SEED_LSN, World, cwMock, dmsMock, kmsMock, rdsMock, testRunbook } from './steps-world.js';
-
-type Ctx = StepContext<RekeyServices> & { outputs: Record<string, unknown> };
-
-async function runUntil(flow: Flow<RekeyServices>, ctx: Ctx, last?: string): Promise<void> {
-  for (const step of flow.steps) {
-    ctx.outputs[step.id] = await step.run(ctx);
-    if (step.id === last) return;
-  }
-}
+import { cwMock, dmsMock, kmsMock, NEW_KEY, PASSWORD, rdsMock, runUntil, SEED_LSN, testRunbook, World } from './steps-world.js';
 
 function input<T>(mock: { commandCalls: (c: never) => { args: [{ input: T }] }[] }, command: unknown, i = 0): T {
   const calls = mock.commandCalls(command as never);

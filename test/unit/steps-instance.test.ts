@@ -13,13 +13,9 @@ import {
 import { classifyInstanceRenamed } from '../../src/aws/rds.js';
 import { parseReplicaStatus } from '../../src/db/mysql.js';
 import { StepError } from '../../src/engine/types.js';
-import type { Flow, StepContext } from '../../src/engine/types.js';
 import { buildFlow, planFlow, renderPlan } from '../../src/flows/index.js';
 import type { PreflightReport } from '../../src/steps/preflight.js';
-import type { RekeyServices } from '../../src/steps/services.js';
-import { NEW_KEY, OLD_KEY, SEED_LSN, World, dmsMock, rdsMock, testRunbook } from './steps-world.js';
-
-type Ctx = StepContext<RekeyServices> & { outputs: Record<string, unknown> };
+import { dmsMock, inputs, NEW_KEY, OLD_KEY, rdsMock, runUntil, SEED_LSN, step, testRunbook, World } from './steps-world.js';
 
 function pgInstanceRunbook(fallback = false) {
   return testRunbook({
@@ -33,23 +29,6 @@ function mysqlInstanceRunbook() {
     source: { engine: 'mysql', identifier: 'shop-db', database: 'shop', username: 'rekey_admin', password: { env: 'PGPASSWORD_TEST' } },
     dms: { replicationInstance: { identifier: 'rekey-ri' }, sslMode: 'verify-full', certificateArn: 'arn:aws:dms:us-east-1:111122223333:cert:RDSCA' },
   });
-}
-
-async function runUntil(flow: Flow<RekeyServices>, ctx: Ctx, last?: string): Promise<void> {
-  for (const step of flow.steps) {
-    ctx.outputs[step.id] = await step.run(ctx);
-    if (step.id === last) return;
-  }
-}
-
-function step(flow: Flow<RekeyServices>, id: string) {
-  const s = flow.steps.find((x) => x.id === id);
-  if (!s) throw new Error(`no step ${id}`);
-  return s;
-}
-
-function inputs<T>(mock: { commandCalls: (c: never) => { args: [{ input: T }] }[] }, command: unknown): T[] {
-  return mock.commandCalls(command as never).map((c) => c.args[0].input);
 }
 
 describe('RDS for PostgreSQL instance flow', () => {

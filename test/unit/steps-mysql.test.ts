@@ -15,33 +15,12 @@ import {
   RestoreDBClusterFromSnapshotCommand,
 } from '@aws-sdk/client-rds';
 import { StepError } from '../../src/engine/types.js';
-import type { Flow, StepContext } from '../../src/engine/types.js';
 import { STEP_IDS, buildFlow, planFlow, renderPlan } from '../../src/flows/index.js';
 import { parseCrashRecoveryPosition } from '../../src/steps/capture-position.js';
 import { family, profile } from '../../src/steps/engine.js';
 import { preflight, runPreflight } from '../../src/steps/preflight.js';
 import type { PreflightReport } from '../../src/steps/preflight.js';
-import type { RekeyServices } from '../../src/steps/services.js';
-import { NEW_KEY, PASSWORD, World, dmsMock, mysqlRunbook, rdsMock, testRunbook } from './steps-world.js';
-
-type Ctx = StepContext<RekeyServices> & { outputs: Record<string, unknown> };
-
-async function runUntil(flow: Flow<RekeyServices>, ctx: Ctx, last?: string): Promise<void> {
-  for (const step of flow.steps) {
-    ctx.outputs[step.id] = await step.run(ctx);
-    if (step.id === last) return;
-  }
-}
-
-function step(flow: Flow<RekeyServices>, id: string) {
-  const s = flow.steps.find((x) => x.id === id);
-  if (!s) throw new Error(`no step ${id}`);
-  return s;
-}
-
-function inputs<T>(mock: { commandCalls: (c: never) => { args: [{ input: T }] }[] }, command: unknown): T[] {
-  return mock.commandCalls(command as never).map((c) => c.args[0].input);
-}
+import { dmsMock, inputs, mysqlRunbook, NEW_KEY, PASSWORD, rdsMock, runUntil, step, testRunbook, World } from './steps-world.js';
 
 let world: World;
 beforeEach(() => {

@@ -44,11 +44,34 @@ import type { DBCluster, DBClusterSnapshot, DBInstance, DBSnapshot, Event } from
 import { mockClient } from 'aws-sdk-client-mock';
 import type { Cloud } from '../../src/aws/cloud.js';
 import type { BinaryLog, DbAdapter, DbConnector, DbEndpoint, FenceState, SequenceState, SlotInfo, TableRef } from '../../src/db/types.js';
-import type { StepContext } from '../../src/engine/types.js';
+import type { Flow, StepContext } from '../../src/engine/types.js';
 import { runbookSchema } from '../../src/runbook/schema.js';
 import type { Runbook, RunbookInput } from '../../src/runbook/schema.js';
 import { resourceNames } from '../../src/steps/names.js';
 import type { RekeyServices } from '../../src/steps/services.js';
+
+/** A step context whose outputs the harness fills in as steps run. */
+export type Ctx = StepContext<RekeyServices> & { outputs: Record<string, unknown> };
+
+/** Runs the flow's steps in order (recording outputs) up to and including `last`. */
+export async function runUntil(flow: Flow<RekeyServices>, ctx: Ctx, last?: string): Promise<void> {
+  for (const step of flow.steps) {
+    ctx.outputs[step.id] = await step.run(ctx);
+    if (step.id === last) return;
+  }
+}
+
+/** The flow's step with this id. */
+export function step(flow: Flow<RekeyServices>, id: string) {
+  const s = flow.steps.find((x) => x.id === id);
+  if (!s) throw new Error(`no step ${id}`);
+  return s;
+}
+
+/** The inputs of every call a mocked client received for one command. */
+export function inputs<T>(mock: { commandCalls: (c: never) => { args: [{ input: T }] }[] }, command: unknown): T[] {
+  return mock.commandCalls(command as never).map((c) => c.args[0].input);
+}
 
 export const REGION = 'us-east-1';
 export const OLD_KEY = 'arn:aws:kms:us-east-1:111122223333:key/11111111-1111-1111-1111-111111111111';
