@@ -1,70 +1,16 @@
 // `rekey` end to end against the rehearsal cloud, with live writes: the happy path, bad keys, a failing DMS
 // task, a drain that never completes, and a runner killed after every step.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
-import { startMariadb, startPostgres, stopAllUnder } from '../../src/rehearsal/servers/index.js';
+import { startMariadb, startPostgres } from '../../src/rehearsal/servers/index.js';
+import { journalOf, rekey, SECRET, start, stopServersLeftUnder, summaryOf, tempDir, until } from '../helpers/rehearse-cli.js';
+import type { Done } from '../helpers/rehearse-cli.js';
 
-const CLI = resolve('dist/src/cli/main.js');
 const bundled = (engine: Engine): string => resolve(`runbooks/rehearsal-${engine}.yaml`);
 type Engine = 'postgres' | 'mysql';
-const SECRET = 'Rehearsal-S3cret-7781';
-
-interface Done {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-const made: string[] = [];
-function tempDir(name: string): string {
-  const dir = mkdtempSync(join(process.env.REKEY_TEST_ROOT ?? tmpdir(), `${name}-`));
-  made.push(dir);
-  return dir;
-}
-
-function start(args: string[], cwd: string, extraEnv: Record<string, string> = {}): { child: ChildProcess; done: Promise<Done> } {
-  const env = { ...process.env, REKEY_SOURCE_PASSWORD: SECRET, CI: 'true', ...extraEnv };
-  const child = spawn(process.execPath, [CLI, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return { child, done: new Promise<Done>((res) => child.on('close', (code, signal) => res({ code, signal, stdout, stderr }))) };
-}
-
-const rekey = (args: string[], cwd: string): Promise<Done> => start(args, cwd).done;
-
-/** The `--json` summary line (the fields these tests read). */
-interface Summary {
-  type: string;
-  ok: boolean;
-  runId: string;
-  status: string;
-  engine: string;
-  downtimeMs: number;
-  switched: boolean;
-  endpointWritable: boolean;
-  writes: { acknowledged: number; lost: number; duplicated: number };
-  validation: { tables: number; mismatched: number };
-  sequences: { checked: number; behind: number };
-  error: { kind: string; stepId: string; details?: string[] };
-  next?: string;
-}
-
-function summaryOf(out: Done): Summary {
-  const last = out.stdout.trim().split('\n').at(-1) ?? '';
-  try {
-    return JSON.parse(last) as Summary;
-  } catch {
-    throw new Error(`no JSON summary (exit ${out.code}):\n${out.stdout.slice(-3000)}\n${out.stderr.slice(-3000)}`);
-  }
-}
 
 /** The bundled rehearsal runbook with some fields changed, written to dir. */
 function variant(engine: Engine, dir: string, name: string, edit: (doc: ReturnType<typeof parseDocument>) => void): string {
@@ -74,21 +20,6 @@ function variant(engine: Engine, dir: string, name: string, edit: (doc: ReturnTy
   const path = join(dir, `${name}.yaml`);
   writeFileSync(path, doc.toString());
   return path;
-}
-
-/** The run's journal records; a line being written right now is skipped. */
-function journalOf(cwd: string, runId: string): { t: string; stepId?: string }[] {
-  const path = join(cwd, '.rekey', 'runs', runId, 'journal.jsonl');
-  if (!existsSync(path)) return [];
-  return readFileSync(path, 'utf8')
-    .split('\n')
-    .flatMap((l) => {
-      try {
-        return [JSON.parse(l) as { t: string; stepId?: string }];
-      } catch {
-        return [];
-      }
-    });
 }
 
 describe.each<Engine>(['postgres', 'mysql'])('rekey rehearse --engine %s end to end', (engine) => {
@@ -237,25 +168,7 @@ describe.each<Engine>(['postgres', 'mysql'])('rekey rehearse --engine %s end to 
   }, 600_000);
 });
 
-afterAll(async () => {
-  // A failed kill test leaves the killed runner's servers behind: stop them so the suite's leftover check passes.
-  for (const dir of made) await stopAllUnder(dir);
-});
-
-async function until<T>(probe: () => T | undefined, ms = 60_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    let v: T | undefined;
-    try {
-      v = probe();
-    } catch {
-      v = undefined;
-    }
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+afterAll(stopServersLeftUnder);
 
 describe.each<Engine>(['postgres', 'mysql'])('rekey rehearse --engine %s adopting an existing database (rehearsal.source.url)', (engine) => {
   it('rehearses against the adopted database and leaves its data identical on the new cluster', async () => {
