@@ -9,6 +9,7 @@ import {
   slaveStatus, startReplica, withMy,
 } from './my-ops.js';
 import { awsFault, UnsupportedCommandError } from './faults.js';
+import { replayOverlap, toleratesOverlap } from './overlap.js';
 import {
   advanceSlot, dropSubscription, isLsn, listTables, lsnValue, observeSource, setSubscriptionEnabled, slotInfo, startSubscription, targetTuples,
 } from './pg-ops.js';
@@ -434,7 +435,12 @@ export class FakeDms {
     if (start === undefined) return 'CdcStartPosition is required for a CDC-only task from a native start point (PostgreSQL has no CDC start time).';
     if (!isLsn(start)) return `CdcStartPosition '${start}' is not a PostgreSQL LSN (like 0/16B3748).`;
     const diff = lsnValue(start) - lsnValue(snapshot.lsn);
-    if (diff < 0n) return `CdcStartPosition ${start} is before the snapshot's LSN ${snapshot.lsn}: changes already in the restored target would be applied again (overlap of ${-diff} bytes of WAL).`;
+    if (diff < 0n && !toleratesOverlap(t.taskSettings)) {
+      return `CdcStartPosition ${start} is before the snapshot's LSN ${snapshot.lsn}: changes already in the restored target would be applied again (overlap of ${-diff} bytes of WAL). To replay them as upserts, set ErrorBehavior ApplyErrorInsertPolicy INSERT_RECORD and ApplyErrorUpdatePolicy UPDATE_RECORD in the task settings.`;
+    }
+    if (diff < 0n && slot.confirmedFlushLsn !== null && lsnValue(start) < lsnValue(slot.confirmedFlushLsn)) {
+      return `CdcStartPosition ${start} is older than replication slot '${slotName}'s confirmed_flush_lsn ${slot.confirmedFlushLsn}: those changes are no longer in the slot.`;
+    }
     if (diff > 0n) return `CdcStartPosition ${start} is after the snapshot's LSN ${snapshot.lsn}: changes in between would be lost (gap of ${diff} bytes of WAL).`;
     if (!(await slotInfo(source, snapshot.internalSlot))) return `The replication stream of snapshot ${snapshot.identifier} is gone (its slot was dropped with an earlier task); restore a new snapshot.`;
     const tables = selectTables(t.tableMappings, await listTables(source), this.core.runbook.cutover.sentinelTable);
@@ -443,6 +449,15 @@ export class FakeDms {
       source, target, snapshot: snapshot.identifier, internalSlot: snapshot.internalSlot, runnerSlot: slotName,
       publications: snapshot.publications, subscription: `${base}_sub`, tables: tables.map((x) => x.name), baseline: {},
     };
+    if (diff < 0n && t.overlap === undefined) {
+      // Before the snapshot's changes flow: the overlap from the task's start to the snapshot, as upserts.
+      t.overlap = await replayOverlap({ source, target, slot: slotName, from: start, upTo: snapshot.lsn, tables: cdc.tables });
+      this.core.reg.save();
+      const o = t.overlap;
+      this.core.log(
+        `rehearsal: DMS task ${t.identifier} replayed the overlap ${o.from}..${o.upTo}: ${o.transactions} transactions, ${o.changes} changes; ${o.insertsAsUpdates} inserts applied as updates, ${o.updatesAsInserts} updates as inserts, ${o.deletesMissing} deletes of missing rows ignored, ${o.keylessInserts} inserts into tables without a primary key, ${o.skipped} changes skipped`,
+      );
+    }
     const sentinel = `public.${this.core.runbook.cutover.sentinelTable}`;
     await startSubscription({
       source, target, tables, publications: cdc.publications, subscription: cdc.subscription, internalSlot: cdc.internalSlot,

@@ -188,8 +188,8 @@ export async function restoreSnapshot(opts: {
   lsn: string;
   slots: { name: string; plugin: string }[];
   databaseOwner?: string;
-  /** Which function serves the snapshot's LSN: Aurora's aurora_volume_logical_start_lsn() or RDS's rds_tools.logical_seed_lsn(). */
-  seed?: 'aurora' | 'rds_tools';
+  /** Which function serves the snapshot's LSN: Aurora's aurora_volume_logical_start_lsn(), RDS's rds_tools.logical_seed_lsn(), or none (an RDS version without it). */
+  seed?: 'aurora' | 'rds_tools' | 'none';
   log: (msg: string) => void;
 }): Promise<void> {
   const { target } = opts;
@@ -217,7 +217,7 @@ export async function restoreSnapshot(opts: {
       await c.query(`CREATE OR REPLACE FUNCTION rds_tools.logical_seed_lsn() RETURNS pg_lsn LANGUAGE sql IMMUTABLE AS $$ SELECT ${literal(opts.lsn)}::pg_lsn $$`);
       await c.query('GRANT USAGE ON SCHEMA rds_tools TO PUBLIC');
       await c.query('GRANT EXECUTE ON FUNCTION rds_tools.logical_seed_lsn() TO PUBLIC');
-    } else {
+    } else if (opts.seed !== 'none') {
       await c.query(
         `CREATE OR REPLACE FUNCTION pg_catalog.aurora_volume_logical_start_lsn() RETURNS pg_lsn LANGUAGE sql IMMUTABLE AS $$ SELECT ${literal(opts.lsn)}::pg_lsn $$`,
       );

@@ -143,7 +143,9 @@ export async function restoreData(core: Core, snapshot: SnapshotRecord, id: stri
     await restoreMyDump(backend, snapshot.dumpFile, snapshot.rolesFile);
   } else {
     await restoreSnapshot({
-      target: backend, dumpFile: snapshot.dumpFile, rolesFile: snapshot.rolesFile, lsn: snapshot.lsn, slots: snapshot.slots, seed,
+      target: backend, dumpFile: snapshot.dumpFile, rolesFile: snapshot.rolesFile, lsn: snapshot.lsn, slots: snapshot.slots,
+      // Fault injection: an RDS for PostgreSQL version without rds_tools.logical_seed_lsn().
+      seed: seed === 'rds_tools' && core.failures.seedFunctionMissing === true ? 'none' : seed,
       ...(snapshot.databaseOwner !== undefined ? { databaseOwner: snapshot.databaseOwner } : {}), log: core.log,
     });
   }

@@ -4,6 +4,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import type { OverlapReplay } from './overlap.js';
 
 /** Where a cluster's data lives: a database on one of the local servers (or an adopted external server). */
 export interface Backend {
@@ -351,6 +352,8 @@ export interface TaskRecord {
   stoppedAt?: number;
   /** Whether it has ever run (a second start-replication cannot re-apply). */
   hasRun: boolean;
+  /** A start before the snapshot's position that the task settings tolerate: what replaying it did. */
+  overlap?: OverlapReplay;
   /** The start type of the last StartReplicationTask. */
   startType?: string;
   /** The start position of the last StartReplicationTask. */

@@ -211,8 +211,14 @@ export const rehearsalSchema = z
       .strictObject({
         dmsTaskFailsAfterSeconds: z.number().min(0).optional().describe('Make the CDC task fail this long after it starts.'),
         drainNeverArrives: z.boolean().default(false).describe('Hold back the sentinel row so the drain times out.'),
+        seedFunctionMissing: z
+          .boolean()
+          .default(false)
+          .describe(
+            'RDS for PostgreSQL: the restored instance has no rds_tools.logical_seed_lsn() (as on engine versions without it), to practise the stop it causes or, with dms.allowSlotPositionFallback, the replayed overlap.',
+          ),
       })
-      .default({ drainNeverArrives: false })
+      .default({ drainNeverArrives: false, seedFunctionMissing: false })
       .describe('Faults to inject, to practise the unhappy paths.'),
   })
   .describe('The local rehearsal cloud (used by `rekey rehearse`; ignored against AWS).');
