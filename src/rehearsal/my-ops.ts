@@ -258,6 +258,30 @@ export async function setReplicaRunning(target: Backend, running: boolean): Prom
   });
 }
 
+/**
+ * The login a replica uses on `source`: the rehearsal's replication account on its own servers; on an adopted
+ * server (rehearsal.source.url) the adopted user itself, with its password from the environment when it needs one.
+ */
+export function replicationLogin(source: Backend): { user: string; password?: string } {
+  if (source.server !== 'external') return { user: REPLICATION_USER };
+  const password = source.passwordEnv !== undefined ? process.env[source.passwordEnv] : undefined;
+  return { user: source.user, ...(password !== undefined ? { password } : {}) };
+}
+
+/** Wait (at most `timeoutMs`) until both replica threads of the target run; the replica's error when they do not. */
+export async function replicaStartProblem(target: Backend, timeoutMs = 10_000): Promise<string | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const st = await withMy(myConfig(target, ''), slaveStatus);
+    if (!st) return 'no replica is configured';
+    if (st.io === 'Yes' && st.sql === 'Yes') return undefined;
+    // A stopped thread is final; a failing login keeps the IO thread "Connecting", so its error counts only at the deadline.
+    if (st.error !== undefined && (st.io === 'No' || st.sql === 'No' || Date.now() >= deadline)) return st.error;
+    if (Date.now() >= deadline) return undefined;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** Point the target server's replica at the source from `from`, replicating only `doTables`, and start it. */
 export async function startReplica(opts: {
   target: Backend;

@@ -4,9 +4,9 @@
 import { copyFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Core, Input } from './core.js';
-import { arn, ensureProxy, isMysql, ms, REHEARSAL_ADMIN, str } from './core.js';
+import { arn, ensureProxy, isMysql, ms, REHEARSAL_ADMIN, serverBackend, str } from './core.js';
 import { awsFault } from './faults.js';
-import { formatPos, myConfig, REPLICATION_USER, restoreMyDump, slaveStatus, startReplica, takeMyDump, withMy } from './my-ops.js';
+import { formatPos, myConfig, replicaStartProblem, replicationLogin, restoreMyDump, rows, slaveStatus, startReplica, takeMyDump, withMy } from './my-ops.js';
 import {
   clusterStatus, dropRecord, paginate, rdsTick, renameRecord, requireAvailable, restoreData, restoreKeyArn, snapshotData, snapshotProgress, tagsOf,
 } from './rds.js';
@@ -118,8 +118,27 @@ export function replicaServerName(dbiResourceId: string): string {
 export const REPLICA_SERVER_ID = 3;
 
 /**
+ * Why the rehearsal's servers cannot replicate from an adopted source (undefined: they can): a binary log that is
+ * off or not ROW, or a server_id one of them has (a MariaDB replica refuses a source with its own server_id).
+ */
+async function adoptedSourceProblem(core: Core, source: Backend): Promise<string | undefined> {
+  const where = `The adopted source ${source.host}:${source.port} (rehearsal.source.url)`;
+  const [v] = await withMy(myConfig(source, ''), (c) => rows<{ logBin: number; format: string; id: number }>(c, 'SELECT @@GLOBAL.log_bin AS logBin, @@GLOBAL.binlog_format AS format, @@GLOBAL.server_id AS id'));
+  if (!v || Number(v.logBin) !== 1) return `${where} has no binary log (log_bin is OFF): a read replica follows it, as DMS does. Restart it with --log-bin --binlog-format=ROW.`;
+  if (v.format.toUpperCase() !== 'ROW') return `${where} has binlog_format ${v.format}; the rehearsal, like DMS, needs ROW: SET GLOBAL binlog_format = 'ROW' (and --binlog-format=ROW in its configuration).`;
+  const [target] = await withMy(myConfig(serverBackend(core, 'target', ''), ''), (c) => rows<{ id: number }>(c, 'SELECT @@GLOBAL.server_id AS id'));
+  const taken = new Map<number, string>([
+    [REPLICA_SERVER_ID, "the rehearsal's read replica servers"], [Number(target?.id ?? 2), "the rehearsal's target server (the restore, which the DMS task replicates into)"],
+  ]);
+  const clash = taken.get(Number(v.id));
+  if (clash === undefined) return undefined;
+  return `${where} has server_id ${v.id}, the same as ${clash}: a MariaDB replica refuses a source with its own server_id. Give the adopted server another one: SET GLOBAL server_id = N (N not ${[...taken.keys()].join(' or ')}).`;
+}
+
+/**
  * CreateDBInstanceReadReplica (MySQL/MariaDB): a real MariaDB server loaded with a dump of the primary and
- * replicating from the dump's binlog position; it offers mysql.rds_stop_replication like RDS.
+ * replicating from the dump's binlog position; it offers mysql.rds_stop_replication like RDS. An adopted primary
+ * (rehearsal.source.url) is replicated as its own user, the rehearsal's servers as the replication account.
  */
 async function createReadReplica(core: Core, input: Input): Promise<unknown> {
   const id = str(input, 'DBInstanceIdentifier');
@@ -128,7 +147,10 @@ async function createReadReplica(core: Core, input: Input): Promise<unknown> {
   if (core.reg.state.clusters[id]) throw awsFault('rds', 'DBInstanceAlreadyExistsFault', 'DB instance already exists');
   requireAvailable(core, primary);
   if (!isMysql(core)) throw awsFault('rds', 'InvalidParameterCombination', 'The rehearsal cloud models read replicas of MySQL and MariaDB instances only.');
-  if (primary.backend.server === 'external') throw awsFault('rds', 'InvalidParameterCombination', 'The rehearsal cloud cannot replicate an adopted (rehearsal.source.url) source.');
+  if (primary.backend.server === 'external') {
+    const problem = await adoptedSourceProblem(core, primary.backend);
+    if (problem !== undefined) throw awsFault('rds', 'InvalidDBInstanceStateFault', problem);
+  }
   const dbi = `db-${resourceId()}`;
   const server = await core.startExtraServer(replicaServerName(dbi), REPLICA_SERVER_ID);
   const database = primary.backend.database;
@@ -139,7 +161,14 @@ async function createReadReplica(core: Core, input: Input): Promise<unknown> {
   try {
     const from = await takeMyDump(primary.backend, dumpFile, rolesFile);
     await restoreMyDump(backend, dumpFile, rolesFile);
-    await startReplica({ target: backend, sourceHost: primary.backend.host, sourcePort: primary.backend.port, user: REPLICATION_USER, from, doTables: [`${database}.%`], ignoreTables: [] });
+    await startReplica({ target: backend, sourceHost: primary.backend.host, sourcePort: primary.backend.port, ...replicationLogin(primary.backend), from, doTables: [`${database}.%`], ignoreTables: [] });
+    const problem = await replicaStartProblem(backend);
+    if (problem !== undefined) throw awsFault('rds', 'InvalidDBInstanceStateFault', `Read replica ${id} could not replicate from ${primary.identifier}: ${problem}`);
+  } catch (error) {
+    // No instance came of it, so its server stops (a retry starts another under a new DbiResourceId).
+    await server.stop();
+    core.extraServers.delete(replicaServerName(dbi));
+    throw error;
   } finally {
     rmSync(dumpFile, { force: true });
     rmSync(rolesFile, { force: true });

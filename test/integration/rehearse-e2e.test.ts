@@ -6,6 +6,7 @@ import { parseDocument } from 'yaml';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { startMariadb, startPostgres } from '../../src/rehearsal/servers/index.js';
+import type { LocalServer } from '../../src/rehearsal/servers/index.js';
 import { journalOf, rekey, SECRET, start, stopServersLeftUnder, summaryOf, tempDir, until } from '../helpers/rehearse-cli.js';
 import type { Done } from '../helpers/rehearse-cli.js';
 
@@ -170,50 +171,110 @@ describe.each<Engine>(['postgres', 'mysql'])('rekey rehearse --engine %s end to 
 
 afterAll(stopServersLeftUnder);
 
+/** A database the user already has, on their own throwaway server: their table `items` (5000 rows) and the login rekey connects as. */
+interface UsersDatabase {
+  server: LocalServer;
+  name: string;
+  /** rehearsal.source.url of it. */
+  url: string;
+}
+
+// The user's own server, not the suite's shared one: the cutover leaves the old source's app login fenced.
+async function usersDatabase(engine: Engine, cwd: string): Promise<UsersDatabase> {
+  const name = `adopt_${Math.random().toString(36).slice(2, 8)}`;
+  const server = engine === 'postgres' ? await startPostgres({ dir: join(cwd, 'users-pg') }) : await startMariadb({ dir: join(cwd, 'users-my'), serverId: 7 });
+  const user = new URL(server.adminUrl).username || (engine === 'postgres' ? 'postgres' : 'root');
+  const port = server.port;
+  if (engine === 'postgres') {
+    const c = new pg.Client({ host: '127.0.0.1', port, user, database: 'postgres' });
+    await c.connect();
+    await c.query(`CREATE DATABASE ${name}`);
+    await c.query("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rekey_admin') THEN CREATE ROLE rekey_admin LOGIN SUPERUSER REPLICATION; END IF; END $$");
+    await c.end();
+    const d = new pg.Client({ host: '127.0.0.1', port, user, database: name });
+    await d.connect();
+    await d.query('CREATE TABLE items (id bigserial PRIMARY KEY, label text NOT NULL)');
+    await d.query("INSERT INTO items (label) SELECT 'item ' || g FROM generate_series(1, 5000) g");
+    await d.end();
+  } else {
+    const c = await mysql.createConnection({ host: '127.0.0.1', port, user, database: 'mysql' });
+    await c.query(`CREATE DATABASE ${name}`);
+    await c.query("CREATE USER IF NOT EXISTS 'rekey_admin'@'%'");
+    await c.query("GRANT ALL PRIVILEGES ON *.* TO 'rekey_admin'@'%' WITH GRANT OPTION");
+    await c.query(`CREATE TABLE ${name}.items (id BIGINT AUTO_INCREMENT PRIMARY KEY, label VARCHAR(50) NOT NULL)`);
+    await c.query(`INSERT INTO ${name}.items (label) SELECT CONCAT('item ', seq) FROM seq_1_to_5000`);
+    await c.end();
+  }
+  return { server, name, url: `${engine}://${user}@127.0.0.1:${port}/${name}` };
+}
+
+/** `runbookFile` rehearsed against the user's database, written to dir. */
+function adoptedRunbook(runbookFile: string, dir: string, db: UsersDatabase): string {
+  const doc = parseDocument(readFileSync(runbookFile, 'utf8'));
+  doc.setIn(['source', 'database'], db.name);
+  doc.setIn(['rehearsal', 'source'], { url: db.url });
+  // On a shared server the fence must touch only the application's login.
+  doc.setIn(['cutover', 'writerRoles'], ['app']);
+  doc.setIn(['cutover', 'sustainSeconds'], 2);
+  const path = join(dir, 'adopt.yaml');
+  writeFileSync(path, doc.toString());
+  return path;
+}
+
 describe.each<Engine>(['postgres', 'mysql'])('rekey rehearse --engine %s adopting an existing database (rehearsal.source.url)', (engine) => {
   it('rehearses against the adopted database and leaves its data identical on the new cluster', async () => {
     const cwd = tempDir(`adopt-${engine}`);
-    const name = `adopt_${Math.random().toString(36).slice(2, 8)}`;
-    // The user's own server, not the suite's shared one: the cutover leaves the old source's app login fenced.
-    const server = engine === 'postgres' ? await startPostgres({ dir: join(cwd, 'users-pg') }) : await startMariadb({ dir: join(cwd, 'users-my'), serverId: 7 });
-    const serverUrl = new URL(server.adminUrl);
-    const port = server.port;
-    // A database the user already has: their own table and rows, and the login rekey connects as.
-    if (engine === 'postgres') {
-      const c = new pg.Client({ host: '127.0.0.1', port, user: serverUrl.username || 'postgres', database: 'postgres' });
-      await c.connect();
-      await c.query(`CREATE DATABASE ${name}`);
-      await c.query("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rekey_admin') THEN CREATE ROLE rekey_admin LOGIN SUPERUSER REPLICATION; END IF; END $$");
-      await c.end();
-      const d = new pg.Client({ host: '127.0.0.1', port, user: serverUrl.username || 'postgres', database: name });
-      await d.connect();
-      await d.query('CREATE TABLE items (id bigserial PRIMARY KEY, label text NOT NULL)');
-      await d.query("INSERT INTO items (label) SELECT 'item ' || g FROM generate_series(1, 5000) g");
-      await d.end();
-    } else {
-      const c = await mysql.createConnection({ host: "127.0.0.1", port, user: serverUrl.username || "root", database: "mysql" });
-      await c.query(`CREATE DATABASE ${name}`);
-      await c.query("CREATE USER IF NOT EXISTS 'rekey_admin'@'%'");
-      await c.query("GRANT ALL PRIVILEGES ON *.* TO 'rekey_admin'@'%' WITH GRANT OPTION");
-      await c.query(`CREATE TABLE ${name}.items (id BIGINT AUTO_INCREMENT PRIMARY KEY, label VARCHAR(50) NOT NULL)`);
-      await c.query(`INSERT INTO ${name}.items (label) SELECT CONCAT('item ', seq) FROM seq_1_to_5000`);
-      await c.end();
-    }
-    const path = variant(engine, cwd, 'adopt', (doc) => {
-      doc.setIn(['source', 'database'], name);
-      doc.setIn(['rehearsal', 'source'], { url: `${engine}://${serverUrl.username || (engine === 'postgres' ? 'postgres' : 'root')}@127.0.0.1:${port}/${name}` });
-      // On a shared server the fence must touch only the application's login.
-      doc.setIn(['cutover', 'writerRoles'], ['app']);
-      doc.setIn(['cutover', 'sustainSeconds'], 2);
-    });
-    const out = await rekey(['rehearse', path, '--json'], cwd);
+    const db = await usersDatabase(engine, cwd);
+    const out = await rekey(['rehearse', adoptedRunbook(bundled(engine), cwd, db), '--json'], cwd);
     const s = summaryOf(out);
     expect({ ok: s.ok, error: s.error }).toEqual({ ok: true, error: undefined });
     expect(s).toMatchObject({ switched: true, endpointWritable: true });
     expect(s.writes).toMatchObject({ lost: 0, duplicated: 0 });
     expect(s.validation.mismatched).toBe(0);
     expect(s.validation.tables).toBeGreaterThanOrEqual(2);
-    await server.stop();
+    await db.server.stop();
+  });
+});
+
+interface RdsRegistry {
+  created: { action: string; identifier: string }[];
+  clusters: Record<string, { kmsKeyArn: string; instance?: { replicaOf?: string } }>;
+  keys: Record<string, { arn: string; aliases: string[] }>;
+}
+const registryOf = (cwd: string, runId: string): RdsRegistry => JSON.parse(readFileSync(join(cwd, '.rekey', 'runs', runId, 'rehearsal', 'cloud', 'registry.json'), 'utf8')) as RdsRegistry;
+
+describe('rekey rehearse runbooks/rehearsal-rds-mysql.yaml (RDS for MySQL) adopting an existing database (rehearsal.source.url)', () => {
+  it('takes the position from a read replica of the adopted server and leaves its rows identical on the new instance', async () => {
+    const cwd = tempDir('adopt-rds-mysql');
+    const db = await usersDatabase('mysql', cwd);
+    const out = await rekey(['rehearse', adoptedRunbook(resolve('runbooks/rehearsal-rds-mysql.yaml'), cwd, db), '--json', '--keep'], cwd);
+    const s = summaryOf(out);
+    expect({ ok: s.ok, error: s.error }).toEqual({ ok: true, error: undefined });
+    expect(s).toMatchObject({ switched: true, endpointWritable: true });
+    expect(s.writes).toMatchObject({ lost: 0, duplicated: 0 });
+    expect(s.validation.mismatched).toBe(0);
+    const reg = registryOf(cwd, s.runId);
+    expect(reg.created.map((c) => c.action)).toContain('CreateDBInstanceReadReplica');
+    // The temporary read replica is gone once the snapshot of it was taken.
+    expect(Object.values(reg.clusters).filter((c) => c.instance?.replicaOf !== undefined)).toEqual([]);
+    // The new instance is the restore on the rehearsal's target server (kept, stopped): the user's rows, unchanged.
+    const target = await startMariadb({ dir: join(cwd, '.rekey', 'runs', s.runId, 'rehearsal', 'servers', 'my-target'), serverId: 2, reuse: true });
+    const items = async (port: number): Promise<unknown[]> => {
+      const c = await mysql.createConnection({ host: '127.0.0.1', port, user: 'root', database: db.name });
+      try {
+        return (await c.query('SELECT id, label FROM items ORDER BY id'))[0] as unknown[];
+      } finally {
+        await c.end();
+      }
+    };
+    try {
+      const [adopted, restored] = await Promise.all([items(db.server.port), items(target.port)]);
+      expect(adopted).toHaveLength(5000);
+      expect(restored).toEqual(adopted);
+    } finally {
+      await target.stop();
+    }
+    await db.server.stop();
   });
 });
 
@@ -229,12 +290,6 @@ describe.each<RdsEngine>(['postgres', 'mysql'])('rekey rehearse runbooks/rehears
     writeFileSync(path, doc.toString());
     return path;
   };
-  interface RdsRegistry {
-    created: { action: string; identifier: string }[];
-    clusters: Record<string, { kmsKeyArn: string; instance?: unknown }>;
-    keys: Record<string, { arn: string; aliases: string[] }>;
-  }
-  const registryOf = (cwd: string, runId: string): RdsRegistry => JSON.parse(readFileSync(join(cwd, '.rekey', 'runs', runId, 'rehearsal', 'cloud', 'registry.json'), 'utf8')) as RdsRegistry;
   /** Whether the instance that answers to the source identifier is encrypted with the runbook's new key. */
   const servesNewKey = (reg: RdsRegistry, id: string, alias: string): boolean => {
     const key = Object.values(reg.keys).find((k) => k.aliases.includes(alias));
@@ -310,7 +365,7 @@ describe.each<RdsEngine>(['postgres', 'mysql'])('rekey rehearse runbooks/rehears
       ].sort(),
     );
     // The temporary read replica is gone once the snapshot of it was taken.
-    expect(Object.values(reg.clusters).filter((c) => (c.instance as { replicaOf?: string } | undefined)?.replicaOf !== undefined)).toEqual([]);
+    expect(Object.values(reg.clusters).filter((c) => c.instance?.replicaOf !== undefined)).toEqual([]);
     expect(servesNewKey(reg, sourceId(path), newKeyAlias(path))).toBe(true);
   }, 600_000);
 });
