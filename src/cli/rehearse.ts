@@ -3,7 +3,6 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { headlessApprover } from '../engine/approvers.js';
-import { replay } from '../engine/journal.js';
 import type { RunMachine } from '../engine/run-machine.js';
 import { openRehearsal } from '../rehearsal/world.js';
 import { seedPostgresDemo } from '../rehearsal/seed.js';
@@ -16,7 +15,6 @@ import { DescribeKeyCommand } from '@aws-sdk/client-kms';
 import type { Runbook } from '../runbook/schema.js';
 import type { Cloud } from '../aws/cloud.js';
 import { RunStore, newRunId } from '../state/run-store.js';
-import { writeReport } from '../report/markdown.js';
 import { isHeadless, loadRunbookOrExit, packageRoot, pickRenderer } from './common.js';
 import { composeServices, redactorFor } from './compose.js';
 import { createdRecord, flowFor, runInfo } from './run.js';
@@ -110,6 +108,7 @@ export async function rehearsalRun(o: RehearsalRunOptions): Promise<number> {
       runId,
       flow,
       services,
+      runbook,
       ...(resuming ? {} : { created: createdRecord(runId, o.runbookPath, runbook, flow, 'rehearsal', { autoApprove: o.autoApprove, load: writesPerSecond }) }),
       info: { ...runInfo(runbook, 'rehearsal', services.names.targetCluster), oldKey: 'rehearsal source key' },
       renderer,
@@ -136,14 +135,11 @@ export async function rehearsalRun(o: RehearsalRunOptions): Promise<number> {
           : { acknowledged: 0, lost: 0, duplicated: 0, lostSample: [], duplicatedSample: [] };
         const probe = await probeWritable({ ...ep, engine: family, database: runbook.source.database, user: 'app' });
         const keyAtEndpoint = await keyServingEndpoint(world.cloud, runbook).catch(() => undefined);
-        const state = replay(await store.journal(runId).readAll(), flow.steps.map((s) => s.id));
         const summary = {
           engine: family,
           runbook: runbook.name,
           downtimeMs: stats?.longestUnavailableMs ?? 0,
           writes: { acknowledged: writes.acknowledged, lost: writes.lost, duplicated: writes.duplicated, errors: stats?.errors ?? 0 },
-          validation: validationSummary(state.succeeded.get('final-validate')?.output ?? state.succeeded.get('validate')?.output),
-          sequences: sequenceSummary(state.succeeded.get('fix-sequences')?.output),
           endpointWritable: probe.writable,
           ...(probe.error ? { endpointWriteError: probe.error } : {}),
           switched: keyAtEndpoint?.isNew ?? false,
@@ -152,8 +148,7 @@ export async function rehearsalRun(o: RehearsalRunOptions): Promise<number> {
         };
         const writesOk = writes.lost === 0 && writes.duplicated === 0;
         ok = outcome.status === 'succeeded' && writesOk;
-        writeReport(join(runDir, 'report.md'), { runId, runbook, outcome, state, summary, steps: flow.steps.map((s) => ({ id: s.id, title: s.title })) });
-        return { summary: { ...summary, report: join(runDir, 'report.md') }, ...(outcome.status === 'succeeded' && !writesOk ? { exitCode: 1 } : {}) };
+        return { summary, ...(outcome.status === 'succeeded' && !writesOk ? { exitCode: 1 } : {}) };
       },
     });
     return result.exitCode;
@@ -175,16 +170,3 @@ async function keyServingEndpoint(cloud: Cloud, runbook: Runbook): Promise<{ key
 }
 
 /** `{tables, mismatched}` from a validate step's output, whatever its exact shape. */
-export function validationSummary(output: unknown): { tables: number; mismatched: number } {
-  const o = output as { tables?: unknown; mismatched?: unknown } | undefined;
-  if (!o) return { tables: 0, mismatched: 0 };
-  const tables = Array.isArray(o.tables) ? o.tables : [];
-  const mismatched = typeof o.mismatched === 'number' ? o.mismatched : Array.isArray(o.mismatched) ? o.mismatched.length : tables.filter((t: { status?: string; match?: boolean }) => t.status === 'mismatch' || t.match === false).length;
-  return { tables: typeof o.tables === 'number' ? o.tables : tables.length, mismatched };
-}
-
-export function sequenceSummary(output: unknown): { checked: number; behind: number } {
-  const o = output as { checked?: unknown; behind?: unknown } | undefined;
-  const n = (v: unknown): number => (typeof v === 'number' ? v : Array.isArray(v) ? v.length : 0);
-  return { checked: n(o?.checked), behind: n(o?.behind) };
-}

@@ -52,6 +52,7 @@ export async function resumeCommand(runId: string, opts: ResumeOptions): Promise
     runId,
     flow,
     services,
+    runbook,
     info: runInfo(runbook, 'aws', services.names.targetCluster),
     renderer: await pickRenderer(opts),
     approver: headlessApprover({ approve: opts.approve, yes: opts.yes === true, by: opts.yes ? '--yes' : '--approve' }),

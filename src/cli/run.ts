@@ -80,6 +80,7 @@ export async function runCommand(path: string, opts: RunOptions): Promise<number
     runId,
     flow,
     services,
+    runbook,
     created: createdRecord(runId, loaded.path, runbook, flow, 'aws', opts.profile ? { profile: opts.profile } : {}),
     info: runInfo(runbook, 'aws', services.names.targetCluster),
     renderer,

@@ -1,10 +1,14 @@
 // Drives one invocation of a run (new or resumed): lock, journal, signals, renderer, approver, exit code.
 // Every command that executes steps goes through here, so they all behave the same when killed or interrupted.
+import { join } from 'node:path';
 import { executeFlow, exitCodeOf, type ExecuteOutcome } from '../engine/executor.js';
-import type { JournalRecord } from '../engine/journal.js';
+import { replay, type JournalRecord } from '../engine/journal.js';
 import { RunLockedError } from '../engine/lock.js';
 import { RunMachine } from '../engine/run-machine.js';
 import type { Approver, Flow } from '../engine/types.js';
+import { runFindings } from '../report/findings.js';
+import { writeReport } from '../report/markdown.js';
+import type { Runbook } from '../runbook/schema.js';
 import type { RunStore } from '../state/run-store.js';
 import type { Renderer } from './renderers.js';
 
@@ -24,9 +28,11 @@ export interface SessionOptions<S> {
   command: string;
   /** Called once the machine exists (rehearsal feeds it write-load metrics). */
   onMachine?: (machine: RunMachine) => void;
+  /** The runbook, for the report written to the run's directory (report.md) when the runner stops; no report without it. */
+  runbook?: Runbook;
   /**
-   * Called after the engine stopped, before the exit code is returned (close adapters, verify writes, write the
-   * report). May return extra summary fields and an exit code that overrides the engine's (e.g. lost writes).
+   * Called after the engine stopped, before the report and the exit code (close adapters, verify writes). May
+   * return extra summary fields and an exit code that overrides the engine's (e.g. lost writes).
    */
   finish?: (outcome: ExecuteOutcome, machine: RunMachine) => Promise<{ summary?: Record<string, unknown>; exitCode?: number } | void>;
 }
@@ -102,7 +108,14 @@ export async function runSession<S>(opts: SessionOptions<S>): Promise<SessionRes
     });
     const finished = opts.finish ? await opts.finish(outcome, machine) : undefined;
     const exitCode = finished?.exitCode ?? exitCodeOf(outcome);
-    await renderer.done(outcome, machine, exitCode, finished?.summary ?? {});
+    const state = replay(await journal.readAll(), flow.steps.map((s) => s.id));
+    const summary: Record<string, unknown> = { ...runFindings(state), ...finished?.summary };
+    if (opts.runbook) {
+      const report = join(store.runDir(runId), 'report.md');
+      writeReport(report, { runId, runbook: opts.runbook, outcome, state, summary, steps: flow.steps.map((s) => ({ id: s.id, title: s.title })) });
+      summary.report = report;
+    }
+    await renderer.done(outcome, machine, exitCode, summary);
     return { exitCode, outcome, machine };
   } finally {
     process.off('SIGINT', onSignal);

@@ -1,8 +1,10 @@
-// The run report as Markdown: steps and durations, the write-unavailable window, writes, validation, sequences.
+// The run report as Markdown: steps and durations, where CDC started (and any replayed overlap), the
+// write-unavailable window, writes, validation, sequences, gates.
 import { writeFileSync } from 'node:fs';
 import type { ExecuteOutcome } from '../engine/executor.js';
 import type { ReplayState } from '../engine/journal.js';
 import type { Runbook } from '../runbook/schema.js';
+import type { RunFindings } from './findings.js';
 
 export interface ReportInput {
   runId: string;
@@ -31,12 +33,30 @@ export function renderReport(r: ReportInput): string {
     const status = done ? 'succeeded' : failed ? `failed: ${failed.message.replace(/\|/g, '\\|')}` : 'not run';
     lines.push(`| ${s.id} | ${s.title} | ${status} | ${done ? seconds(done.durationMs) : ''} | ${r.state.attempts.get(s.id) ?? 0} |`);
   }
-  const sm = r.summary as {
+  const sm = r.summary as Partial<RunFindings> & {
     downtimeMs?: number;
     writes?: { acknowledged: number; lost: number; duplicated: number; errors?: number };
-    validation?: { tables: number; mismatched: number };
-    sequences?: { checked: number; behind: number };
   };
+  if (sm.position) {
+    const how: Record<string, string> = {
+      'seed-function': 'the restored database\'s seed function (the snapshot\'s exact position)',
+      'crash-recovery': 'the restored writer\'s crash-recovery binlog event (the snapshot\'s exact position)',
+      replica: 'the stopped read replica\'s executed source position (the snapshot\'s exact position)',
+      'slot-fallback': 'the slot\'s confirmed_flush_lsn (opt-in fallback: before the snapshot)',
+    };
+    lines.push('', '## CDC start position', '', `- \`${sm.position.value}\`, from ${how[sm.position.source] ?? sm.position.source}`);
+  }
+  if (sm.overlap) {
+    const o = sm.overlap;
+    lines.push(
+      `- **OVERLAP**: CDC started at \`${o.fromLsn}\`, before the snapshot, because ${o.reason.replace(/\.$/, '')}.`,
+      '  Changes committed between the slot\'s creation and the snapshot were applied a second time, with the task set to',
+      '  `ApplyErrorInsertPolicy: INSERT_RECORD` (a duplicate insert updates the row) and `ApplyErrorUpdatePolicy: UPDATE_RECORD` (an update of a missing row inserts it).',
+      o.tablesWithoutPk.length > 0
+        ? `  Tables without a primary key may hold duplicated rows from that replay: ${o.tablesWithoutPk.map((t) => `\`${t}\``).join(', ')}; validation compares their row counts.`
+        : '  Every table has a primary key, so the replay cannot duplicate rows.',
+    );
+  }
   if (sm.downtimeMs !== undefined) {
     lines.push('', '## Rehearsal', '');
     lines.push(`- longest write-unavailable window: **${seconds(sm.downtimeMs)}**`);

@@ -58,7 +58,8 @@ export interface Summary {
   validation: { tables: number; mismatched: number };
   sequences: { checked: number; behind: number };
   error: { kind: string; stepId: string; message?: string; details?: string[] };
-  overlap?: { fromLsn: string; slot: string; reason: string };
+  position?: { value: string; source: string };
+  overlap?: { fromLsn: string; reason: string; tablesWithoutPk: string[] };
   next?: string;
 }
 

@@ -1,0 +1,56 @@
+// What a run found, read from its steps' journaled outputs: validation, sequences, and where CDC started
+// (with the overlap when the opt-in slot fallback was used). Shared by the summary and the report.
+import type { ReplayState } from '../engine/journal.js';
+
+export function validationSummary(output: unknown): { tables: number; mismatched: number } {
+  const o = output as { tables?: unknown; mismatched?: unknown } | undefined;
+  if (!o) return { tables: 0, mismatched: 0 };
+  const tables = Array.isArray(o.tables) ? o.tables : [];
+  const mismatched = typeof o.mismatched === 'number' ? o.mismatched : Array.isArray(o.mismatched) ? o.mismatched.length : tables.filter((t: { status?: string; match?: boolean }) => t.status === 'mismatch' || t.match === false).length;
+  return { tables: typeof o.tables === 'number' ? o.tables : tables.length, mismatched };
+}
+
+export function sequenceSummary(output: unknown): { checked: number; behind: number } {
+  const o = output as { checked?: unknown; behind?: unknown } | undefined;
+  const n = (v: unknown): number => (typeof v === 'number' ? v : Array.isArray(v) ? v.length : 0);
+  return { checked: n(o?.checked), behind: n(o?.behind) };
+}
+
+/** The CDC start position was the slot's, before the snapshot: changes in between were applied twice (as upserts). */
+export interface OverlapFinding {
+  fromLsn: string;
+  /** Why the exact position was not available. */
+  reason: string;
+  /** Tables preflight found without a primary key: the replayed inserts may have duplicated their rows. */
+  tablesWithoutPk: string[];
+}
+
+export interface RunFindings {
+  validation: { tables: number; mismatched: number };
+  sequences: { checked: number; behind: number };
+  /** Where CDC started and how that position was found. */
+  position?: { value: string; source: string };
+  overlap?: OverlapFinding;
+}
+
+const outputOf = (state: ReplayState, stepId: string): Record<string, unknown> | undefined => state.succeeded.get(stepId)?.output as Record<string, unknown> | undefined;
+
+export function runFindings(state: ReplayState): RunFindings {
+  const capture = outputOf(state, 'capture-position') as { position?: unknown; source?: unknown; overlap?: { fromLsn?: unknown; reason?: unknown } } | undefined;
+  const noPk = outputOf(state, 'preflight')?.tablesWithoutPk;
+  const overlap = capture?.overlap;
+  return {
+    validation: validationSummary(outputOf(state, 'final-validate') ?? outputOf(state, 'validate')),
+    sequences: sequenceSummary(outputOf(state, 'fix-sequences')),
+    ...(typeof capture?.position === 'string' ? { position: { value: capture.position, source: typeof capture.source === 'string' ? capture.source : 'unknown' } } : {}),
+    ...(overlap && typeof overlap.fromLsn === 'string'
+      ? {
+          overlap: {
+            fromLsn: overlap.fromLsn,
+            reason: typeof overlap.reason === 'string' ? overlap.reason : 'seed function unavailable',
+            tablesWithoutPk: Array.isArray(noPk) ? noPk.filter((t): t is string => typeof t === 'string') : [],
+          },
+        }
+      : {}),
+  };
+}
