@@ -5,8 +5,8 @@ import pg from 'pg';
 import type { Core, Input } from './core.js';
 import { arn, before, filterValues, ms, promised, str } from './core.js';
 import {
-  binaryLogs, formatPos, masterPosition, myConfig, myTables, parsePos, pendingTransactions, posValue, REPLICATION_USER, resetReplica, setReplicaRunning,
-  slaveStatus, startReplica, withMy,
+  binaryLogs, formatPos, masterPosition, myConfig, myTables, parsePos, pendingTransactions, posValue, replicaStartProblem, replicationLogin, resetReplica,
+  setReplicaRunning, slaveStatus, startReplica, withMy,
 } from './my-ops.js';
 import { awsFault, UnsupportedCommandError } from './faults.js';
 import { replayOverlap, toleratesOverlap } from './overlap.js';
@@ -509,30 +509,14 @@ export class FakeDms {
     const ignoreTables = existing.filter(excluded).map((name) => `${db}.${name}`);
     // Fault injection: the replica skips the sentinel table, so the drain never sees its row while the rest flows.
     if (this.core.failures.drainNeverArrives) ignoreTables.push(`${db}.${sentinel}`);
-    const local = source.server !== 'external';
-    const password = !local && source.passwordEnv !== undefined ? process.env[source.passwordEnv] : undefined;
-    await startReplica({
-      target, sourceHost: source.host, sourcePort: source.port, user: local ? REPLICATION_USER : source.user, ...(password !== undefined ? { password } : {}),
-      from, doTables, ignoreTables,
-    });
-    const problem = await this.waitReplicaUp(target);
-    if (problem !== undefined) return problem;
+    await startReplica({ target, sourceHost: source.host, sourcePort: source.port, ...replicationLogin(source), from, doTables, ignoreTables });
+    const problem = await replicaStartProblem(target);
+    if (problem !== undefined) return `Replication could not start: ${problem}`;
     t.cdc = {
       source, target, snapshot: snapshot.identifier, internalSlot: '', runnerSlot: '', publications: [], subscription: '', tables: selected.map((n) => `${db}.${n}`), baseline: {},
       mysql: { sourceHost: source.host, sourcePort: source.port, from: formatPos(from), doTables, ignoreTables },
     };
     return undefined;
-  }
-
-  /** Wait (briefly) until both replica threads run; the replica's error when one stops. */
-  private async waitReplicaUp(target: Backend): Promise<string | undefined> {
-    for (let i = 0; i < 100; i += 1) {
-      const st = await withMy(myConfig(target, ''), slaveStatus);
-      if (st?.error !== undefined && (st.io === 'No' || st.sql === 'No')) return `Replication could not start: ${st.error}`;
-      if (st?.io === 'Yes' && st.sql === 'Yes') return undefined;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    return undefined; // still connecting: the sampler reports a failure if it never connects
   }
 
   /** Table statistics of a MySQL task: the selected tables (MariaDB keeps no per-table change counters by default). */
