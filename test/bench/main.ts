@@ -1,6 +1,7 @@
 // `npm run bench`: the figures rekey promises, measured on this machine, each beside a baseline from the
-// same run: the write-unavailable window of rehearsed cutovers (PostgreSQL; MySQL when its flow exists),
-// against the longest gap the same write load shows with no cutover at all; and the TUI's start-up and idle CPU.
+// same run: the write-unavailable window of rehearsed cutovers (Aurora PostgreSQL and MySQL clusters, RDS
+// PostgreSQL and MySQL instances), against the longest gap the same write load shows with no cutover at all;
+// and the TUI's start-up and idle CPU. REKEY_BENCH_ENGINES picks the flavours, REKEY_BENCH_RUNS the runs.
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +17,9 @@ import { benchTui } from './tui.js';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
 const RUNS = Number(process.env.REKEY_BENCH_RUNS ?? 5);
+/** The bundled rehearsal runbooks measured: Aurora clusters and RDS DB instances. */
+const FLAVOURS = ['postgres', 'mysql', 'rds-postgres', 'rds-mysql'] as const;
+type Flavour = (typeof FLAVOURS)[number];
 const WRITES_PER_SECOND = 100;
 
 interface Rehearsal {
@@ -49,7 +53,7 @@ function rehearse(runbook: string, cwd: string): Promise<Rehearsal> {
 }
 
 /** The bundled runbook with AWS's rename time taken out, so the window is rekey's own. */
-function benchRunbook(engine: 'postgres' | 'mysql', dir: string): string {
+function benchRunbook(engine: Flavour, dir: string): string {
   const doc = parseDocument(readFileSync(join(ROOT, 'runbooks', `rehearsal-${engine}.yaml`), 'utf8'));
   doc.setIn(['rehearsal', 'delays', 'renameSeconds'], 0);
   const path = join(dir, `bench-${engine}.yaml`);
@@ -75,7 +79,7 @@ async function baselineGapMs(dir: string, seconds: number): Promise<number> {
   }
 }
 
-async function benchEngine(engine: 'postgres' | 'mysql', dir: string, baseline: number): Promise<void> {
+async function benchEngine(engine: Flavour, dir: string, baseline: number): Promise<void> {
   const runbook = benchRunbook(engine, dir);
   const results: Rehearsal[] = [];
   for (let i = 0; i < RUNS; i++) {
@@ -87,7 +91,8 @@ async function benchEngine(engine: 'postgres' | 'mysql', dir: string, baseline: 
   const windows = results.map((r) => r.downtimeMs);
   const med = median(windows);
   const max = Math.max(...windows);
-  console.log(`${engine}: write-unavailable window over ${RUNS} rehearsals at ${WRITES_PER_SECOND} writes/s, rename delay 0:`);
+  const what = engine.startsWith('rds-') ? 'two instance renames' : 'two cluster renames';
+  console.log(`${engine}: write-unavailable window over ${RUNS} rehearsals at ${WRITES_PER_SECOND} writes/s, ${what} with AWS's rename time set to 0:`);
   console.log(`  median ${med} ms (target < 1000: ${med < 1000 ? 'met' : 'MISSED'}), max ${max} ms (target < 2000: ${max < 2000 ? 'met' : 'MISSED'})`);
   console.log(
     baseline > 0
@@ -104,10 +109,11 @@ async function main(): Promise<void> {
     console.log(`rekey bench (${new Date().toISOString()}, node ${process.version})`);
     const baseline = await baselineGapMs(dir, 8);
     console.log(`baseline: longest gap between writes at ${WRITES_PER_SECOND}/s through the proxy, no cutover, 8 s: ${baseline} ms`);
-    const engines = (process.env.REKEY_BENCH_ENGINES ?? 'postgres,mysql').split(',');
-    if (engines.includes('postgres')) await benchEngine('postgres', dir, baseline);
-    if (engines.includes('mysql')) await benchEngine('mysql', dir, baseline);
-    else console.log('mysql: not measured (REKEY_BENCH_ENGINES)');
+    const engines = (process.env.REKEY_BENCH_ENGINES ?? FLAVOURS.join(',')).split(',');
+    for (const flavour of FLAVOURS) {
+      if (engines.includes(flavour)) await benchEngine(flavour, dir, baseline);
+      else console.log(`${flavour}: not measured (REKEY_BENCH_ENGINES)`);
+    }
 
     const tui = await benchTui();
     console.log('tui:');
