@@ -7,6 +7,7 @@ import { RunLockedError } from '../engine/lock.js';
 import { RunMachine } from '../engine/run-machine.js';
 import type { Approver, Flow } from '../engine/types.js';
 import { runFindings } from '../report/findings.js';
+import { writeHtmlReport } from '../report/html.js';
 import { writeReport } from '../report/markdown.js';
 import type { Runbook } from '../runbook/schema.js';
 import type { RunStore } from '../state/run-store.js';
@@ -111,9 +112,12 @@ export async function runSession<S>(opts: SessionOptions<S>): Promise<SessionRes
     const state = replay(await journal.readAll(), flow.steps.map((s) => s.id));
     const summary: Record<string, unknown> = { ...runFindings(state), ...finished?.summary };
     if (opts.runbook) {
+      const input = { runId, runbook: opts.runbook, outcome, state, summary, steps: flow.steps.map((s) => ({ id: s.id, title: s.title })) };
       const report = join(store.runDir(runId), 'report.md');
-      writeReport(report, { runId, runbook: opts.runbook, outcome, state, summary, steps: flow.steps.map((s) => ({ id: s.id, title: s.title })) });
-      summary.report = report;
+      const reportHtml = join(store.runDir(runId), 'report.html');
+      writeReport(report, input);
+      writeHtmlReport(reportHtml, input, machine.getSnapshot().metrics);
+      Object.assign(summary, { report, reportHtml });
     }
     await renderer.done(outcome, machine, exitCode, summary);
     return { exitCode, outcome, machine };

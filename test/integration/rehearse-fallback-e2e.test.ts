@@ -60,6 +60,9 @@ describe('rekey rehearse: RDS for PostgreSQL without the seed function', () => {
     expect(report).toContain('## CDC start position');
     expect(report).toMatch(/\*\*OVERLAP\*\*: CDC started at `[0-9A-F]+\/[0-9A-F]+`, before the snapshot/);
     expect(report).toContain('INSERT_RECORD');
-    for (const text of [out.stdout, out.stderr, report]) expect(text).not.toContain(SECRET);
+    const html = readFileSync(join(cwd, '.rekey', 'runs', s.runId, 'report.html'), 'utf8');
+    expect(html).toContain('<strong>Overlap:</strong> CDC started at');
+    expect(html).toContain('<h2>CDC latency</h2>');
+    for (const text of [out.stdout, out.stderr, report, html]) expect(text).not.toContain(SECRET);
   }, 300_000);
 });

@@ -4,6 +4,7 @@ import { describe, expect, test } from '@jest/globals';
 import { replay } from '../../src/engine/journal.js';
 import type { JournalRecord } from '../../src/engine/journal.js';
 import { runFindings } from '../../src/report/findings.js';
+import { renderHtmlReport } from '../../src/report/html.js';
 import { renderReport } from '../../src/report/markdown.js';
 import { runbookSchema } from '../../src/runbook/schema.js';
 
@@ -59,5 +60,45 @@ describe('runFindings and the report', () => {
       done('capture-position', { position: '0/2000000', source: 'slot-fallback', overlap: { fromLsn: '0/2000000', snapshotAfter: true, reason: 'x' } }),
     ]);
     expect(text).toContain('Every table has a primary key, so the replay cannot duplicate rows.');
+  });
+});
+
+describe('the HTML report', () => {
+  const records: JournalRecord[] = [
+    { t: 'step_started', at: '2026-11-22T07:00:00.000Z', stepId: 'preflight', attempt: 1 },
+    { t: 'step_succeeded', at: '2026-11-22T07:00:02.000Z', stepId: 'preflight', output: { tablesWithoutPk: ['public.t<1>'] }, durationMs: 2000 },
+    { t: 'step_succeeded', at: '2026-11-22T07:00:03.000Z', stepId: 'capture-position', output: { position: '0/2000000', source: 'slot-fallback', overlap: { fromLsn: '0/2000000', snapshotAfter: true, reason: 'no <seed> & no luck' } }, durationMs: 1000 },
+    { t: 'step_failed', at: '2026-11-22T07:00:04.000Z', stepId: 'validate', error: { kind: 'fatal', phase: 'run', stepId: 'validate', message: 'row counts differ on "t<1>"', details: [] } },
+  ];
+  const html = (metrics = {}): string => {
+    const state = replay(records, ORDER);
+    const evil = { ...runbook, name: '<script>alert(1)</script> & co' };
+    return renderHtmlReport({ runId: 'r1', runbook: evil, outcome: { status: 'failed', error: { kind: 'fatal', phase: 'run', stepId: 'validate', message: 'row counts differ on "t<1>"', details: [] }, madeSafe: true }, state, summary: { ...runFindings(state) }, steps: ORDER.map((id) => ({ id, title: id })) }, metrics);
+  };
+
+  test('self-contained and escaped: no script, no external reference, text from names and errors escaped', () => {
+    const text = html();
+    expect(text.startsWith('<!doctype html>')).toBe(true);
+    expect(text).not.toMatch(/<script|src=|href=/i);
+    expect(text).toContain('&lt;script&gt;alert(1)&lt;/script&gt; &amp; co');
+    expect(text).toContain('row counts differ on &quot;t&lt;1&gt;&quot;');
+    expect(text).toContain('<code>public.t&lt;1&gt;</code>');
+    expect(text).toContain('no &lt;seed&gt; &amp; no luck');
+  });
+
+  test('a timeline bar per finished step, proportional to its duration', () => {
+    const text = html();
+    const bars = [...text.matchAll(/<rect x="([\d.]+)" y="\d+" width="([\d.]+)"/g)].map((m) => Number(m[2]));
+    expect(bars).toHaveLength(2);
+    expect(bars[0]! / bars[1]!).toBeCloseTo(2, 1);
+    expect(text).toContain('<title>preflight: 2.00 s</title>');
+  });
+
+  test('the latency chart: a point per sample, the threshold line, none without samples', () => {
+    expect(html()).not.toContain('CDC latency');
+    const text = html({ 'cdc.latency': { history: [{ at: 0, value: 4 }, { at: 1000, value: 2 }, { at: 2000, value: 0.5 }] }, 'cdc.threshold': { history: [{ at: 0, value: 2 }] } });
+    expect(text).toContain('<h2>CDC latency</h2>');
+    expect(/<polyline points="([^"]+)"/.exec(text)?.[1]?.split(' ')).toHaveLength(3);
+    expect(text).toContain('threshold 2 s');
   });
 });
