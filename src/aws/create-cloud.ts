@@ -13,13 +13,18 @@ export interface AwsCloudOptions {
   profile?: string;
 }
 
-export function createAwsCloud(options: AwsCloudOptions): Cloud {
-  const config = {
+/** The configuration every rekey SDK client gets: region, adaptive retries, the optional named profile. */
+export function awsClientConfig(options: AwsCloudOptions): { region: string; retryMode: string; maxAttempts: number; profile?: string } {
+  return {
     region: options.region,
     retryMode: 'adaptive',
     maxAttempts: 10,
     ...(options.profile !== undefined ? { profile: options.profile } : {}),
   };
+}
+
+export function createAwsCloud(options: AwsCloudOptions): Cloud {
+  const config = awsClientConfig(options);
   return {
     rds: new RDSClient(config),
     kms: new KMSClient(config),

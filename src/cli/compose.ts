@@ -2,13 +2,15 @@
 import { spawn } from 'node:child_process';
 import type { Cloud } from '../aws/cloud.js';
 import { createAwsCloud } from '../aws/create-cloud.js';
+import { secretsManagerResolver } from '../aws/secrets.js';
 import { defaultConnector } from '../db/connector.js';
 import { InterruptedError } from '../engine/types.js';
-import { makeRedactor } from '../engine/redact.js';
-import { describeSecretRef, resolveSecret } from '../runbook/load.js';
+import { makeRedactor, type Redactor } from '../engine/redact.js';
+import { resolveSecret } from '../runbook/load.js';
 import type { Runbook, SecretRef } from '../runbook/schema.js';
 import { resourceNames } from '../steps/names.js';
 import type { RekeyServices } from '../steps/services.js';
+import { rehearsalSecret } from '../rehearsal/adopt.js';
 
 export function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -48,7 +50,7 @@ function exec(command: string, env: Record<string, string>, timeoutMs: number, s
   });
 }
 
-/** Secret values the runbook references, for the redactor (env refs only: others are fetched later). */
+/** Secret values the runbook references, for the redactor (env refs only: Secrets Manager values are learnt when fetched). */
 export function knownSecrets(runbook: Runbook, env: NodeJS.ProcessEnv = process.env): string[] {
   const refs: SecretRef[] = [runbook.source.password, ...(runbook.dms.password ? [runbook.dms.password] : [])];
   const values = refs.map((r) => resolveSecret(r, env));
@@ -57,7 +59,8 @@ export function knownSecrets(runbook: Runbook, env: NodeJS.ProcessEnv = process.
   return values.filter((v): v is string => v !== undefined && v !== '');
 }
 
-export function redactorFor(runbook: Runbook): (text: string) => string {
+/** The run's redactor: knows the env secrets now and learns each Secrets Manager value as composeServices fetches it. */
+export function redactorFor(runbook: Runbook): Redactor {
   return makeRedactor(knownSecrets(runbook));
 }
 
@@ -68,12 +71,19 @@ export interface ComposeOptions {
   /** The rehearsal cloud's senders (required for provider rehearsal). */
   cloud?: Cloud;
   profile?: string;
+  /**
+   * The redactor of the session these services serve (from redactorFor): every value fetched from Secrets Manager
+   * is added to it before use. Without it, fetching a secret is refused (its value could not be redacted).
+   */
+  redactor?: Redactor;
 }
 
 export function composeServices(opts: ComposeOptions): RekeyServices {
   const { runbook } = opts;
   const cloud = opts.cloud ?? createAwsCloud({ region: runbook.region, ...(opts.profile ? { profile: opts.profile } : {}) });
   const rehearsal = opts.provider === 'rehearsal';
+  const { redactor } = opts;
+  const secretsManager = redactor && secretsManagerResolver({ ...(opts.profile ? { profile: opts.profile } : {}), learn: (value) => redactor.add(value) });
   return {
     cloud,
     runbook,
@@ -82,13 +92,13 @@ export function composeServices(opts: ComposeOptions): RekeyServices {
     secrets: {
       resolve(ref: SecretRef): Promise<string | undefined> {
         if (rehearsal) {
-          // The rehearsal's own servers have passwordless local accounts (the runbook's secret is not used); an
-          // adopted database (rehearsal.source.url) names its password's environment variable instead.
-          const urlEnv = runbook.rehearsal?.source.urlPasswordEnv;
-          return Promise.resolve((urlEnv ? process.env[urlEnv] : undefined) ?? '');
+          // The rehearsal's own servers have passwordless accounts (the runbook's secret is not used); an adopted
+          // database (rehearsal.source.url) and its copies carry its accounts, so there the secret is used as written.
+          return Promise.resolve(rehearsalSecret(runbook, ref) ?? '');
         }
         if ('env' in ref) return Promise.resolve(resolveSecret(ref, process.env));
-        return Promise.reject(new Error(`${describeSecretRef(ref)}: Secrets Manager references are not supported yet; use {env: NAME}`));
+        if (!secretsManager) return Promise.reject(new Error('composeServices was built without the session redactor: refusing to fetch a secret it could not redact'));
+        return secretsManager.resolve(ref);
       },
     },
     clock: { now: () => Date.now(), sleep },

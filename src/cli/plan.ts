@@ -33,15 +33,17 @@ export async function planCommand(path: string, opts: PlanOptions): Promise<numb
       const dir = join(new RunStore(opts.stateDir).root, 'plans', runId);
       world = await openRehearsal({ stateDir: dir, runbook, fresh: true, log: (m: string) => processOutput.err(`rekey: ${m}`) });
     }
-    const services = composeServices({ runbook, runId, provider: opts.rehearsal ? 'rehearsal' : 'aws', ...(world ? { cloud: world.cloud } : {}), ...(opts.profile ? { profile: opts.profile } : {}) });
+    // Preflight reads the password secrets; the redactor learns them before any event could carry them.
+    const redact = redactorFor(runbook);
+    const services = composeServices({ runbook, runId, provider: opts.rehearsal ? 'rehearsal' : 'aws', redactor: redact, ...(world ? { cloud: world.cloud } : {}), ...(opts.profile ? { profile: opts.profile } : {}) });
     const preflight = flow.steps.find((s) => s.id === 'preflight');
-    const machine = new RunMachine(runId, preflight ? [{ id: preflight.id, title: preflight.title, hasGate: false }] : [], {}, { redact: redactorFor(runbook) });
+    const machine = new RunMachine(runId, preflight ? [{ id: preflight.id, title: preflight.title, hasGate: false }] : [], {}, { redact });
     const renderer = opts.json ? new JsonRenderer() : new LineRenderer();
     renderer.attach(machine);
     const journal = new MemoryJournalStore();
     const controller = new AbortController();
     const outcome = preflight
-      ? await executeFlow({ runId, flow: { id: 'plan', steps: [preflight] }, services, journal, machine, approver: noApprover, signal: controller.signal, redact: redactorFor(runbook) })
+      ? await executeFlow({ runId, flow: { id: 'plan', steps: [preflight] }, services, journal, machine, approver: noApprover, signal: controller.signal, redact })
       : ({ status: 'succeeded' } as const);
     const preflightOutput = journal.records.find((r) => r.t === 'step_succeeded')?.output;
     const ctx: StepContext<RekeyServices> = {

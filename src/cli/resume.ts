@@ -46,7 +46,9 @@ export async function resumeCommand(runId: string, opts: ResumeOptions): Promise
   }
   const flow = flowFor(runbook);
   const profile = opts.profile ?? (typeof created.meta.profile === 'string' ? created.meta.profile : undefined);
-  const services = composeServices({ runbook, runId, provider: 'aws', ...(profile ? { profile } : {}) });
+  // One redactor for the session and the services: it learns each Secrets Manager value when it is fetched.
+  const redact = redactorFor(runbook);
+  const services = composeServices({ runbook, runId, provider: 'aws', redactor: redact, ...(profile ? { profile } : {}) });
   const result = await runSession({
     store,
     runId,
@@ -56,7 +58,7 @@ export async function resumeCommand(runId: string, opts: ResumeOptions): Promise
     info: runInfo(runbook, 'aws', services.names.targetCluster),
     renderer: await pickRenderer(opts),
     approver: headlessApprover({ approve: opts.approve, yes: opts.yes === true, by: opts.yes ? '--yes' : '--approve' }),
-    redact: redactorFor(runbook),
+    redact,
     command: `rekey resume ${runId}`,
   });
   return result.exitCode;

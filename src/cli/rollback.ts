@@ -29,7 +29,7 @@ export async function rollbackCommand(runId: string, opts: { json?: boolean; pro
   renderer.attach(machine);
   try {
     if (created.provider === 'rehearsal') world = await openRehearsal({ stateDir: join(store.runDir(runId), 'rehearsal'), runbook, fresh: false, log: (m: string) => renderer.notice(m) });
-    const services = composeServices({ runbook, runId, provider: created.provider, ...(world ? { cloud: world.cloud } : {}), ...(opts.profile ? { profile: opts.profile } : {}) });
+    const services = composeServices({ runbook, runId, provider: created.provider, redactor: redact, ...(world ? { cloud: world.cloud } : {}), ...(opts.profile ? { profile: opts.profile } : {}) });
     const state = replay(await journal.readAll(), flow.steps.map((s) => s.id));
     const outputs = Object.fromEntries([...state.succeeded].map(([id, s]) => [id, s.output]));
     const ctx: StepContext<RekeyServices> = {

@@ -73,7 +73,9 @@ export async function runCommand(path: string, opts: RunOptions): Promise<number
   const runbook = loaded.runbook;
   const runId = newRunId();
   const flow = flowFor(runbook);
-  const services = composeServices({ runbook, runId, provider: 'aws', ...(opts.profile ? { profile: opts.profile } : {}) });
+  // One redactor for the session and the services: it learns each Secrets Manager value when it is fetched.
+  const redact = redactorFor(runbook);
+  const services = composeServices({ runbook, runId, provider: 'aws', redactor: redact, ...(opts.profile ? { profile: opts.profile } : {}) });
   const renderer = await pickRenderer(opts);
   const result = await runSession({
     store: new RunStore(opts.stateDir),
@@ -85,7 +87,7 @@ export async function runCommand(path: string, opts: RunOptions): Promise<number
     info: runInfo(runbook, 'aws', services.names.targetCluster),
     renderer,
     approver: headlessApprover({ approve: opts.approve, yes: opts.yes === true, by: opts.yes ? '--yes' : '--approve' }),
-    redact: redactorFor(runbook),
+    redact,
     command: `rekey run ${path}`,
   });
   return result.exitCode;

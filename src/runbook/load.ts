@@ -295,7 +295,8 @@ function crossFieldFindings(data: Record<string, unknown>): Finding[] {
     const parts = arn.split(':');
     const arnRegion = parts[3];
     const arnAccount = parts[4];
-    if (region && arnRegion && arnRegion !== region) {
+    // A secret is read in its own region (Secrets Manager is reachable across regions); everything else must be local.
+    if (region && arnRegion && arnRegion !== region && path.at(-1) !== 'secretArn') {
       out.push({ path, anchor: 'value', message: prefix(path, `ARN is in region ${arnRegion} but the runbook region is ${region}`) });
     }
     if (account && arnAccount && arnAccount !== account) {

@@ -53,7 +53,12 @@ export const secretRef = z.union(
     secretArn: z
       .string()
       .regex(/^arn:(aws|aws-cn|aws-us-gov):secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$/, 'must be a Secrets Manager secret ARN')
-      .describe('ARN of a Secrets Manager secret (JSON with username/password, or a plain string).'),
+      .describe('ARN of a Secrets Manager secret, read in the ARN\'s region: a plain string is used as is; from a JSON object (as RDS-managed secrets, with username/password) the field named by key is used.'),
+    key: z
+      .string()
+      .min(1, 'must not be empty')
+      .optional()
+      .describe('Field of a JSON secret holding the value; default: password (the field of RDS-managed secrets). Must not be set for a plain-string secret.'),
   }),
   ],
   { error: 'must be {env: NAME} or {secretArn: arn:aws:secretsmanager:...}' },
@@ -184,9 +189,9 @@ export const rehearsalSchema = z
           .string()
           .optional()
           .describe(
-            'Adopt an existing local database as the source: postgres://user@host:port/db (PostgreSQL engines) or mysql://user@host:port/db (MySQL engines), the user a superuser. No password in the URL; use urlPasswordEnv. The rehearsal adds an `app` login and a `rehearsal_writes` table for its write load; source.username must exist there; set cutover.writerRoles (e.g. [app]) so the fence touches only your application roles on a shared server.',
+            'Adopt an existing local database as the source: postgres://user@host:port/db (PostgreSQL engines) or mysql://user@host:port/db (MySQL engines), the user a superuser. No password in the URL; use urlPasswordEnv. The rehearsal adds an `app` login and a `rehearsal_writes` table for its write load; source.username must exist there; set cutover.writerRoles (e.g. [app]) so the fence touches only your application roles on a shared server. The rehearsal\'s own servers ignore the runbook\'s passwords, but this server and the copies made of it keep its accounts: source.username logs in with source.password (leave its variable unset for an account without one), the DMS user with dms.password.',
           ),
-        urlPasswordEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').optional().describe('Environment variable holding the password for source.url.'),
+        urlPasswordEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').optional().describe('Environment variable holding the password of source.url\'s user (only that user: source.username logs in with source.password). An `app` login the rehearsal creates on PostgreSQL gets this password too.'),
         seedRows: z.number().int().min(0).max(50_000_000).default(300_000).describe('Rows seeded into the demo database when no url is given.'),
       })
       .default({ seedRows: 300_000 })

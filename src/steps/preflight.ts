@@ -8,6 +8,7 @@ import { clusterParameters, findCluster, findInstance, instanceParameters } from
 import type { Check, TableSize } from '../db/types.js';
 import { InterruptedError, StepError } from '../engine/types.js';
 import type { PlannedAction, Step } from '../engine/types.js';
+import type { Runbook, SecretRef } from '../runbook/schema.js';
 import { withSource } from './common.js';
 import type { Ctx } from './common.js';
 import { isInstance, profile } from './engine.js';
@@ -325,17 +326,29 @@ async function checkDms(ctx: Ctx, checks: Checks, report: PreflightReport): Prom
   }
 }
 
+/**
+ * Resolves a password reference now, so an unset variable, a wrong secret ARN or a missing Secrets Manager / KMS
+ * permission is a preflight problem before anything is created. Reports only failures; the value is not kept.
+ */
+async function checkPassword(ctx: Ctx, checks: Checks, who: 'source' | 'dms', ref: SecretRef): Promise<boolean> {
+  const where = 'env' in ref ? `environment variable ${ref.env}` : `secret ${ref.secretArn}`;
+  try {
+    if ((await ctx.services.secrets.resolve(ref)) !== undefined) return true;
+    checks.error(`${who}.password`, false, `the ${who} password is not available (${where})`);
+  } catch (error) {
+    if (error instanceof InterruptedError) throw error;
+    checks.error(`${who}.password`, false, `the ${who} password cannot be read: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  return false;
+}
+
 async function checkDatabase(ctx: Ctx, checks: Checks, report: PreflightReport, source: KeyedSource | undefined): Promise<TableSize[]> {
   const rb = ctx.services.runbook;
   if (!source) {
     checks.error('source.connect', false, 'database checks skipped: the source cluster was not found');
     return [];
   }
-  if ((await ctx.services.secrets.resolve(rb.source.password)) === undefined) {
-    const where = 'env' in rb.source.password ? `environment variable ${rb.source.password.env}` : 'the Secrets Manager secret';
-    checks.error('source.password', false, `the source password is not available (${where})`);
-    return [];
-  }
+  if (!(await checkPassword(ctx, checks, 'source', rb.source.password))) return [];
   try {
     return await withSource(ctx, async (db) => {
       checks.error('source.connect', true, `connected to ${rb.source.database} as ${rb.source.username}`);
@@ -392,12 +405,21 @@ export async function runPreflight(ctx: Ctx): Promise<PreflightReport> {
   const source = await checkSource(ctx, checks, report);
   await checkKey(ctx, checks, report, source);
   await checkDms(ctx, checks, report);
+  // The DMS endpoints' own password is needed only after the restore: read it now all the same.
+  const dmsPassword = ctx.services.runbook.dms.password;
+  if (dmsPassword) await checkPassword(ctx, checks, 'dms', dmsPassword);
   const sizes = await checkDatabase(ctx, checks, report, source);
   report.estimate = estimateWindow(sizes, ctx.services);
   if (report.binlog) checkBinlogWindow(checks, report.binlog, expectedBinlogWindow(sizes, ctx.services));
   report.problems = checks.all.filter((c) => !c.ok && c.severity === 'error').map((c) => `${c.id}: ${c.message}`);
   report.warnings = checks.all.filter((c) => !c.ok && c.severity === 'warning').map((c) => `${c.id}: ${c.message}`);
   return report;
+}
+
+/** Distinct Secrets Manager ARNs the runbook's passwords reference. */
+function secretArns(rb: Runbook): string[] {
+  const refs = [rb.source.password, ...(rb.dms.password ? [rb.dms.password] : [])];
+  return [...new Set(refs.flatMap((r) => ('secretArn' in r ? [r.secretArn] : [])))];
 }
 
 export const preflight: Step<RekeyServices, PreflightReport> = {
@@ -422,6 +444,7 @@ export const preflight: Step<RekeyServices, PreflightReport> = {
       { kind: 'aws', target: 'kms:GetKeyPolicy', summary: 'key policy allows kms:CreateGrant for RDS', detail: 'PolicyName=default' },
       { kind: 'aws', target: 'kms:ListGrants', summary: 'grants on the new key' },
       { kind: 'aws', target: 'dms:DescribeReplicationInstances', summary: `replication instance ${rb.dms.replicationInstance.identifier}` },
+      ...secretArns(rb).map((arn) => ({ kind: 'aws' as const, target: 'secretsmanager:GetSecretValue', summary: `password secret ${arn} (read in its own region)`, detail: `SecretId=${arn}` })),
       {
         kind: 'sql',
         target: 'source',
