@@ -7,7 +7,7 @@ import type { RunMachine } from '../engine/run-machine.js';
 import { openRehearsal } from '../rehearsal/world.js';
 import { seedPostgresDemo } from '../rehearsal/seed.js';
 import { seedMysqlDemo } from '../rehearsal/seed-mysql.js';
-import { adoptedSource, prepareAdoptedSource } from '../rehearsal/adopt.js';
+import { adoptedSource, appLogin, prepareAdoptedSource, rehearsalSecret } from '../rehearsal/adopt.js';
 import { probeWritable, startWriteLoad, verifyWrites, type WriteLoad } from '../rehearsal/write-load.js';
 import { DescribeDBClustersCommand, DescribeDBInstancesCommand } from '@aws-sdk/client-rds';
 import { isInstance } from '../steps/engine.js';
@@ -79,6 +79,9 @@ export async function rehearsalRun(o: RehearsalRunOptions): Promise<number> {
   const family = engineFamily(runbook);
   const writesPerSecond = o.load ?? runbook.rehearsal?.load.writesPerSecond ?? 100;
   const writesLog = join(worldDir, 'writes.log');
+  // On an adopted database the write load's `app` and the runbook's user may need passwords (see adopt.ts).
+  const app = appLogin(runbook, family);
+  const sourcePassword = rehearsalSecret(runbook, runbook.source.password);
 
   renderer.notice(`${resuming ? 'reopening' : 'starting'} the rehearsal cloud in ${worldDir}`);
   const world = await openRehearsal({ stateDir: worldDir, runbook, fresh: !resuming, log: (m: string) => renderer.notice(m) });
@@ -90,14 +93,14 @@ export async function rehearsalRun(o: RehearsalRunOptions): Promise<number> {
     await seed(world.servers.source.adminUrl, { database: runbook.source.database, rows });
   } else if (!resuming && adoptUrl !== undefined) {
     renderer.notice(`adopting ${adoptUrl} as the source; adding the app login and rehearsal_writes for the write load`);
-    await prepareAdoptedSource(adoptedSource(adoptUrl, family, runbook.source.database, runbook.rehearsal?.source.urlPasswordEnv));
+    await prepareAdoptedSource(adoptedSource(adoptUrl, family, runbook.source.database, runbook.rehearsal?.source.urlPasswordEnv), app.password);
   }
   let load: WriteLoad | undefined;
   let ticker: NodeJS.Timeout | undefined;
   let ok = false;
   try {
     if (writesPerSecond > 0) {
-      load = startWriteLoad({ endpoint: () => world.sourceEndpoint(), database: runbook.source.database, user: 'app', writesPerSecond, journalPath: writesLog, engine: family, runId });
+      load = startWriteLoad({ endpoint: () => world.sourceEndpoint(), database: runbook.source.database, ...app, writesPerSecond, journalPath: writesLog, engine: family, runId });
     }
     const services = composeServices({ runbook, runId, provider: 'rehearsal', cloud: world.cloud });
     const approver = o.autoApprove
@@ -131,9 +134,12 @@ export async function rehearsalRun(o: RehearsalRunOptions): Promise<number> {
         const stats = load?.stats();
         const ep = world.sourceEndpoint();
         const writes = load
-          ? await verifyWrites({ target: { ...ep, engine: family, database: runbook.source.database, user: runbook.source.username }, journalPaths: [writesLog] })
+          ? await verifyWrites({
+            target: { ...ep, engine: family, database: runbook.source.database, user: runbook.source.username, ...(sourcePassword !== undefined ? { password: sourcePassword } : {}) },
+            journalPaths: [writesLog],
+          })
           : { acknowledged: 0, lost: 0, duplicated: 0, lostSample: [], duplicatedSample: [] };
-        const probe = await probeWritable({ ...ep, engine: family, database: runbook.source.database, user: 'app' });
+        const probe = await probeWritable({ ...ep, engine: family, database: runbook.source.database, ...app });
         const keyAtEndpoint = await keyServingEndpoint(world.cloud, runbook).catch(() => undefined);
         const summary = {
           engine: family,

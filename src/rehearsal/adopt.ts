@@ -1,7 +1,15 @@
 // Adopting an existing local database as the rehearsal source (rehearsal.source.url): the rehearsal adds only
 // what its write load needs, an `app` login and a `rehearsal_writes` table, and leaves the user's data alone.
+//
+// Credentials: the rehearsal's own servers have passwordless accounts (its PostgreSQL servers trust local logins),
+// so a runbook's passwords are not used there. An adopted database and every copy the rehearsal makes of it (read
+// replica, restore) carry the adopted server's accounts and password hashes, so there the runbook's credentials are
+// used as written, exactly as against AWS: source.username with source.password, the DMS user with dms.password.
+import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
+import { resolveSecret } from '../runbook/load.js';
+import type { Runbook, SecretRef } from '../runbook/schema.js';
 
 /** The adopted database, reached with the URL's user (a superuser / an account that may create users). */
 export interface AdoptedSource {
@@ -28,14 +36,46 @@ const MY_WRITES = `CREATE TABLE IF NOT EXISTS rehearsal_writes (
   KEY rehearsal_writes_token_idx (token)
 ) ENGINE=InnoDB`;
 
-/** Creates the `app` login and `rehearsal_writes` (no unique token: a duplicated apply stays visible). Idempotent. */
-export async function prepareAdoptedSource(src: AdoptedSource): Promise<void> {
+/**
+ * The password the rehearsal uses for one of the runbook's secrets (source.password, dms.password): on an adopted
+ * database (and its copies) the runbook's value, undefined when its variable is unset or empty (a passwordless
+ * account); on the rehearsal's own servers always undefined (their accounts have no passwords).
+ */
+export function rehearsalSecret(runbook: Runbook, ref: SecretRef, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return runbook.rehearsal?.source.url !== undefined ? resolveSecret(ref, env) : undefined;
+}
+
+/**
+ * The login of the write load and of the end-of-run probe: `app`. On an adopted PostgreSQL server it has the adopted
+ * user's password (urlPasswordEnv), given when the rehearsal creates it, since pg_hba may ask every login for one; a
+ * MariaDB account without a password can always log in, so there (and on the rehearsal's own servers) it has none.
+ */
+export function appLogin(runbook: Runbook, engine: 'postgres' | 'mysql', env: NodeJS.ProcessEnv = process.env): { user: string; password?: string } {
+  const urlEnv = runbook.rehearsal?.source.urlPasswordEnv;
+  const password = engine === 'postgres' && runbook.rehearsal?.source.url !== undefined && urlEnv !== undefined ? env[urlEnv] : undefined;
+  return { user: 'app', ...(password !== undefined && password !== '' ? { password } : {}) };
+}
+
+/** A SCRAM-SHA-256 verifier of `password` (what PostgreSQL stores), so the password itself is never sent in a statement. */
+export function scramVerifier(password: string, salt: Buffer = randomBytes(16), iterations = 4096): string {
+  const salted = pbkdf2Sync(password, salt, iterations, 32, 'sha256');
+  const hmac = (key: Buffer, text: string): Buffer => createHmac('sha256', key).update(text).digest();
+  const storedKey = createHash('sha256').update(hmac(salted, 'Client Key')).digest();
+  const serverKey = hmac(salted, 'Server Key');
+  return `SCRAM-SHA-256$${iterations}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
+}
+
+/**
+ * Creates the `app` login and `rehearsal_writes` (no unique token: a duplicated apply stays visible). Idempotent; an
+ * existing `app` is left as it is. `appPassword` is the password a new PostgreSQL `app` gets (see appLogin).
+ */
+export async function prepareAdoptedSource(src: AdoptedSource, appPassword?: string): Promise<void> {
   if (src.engine === 'postgres') {
     const c = new pg.Client({ host: src.host, port: src.port, database: src.database, user: src.user, password: src.password, application_name: 'rekey-adopt' });
     await c.connect();
     try {
       const found = await c.query("SELECT 1 FROM pg_roles WHERE rolname = 'app'");
-      if (found.rowCount === 0) await c.query('CREATE ROLE app LOGIN');
+      if (found.rowCount === 0) await c.query(`CREATE ROLE app LOGIN${appPassword !== undefined ? ` PASSWORD ${c.escapeLiteral(scramVerifier(appPassword))}` : ''}`);
       await c.query(PG_WRITES);
       await c.query('CREATE INDEX IF NOT EXISTS rehearsal_writes_token_idx ON public.rehearsal_writes (token)');
       await c.query('GRANT INSERT, SELECT ON public.rehearsal_writes TO app');

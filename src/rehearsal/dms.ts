@@ -236,12 +236,12 @@ export class FakeDms {
     if (!e || !record) return;
     const password = this.core.passwords.get(e.arn);
     if (isMyEndpoint(e)) {
-      // The rehearsal's local accounts have no passwords (as its PostgreSQL servers trust local logins): a
-      // password from the runbook is not checked against them; an adopted server gets it.
-      const cluster = clusterForEndpoint(this.core, e);
-      const local = cluster !== undefined && cluster.backend.server !== 'external';
+      // The rehearsal's own accounts have no passwords (as its PostgreSQL servers trust local logins): a password
+      // from the runbook is not checked against them. An adopted database and every copy of it (read replica,
+      // restore on the rehearsal's servers) carry the adopted accounts with their password hashes: there it is.
+      const isAdopted = this.core.runbook.rehearsal?.source.url !== undefined;
       try {
-        await withMy({ host: e.serverName, port: e.port, user: e.username, connectTimeout: 5000, ...(password !== undefined && !local ? { password } : {}) }, async (c) => {
+        await withMy({ host: e.serverName, port: e.port, user: e.username, connectTimeout: 5000, ...(password !== undefined && isAdopted ? { password } : {}) }, async (c) => {
           await c.query('SELECT 1');
         });
         record.status = 'successful';

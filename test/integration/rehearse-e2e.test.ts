@@ -177,42 +177,68 @@ interface UsersDatabase {
   name: string;
   /** rehearsal.source.url of it. */
   url: string;
+  /** The variable holding the URL user's password (rehearsal.source.urlPasswordEnv), when it has one. */
+  urlPasswordEnv?: string;
+  /** The variable source.password names: rekey_admin's password there (unset for a passwordless rekey_admin). */
+  adminPasswordEnv: string;
 }
 
+/** Passwords of the user's accounts: the URL's user (then `owner`, not the server's root) and rekey_admin. */
+interface UsersPasswords {
+  url: string;
+  admin: string;
+}
+const URL_PASSWORD_ENV = 'REKEY_ADOPTED_URL_PASSWORD';
+
 // The user's own server, not the suite's shared one: the cutover leaves the old source's app login fenced.
-async function usersDatabase(engine: Engine, cwd: string): Promise<UsersDatabase> {
+async function usersDatabase(engine: Engine, cwd: string, passwords?: UsersPasswords): Promise<UsersDatabase> {
   const name = `adopt_${Math.random().toString(36).slice(2, 8)}`;
   const server = engine === 'postgres' ? await startPostgres({ dir: join(cwd, 'users-pg') }) : await startMariadb({ dir: join(cwd, 'users-my'), serverId: 7 });
-  const user = new URL(server.adminUrl).username || (engine === 'postgres' ? 'postgres' : 'root');
+  const root = new URL(server.adminUrl).username || (engine === 'postgres' ? 'postgres' : 'root');
+  const user = passwords ? 'owner' : root;
   const port = server.port;
   if (engine === 'postgres') {
-    const c = new pg.Client({ host: '127.0.0.1', port, user, database: 'postgres' });
+    const c = new pg.Client({ host: '127.0.0.1', port, user: root, database: 'postgres' });
     await c.connect();
     await c.query(`CREATE DATABASE ${name}`);
     await c.query("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rekey_admin') THEN CREATE ROLE rekey_admin LOGIN SUPERUSER REPLICATION; END IF; END $$");
+    if (passwords) {
+      await c.query(`CREATE ROLE owner LOGIN SUPERUSER REPLICATION PASSWORD ${c.escapeLiteral(passwords.url)}`);
+      await c.query(`ALTER ROLE rekey_admin PASSWORD ${c.escapeLiteral(passwords.admin)}`);
+    }
     await c.end();
-    const d = new pg.Client({ host: '127.0.0.1', port, user, database: name });
+    const d = new pg.Client({ host: '127.0.0.1', port, user: root, database: name });
     await d.connect();
     await d.query('CREATE TABLE items (id bigserial PRIMARY KEY, label text NOT NULL)');
     await d.query("INSERT INTO items (label) SELECT 'item ' || g FROM generate_series(1, 5000) g");
     await d.end();
   } else {
-    const c = await mysql.createConnection({ host: '127.0.0.1', port, user, database: 'mysql' });
+    const c = await mysql.createConnection({ host: '127.0.0.1', port, user: root, database: 'mysql' });
     await c.query(`CREATE DATABASE ${name}`);
     await c.query("CREATE USER IF NOT EXISTS 'rekey_admin'@'%'");
     await c.query("GRANT ALL PRIVILEGES ON *.* TO 'rekey_admin'@'%' WITH GRANT OPTION");
+    if (passwords) {
+      await c.query("CREATE USER 'owner'@'%' IDENTIFIED BY ?", [passwords.url]);
+      await c.query("GRANT ALL PRIVILEGES ON *.* TO 'owner'@'%' WITH GRANT OPTION");
+      await c.query("ALTER USER 'rekey_admin'@'%' IDENTIFIED BY ?", [passwords.admin]);
+    }
     await c.query(`CREATE TABLE ${name}.items (id BIGINT AUTO_INCREMENT PRIMARY KEY, label VARCHAR(50) NOT NULL)`);
     await c.query(`INSERT INTO ${name}.items (label) SELECT CONCAT('item ', seq) FROM seq_1_to_5000`);
     await c.end();
   }
-  return { server, name, url: `${engine}://${user}@127.0.0.1:${port}/${name}` };
+  return {
+    server, name, url: `${engine}://${user}@127.0.0.1:${port}/${name}`,
+    // rekey_admin's password is the harness's REKEY_SOURCE_PASSWORD; a passwordless one is named by a variable left unset.
+    ...(passwords ? { urlPasswordEnv: URL_PASSWORD_ENV, adminPasswordEnv: 'REKEY_SOURCE_PASSWORD' } : { adminPasswordEnv: 'REKEY_ADOPTED_ADMIN_HAS_NO_PASSWORD' }),
+  };
 }
 
 /** `runbookFile` rehearsed against the user's database, written to dir. */
 function adoptedRunbook(runbookFile: string, dir: string, db: UsersDatabase): string {
   const doc = parseDocument(readFileSync(runbookFile, 'utf8'));
   doc.setIn(['source', 'database'], db.name);
-  doc.setIn(['rehearsal', 'source'], { url: db.url });
+  doc.setIn(['source', 'password'], { env: db.adminPasswordEnv });
+  doc.setIn(['rehearsal', 'source'], { url: db.url, ...(db.urlPasswordEnv !== undefined ? { urlPasswordEnv: db.urlPasswordEnv } : {}) });
   // On a shared server the fence must touch only the application's login.
   doc.setIn(['cutover', 'writerRoles'], ['app']);
   doc.setIn(['cutover', 'sustainSeconds'], 2);
@@ -233,6 +259,28 @@ describe.each<Engine>(['postgres', 'mysql'])('rekey rehearse --engine %s adoptin
     expect(s.validation.mismatched).toBe(0);
     expect(s.validation.tables).toBeGreaterThanOrEqual(2);
     await db.server.stop();
+  });
+});
+
+describe('rekey rehearse --engine mysql adopting an existing database whose accounts have passwords', () => {
+  it('connects with urlPasswordEnv as the URL user and with source.password as rekey_admin, to the adopted server and its restored copy, and never shows either password', async () => {
+    const cwd = tempDir('adopt-mysql-passwords');
+    const passwords = { url: 'Adopted-Url-P4ss-5521', admin: SECRET };
+    const db = await usersDatabase('mysql', cwd, passwords);
+    try {
+      const out = await rekey(['rehearse', adoptedRunbook(bundled('mysql'), cwd, db), '--json'], cwd, { [URL_PASSWORD_ENV]: passwords.url });
+      const s = summaryOf(out);
+      expect({ ok: s.ok, error: s.error }).toEqual({ ok: true, error: undefined });
+      expect(s).toMatchObject({ switched: true, endpointWritable: true });
+      expect(s.writes.acknowledged).toBeGreaterThan(0);
+      expect(s.writes).toMatchObject({ lost: 0, duplicated: 0 });
+      expect(s.validation.mismatched).toBe(0);
+      const runDir = join(cwd, '.rekey', 'runs', s.runId);
+      const texts = [out.stdout, out.stderr, readFileSync(join(runDir, 'journal.jsonl'), 'utf8'), readFileSync(join(runDir, 'report.md'), 'utf8')];
+      for (const t of texts) for (const p of [passwords.url, passwords.admin]) expect(t).not.toContain(p);
+    } finally {
+      await db.server.stop();
+    }
   });
 });
 
