@@ -13,6 +13,7 @@ import type {
   DbEndpoint,
   FenceOptions,
   FenceState,
+  OpenSession,
   SequenceState,
   SlotInfo,
   TableRef,
@@ -147,11 +148,22 @@ function unsupported(what: string, hint = 'it is a PostgreSQL replication-slot o
 
 
 
+/**
+ * Thread ids of rekey's own connections, by server (host:port): MySQL sessions carry no application name, so
+ * this is how rekey tells its sessions from an application's that uses the same account. Ids only grow on a
+ * server, so a closed connection's id never stands for someone else's.
+ */
+const ownThreads = new Map<string, Set<number>>();
+const serverKey = (endpoint: DbEndpoint): string => `${endpoint.host}:${endpoint.port}`;
+
 /** Opens a pool to the endpoint, proves it with one round trip and returns the adapter. */
 export async function createMysqlAdapter(endpoint: DbEndpoint): Promise<DbAdapter> {
   const pool = mysql.createPool(poolOptions(endpoint));
+  const own = ownThreads.get(serverKey(endpoint)) ?? new Set<number>();
+  ownThreads.set(serverKey(endpoint), own);
   // Runs before any query of the new connection: mysql2 sends a connection's commands in order.
   pool.pool.on('connection', (conn) => {
+    if (typeof conn.threadId === 'number') own.add(conn.threadId);
     for (const sql of SESSION_SQL) {
       // MariaDB has no information_schema_stats_expiry (its statistics are never cached): ignore that error.
       conn.query(sql, () => undefined);
@@ -652,6 +664,20 @@ class MysqlAdapter implements DbAdapter {
       throw new Error(`fence failed and was undone: ${errorText(err)}`, { cause: err });
     }
     return state;
+  }
+
+  async openSessions(users: string[]): Promise<OpenSession[]> {
+    if (users.length === 0) return [];
+    const own = ownThreads.get(serverKey(this.endpoint)) ?? new Set<number>();
+    const rows = await this.rows<{ id: string | number; user: string; host: string | null; command: string }>(
+      `SELECT ID AS id, USER AS user, HOST AS host, COMMAND AS command FROM information_schema.PROCESSLIST
+        WHERE USER IN (?) AND ID <> CONNECTION_ID() AND COMMAND NOT IN ('Binlog Dump', 'Binlog Dump GTID', 'Daemon')
+        ORDER BY USER, HOST`,
+      [users],
+    );
+    return rows
+      .filter((r) => !own.has(Number(r.id)))
+      .map((r) => ({ user: r.user, client: !r.host || r.host === 'localhost' ? 'local' : r.host.replace(/:\d+$/, ''), application: r.command }));
   }
 
   /** Puts every recorded account back into its recorded lock state. */

@@ -11,6 +11,7 @@ import type {
   DbEndpoint,
   FenceOptions,
   FenceState,
+  OpenSession,
   SequenceState,
   SlotInfo,
   TableRef,
@@ -44,6 +45,9 @@ export function compareLsns(a: string, b: string): number {
   return x < y ? -1 : x > y ? 1 : 0;
 }
 
+/** Every rekey connection names itself so, which tells its sessions from an application's using the same login. */
+const APPLICATION_NAME = 'rekey';
+
 /** The pg pool settings for an endpoint, built from fields so no URL with a password exists anywhere. */
 export function poolConfig(endpoint: DbEndpoint): PoolConfig {
   return {
@@ -54,7 +58,7 @@ export function poolConfig(endpoint: DbEndpoint): PoolConfig {
     password: endpoint.password,
     // RDS certificates verify against the RDS CA bundle: point NODE_EXTRA_CA_CERTS at it.
     ssl: endpoint.tls ? { rejectUnauthorized: true } : false,
-    application_name: 'rekey',
+    application_name: APPLICATION_NAME,
     max: 3,
     connectionTimeoutMillis: 15_000,
     idleTimeoutMillis: 10_000,
@@ -518,6 +522,16 @@ class PostgresAdapter implements DbAdapter {
       throw new Error(`fence failed and was undone: ${errorText(err)}`, { cause: err });
     }
     return state;
+  }
+
+  async openSessions(users: string[]): Promise<OpenSession[]> {
+    return this.rows<OpenSession>(
+      `SELECT usename AS user, coalesce(host(client_addr), 'local') AS client, application_name AS application
+         FROM pg_stat_activity
+        WHERE usename = ANY($1::text[]) AND backend_type = 'client backend' AND application_name <> $2 AND pid <> pg_backend_pid()
+        ORDER BY 1, 2, 3`,
+      [users, APPLICATION_NAME],
+    );
   }
 
   async unfence(state: FenceState): Promise<void> {

@@ -60,6 +60,17 @@ export interface FenceState {
   principals: { name: string; before: Record<string, string | number | boolean | null> }[];
   /** When the fence was applied (ISO). */
   at: string;
+  /** Sessions the fence left open (rekey's or DMS's own login used by another client), when allowed to go on. */
+  unfenced?: OpenSession[];
+}
+
+/** A client session the fence left open: one of rekey's or DMS's own logins, used by another client. */
+export interface OpenSession {
+  user: string;
+  /** Client address (PostgreSQL client_addr, MySQL host without port), or `local` for a socket. */
+  client: string;
+  /** PostgreSQL application_name; on MySQL the session's current command. */
+  application: string;
 }
 
 /** See DbAdapter.fence. */
@@ -132,6 +143,11 @@ export interface DbAdapter {
    */
   fence(principals: string[], opts?: FenceOptions): Promise<FenceState>;
   unfence(state: FenceState): Promise<void>;
+  /**
+   * Client sessions of `users` that are not rekey's own connections, replication streams left out: the fence
+   * cannot lock out the login rekey (and by default DMS) uses, so these are who could still write.
+   */
+  openSessions(users: string[]): Promise<OpenSession[]>;
 
   // --- validation
   /** Tables matching schema.table patterns (% wildcard), minus excludes. */

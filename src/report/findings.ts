@@ -31,6 +31,8 @@ export interface RunFindings {
   /** Where CDC started and how that position was found. */
   position?: { value: string; source: string };
   overlap?: OverlapFinding;
+  /** Sessions the fence left open (cutover.openSessions: warn): rekey's or DMS's login used by other clients. */
+  unfencedSessions?: { user: string; client: string; application: string }[];
 }
 
 const outputOf = (state: ReplayState, stepId: string): Record<string, unknown> | undefined => state.succeeded.get(stepId)?.output as Record<string, unknown> | undefined;
@@ -39,6 +41,7 @@ export function runFindings(state: ReplayState): RunFindings {
   const capture = outputOf(state, 'capture-position') as { position?: unknown; source?: unknown; overlap?: { fromLsn?: unknown; reason?: unknown } } | undefined;
   const noPk = outputOf(state, 'preflight')?.tablesWithoutPk;
   const overlap = capture?.overlap;
+  const unfenced = outputOf(state, 'fence')?.unfenced;
   return {
     validation: validationSummary(outputOf(state, 'final-validate') ?? outputOf(state, 'validate')),
     sequences: sequenceSummary(outputOf(state, 'fix-sequences')),
@@ -52,5 +55,6 @@ export function runFindings(state: ReplayState): RunFindings {
           },
         }
       : {}),
+    ...(Array.isArray(unfenced) && unfenced.length > 0 ? { unfencedSessions: unfenced as RunFindings['unfencedSessions'] } : {}),
   };
 }

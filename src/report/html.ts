@@ -78,6 +78,9 @@ export function renderHtmlReport(r: ReportInput, metrics: MetricHistories = {}):
     const o = sm.overlap;
     out.push(`<p class="warn"><strong>Overlap:</strong> CDC started at <code>${esc(o.fromLsn)}</code>, before the snapshot (${esc(o.reason)}). Changes between the slot's creation and the snapshot were applied twice, as upserts (INSERT_RECORD / UPDATE_RECORD).${o.tablesWithoutPk.length > 0 ? ` Tables without a primary key may hold duplicated rows: ${o.tablesWithoutPk.map((t) => `<code>${esc(t)}</code>`).join(', ')}.` : ''}</p>`);
   }
+  if (sm.unfencedSessions) {
+    out.push(`<p class="warn"><strong>Sessions the fence left open</strong> (cutover.openSessions: warn): ${sm.unfencedSessions.map((x) => `<code>${esc(x.user)}</code> from ${esc(x.client)}${x.application ? ` (${esc(x.application)})` : ''}`).join(', ')}. Writes they made after the drain were not replicated.</p>`);
+  }
   out.push('<h2>Steps</h2>', timeline(r), '<table><tr><th>step</th><th>status</th><th>duration</th><th>attempts</th></tr>');
   for (const s of r.steps) {
     const done = r.state.succeeded.get(s.id);

@@ -57,6 +57,10 @@ export function renderReport(r: ReportInput): string {
         : '  Every table has a primary key, so the replay cannot duplicate rows.',
     );
   }
+  if (sm.unfencedSessions) {
+    lines.push('', '## Sessions the fence left open', '', '- **WARNING**: these used the login rekey or DMS connects as; writes they made after the drain were not replicated (cutover.openSessions: warn):');
+    for (const x of sm.unfencedSessions) lines.push(`  - \`${x.user}\` from ${x.client}${x.application ? ` (${x.application})` : ''}`);
+  }
   if (sm.downtimeMs !== undefined) {
     lines.push('', '## Rehearsal', '');
     lines.push(`- longest write-unavailable window: **${seconds(sm.downtimeMs)}**`);

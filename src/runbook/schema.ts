@@ -138,6 +138,12 @@ export const cutoverSchema = z
     fenceTimeoutSeconds: seconds(1, 3600, 60, 'Longest the source may stay fenced; past it rekey unfences and stops.'),
     drainTimeoutSeconds: seconds(1, 3600, 30, 'How long to wait for the sentinel row on the target before unfencing and returning to catch-up.'),
     writerRoles: z.array(z.string().min(1)).optional().describe('Roles/accounts to fence; default: every login role except the DMS and rekey users.'),
+    openSessions: z
+      .enum(['refuse', 'warn'])
+      .default('refuse')
+      .describe(
+        'Sessions the fence cannot close, because they log in as the user rekey (or DMS) connects as, from clients other than rekey and the DMS replication instance: refuse (default: unfence and stop before the drain; their writes after it would be lost) or warn (go on and report them; only for sessions known to be read-only, such as monitoring).',
+      ),
     switch: z.enum(['rename', 'none']).default('rename').describe('rename: old -> <id>-old-<runid>, new -> <id>. none: leave both names; you repoint clients.'),
     sentinelTable: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a plain table name').default('rekey_sentinel').describe('Small table rekey creates on the source to prove the last change arrived.'),
   })

@@ -41,6 +41,8 @@ export interface DmsSetupOutput {
   sourceEndpointArn: string;
   targetEndpointArn: string;
   taskArn: string;
+  /** The replication instance's IP addresses: sessions from them on the source are DMS's own. */
+  instanceAddresses?: string[];
 }
 
 /**
@@ -215,6 +217,7 @@ export const dmsSetup: Step<RekeyServices, DmsSetupOutput> = {
       sourceEndpointArn: source.EndpointArn as string,
       targetEndpointArn: target.EndpointArn as string,
       taskArn: ready.ReplicationTaskArn,
+      instanceAddresses: [...(instance.ReplicationInstancePrivateIpAddresses ?? []), ...(instance.ReplicationInstancePublicIpAddresses ?? [])],
     };
   },
   async undo(ctx) {

@@ -1,9 +1,10 @@
 // fence: stop every writer role from writing on the source, time-boxed; the FenceState (what each role
 // looked like before) is the step output, so unfence restores exactly that, even after a resume.
-import type { FenceState } from '../db/types.js';
+import type { DbAdapter, FenceState, OpenSession } from '../db/types.js';
 import { StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
 import { dmsUsername, output, withSource } from './common.js';
+import type { DmsSetupOutput } from './dms-setup.js';
 import { profile } from './engine.js';
 import type { Ctx } from './common.js';
 import type { RekeyServices } from './services.js';
@@ -61,6 +62,17 @@ export function fenceBudgetMs(ctx: Ctx, stepId: string): number {
   return left;
 }
 
+/** Sessions of the excluded logins the fence left open, minus DMS's own (from its replication instance). */
+async function sessionsLeftOpen(ctx: Ctx, db: DbAdapter, users: string[]): Promise<OpenSession[]> {
+  const dms = new Set(output<DmsSetupOutput>(ctx, 'dms-setup')?.instanceAddresses ?? []);
+  try {
+    return (await db.openSessions(users)).filter((x) => !dms.has(x.client));
+  } catch (error) {
+    ctx.report.log('warn', `could not list the sessions the fence leaves open: ${error instanceof Error ? error.message : String(error)}`);
+    return [];
+  }
+}
+
 export function fenceStep(tracker: FenceTracker): Step<RekeyServices, FenceState> {
   return {
     id: 'fence',
@@ -70,6 +82,10 @@ export function fenceStep(tracker: FenceTracker): Step<RekeyServices, FenceState
       const who = rb.cutover.writerRoles?.join(', ') ?? `every login role except ${fenceExclusions(ctx).join(', ')}`;
       return [
         { kind: 'sql', target: 'source', summary: `fence ${who}: ${profile(rb).fenceVerb}`, detail: `at most ${rb.cutover.fenceTimeoutSeconds} s; the previous role settings are journaled and restored by unfence` },
+        {
+          kind: 'sql', target: 'source', summary: `list sessions of ${fenceExclusions(ctx).join('/')} from clients other than rekey and the DMS instance`,
+          detail: rb.cutover.openSessions === 'warn' ? 'report them and go on (cutover.openSessions: warn)' : 'any: unfence and stop before the drain (cutover.openSessions: refuse)',
+        },
       ];
     },
     async run(ctx) {
@@ -90,7 +106,20 @@ export function fenceStep(tracker: FenceTracker): Step<RekeyServices, FenceState
         });
         tracker.inFlight = state;
         ctx.report.log('info', `fenced ${principals.join(', ') || 'nothing'}`);
-        return state;
+        const open = await sessionsLeftOpen(ctx, db, exclude);
+        if (open.length === 0) return state;
+        const list = open.map((x) => `${x.user}@${x.client}${x.application ? ` (${x.application})` : ''}`).join(', ');
+        const what = `${open.length} session${open.length === 1 ? '' : 's'} of ${exclude.join('/')} from other clients stay${open.length === 1 ? 's' : ''} open: ${list}. The fence cannot lock out the login rekey${exclude.length > 1 ? ' and DMS use' : ' uses'}; writes they make after the drain are not replicated and are lost at the switch.`;
+        ctx.report.publish('unfencedSessions', open);
+        if (rb.cutover.openSessions === 'warn') {
+          ctx.report.log('warn', `${what} Going on (cutover.openSessions: warn).`);
+          return { ...state, unfenced: open };
+        }
+        // The flow lifts the fence (makeSafe) when this step fails.
+        throw new StepError(`refusing to cut over: ${what}`, 'retryable', [
+          'close those sessions, or give the application its own login (it is then fenced with the other writer roles), then `rekey resume`',
+          'if they are known to be read-only (monitoring, say), set cutover.openSessions: warn in the runbook',
+        ]);
       });
     },
     async undo(ctx) {

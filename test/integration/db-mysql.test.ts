@@ -318,6 +318,26 @@ describe('fence', () => {
     expect(fewer.some((p) => p.startsWith(`${user('m')}@`) || p.startsWith(`${user('x')}@`))).toBe(false);
   });
 
+  it('openSessions lists another client of rekey\'s own account, never rekey\'s own connections', async () => {
+    const me = parseAccount(endpoint.user).user;
+    const other = await mysql.createConnection(connOptions());
+    other.on('error', () => undefined);
+    const second = await createMysqlAdapter(endpoint);
+    try {
+      await Promise.all([db.serverVersion(), db.serverVersion(), second.serverVersion()]);
+      const open = await db.openSessions([me]);
+      expect(open).toHaveLength(2); // the suite's admin connection and `other`; no connection of either adapter
+      expect(open.every((x) => x.user === me && (x.client === '127.0.0.1' || x.client === 'local'))).toBe(true);
+      await other.end();
+      await new Promise((r) => setTimeout(r, 200));
+      expect(await db.openSessions([me])).toHaveLength(1);
+      expect(await db.openSessions([user('nobody-here')])).toEqual([]);
+    } finally {
+      await other.end().catch(() => undefined);
+      await second.close();
+    }
+  });
+
   it('locks accounts and kills their sessions; unfence restores the exact lock state', async () => {
     const session = await connectAs(user('w'));
     await session.query('INSERT INTO fenced (v) VALUES (1)');

@@ -336,6 +336,28 @@ describe('fence', () => {
     expect(principals.filter((p) => p.startsWith('pg_'))).toEqual([]);
   });
 
+  it('openSessions lists another client of rekey\'s own login, never rekey\'s own connections', async () => {
+    const other = client({ application_name: 'billing-api' });
+    await other.connect();
+    const second = await createPostgresAdapter(endpoint);
+    try {
+      await Promise.all([db.serverVersion(), second.serverVersion()]);
+      const open = await db.openSessions([endpoint.user]);
+      expect(open).toContainEqual({ user: endpoint.user, client: '127.0.0.1', application: 'billing-api' });
+      expect(open.filter((x) => x.application === 'rekey')).toEqual([]);
+      expect(open.every((x) => x.user === endpoint.user)).toBe(true);
+      await other.end();
+      // The backend of a closed client goes away a moment after the client does.
+      await new Promise((r) => setTimeout(r, 200));
+      const after = await db.openSessions([endpoint.user]);
+      expect(after.filter((x) => x.application === 'billing-api')).toEqual([]);
+      expect(await db.openSessions([role('nobody-here')])).toEqual([]);
+    } finally {
+      await other.end().catch(() => undefined);
+      await second.close();
+    }
+  });
+
   it('stops writers, keeps others working, and unfence restores exactly what was there', async () => {
     const original = await attrs();
     const session = client({ user: writer, password: 'writer-pw' });

@@ -54,6 +54,16 @@ describe('runFindings and the report', () => {
     expect(text).toContain('may hold duplicated rows from that replay: `public.audit_log`, `public.ticks`');
   });
 
+  test('sessions the fence left open (cutover.openSessions: warn) are named in both reports', () => {
+    const records = [done('fence', { principals: [], at, unfenced: [{ user: 'rekey_admin', client: '10.1.2.3', application: 'grafana' }] })];
+    const state = replay(records, [...ORDER, 'fence']);
+    expect(runFindings(state).unfencedSessions).toEqual([{ user: 'rekey_admin', client: '10.1.2.3', application: 'grafana' }]);
+    const input = { runId: 'r1', runbook, outcome: { status: 'succeeded' as const }, state, summary: { ...runFindings(state) }, steps: [] };
+    expect(renderReport(input)).toContain('  - `rekey_admin` from 10.1.2.3 (grafana)');
+    expect(renderHtmlReport(input)).toContain('<strong>Sessions the fence left open</strong> (cutover.openSessions: warn): <code>rekey_admin</code> from 10.1.2.3 (grafana)');
+    expect(runFindings(replay([done('fence', { principals: [], at })], [...ORDER, 'fence']))).not.toHaveProperty('unfencedSessions');
+  });
+
   test('every table keyed: the report says the replay cannot duplicate rows', () => {
     const text = report([
       done('preflight', { tablesWithoutPk: [] }),

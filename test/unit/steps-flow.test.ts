@@ -21,7 +21,7 @@ import {
 } from '@aws-sdk/client-rds';
 import { StepError } from '../../src/engine/types.js';
 import { STEP_IDS, buildFlow, planFlow, renderPlan } from '../../src/flows/index.js';
-import { cwMock, dmsMock, kmsMock, NEW_KEY, PASSWORD, rdsMock, runUntil, SEED_LSN, testRunbook, World } from './steps-world.js';
+import { cwMock, DMS_ADDRESS, dmsMock, kmsMock, NEW_KEY, PASSWORD, rdsMock, runUntil, SEED_LSN, step, testRunbook, World } from './steps-world.js';
 
 function input<T>(mock: { commandCalls: (c: never) => { args: [{ input: T }] }[] }, command: unknown, i = 0): T {
   const calls = mock.commandCalls(command as never);
@@ -308,6 +308,43 @@ describe('the aurora-postgresql flow', () => {
     const reverted = await flow.makeSafe!(ctx, 'final-validate');
     expect(world.roles.get('app')).toBe(true);
     expect(reverted).toEqual(['start-cdc', 'catch-up', 'validate', 'before-fence', 'fence', 'drain', 'stop-task']);
+  });
+
+  test('sessions of rekey\'s own login from another client: the fence refuses, and makeSafe lifts it; DMS\'s own sessions do not count', async () => {
+    const flow = buildFlow(world.runbook);
+    const ctx = world.context();
+    await runUntil(flow, ctx, 'before-fence');
+    world.foreignSessions = [
+      { user: 'rekey_admin', client: DMS_ADDRESS, application: 'dms' },
+      { user: 'rekey_admin', client: '10.1.2.3', application: 'billing-api' },
+      { user: 'app', client: '10.1.2.4', application: 'not rekey\'s login' },
+    ];
+    const err = (await step(flow, 'fence').run(ctx).catch((e: unknown) => e)) as StepError;
+    expect(err).toBeInstanceOf(StepError);
+    expect(err.kind).toBe('retryable');
+    expect(err.retryFrom).toBeUndefined();
+    expect(err.message).toMatch(/^refusing to cut over: 1 session of rekey_admin from other clients stays open: rekey_admin@10\.1\.2\.3 \(billing-api\)\. /);
+    expect(err.details.join('\n')).toMatch(/cutover.openSessions: warn/);
+    expect(world.roles.get('app')).toBe(false);
+    await flow.makeSafe!(ctx, 'fence');
+    expect(world.roles.get('app')).toBe(true);
+    // Only DMS's own session left: the fence holds.
+    world.foreignSessions = [{ user: 'rekey_admin', client: DMS_ADDRESS, application: 'dms' }];
+    const state = await step(flow, 'fence').run(ctx);
+    expect(state).not.toHaveProperty('unfenced');
+    expect(world.roles.get('app')).toBe(false);
+  });
+
+  test('cutover.openSessions: warn goes on, reporting the sessions in the fence output', async () => {
+    world = new World(testRunbook({ cutover: { openSessions: 'warn' } }));
+    world.install();
+    const flow = buildFlow(world.runbook);
+    const ctx = world.context();
+    await runUntil(flow, ctx, 'before-fence');
+    world.foreignSessions = [{ user: 'rekey_admin', client: 'local', application: 'psql' }];
+    const state = await step(flow, 'fence').run(ctx);
+    expect(state).toMatchObject({ unfenced: [{ user: 'rekey_admin', client: 'local', application: 'psql' }] });
+    expect(world.events.some((e) => /^warn .*1 session of rekey_admin .*rekey_admin@local \(psql\).*Going on \(cutover.openSessions: warn\)/.test(e))).toBe(true);
   });
 
   test('the fence time-box stops the cutover before the switch', async () => {

@@ -43,7 +43,7 @@ import {
 import type { DBCluster, DBClusterSnapshot, DBInstance, DBSnapshot, Event } from '@aws-sdk/client-rds';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { Cloud } from '../../src/aws/cloud.js';
-import type { BinaryLog, DbAdapter, DbConnector, DbEndpoint, FenceState, SequenceState, SlotInfo, TableRef } from '../../src/db/types.js';
+import type { BinaryLog, DbAdapter, DbConnector, DbEndpoint, FenceState, OpenSession, SequenceState, SlotInfo, TableRef } from '../../src/db/types.js';
 import type { Flow, StepContext } from '../../src/engine/types.js';
 import { runbookSchema } from '../../src/runbook/schema.js';
 import type { Runbook, RunbookInput } from '../../src/runbook/schema.js';
@@ -79,6 +79,8 @@ export const NEW_KEY = 'arn:aws:kms:us-east-1:111122223333:key/22222222-2222-222
 export const RUN_ID = 'ab12cd34';
 export const PASSWORD = 's3cret-Pa55word';
 export const SEED_LSN = '0/3000060';
+/** The DMS replication instance's private address: sessions from it on the source are DMS's own. */
+export const DMS_ADDRESS = '10.0.9.9';
 
 export const rdsMock = mockClient(RDSClient);
 export const kmsMock = mockClient(KMSClient);
@@ -163,6 +165,8 @@ export class World {
   sentinelArrives = true;
   // --- databases
   roles = new Map<string, boolean>([['app', true], ['reporting', true], ['rekey_admin', true]]);
+  /** Sessions on the source of rekey's/DMS's own login from other clients (the fence cannot close them). */
+  foreignSessions: OpenSession[] = [];
   slots: Record<Side, Map<string, SlotInfo>> = { source: new Map(), target: new Map() };
   sentinels: Record<Side, Set<string>> = { source: new Set(), target: new Set() };
   rows: Record<Side, Map<string, number>> = { source: new Map([['public.orders', 1000], ['public.items', 40]]), target: new Map([['public.orders', 1000], ['public.items', 40]]) };
@@ -490,7 +494,10 @@ export class World {
       if (!this.replicationInstanceExists) throw fault('ResourceNotFoundFault');
       return {
         ReplicationInstances: [
-          { ReplicationInstanceIdentifier: 'rekey-ri', ReplicationInstanceArn: riArn, ReplicationInstanceStatus: 'available', ReplicationSubnetGroup: { ReplicationSubnetGroupIdentifier: 'dms-subnets' } },
+          {
+            ReplicationInstanceIdentifier: 'rekey-ri', ReplicationInstanceArn: riArn, ReplicationInstanceStatus: 'available', ReplicationSubnetGroup: { ReplicationSubnetGroupIdentifier: 'dms-subnets' },
+            ReplicationInstancePrivateIpAddresses: [DMS_ADDRESS],
+          },
         ],
       };
     });
@@ -724,6 +731,7 @@ export class World {
         for (const p of state.principals) w.roles.set(p.name, p.before.rolcanlogin === true);
         return Promise.resolve();
       },
+      openSessions: (users) => Promise.resolve(side === 'source' ? w.foreignSessions.filter((x) => users.includes(x.user)) : []),
       listTables: () => Promise.resolve<TableRef[]>([{ schema: 'public', name: 'orders' }, { schema: 'public', name: 'items' }]),
       rowCount: (t) => Promise.resolve(w.rows[side].get(`${t.schema}.${t.name}`) ?? 0),
       checksum: (t) => Promise.resolve(`sum-${w.rows[side].get(`${t.schema}.${t.name}`) ?? 0}`),
