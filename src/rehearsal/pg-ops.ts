@@ -290,6 +290,11 @@ export async function slotInfo(b: Backend, slot: string): Promise<{ plugin: stri
   });
 }
 
+/** A libpq keyword value, single-quoted with ' and \ escaped, so spaces and quotes in names and passwords survive. */
+export function conninfoValue(value: string): string {
+  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
 /** Set up (idempotently) the publications on the source and the subscription on the target. */
 export async function startSubscription(opts: {
   source: Backend;
@@ -327,7 +332,9 @@ export async function startSubscription(opts: {
       return;
     }
     const password = source.passwordEnv !== undefined ? process.env[source.passwordEnv] : undefined;
-    const conninfo = `host=${source.host} port=${source.port} user=${source.user} dbname=${source.database} application_name=${opts.subscription}${password !== undefined ? ` password=${password}` : ''}`;
+    const conninfo = Object.entries({ host: source.host, port: String(source.port), user: source.user, dbname: source.database, application_name: opts.subscription, ...(password !== undefined ? { password } : {}) })
+      .map(([k, v]) => `${k}=${conninfoValue(v)}`)
+      .join(' ');
     await c.query(
       `CREATE SUBSCRIPTION ${ident(opts.subscription)} CONNECTION ${literal(conninfo)} PUBLICATION ${ident(full)}, ${ident(insertOnly)}
          WITH (create_slot = false, slot_name = ${literal(opts.internalSlot)}, copy_data = false, enabled = true)`,

@@ -11,7 +11,7 @@ import type { Core } from '../../src/rehearsal/core.js';
 import { parseSelection, selectTables } from '../../src/rehearsal/dms.js';
 import { awsFault } from '../../src/rehearsal/faults.js';
 import { declareKey, findKey, kmsSend } from '../../src/rehearsal/kms.js';
-import { isLsn, lsnValue } from '../../src/rehearsal/pg-ops.js';
+import { conninfoValue, isLsn, lsnValue } from '../../src/rehearsal/pg-ops.js';
 import { Registry } from '../../src/rehearsal/registry.js';
 
 const tempDir = (): string => mkdtempSync(join(process.env.REKEY_TEST_ROOT ?? tmpdir(), 'rehearsal-parts-'));
@@ -119,5 +119,13 @@ describe('CloudWatch', () => {
     expect(avg.MetricDataResults[0]?.Values).toEqual([0, 2]);
     const listed = (await send('ListMetrics', new ListMetricsCommand({ Namespace: 'AWS/DMS', Dimensions: [{ Name: 'ReplicationTaskIdentifier' }] }).input as never)) as { Metrics: unknown[] };
     expect(listed.Metrics).toEqual([{ Namespace: 'AWS/DMS', MetricName: 'CDCLatencySource', Dimensions: [{ Name: 'ReplicationInstanceIdentifier', Value: 'ri' }, { Name: 'ReplicationTaskIdentifier', Value: 'TASK1' }] }]);
+  });
+});
+
+describe('conninfoValue (libpq keyword values of the rehearsal subscriptions)', () => {
+  test('quotes every value and escapes quotes and backslashes, so spaces and quotes in passwords survive', () => {
+    expect(conninfoValue('plain')).toBe("'plain'");
+    expect(conninfoValue("it's a \\ pass")).toBe("'it\\'s a \\\\ pass'");
+    expect(conninfoValue('')).toBe("''");
   });
 });
