@@ -133,25 +133,32 @@ export async function rehearsalRun(o: RehearsalRunOptions): Promise<number> {
         await load?.stop();
         const stats = load?.stats();
         const ep = world.sourceEndpoint();
-        const writes = load
+        // A verification that cannot run proves nothing: the summary says so and the rehearsal fails (exit 1).
+        let verifyError: string | undefined;
+        const verified = load
           ? await verifyWrites({
             target: { ...ep, engine: family, database: runbook.source.database, user: runbook.source.username, ...(sourcePassword !== undefined ? { password: sourcePassword } : {}) },
             journalPaths: [writesLog],
+          }).catch((error: unknown) => {
+            verifyError = `could not check the acknowledged writes on ${runbook.source.identifier}: ${error instanceof Error ? error.message : String(error)}`;
+            return undefined;
           })
           : { acknowledged: 0, lost: 0, duplicated: 0, lostSample: [], duplicatedSample: [] };
+        const writes = verified ?? { acknowledged: stats?.acknowledged ?? 0, lost: null, duplicated: null, lostSample: [], duplicatedSample: [] };
         const probe = await probeWritable({ ...ep, engine: family, database: runbook.source.database, ...app });
         const keyAtEndpoint = await keyServingEndpoint(world.cloud, runbook).catch(() => undefined);
         const summary = {
           engine: family,
           runbook: runbook.name,
           downtimeMs: stats?.longestUnavailableMs ?? 0,
-          writes: { acknowledged: writes.acknowledged, lost: writes.lost, duplicated: writes.duplicated, errors: stats?.errors ?? 0 },
+          writes: { acknowledged: writes.acknowledged, lost: writes.lost, duplicated: writes.duplicated, errors: stats?.errors ?? 0, ...(verifyError !== undefined ? { verified: false, verifyError } : {}) },
           endpointWritable: probe.writable,
           ...(probe.error ? { endpointWriteError: probe.error } : {}),
           switched: keyAtEndpoint?.isNew ?? false,
-          ...(writes.lost > 0 ? { lostSample: writes.lostSample } : {}),
-          ...(writes.duplicated > 0 ? { duplicatedSample: writes.duplicatedSample } : {}),
+          ...((writes.lost ?? 0) > 0 ? { lostSample: writes.lostSample } : {}),
+          ...((writes.duplicated ?? 0) > 0 ? { duplicatedSample: writes.duplicatedSample } : {}),
         };
+        if (verifyError !== undefined) renderer.error(verifyError);
         const writesOk = writes.lost === 0 && writes.duplicated === 0;
         ok = outcome.status === 'succeeded' && writesOk;
         return { summary, ...(outcome.status === 'succeeded' && !writesOk ? { exitCode: 1 } : {}) };

@@ -67,7 +67,7 @@ svg text{font:11px system-ui,sans-serif;fill:#333}.timeline rect{fill:#3b82c4}.l
 .bad{color:#b00020;font-weight:600}`;
 
 export function renderHtmlReport(r: ReportInput, metrics: MetricHistories = {}): string {
-  const sm = r.summary as Partial<RunFindings> & { downtimeMs?: number; writes?: { acknowledged: number; lost: number; duplicated: number } };
+  const sm = r.summary as Partial<RunFindings> & { downtimeMs?: number; writes?: { acknowledged: number; lost: number | null; duplicated: number | null; verifyError?: string } };
   const out: string[] = [];
   const failed = r.outcome.status === 'failed' ? ` at ${esc(r.outcome.error.stepId)}: ${esc(r.outcome.error.message)}` : '';
   out.push(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>rekey report: ${esc(r.runbook.name)}</title><style>${STYLE}</style></head><body>`);
@@ -94,7 +94,8 @@ export function renderHtmlReport(r: ReportInput, metrics: MetricHistories = {}):
   if (sm.position) out.push(`<h2>CDC start position</h2><p><code>${esc(sm.position.value)}</code> (${esc(sm.position.source)})</p>`);
   if (sm.downtimeMs !== undefined) {
     out.push(`<h2>Rehearsal</h2><p>Longest write-unavailable window: <strong>${seconds(sm.downtimeMs)}</strong>.`);
-    if (sm.writes) out.push(` Writes acknowledged ${sm.writes.acknowledged}, lost <strong>${sm.writes.lost}</strong>, duplicated <strong>${sm.writes.duplicated}</strong>.`);
+    if (sm.writes?.verifyError !== undefined) out.push(` Writes acknowledged ${sm.writes.acknowledged}, <strong class="bad">not verified</strong>: ${esc(sm.writes.verifyError)}.`);
+    else if (sm.writes) out.push(` Writes acknowledged ${sm.writes.acknowledged}, lost <strong>${sm.writes.lost}</strong>, duplicated <strong>${sm.writes.duplicated}</strong>.`);
     out.push('</p>');
   }
   if (sm.validation) out.push(`<h2>Validation</h2><p>Tables compared: ${sm.validation.tables}, mismatched: <strong${sm.validation.mismatched > 0 ? ' class="bad"' : ''}>${sm.validation.mismatched}</strong>.</p>`);

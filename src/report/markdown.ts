@@ -35,7 +35,7 @@ export function renderReport(r: ReportInput): string {
   }
   const sm = r.summary as Partial<RunFindings> & {
     downtimeMs?: number;
-    writes?: { acknowledged: number; lost: number; duplicated: number; errors?: number };
+    writes?: { acknowledged: number; lost: number | null; duplicated: number | null; errors?: number; verifyError?: string };
   };
   if (sm.position) {
     const how: Record<string, string> = {
@@ -64,7 +64,8 @@ export function renderReport(r: ReportInput): string {
   if (sm.downtimeMs !== undefined) {
     lines.push('', '## Rehearsal', '');
     lines.push(`- longest write-unavailable window: **${seconds(sm.downtimeMs)}**`);
-    if (sm.writes) lines.push(`- writes acknowledged ${sm.writes.acknowledged}, lost **${sm.writes.lost}**, duplicated **${sm.writes.duplicated}**, failed attempts ${sm.writes.errors ?? 0}`);
+    if (sm.writes?.verifyError !== undefined) lines.push(`- writes acknowledged ${sm.writes.acknowledged}, **not verified**: ${sm.writes.verifyError}`);
+    else if (sm.writes) lines.push(`- writes acknowledged ${sm.writes.acknowledged}, lost **${sm.writes.lost}**, duplicated **${sm.writes.duplicated}**, failed attempts ${sm.writes.errors ?? 0}`);
   }
   if (sm.validation) lines.push('', '## Validation', '', `- tables compared: ${sm.validation.tables}, mismatched: **${sm.validation.mismatched}**`);
   if (sm.sequences) lines.push('', '## Sequences', '', `- checked: ${sm.sequences.checked}, behind after the fix: **${sm.sequences.behind}**`);

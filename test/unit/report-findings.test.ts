@@ -64,6 +64,15 @@ describe('runFindings and the report', () => {
     expect(runFindings(replay([done('fence', { principals: [], at })], [...ORDER, 'fence']))).not.toHaveProperty('unfencedSessions');
   });
 
+  test('writes that could not be verified are reported as not verified, never as 0 lost', () => {
+    const state = replay([], ORDER);
+    const summary = { downtimeMs: 900, writes: { acknowledged: 12, lost: null, duplicated: null, verified: false, verifyError: 'could not check the acknowledged writes on billing-db: Access denied' } };
+    const input = { runId: 'r1', runbook, outcome: { status: 'succeeded' as const }, state, summary, steps: [] };
+    expect(renderReport(input)).toContain('- writes acknowledged 12, **not verified**: could not check the acknowledged writes on billing-db: Access denied');
+    expect(renderReport(input)).not.toMatch(/lost \*\*/);
+    expect(renderHtmlReport(input)).toContain('<strong class="bad">not verified</strong>');
+  });
+
   test('every table keyed: the report says the replay cannot duplicate rows', () => {
     const text = report([
       done('preflight', { tablesWithoutPk: [] }),
