@@ -216,6 +216,14 @@ async function checkSource(ctx: Ctx, checks: Checks, report: PreflightReport): P
       checks.error('source.writer', false, `cannot describe writer ${writerId}: ${reason(error)}`);
     }
   }
+  const readers = (cluster.DBClusterMembers ?? []).filter((m) => !m.IsClusterWriter).map((m) => m.DBInstanceIdentifier ?? '?');
+  checks.warn(
+    'source.readers',
+    readers.length === 0,
+    readers.length === 0
+      ? 'no reader instances'
+      : `${readers.length} reader instance${readers.length === 1 ? '' : 's'} (${readers.join(', ')}) not recreated: the new cluster gets a writer only, so after the switch its reader endpoint serves the writer until you add readers (add them to ${ctx.services.names.targetCluster} before approving the cutover to keep read capacity)`,
+  );
   report.source = {
     identifier: id,
     ...(cluster.DBClusterArn ? { arn: cluster.DBClusterArn } : {}),

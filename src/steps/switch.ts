@@ -7,10 +7,11 @@ import { call } from '../aws/errors.js';
 import { waitClusterAvailable, waitClusterRenamed, waitInstanceAvailable, waitInstanceRenamed } from '../aws/rds.js';
 import { StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
-import { findDb, newKeyArn, waitEnv } from './common.js';
+import { findDb, newKeyArn, output, waitEnv } from './common.js';
 import type { Ctx, DbView } from './common.js';
 import { isInstance } from './engine.js';
 import { fenceBudgetMs } from './fence.js';
+import type { PreflightReport } from './preflight.js';
 import type { RekeyServices } from './services.js';
 
 /** What the switch did. */
@@ -79,6 +80,7 @@ export const switchStep: Step<RekeyServices, SwitchOutput> = {
   describe(ctx) {
     const { names, runbook: rb } = ctx.services;
     if (rb.cutover.switch === 'none') return [{ kind: 'note', target: 'switch', summary: `switch: none; clients must be repointed to ${names.targetCluster}` }];
+    const writer = output<PreflightReport>(ctx, 'preflight')?.source?.writer;
     if (isInstance(rb)) {
       return [
         { kind: 'aws', target: 'rds:ModifyDBInstance', summary: `rename ${rb.source.identifier} -> ${names.oldName}`, detail: `NewDBInstanceIdentifier=${names.oldName} ApplyImmediately=true` },
@@ -93,6 +95,10 @@ export const switchStep: Step<RekeyServices, SwitchOutput> = {
       { kind: 'wait', target: 'rds:DescribeDBClusters', summary: `until ${names.oldName} exists, is available and its endpoint changed` },
       { kind: 'aws', target: 'rds:ModifyDBCluster', summary: `rename ${names.targetCluster} -> ${rb.source.identifier}`, detail: 'ApplyImmediately=true' },
       { kind: 'wait', target: 'rds:DescribeDBClusters', summary: `until ${rb.source.identifier} exists, is available and its endpoint changed` },
+      {
+        kind: 'note', target: 'endpoints',
+        summary: `the cluster endpoints (${rb.source.identifier}.cluster-… and .cluster-ro-…) follow the rename; instance endpoints${writer ? ` such as ${writer}'s` : ''} and custom endpoints stay with the old cluster, whose writer roles remain fenced`,
+      },
     ];
   },
   async run(ctx) {

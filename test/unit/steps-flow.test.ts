@@ -347,6 +347,16 @@ describe('the aurora-postgresql flow', () => {
     expect(world.events.some((e) => /^warn .*1 session of rekey_admin .*rekey_admin@local \(psql\).*Going on \(cutover.openSessions: warn\)/.test(e))).toBe(true);
   });
 
+  test('the plan says which endpoints follow the cluster rename and which stay with the old cluster', async () => {
+    const flow = buildFlow(world.runbook);
+    const ctx = world.context();
+    await runUntil(flow, ctx, 'preflight');
+    const notes = step(flow, 'switch').describe(ctx).filter((a) => a.target === 'endpoints').map((a) => a.summary);
+    expect(notes).toEqual([
+      "the cluster endpoints (app-db.cluster-… and .cluster-ro-…) follow the rename; instance endpoints such as app-db-w's and custom endpoints stay with the old cluster, whose writer roles remain fenced",
+    ]);
+  });
+
   test('the fence time-box stops the cutover before the switch', async () => {
     const flow = buildFlow(world.runbook);
     const ctx = world.context();

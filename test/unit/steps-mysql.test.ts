@@ -105,7 +105,7 @@ describe('the aurora-mysql flow', () => {
     ]);
     expect(report.binlog).toMatchObject({ retentionHours: 24 });
     expect(report.binlog?.expectedHours).toBeGreaterThan(1);
-    expect(report.warnings).toEqual([expect.stringMatching(/^mysql.primary_keys: .*audit_log/)]);
+    expect(report.warnings).toEqual([expect.stringMatching(/^source.readers: 1 reader instance \(shop-db-r\)/), expect.stringMatching(/^mysql.primary_keys: .*audit_log/)]);
 
     // prepare-source creates only the sentinel table; no slot anywhere
     expect(world.timeline.filter((t) => t.startsWith('source:') || t.startsWith('target:')).some((t) => /Slot|seedPosition/.test(t))).toBe(false);

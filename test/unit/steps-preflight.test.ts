@@ -24,7 +24,10 @@ describe('preflight', () => {
     expect(report.problems).toEqual([]);
     expect(report.key).toEqual({ arn: NEW_KEY, keyId: '22222222-2222-2222-2222-222222222222', aliases: ['alias/app-new'] });
     expect(report.tablesWithoutPk).toEqual(['public.audit_log']);
-    expect(report.warnings).toEqual([expect.stringMatching(/^pg.primary_keys: .*public.audit_log/)]);
+    expect(report.warnings).toEqual([
+      expect.stringMatching(/^source.readers: 1 reader instance \(app-db-r\) not recreated: the new cluster gets a writer only.*\(add them to app-db-rekey-ab12cd34 before approving/),
+      expect.stringMatching(/^pg.primary_keys: .*public.audit_log/),
+    ]);
     // 8M rows counted by 4 workers at 2M rows/s = 1 s, plus drain/stop/rename fixed costs
     expect(report.estimate).toMatchObject({ tables: 2, rows: 8_000_040, countSeconds: 1, checksumSeconds: 0 });
     expect(report.estimate.totalSeconds).toBeGreaterThan(report.estimate.fixedSeconds);
