@@ -62,11 +62,20 @@ export function fenceBudgetMs(ctx: Ctx, stepId: string): number {
   return left;
 }
 
+/** Sessions of `users` (rekey's and DMS's logins) from other clients than rekey and the DMS replication instance. */
+export async function foreignSessions(db: DbAdapter, users: string[], dmsAddresses: readonly string[]): Promise<OpenSession[]> {
+  return (await db.openSessions(users)).filter((x) => !dmsAddresses.includes(x.client));
+}
+
+/** One line per session: user@client (application). */
+export function describeSessions(sessions: readonly OpenSession[]): string {
+  return sessions.map((x) => `${x.user}@${x.client}${x.application ? ` (${x.application})` : ''}`).join(', ');
+}
+
 /** Sessions of the excluded logins the fence left open, minus DMS's own (from its replication instance). */
 async function sessionsLeftOpen(ctx: Ctx, db: DbAdapter, users: string[]): Promise<OpenSession[]> {
-  const dms = new Set(output<DmsSetupOutput>(ctx, 'dms-setup')?.instanceAddresses ?? []);
   try {
-    return (await db.openSessions(users)).filter((x) => !dms.has(x.client));
+    return await foreignSessions(db, users, output<DmsSetupOutput>(ctx, 'dms-setup')?.instanceAddresses ?? []);
   } catch (error) {
     ctx.report.log('warn', `could not list the sessions the fence leaves open: ${error instanceof Error ? error.message : String(error)}`);
     return [];
@@ -108,7 +117,7 @@ export function fenceStep(tracker: FenceTracker): Step<RekeyServices, FenceState
         ctx.report.log('info', `fenced ${principals.join(', ') || 'nothing'}`);
         const open = await sessionsLeftOpen(ctx, db, exclude);
         if (open.length === 0) return state;
-        const list = open.map((x) => `${x.user}@${x.client}${x.application ? ` (${x.application})` : ''}`).join(', ');
+        const list = describeSessions(open);
         const what = `${open.length} session${open.length === 1 ? '' : 's'} of ${exclude.join('/')} from other clients stay${open.length === 1 ? 's' : ''} open: ${list}. The fence cannot lock out the login rekey${exclude.length > 1 ? ' and DMS use' : ' uses'}; writes they make after the drain are not replicated and are lost at the switch.`;
         ctx.report.publish('unfencedSessions', open);
         if (rb.cutover.openSessions === 'warn') {

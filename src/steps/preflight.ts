@@ -5,13 +5,14 @@ import type { DBCluster } from '@aws-sdk/client-rds';
 import { awsErrorName, classifyAwsError, isNotFound } from '../aws/errors.js';
 import { findReplicationInstance } from '../aws/dms.js';
 import { clusterParameters, findCluster, findInstance, instanceParameters } from '../aws/rds.js';
-import type { Check, TableSize } from '../db/types.js';
+import type { Check, DbAdapter, TableSize } from '../db/types.js';
 import { InterruptedError, StepError } from '../engine/types.js';
 import type { PlannedAction, Step } from '../engine/types.js';
 import type { Runbook, SecretRef } from '../runbook/schema.js';
 import { withSource } from './common.js';
 import type { Ctx } from './common.js';
 import { isInstance, profile } from './engine.js';
+import { describeSessions, fenceExclusions, foreignSessions } from './fence.js';
 import type { ParameterRequirement } from './engine.js';
 import { evaluateKeyPolicy } from './key-policy.js';
 import type { RekeyServices } from './services.js';
@@ -61,6 +62,8 @@ export interface PreflightReport {
   key?: { arn: string; keyId: string; aliases: string[] };
   /** Whether the DMS replication instance existed at preflight (false: rekey creates it). */
   dmsInstanceExisted?: boolean;
+  /** Its IP addresses, when it existed: sessions from them are DMS's own. */
+  dmsAddresses?: string[];
   /** schema.table of tables without a primary key. */
   tablesWithoutPk: string[];
   estimate: CutoverEstimate;
@@ -320,6 +323,7 @@ async function checkDms(ctx: Ctx, checks: Checks, report: PreflightReport): Prom
     const found = await findReplicationInstance(ctx.services.cloud, ri.identifier);
     report.dmsInstanceExisted = found !== undefined;
     if (found) {
+      report.dmsAddresses = [...(found.ReplicationInstancePrivateIpAddresses ?? []), ...(found.ReplicationInstancePublicIpAddresses ?? [])];
       const subnet = found.ReplicationSubnetGroup?.ReplicationSubnetGroupIdentifier;
       checks.error('dms.instance', true, `replication instance ${ri.identifier} exists (${found.ReplicationInstanceStatus ?? 'unknown'}, subnet group ${subnet ?? 'none'})`);
       checks.warn('dms.instance_available', found.ReplicationInstanceStatus === 'available', `replication instance status is ${found.ReplicationInstanceStatus ?? 'unknown'}`);
@@ -374,6 +378,7 @@ async function checkDatabase(ctx: Ctx, checks: Checks, report: PreflightReport, 
       report.tablesWithoutPk = noPk.map((t) => `${t.schema}.${t.name}`);
       const noPkEffect = prefix === 'pg' ? 'DMS ignores their UPDATEs and DELETEs' : 'DMS cannot tell their rows apart for UPDATEs and DELETEs';
       checks.warn(`${prefix}.primary_keys`, noPk.length === 0, noPk.length === 0 ? 'every table has a primary key' : `tables without a primary key (${noPkEffect}): ${report.tablesWithoutPk.join(', ')}`);
+      await checkOpenSessions(ctx, checks, db, report.dmsAddresses ?? []);
       const concerns = await db.columnConcerns();
       checks.warn(`${prefix}.column_types`, concerns.length === 0, concerns.length === 0 ? 'no column types DMS handles poorly' : `columns DMS may mishandle: ${concerns.map((c) => `${c.schema}.${c.name}.${c.column} (${c.type}: ${c.reason})`).join('; ')}`);
       return db.tableSizes();
@@ -382,6 +387,24 @@ async function checkDatabase(ctx: Ctx, checks: Checks, report: PreflightReport, 
     if (error instanceof InterruptedError) throw error;
     checks.error('source.connect', false, `cannot check the source database: ${error instanceof Error ? error.message : String(error)}`);
     return [];
+  }
+}
+
+/** Who logs in as rekey's (or DMS's) own login now: the fence cannot lock them out at the cutover. */
+async function checkOpenSessions(ctx: Ctx, checks: Checks, db: DbAdapter, dmsAddresses: readonly string[]): Promise<void> {
+  const users = fenceExclusions(ctx);
+  const policy = ctx.services.runbook.cutover.openSessions;
+  try {
+    const open = await foreignSessions(db, users, dmsAddresses);
+    checks.warn(
+      'source.open_sessions',
+      open.length === 0,
+      open.length === 0
+        ? `no other client logs in as ${users.join('/')}`
+        : `${open.length} session${open.length === 1 ? '' : 's'} of ${users.join('/')} from other clients now: ${describeSessions(open)}. The fence cannot lock out this login; ${policy === 'refuse' ? 'the cutover stops while any is open (cutover.openSessions: refuse)' : 'the cutover goes on and reports them (cutover.openSessions: warn)'}. Give applications their own login.`,
+    );
+  } catch (error) {
+    checks.warn('source.open_sessions', false, `cannot list the sessions of ${users.join('/')}: ${error instanceof Error ? error.message : String(error)}`);
   }
 }
 

@@ -3,7 +3,7 @@ import { DescribeKeyCommand, GetKeyPolicyCommand } from '@aws-sdk/client-kms';
 import { StepError } from '../../src/engine/types.js';
 import { preflight, runPreflight } from '../../src/steps/preflight.js';
 import { evaluateKeyPolicy } from '../../src/steps/key-policy.js';
-import { NEW_KEY, OLD_KEY, World, kmsMock, testRunbook } from './steps-world.js';
+import { DMS_ADDRESS, NEW_KEY, OLD_KEY, World, kmsMock, testRunbook } from './steps-world.js';
 
 let world: World;
 beforeEach(() => {
@@ -32,6 +32,19 @@ describe('preflight', () => {
     expect(report.estimate).toMatchObject({ tables: 2, rows: 8_000_040, countSeconds: 1, checksumSeconds: 0 });
     expect(report.estimate.totalSeconds).toBeGreaterThan(report.estimate.fixedSeconds);
     expect(report.checks.map((c) => c.id)).toEqual(expect.arrayContaining(['source.logical_replication', 'source.backups', 'key.enabled', 'key.spec', 'key.region', 'key.rds_access', 'dms.instance', 'pg.wal_level']));
+  });
+
+  test('sessions of rekey\'s own login from other clients are a warning naming them and what the cutover will do; DMS\'s are not', async () => {
+    world.foreignSessions = [
+      { user: 'rekey_admin', client: DMS_ADDRESS, application: 'dms' },
+      { user: 'rekey_admin', client: '10.1.2.3', application: 'billing-api' },
+    ];
+    const report = await preflight.run(world.context());
+    expect(report.problems).toEqual([]);
+    expect(report.dmsAddresses).toEqual([DMS_ADDRESS]);
+    expect(report.warnings).toContainEqual(
+      'source.open_sessions: 1 session of rekey_admin from other clients now: rekey_admin@10.1.2.3 (billing-api). The fence cannot lock out this login; the cutover stops while any is open (cutover.openSessions: refuse). Give applications their own login.',
+    );
   });
 
   test('a disabled key is named', async () => {
