@@ -1,14 +1,13 @@
 // Injected faults of the rehearsal cloud: the sentinel row never reaches the target (drain times out),
 // and the DMS task fails after a while with the subscription disabled.
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
-import {
-  CreateEndpointCommand, CreateReplicationInstanceCommand, CreateReplicationTaskCommand, DescribeReplicationTasksCommand, StartReplicationTaskCommand,
-} from '@aws-sdk/client-database-migration-service';
+import { CreateEndpointCommand, CreateReplicationInstanceCommand } from '@aws-sdk/client-database-migration-service';
 import { CreateDBClusterSnapshotCommand, CreateDBInstanceCommand, DescribeDBClustersCommand, RestoreDBClusterFromSnapshotCommand } from '@aws-sdk/client-rds';
 import pg from 'pg';
 import { runbookSchema } from '../../src/runbook/schema.js';
 import { openRehearsal } from '../../src/rehearsal/world.js';
 import type { RehearsalWorld } from '../../src/rehearsal/world.js';
+import { createCdcTask, describeTask, pgQuery, selectTables, sleep, startTask, until } from '../helpers/cloud-suite.js';
 import { testDir } from '../helpers/servers.js';
 
 const FAIL_AFTER = 4;
@@ -25,25 +24,10 @@ const runbook = runbookSchema.parse({
 });
 
 let world: RehearsalWorld;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const POLL = { timeoutMs: 15_000 };
 
-async function sql<R extends pg.QueryResultRow>(port: number, text: string, params: unknown[] = []): Promise<R[]> {
-  const c = new pg.Client({ host: '127.0.0.1', port, user: 'rdsadmin', database: 'shop' });
-  await c.connect();
-  try {
-    return (await c.query<R>(text, params)).rows;
-  } finally {
-    await c.end();
-  }
-}
-
-async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
+const sql = <R extends pg.QueryResultRow>(port: number, text: string, params: unknown[] = []): Promise<R[]> =>
+  pgQuery<R>({ host: '127.0.0.1', port, user: 'rdsadmin', database: 'shop' }, text, params);
 
 beforeAll(async () => {
   world = await openRehearsal({ stateDir: testDir('rehearsal-faults'), runbook, fresh: true });
@@ -78,17 +62,12 @@ test('the sentinel row is held back, then the task fails after the configured ti
       EndpointIdentifier: `shop-${type}`, EndpointType: type, EngineName: 'aurora-postgresql', ServerName: '127.0.0.1', Port: p, DatabaseName: 'shop', Username: 'rdsadmin',
       ...(type === 'source' ? { PostgreSQLSettings: { SlotName: 'rekey_f1', PluginName: 'test-decoding' } } : {}),
     }))).Endpoint?.EndpointArn;
-  const task = await dms.send(new CreateReplicationTaskCommand({
-    ReplicationTaskIdentifier: 'shop-cdc', SourceEndpointArn: await endpoint('source', port('shop')), TargetEndpointArn: await endpoint('target', port('shop-new')),
-    ReplicationInstanceArn: instanceArn, MigrationType: 'cdc', CdcStartPosition: world.inspect().snapshots['shop-snap']?.lsn,
-    TableMappings: JSON.stringify({ rules: [{ 'rule-type': 'selection', 'rule-id': '1', 'rule-name': '1', 'object-locator': { 'schema-name': 'public', 'table-name': 'items' }, 'rule-action': 'include' }] }),
-  }));
-  const arn = task.ReplicationTask?.ReplicationTaskArn;
-  const status = async (): Promise<{ Status?: string; LastFailureMessage?: string }> =>
-    (await dms.send(new DescribeReplicationTasksCommand({ Filters: [{ Name: 'replication-task-arn', Values: [arn ?? ''] }] }))).ReplicationTasks?.[0] ?? {};
-  await until('ready', async () => (await status()).Status === 'ready');
-  await dms.send(new StartReplicationTaskCommand({ ReplicationTaskArn: arn, StartReplicationTaskType: 'start-replication' }));
-  await until('running', async () => (await status()).Status === 'running');
+  const arn = await createCdcTask(dms, {
+    id: 'shop-cdc', sourceArn: await endpoint('source', port('shop')), targetArn: await endpoint('target', port('shop-new')),
+    instanceArn, position: world.inspect().snapshots['shop-snap']?.lsn, tableMappings: selectTables({ schema: 'public', table: 'items' }),
+  }, POLL);
+  const status = (): Promise<{ Status?: string; LastFailureMessage?: string }> => describeTask(dms, arn);
+  await startTask(dms, arn, { settledOn: ['running'], ...POLL });
   const startedAt = Date.now();
 
   const src = world.servers.source.port;
@@ -96,11 +75,11 @@ test('the sentinel row is held back, then the task fails after the configured ti
   await sql(src, "INSERT INTO rekey_sentinel (token) VALUES ('drain-1')");
   await sql(src, "INSERT INTO items (v) VALUES ('after sentinel')");
   // Everything else flows (the sentinel table rides along although the mappings name only items) ...
-  await until('item replicated', async () => (await sql(tgt, "SELECT 1 FROM items WHERE v = 'after sentinel'")).length === 1);
+  await until('item replicated', async () => ((await sql(tgt, "SELECT 1 FROM items WHERE v = 'after sentinel'")).length === 1 ? true : undefined), POLL);
   // ... but the sentinel row never lands.
   expect(await sql(tgt, "SELECT 1 FROM rekey_sentinel WHERE token = 'drain-1'")).toHaveLength(0);
 
-  await until('failed', async () => (await status()).Status === 'failed', (FAIL_AFTER + 5) * 1000);
+  await until('failed', async () => ((await status()).Status === 'failed' ? true : undefined), { timeoutMs: (FAIL_AFTER + 5) * 1000 });
   expect(Date.now() - startedAt).toBeGreaterThanOrEqual((FAIL_AFTER - 1) * 1000);
   expect((await status()).LastFailureMessage).toMatch(/dmsTaskFailsAfterSeconds/);
   const [sub] = await sql<{ subenabled: boolean }>(tgt, 'SELECT subenabled FROM pg_subscription');

@@ -2,16 +2,14 @@
 // rows do (drain times out), and the DMS task fails after a while with replication stopped. Also: the fence
 // (the MySQL adapter) never offers the rehearsal's own accounts.
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
-import {
-  CreateEndpointCommand, CreateReplicationTaskCommand, DescribeReplicationInstancesCommand, DescribeReplicationTasksCommand, StartReplicationTaskCommand,
-} from '@aws-sdk/client-database-migration-service';
+import { CreateEndpointCommand, DescribeReplicationInstancesCommand } from '@aws-sdk/client-database-migration-service';
 import { CreateDBClusterSnapshotCommand, CreateDBInstanceCommand, DescribeDBClustersCommand, RestoreDBClusterFromSnapshotCommand } from '@aws-sdk/client-rds';
-import mysql from 'mysql2/promise';
 import { createMysqlAdapter } from '../../src/db/mysql.js';
 import { runbookSchema } from '../../src/runbook/schema.js';
 import { seedMysqlDemo } from '../../src/rehearsal/seed-mysql.js';
 import { openRehearsal } from '../../src/rehearsal/world.js';
 import type { RehearsalWorld } from '../../src/rehearsal/world.js';
+import { createCdcTask, describeTask, mysqlQuery, selectTables, sleep, startTask, until } from '../helpers/cloud-suite.js';
 import { testDir } from '../helpers/servers.js';
 
 const FAIL_AFTER = 4;
@@ -28,24 +26,10 @@ const runbook = runbookSchema.parse({
 });
 
 let world: RehearsalWorld;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const POLL = { timeoutMs: 15_000 };
 
-async function sql(port: number, text: string, params: unknown[] = []): Promise<Record<string, unknown>[]> {
-  const c = await mysql.createConnection({ host: '127.0.0.1', port, user: 'root', database: 'shop' });
-  try {
-    return (await c.query(text, params))[0] as Record<string, unknown>[];
-  } finally {
-    await c.end();
-  }
-}
-
-async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
+const sql = (port: number, text: string, params: unknown[] = []): Promise<Record<string, unknown>[]> =>
+  mysqlQuery({ host: '127.0.0.1', port, user: 'root', database: 'shop' }, text, params);
 
 beforeAll(async () => {
   world = await openRehearsal({ stateDir: testDir('rehearsal-mysql-faults'), runbook, fresh: true });
@@ -80,24 +64,19 @@ test('the sentinel row is held back while other rows arrive, then the task fails
     const out = await cloud.dms.send(new CreateEndpointCommand({ EndpointIdentifier: `shop-${type}`, EndpointType: type, EngineName: 'aurora', ServerName: '127.0.0.1', Port: port, Username: 'rekey_admin' }));
     return out.Endpoint?.EndpointArn ?? '';
   };
-  const created = await cloud.dms.send(new CreateReplicationTaskCommand({
-    ReplicationTaskIdentifier: 'shop-task', SourceEndpointArn: await endpoint('source', 'shop'), TargetEndpointArn: await endpoint('target', 'shop-new'),
-    ReplicationInstanceArn: instanceArn, MigrationType: 'cdc', CdcStartPosition: position,
-    TableMappings: JSON.stringify({ rules: [{ 'rule-type': 'selection', 'rule-id': '1', 'rule-name': '1', 'object-locator': { 'schema-name': 'shop', 'table-name': '%' }, 'rule-action': 'include' }] }),
-  }));
-  const arn = created.ReplicationTask?.ReplicationTaskArn ?? '';
-  const status = async (): Promise<{ Status?: string; LastFailureMessage?: string }> =>
-    (await cloud.dms.send(new DescribeReplicationTasksCommand({ Filters: [{ Name: 'replication-task-arn', Values: [arn] }] }))).ReplicationTasks?.[0] ?? {};
-  await until('task ready', async () => (await status()).Status === 'ready');
-  await cloud.dms.send(new StartReplicationTaskCommand({ ReplicationTaskArn: arn, StartReplicationTaskType: 'start-replication', CdcStartPosition: position }));
-  await until('task running', async () => (await status()).Status === 'running');
+  const arn = await createCdcTask(cloud.dms, {
+    id: 'shop-task', sourceArn: await endpoint('source', 'shop'), targetArn: await endpoint('target', 'shop-new'),
+    instanceArn, position, tableMappings: selectTables({ schema: 'shop' }),
+  }, POLL);
+  const status = (): Promise<{ Status?: string; LastFailureMessage?: string }> => describeTask(cloud.dms, arn);
+  await startTask(cloud.dms, arn, { position, settledOn: ['running'], ...POLL });
   const src = world.servers.source.port;
   const tgt = world.servers.target.port;
   await sql(src, "INSERT INTO rekey_sentinel (token) VALUES ('drain-1')");
   await sql(src, "INSERT INTO rehearsal_writes (token, n) VALUES ('after-sentinel', 1)");
-  await until('the later row arrives', async () => (await sql(tgt, "SELECT 1 FROM rehearsal_writes WHERE token = 'after-sentinel'")).length === 1);
+  await until('the later row arrives', async () => ((await sql(tgt, "SELECT 1 FROM rehearsal_writes WHERE token = 'after-sentinel'")).length === 1 ? true : undefined), POLL);
   expect(await sql(tgt, 'SELECT token FROM rekey_sentinel')).toEqual([]);
-  await until('task failed', async () => (await status()).Status === 'failed', (FAIL_AFTER + 6) * 1000);
+  await until('task failed', async () => ((await status()).Status === 'failed' ? true : undefined), { timeoutMs: (FAIL_AFTER + 6) * 1000 });
   expect((await status()).LastFailureMessage).toMatch(/dmsTaskFailsAfterSeconds/);
   const [replica] = await sql(tgt, 'SHOW SLAVE STATUS');
   expect(replica).toMatchObject({ Slave_IO_Running: 'No', Slave_SQL_Running: 'No' });

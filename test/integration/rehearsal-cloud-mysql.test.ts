@@ -4,8 +4,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import {
-  CreateEndpointCommand, CreateReplicationInstanceCommand, CreateReplicationTaskCommand, DeleteReplicationTaskCommand, DescribeConnectionsCommand,
-  DescribeReplicationTasksCommand, StartReplicationTaskCommand, StopReplicationTaskCommand, TestConnectionCommand,
+  CreateEndpointCommand, CreateReplicationInstanceCommand, DeleteReplicationTaskCommand, DescribeConnectionsCommand, StopReplicationTaskCommand, TestConnectionCommand,
 } from '@aws-sdk/client-database-migration-service';
 import type { ReplicationTask } from '@aws-sdk/client-database-migration-service';
 import {
@@ -19,6 +18,7 @@ import type { Runbook } from '../../src/runbook/schema.js';
 import { seedMysqlDemo } from '../../src/rehearsal/seed-mysql.js';
 import { openRehearsal } from '../../src/rehearsal/world.js';
 import type { RehearsalWorld } from '../../src/rehearsal/world.js';
+import { createCdcTask, describeTask, mysqlQuery, selectTables, sleep, startTask, until } from '../helpers/cloud-suite.js';
 import { testDir } from '../helpers/servers.js';
 
 const SRC = 'orders-db';
@@ -36,28 +36,9 @@ const runbook: Runbook = runbookSchema.parse({
 });
 
 let world: RehearsalWorld;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const rds = (): RDSClient => world.cloud.rds as RDSClient;
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
-async function sql<R>(port: number, text: string, params: unknown[] = []): Promise<R[]> {
-  const c = await mysql.createConnection({ host: '127.0.0.1', port, user: 'root', database: 'orders' });
-  try {
-    const [rows] = await c.query(text, params);
-    return rows as R[];
-  } finally {
-    await c.end();
-  }
-}
+const sql = <R>(port: number, text: string, params: unknown[] = []): Promise<R[]> => mysqlQuery<R>({ host: '127.0.0.1', port, user: 'root', database: 'orders' }, text, params);
 const src = (text: string, params: unknown[] = []): Promise<Record<string, unknown>[]> => sql(world.servers.source.port, text, params);
 const tgt = (text: string, params: unknown[] = []): Promise<Record<string, unknown>[]> => sql(world.servers.target.port, text, params);
 
@@ -86,11 +67,7 @@ function startWriter(): { stop: () => Promise<number> } {
   return { stop: async () => { running = false; await done; return n; } };
 }
 
-async function task(arn: string): Promise<ReplicationTask> {
-  const t = (await world.cloud.dms.send(new DescribeReplicationTasksCommand({ Filters: [{ Name: 'replication-task-arn', Values: [arn] }] }))).ReplicationTasks?.[0];
-  if (!t) throw new Error('no task');
-  return t;
-}
+const task = (arn: string): Promise<ReplicationTask> => describeTask(world.cloud.dms, arn);
 
 async function events(input: ConstructorParameters<typeof DescribeEventsCommand>[0]): Promise<Event[]> {
   const all: Event[] = [];
@@ -210,18 +187,11 @@ describe('rehearsal cloud (Aurora MySQL on MariaDB)', () => {
       return c?.Status === 'testing' ? undefined : c;
     });
     expect(conn.Status).toBe('successful');
-    const created = await world.cloud.dms.send(new CreateReplicationTaskCommand({
-      ReplicationTaskIdentifier: 'm1-task', SourceEndpointArn: sourceArn, TargetEndpointArn: targetArn, ReplicationInstanceArn: instanceArn, MigrationType: 'cdc',
-      TableMappings: JSON.stringify({ rules: [{ 'rule-type': 'selection', 'rule-id': '1', 'rule-name': '1', 'object-locator': { 'schema-name': 'orders', 'table-name': '%' }, 'rule-action': 'include' }, { 'rule-type': 'selection', 'rule-id': '2', 'rule-name': '2', 'object-locator': { 'schema-name': 'orders', 'table-name': 'scratch' }, 'rule-action': 'exclude' }] }),
-      CdcStartPosition: dumpPos,
-    }));
-    const arn = created.ReplicationTask?.ReplicationTaskArn ?? '';
-    await until('task ready', async () => ((await task(arn)).Status === 'ready' ? true : undefined));
-    await world.cloud.dms.send(new StartReplicationTaskCommand({ ReplicationTaskArn: arn, StartReplicationTaskType: 'start-replication', CdcStartPosition: dumpPos }));
-    const running = await until('task running', async () => {
-      const t = await task(arn);
-      return t.Status === 'starting' ? undefined : t;
+    const arn = await createCdcTask(world.cloud.dms, {
+      id: 'm1-task', sourceArn, targetArn, instanceArn, position: dumpPos,
+      tableMappings: selectTables({ schema: 'orders' }, { schema: 'orders', table: 'scratch', isExcluded: true }),
     });
+    const running = await startTask(world.cloud.dms, arn, { position: dumpPos });
     expect(running).toMatchObject({ Status: 'running' });
     await src('INSERT INTO scratch VALUES ()'); // excluded by the mappings
     await sleep(1500);
@@ -253,18 +223,8 @@ describe('rehearsal cloud (Aurora MySQL on MariaDB)', () => {
   }, 90_000);
 
   async function failedStart(id: string, position: string): Promise<string> {
-    const created = await world.cloud.dms.send(new CreateReplicationTaskCommand({
-      ReplicationTaskIdentifier: id, SourceEndpointArn: sourceArn, TargetEndpointArn: targetArn, ReplicationInstanceArn: instanceArn, MigrationType: 'cdc',
-      TableMappings: JSON.stringify({ rules: [{ 'rule-type': 'selection', 'rule-id': '1', 'rule-name': '1', 'object-locator': { 'schema-name': 'orders', 'table-name': '%' }, 'rule-action': 'include' }] }),
-      CdcStartPosition: position,
-    }));
-    const arn = created.ReplicationTask?.ReplicationTaskArn ?? '';
-    await until('task ready', async () => ((await task(arn)).Status === 'ready' ? true : undefined));
-    await world.cloud.dms.send(new StartReplicationTaskCommand({ ReplicationTaskArn: arn, StartReplicationTaskType: 'start-replication', CdcStartPosition: position }));
-    const t = await until('task failed', async () => {
-      const x = await task(arn);
-      return x.Status === 'starting' ? undefined : x;
-    });
+    const arn = await createCdcTask(world.cloud.dms, { id, sourceArn, targetArn, instanceArn, position, tableMappings: selectTables({ schema: 'orders' }) });
+    const t = await startTask(world.cloud.dms, arn, { position });
     expect(t.Status).toBe('failed');
     expect((await tgt('SHOW SLAVE STATUS')).length).toBe(0); // nothing was set up
     return t.LastFailureMessage ?? '';

@@ -4,10 +4,7 @@
 // say: duplicate inserts update, updates of missing rows insert, deletes of missing rows are ignored, a table
 // without a primary key gets its inserts again. Tables with a key end identical to the source.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import {
-  CreateEndpointCommand, CreateReplicationInstanceCommand, CreateReplicationTaskCommand, DescribeReplicationInstancesCommand, DescribeReplicationTasksCommand,
-  StartReplicationTaskCommand,
-} from '@aws-sdk/client-database-migration-service';
+import { CreateEndpointCommand, CreateReplicationInstanceCommand, DescribeReplicationInstancesCommand } from '@aws-sdk/client-database-migration-service';
 import type { ReplicationTask } from '@aws-sdk/client-database-migration-service';
 import { CopyDBSnapshotCommand, CreateDBSnapshotCommand, DescribeDBInstancesCommand, DescribeDBSnapshotsCommand, RestoreDBInstanceFromDBSnapshotCommand } from '@aws-sdk/client-rds';
 import pg from 'pg';
@@ -16,6 +13,7 @@ import { instanceRestoreRequest } from '../../src/steps/instance.js';
 import { runbookSchema } from '../../src/runbook/schema.js';
 import { openRehearsal } from '../../src/rehearsal/world.js';
 import type { RehearsalWorld } from '../../src/rehearsal/world.js';
+import { createCdcTask, pgQuery, selectTables, startTask as startCdcTask, until } from '../helpers/cloud-suite.js';
 import { testDir } from '../helpers/servers.js';
 
 const SRC = 'ledger-db';
@@ -36,29 +34,13 @@ const runbook = runbookSchema.parse({
 });
 
 let world: RehearsalWorld;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+// The runbook has no delays, so every wait here is short: poll at 50 ms.
+const POLL = { intervalMs: 50 };
 
-async function sql<R extends pg.QueryResultRow>(port: number, text: string, params: unknown[] = []): Promise<R[]> {
-  const c = new pg.Client({ host: '127.0.0.1', port, user: 'rdsadmin', database: 'ledger' });
-  await c.connect();
-  try {
-    return (await c.query<R>(text, params)).rows;
-  } finally {
-    await c.end();
-  }
-}
+const sql = <R extends pg.QueryResultRow>(port: number, text: string, params: unknown[] = []): Promise<R[]> =>
+  pgQuery<R>({ host: '127.0.0.1', port, user: 'rdsadmin', database: 'ledger' }, text, params);
 const source = <R extends pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<R[]> => sql<R>(world.servers.source.port, text, params);
 const target = <R extends pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<R[]> => sql<R>(world.servers.target.port, text, params);
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 /** Every row of a table, in key order, as text (what validation compares). */
 const rowsOf = (query: typeof source, table: string): Promise<{ r: string }[]> => query<{ r: string }>(`SELECT t::text AS r FROM ${table} t ORDER BY 1`);
@@ -94,12 +76,12 @@ beforeAll(async () => {
   const rds = world.cloud.rds;
   await rds.send(new CreateDBSnapshotCommand({ DBSnapshotIdentifier: `${TGT}-snap`, DBInstanceIdentifier: SRC }));
   const ready = async (id: string): Promise<true | undefined> => ((await rds.send(new DescribeDBSnapshotsCommand({ DBSnapshotIdentifier: id }))).DBSnapshots?.[0]?.Status === 'available' ? true : undefined);
-  await until('snapshot', () => ready(`${TGT}-snap`));
+  await until('snapshot', () => ready(`${TGT}-snap`), POLL);
   await rds.send(new CopyDBSnapshotCommand({ SourceDBSnapshotIdentifier: `${TGT}-snap`, TargetDBSnapshotIdentifier: `${TGT}-copy`, KmsKeyId: 'alias/ledger-new' }));
-  await until('copy', () => ready(`${TGT}-copy`));
+  await until('copy', () => ready(`${TGT}-copy`), POLL);
   const src = (await rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: SRC }))).DBInstances?.[0] ?? {};
   await rds.send(new RestoreDBInstanceFromDBSnapshotCommand(instanceRestoreRequest(src, TGT, `${TGT}-copy`, [])));
-  await until('restore', async () => ((await rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: TGT }))).DBInstances?.[0]?.DBInstanceStatus === 'available' ? true : undefined));
+  await until('restore', async () => ((await rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: TGT }))).DBInstances?.[0]?.DBInstanceStatus === 'available' ? true : undefined), POLL);
   snapshotLsn = world.inspect().snapshots[`${TGT}-copy`]?.lsn ?? '';
 }, 120_000);
 
@@ -119,21 +101,9 @@ describe('rehearsal cloud: an RDS for PostgreSQL restore without the seed functi
   let instanceArn = '';
   let sourceArn = '';
   let targetArn = '';
-  const task = async (arn: string): Promise<ReplicationTask> =>
-    (await world.cloud.dms.send(new DescribeReplicationTasksCommand({ Filters: [{ Name: 'replication-task-arn', Values: [arn] }] }))).ReplicationTasks?.[0] ?? {};
   async function startTask(id: string, position: string, settings: string): Promise<ReplicationTask> {
-    const out = await world.cloud.dms.send(new CreateReplicationTaskCommand({
-      ReplicationTaskIdentifier: id, SourceEndpointArn: sourceArn, TargetEndpointArn: targetArn, ReplicationInstanceArn: instanceArn, MigrationType: 'cdc', CdcStartPosition: position,
-      TableMappings: JSON.stringify({ rules: [{ 'rule-type': 'selection', 'rule-id': '1', 'rule-name': '1', 'object-locator': { 'schema-name': 'public', 'table-name': '%' }, 'rule-action': 'include' }] }),
-      ReplicationTaskSettings: settings,
-    }));
-    const arn = out.ReplicationTask?.ReplicationTaskArn ?? '';
-    await until('task ready', async () => ((await task(arn)).Status === 'ready' ? true : undefined));
-    await world.cloud.dms.send(new StartReplicationTaskCommand({ ReplicationTaskArn: arn, StartReplicationTaskType: 'start-replication' }));
-    return until('task settled', async () => {
-      const t = await task(arn);
-      return t.Status === 'running' || t.Status === 'failed' ? t : undefined;
-    });
+    const arn = await createCdcTask(world.cloud.dms, { id, sourceArn, targetArn, instanceArn, position, tableMappings: selectTables({ schema: 'public' }), settings }, POLL);
+    return startCdcTask(world.cloud.dms, arn, POLL);
   }
 
   test('without the upsert error policies DMS refuses the overlap, naming them; a start older than the slot is refused', async () => {
@@ -142,7 +112,7 @@ describe('rehearsal cloud: an RDS for PostgreSQL restore without the seed functi
     await until('instance', async () => {
       const out = await world.cloud.dms.send(new DescribeReplicationInstancesCommand({ Filters: [{ Name: 'replication-instance-id', Values: ['rekey-dms'] }] }));
       return out.ReplicationInstances?.[0]?.ReplicationInstanceStatus === 'available' ? true : undefined;
-    });
+    }, POLL);
     const port = async (id: string): Promise<number> => (await world.cloud.rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: id }))).DBInstances?.[0]?.Endpoint?.Port ?? 0;
     const endpoint = async (id: string, type: 'source' | 'target', p: number, slot?: string): Promise<string> =>
       (await world.cloud.dms.send(new CreateEndpointCommand({
@@ -183,9 +153,9 @@ describe('rehearsal cloud: an RDS for PostgreSQL restore without the seed functi
     await source("UPDATE public.entries SET label = 'after the snapshot' WHERE id = 1");
     await source('INSERT INTO public.ticks (n) VALUES (2)');
     const want = await rowsOf(source, 'public.entries');
-    await until('entries caught up', async () => (JSON.stringify(await rowsOf(target, 'public.entries')) === JSON.stringify(want) ? true : undefined));
+    await until('entries caught up', async () => (JSON.stringify(await rowsOf(target, 'public.entries')) === JSON.stringify(want) ? true : undefined), POLL);
     expect(await rowsOf(target, 'public.entries')).toEqual(want);
-    await until('ticks caught up', async () => ((await target('SELECT 1 FROM public.ticks WHERE n = 2')).length === 1 ? true : undefined));
+    await until('ticks caught up', async () => ((await target('SELECT 1 FROM public.ticks WHERE n = 2')).length === 1 ? true : undefined), POLL);
     expect(await target<{ n: number; c: string }>('SELECT n, count(*)::text AS c FROM public.ticks GROUP BY n ORDER BY n')).toEqual([{ n: 1, c: '2' }, { n: 2, c: '1' }]);
   }, 60_000);
 });

@@ -4,12 +4,12 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { CreateDBInstanceReadReplicaCommand, CreateDBSnapshotCommand, DeleteDBInstanceCommand, DescribeDBInstancesCommand } from '@aws-sdk/client-rds';
 import type { DBInstance } from '@aws-sdk/client-rds';
-import mysql from 'mysql2/promise';
 import { runbookSchema } from '../../src/runbook/schema.js';
 import type { Runbook } from '../../src/runbook/schema.js';
 import { seedMysqlDemo } from '../../src/rehearsal/seed-mysql.js';
 import { openRehearsal } from '../../src/rehearsal/world.js';
 import type { RehearsalWorld } from '../../src/rehearsal/world.js';
+import { mysqlQuery, until } from '../helpers/cloud-suite.js';
 import { testDir } from '../helpers/servers.js';
 
 const SRC = 'shop-db';
@@ -25,32 +25,16 @@ const runbook: Runbook = runbookSchema.parse({
 });
 
 let world: RehearsalWorld;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+// A read replica is a whole new server: this suite waits up to 30 s.
+const POLL = { timeoutMs: 30_000 };
 
-async function q<R>(port: number, sql: string, params: unknown[] = []): Promise<R[]> {
-  const c = await mysql.createConnection({ host: '127.0.0.1', port, user: 'rdsadmin', database: 'orders' });
-  try {
-    return (await c.query(sql, params))[0] as R[];
-  } finally {
-    await c.end();
-  }
-}
+const q = <R>(port: number, sql: string, params: unknown[] = []): Promise<R[]> => mysqlQuery<R>({ host: '127.0.0.1', port, user: 'rdsadmin', database: 'orders' }, sql, params);
 
 async function instance(id: string): Promise<DBInstance> {
   const out = await world.cloud.rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: id }));
   const i = out.DBInstances?.[0];
   if (!i) throw new Error(`no instance ${id}`);
   return i;
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
 }
 
 beforeAll(async () => {
@@ -72,14 +56,14 @@ describe('rehearsal cloud (RDS for MySQL instance)', () => {
     const rr = await until('replica available', async () => {
       const i = await instance(RR);
       return i.DBInstanceStatus === 'available' ? i : undefined;
-    });
+    }, POLL);
     expect(rr.ReadReplicaSourceDBInstanceIdentifier).toBe(SRC);
     expect((await instance(SRC)).ReadReplicaDBInstanceIdentifiers).toEqual([RR]);
     replicaPort = rr.Endpoint?.Port ?? 0;
     expect(world.inspect().clusters[RR]?.backend.port).not.toBe(world.servers.source.port);
     expect(world.inspect().clusters[RR]?.backend.port).not.toBe(world.servers.target.port);
     await q(world.servers.source.port, 'INSERT INTO orders.ticks VALUES (3)');
-    await until('row 3 replicated', async () => ((await q<{ c: number }>(replicaPort, 'SELECT COUNT(*) AS c FROM orders.ticks'))[0]?.c === 3 ? true : undefined));
+    await until('row 3 replicated', async () => ((await q<{ c: number }>(replicaPort, 'SELECT COUNT(*) AS c FROM orders.ticks'))[0]?.c === 3 ? true : undefined), POLL);
   }, 120_000);
 
   test('a running replica is not snapshotted; after rds_stop_replication the snapshot records the executed source position', async () => {

@@ -16,6 +16,7 @@ import type { Runbook } from '../../src/runbook/schema.js';
 import { seedPostgresDemo } from '../../src/rehearsal/seed.js';
 import { openRehearsal } from '../../src/rehearsal/world.js';
 import type { RehearsalWorld } from '../../src/rehearsal/world.js';
+import { fault, pgQuery as query, sleep, until } from '../helpers/cloud-suite.js';
 import { testDir } from '../helpers/servers.js';
 
 const SRC = 'billing-db';
@@ -38,17 +39,8 @@ const runbook: Runbook = runbookSchema.parse({
 
 let dir: string;
 let world: RehearsalWorld;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function query<R extends pg.QueryResultRow>(config: pg.ClientConfig, sql: string, params: unknown[] = []): Promise<R[]> {
-  const c = new pg.Client(config);
-  await c.connect();
-  try {
-    return (await c.query<R>(sql, params)).rows;
-  } finally {
-    await c.end();
-  }
-}
+// This suite polls every 50 ms: the copy's rising PercentProgress is sampled by it.
+const POLL = { intervalMs: 50 };
 
 const sourceDb = (): pg.ClientConfig => ({ host: '127.0.0.1', port: world.servers.source.port, user: 'rdsadmin', database: 'billing' });
 const targetDb = (): pg.ClientConfig => ({ host: '127.0.0.1', port: world.servers.target.port, user: 'rdsadmin', database: 'billing' });
@@ -65,25 +57,6 @@ async function snapshot(id: string): Promise<DBSnapshot> {
   const s = out.DBSnapshots?.[0];
   if (!s) throw new Error(`no snapshot ${id}`);
   return s;
-}
-
-async function fault(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a fault');
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
 }
 
 beforeAll(async () => {
@@ -133,7 +106,7 @@ describe('rehearsal cloud (RDS for PostgreSQL instance)', () => {
     running = false;
     await writer;
     expect(n).toBeGreaterThan(0);
-    await until('snapshot available', async () => ((await snapshot(SNAP)).Status === 'available' ? true : undefined));
+    await until('snapshot available', async () => ((await snapshot(SNAP)).Status === 'available' ? true : undefined), POLL);
     const disabled = await fault(world.cloud.rds.send(new CopyDBSnapshotCommand({ SourceDBSnapshotIdentifier: SNAP, TargetDBSnapshotIdentifier: COPY, KmsKeyId: 'alias/off' })));
     expect(disabled.name).toBe('KMSKeyNotAccessibleFault');
     const newKeyArn = (await world.cloud.kms.send(new DescribeKeyCommand({ KeyId: NEW_KEY }))).KeyMetadata?.Arn;
@@ -145,7 +118,7 @@ describe('rehearsal cloud (RDS for PostgreSQL instance)', () => {
       const s = await snapshot(COPY);
       seen.push(s.PercentProgress ?? -1);
       return s.Status === 'available' ? s : undefined;
-    });
+    }, POLL);
     expect(copy.KmsKeyId).toBe(newKeyArn);
     expect(copy.SourceDBSnapshotIdentifier).toContain(SNAP);
     expect(seen.some((p) => p > 0 && p < 100)).toBe(true);
@@ -167,7 +140,7 @@ describe('rehearsal cloud (RDS for PostgreSQL instance)', () => {
     const restored = await until('restored instance available', async () => {
       const i = await instance(TGT);
       return i.DBInstanceStatus === 'available' ? i : undefined;
-    });
+    }, POLL);
     expect(restored.KmsKeyId).toBe((await snapshot(COPY)).KmsKeyId);
     expect(restored).toMatchObject({
       MultiAZ: true, StorageType: 'gp3', Iops: 3000, StorageThroughput: 125, DBInstanceClass: src.DBInstanceClass, DeletionProtection: src.DeletionProtection,
@@ -199,7 +172,7 @@ describe('rehearsal cloud (RDS for PostgreSQL instance)', () => {
     const renamed = await until('renamed', async () => {
       const i = await instance(SRC);
       return i.DBInstanceStatus === 'available' ? i : undefined;
-    });
+    }, POLL);
     expect(renamed.KmsKeyId).toBe((await snapshot(COPY)).KmsKeyId);
     expect(renamed.Endpoint?.Port).toBe(oldPort);
     const [row] = await query<{ lsn: string }>({ host: '127.0.0.1', port: oldPort, user: 'rdsadmin', database: 'billing' }, 'SELECT rds_tools.logical_seed_lsn()::text AS lsn');

@@ -5,9 +5,8 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { CloudWatchClient} from '@aws-sdk/client-cloudwatch';
 import { GetMetricDataCommand, ListMetricsCommand } from '@aws-sdk/client-cloudwatch';
 import {
-  CreateEndpointCommand, CreateReplicationInstanceCommand, CreateReplicationTaskCommand, DeleteReplicationTaskCommand, DescribeConnectionsCommand,
-  DescribeReplicationInstancesCommand, DescribeReplicationTasksCommand, DescribeTableStatisticsCommand, StartReplicationTaskCommand,
-  StopReplicationTaskCommand, TestConnectionCommand,
+  CreateEndpointCommand, CreateReplicationInstanceCommand, DeleteReplicationTaskCommand, DescribeConnectionsCommand, DescribeReplicationInstancesCommand,
+  DescribeReplicationTasksCommand, DescribeTableStatisticsCommand, StopReplicationTaskCommand, TestConnectionCommand,
 } from '@aws-sdk/client-database-migration-service';
 import type { ReplicationTask } from '@aws-sdk/client-database-migration-service';
 import { DescribeKeyCommand, GetKeyPolicyCommand, ListGrantsCommand } from '@aws-sdk/client-kms';
@@ -23,6 +22,7 @@ import type { Runbook } from '../../src/runbook/schema.js';
 import { seedPostgresDemo } from '../../src/rehearsal/seed.js';
 import { openRehearsal } from '../../src/rehearsal/world.js';
 import type { RehearsalWorld } from '../../src/rehearsal/world.js';
+import { createCdcTask, describeTask, fault, pgQuery as query, selectTables, sleep, startTask, until } from '../helpers/cloud-suite.js';
 import { testDir } from '../helpers/servers.js';
 
 const SRC = 'orders-db';
@@ -46,28 +46,6 @@ const runbook: Runbook = runbookSchema.parse({
 let dir: string;
 let world: RehearsalWorld;
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
-async function query<R extends pg.QueryResultRow>(config: pg.ClientConfig, sql: string, params: unknown[] = []): Promise<R[]> {
-  const c = new pg.Client(config);
-  await c.connect();
-  try {
-    return (await c.query<R>(sql, params)).rows;
-  } finally {
-    await c.end();
-  }
-}
-
 const sourceDb = (): pg.ClientConfig => ({ host: '127.0.0.1', port: world.servers.source.port, user: 'rdsadmin', database: 'orders' });
 const targetDb = (): pg.ClientConfig => ({ host: '127.0.0.1', port: world.servers.target.port, user: 'rdsadmin', database: 'orders' });
 const rds = (): RDSClient => world.cloud.rds as RDSClient;
@@ -77,15 +55,6 @@ async function cluster(id: string): Promise<DBCluster> {
   const c = out.DBClusters?.[0];
   if (!c) throw new Error(`no cluster ${id}`);
   return c;
-}
-
-async function fault(p: Promise<unknown>): Promise<Error & { $metadata?: unknown }> {
-  try {
-    await p;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a fault');
 }
 
 /** Inserts n = 1, 2, 3... into public.ticks through the source endpoint, one autocommit insert at a time. */
@@ -210,30 +179,12 @@ describe('rehearsal cloud (PostgreSQL)', () => {
   let sourceArn = '';
   let targetArn = '';
 
-  async function createTask(id: string, position: string, sourceEndpointArn = sourceArn): Promise<string> {
-    const out = await world.cloud.dms.send(new CreateReplicationTaskCommand({
-      ReplicationTaskIdentifier: id, SourceEndpointArn: sourceEndpointArn, TargetEndpointArn: targetArn, ReplicationInstanceArn: instanceArn,
-      MigrationType: 'cdc', CdcStartPosition: position,
-      TableMappings: JSON.stringify({ rules: [{ 'rule-type': 'selection', 'rule-id': '1', 'rule-name': '1', 'object-locator': { 'schema-name': 'public', 'table-name': '%' }, 'rule-action': 'include' }] }),
-      ReplicationTaskSettings: JSON.stringify({ FullLoadSettings: { TargetTablePrepMode: 'DO_NOTHING' } }),
-    }));
-    const arn = out.ReplicationTask?.ReplicationTaskArn ?? '';
-    await until('task ready', async () => ((await task(arn)).Status === 'ready' ? true : undefined));
-    return arn;
-  }
-
-  async function task(arn: string): Promise<ReplicationTask> {
-    const out = await world.cloud.dms.send(new DescribeReplicationTasksCommand({ Filters: [{ Name: 'replication-task-arn', Values: [arn] }] }));
-    return out.ReplicationTasks?.[0] ?? {};
-  }
-
-  async function startAndSettle(arn: string): Promise<ReplicationTask> {
-    await world.cloud.dms.send(new StartReplicationTaskCommand({ ReplicationTaskArn: arn, StartReplicationTaskType: 'start-replication' }));
-    return until('task settled', async () => {
-      const t = await task(arn);
-      return t.Status === 'running' || t.Status === 'failed' ? t : undefined;
-    });
-  }
+  const createTask = (id: string, position: string, sourceEndpointArn = sourceArn): Promise<string> => createCdcTask(world.cloud.dms, {
+    id, sourceArn: sourceEndpointArn, targetArn, instanceArn, position, tableMappings: selectTables({ schema: 'public' }),
+    settings: JSON.stringify({ FullLoadSettings: { TargetTablePrepMode: 'DO_NOTHING' } }),
+  });
+  const task = (arn: string): Promise<ReplicationTask> => describeTask(world.cloud.dms, arn);
+  const startAndSettle = (arn: string): Promise<ReplicationTask> => startTask(world.cloud.dms, arn);
 
   test('DMS refuses what real DMS refuses: wrong start position, missing slot', async () => {
     const ri = await world.cloud.dms.send(new CreateReplicationInstanceCommand({ ReplicationInstanceIdentifier: 'rekey-dms', ReplicationInstanceClass: 'dms.r6i.large' }));
