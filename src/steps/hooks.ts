@@ -4,6 +4,7 @@ import { StepError } from '../engine/types.js';
 import type { GateSpec, PlannedAction, Step } from '../engine/types.js';
 import { output } from './common.js';
 import type { Ctx } from './common.js';
+import type { CapturePositionOutput } from './capture-position.js';
 import type { CatchUpOutput } from './catch-up.js';
 import type { PreflightReport } from './preflight.js';
 import type { RekeyServices } from './services.js';
@@ -60,7 +61,10 @@ export const cutoverGate: GateSpec = {
       facts.predictedWindowSeconds = preflight.estimate.totalSeconds;
       if (preflight.estimate.awsRenameDnsSeconds > 0) facts.awsRenameDnsSeconds = preflight.estimate.awsRenameDnsSeconds;
       facts.tablesWithoutPrimaryKey = preflight.tablesWithoutPk.length;
+      if ((preflight.openSessions ?? 0) > 0) facts.sessionsOfRekeyLoginAtPreflight = preflight.openSessions ?? 0;
     }
+    const overlap = output<CapturePositionOutput>(c, 'capture-position')?.overlap;
+    if (overlap) facts.cdcStartedBeforeSnapshot = `at ${overlap.fromLsn}: the overlap was replayed as upserts`;
     return facts;
   },
   confirmText: (ctx) => (ctx as Ctx).services.runbook.source.identifier,

@@ -64,6 +64,8 @@ export interface PreflightReport {
   dmsInstanceExisted?: boolean;
   /** Its IP addresses, when it existed: sessions from them are DMS's own. */
   dmsAddresses?: string[];
+  /** Sessions of rekey's/DMS's own login from other clients at preflight (the fence cannot lock them out). */
+  openSessions?: number;
   /** schema.table of tables without a primary key. */
   tablesWithoutPk: string[];
   estimate: CutoverEstimate;
@@ -378,7 +380,7 @@ async function checkDatabase(ctx: Ctx, checks: Checks, report: PreflightReport, 
       report.tablesWithoutPk = noPk.map((t) => `${t.schema}.${t.name}`);
       const noPkEffect = prefix === 'pg' ? 'DMS ignores their UPDATEs and DELETEs' : 'DMS cannot tell their rows apart for UPDATEs and DELETEs';
       checks.warn(`${prefix}.primary_keys`, noPk.length === 0, noPk.length === 0 ? 'every table has a primary key' : `tables without a primary key (${noPkEffect}): ${report.tablesWithoutPk.join(', ')}`);
-      await checkOpenSessions(ctx, checks, db, report.dmsAddresses ?? []);
+      await checkOpenSessions(ctx, checks, report, db);
       const concerns = await db.columnConcerns();
       checks.warn(`${prefix}.column_types`, concerns.length === 0, concerns.length === 0 ? 'no column types DMS handles poorly' : `columns DMS may mishandle: ${concerns.map((c) => `${c.schema}.${c.name}.${c.column} (${c.type}: ${c.reason})`).join('; ')}`);
       return db.tableSizes();
@@ -391,11 +393,12 @@ async function checkDatabase(ctx: Ctx, checks: Checks, report: PreflightReport, 
 }
 
 /** Who logs in as rekey's (or DMS's) own login now: the fence cannot lock them out at the cutover. */
-async function checkOpenSessions(ctx: Ctx, checks: Checks, db: DbAdapter, dmsAddresses: readonly string[]): Promise<void> {
+async function checkOpenSessions(ctx: Ctx, checks: Checks, report: PreflightReport, db: DbAdapter): Promise<void> {
   const users = fenceExclusions(ctx);
   const policy = ctx.services.runbook.cutover.openSessions;
   try {
-    const open = await foreignSessions(db, users, dmsAddresses);
+    const open = await foreignSessions(db, users, report.dmsAddresses ?? []);
+    report.openSessions = open.length;
     checks.warn(
       'source.open_sessions',
       open.length === 0,

@@ -391,6 +391,20 @@ describe('the aurora-postgresql flow', () => {
       predictedWindowSeconds: expect.any(Number),
     });
     expect(gate.confirmText?.(ctx)).toBe('app-db');
+    expect(await gate.facts(ctx)).not.toHaveProperty('sessionsOfRekeyLoginAtPreflight');
+    expect(await gate.facts(ctx)).not.toHaveProperty('cdcStartedBeforeSnapshot');
+  });
+
+  test('the cutover gate tells of sessions the fence cannot lock out and of a CDC start before the snapshot', async () => {
+    world.foreignSessions = [{ user: 'rekey_admin', client: '10.1.2.3', application: 'billing-api' }];
+    const flow = buildFlow(world.runbook);
+    const ctx = world.context();
+    await runUntil(flow, ctx, 'validate');
+    ctx.outputs['capture-position'] = { position: '0/2000000', source: 'slot-fallback', overlap: { fromLsn: '0/2000000', snapshotAfter: true, reason: 'x' } };
+    expect(await step(flow, 'before-fence').gate!.facts(ctx)).toMatchObject({
+      sessionsOfRekeyLoginAtPreflight: 1,
+      cdcStartedBeforeSnapshot: 'at 0/2000000: the overlap was replayed as upserts',
+    });
   });
 
   test('rollback after the switch renames back and unfences the old source', async () => {
