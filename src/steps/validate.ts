@@ -3,9 +3,11 @@
 import type { DbAdapter, TableRef } from '../db/types.js';
 import { StepError } from '../engine/types.js';
 import type { PlannedAction, Step } from '../engine/types.js';
-import { clusterEndpoint, mapLimit, openDb } from './common.js';
+import { clusterEndpoint, mapLimit, openDb, output } from './common.js';
 import type { Ctx } from './common.js';
+import type { CapturePositionOutput } from './capture-position.js';
 import { fenceBudgetMs } from './fence.js';
+import type { PreflightReport } from './preflight.js';
 import type { RekeyServices } from './services.js';
 
 /** One table compared. */
@@ -113,6 +115,22 @@ function mismatchLines(out: ValidationOutput): string[] {
     .map((r) => `${r.table}: source ${r.sourceRows ?? '-'} rows, target ${r.targetRows ?? '-'} rows${r.checksumMatch === false ? ', checksums differ' : ''}`);
 }
 
+/**
+ * After the opt-in slot fallback, a keyless table with more rows on the target got the overlap's inserts twice:
+ * that never heals by waiting, so say what to do instead.
+ */
+function overlapDuplicates(ctx: Ctx, out: ValidationOutput): string[] {
+  const overlap = output<CapturePositionOutput>(ctx, 'capture-position')?.overlap;
+  if (!overlap) return [];
+  const keyless = new Set(output<PreflightReport>(ctx, 'preflight')?.tablesWithoutPk ?? []);
+  const tables = out.results.filter((r) => !r.matches && keyless.has(r.table) && (r.targetRows ?? 0) > (r.sourceRows ?? 0)).map((r) => r.table);
+  if (tables.length === 0) return [];
+  return [
+    `${tables.join(', ')}: no primary key, and CDC started at ${overlap.fromLsn}, before the snapshot (dms.allowSlotPositionFallback): the replayed overlap inserted rows there a second time. Resuming cannot fix that.`,
+    'undo with `rekey rollback`, then give those tables a primary key (or use an engine version that has rds_tools.logical_seed_lsn()) and run again',
+  ];
+}
+
 export const validate: Step<RekeyServices, ValidationOutput> = {
   id: 'validate',
   title: 'Validate before the cutover (row counts)',
@@ -137,7 +155,7 @@ export const finalValidate: Step<RekeyServices, ValidationOutput> = {
     ctx.report.publish('validation', out);
     ctx.report.progress(`${out.tables} tables compared, ${out.mismatched} mismatched`);
     if (out.mismatched > 0) {
-      throw new StepError(`final validation failed: ${out.mismatched} of ${out.tables} tables differ`, 'fatal', mismatchLines(out));
+      throw new StepError(`final validation failed: ${out.mismatched} of ${out.tables} tables differ`, 'fatal', [...mismatchLines(out), ...overlapDuplicates(ctx, out)]);
     }
     return out;
   },

@@ -357,6 +357,23 @@ describe('the aurora-postgresql flow', () => {
     ]);
   });
 
+  test('after the slot fallback, a keyless table with extra target rows fails final validation with the way out', async () => {
+    const flow = buildFlow(world.runbook);
+    const ctx = world.context();
+    await runUntil(flow, ctx, 'stop-task');
+    (ctx.outputs.preflight as { tablesWithoutPk: string[] }).tablesWithoutPk = ['public.items'];
+    world.rows.target.set('public.items', 41);
+    const plain = (await step(flow, 'final-validate').run(ctx).catch((e: unknown) => e)) as StepError;
+    expect(plain.details).toEqual(['public.items: source 40 rows, target 41 rows']);
+    ctx.outputs['capture-position'] = { position: '0/2000000', source: 'slot-fallback', overlap: { fromLsn: '0/2000000', snapshotAfter: true, reason: 'x' } };
+    const err = (await step(flow, 'final-validate').run(ctx).catch((e: unknown) => e)) as StepError;
+    expect(err.details).toEqual([
+      'public.items: source 40 rows, target 41 rows',
+      expect.stringMatching(/^public\.items: no primary key, and CDC started at 0\/2000000, before the snapshot .*Resuming cannot fix that\.$/),
+      expect.stringMatching(/^undo with `rekey rollback`, then give those tables a primary key/),
+    ]);
+  });
+
   test('the fence time-box stops the cutover before the switch', async () => {
     const flow = buildFlow(world.runbook);
     const ctx = world.context();
