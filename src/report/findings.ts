@@ -31,6 +31,8 @@ export interface RunFindings {
   /** Where CDC started and how that position was found. */
   position?: { value: string; source: string };
   overlap?: OverlapFinding;
+  /** Which resource holds which key, as AWS reported when the switch was verified. */
+  evidence?: { at: string; resources: { kind: string; role: string; identifier: string; arn?: string; kmsKeyId?: string }[] };
   /** Sessions the fence left open (cutover.openSessions: warn): rekey's or DMS's login used by other clients. */
   unfencedSessions?: { user: string; client: string; application: string }[];
 }
@@ -42,6 +44,7 @@ export function runFindings(state: ReplayState): RunFindings {
   const noPk = outputOf(state, 'preflight')?.tablesWithoutPk;
   const overlap = capture?.overlap;
   const unfenced = outputOf(state, 'fence')?.unfenced;
+  const evidence = outputOf(state, 'verify')?.evidence as RunFindings['evidence'] | undefined;
   return {
     validation: validationSummary(outputOf(state, 'final-validate') ?? outputOf(state, 'validate')),
     sequences: sequenceSummary(outputOf(state, 'fix-sequences')),
@@ -55,6 +58,7 @@ export function runFindings(state: ReplayState): RunFindings {
           },
         }
       : {}),
+    ...(evidence && Array.isArray(evidence.resources) ? { evidence } : {}),
     ...(Array.isArray(unfenced) && unfenced.length > 0 ? { unfencedSessions: unfenced as RunFindings['unfencedSessions'] } : {}),
   };
 }

@@ -98,6 +98,11 @@ export function renderHtmlReport(r: ReportInput, metrics: MetricHistories = {}):
     else if (sm.writes) out.push(` Writes acknowledged ${sm.writes.acknowledged}, lost <strong>${sm.writes.lost}</strong>, duplicated <strong>${sm.writes.duplicated}</strong>.`);
     out.push('</p>');
   }
+  if (sm.evidence) {
+    out.push(`<h2>Encryption evidence</h2><p>Read back from AWS at ${esc(sm.evidence.at)}.</p><table><tr><th>resource</th><th>identifier</th><th>KMS key</th></tr>`);
+    for (const x of sm.evidence.resources) out.push(`<tr><td>${esc(x.kind)}: ${esc(x.role)}</td><td><code>${esc(x.identifier)}</code></td><td>${x.kmsKeyId ? `<code>${esc(x.kmsKeyId)}</code>` : '(not read)'}</td></tr>`);
+    out.push('</table>');
+  }
   if (sm.validation) out.push(`<h2>Validation</h2><p>Tables compared: ${sm.validation.tables}, mismatched: <strong${sm.validation.mismatched > 0 ? ' class="bad"' : ''}>${sm.validation.mismatched}</strong>.</p>`);
   if (sm.sequences) out.push(`<h2>Sequences</h2><p>Checked: ${sm.sequences.checked}, behind after the fix: <strong${sm.sequences.behind > 0 ? ' class="bad"' : ''}>${sm.sequences.behind}</strong>.</p>`);
   const decisions = [...r.state.decisions.values()];

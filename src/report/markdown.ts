@@ -67,6 +67,10 @@ export function renderReport(r: ReportInput): string {
     if (sm.writes?.verifyError !== undefined) lines.push(`- writes acknowledged ${sm.writes.acknowledged}, **not verified**: ${sm.writes.verifyError}`);
     else if (sm.writes) lines.push(`- writes acknowledged ${sm.writes.acknowledged}, lost **${sm.writes.lost}**, duplicated **${sm.writes.duplicated}**, failed attempts ${sm.writes.errors ?? 0}`);
   }
+  if (sm.evidence) {
+    lines.push('', '## Encryption evidence', '', `Read back from AWS at ${sm.evidence.at}:`, '', '| resource | identifier | KMS key |', '|---|---|---|');
+    for (const x of sm.evidence.resources) lines.push(`| ${x.kind}: ${x.role} | \`${x.identifier}\` | ${x.kmsKeyId ? `\`${x.kmsKeyId}\`` : '(not read)'} |`);
+  }
   if (sm.validation) lines.push('', '## Validation', '', `- tables compared: ${sm.validation.tables}, mismatched: **${sm.validation.mismatched}**`);
   if (sm.sequences) lines.push('', '## Sequences', '', `- checked: ${sm.sequences.checked}, behind after the fix: **${sm.sequences.behind}**`);
   const decisions = [...r.state.decisions.values()];

@@ -1,9 +1,21 @@
-// verify: the identifier clients use now serves a cluster under the new key, and it accepts a connection.
+// verify: the identifier clients use now serves a cluster under the new key, and it accepts a connection; the
+// evidence of the key change (which resource holds which key, read back from AWS) goes into the output and report.
 import { StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
-import { mustFindDb, newKeyArn, withTarget } from './common.js';
+import { findDb, mustFindDb, newKeyArn, output, withTarget } from './common.js';
+import type { CopySnapshotOutput } from './instance.js';
+import type { SnapshotOutput } from './snapshot.js';
 import { isInstance } from './engine.js';
 import type { RekeyServices } from './services.js';
+
+/** One resource and the key AWS reports for it. */
+export interface KeyedResource {
+  kind: 'cluster' | 'instance' | 'snapshot';
+  role: string;
+  identifier: string;
+  arn?: string;
+  kmsKeyId?: string;
+}
 
 /** What was verified. */
 export interface VerifyOutput {
@@ -12,7 +24,11 @@ export interface VerifyOutput {
   /** host:port now serving it. */
   endpoint: string;
   serverVersion: string;
+  /** Evidence of the key change, read back from AWS when verified: the serving database, the old one, the snapshots. */
+  evidence?: { at: string; resources: KeyedResource[] };
 }
+
+const keyed = (d: { arn?: string; kmsKeyId?: string }): { arn?: string; kmsKeyId?: string } => ({ ...(d.arn ? { arn: d.arn } : {}), ...(d.kmsKeyId ? { kmsKeyId: d.kmsKeyId } : {}) });
 
 export const verify: Step<RekeyServices, VerifyOutput> = {
   id: 'verify',
@@ -23,6 +39,7 @@ export const verify: Step<RekeyServices, VerifyOutput> = {
     return [
       { kind: 'aws', target: isInstance(rb) ? 'rds:DescribeDBInstances' : 'rds:DescribeDBClusters', summary: `${id} reports KmsKeyId = the new key ARN and is available` },
       { kind: 'sql', target: id, summary: 'connect and run a query', detail: 'SELECT 1' },
+      { kind: 'aws', target: 'rds:Describe*', summary: 'read back the key of the old database too: the evidence of the key change goes into the report' },
     ];
   },
   async run(ctx) {
@@ -35,6 +52,16 @@ export const verify: Step<RekeyServices, VerifyOutput> = {
     }
     if (db.status !== 'available') throw new StepError(`${id} is ${db.status ?? 'unknown'}, not available`, 'retryable');
     const serverVersion = await withTarget(ctx, (db) => db.serverVersion(), id);
-    return { identifier: id, kmsKeyId: keyArn, endpoint: `${db.host ?? ''}:${db.port ?? ''}`, serverVersion };
+    const kind = isInstance(rb) ? 'instance' : 'cluster';
+    const resources: KeyedResource[] = [{ kind, role: 'serving the source identifier now', identifier: id, ...keyed(db) }];
+    const oldId = rb.cutover.switch === 'rename' ? names.oldName : rb.source.identifier;
+    const old = await findDb(ctx, oldId);
+    if (old) resources.push({ kind, role: 'the old database (kept for rollback)', identifier: old.id, ...keyed(old) });
+    const snap = output<SnapshotOutput>(ctx, 'snapshot');
+    if (snap) resources.push({ kind: 'snapshot', role: 'snapshot of the source (old key)', identifier: snap.snapshotId, ...(snap.snapshotArn ? { arn: snap.snapshotArn } : {}) });
+    const copy = output<CopySnapshotOutput>(ctx, 'copy-snapshot');
+    if (copy) resources.push({ kind: 'snapshot', role: 'copy under the new key (restored from)', identifier: copy.snapshotId, kmsKeyId: copy.kmsKeyId, ...(copy.snapshotArn ? { arn: copy.snapshotArn } : {}) });
+    const evidence = { at: new Date(ctx.services.clock.now()).toISOString(), resources };
+    return { identifier: id, kmsKeyId: keyArn, endpoint: `${db.host ?? ''}:${db.port ?? ''}`, serverVersion, evidence };
   },
 };

@@ -21,7 +21,7 @@ import {
 } from '@aws-sdk/client-rds';
 import { StepError } from '../../src/engine/types.js';
 import { STEP_IDS, buildFlow, planFlow, renderPlan } from '../../src/flows/index.js';
-import { cwMock, DMS_ADDRESS, dmsMock, kmsMock, NEW_KEY, PASSWORD, rdsMock, runUntil, SEED_LSN, step, testRunbook, World } from './steps-world.js';
+import { cwMock, DMS_ADDRESS, dmsMock, kmsMock, NEW_KEY, OLD_KEY, PASSWORD, rdsMock, runUntil, SEED_LSN, step, testRunbook, World } from './steps-world.js';
 
 function input<T>(mock: { commandCalls: (c: never) => { args: [{ input: T }] }[] }, command: unknown, i = 0): T {
   const calls = mock.commandCalls(command as never);
@@ -202,6 +202,13 @@ describe('the aurora-postgresql flow', () => {
     ]);
     expect(world.clusters.get('app-db')?.KmsKeyId).toBe(NEW_KEY);
     expect(ctx.outputs.verify).toMatchObject({ identifier: 'app-db', kmsKeyId: NEW_KEY });
+    // The evidence, read back from AWS: the name clients use is under the new key, the old cluster under the old one.
+    const evidence = (ctx.outputs.verify as { evidence: { resources: { kind: string; identifier: string; kmsKeyId?: string }[] } }).evidence.resources;
+    expect(evidence.map((r) => [r.kind, r.identifier, r.kmsKeyId])).toEqual([
+      ['cluster', 'app-db', NEW_KEY],
+      ['cluster', 'app-db-old-ab12cd34', OLD_KEY],
+      ['snapshot', 'app-db-rekey-ab12cd34-snap', undefined],
+    ]);
     // cleanup: slot dropped on the OLD source, task then endpoints deleted, old cluster kept
     expect(t).toContain('source:dropSlotIfExists rekey_ab12cd34');
     expect(input(dmsMock, DeleteReplicationTaskCommand)).toEqual({ ReplicationTaskArn: 'arn:aws:dms:us-east-1:111122223333:task:TASKRESOURCEID7' });

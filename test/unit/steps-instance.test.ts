@@ -96,6 +96,13 @@ describe('RDS for PostgreSQL instance flow', () => {
     ]);
     expect(world.instances.get('app-db')?.KmsKeyId).toBe(NEW_KEY);
     expect(world.instances.get('app-db')?.Endpoint?.Address).toMatch(/^app-db\./);
+    const evidence = (ctx.outputs.verify as { evidence: { resources: { kind: string; identifier: string; kmsKeyId?: string }[] } }).evidence.resources;
+    expect(evidence.map((r) => [r.kind, r.identifier, r.kmsKeyId])).toEqual([
+      ['instance', 'app-db', NEW_KEY],
+      ['instance', n.oldName, OLD_KEY],
+      ['snapshot', n.snapshot, undefined],
+      ['snapshot', n.snapshotCopy, NEW_KEY],
+    ]);
     expect(world.timeline).toContain('target:seedPosition rds_tools.logical_seed_lsn');
     const [task] = inputs<{ CdcStartPosition: string; ReplicationTaskSettings: string }>(dmsMock, CreateReplicationTaskCommand);
     expect(task?.CdcStartPosition).toBe(SEED_LSN);
