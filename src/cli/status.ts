@@ -1,5 +1,6 @@
 // `rekey status`: what the journal says about runs, without touching AWS or databases.
 import { replay, type JournalRecord } from '../engine/journal.js';
+import { runFindings, type RunFindings } from '../report/findings.js';
 import { RunStore } from '../state/run-store.js';
 import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,6 +16,10 @@ interface RunView {
   steps: { id: string; status: 'succeeded' | 'failed' | 'in-flight' | 'pending'; attempts: number; durationMs?: number; error?: string }[];
   pendingGate?: string;
   next?: string;
+  /** What the run found so far (where CDC started, an overlap, sessions left open, key evidence). */
+  findings?: Omit<RunFindings, 'validation' | 'sequences'>;
+  /** The reports the last runner wrote, if any. */
+  reports?: string[];
 }
 
 function readRecords(store: RunStore, runId: string): JournalRecord[] {
@@ -59,6 +64,8 @@ export function describeRun(store: RunStore, runId: string): RunView {
       : state.pendingGate
         ? `rekey resume ${runId}${dirArg} --approve ${state.pendingGate.id}`
         : `rekey resume ${runId}${dirArg}`;
+  const { validation: _v, sequences: _s, ...findings } = runFindings(state);
+  const reports = ['report.md', 'report.html'].map((f) => join(store.runDir(runId), f)).filter((f) => existsSync(f));
   return {
     runId,
     runbook: created?.runbookName ?? '?',
@@ -69,6 +76,8 @@ export function describeRun(store: RunStore, runId: string): RunView {
     steps,
     ...(state.pendingGate ? { pendingGate: state.pendingGate.id } : {}),
     ...(next ? { next } : {}),
+    ...(Object.keys(findings).length > 0 ? { findings } : {}),
+    ...(reports.length > 0 ? { reports } : {}),
   };
 }
 
@@ -86,13 +95,18 @@ export function statusCommand(runId: string | undefined, opts: { json?: boolean;
       const mark = s.status === 'succeeded' ? '✔' : s.status === 'failed' ? '✖' : s.status === 'in-flight' ? '…' : ' ';
       out.push(`  ${mark} ${s.id.padEnd(16)} ${s.status}${s.attempts > 1 ? ` (${s.attempts} attempts)` : ''}${s.durationMs !== undefined ? ` ${(s.durationMs / 1000).toFixed(1)}s` : ''}${s.error ? `  ${s.error}` : ''}`);
     }
+    const f = view.findings;
+    if (f?.position) out.push(`CDC start position: ${f.position.value} (${f.position.source})`);
+    if (f?.overlap) out.push(`OVERLAP: CDC started at ${f.overlap.fromLsn}, before the snapshot (${f.overlap.reason}); the replayed changes were upserted`);
+    if (f?.unfencedSessions) out.push(`sessions the fence left open: ${f.unfencedSessions.map((x) => `${x.user}@${x.client}`).join(', ')}`);
+    for (const r of view.reports ?? []) out.push(`report: ${r}`);
     if (view.next) out.push(`next: ${view.next}`);
     process.stdout.write(`${out.join('\n')}\n`);
     return 0;
   }
   const views = store.list().map((id) => describeRun(store, id));
   if (opts.json) {
-    process.stdout.write(`${JSON.stringify({ runs: views.map(({ steps: _steps, ...v }) => v) })}\n`);
+    process.stdout.write(`${JSON.stringify({ runs: views.map(({ steps: _steps, findings: _findings, ...v }) => v) })}\n`);
     return 0;
   }
   if (views.length === 0) {
