@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { executeFlow, exitCodeOf, type ExecuteOutcome } from '../engine/executor.js';
 import { replay, type JournalRecord } from '../engine/journal.js';
 import { RunLockedError } from '../engine/lock.js';
+import { redactDeep } from '../engine/redact.js';
 import { RunMachine } from '../engine/run-machine.js';
 import type { Approver, Flow } from '../engine/types.js';
 import { runFindings } from '../report/findings.js';
@@ -110,14 +111,21 @@ export async function runSession<S>(opts: SessionOptions<S>): Promise<SessionRes
     const finished = opts.finish ? await opts.finish(outcome, machine) : undefined;
     const exitCode = finished?.exitCode ?? exitCodeOf(outcome);
     const state = replay(await journal.readAll(), flow.steps.map((s) => s.id));
-    const summary: Record<string, unknown> = { ...runFindings(state), ...finished?.summary };
+    // Plain data from steps and `finish` (error texts included): redacted like everything else that is shown.
+    const summary: Record<string, unknown> = redactDeep({ ...runFindings(state, machine.getSnapshot().published), ...finished?.summary }, opts.redact);
     if (opts.runbook) {
-      const input = { runId, runbook: opts.runbook, outcome, state, summary, steps: flow.steps.map((s) => ({ id: s.id, title: s.title })) };
-      const report = join(store.runDir(runId), 'report.md');
-      const reportHtml = join(store.runDir(runId), 'report.html');
-      writeReport(report, input);
-      writeHtmlReport(reportHtml, input, machine.getSnapshot().metrics);
-      Object.assign(summary, { report, reportHtml });
+      // A report that cannot be written must not hide how the run ended: say so and keep the exit code.
+      try {
+        // The journal's outputs in `state` are redacted already; the outcome's messages are redacted here.
+        const input = { runId, runbook: opts.runbook, outcome: redactDeep(outcome, opts.redact), state, summary, steps: flow.steps.map((s) => ({ id: s.id, title: s.title })) };
+        const report = join(store.runDir(runId), 'report.md');
+        const reportHtml = join(store.runDir(runId), 'report.html');
+        writeReport(report, input);
+        writeHtmlReport(reportHtml, input, machine.getSnapshot().metrics);
+        Object.assign(summary, { report, reportHtml });
+      } catch (error) {
+        renderer.error(`could not write the run report: ${opts.redact(error instanceof Error ? error.message : String(error))}`);
+      }
     }
     await renderer.done(outcome, machine, exitCode, summary);
     return { exitCode, outcome, machine };

@@ -39,14 +39,18 @@ export interface RunFindings {
 
 const outputOf = (state: ReplayState, stepId: string): Record<string, unknown> | undefined => state.succeeded.get(stepId)?.output as Record<string, unknown> | undefined;
 
-export function runFindings(state: ReplayState): RunFindings {
+/**
+ * `published`: what the runner's steps published (RunMachine), when there is one. A final validation that failed
+ * has no journaled output, but published its numbers before failing; those are the ones to show.
+ */
+export function runFindings(state: ReplayState, published: Readonly<Record<string, unknown>> = {}): RunFindings {
   const capture = outputOf(state, 'capture-position') as { position?: unknown; source?: unknown; overlap?: { fromLsn?: unknown; reason?: unknown } } | undefined;
   const noPk = outputOf(state, 'preflight')?.tablesWithoutPk;
   const overlap = capture?.overlap;
   const unfenced = outputOf(state, 'fence')?.unfenced;
   const evidence = outputOf(state, 'verify')?.evidence as RunFindings['evidence'] | undefined;
   return {
-    validation: validationSummary(outputOf(state, 'final-validate') ?? outputOf(state, 'validate')),
+    validation: validationSummary(outputOf(state, 'final-validate') ?? (state.failures.has('final-validate') ? published.validation : undefined) ?? outputOf(state, 'validate')),
     sequences: sequenceSummary(outputOf(state, 'fix-sequences')),
     ...(typeof capture?.position === 'string' ? { position: { value: capture.position, source: typeof capture.source === 'string' ? capture.source : 'unknown' } } : {}),
     ...(overlap && typeof overlap.fromLsn === 'string'

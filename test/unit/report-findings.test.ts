@@ -87,6 +87,16 @@ describe('runFindings and the report', () => {
     expect(renderHtmlReport(input)).toContain('<td><code>billing-db</code></td><td><code>arn:aws:kms:us-east-1:1:key/new</code></td>');
   });
 
+  test('a failed final validation shows its own numbers (published before it failed), not the pre-fence ones', () => {
+    const records: JournalRecord[] = [
+      done('validate', { tables: 12, mismatched: 0 }),
+      { t: 'step_failed', at, stepId: 'final-validate', error: { kind: 'fatal', phase: 'run', stepId: 'final-validate', message: 'final validation failed: 3 of 12 tables differ', details: [] } },
+    ];
+    const state = replay(records, ORDER);
+    expect(runFindings(state, { validation: { tables: 12, mismatched: 3 } }).validation).toEqual({ tables: 12, mismatched: 3 });
+    expect(runFindings(state).validation).toEqual({ tables: 12, mismatched: 0 });
+  });
+
   test('every table keyed: the report says the replay cannot duplicate rows', () => {
     const text = report([
       done('preflight', { tablesWithoutPk: [] }),
