@@ -1,6 +1,8 @@
 // The MySQL/MariaDB adapter: binlog preflight checks, binlog positions, sentinel, account fence, validation and
 // AUTO_INCREMENT counters against one database (MySQL schema) through one small mysql2 pool. Written for MariaDB
 // 10.4+, MySQL 8 and Aurora MySQL v3. Values go in as placeholders; identifiers are quoted with quoteIdent.
+import { isIP } from 'node:net';
+import { lookup } from 'node:dns/promises';
 import mysql from 'mysql2/promise';
 import type { Pool, PoolOptions, RowDataPacket } from 'mysql2/promise';
 import { describeEndpoint, errorText, filterTables, isDmsArtefact, pollUntil, quoteIdent, quoteTable } from './sql.js';
@@ -19,7 +21,7 @@ import type {
   TableRef,
   TableSize,
 } from './types.js';
-import { withPreviousBefore } from './types.js';
+import { normalizeAddress, withPreviousBefore } from './types.js';
 
 /** information_schema.TABLES.TABLE_TYPE values of tables holding rows (MariaDB system-versioned tables included). */
 const BASE_TABLE = "TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')";
@@ -149,12 +151,26 @@ function unsupported(what: string, hint = 'it is a PostgreSQL replication-slot o
 
 
 /**
- * Thread ids of rekey's own connections, by server (host:port): MySQL sessions carry no application name, so
- * this is how rekey tells its sessions from an application's that uses the same account. Ids only grow on a
- * server, so a closed connection's id never stands for someone else's.
+ * Thread ids of rekey's live connections, by server (host:port): MySQL sessions carry no application name, so
+ * this is how rekey tells its sessions from an application's that uses the same account. An id leaves the set
+ * when its connection closes: after a restart or a failover behind the same endpoint, ids start again from 1,
+ * and an application's session must not pass for rekey's.
  */
 const ownThreads = new Map<string, Set<number>>();
 const serverKey = (endpoint: DbEndpoint): string => `${endpoint.host}:${endpoint.port}`;
+
+/** A PROCESSLIST HOST as an address: `local` for a socket, the port cut off, a name resolved (all addresses, joined by /). */
+export async function clientAddress(host: string | null): Promise<string> {
+  if (!host || host === 'localhost') return 'local';
+  if (isIP(host)) return normalizeAddress(host);
+  const bare = /^\[(.*)\]:\d+$/.exec(host)?.[1] ?? host.replace(/:\d+$/, '');
+  if (isIP(bare)) return normalizeAddress(bare);
+  try {
+    return (await lookup(bare, { all: true })).map((a) => normalizeAddress(a.address)).join('/');
+  } catch {
+    return bare;
+  }
+}
 
 /** Opens a pool to the endpoint, proves it with one round trip and returns the adapter. */
 export async function createMysqlAdapter(endpoint: DbEndpoint): Promise<DbAdapter> {
@@ -163,7 +179,15 @@ export async function createMysqlAdapter(endpoint: DbEndpoint): Promise<DbAdapte
   ownThreads.set(serverKey(endpoint), own);
   // Runs before any query of the new connection: mysql2 sends a connection's commands in order.
   pool.pool.on('connection', (conn) => {
-    if (typeof conn.threadId === 'number') own.add(conn.threadId);
+    const id = conn.threadId;
+    if (typeof id === 'number') {
+      own.add(id);
+      const forget = (): void => {
+        own.delete(id);
+      };
+      conn.once('end', forget);
+      (conn as unknown as { stream?: { once?: (event: string, fn: () => void) => void } }).stream?.once?.('close', forget);
+    }
     for (const sql of SESSION_SQL) {
       // MariaDB has no information_schema_stats_expiry (its statistics are never cached): ignore that error.
       conn.query(sql, () => undefined);
@@ -675,9 +699,9 @@ class MysqlAdapter implements DbAdapter {
         ORDER BY USER, HOST`,
       [users],
     );
-    return rows
-      .filter((r) => !own.has(Number(r.id)))
-      .map((r) => ({ user: r.user, client: !r.host || r.host === 'localhost' ? 'local' : r.host.replace(/:\d+$/, ''), application: r.command }));
+    const sessions = rows.filter((r) => !own.has(Number(r.id)));
+    // HOST is host:port, and a name unless skip_name_resolve: compare addresses, so resolve names.
+    return Promise.all(sessions.map(async (r) => ({ user: r.user, client: await clientAddress(r.host), application: r.command })));
   }
 
   /** Puts every recorded account back into its recorded lock state. */

@@ -17,7 +17,7 @@ import type {
   TableRef,
   TableSize,
 } from './types.js';
-import { withPreviousBefore } from './types.js';
+import { normalizeAddress, withPreviousBefore } from './types.js';
 
 /** Schemas that never hold user data. */
 const SYSTEM_SCHEMA_FILTER = `n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'`;
@@ -525,13 +525,21 @@ class PostgresAdapter implements DbAdapter {
   }
 
   async openSessions(users: string[]): Promise<OpenSession[]> {
-    return this.rows<OpenSession>(
-      `SELECT usename AS user, coalesce(host(client_addr), 'local') AS client, application_name AS application
+    // Without pg_read_all_stats a session of another role shows with backend_type and client_addr NULL: it is
+    // kept (as "hidden"), since it may well be an application's.
+    const rows = await this.rows<{ user: string; client: string | null; application: string | null; visible: boolean }>(
+      `SELECT usename AS user, host(client_addr) AS client, application_name AS application, backend_type IS NOT NULL AS visible
          FROM pg_stat_activity
-        WHERE usename = ANY($1::text[]) AND backend_type = 'client backend' AND application_name <> $2 AND pid <> pg_backend_pid()
+        WHERE usename = ANY($1::text[]) AND coalesce(backend_type, 'client backend') = 'client backend'
+          AND coalesce(application_name, '') <> $2 AND pid <> pg_backend_pid()
         ORDER BY 1, 2, 3`,
       [users, APPLICATION_NAME],
     );
+    return rows.map((r) => ({
+      user: r.user,
+      client: r.client !== null ? normalizeAddress(r.client) : r.visible ? 'local' : 'hidden (no pg_read_all_stats)',
+      application: r.application ?? '',
+    }));
   }
 
   async unfence(state: FenceState): Promise<void> {

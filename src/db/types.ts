@@ -62,6 +62,8 @@ export interface FenceState {
   at: string;
   /** Sessions the fence left open (rekey's or DMS's own login used by another client), when allowed to go on. */
   unfenced?: OpenSession[];
+  /** The DMS replication instance's addresses when the fence went up: sessions from them are DMS's own. */
+  dmsAddresses?: string[];
 }
 
 /** A client session the fence left open: one of rekey's or DMS's own logins, used by another client. */
@@ -71,6 +73,11 @@ export interface OpenSession {
   client: string;
   /** PostgreSQL application_name; on MySQL the session's current command. */
   application: string;
+}
+
+/** An IPv4-mapped IPv6 address (::ffff:10.0.0.5) as the IPv4 address it carries. */
+export function normalizeAddress(address: string): string {
+  return address.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i, '$1');
 }
 
 /** See DbAdapter.fence. */

@@ -1,7 +1,9 @@
 // fence: stop every writer role from writing on the source, time-boxed; the FenceState (what each role
 // looked like before) is the step output, so unfence restores exactly that, even after a resume.
+import { normalizeAddress } from '../db/types.js';
 import type { DbAdapter, FenceState, OpenSession } from '../db/types.js';
-import { StepError } from '../engine/types.js';
+import { findReplicationInstance } from '../aws/dms.js';
+import { InterruptedError, StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
 import { dmsUsername, output, withSource } from './common.js';
 import type { DmsSetupOutput } from './dms-setup.js';
@@ -64,7 +66,9 @@ export function fenceBudgetMs(ctx: Ctx, stepId: string): number {
 
 /** Sessions of `users` (rekey's and DMS's logins) from other clients than rekey and the DMS replication instance. */
 export async function foreignSessions(db: DbAdapter, users: string[], dmsAddresses: readonly string[]): Promise<OpenSession[]> {
-  return (await db.openSessions(users)).filter((x) => !dmsAddresses.includes(x.client));
+  const dms = new Set(dmsAddresses.map(normalizeAddress));
+  // A resolved name may stand for several addresses (joined by /): any of them being DMS's makes it DMS's.
+  return (await db.openSessions(users)).filter((x) => !x.client.split('/').some((a) => dms.has(a)));
 }
 
 /** One line per session: user@client (application). */
@@ -72,14 +76,49 @@ export function describeSessions(sessions: readonly OpenSession[]): string {
   return sessions.map((x) => `${x.user}@${x.client}${x.application ? ` (${x.application})` : ''}`).join(', ');
 }
 
-/** Sessions of the excluded logins the fence left open, minus DMS's own (from its replication instance). */
-async function sessionsLeftOpen(ctx: Ctx, db: DbAdapter, users: string[]): Promise<OpenSession[]> {
+/** The DMS replication instance's addresses now (a Multi-AZ failover moves them), else as dms-setup saw them. */
+async function dmsAddresses(ctx: Ctx): Promise<string[]> {
   try {
-    return await foreignSessions(db, users, output<DmsSetupOutput>(ctx, 'dms-setup')?.instanceAddresses ?? []);
+    const ri = await findReplicationInstance(ctx.services.cloud, ctx.services.runbook.dms.replicationInstance.identifier);
+    if (ri) return [...(ri.ReplicationInstancePrivateIpAddresses ?? []), ...(ri.ReplicationInstancePublicIpAddresses ?? []), ...(ri.ReplicationInstanceIpv6Addresses ?? [])];
   } catch (error) {
-    ctx.report.log('warn', `could not list the sessions the fence leaves open: ${error instanceof Error ? error.message : String(error)}`);
-    return [];
+    if (error instanceof InterruptedError) throw error;
   }
+  return output<DmsSetupOutput>(ctx, 'dms-setup')?.instanceAddresses ?? [];
+}
+
+/**
+ * The fence cannot lock out the login rekey (and by default DMS) uses. Lists that login's sessions from other
+ * clients and applies cutover.openSessions: refuse throws (and the flow lifts the fence), also when the list
+ * cannot be read; warn logs and returns them. `when` says at which point of the cutover this looks.
+ */
+export async function guardOpenSessions(ctx: Ctx, db: DbAdapter, addresses: readonly string[], when: string): Promise<OpenSession[]> {
+  const rb = ctx.services.runbook;
+  const users = fenceExclusions(ctx);
+  let open: OpenSession[];
+  try {
+    open = await foreignSessions(db, users, addresses);
+  } catch (error) {
+    if (error instanceof InterruptedError) throw error;
+    const why = `cannot list the sessions of ${users.join('/')} ${when}: ${error instanceof Error ? error.message : String(error)}`;
+    if (rb.cutover.openSessions === 'warn') {
+      ctx.report.log('warn', `${why}; going on (cutover.openSessions: warn)`);
+      return [];
+    }
+    throw new StepError(`refusing to cut over: ${why}`, 'retryable', ['the fence is lifted; `rekey resume` tries again']);
+  }
+  if (open.length === 0) return [];
+  const what = `${open.length} session${open.length === 1 ? '' : 's'} of ${users.join('/')} from other clients ${open.length === 1 ? 'is' : 'are'} open ${when}: ${describeSessions(open)}. The fence cannot lock out the login rekey${users.length > 1 ? ' and DMS use' : ' uses'}; writes they make after the drain are not replicated and are lost at the switch.`;
+  ctx.report.publish('unfencedSessions', open);
+  if (rb.cutover.openSessions === 'warn') {
+    ctx.report.log('warn', `${what} Going on (cutover.openSessions: warn).`);
+    return open;
+  }
+  // The flow lifts the fence (makeSafe) when the step fails.
+  throw new StepError(`refusing to cut over: ${what}`, 'retryable', [
+    'close those sessions, or give the application its own login (it is then fenced with the other writer roles), then `rekey resume`',
+    'if they are known to be read-only (monitoring, say), set cutover.openSessions: warn in the runbook',
+  ]);
 }
 
 export function fenceStep(tracker: FenceTracker): Step<RekeyServices, FenceState> {
@@ -100,6 +139,8 @@ export function fenceStep(tracker: FenceTracker): Step<RekeyServices, FenceState
     async run(ctx) {
       const rb = ctx.services.runbook;
       const exclude = fenceExclusions(ctx);
+      // Read before the fence goes up: inside it every call is write downtime.
+      const addresses = await dmsAddresses(ctx);
       return withSource(ctx, async (db) => {
         const principals = (rb.cutover.writerRoles ?? (await db.writerPrincipals(exclude))).filter((p) => !exclude.includes(p));
         if (principals.length === 0) ctx.report.log('warn', 'no writer roles to fence: nothing stops writes during the cutover');
@@ -115,20 +156,8 @@ export function fenceStep(tracker: FenceTracker): Step<RekeyServices, FenceState
         });
         tracker.inFlight = state;
         ctx.report.log('info', `fenced ${principals.join(', ') || 'nothing'}`);
-        const open = await sessionsLeftOpen(ctx, db, exclude);
-        if (open.length === 0) return state;
-        const list = describeSessions(open);
-        const what = `${open.length} session${open.length === 1 ? '' : 's'} of ${exclude.join('/')} from other clients stay${open.length === 1 ? 's' : ''} open: ${list}. The fence cannot lock out the login rekey${exclude.length > 1 ? ' and DMS use' : ' uses'}; writes they make after the drain are not replicated and are lost at the switch.`;
-        ctx.report.publish('unfencedSessions', open);
-        if (rb.cutover.openSessions === 'warn') {
-          ctx.report.log('warn', `${what} Going on (cutover.openSessions: warn).`);
-          return { ...state, unfenced: open };
-        }
-        // The flow lifts the fence (makeSafe) when this step fails.
-        throw new StepError(`refusing to cut over: ${what}`, 'retryable', [
-          'close those sessions, or give the application its own login (it is then fenced with the other writer roles), then `rekey resume`',
-          'if they are known to be read-only (monitoring, say), set cutover.openSessions: warn in the runbook',
-        ]);
+        const open = await guardOpenSessions(ctx, db, addresses, 'once the fence is up');
+        return { ...state, dmsAddresses: addresses, ...(open.length > 0 ? { unfenced: open } : {}) };
       });
     },
     async undo(ctx) {

@@ -404,7 +404,7 @@ async function checkOpenSessions(ctx: Ctx, checks: Checks, report: PreflightRepo
       open.length === 0,
       open.length === 0
         ? `no other client logs in as ${users.join('/')}`
-        : `${open.length} session${open.length === 1 ? '' : 's'} of ${users.join('/')} from other clients now: ${describeSessions(open)}. The fence cannot lock out this login; ${policy === 'refuse' ? 'the cutover stops while any is open (cutover.openSessions: refuse)' : 'the cutover goes on and reports them (cutover.openSessions: warn)'}. Give applications their own login.`,
+        : `${open.length} session${open.length === 1 ? '' : 's'} of ${users.join('/')} from other clients now: ${describeSessions(open)}. The fence cannot lock out this login; ${policy === 'refuse' ? 'the cutover stops if any is open when the fence is up or after the final validation (cutover.openSessions: refuse)' : 'the cutover goes on and reports them (cutover.openSessions: warn)'}. Give applications their own login.`,
     );
   } catch (error) {
     checks.warn('source.open_sessions', false, `cannot list the sessions of ${users.join('/')}: ${error instanceof Error ? error.message : String(error)}`);

@@ -1,12 +1,12 @@
 // validate (before the fence, informative under live writes) and final-validate (after the drain: any
 // difference fails the run). Row counts and optional checksums, tables in parallel with bounded concurrency.
-import type { DbAdapter, TableRef } from '../db/types.js';
+import type { DbAdapter, FenceState, TableRef } from '../db/types.js';
 import { StepError } from '../engine/types.js';
 import type { PlannedAction, Step } from '../engine/types.js';
-import { clusterEndpoint, mapLimit, openDb, output } from './common.js';
+import { clusterEndpoint, mapLimit, openDb, output, withSource } from './common.js';
 import type { Ctx } from './common.js';
 import type { CapturePositionOutput } from './capture-position.js';
-import { fenceBudgetMs } from './fence.js';
+import { fenceBudgetMs, guardOpenSessions } from './fence.js';
 import type { PreflightReport } from './preflight.js';
 import type { RekeyServices } from './services.js';
 
@@ -157,6 +157,8 @@ export const finalValidate: Step<RekeyServices, ValidationOutput> = {
     if (out.mismatched > 0) {
       throw new StepError(`final validation failed: ${out.mismatched} of ${out.tables} tables differ`, 'fatal', [...mismatchLines(out), ...overlapDuplicates(ctx, out)]);
     }
+    // A session of rekey's own login opened since the fence went up could still write before the switch.
+    await withSource(ctx, (db) => guardOpenSessions(ctx, db, output<FenceState>(ctx, 'fence')?.dmsAddresses ?? [], 'after the final validation'));
     return out;
   },
 };

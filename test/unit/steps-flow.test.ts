@@ -330,7 +330,7 @@ describe('the aurora-postgresql flow', () => {
     expect(err).toBeInstanceOf(StepError);
     expect(err.kind).toBe('retryable');
     expect(err.retryFrom).toBeUndefined();
-    expect(err.message).toMatch(/^refusing to cut over: 1 session of rekey_admin from other clients stays open: rekey_admin@10\.1\.2\.3 \(billing-api\)\. /);
+    expect(err.message).toMatch(/^refusing to cut over: 1 session of rekey_admin from other clients is open once the fence is up: rekey_admin@10\.1\.2\.3 \(billing-api\)\. /);
     expect(err.details.join('\n')).toMatch(/cutover.openSessions: warn/);
     expect(world.roles.get('app')).toBe(false);
     await flow.makeSafe!(ctx, 'fence');
@@ -340,6 +340,24 @@ describe('the aurora-postgresql flow', () => {
     const state = await step(flow, 'fence').run(ctx);
     expect(state).not.toHaveProperty('unfenced');
     expect(world.roles.get('app')).toBe(false);
+  });
+
+  test('a session of rekey\'s login that appears after the fence stops the cutover at final validation; a listing that fails refuses too', async () => {
+    const flow = buildFlow(world.runbook);
+    const ctx = world.context();
+    await runUntil(flow, ctx, 'stop-task');
+    expect(ctx.outputs.fence).toMatchObject({ dmsAddresses: [DMS_ADDRESS] });
+    world.foreignSessions = [{ user: 'rekey_admin', client: '10.1.2.5', application: 'cron' }];
+    const late = (await step(flow, 'final-validate').run(ctx).catch((e: unknown) => e)) as StepError;
+    expect(late.kind).toBe('retryable');
+    expect(late.message).toMatch(/^refusing to cut over: 1 session of rekey_admin from other clients is open after the final validation: rekey_admin@10\.1\.2\.5 \(cron\)/);
+    expect(rdsMock.commandCalls(ModifyDBClusterCommand)).toHaveLength(0);
+    world.foreignSessions = [];
+    world.openSessionsFail = true;
+    const blind = (await step(flow, 'final-validate').run(ctx).catch((e: unknown) => e)) as StepError;
+    expect(blind.message).toMatch(/^refusing to cut over: cannot list the sessions of rekey_admin after the final validation: /);
+    world.openSessionsFail = false;
+    await expect(step(flow, 'final-validate').run(ctx)).resolves.toMatchObject({ mismatched: 0 });
   });
 
   test('cutover.openSessions: warn goes on, reporting the sessions in the fence output', async () => {

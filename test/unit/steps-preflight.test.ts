@@ -43,7 +43,7 @@ describe('preflight', () => {
     expect(report.problems).toEqual([]);
     expect(report.dmsAddresses).toEqual([DMS_ADDRESS]);
     expect(report.warnings).toContainEqual(
-      'source.open_sessions: 1 session of rekey_admin from other clients now: rekey_admin@10.1.2.3 (billing-api). The fence cannot lock out this login; the cutover stops while any is open (cutover.openSessions: refuse). Give applications their own login.',
+      'source.open_sessions: 1 session of rekey_admin from other clients now: rekey_admin@10.1.2.3 (billing-api). The fence cannot lock out this login; the cutover stops if any is open when the fence is up or after the final validation (cutover.openSessions: refuse). Give applications their own login.',
     );
   });
 

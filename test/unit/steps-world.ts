@@ -167,6 +167,8 @@ export class World {
   roles = new Map<string, boolean>([['app', true], ['reporting', true], ['rekey_admin', true]]);
   /** Sessions on the source of rekey's/DMS's own login from other clients (the fence cannot close them). */
   foreignSessions: OpenSession[] = [];
+  /** Listing sessions fails (a permission or network problem). */
+  openSessionsFail = false;
   slots: Record<Side, Map<string, SlotInfo>> = { source: new Map(), target: new Map() };
   sentinels: Record<Side, Set<string>> = { source: new Set(), target: new Set() };
   rows: Record<Side, Map<string, number>> = { source: new Map([['public.orders', 1000], ['public.items', 40]]), target: new Map([['public.orders', 1000], ['public.items', 40]]) };
@@ -731,7 +733,8 @@ export class World {
         for (const p of state.principals) w.roles.set(p.name, p.before.rolcanlogin === true);
         return Promise.resolve();
       },
-      openSessions: (users) => Promise.resolve(side === 'source' ? w.foreignSessions.filter((x) => users.includes(x.user)) : []),
+      openSessions: (users) =>
+        w.openSessionsFail ? Promise.reject(new Error('permission denied for pg_stat_activity')) : Promise.resolve(side === 'source' ? w.foreignSessions.filter((x) => users.includes(x.user)) : []),
       listTables: () => Promise.resolve<TableRef[]>([{ schema: 'public', name: 'orders' }, { schema: 'public', name: 'items' }]),
       rowCount: (t) => Promise.resolve(w.rows[side].get(`${t.schema}.${t.name}`) ?? 0),
       checksum: (t) => Promise.resolve(`sum-${w.rows[side].get(`${t.schema}.${t.name}`) ?? 0}`),
