@@ -97,7 +97,7 @@ export function statusCommand(runId: string | undefined, opts: { json?: boolean;
     }
     const f = view.findings;
     if (f?.position) out.push(`CDC start position: ${f.position.value} (${f.position.source})`);
-    if (f?.overlap) out.push(`OVERLAP: CDC started at ${f.overlap.fromLsn}, before the snapshot (${f.overlap.reason}); the replayed changes were upserted`);
+    if (f?.overlap) out.push(`OVERLAP: CDC starts at ${f.overlap.fromLsn}, before the snapshot (${f.overlap.reason}); the task upserts the changes it replays`);
     if (f?.unfencedSessions) out.push(`sessions the fence left open: ${f.unfencedSessions.map((x) => `${x.user}@${x.client}`).join(', ')}`);
     for (const r of view.reports ?? []) out.push(`report: ${r}`);
     if (view.next) out.push(`next: ${view.next}`);

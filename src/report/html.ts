@@ -99,7 +99,7 @@ export function renderHtmlReport(r: ReportInput, metrics: MetricHistories = {}):
     out.push('</p>');
   }
   if (sm.evidence) {
-    out.push(`<h2>Encryption evidence</h2><p>Read back from AWS at ${esc(sm.evidence.at)}.</p><table><tr><th>resource</th><th>identifier</th><th>KMS key</th></tr>`);
+    out.push(`<h2>Encryption evidence</h2><p>As AWS reported them when the switch was verified (${esc(sm.evidence.at)}); a key not read is marked.</p><table><tr><th>resource</th><th>identifier</th><th>KMS key</th></tr>`);
     for (const x of sm.evidence.resources) out.push(`<tr><td>${esc(x.kind)}: ${esc(x.role)}</td><td><code>${esc(x.identifier)}</code></td><td>${x.kmsKeyId ? `<code>${esc(x.kmsKeyId)}</code>` : '(not read)'}</td></tr>`);
     out.push('</table>');
   }

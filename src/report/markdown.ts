@@ -68,7 +68,7 @@ export function renderReport(r: ReportInput): string {
     else if (sm.writes) lines.push(`- writes acknowledged ${sm.writes.acknowledged}, lost **${sm.writes.lost}**, duplicated **${sm.writes.duplicated}**, failed attempts ${sm.writes.errors ?? 0}`);
   }
   if (sm.evidence) {
-    lines.push('', '## Encryption evidence', '', `Read back from AWS at ${sm.evidence.at}:`, '', '| resource | identifier | KMS key |', '|---|---|---|');
+    lines.push('', '## Encryption evidence', '', `As AWS reported them when the switch was verified (${sm.evidence.at}); a key not read is marked:`, '', '| resource | identifier | KMS key |', '|---|---|---|');
     for (const x of sm.evidence.resources) lines.push(`| ${x.kind}: ${x.role} | \`${x.identifier}\` | ${x.kmsKeyId ? `\`${x.kmsKeyId}\`` : '(not read)'} |`);
   }
   if (sm.validation) lines.push('', '## Validation', '', `- tables compared: ${sm.validation.tables}, mismatched: **${sm.validation.mismatched}**`);

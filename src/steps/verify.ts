@@ -58,9 +58,9 @@ export const verify: Step<RekeyServices, VerifyOutput> = {
     const old = await findDb(ctx, oldId);
     if (old) resources.push({ kind, role: 'the old database (kept for rollback)', identifier: old.id, ...keyed(old) });
     const snap = output<SnapshotOutput>(ctx, 'snapshot');
-    if (snap) resources.push({ kind: 'snapshot', role: 'snapshot of the source (old key)', identifier: snap.snapshotId, ...(snap.snapshotArn ? { arn: snap.snapshotArn } : {}) });
+    if (snap) resources.push({ kind: 'snapshot', role: 'snapshot of the source', identifier: snap.snapshotId, ...(snap.snapshotArn ? { arn: snap.snapshotArn } : {}) });
     const copy = output<CopySnapshotOutput>(ctx, 'copy-snapshot');
-    if (copy) resources.push({ kind: 'snapshot', role: 'copy under the new key (restored from)', identifier: copy.snapshotId, kmsKeyId: copy.kmsKeyId, ...(copy.snapshotArn ? { arn: copy.snapshotArn } : {}) });
+    if (copy) resources.push({ kind: 'snapshot', role: 'copy under the new key (restored from; key as read when the copy finished)', identifier: copy.snapshotId, kmsKeyId: copy.kmsKeyId, ...(copy.snapshotArn ? { arn: copy.snapshotArn } : {}) });
     const evidence = { at: new Date(ctx.services.clock.now()).toISOString(), resources };
     return { identifier: id, kmsKeyId: keyArn, endpoint: `${db.host ?? ''}:${db.port ?? ''}`, serverVersion, evidence };
   },

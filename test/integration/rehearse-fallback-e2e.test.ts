@@ -61,7 +61,7 @@ describe('rekey rehearse: RDS for PostgreSQL without the seed function', () => {
     expect(report).toMatch(/\*\*OVERLAP\*\*: CDC started at `[0-9A-F]+\/[0-9A-F]+`, before the snapshot/);
     expect(report).toContain('INSERT_RECORD');
     expect(report).toMatch(/\| instance: serving the source identifier now \| `billing-db` \| `arn:aws:kms:us-east-1:123456789012:key\/[0-9a-f-]+` \|/);
-    expect(report).toMatch(/\| snapshot: copy under the new key \(restored from\) \| `billing-db-rekey-\w+-copy` \|/);
+    expect(report).toMatch(/\| snapshot: copy under the new key \(restored from; key as read when the copy finished\) \| `billing-db-rekey-\w+-copy` \| `arn:aws:kms:/);
     const html = readFileSync(join(cwd, '.rekey', 'runs', s.runId, 'report.html'), 'utf8');
     expect(html).toContain('<strong>Overlap:</strong> CDC started at');
     expect(html).toContain('<h2>CDC latency</h2>');

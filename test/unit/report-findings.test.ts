@@ -76,14 +76,14 @@ describe('runFindings and the report', () => {
   test('the encryption evidence from verify is a table in both reports', () => {
     const resources = [
       { kind: 'cluster', role: 'serving the source identifier now', identifier: 'billing-db', kmsKeyId: 'arn:aws:kms:us-east-1:1:key/new' },
-      { kind: 'snapshot', role: 'snapshot of the source (old key)', identifier: 'billing-db-rekey-r1-snap' },
+      { kind: 'snapshot', role: 'snapshot of the source', identifier: 'billing-db-rekey-r1-snap' },
     ];
     const state = replay([done('verify', { identifier: 'billing-db', evidence: { at, resources } })], [...ORDER, 'verify']);
     expect(runFindings(state).evidence).toEqual({ at, resources });
     const input = { runId: 'r1', runbook, outcome: { status: 'succeeded' as const }, state, summary: { ...runFindings(state) }, steps: [] };
     const md = renderReport(input);
     expect(md).toContain('| cluster: serving the source identifier now | `billing-db` | `arn:aws:kms:us-east-1:1:key/new` |');
-    expect(md).toContain('| snapshot: snapshot of the source (old key) | `billing-db-rekey-r1-snap` | (not read) |');
+    expect(md).toContain('| snapshot: snapshot of the source | `billing-db-rekey-r1-snap` | (not read) |');
     expect(renderHtmlReport(input)).toContain('<td><code>billing-db</code></td><td><code>arn:aws:kms:us-east-1:1:key/new</code></td>');
   });
 
