@@ -455,7 +455,7 @@ export class FakeDms {
       this.core.reg.save();
       const o = t.overlap;
       this.core.log(
-        `rehearsal: DMS task ${t.identifier} replayed the overlap ${o.from}..${o.upTo}: ${o.transactions} transactions, ${o.changes} changes; ${o.insertsAsUpdates} inserts applied as updates, ${o.updatesAsInserts} updates as inserts, ${o.deletesMissing} deletes of missing rows ignored, ${o.keylessInserts} inserts into tables without a primary key, ${o.skipped} changes skipped`,
+        `rehearsal: DMS task ${t.identifier} replayed the overlap ${o.from}..${o.upTo}: ${o.transactions} transactions, ${o.changes} changes; ${o.insertsAsUpdates} inserts applied as updates, ${o.updatesAsInserts} updates as inserts, ${o.deletesMissing} deletes of missing rows ignored, ${o.keylessInserts} inserts into tables without a primary key, ${o.skipped} changes skipped, ${o.applyErrors} refused by the target`,
       );
     }
     const sentinel = `public.${this.core.runbook.cutover.sentinelTable}`;

@@ -26,8 +26,10 @@ export interface OverlapReplay {
   deletesMissing: number;
   /** Inserts into tables without a primary key: applied again, so the target may hold duplicates. */
   keylessInserts: number;
-  /** Updates and deletes of tables without a primary key: not applied. */
+  /** Updates and deletes of tables without a primary key (or without its columns in the change): not applied. */
   skipped: number;
+  /** Changes refused by the target (a unique constraint other than the primary key): logged and passed over, as DMS does. */
+  applyErrors: number;
 }
 
 /** `schema.table` without the identifier quoting test_decoding prints. */
@@ -78,17 +80,25 @@ async function peekTransactions(source: Backend, slot: string, from: string, upT
   });
 }
 
-/** Primary-key columns of each table, as quote_ident prints them (the form test_decoding uses). */
-async function primaryKeys(c: pg.Client, tables: string[]): Promise<Map<string, Set<string>>> {
-  const keys = new Map<string, Set<string>>();
+/** Each table's primary key: its columns as quote_ident prints them (the form test_decoding uses). */
+interface PrimaryKey {
+  columns: Set<string>;
+}
+
+async function primaryKeys(c: pg.Client, tables: string[]): Promise<Map<string, PrimaryKey>> {
+  const keys = new Map<string, PrimaryKey>();
   const res = await c.query<{ tbl: string; col: string }>(
     `SELECT n.nspname || '.' || t.relname AS tbl, quote_ident(a.attname) AS col
-       FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace
-       JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
-      WHERE i.indisprimary AND n.nspname || '.' || t.relname = ANY ($1)`,
+       FROM pg_constraint k JOIN pg_class t ON t.oid = k.conrelid JOIN pg_namespace n ON n.oid = t.relnamespace
+       JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = ANY (k.conkey)
+      WHERE k.contype = 'p' AND n.nspname || '.' || t.relname = ANY ($1)`,
     [tables],
   );
-  for (const r of res.rows) keys.set(r.tbl, (keys.get(r.tbl) ?? new Set()).add(r.col));
+  for (const r of res.rows) {
+    const key = keys.get(r.tbl) ?? { columns: new Set<string>() };
+    key.columns.add(r.col);
+    keys.set(r.tbl, key);
+  }
   return keys;
 }
 
@@ -116,20 +126,52 @@ async function run(c: pg.Client, build: (s: Statement) => string): Promise<numbe
   return res.rowCount ?? 0;
 }
 
-/** Insert a row; if its key is taken, update that row instead. Whether it was inserted. */
-async function upsert(c: pg.Client, table: string, tuple: DecodedColumn[], pk: Set<string>): Promise<boolean> {
+const isUniqueViolation = (error: unknown): boolean => (error as { code?: string }).code === '23505';
+
+/** Insert a row; if its primary key is taken, update that row instead. Whether it was inserted. */
+async function upsert(c: pg.Client, table: string, tuple: DecodedColumn[], pk: PrimaryKey): Promise<boolean> {
   await c.query('SAVEPOINT overlap_row');
   try {
     await run(c, (s) => s.insert(table, tuple));
     await c.query('RELEASE SAVEPOINT overlap_row');
     return true;
   } catch (error) {
-    if ((error as { code?: string }).code !== '23505') throw error;
+    if (!isUniqueViolation(error)) throw error;
+    // Which unique index reports first depends on the indexes' order, so the row's presence decides: a row with
+    // this primary key is updated; with none, another unique index refused it, an apply error.
     await c.query('ROLLBACK TO SAVEPOINT overlap_row');
-    const set = tuple.filter((x) => !pk.has(x.name));
-    if (set.length > 0) await run(c, (s) => s.update(table, set, tuple.filter((x) => pk.has(x.name))));
+    const key = tuple.filter((x) => pk.columns.has(x.name));
+    const set = tuple.filter((x) => !pk.columns.has(x.name));
+    const there = set.length > 0 ? await run(c, (s) => s.update(table, set, key)) : await run(c, (s) => `SELECT 1 FROM ${table} WHERE ${s.where(key)}`);
+    if (there === 0) throw error;
     return false;
   }
+}
+
+type Outcome = 'applied' | 'insertAsUpdate' | 'updateAsInsert' | 'deleteMissing' | 'keylessInsert' | 'skipped';
+
+/** One change by DMS's rules (INSERT_RECORD, UPDATE_RECORD, IGNORE_RECORD for deletes). */
+async function applyChange(c: pg.Client, change: Exclude<DecodedChange, { kind: 'begin' | 'commit' | 'message' | 'truncate' }>, pk: PrimaryKey | undefined): Promise<Outcome> {
+  const keyOf = (cols: DecodedColumn[]): DecodedColumn[] => cols.filter((x) => pk?.columns.has(x.name));
+  const present = (cols: DecodedColumn[]): DecodedColumn[] => cols.filter((x) => x.unchanged !== true);
+  if (change.kind === 'insert') {
+    if (!pk) {
+      await run(c, (s) => s.insert(change.table, present(change.tuple)));
+      return 'keylessInsert';
+    }
+    return (await upsert(c, change.table, present(change.tuple), pk)) ? 'applied' : 'insertAsUpdate';
+  }
+  if (change.kind === 'update') {
+    const key = keyOf(change.oldKey ?? change.tuple);
+    if (!pk || key.length !== pk.columns.size) return 'skipped';
+    if ((await run(c, (s) => s.update(change.table, present(change.tuple), key))) > 0) return 'applied';
+    // A key change replayed after the snapshot has it may find the new key taken: then it updates that row.
+    await upsert(c, change.table, present(change.tuple), pk);
+    return 'updateAsInsert';
+  }
+  const key = change.key === undefined ? [] : keyOf(change.key);
+  if (!pk || key.length !== pk.columns.size) return 'skipped';
+  return (await run(c, (s) => `DELETE FROM ${change.table} WHERE ${s.where(key)}`)) > 0 ? 'applied' : 'deleteMissing';
 }
 
 /**
@@ -140,7 +182,7 @@ export async function replayOverlap(opts: { source: Backend; target: Backend; sl
   const transactions = await peekTransactions(opts.source, opts.slot, opts.from, opts.upTo);
   const selected = new Set(opts.tables);
   const stats: OverlapReplay = {
-    from: opts.from, upTo: opts.upTo, transactions: transactions.length, changes: 0, insertsAsUpdates: 0, updatesAsInserts: 0, deletesMissing: 0, keylessInserts: 0, skipped: 0,
+    from: opts.from, upTo: opts.upTo, transactions: transactions.length, changes: 0, insertsAsUpdates: 0, updatesAsInserts: 0, deletesMissing: 0, keylessInserts: 0, skipped: 0, applyErrors: 0,
   };
   await withPg(pgConfig(opts.target), async (c) => {
     const keys = await primaryKeys(c, opts.tables);
@@ -149,42 +191,29 @@ export async function replayOverlap(opts: { source: Backend; target: Backend; sl
       // As an apply worker: no triggers, no foreign-key checks (the source already checked them, in this order).
       await c.query('SET LOCAL session_replication_role = replica');
       for (const change of transactions.flat()) {
-        if (change.kind === 'message') continue;
+        if (change.kind === 'message' || change.kind === 'begin' || change.kind === 'commit') continue;
         if (change.kind === 'truncate') {
           const names = change.tables.filter((t) => selected.has(plainName(t)));
           if (names.length > 0) await c.query(`TRUNCATE ${names.join(', ')}`);
           stats.changes += names.length > 0 ? 1 : 0;
           continue;
         }
-        if (change.kind === 'begin' || change.kind === 'commit' || !selected.has(plainName(change.table))) continue;
+        if (!selected.has(plainName(change.table))) continue;
         stats.changes += 1;
-        const pk = keys.get(plainName(change.table));
-        const keyOf = (cols: DecodedColumn[]): DecodedColumn[] => cols.filter((x) => pk?.has(x.name));
-        const present = (cols: DecodedColumn[]): DecodedColumn[] => cols.filter((x) => x.unchanged !== true);
-        if (change.kind === 'insert') {
-          if (!pk) {
-            stats.keylessInserts += 1;
-            await run(c, (s) => s.insert(change.table, present(change.tuple)));
-          } else if (!(await upsert(c, change.table, present(change.tuple), pk))) stats.insertsAsUpdates += 1;
-        } else if (change.kind === 'update') {
-          if (!pk || change.tuple.length === 0) {
-            stats.skipped += 1;
-            continue;
-          }
-          const key = keyOf(change.oldKey ?? change.tuple);
-          const updated = await run(c, (s) => s.update(change.table, present(change.tuple), key));
-          if (updated === 0) {
-            // A key change replayed after the snapshot has it may find the new key taken: then it updates that row.
-            await upsert(c, change.table, present(change.tuple), pk);
-            stats.updatesAsInserts += 1;
-          }
-        } else {
-          if (!pk || change.key === undefined) {
-            stats.skipped += 1;
-            continue;
-          }
-          const key = keyOf(change.key);
-          if ((await run(c, (s) => `DELETE FROM ${change.table} WHERE ${s.where(key)}`)) === 0) stats.deletesMissing += 1;
+        // Each change on its own: one the target refuses is counted and passed over, not the end of the replay.
+        await c.query('SAVEPOINT overlap_change');
+        try {
+          const outcome = await applyChange(c, change, keys.get(plainName(change.table)));
+          await c.query('RELEASE SAVEPOINT overlap_change');
+          if (outcome === 'insertAsUpdate') stats.insertsAsUpdates += 1;
+          else if (outcome === 'updateAsInsert') stats.updatesAsInserts += 1;
+          else if (outcome === 'deleteMissing') stats.deletesMissing += 1;
+          else if (outcome === 'keylessInsert') stats.keylessInserts += 1;
+          else if (outcome === 'skipped') stats.skipped += 1;
+        } catch (error) {
+          if (!isUniqueViolation(error)) throw error;
+          await c.query('ROLLBACK TO SAVEPOINT overlap_change');
+          stats.applyErrors += 1;
         }
       }
       await c.query('COMMIT');

@@ -57,6 +57,8 @@ beforeAll(async () => {
   await source(`CREATE TABLE public.entries (
     id int PRIMARY KEY, label text NOT NULL, tags text[], payload bytea, amount numeric(12,2), settled boolean, note text, "Odd ""Name""" text)`);
   await source('CREATE TABLE public.ticks (n int NOT NULL)');
+  await source('CREATE TABLE public.accounts (id int PRIMARY KEY, email text NOT NULL UNIQUE)');
+  await source("INSERT INTO public.accounts VALUES (6, 'y')");
   await source("INSERT INTO public.entries (id, label, amount) VALUES (100, 'kept', 1), (101, 'deleted in the overlap', 2), (102, 'updated then deleted', 3), (103, 'key changed', 4)");
   // The slot the runner creates before the snapshot; its confirmed_flush_lsn is where the fallback starts.
   await source("SELECT pg_create_logical_replication_slot($1, 'test_decoding')", [SLOT]);
@@ -73,6 +75,10 @@ beforeAll(async () => {
   await source("INSERT INTO public.entries (id, label) VALUES (3, 'inserted and deleted')");
   await source('DELETE FROM public.entries WHERE id = 3');
   await source('INSERT INTO public.ticks (n) VALUES (1)');
+  // Replayed over the snapshot (5:x, 6:z), the first update collides with row 5 on the other unique index.
+  await source("UPDATE public.accounts SET email = 'x' WHERE id = 6");
+  await source("UPDATE public.accounts SET email = 'z' WHERE id = 6");
+  await source("INSERT INTO public.accounts VALUES (5, 'x')");
   const rds = world.cloud.rds;
   await rds.send(new CreateDBSnapshotCommand({ DBSnapshotIdentifier: `${TGT}-snap`, DBInstanceIdentifier: SRC }));
   const ready = async (id: string): Promise<true | undefined> => ((await rds.send(new DescribeDBSnapshotsCommand({ DBSnapshotIdentifier: id }))).DBSnapshots?.[0]?.Status === 'available' ? true : undefined);
@@ -139,16 +145,19 @@ describe('rehearsal cloud: an RDS for PostgreSQL restore without the seed functi
     expect(t.Status).toBe('running');
     const replay = Object.values(world.inspect().tasks).find((x) => x.identifier === 'o1-cdc')?.overlap;
     expect(replay).toEqual({
-      from: confirmedFlush, upTo: snapshotLsn, transactions: 9, changes: 10,
-      // ids 1 and 2 are in the copy already.
-      insertsAsUpdates: 2,
+      from: confirmedFlush, upTo: snapshotLsn, transactions: 12, changes: 13,
+      // entries 1 and 2 and account 5 are in the copy already.
+      insertsAsUpdates: 3,
       // 102 (updated, then deleted) and the 103 -> 104 key change find no row under their old key.
       updatesAsInserts: 2,
       // 101 was already gone from the copy.
       deletesMissing: 1,
       keylessInserts: 1,
       skipped: 0,
+      // Account 6 -> 'x' while the copy's account 5 has 'x': refused on the email index, passed over as DMS does.
+      applyErrors: 1,
     });
+    expect(await rowsOf(target, 'public.accounts')).toEqual(await rowsOf(source, 'public.accounts'));
     // After the snapshot: changes stream on top of the replayed overlap.
     await source("UPDATE public.entries SET label = 'after the snapshot' WHERE id = 1");
     await source('INSERT INTO public.ticks (n) VALUES (2)');
