@@ -26,6 +26,8 @@ export interface SecretsManagerResolverOptions {
 export interface SecretsManagerResolver {
   /** The value the reference points at; rejects with a StepError naming the ARN (never the value). */
   resolve(ref: SecretsManagerRef): Promise<string>;
+  /** Drop the fetched value of this secret: the next resolve calls GetSecretValue again. */
+  forget(arn: string): void;
 }
 
 /** Region of a Secrets Manager ARN (`arn:PARTITION:secretsmanager:REGION:ACCOUNT:secret:NAME`). */
@@ -64,6 +66,9 @@ export function secretsManagerResolver(options: SecretsManagerResolverOptions): 
       const value = select(ref, await secretString(ref.secretArn));
       options.learn(value);
       return value;
+    },
+    forget(arn) {
+      fetched.delete(arn);
     },
   };
 }

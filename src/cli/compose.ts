@@ -100,6 +100,9 @@ export function composeServices(opts: ComposeOptions): RekeyServices {
         if (!secretsManager) return Promise.reject(new Error('composeServices was built without the session redactor: refusing to fetch a secret it could not redact'));
         return secretsManager.resolve(ref);
       },
+      refresh(ref: SecretRef): void {
+        if ('secretArn' in ref) secretsManager?.forget(ref.secretArn);
+      },
     },
     clock: { now: () => Date.now(), sleep },
     exec,

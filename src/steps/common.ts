@@ -158,16 +158,45 @@ export function withEndpoint<T>(ctx: Ctx, endpoint: DbEndpoint, fn: (db: DbAdapt
   return withDb(ctx.services.db, family(ctx.services.runbook), endpoint, fn);
 }
 
+/** Whether opening a connection failed because the server refused the login (PostgreSQL 28P01, MySQL 1045). */
+function loginRefused(error: unknown): boolean {
+  const cause = ((error as { cause?: unknown }).cause ?? error) as { code?: string; errno?: number };
+  return cause.code === '28P01' || cause.errno === 1045;
+}
+
+/**
+ * Opens the runbook's user on a cluster. A refused login with a Secrets Manager password reads the secret again
+ * and tries once more: RDS-managed secrets rotate, and a long run must not hold on to a password gone stale.
+ */
+async function openAs(ctx: Ctx, identifier: string, isOriginalSource: boolean): Promise<DbAdapter> {
+  try {
+    return await openDb(ctx, await clusterEndpoint(ctx, identifier, isOriginalSource));
+  } catch (error) {
+    const ref = ctx.services.runbook.source.password;
+    const { secrets } = ctx.services;
+    if (!('secretArn' in ref) || !secrets.refresh || !loginRefused(error)) throw error;
+    secrets.refresh(ref);
+    ctx.report.log('info', `${identifier} refused the login: reading secret ${ref.secretArn} again (it may have rotated)`);
+    return openDb(ctx, await clusterEndpoint(ctx, identifier, isOriginalSource));
+  }
+}
+
+async function withOpened<T>(db: DbAdapter, fn: (db: DbAdapter) => Promise<T>): Promise<T> {
+  try {
+    return await fn(db);
+  } finally {
+    await db.close();
+  }
+}
+
 /** Runs fn against the source database (before the switch: the source identifier). */
 export async function withSource<T>(ctx: Ctx, fn: (db: DbAdapter) => Promise<T>, identifier?: string): Promise<T> {
-  const id = identifier ?? ctx.services.runbook.source.identifier;
-  return withEndpoint(ctx, await clusterEndpoint(ctx, id, true), fn);
+  return withOpened(await openAs(ctx, identifier ?? ctx.services.runbook.source.identifier, true), fn);
 }
 
 /** Runs fn against the restored database (before the switch: the target cluster name). */
 export async function withTarget<T>(ctx: Ctx, fn: (db: DbAdapter) => Promise<T>, identifier?: string): Promise<T> {
-  const id = identifier ?? ctx.services.names.targetCluster;
-  return withEndpoint(ctx, await clusterEndpoint(ctx, id, false), fn);
+  return withOpened(await openAs(ctx, identifier ?? ctx.services.names.targetCluster, false), fn);
 }
 
 /** Tags on everything rekey creates: the runbook's extra tags plus rekey:run-id. */

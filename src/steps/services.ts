@@ -13,7 +13,11 @@ export interface RekeyServices {
   /** Opens src/db adapters (real pg/mysql2 connections in both modes). */
   db: DbConnector;
   /** Resolves secret references; the value never enters logs, events or errors. */
-  secrets: { resolve(ref: SecretRef): Promise<string | undefined> };
+  secrets: {
+    resolve(ref: SecretRef): Promise<string | undefined>;
+    /** Forget a fetched value, so the next resolve reads it again (after a refused login: the secret may have rotated). */
+    refresh?(ref: SecretRef): void;
+  };
   /** Time source and abortable sleep (fake in tests). */
   clock: { now(): number; sleep(ms: number, signal: AbortSignal): Promise<void> };
   /** Runs a local command (hooks) with a time limit. */

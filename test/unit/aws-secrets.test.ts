@@ -92,6 +92,17 @@ describe('secretsManagerResolver', () => {
     expect(smMock.commandCalls(GetSecretValueCommand)).toHaveLength(2);
   });
 
+  test('forget drops the fetched value: the next resolve reads the rotated secret, and the redactor learns it', async () => {
+    smMock.on(GetSecretValueCommand).resolvesOnce({ SecretString: 'old-Passw0rd' }).resolves({ SecretString: 'new-Passw0rd' });
+    const learnt: string[] = [];
+    const r = resolver(learnt);
+    expect(await r.resolve({ secretArn: ARN })).toBe('old-Passw0rd');
+    r.forget(ARN);
+    expect(await r.resolve({ secretArn: ARN })).toBe('new-Passw0rd');
+    expect(smMock.commandCalls(GetSecretValueCommand)).toHaveLength(2);
+    expect(learnt).toEqual(['old-Passw0rd', 'new-Passw0rd']);
+  });
+
   test('AccessDeniedException names the ARN and both permissions', async () => {
     smMock.on(GetSecretValueCommand).rejects(awsError('AccessDeniedException', 'User: arn:aws:sts::111122223333:assumed-role/dba/x is not authorized to perform: secretsmanager:GetSecretValue'));
     const err = await failure(resolver().resolve({ secretArn: ARN }));
