@@ -1,6 +1,9 @@
 // `rekey rollback`: before the switch unfence and stop the task; after it rename back and unfence the old source.
 import { join } from 'node:path';
 import { replay } from '../engine/journal.js';
+import { redactDeep } from '../engine/redact.js';
+import { runFindings } from '../report/findings.js';
+import { writeRunReports } from '../report/write.js';
 import { RunMachine } from '../engine/run-machine.js';
 import type { StepContext } from '../engine/types.js';
 import { openRehearsal, type RehearsalWorld } from '../rehearsal/world.js';
@@ -46,6 +49,16 @@ export async function rollbackCommand(runId: string, opts: { json?: boolean; pro
         publish: (k, v) => machine.publish(k, v),
       },
     };
+    // The reports of the last runner would still tell its ending: rewrite them with the rollback's.
+    const rewriteReports = async (): Promise<void> => {
+      try {
+        const after = replay(await journal.readAll(), flow.steps.map((s) => s.id));
+        const summary = redactDeep({ ...runFindings(after) }, redact);
+        writeRunReports(store.runDir(runId), { runId, runbook, state: after, summary, steps: flow.steps.map((s) => ({ id: s.id, title: s.title })) });
+      } catch (error) {
+        machine.log('warn', `could not rewrite the run report: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    };
     await journal.append({ t: 'rollback', at: new Date().toISOString(), status: 'started' });
     machine.log('info', `rolling back run ${runId} (succeeded steps: ${[...state.succeeded.keys()].join(', ') || 'none'})`);
     try {
@@ -54,9 +67,11 @@ export async function rollbackCommand(runId: string, opts: { json?: boolean; pro
       const info = toErrorInfo('rollback', 'undo', err);
       await journal.append({ t: 'rollback', at: new Date().toISOString(), status: 'failed', message: redact(info.message) });
       machine.log('error', `rollback failed: ${info.message}`);
+      await rewriteReports();
       return 5;
     }
     await journal.append({ t: 'rollback', at: new Date().toISOString(), status: 'succeeded' });
+    await rewriteReports();
     machine.log('info', 'rollback done: the source is unfenced and serves its original name');
     // In a rehearsal, prove it: the application login can write through the source's endpoint again.
     const probe = world

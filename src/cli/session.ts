@@ -1,6 +1,5 @@
 // Drives one invocation of a run (new or resumed): lock, journal, signals, renderer, approver, exit code.
 // Every command that executes steps goes through here, so they all behave the same when killed or interrupted.
-import { join } from 'node:path';
 import { executeFlow, exitCodeOf, type ExecuteOutcome } from '../engine/executor.js';
 import { replay, type JournalRecord } from '../engine/journal.js';
 import { RunLockedError } from '../engine/lock.js';
@@ -8,8 +7,7 @@ import { redactDeep } from '../engine/redact.js';
 import { RunMachine } from '../engine/run-machine.js';
 import type { Approver, Flow } from '../engine/types.js';
 import { runFindings } from '../report/findings.js';
-import { writeHtmlReport } from '../report/html.js';
-import { writeReport } from '../report/markdown.js';
+import { writeRunReports } from '../report/write.js';
 import type { Runbook } from '../runbook/schema.js';
 import type { RunStore } from '../state/run-store.js';
 import type { Renderer } from './renderers.js';
@@ -118,11 +116,7 @@ export async function runSession<S>(opts: SessionOptions<S>): Promise<SessionRes
       try {
         // The journal's outputs in `state` are redacted already; the outcome's messages are redacted here.
         const input = { runId, runbook: opts.runbook, outcome: redactDeep(outcome, opts.redact), state, summary, steps: flow.steps.map((s) => ({ id: s.id, title: s.title })) };
-        const report = join(store.runDir(runId), 'report.md');
-        const reportHtml = join(store.runDir(runId), 'report.html');
-        writeReport(report, input);
-        writeHtmlReport(reportHtml, input, machine.getSnapshot().metrics);
-        Object.assign(summary, { report, reportHtml });
+        Object.assign(summary, writeRunReports(store.runDir(runId), input, machine.getSnapshot().metrics));
       } catch (error) {
         renderer.error(`could not write the run report: ${opts.redact(error instanceof Error ? error.message : String(error))}`);
       }

@@ -1,6 +1,7 @@
 // The run report as one self-contained HTML file (no scripts, no external assets): the facts of the Markdown
 // report, a timeline of the steps, and the CDC latency this runner saw against the threshold, both as inline SVG.
 import { writeFileSync } from 'node:fs';
+import { outcomeLine } from './markdown.js';
 import type { ReportInput } from './markdown.js';
 import type { RunFindings } from './findings.js';
 
@@ -69,11 +70,11 @@ svg text{font:11px system-ui,sans-serif;fill:#333}.timeline rect{fill:#3b82c4}.l
 export function renderHtmlReport(r: ReportInput, metrics: MetricHistories = {}): string {
   const sm = r.summary as Partial<RunFindings> & { downtimeMs?: number; writes?: { acknowledged: number; lost: number | null; duplicated: number | null; verifyError?: string } };
   const out: string[] = [];
-  const failed = r.outcome.status === 'failed' ? ` at ${esc(r.outcome.error.stepId)}: ${esc(r.outcome.error.message)}` : '';
+  const good = r.state.rollback === undefined && (r.outcome?.status ?? r.state.lastStop?.status) === 'succeeded';
   out.push(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>rekey report: ${esc(r.runbook.name)}</title><style>${STYLE}</style></head><body>`);
   out.push(`<h1>rekey report: ${esc(r.runbook.name)}</h1><ul>`);
   out.push(`<li>run <code>${esc(r.runId)}</code></li><li>source <code>${esc(r.runbook.source.identifier)}</code> (${esc(r.runbook.source.engine)}, ${esc(r.runbook.region)})</li>`);
-  out.push(`<li>new key <code>${esc(r.runbook.target.kmsKeyId)}</code></li><li>outcome <strong${r.outcome.status === 'succeeded' ? '' : ' class="bad"'}>${esc(r.outcome.status)}</strong>${failed}</li></ul>`);
+  out.push(`<li>new key <code>${esc(r.runbook.target.kmsKeyId)}</code></li><li>outcome ${outcomeLine(r, (t) => `<strong${good || t === 'rolled back' ? '' : ' class="bad"'}>${esc(t)}</strong>`, esc)}</li></ul>`);
   if (sm.overlap) {
     const o = sm.overlap;
     out.push(`<p class="warn"><strong>Overlap:</strong> CDC started at <code>${esc(o.fromLsn)}</code>, before the snapshot (${esc(o.reason)}). Changes between the slot's creation and the snapshot were applied twice, as upserts (INSERT_RECORD / UPDATE_RECORD).${o.tablesWithoutPk.length > 0 ? ` Tables without a primary key may hold duplicated rows: ${o.tablesWithoutPk.map((t) => `<code>${esc(t)}</code>`).join(', ')}.` : ''}</p>`);

@@ -9,7 +9,8 @@ import type { RunFindings } from './findings.js';
 export interface ReportInput {
   runId: string;
   runbook: Runbook;
-  outcome: ExecuteOutcome;
+  /** How the last runner ended; absent when the report is rewritten by `rekey rollback`. */
+  outcome?: ExecuteOutcome;
   state: ReplayState;
   summary: Record<string, unknown>;
   steps: { id: string; title: string }[];
@@ -19,13 +20,22 @@ function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
 }
 
+/** The outcome in words: a rollback (its result) wins over how the last runner ended. */
+export function outcomeLine(r: ReportInput, strong: (text: string) => string, plain: (text: string) => string): string {
+  const rb = r.state.rollback;
+  if (rb?.status === 'succeeded') return `${strong('rolled back')} at ${plain(rb.at)}: the source serves its name again, unfenced`;
+  if (rb?.status === 'failed') return `${strong('rollback failed')} at ${plain(rb.at)}${rb.message ? `: ${plain(rb.message)}` : ''}`;
+  if (!r.outcome) return strong(r.state.lastStop?.status ?? 'unknown');
+  return `${strong(r.outcome.status)}${r.outcome.status === 'failed' ? ` at ${plain(r.outcome.error.stepId)}: ${plain(r.outcome.error.message)}` : ''}`;
+}
+
 export function renderReport(r: ReportInput): string {
   const lines: string[] = [];
   lines.push(`# rekey report: ${r.runbook.name}`, '');
   lines.push(`- run: \`${r.runId}\``);
   lines.push(`- source: \`${r.runbook.source.identifier}\` (${r.runbook.source.engine}, region ${r.runbook.region})`);
   lines.push(`- new key: \`${r.runbook.target.kmsKeyId}\``);
-  lines.push(`- outcome: **${r.outcome.status}**${r.outcome.status === 'failed' ? ` at ${r.outcome.error.stepId}: ${r.outcome.error.message}` : ''}`, '');
+  lines.push(`- outcome: ${outcomeLine(r, (t) => `**${t}**`, (t) => t)}`, '');
   lines.push('## Steps', '', '| step | title | status | duration | attempts |', '|---|---|---|---|---|');
   for (const s of r.steps) {
     const done = r.state.succeeded.get(s.id);

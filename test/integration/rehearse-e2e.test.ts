@@ -113,6 +113,9 @@ describe.each<Engine>(['postgres', 'mysql'])('rekey rehearse --engine %s end to 
     expect(Object.keys(after.clusters).sort()).toEqual(['orders-db', `orders-db-rekey-${done.runId}`].sort());
     const status = await rekey(['status', done.runId, '--json'], cwd);
     expect(JSON.parse(status.stdout)).toMatchObject({ runId: done.runId, status: 'rolled_back' });
+    // The reports tell the rollback, not the ending of the run before it.
+    expect(readFileSync(join(cwd, '.rekey', 'runs', done.runId, 'report.md'), 'utf8')).toMatch(/- outcome: \*\*rolled back\*\* at /);
+    expect(readFileSync(join(cwd, '.rekey', 'runs', done.runId, 'report.html'), 'utf8')).toContain('<strong>rolled back</strong>');
   }, 300_000);
 
   it('a runner killed with SIGKILL after each step resumes to the end: no second resource, no lost write', async () => {

@@ -97,6 +97,21 @@ describe('runFindings and the report', () => {
     expect(runFindings(state).validation).toEqual({ tables: 12, mismatched: 0 });
   });
 
+  test('after a rollback both reports say so, whatever the last runner ended with', () => {
+    const records: JournalRecord[] = [
+      { t: 'run_stopped', at, status: 'succeeded' },
+      { t: 'rollback', at, status: 'started' },
+      { t: 'rollback', at: '2026-11-22T08:00:00.000Z', status: 'succeeded' },
+    ];
+    const state = replay(records, ORDER);
+    const input = { runId: 'r1', runbook, state, summary: {}, steps: [] };
+    expect(renderReport(input)).toContain('- outcome: **rolled back** at 2026-11-22T08:00:00.000Z: the source serves its name again, unfenced');
+    expect(renderHtmlReport(input)).toContain('<li>outcome <strong>rolled back</strong> at 2026-11-22T08:00:00.000Z');
+    const failed = replay([...records.slice(0, 2), { t: 'rollback', at, status: 'failed', message: 'rename <back> refused' }], ORDER);
+    expect(renderHtmlReport({ ...input, state: failed })).toContain('<strong class="bad">rollback failed</strong> at 2026-11-22T07:00:00.000Z: rename &lt;back&gt; refused');
+    expect(renderReport({ ...input, state: replay([{ t: 'run_stopped', at, status: 'failed' }], ORDER) })).toContain('- outcome: **failed**');
+  });
+
   test('every table keyed: the report says the replay cannot duplicate rows', () => {
     const text = report([
       done('preflight', { tablesWithoutPk: [] }),
