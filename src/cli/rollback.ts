@@ -15,7 +15,9 @@ import { JsonRenderer, LineRenderer } from './renderers.js';
 import { createdOf } from './resume.js';
 import { flowFor } from './run.js';
 import { toErrorInfo } from '../engine/executor.js';
+import { appLogin } from '../rehearsal/adopt.js';
 import { probeWritable } from '../rehearsal/write-load.js';
+import { family } from '../steps/engine.js';
 
 export async function rollbackCommand(runId: string, opts: { json?: boolean; profile?: string; stateDir: string }): Promise<number> {
   const store = new RunStore(opts.stateDir);
@@ -75,7 +77,7 @@ export async function rollbackCommand(runId: string, opts: { json?: boolean; pro
     machine.log('info', 'rollback done: the source is unfenced and serves its original name');
     // In a rehearsal, prove it: the application login can write through the source's endpoint again.
     const probe = world
-      ? await probeWritable({ ...world.sourceEndpoint(), engine: runbook.source.engine.includes('postgres') ? 'postgres' : 'mysql', database: runbook.source.database, user: 'app' })
+      ? await probeWritable({ ...world.sourceEndpoint(), engine: family(runbook), database: runbook.source.database, ...appLogin(runbook, family(runbook)) })
       : undefined;
     if (probe) machine.log(probe.writable ? 'info' : 'error', probe.writable ? 'the source endpoint accepts writes' : `the source endpoint refuses writes: ${probe.error ?? ''}`);
     if (opts.json) process.stdout.write(`${JSON.stringify({ type: 'summary', ok: true, runId, status: 'rolled_back', ...(probe ? { endpointWritable: probe.writable } : {}) })}\n`);
