@@ -112,7 +112,10 @@ export class FakeDms {
       InstanceCreateTime: new Date(r.createdAt), PubliclyAccessible: r.settings.PubliclyAccessible ?? true, MultiAZ: r.settings.MultiAZ ?? false,
       EngineVersion: '3.5.3', VpcSecurityGroups: ((r.settings.VpcSecurityGroupIds as string[] | undefined) ?? []).map((id) => ({ VpcSecurityGroupId: id, Status: 'active' })),
       ReplicationSubnetGroup: { ReplicationSubnetGroupIdentifier: r.settings.ReplicationSubnetGroupIdentifier ?? 'default' },
-      ReplicationInstancePrivateIpAddresses: ['127.0.0.1'], ReplicationInstancePublicIpAddresses: [],
+      // A VPC address, as on AWS. The rehearsal's DMS logs in as rdsadmin or a replication account (on an adopted source:
+      // its URL user, for replication streams and brief samples), so a session of rekey's login from 127.0.0.1 is an
+      // application's, as the fence's open-session guard sees it.
+      ReplicationInstancePrivateIpAddresses: ['10.0.0.15'], ReplicationInstancePublicIpAddresses: [],
     };
   }
 

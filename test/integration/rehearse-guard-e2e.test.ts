@@ -1,0 +1,40 @@
+// The fence's open-session guard in a rehearsal with live writes: an application logged in with rekey's own login
+// (which the fence cannot lock out) makes the cutover stop at the fence, unfenced, nothing switched, no write lost.
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import pg from 'pg';
+import { parseDocument } from 'yaml';
+import { journalOf, start, stopServersLeftUnder, summaryOf, tempDir, until } from '../helpers/rehearse-cli.js';
+
+afterAll(stopServersLeftUnder);
+
+describe('rekey rehearse: a session of rekey\'s own login from an application', () => {
+  it('stops the cutover at the fence with exit 5, naming the session; the source stays writable and nothing is switched', async () => {
+    const cwd = tempDir('guard');
+    const doc = parseDocument(readFileSync(resolve('runbooks/rehearsal-postgres.yaml'), 'utf8'));
+    doc.setIn(['rehearsal', 'source', 'seedRows'], 20000);
+    doc.setIn(['cutover', 'sustainSeconds'], 2);
+    const path = join(cwd, 'guard.yaml');
+    writeFileSync(path, doc.toString());
+    const run = start(['rehearse', path, '--json'], cwd);
+    const runsDir = join(cwd, '.rekey', 'runs');
+    const runId = await until(() => (existsSync(runsDir) ? readdirSync(runsDir)[0] : undefined));
+    // Once CDC runs, an "application" logs in as rekey_admin through the source's endpoint and stays.
+    await until(() => (journalOf(cwd, runId).some((r) => r.t === 'step_started' && r.stepId === 'catch-up') ? true : undefined), 120_000);
+    const registry = JSON.parse(readFileSync(join(runsDir, runId, 'rehearsal', 'cloud', 'registry.json'), 'utf8')) as { proxyPorts: Record<string, number> };
+    const app = new pg.Client({ host: '127.0.0.1', port: registry.proxyPorts['orders-db'], user: 'rekey_admin', database: 'orders', application_name: 'billing-api' });
+    app.on('error', () => undefined);
+    await app.connect();
+    try {
+      const out = await run.done;
+      const s = summaryOf(out);
+      expect(out.code).toBe(5);
+      expect(s).toMatchObject({ ok: false, status: 'failed', switched: false, endpointWritable: true, error: { stepId: 'fence', kind: 'retryable' } });
+      expect(s.error.message).toMatch(/^refusing to cut over: 1 session of rekey_admin from other clients is open once the fence is up: rekey_admin@127\.0\.0\.1 \(billing-api\)/);
+      expect(s.writes).toMatchObject({ lost: 0, duplicated: 0 });
+      expect(journalOf(cwd, runId).some((r) => r.t === 'step_started' && r.stepId === 'drain')).toBe(false);
+    } finally {
+      await app.end().catch(() => undefined);
+    }
+  }, 300_000);
+});
