@@ -200,10 +200,19 @@ export function instanceRestoreRequest(source: DBInstance, targetId: string, sna
   };
 }
 
-/** What a restore cannot set, as a ModifyDBInstance for the restored instance. */
-export function instanceFollowUp(source: DBInstance, targetId: string): ModifyDBInstanceMessage {
+/**
+ * The key for Performance Insights data on the new database: the new key where the source used its storage key
+ * (the old key) for it, so nothing of the new database stays on the old key; any other key is kept.
+ */
+export function performanceInsightsKey(piKey: string | undefined, oldStorageKey: string | undefined, newKeyArn: string | undefined): string | undefined {
+  return piKey !== undefined && newKeyArn !== undefined && piKey === oldStorageKey ? newKeyArn : piKey;
+}
+
+/** What a restore cannot set, as a ModifyDBInstance for the restored instance (`newKeyArn`: see performanceInsightsKey). */
+export function instanceFollowUp(source: DBInstance, targetId: string, newKeyArn?: string): ModifyDBInstanceMessage {
   const monitoring = source.MonitoringInterval ?? 0;
   const pi = source.PerformanceInsightsEnabled ?? false;
+  const piKey = performanceInsightsKey(source.PerformanceInsightsKMSKeyId, source.KmsKeyId, newKeyArn);
   return {
     DBInstanceIdentifier: targetId,
     ApplyImmediately: true,
@@ -213,7 +222,7 @@ export function instanceFollowUp(source: DBInstance, targetId: string): ModifyDB
     MonitoringInterval: monitoring,
     ...(monitoring > 0 && source.MonitoringRoleArn ? { MonitoringRoleArn: source.MonitoringRoleArn } : {}),
     EnablePerformanceInsights: pi,
-    ...(pi && source.PerformanceInsightsKMSKeyId ? { PerformanceInsightsKMSKeyId: source.PerformanceInsightsKMSKeyId } : {}),
+    ...(pi && piKey ? { PerformanceInsightsKMSKeyId: piKey } : {}),
     ...(pi && source.PerformanceInsightsRetentionPeriod !== undefined ? { PerformanceInsightsRetentionPeriod: source.PerformanceInsightsRetentionPeriod } : {}),
     ...(source.MaxAllocatedStorage !== undefined ? { MaxAllocatedStorage: source.MaxAllocatedStorage } : {}),
   };
@@ -263,7 +272,7 @@ export async function restoreInstance(ctx: Ctx): Promise<RestoreOutput> {
     );
   }
   let restored = await waitInstanceAvailable(cloud, names.targetCluster, waitEnv(ctx));
-  const followUp = instanceFollowUp(source, names.targetCluster);
+  const followUp = instanceFollowUp(source, names.targetCluster, keyArn);
   if (followUpPending(followUp, restored).length > 0) {
     await call('rds:ModifyDBInstance', () => cloud.rds.send(new ModifyDBInstanceCommand(followUp)));
     restored = await poll({

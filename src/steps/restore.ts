@@ -7,7 +7,7 @@ import {
   ListTagsForResourceCommand,
   RestoreDBClusterFromSnapshotCommand,
 } from '@aws-sdk/client-rds';
-import type { DBCluster, Tag } from '@aws-sdk/client-rds';
+import type { CreateDBInstanceCommandInput, DBCluster, DBInstance, Tag } from '@aws-sdk/client-rds';
 import { call } from '../aws/errors.js';
 import { poll } from '../aws/poll.js';
 import { findCluster, findInstance, pollTiming, waitClusterAvailable, waitInstanceAvailable } from '../aws/rds.js';
@@ -16,7 +16,7 @@ import type { PlannedAction, Step } from '../engine/types.js';
 import { mustFindCluster, newKeyArn, output, rekeyTags, required, waitEnv, withTarget } from './common.js';
 import type { Ctx } from './common.js';
 import { profile } from './engine.js';
-import { restoreInstance, undoRestoreInstance } from './instance.js';
+import { performanceInsightsKey, restoreInstance, undoRestoreInstance } from './instance.js';
 import type { RekeyServices } from './services.js';
 import type { SnapshotOutput } from './snapshot.js';
 
@@ -65,6 +65,18 @@ export function restoreRequest(source: DBCluster, targetId: string, snapshotId: 
     BackupRetentionPeriod: source.BackupRetentionPeriod,
     PreferredBackupWindow: source.PreferredBackupWindow,
     Tags: tags,
+  };
+}
+
+/** The source writer's Enhanced Monitoring and Performance Insights, for the new writer (PI data on the new key). */
+function writerInsights(writer: DBInstance | undefined, oldKey: string | undefined, newKey: string): Partial<CreateDBInstanceCommandInput> {
+  if (!writer) return {};
+  const monitoring = writer.MonitoringInterval ?? 0;
+  const pi = writer.PerformanceInsightsEnabled === true;
+  const piKey = performanceInsightsKey(writer.PerformanceInsightsKMSKeyId, oldKey, newKey);
+  return {
+    ...(monitoring > 0 && writer.MonitoringRoleArn ? { MonitoringInterval: monitoring, MonitoringRoleArn: writer.MonitoringRoleArn } : {}),
+    ...(pi ? { EnablePerformanceInsights: true, ...(piKey ? { PerformanceInsightsKMSKeyId: piKey } : {}), ...(writer.PerformanceInsightsRetentionPeriod !== undefined ? { PerformanceInsightsRetentionPeriod: writer.PerformanceInsightsRetentionPeriod } : {}) } : {}),
   };
 }
 
@@ -151,6 +163,7 @@ export const restore: Step<RekeyServices, RestoreOutput> = {
             ...(group ? { DBParameterGroupName: group } : {}),
             ...(sourceWriter?.PubliclyAccessible !== undefined ? { PubliclyAccessible: sourceWriter.PubliclyAccessible } : {}),
             ...(sourceWriter?.PromotionTier !== undefined ? { PromotionTier: sourceWriter.PromotionTier } : {}),
+            ...writerInsights(sourceWriter, source.KmsKeyId, keyArn),
             Tags: rekeyTags(ctx),
           }),
         ),

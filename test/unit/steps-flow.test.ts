@@ -121,6 +121,12 @@ describe('the aurora-postgresql flow', () => {
       DBParameterGroupName: 'app-pg15-instance',
       PubliclyAccessible: false,
       PromotionTier: 1,
+      // The source writer's monitoring and Performance Insights; PI data on the new key, not the old one.
+      MonitoringInterval: 30,
+      MonitoringRoleArn: 'arn:aws:iam::111122223333:role/rds-monitoring',
+      EnablePerformanceInsights: true,
+      PerformanceInsightsKMSKeyId: NEW_KEY,
+      PerformanceInsightsRetentionPeriod: 731,
       Tags: [{ Key: 'owner', Value: 'dba' }, { Key: 'rekey:run-id', Value: 'ab12cd34' }],
     });
 

@@ -14,6 +14,7 @@ import { classifyInstanceRenamed } from '../../src/aws/rds.js';
 import { parseReplicaStatus } from '../../src/db/mysql.js';
 import { StepError } from '../../src/engine/types.js';
 import { buildFlow, planFlow, renderPlan } from '../../src/flows/index.js';
+import { performanceInsightsKey } from '../../src/steps/instance.js';
 import type { PreflightReport } from '../../src/steps/preflight.js';
 import { dmsMock, inputs, NEW_KEY, OLD_KEY, rdsMock, runUntil, SEED_LSN, step, testRunbook, World } from './steps-world.js';
 
@@ -36,6 +37,14 @@ describe('RDS for PostgreSQL instance flow', () => {
   beforeEach(() => {
     world = new World(pgInstanceRunbook());
     world.install();
+  });
+
+  test('Performance Insights data moves to the new key only where the source used its storage key for it', () => {
+    const other = 'arn:aws:kms:us-east-1:111122223333:key/33333333-3333-3333-3333-333333333333';
+    expect(performanceInsightsKey(OLD_KEY, OLD_KEY, NEW_KEY)).toBe(NEW_KEY);
+    expect(performanceInsightsKey(other, OLD_KEY, NEW_KEY)).toBe(other);
+    expect(performanceInsightsKey(undefined, OLD_KEY, NEW_KEY)).toBeUndefined();
+    expect(performanceInsightsKey(OLD_KEY, OLD_KEY, undefined)).toBe(OLD_KEY);
   });
 
   test('copies the snapshot under the new key, restores with every setting, applies the rest, renames by instance', async () => {
@@ -85,7 +94,8 @@ describe('RDS for PostgreSQL instance flow', () => {
       MonitoringInterval: 60,
       MonitoringRoleArn: 'arn:aws:iam::111122223333:role/rds-monitoring',
       EnablePerformanceInsights: true,
-      PerformanceInsightsKMSKeyId: OLD_KEY,
+      // The source kept PI data on its storage key (the old one): the new instance keeps it on the new key.
+      PerformanceInsightsKMSKeyId: NEW_KEY,
       PerformanceInsightsRetentionPeriod: 7,
       MaxAllocatedStorage: 1000,
     });

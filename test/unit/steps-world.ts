@@ -254,6 +254,11 @@ export class World {
       DBParameterGroups: [{ DBParameterGroupName: this.isMysql ? 'shop-mysql8-instance' : 'app-pg15-instance' }],
       PubliclyAccessible: false,
       PromotionTier: 1,
+      MonitoringInterval: 30,
+      MonitoringRoleArn: 'arn:aws:iam::111122223333:role/rds-monitoring',
+      PerformanceInsightsEnabled: true,
+      PerformanceInsightsKMSKeyId: OLD_KEY,
+      PerformanceInsightsRetentionPeriod: 731,
     });
   }
 
