@@ -2,7 +2,9 @@
 // evidence of the key change (which resource holds which key, read back from AWS) goes into the output and report.
 import { StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
+import { findCluster, findInstance } from '../aws/rds.js';
 import { findDb, mustFindDb, newKeyArn, output, withTarget } from './common.js';
+import type { PreflightReport } from './preflight.js';
 import type { CopySnapshotOutput } from './instance.js';
 import type { SnapshotOutput } from './snapshot.js';
 import { isInstance } from './engine.js';
@@ -10,7 +12,7 @@ import type { RekeyServices } from './services.js';
 
 /** One resource and the key AWS reports for it. */
 export interface KeyedResource {
-  kind: 'cluster' | 'instance' | 'snapshot';
+  kind: 'cluster' | 'instance' | 'snapshot' | 'performance-insights';
   role: string;
   identifier: string;
   arn?: string;
@@ -54,6 +56,16 @@ export const verify: Step<RekeyServices, VerifyOutput> = {
     const serverVersion = await withTarget(ctx, (db) => db.serverVersion(), id);
     const kind = isInstance(rb) ? 'instance' : 'cluster';
     const resources: KeyedResource[] = [{ kind, role: 'serving the source identifier now', identifier: id, ...keyed(db) }];
+    // Performance Insights keeps its own key: of the instance, or of the new cluster's writer.
+    const piId = isInstance(rb) ? id : (await findCluster(ctx.services.cloud, id))?.DBClusterMembers?.find((m) => m.IsClusterWriter)?.DBInstanceIdentifier;
+    const pi = piId ? await findInstance(ctx.services.cloud, piId) : undefined;
+    if (piId && pi?.PerformanceInsightsEnabled && pi.PerformanceInsightsKMSKeyId) {
+      resources.push({ kind: 'performance-insights', role: 'Performance Insights data of the new database', identifier: piId, kmsKeyId: pi.PerformanceInsightsKMSKeyId });
+      const oldKey = output<PreflightReport>(ctx, 'preflight')?.source?.kmsKeyId;
+      if (oldKey !== undefined && pi.PerformanceInsightsKMSKeyId === oldKey) {
+        ctx.report.log('warn', `Performance Insights data of ${piId} is encrypted with the old key ${oldKey}: that key is still in use`);
+      }
+    }
     const oldId = rb.cutover.switch === 'rename' ? names.oldName : rb.source.identifier;
     const old = await findDb(ctx, oldId);
     if (old) resources.push({ kind, role: 'the old database (kept for rollback)', identifier: old.id, ...keyed(old) });

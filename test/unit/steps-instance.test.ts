@@ -39,6 +39,17 @@ describe('RDS for PostgreSQL instance flow', () => {
     world.install();
   });
 
+  test('verify warns when Performance Insights data of the new database is still on the old key', async () => {
+    const flow = buildFlow(world.runbook);
+    const ctx = world.context();
+    await runUntil(flow, ctx, 'switch');
+    const served = world.instances.get('app-db');
+    if (served) served.PerformanceInsightsKMSKeyId = OLD_KEY;
+    const out = (await step(flow, 'verify').run(ctx)) as { evidence: { resources: { kind: string; kmsKeyId?: string }[] } };
+    expect(out.evidence.resources.find((r) => r.kind === 'performance-insights')?.kmsKeyId).toBe(OLD_KEY);
+    expect(world.events).toContainEqual(`warn Performance Insights data of app-db is encrypted with the old key ${OLD_KEY}: that key is still in use`);
+  });
+
   test('Performance Insights data moves to the new key only where the source used its storage key for it', () => {
     const other = 'arn:aws:kms:us-east-1:111122223333:key/33333333-3333-3333-3333-333333333333';
     expect(performanceInsightsKey(OLD_KEY, OLD_KEY, NEW_KEY)).toBe(NEW_KEY);
@@ -109,6 +120,7 @@ describe('RDS for PostgreSQL instance flow', () => {
     const evidence = (ctx.outputs.verify as { evidence: { resources: { kind: string; identifier: string; kmsKeyId?: string }[] } }).evidence.resources;
     expect(evidence.map((r) => [r.kind, r.identifier, r.kmsKeyId])).toEqual([
       ['instance', 'app-db', NEW_KEY],
+      ['performance-insights', 'app-db', NEW_KEY],
       ['instance', n.oldName, OLD_KEY],
       ['snapshot', n.snapshot, undefined],
       ['snapshot', n.snapshotCopy, NEW_KEY],

@@ -373,6 +373,7 @@ export class World {
       i.PreferredMaintenanceWindow = input.PreferredMaintenanceWindow as string;
       i.MonitoringInterval = input.MonitoringInterval as number;
       i.PerformanceInsightsEnabled = input.EnablePerformanceInsights as boolean;
+      if (typeof input.PerformanceInsightsKMSKeyId === 'string') i.PerformanceInsightsKMSKeyId = input.PerformanceInsightsKMSKeyId;
       i.MaxAllocatedStorage = input.MaxAllocatedStorage as number;
       return { DBInstance: i };
     });
