@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { Core, Input } from './core.js';
 import { arn, ensureProxy, isMysql, ms, REHEARSAL_ADMIN, serverBackend, str } from './core.js';
 import { awsFault } from './faults.js';
+import { findKey } from './kms.js';
 import { formatPos, myConfig, replicaStartProblem, replicationLogin, restoreMyDump, rows, slaveStatus, startReplica, takeMyDump, withMy } from './my-ops.js';
 import {
   clusterStatus, dropRecord, paginate, rdsTick, renameRecord, requireAvailable, restoreData, restoreKeyArn, snapshotData, snapshotProgress, tagsOf,
@@ -51,7 +52,7 @@ export function dbInstanceShape(core: Core, c: ClusterRecord): Record<string, un
     BackupRetentionPeriod: s.backupRetentionPeriod, PreferredBackupWindow: s.preferredBackupWindow, PreferredMaintenanceWindow: s.preferredMaintenanceWindow,
     DeletionProtection: s.deletionProtection, CopyTagsToSnapshot: s.copyTagsToSnapshot, IAMDatabaseAuthenticationEnabled: s.iamDatabaseAuthentication,
     EnabledCloudwatchLogsExports: s.cloudwatchLogsExports, MonitoringInterval: i.monitoringInterval, ...(i.monitoringRoleArn !== undefined ? { MonitoringRoleArn: i.monitoringRoleArn } : {}),
-    PerformanceInsightsEnabled: i.performanceInsights, AutoMinorVersionUpgrade: i.autoMinorVersionUpgrade, LicenseModel: c.engine === 'postgres' ? 'postgresql-license' : 'general-public-license',
+    PerformanceInsightsEnabled: i.performanceInsights, ...(i.performanceInsights && i.performanceInsightsKmsKeyArn !== undefined ? { PerformanceInsightsKMSKeyId: i.performanceInsightsKmsKeyArn } : {}), AutoMinorVersionUpgrade: i.autoMinorVersionUpgrade, LicenseModel: c.engine === 'postgres' ? 'postgresql-license' : 'general-public-license',
     ...(i.replicaOf !== undefined ? { ReadReplicaSourceDBInstanceIdentifier: i.replicaOf } : {}), ReadReplicaDBInstanceIdentifiers: replicasOf(core, c.identifier),
     PendingModifiedValues: {}, TagList: c.tags,
   };
@@ -198,6 +199,13 @@ async function createReadReplica(core: Core, input: Input): Promise<unknown> {
   return { DBInstance: dbInstanceShape(core, record) };
 }
 
+/** A Performance Insights KMS key reference as its ARN; an unknown key is refused as RDS does. */
+function piKeyArn(core: Core, ref: string): string {
+  const key = findKey(core.reg.state, ref, core.region);
+  if (!key) throw awsFault('rds', 'KMSKeyNotAccessibleFault', `The specified KMS key [${ref}] for Performance Insights does not exist or you do not have permissions to access it.`);
+  return key.arn;
+}
+
 /** CopyDBSnapshot: a new snapshot (its own dump files) under the given key; PercentProgress rises over snapshotSeconds. */
 function copyDbSnapshot(core: Core, input: Input): unknown {
   const source = mustDbSnapshot(core, str(input, 'SourceDBSnapshotIdentifier'));
@@ -289,6 +297,13 @@ async function modifyDbInstance(core: Core, input: Input): Promise<unknown> {
   const role = str(input, 'MonitoringRoleArn');
   if (role !== undefined) i.monitoringRoleArn = role;
   i.performanceInsights = bool(input, 'EnablePerformanceInsights') ?? i.performanceInsights;
+  const piKey = str(input, 'PerformanceInsightsKMSKeyId');
+  if (i.performanceInsights && i.performanceInsightsKmsKeyArn === undefined) {
+    // As RDS: the key is chosen when PI is first enabled (default: the storage key) and cannot change afterwards.
+    i.performanceInsightsKmsKeyArn = piKey !== undefined ? piKeyArn(core, piKey) : inst.kmsKeyArn;
+  } else if (piKey !== undefined && i.performanceInsightsKmsKeyArn !== undefined && piKeyArn(core, piKey) !== i.performanceInsightsKmsKeyArn) {
+    throw awsFault('rds', 'InvalidParameterCombination', 'You cannot change the KMS key of Performance Insights once it is set.');
+  }
   const max = num(input, 'MaxAllocatedStorage');
   if (max !== undefined) i.maxAllocatedStorage = max;
   const newId = str(input, 'NewDBInstanceIdentifier');

@@ -102,6 +102,8 @@ export interface DbInstanceSettings {
   monitoringRoleArn?: string;
   /** PerformanceInsightsEnabled. */
   performanceInsights: boolean;
+  /** PerformanceInsightsKMSKeyId: set when PI is first enabled (the storage key unless given), never changed after. */
+  performanceInsightsKmsKeyArn?: string;
   /** AutoMinorVersionUpgrade. */
   autoMinorVersionUpgrade: boolean;
   /** ReadReplicaSourceDBInstanceIdentifier, for a read replica. */

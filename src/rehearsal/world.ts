@@ -324,6 +324,8 @@ async function registerWorld(core: Core): Promise<void> {
       dbiResourceId: dbi, instanceClass: 'db.m6g.large', parameterGroup: settings.parameterGroup, optionGroup: defaultOptionGroup(runbook.source.engine), multiAz: true,
       storageType: 'gp3', allocatedStorage: 100, iops: 3000, storageThroughput: 125, maxAllocatedStorage: 500, publiclyAccessible: false, availabilityZone: az[0] ?? 'a',
       monitoringInterval: 60, monitoringRoleArn: `arn:aws:iam::${core.account}:role/rds-monitoring-role`, performanceInsights: true, autoMinorVersionUpgrade: false,
+      // Performance Insights data on the storage key, the usual choice: a key change must move it too.
+      performanceInsightsKmsKeyArn: oldKey.arn,
     };
     core.reg.event('db-instance', id, 'DB instance created', ['creation'], createdAt);
   } else {

@@ -157,8 +157,14 @@ describe('rehearsal cloud (RDS for PostgreSQL instance)', () => {
     expect(Number(t?.c)).toBe(Number(t?.m ?? 0));
     expect(Number(t?.c)).toBeLessThanOrEqual(ticksAtSnapshot);
 
-    await world.cloud.rds.send(new ModifyDBInstanceCommand(instanceFollowUp(src, TGT)));
-    expect(await instance(TGT)).toMatchObject({ BackupRetentionPeriod: 7, MonitoringInterval: 60, PerformanceInsightsEnabled: true, MaxAllocatedStorage: 500 });
+    // The source keeps Performance Insights data on its storage key; the follow-up puts the new instance's on the new one.
+    expect(src.PerformanceInsightsKMSKeyId).toBe(src.KmsKeyId);
+    const newKeyArn = restored.KmsKeyId ?? '';
+    await world.cloud.rds.send(new ModifyDBInstanceCommand(instanceFollowUp(src, TGT, newKeyArn)));
+    expect(await instance(TGT)).toMatchObject({ BackupRetentionPeriod: 7, MonitoringInterval: 60, PerformanceInsightsEnabled: true, PerformanceInsightsKMSKeyId: newKeyArn, MaxAllocatedStorage: 500 });
+    // As on RDS, that key cannot change once set.
+    const change = await fault(world.cloud.rds.send(new ModifyDBInstanceCommand({ DBInstanceIdentifier: TGT, PerformanceInsightsKMSKeyId: src.KmsKeyId, ApplyImmediately: true })));
+    expect(change.name).toBe('InvalidParameterCombination');
   }, 60_000);
 
   test('instance renames: the old name stops answering at once, the new one goes renaming -> available, the name is freed', async () => {

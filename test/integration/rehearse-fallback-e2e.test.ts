@@ -61,6 +61,10 @@ describe('rekey rehearse: RDS for PostgreSQL without the seed function', () => {
     expect(report).toMatch(/\*\*OVERLAP\*\*: CDC started at `[0-9A-F]+\/[0-9A-F]+`, before the snapshot/);
     expect(report).toContain('INSERT_RECORD');
     expect(report).toMatch(/\| instance: serving the source identifier now \| `billing-db` \| `arn:aws:kms:us-east-1:123456789012:key\/[0-9a-f-]+` \|/);
+    // Performance Insights data moved to the new key too (the source kept it on its storage key).
+    const evidence = (s as unknown as { evidence: { resources: { kind: string; kmsKeyId?: string }[] } }).evidence.resources;
+    const newKey = evidence.find((r) => r.kind === 'instance')?.kmsKeyId;
+    expect(evidence.find((r) => r.kind === 'performance-insights')?.kmsKeyId).toBe(newKey);
     expect(report).toMatch(/\| snapshot: copy under the new key \(restored from; key as read when the copy finished\) \| `billing-db-rekey-\w+-copy` \| `arn:aws:kms:/);
     const html = readFileSync(join(cwd, '.rekey', 'runs', s.runId, 'report.html'), 'utf8');
     expect(html).toContain('<strong>Overlap:</strong> CDC started at');
