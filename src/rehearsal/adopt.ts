@@ -10,6 +10,7 @@ import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { resolveSecret } from '../runbook/load.js';
 import type { Runbook, SecretRef } from '../runbook/schema.js';
+import { MY_WRITES_TABLE, PG_WRITES_INDEX, PG_WRITES_TABLE } from './writes-table.js';
 
 /** The adopted database, reached with the URL's user (a superuser / an account that may create users). */
 export interface AdoptedSource {
@@ -20,21 +21,6 @@ export interface AdoptedSource {
   user: string;
   password?: string;
 }
-
-const PG_WRITES = `CREATE TABLE IF NOT EXISTS public.rehearsal_writes (
-  id bigserial PRIMARY KEY,
-  token text NOT NULL,
-  n bigint,
-  written_at timestamptz NOT NULL DEFAULT clock_timestamp()
-)`;
-
-const MY_WRITES = `CREATE TABLE IF NOT EXISTS rehearsal_writes (
-  id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
-  token VARCHAR(100) NOT NULL,
-  n BIGINT NULL,
-  written_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
-  KEY rehearsal_writes_token_idx (token)
-) ENGINE=InnoDB`;
 
 /**
  * The password the rehearsal uses for one of the runbook's secrets (source.password, dms.password): on an adopted
@@ -76,8 +62,8 @@ export async function prepareAdoptedSource(src: AdoptedSource, appPassword?: str
     try {
       const found = await c.query("SELECT 1 FROM pg_roles WHERE rolname = 'app'");
       if (found.rowCount === 0) await c.query(`CREATE ROLE app LOGIN${appPassword !== undefined ? ` PASSWORD ${c.escapeLiteral(scramVerifier(appPassword))}` : ''}`);
-      await c.query(PG_WRITES);
-      await c.query('CREATE INDEX IF NOT EXISTS rehearsal_writes_token_idx ON public.rehearsal_writes (token)');
+      await c.query(PG_WRITES_TABLE);
+      await c.query(PG_WRITES_INDEX);
       await c.query('GRANT INSERT, SELECT ON public.rehearsal_writes TO app');
       await c.query('GRANT USAGE ON SEQUENCE public.rehearsal_writes_id_seq TO app');
     } finally {
@@ -88,7 +74,7 @@ export async function prepareAdoptedSource(src: AdoptedSource, appPassword?: str
   const conn = await mysql.createConnection({ host: src.host, port: src.port, database: src.database, user: src.user, ...(src.password !== undefined ? { password: src.password } : {}) });
   try {
     await conn.query("CREATE USER IF NOT EXISTS 'app'@'%'");
-    await conn.query(MY_WRITES);
+    await conn.query(MY_WRITES_TABLE);
     // Database-level, like the demo seed: a restore recreates accounts before it loads the tables.
     await conn.query(`GRANT SELECT, INSERT ON \`${src.database.replace(/`/g, '``')}\`.* TO 'app'@'%'`);
   } finally {

@@ -5,6 +5,7 @@ import mysql from 'mysql2/promise';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { demoRowCounts } from './seed.js';
 import type { SeedOptions } from './seed.js';
+import { MY_WRITES_TABLE } from './writes-table.js';
 
 /** The demo tables, parents first; rehearsal_writes is created last and so marks a finished seed. */
 export const MYSQL_DEMO_TABLES = ['customers', 'orders', 'order_items', 'invoices', 'audit_log', 'rehearsal_writes'] as const;
@@ -50,14 +51,6 @@ const SCHEMA_SQL = [
      detail VARCHAR(200) NULL
    ) ENGINE=InnoDB`,
 ];
-
-const WRITES_SQL = `CREATE TABLE rehearsal_writes (
-  id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
-  token VARCHAR(100) NOT NULL,
-  n BIGINT NULL,
-  written_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
-  KEY rehearsal_writes_token_idx (token)
-) ENGINE=InnoDB`;
 
 // Ids come from AUTO_INCREMENT (never given), so every counter ends past the rows it produced.
 const FILL_SQL: Record<keyof ReturnType<typeof demoRowCounts>, string> = {
@@ -108,7 +101,7 @@ export async function seedMysqlDemo(adminUrl: string, opts: SeedOptions): Promis
       await conn.query(`DROP TABLE ${NUMBERS}`);
       await conn.query('SET SESSION foreign_key_checks = 1');
       await conn.query(`ANALYZE TABLE ${MYSQL_DEMO_TABLES.slice(0, -1).join(', ')}`);
-      await conn.query(WRITES_SQL);
+      await conn.query(MY_WRITES_TABLE);
     } finally {
       await conn.query('SELECT RELEASE_LOCK(?)', [lock]);
     }

@@ -2,6 +2,7 @@
 // get right (a bigserial, an identity column, one sequence shared by two tables, a table without a primary key, the
 // write load's table), filled with generated rows so sequences really advance.
 import pg from 'pg';
+import { PG_WRITES_INDEX, PG_WRITES_TABLE } from './writes-table.js';
 
 /** Options of the PostgreSQL demo seeder. */
 export interface SeedOptions {
@@ -59,13 +60,8 @@ CREATE TABLE audit_log (
   action text NOT NULL,
   detail text
 );
-CREATE TABLE rehearsal_writes (
-  id bigserial PRIMARY KEY,
-  token text NOT NULL,
-  n bigint,
-  written_at timestamptz NOT NULL DEFAULT clock_timestamp()
-);
-CREATE INDEX rehearsal_writes_token_idx ON rehearsal_writes (token);
+${PG_WRITES_TABLE};
+${PG_WRITES_INDEX};
 `;
 
 // Foreign keys are added after the bulk load: one validating join is much faster than a trigger per row.

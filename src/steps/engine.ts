@@ -83,8 +83,8 @@ const MYSQL_PARAMETERS: ParameterRequirement[] = [
 ];
 
 export function profile(rb: Runbook): EngineProfile {
+  const instance = isInstance(rb);
   if (family(rb) === 'postgres') {
-    const instance = isInstance(rb);
     return {
       family: 'postgres',
       instance,
@@ -99,7 +99,6 @@ export function profile(rb: Runbook): EngineProfile {
       parameters: POSTGRES_PARAMETERS,
     };
   }
-  const instance = isInstance(rb);
   return {
     family: 'mysql',
     instance,

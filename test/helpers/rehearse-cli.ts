@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { expect } from '@jest/globals';
 import { stopAllUnder } from '../../src/rehearsal/servers/index.js';
 
 export const CLI = resolve('dist/src/cli/main.js');
@@ -101,4 +102,14 @@ export async function until<T>(probe: () => T | undefined, ms = 60_000): Promise
     if (Date.now() > deadline) throw new Error('timed out waiting');
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** What every finished rehearsal of a bundled demo must show: live writes, none lost or doubled, data and counters right. */
+export function expectCleanCutover(s: Summary): void {
+  expect(s.writes.acknowledged).toBeGreaterThan(100);
+  expect(s.writes).toMatchObject({ lost: 0, duplicated: 0 });
+  expect(s.validation.tables).toBeGreaterThanOrEqual(6);
+  expect(s.validation.mismatched).toBe(0);
+  expect(s.sequences.checked).toBeGreaterThanOrEqual(4);
+  expect(s.sequences.behind).toBe(0);
 }
