@@ -50,7 +50,8 @@ describe('engine: killed runners resume', () => {
     const trace = join(dir, 'trace.log');
     const common = ['--state-dir', join(dir, 'state'), '--trace', trace, '--step-ms', '400'];
     const first = start(['run', '--run-id', 'killtest', ...common, '--approve', 'cutover']);
-    await waitFor(() => traceOf(trace).some((l) => l.startsWith(`enter ${victim} `)));
+    // Killed mid-step, after it created its resource (killing between `enter` and `created` raced on a busy machine).
+    await waitFor(() => traceOf(trace).includes(`created ${victim}`));
     first.child.kill('SIGKILL');
     const killed = await first.done;
     expect(killed.signal).toBe('SIGKILL');
