@@ -72,6 +72,9 @@ export function stepIds(runbook: Runbook): string[] {
 export const SUPPORTED_ENGINES: readonly Runbook['source']['engine'][] = ['aurora-postgresql', 'aurora-mysql', 'postgres', 'mysql', 'mariadb'];
 
 export function buildFlow(runbook: Runbook): Flow<RekeyServices> {
+  if (runbook.strategy !== 'dms-cdc') {
+    throw new StepError(`strategy ${runbook.strategy} is not available yet: rekey runs strategy dms-cdc for now`, 'rejected');
+  }
   if (!SUPPORTED_ENGINES.includes(runbook.source.engine)) {
     throw new StepError(`engine ${runbook.source.engine} is not supported yet: rekey runs ${SUPPORTED_ENGINES.join(' and ')} for now`, 'rejected');
   }

@@ -4,6 +4,10 @@ import { z } from 'zod';
 export const ENGINES = ['aurora-postgresql', 'aurora-mysql', 'postgres', 'mysql', 'mariadb'] as const;
 export type EngineName = (typeof ENGINES)[number];
 
+/** How the data moves onto the new key; each strategy is a flow (src/flows). */
+export const STRATEGIES = ['dms-cdc', 'blue-green', 'native', 'clone', 'snapshot'] as const;
+export type StrategyName = (typeof STRATEGIES)[number];
+
 /** RDS identifier rules: 1-63 chars, letter first, letters/digits/hyphens, no `--`, no trailing hyphen. */
 export const rdsIdentifier = z
   .string()
@@ -240,6 +244,12 @@ export const runbookSchema = z
     name: z.string().min(1).max(100).describe('A name for people and reports.'),
     region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'must be an AWS region like us-east-1').describe('AWS region of the source, the key and DMS.'),
     account: z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id').optional().describe('Expected AWS account; ARNs must agree with it.'),
+    strategy: z
+      .enum(STRATEGIES)
+      .default('dms-cdc')
+      .describe(
+        'How the data moves onto the new key: dms-cdc (snapshot, restore under the new key, AWS DMS CDC, fenced rename), blue-green (an RDS Blue/Green deployment with a target key), native (the engine\'s own logical/binlog replication instead of DMS), clone (Aurora: a clone under the new key, then CDC), snapshot (offline: writes fenced for the whole copy).',
+      ),
     source: sourceSchema,
     target: targetSchema,
     dms: dmsSchema,
