@@ -4,6 +4,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import type { EstateState } from './estate.js';
 import type { OverlapReplay } from './overlap.js';
 
 /** Where a cluster's data lives: a database on one of the local servers (or an adopted external server). */
@@ -445,6 +446,8 @@ export interface RegistryState {
   created?: { action: string; identifier: string; at: string }[];
   /** Stable proxy port per identifier. */
   proxyPorts: Record<string, number>;
+  /** Snapshot copies into other Regions and retained automated backups (src/rehearsal/estate.ts). */
+  estate?: EstateState;
 }
 
 /** One CloudWatch datapoint. */

@@ -16,6 +16,8 @@ import { myConfig, prepareMyServer, resetReplica, rows, SYSTEM_DATABASES, withMy
 import { dropDatabase, ident, pgConfig, withPg } from './pg-ops.js';
 import { ProxyRegistry } from './proxy.js';
 import { rdsSend, rdsTick } from './rds.js';
+import { estateKmsSend, estateRdsSend } from './estate.js';
+import { withRehearsalRegions } from './estate-world.js';
 import type { Backend, ClusterSettings, ParameterGroupRecord, RegistryState } from './registry.js';
 import { Registry, resourceId } from './registry.js';
 import { startMariadb, startPostgres } from './servers/index.js';
@@ -164,11 +166,12 @@ export async function openRehearsal(opts: { stateDir: string; runbook: Runbook; 
   const cloud = {
     provider: 'rehearsal' as const,
     region: runbook.region,
-    rds: { send: sender(rdsSend(core), tick, created) },
-    kms: { send: sender(kmsSend(core), () => Promise.resolve()) },
+    rds: { send: sender(estateRdsSend(core, rdsSend(core)), tick, created) },
+    kms: { send: sender(estateKmsSend(core, core.region, kmsSend(core)), () => Promise.resolve()) },
     dms: { send: sender(dms.send, () => Promise.resolve(), created) },
     cloudwatch: { send: sender(cloudwatchSend(core), () => Promise.resolve()) },
   } as unknown as Cloud;
+  withRehearsalRegions(core, cloud);
 
   let closed = false;
   return {
