@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-return -- the CLI's JSON output is read loosely, field by field */
 // The key estate against a kept rehearsal: after `rekey rehearse --keep`, the inventory of the old key (alias/aws/rds)
 // lists the old cluster and the rehearsal's snapshot, the retirement guard exits non-zero naming them, the run's
 // attestation (written at the end of the run) reads back the new key, a signed attestation verifies and a one-byte

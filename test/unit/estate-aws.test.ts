@@ -77,7 +77,7 @@ describe('inventory', () => {
   });
 
   test('safe only when nothing depends on the key and everything was read', async () => {
-    for (const cmd of [DescribeDBClustersCommand, DescribeDBInstancesCommand, DescribeDBClusterSnapshotsCommand]) rdsMock.on(cmd as never).resolves({} as never);
+    for (const cmd of [DescribeDBClustersCommand, DescribeDBInstancesCommand, DescribeDBClusterSnapshotsCommand]) rdsMock.on(cmd as never).resolves({});
     rdsMock.on(DescribeDBInstanceAutomatedBackupsCommand).resolves({});
     rdsMock.on(DescribeBlueGreenDeploymentsCommand).resolves({});
     rdsMock.on(DescribeGlobalClustersCommand).resolves({});
