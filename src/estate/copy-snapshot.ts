@@ -1,6 +1,7 @@
 // Cross-Region snapshot copy under a destination key: CopyDBClusterSnapshot / CopyDBSnapshot sent in the destination
-// Region with the source's ARN, KmsKeyId and SourceRegion (the SDK's RDS middleware builds the pre-signed URL from it),
-// tags copied, waited on with progress. Finds an earlier copy of the same name instead of copying twice.
+// Region with the source's ARN and KmsKeyId, tags copied, waited on with progress. SDK v3 has no SourceRegion input:
+// its RDS middleware sees a source ARN of another Region and adds the PreSignedUrl, signed for that Region. Finds an
+// earlier copy of the same name instead of copying twice.
 import {
   CopyDBClusterSnapshotCommand, CopyDBSnapshotCommand, DescribeDBClusterSnapshotsCommand, DescribeDBSnapshotsCommand, ListTagsForResourceCommand,
 } from '@aws-sdk/client-rds';
@@ -71,7 +72,7 @@ export async function copySnapshotToRegion(cloud: Cloud, o: CopyOptions): Promis
   let copy = await findSnapshot(dest, target, source.kind);
   const created = copy === undefined;
   if (!copy) {
-    const common = { KmsKeyId: o.kmsKeyId, SourceRegion: cloud.region, CopyTags: true, Tags: [{ Key: 'rekey:copied-from', Value: source.arn }, ...(o.tags ?? [])] };
+    const common = { KmsKeyId: o.kmsKeyId, CopyTags: true, Tags: [{ Key: 'rekey:copied-from', Value: source.arn }, ...(o.tags ?? [])] };
     if (source.kind === 'cluster-snapshot') {
       await dest.rds.send(new CopyDBClusterSnapshotCommand({ SourceDBClusterSnapshotIdentifier: source.arn, TargetDBClusterSnapshotIdentifier: target, ...common }));
     } else {

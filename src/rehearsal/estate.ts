@@ -114,13 +114,10 @@ function copySnapshot(core: Core, region: string, kind: 'db' | 'cluster', input:
   const ref = str(input, srcKey) ?? '';
   const id = str(input, dstKey);
   if (id === undefined) throw awsFault('rds', 'InvalidParameterValue', `${dstKey} is required`);
-  const sourceRegion = str(input, 'SourceRegion');
   const crossRegion = region !== core.region || (ref.startsWith('arn:') && ref.split(':')[3] !== region);
   if (crossRegion) {
-    // As RDS: a copy across Regions names its source by ARN and needs the pre-signed URL the SDK builds from SourceRegion.
+    // As RDS: a copy across Regions names its source by ARN (from which the SDK pre-signs the request for the source Region).
     if (!ref.startsWith('arn:')) throw awsFault('rds', 'InvalidParameterValue', `The source snapshot must be given by ARN for a copy across Regions: ${ref}`);
-    if (sourceRegion === undefined && str(input, 'PreSignedUrl') === undefined) throw awsFault('rds', 'InvalidParameterCombination', 'PreSignedUrl (or SourceRegion) is required to copy an encrypted snapshot across Regions.');
-    if (sourceRegion !== undefined && sourceRegion !== ref.split(':')[3]) throw awsFault('rds', 'InvalidParameterValue', `SourceRegion ${sourceRegion} is not the Region of ${ref}.`);
     if (str(input, 'KmsKeyId') === undefined) throw awsFault('rds', 'InvalidParameterCombination', 'KmsKeyId is required to copy an encrypted snapshot across Regions: a KMS key belongs to one Region.');
   }
   const source = findSource(core, ref, kind);
@@ -205,7 +202,7 @@ export function estateRdsSend(core: Core, inner: Send): Send {
       case 'CopyDBClusterSnapshot':
         return copySnapshot(core, core.region, 'cluster', input);
       case 'CopyDBSnapshot':
-        if (isInstanceWorld(core) && str(input, 'SourceRegion') === undefined && !(str(input, 'SourceDBSnapshotIdentifier') ?? '').startsWith('arn:')) return inner(name, input);
+        if (isInstanceWorld(core) && !(str(input, 'SourceDBSnapshotIdentifier') ?? '').startsWith('arn:')) return inner(name, input);
         return copySnapshot(core, core.region, 'db', input);
       case 'DescribeDBClusterSnapshots': {
         const copies = listCopies(core, core.region, 'cluster', input);

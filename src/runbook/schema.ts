@@ -187,7 +187,7 @@ export const afterSchema = z
         }),
       )
       .default([])
-      .describe('After the switch: copy the run\'s snapshot (now on the new key) to these Regions under their keys (CopyDBSnapshot / CopyDBClusterSnapshot with SourceRegion).'),
+      .describe('After the switch: copy the run\'s snapshot to these Regions under their keys (CopyDBSnapshot / CopyDBClusterSnapshot in the destination Region, the source by ARN). RDS instances copy the snapshot already re-encrypted under the new key; Aurora the run\'s cluster snapshot.'),
   })
   .describe('What happens after the switch is verified.');
 

@@ -1,5 +1,5 @@
 // copy-snapshot-to (runbook `after.copySnapshotTo`): after the switch, copy the run's snapshot into other Regions under
-// their keys (CopyDBClusterSnapshot / CopyDBSnapshot with SourceRegion). RDS instances copy the snapshot already
+// their keys (CopyDBClusterSnapshot / CopyDBSnapshot in the destination Region, the source by ARN: the SDK pre-signs it). RDS instances copy the snapshot already
 // re-encrypted under the new key; Aurora copies the run's cluster snapshot (the copy is under the destination key).
 // A re-run finds each copy by its name (the source's) instead of copying twice.
 import { copySnapshotToRegion } from '../estate/copy-snapshot.js';
@@ -20,7 +20,7 @@ export const copySnapshotTo: Step<RekeyServices, CopySnapshotToOutput> = {
     const { runbook: rb, names } = ctx.services;
     const snap = profile(rb).instance ? names.snapshotCopy : names.snapshot;
     const command = profile(rb).instance ? 'rds:CopyDBSnapshot' : 'rds:CopyDBClusterSnapshot';
-    return (rb.after?.copySnapshotTo ?? []).map((c) => ({ kind: 'aws' as const, target: command, summary: `copy ${snap} to ${c.region} under ${c.kmsKeyId}`, detail: `SourceRegion=${rb.region} CopyTags=true` }));
+    return (rb.after?.copySnapshotTo ?? []).map((c) => ({ kind: 'aws' as const, target: command, summary: `copy ${snap} to ${c.region} under ${c.kmsKeyId}`, detail: `source by ARN in ${rb.region} (PreSignedUrl built by the SDK), KmsKeyId, CopyTags=true` }));
   },
   async run(ctx) {
     const { runbook: rb, names, cloud, clock, timing } = ctx.services;

@@ -108,7 +108,7 @@ describe('attestation signature', () => {
 });
 
 describe('copy-snapshot', () => {
-  test('CopyDBClusterSnapshot is sent in the destination Region with the source ARN, KmsKeyId, SourceRegion and CopyTags; waits; reads the tags back', async () => {
+  test('CopyDBClusterSnapshot is sent in the destination Region with the source ARN, KmsKeyId and CopyTags; waits; reads the tags back', async () => {
     const src = 'arn:aws:rds:us-east-1:111122223333:cluster-snapshot:s1';
     const dst = 'arn:aws:rds:us-west-2:111122223333:cluster-snapshot:s1';
     let describes = 0;
@@ -125,11 +125,38 @@ describe('copy-snapshot', () => {
     const result = await copySnapshotToRegion(cloud(), { snapshot: 's1', toRegion: 'us-west-2', kmsKeyId: 'alias/dr', onProgress: (m) => progress.push(m), pollMs: 1, timeoutMs: 5000, sleep: () => Promise.resolve() });
     const copy = rdsMock.commandCalls(CopyDBClusterSnapshotCommand)[0]!;
     expect(copy.args[0].input).toEqual({
-      SourceDBClusterSnapshotIdentifier: src, TargetDBClusterSnapshotIdentifier: 's1', KmsKeyId: 'alias/dr', SourceRegion: 'us-east-1', CopyTags: true,
+      SourceDBClusterSnapshotIdentifier: src, TargetDBClusterSnapshotIdentifier: 's1', KmsKeyId: 'alias/dr', CopyTags: true,
       Tags: [{ Key: 'rekey:copied-from', Value: src }],
     });
     expect(rdsMock.commandCalls(ListTagsForResourceCommand)[0]?.args[0].input).toEqual({ ResourceName: dst });
     expect(result).toMatchObject({ kind: 'cluster-snapshot', created: true, copy: { arn: dst, region: 'us-west-2', status: 'available', tags: [{ Key: 'app', Value: 'x' }] } });
     expect(progress.some((p) => /copying 50%/.test(p))).toBe(true);
+  });
+});
+
+describe('the cross-Region request on the wire', () => {
+  test('the SDK adds a PreSignedUrl signed for the source Region (CopyDBClusterSnapshot to us-west-2 from an us-east-1 ARN)', async () => {
+    rdsMock.restore();
+    let body = '';
+    const client = new RDSClient({
+      region: 'us-west-2',
+      credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' },
+      requestHandler: {
+        handle: (req: { body?: string }) => {
+          body = String(req.body ?? '');
+          return Promise.reject(Object.assign(new Error('captured'), { name: 'Captured' }));
+        },
+      },
+    });
+    const copy = new CopyDBClusterSnapshotCommand({ SourceDBClusterSnapshotIdentifier: 'arn:aws:rds:us-east-1:111122223333:cluster-snapshot:s1', TargetDBClusterSnapshotIdentifier: 's1', KmsKeyId: 'alias/dr', CopyTags: true });
+    await expect(client.send(copy)).rejects.toThrow('captured');
+    const params = new URLSearchParams(body);
+    expect(params.get('Action')).toBe('CopyDBClusterSnapshot');
+    expect(params.get('KmsKeyId')).toBe('alias/dr');
+    const presigned = new URL(params.get('PreSignedUrl') ?? 'http://none');
+    expect(presigned.hostname).toBe('rds.us-east-1.amazonaws.com');
+    expect(presigned.searchParams.get('DestinationRegion')).toBe('us-west-2');
+    expect(presigned.searchParams.get('X-Amz-Credential')).toMatch(/\/us-east-1\/rds\/aws4_request$/);
+    rdsMock.reset();
   });
 });
