@@ -2,11 +2,11 @@
 // copy-snapshot`, `rekey iam-policy`. Each `*Data` function returns plain data and an exit code; the `*Command`
 // wrappers print it (text, or JSON lines whose last line is the result). Exit codes: 0 done; 1 internal; 2 invalid
 // input; 4 a check failed (a Region/permission unreadable, the key not safe to retire, a signature that does not verify).
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Cloud } from '../aws/cloud.js';
 import { createAwsCloud } from '../aws/create-cloud.js';
-import { verifyAttestation, type VerifyResult } from '../estate/attest.js';
+import { signAttestation, verifyAttestation, type VerifyResult } from '../estate/attest.js';
 import { writeRunAttestation } from '../estate/attest-run.js';
 import { copySnapshotToRegion, type CopyResult } from '../estate/copy-snapshot.js';
 import { iamPolicy, policyProblems, type IamPolicyResult } from '../estate/iam-policy.js';
@@ -168,9 +168,24 @@ export interface CopySnapshotOptions extends EstateSource {
   region?: string;
   targetId?: string;
   json?: boolean;
+  /** Sign the copy's attestation with this KMS key. */
+  signKey?: string;
+  /** Write the copy's attestation (JSON) to this file. */
+  attestOut?: string;
 }
 
-export async function copySnapshotData(snapshot: string, o: CopySnapshotOptions, progress: (m: string) => void): Promise<{ result: CopyResult & { attestation?: string }; exitCode: number }> {
+/** The attestation of a copy: keys before and after as read back from AWS, tags; verifiable with `rekey attest --verify`. */
+export interface CopyAttestation {
+  kind: 'rekey-copy-attestation';
+  version: 1;
+  generatedAt: string;
+  source: CopyResult['source'];
+  copy: CopyResult['copy'];
+  keyBefore: string | null;
+  keyAfter: string | null;
+}
+
+export async function copySnapshotData(snapshot: string, o: CopySnapshotOptions, progress: (m: string) => void): Promise<{ result: CopyResult & { attestation: { attestation: CopyAttestation; signature?: unknown } }; exitCode: number }> {
   const sourceRegion = o.region ?? (snapshot.startsWith('arn:') ? snapshot.split(':')[3] : undefined);
   const opened = o.rehearsal !== undefined ? await openRehearsalRun(o.stateDir, o.rehearsal) : openAws(sourceRegion, o.profile);
   try {
@@ -179,7 +194,13 @@ export async function copySnapshotData(snapshot: string, o: CopySnapshotOptions,
       onProgress: progress, pollMs: opened.home.provider === 'rehearsal' ? 100 : 15_000, timeoutMs: 6 * 3600_000,
       sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
     });
-    return { result, exitCode: 0 };
+    const attestation: CopyAttestation = {
+      kind: 'rekey-copy-attestation', version: 1, generatedAt: new Date().toISOString(), source: result.source, copy: result.copy,
+      keyBefore: result.source.kmsKeyId ?? null, keyAfter: result.copy.kmsKeyId ?? null,
+    };
+    const file = o.signKey !== undefined ? await signAttestation(opened.home, attestation, o.signKey) : { attestation };
+    if (o.attestOut !== undefined) writeFileSync(o.attestOut, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600 });
+    return { result: { ...result, attestation: file }, exitCode: 0 };
   } finally {
     await opened.close();
   }

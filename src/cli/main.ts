@@ -148,11 +148,13 @@ function program(): Command {
     .requiredOption('--kms-key <key>', 'key in the destination Region')
     .option('--region <region>', 'Region of the snapshot (default: from its ARN, or AWS_REGION)')
     .option('--target-id <id>', 'name of the copy (default: the snapshot\'s name)')
+    .option('--attest-out <file>', 'write the copy\'s attestation (keys before/after read back, tags) to this file')
+    .option('--sign-key <key>', 'sign that attestation with this KMS asymmetric key (check with rekey attest --verify)')
     .option('--rehearsal <runId>', 'copy within a kept rehearsal\'s cloud (into its second Region)')
     .option('--json', 'print JSON lines; the last one is the result')
     .option('--profile <name>', 'AWS profile')
     .addOption(stateDir())
-    .action(async (snapshot: string, o: { toRegion: string; kmsKey: string; region?: string; targetId?: string; rehearsal?: string; json?: boolean; profile?: string; stateDir: string }) => {
+    .action(async (snapshot: string, o: { toRegion: string; kmsKey: string; region?: string; targetId?: string; attestOut?: string; signKey?: string; rehearsal?: string; json?: boolean; profile?: string; stateDir: string }) => {
       const { copySnapshotCommand } = await import('./estate.js');
       process.exitCode = await copySnapshotCommand(snapshot, o);
     });

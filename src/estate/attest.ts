@@ -92,7 +92,7 @@ export function canonicalJson(value: unknown): string {
   return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
 }
 
-export function digestOf(attestation: Attestation): Buffer {
+export function digestOf(attestation: unknown): Buffer {
   return createHash('sha256').update(canonicalJson(attestation), 'utf8').digest();
 }
 
@@ -217,8 +217,8 @@ function kmsFor(cloud: Cloud, keyRef: string): Cloud['kms'] {
   return region && region !== cloud.region && cloud.inRegion ? cloud.inRegion(region).kms : cloud.kms;
 }
 
-/** Signs the attestation with a KMS asymmetric key. */
-export async function signAttestation(cloud: Cloud, attestation: Attestation, keyRef: string, now: () => Date = () => new Date()): Promise<AttestationFile> {
+/** Signs the attestation (a run's, or any other document rekey attests) with a KMS asymmetric key. */
+export async function signAttestation<A = Attestation>(cloud: Cloud, attestation: A, keyRef: string, now: () => Date = () => new Date()): Promise<{ attestation: A; signature: AttestationSignature }> {
   const kms = kmsFor(cloud, keyRef);
   const { arn, algorithm } = await signingAlgorithm(kms, keyRef);
   const digest = digestOf(attestation);

@@ -85,6 +85,11 @@ describe('rekey inventory / attest / copy-snapshot on a kept rehearsal', () => {
     expect(copied.copy.arn).toMatch(/^arn:aws:rds:us-west-2:/);
     expect(copied.copy.kmsKeyId).toMatch(/^arn:aws:kms:us-west-2:/);
     expect(copied.copy.tags).toEqual(expect.arrayContaining([{ Key: 'rekey:copied-from', Value: expect.stringMatching(/^arn:aws:rds:us-east-1:.*cluster-snapshot:/) }, { Key: 'app', Value: 'rekey-demo' }]));
+    expect(copied.attestation.attestation).toMatchObject({ kind: 'rekey-copy-attestation', keyBefore: attestation.keys.old, keyAfter: copied.copy.kmsKeyId });
+    const copyAttest = join(cwd, 'copy-attestation.json');
+    const signedCopy = await rekey(['copy-snapshot', `orders-db-rekey-${runId}-snap`, '--to-region', 'us-west-2', '--kms-key', 'alias/orders-dr', '--rehearsal', runId, '--attest-out', copyAttest, '--sign-key', 'alias/rekey-rehearsal-attest', '--json'], cwd);
+    expect(signedCopy.code).toBe(0);
+    expect((await rekey(['attest', '--verify', copyAttest, '--rehearsal', runId], cwd)).code).toBe(0);
     const again = lastJson((await rekey(['copy-snapshot', `orders-db-rekey-${runId}-snap`, '--to-region', 'us-west-2', '--kms-key', 'alias/orders-dr', '--rehearsal', runId, '--json'], cwd)).stdout);
     expect(again.created).toBe(false);
     const west = lastJson((await rekey(['inventory', '--region', 'us-west-2', '--rehearsal', runId, '--json'], cwd)).stdout);
