@@ -1,7 +1,7 @@
 // The generated IAM policy cannot drift from the code: every flow runs against the fake world (aws-sdk-client-mock
 // on the real SDK clients) and every AWS call it sent must be allowed by the policy made for its runbook.
 import { join } from 'node:path';
-import { buildFlow } from '../../src/flows/index.js';
+import { buildFlow, planFlow, stepIds } from '../../src/flows/index.js';
 import { commandResources, iamPolicy, isAllowed, isReadOnlyAction, policyProblems } from '../../src/estate/iam-policy.js';
 import { loadRunbook } from '../../src/runbook/load.js';
 import type { Runbook } from '../../src/runbook/schema.js';
@@ -87,5 +87,21 @@ describe('rekey iam-policy', () => {
     const none = iamPolicy(testRunbook({ strategy: 'blue-green' }));
     expect(none.policy.Statement.some((s) => s.Action.some((a) => a.startsWith('dms:') || a.startsWith('cloudwatch:')))).toBe(false);
     expect(iamPolicy(testRunbook()).policy.Statement.some((s) => s.Action.some((a) => a.startsWith('secretsmanager:')))).toBe(false);
+  });
+});
+
+describe('after.copySnapshotTo', () => {
+  test('adds copy-snapshot-to at the end of the dms-cdc flow, planned as a copy in each destination Region', () => {
+    const rb = testRunbook({ after: { copySnapshotTo: [{ region: 'us-west-2', kmsKeyId: 'alias/dr' }, { region: 'eu-west-1', kmsKeyId: 'alias/dr-eu' }] } });
+    const flow = buildFlow(rb);
+    expect(flow.steps.map((s) => s.id)).toEqual(stepIds(rb));
+    expect(stepIds(rb).slice(-2)).toEqual(['cleanup', 'copy-snapshot-to']);
+    expect(stepIds(testRunbook())).not.toContain('copy-snapshot-to');
+    const world = new World(rb);
+    const plan = planFlow(flow, world.context()).find((e) => e.id === 'copy-snapshot-to');
+    expect(plan?.actions.map((a) => `${a.target} ${a.summary}`)).toEqual([
+      'rds:CopyDBClusterSnapshot copy app-db-rekey-ab12cd34-snap to us-west-2 under alias/dr',
+      'rds:CopyDBClusterSnapshot copy app-db-rekey-ab12cd34-snap to eu-west-1 under alias/dr-eu',
+    ]);
   });
 });
