@@ -356,10 +356,15 @@ export function estateKmsSend(core: Core, region: string, inner: Send): Send {
       declareKey(core.reg.state, REHEARSAL_SIGNING_ALIAS, { keySpec: 'ECC_NIST_P256', region, description: 'rehearsal: signs attestations' });
       core.reg.save();
     }
-    const out = (await inner(name, input)) as { KeyMetadata?: { KeySpec?: string } & Record<string, unknown> };
-    if (name === 'DescribeKey' && out.KeyMetadata?.KeySpec !== undefined && SIGNING[out.KeyMetadata.KeySpec] !== undefined) {
-      return { ...out, KeyMetadata: { ...out.KeyMetadata, KeyUsage: 'SIGN_VERIFY', SigningAlgorithms: [SIGNING[out.KeyMetadata.KeySpec]] } };
-    }
-    return out;
+    const out = (await inner(name, input)) as { KeyMetadata?: { KeySpec?: string; KeyId?: string } & Record<string, unknown> };
+    if (name !== 'DescribeKey' || !out.KeyMetadata) return out;
+    const spec = out.KeyMetadata.KeySpec;
+    const signing = spec !== undefined ? SIGNING[spec] : undefined;
+    // A key behind an alias/aws/... name is an AWS managed key (aws/rds), as AWS reports it.
+    const awsManaged = core.reg.state.keys[out.KeyMetadata.KeyId ?? '']?.aliases.some((a) => a.startsWith('alias/aws/')) === true;
+    return {
+      ...out,
+      KeyMetadata: { ...out.KeyMetadata, ...(signing ? { KeyUsage: 'SIGN_VERIFY', SigningAlgorithms: [signing] } : {}), ...(awsManaged ? { KeyManager: 'AWS' } : {}) },
+    };
   };
 }

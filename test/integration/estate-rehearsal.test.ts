@@ -44,6 +44,7 @@ describe('rekey inventory / attest / copy-snapshot on a kept rehearsal', () => {
     const listed = lastJson(inv.stdout);
     const onOld = listed.keys[0].resources.map((r: any) => `${r.kind} ${r.id}`);
     expect(listed.keys[0].key.arn).toBe(attestation.keys.old);
+    expect(listed.keys[0].key).toMatchObject({ keyManager: 'AWS', multiRegion: false, state: 'Enabled' });
     expect(listed.keys[0].key.aliases).toContain('alias/aws/rds');
     expect(onOld).toEqual(expect.arrayContaining([`cluster orders-db-old-${runId}`, `instance orders-db-instance-1`, `cluster-snapshot orders-db-rekey-${runId}-snap`]));
     expect(onOld).not.toContain('cluster orders-db');
@@ -56,6 +57,7 @@ describe('rekey inventory / attest / copy-snapshot on a kept rehearsal', () => {
     const blockers = verdict.blockers.map((b: any) => b.resource);
     expect(blockers).toEqual(expect.arrayContaining([`cluster orders-db-old-${runId}`, `cluster-snapshot orders-db-rekey-${runId}-snap`]));
     expect(blockers.some((b: string) => b.startsWith('kms grant '))).toBe(true);
+    expect(verdict.blockers.find((b: any) => b.resource === `key ${attestation.keys.old}`)?.why).toMatch(/AWS managed key/);
     // The new key is not safe either (the new cluster is on it), but for its own reasons.
     const newCheck = lastJson((await rekey(['inventory', '--key', attestation.keys.new, '--retire-check', '--rehearsal', runId, '--json'], cwd)).stdout);
     expect(newCheck.blockers.map((b: any) => b.resource)).toContain('cluster orders-db');
