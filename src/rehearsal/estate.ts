@@ -202,7 +202,11 @@ export function estateRdsSend(core: Core, inner: Send): Send {
       case 'CopyDBClusterSnapshot':
         return copySnapshot(core, core.region, 'cluster', input);
       case 'CopyDBSnapshot':
-        if (isInstanceWorld(core) && !(str(input, 'SourceDBSnapshotIdentifier') ?? '').startsWith('arn:')) return inner(name, input);
+        {
+          // Within the home Region an instance world copies the data itself (restorable); only copies from elsewhere are kept here.
+          const ref = str(input, 'SourceDBSnapshotIdentifier') ?? '';
+          if (isInstanceWorld(core) && (!ref.startsWith('arn:') || ref.split(':')[3] === core.region)) return inner(name, input);
+        }
         return copySnapshot(core, core.region, 'db', input);
       case 'DescribeDBClusterSnapshots': {
         const copies = listCopies(core, core.region, 'cluster', input);
