@@ -120,6 +120,11 @@ export function iamPolicy(runbook: Runbook, opts: IamPolicyOptions = {}): IamPol
       Sid: 'RdsRenameAndSettings', Effect: 'Allow', Action: [p.instance ? 'rds:ModifyDBInstance' : 'rds:ModifyDBCluster'],
       Resource: [...databases, ...groups],
     });
+    // The restore carries the source's Enhanced Monitoring role over: passing it needs iam:PassRole, to RDS monitoring only.
+    statements.push({
+      Sid: 'PassTheMonitoringRole', Effect: 'Allow', Action: ['iam:PassRole'], Resource: [`arn:aws:iam::${account}:role/*`],
+      Condition: { StringEquals: { 'iam:PassedToService': 'monitoring.rds.amazonaws.com' } },
+    });
     // Rollback and abandoned attempts remove only what the run created, never the source.
     statements.push({
       Sid: 'RdsDeleteWhatTheRunCreated', Effect: 'Allow', Action: p.instance ? ['rds:DeleteDBInstance'] : ['rds:DeleteDBInstance', 'rds:DeleteDBCluster'],
