@@ -6,14 +6,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DescribeKeyCommand, SignCommand, VerifyCommand } from '@aws-sdk/client-kms';
 import {
-  CopyDBClusterSnapshotCommand, DescribeBlueGreenDeploymentsCommand, DescribeDBClusterAutomatedBackupsCommand, DescribeDBClusterSnapshotsCommand, DescribeDBSnapshotsCommand,
+  CopyDBClusterSnapshotCommand, DescribeBlueGreenDeploymentsCommand, DescribeDBInstanceAutomatedBackupsCommand, DescribeDBClusterAutomatedBackupsCommand, DescribeDBClusterSnapshotsCommand, DescribeDBSnapshotsCommand,
   DescribeGlobalClustersCommand, ListTagsForResourceCommand,
 } from '@aws-sdk/client-rds';
 import type { Cloud } from '../../src/aws/cloud.js';
 import { REHEARSAL_SIGNING_ALIAS } from '../../src/rehearsal/estate.js';
 import { openRehearsalRegistry } from '../../src/rehearsal/estate-world.js';
 import { declareKey } from '../../src/rehearsal/kms.js';
-import { Registry, type SnapshotRecord } from '../../src/rehearsal/registry.js';
+import { Registry, type ClusterRecord, type SnapshotRecord } from '../../src/rehearsal/registry.js';
 import { runbookSchema } from '../../src/runbook/schema.js';
 
 const runbook = runbookSchema.parse({
@@ -93,5 +93,27 @@ describe('rehearsal cross-Region snapshot copy', () => {
     expect((await cloud.rds.send(new DescribeBlueGreenDeploymentsCommand({}))).BlueGreenDeployments).toEqual([]);
     expect((await cloud.rds.send(new DescribeGlobalClustersCommand({}))).GlobalClusters).toEqual([]);
     expect(await fault(cloud.rds.send(new DescribeGlobalClustersCommand({ GlobalClusterIdentifier: 'g' })))).toMatch(/^GlobalClusterNotFoundFault/);
+  });
+});
+
+describe('rehearsal automated backups', () => {
+  test('an RDS instance with backups has active automated backups on its key, restore window bounded by its retention', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'estate-rh-'));
+    const reg = Registry.create(join(dir, 'cloud'), '123456789012', 'us-east-1');
+    const key = declareKey(reg.state, 'alias/aws/rds', {});
+    const now = Date.now();
+    reg.state.clusters['orders-db'] = {
+      identifier: 'orders-db', resourceId: 'db-ABC', engine: 'postgres', engineVersion: '15', kmsKeyArn: key.arn, createdAt: now - 30 * 86400_000, readyAt: 0,
+      settings: { backupRetentionPeriod: 7 }, tags: [], instance: { dbiResourceId: 'db-ABC' },
+    } as unknown as ClusterRecord;
+    reg.save();
+    const rb = runbookSchema.parse({ ...runbook, source: { ...runbook.source, engine: 'postgres' } });
+    const c = openRehearsalRegistry(dir, rb).cloud;
+    const out = (await c.rds.send(new DescribeDBInstanceAutomatedBackupsCommand({}))).DBInstanceAutomatedBackups ?? [];
+    expect(out).toHaveLength(1);
+    expect(out[0]).toMatchObject({ DBInstanceIdentifier: 'orders-db', DbiResourceId: 'db-ABC', Status: 'active', KmsKeyId: key.arn, BackupRetentionPeriod: 7, Encrypted: true });
+    const window = out[0]!.RestoreWindow!;
+    expect(Math.round((window.LatestTime!.getTime() - window.EarliestTime!.getTime()) / 86400_000)).toBe(7);
+    expect((await c.rds.send(new DescribeDBInstanceAutomatedBackupsCommand({ DBInstanceIdentifier: 'other' }))).DBInstanceAutomatedBackups).toEqual([]);
   });
 });
