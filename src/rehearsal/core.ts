@@ -1,6 +1,6 @@
 // What the fake services share: the registry, the servers, the proxies, timings, and background work.
 import type { Runbook } from '../runbook/schema.js';
-import type { ProxyRegistry } from './proxy.js';
+import type { ProxyRegistry } from './aws/proxy.js';
 import type { Backend, Registry } from './registry.js';
 import type { LocalServer } from './servers/index.js';
 

@@ -4,7 +4,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import type { OverlapReplay } from './overlap.js';
+import type { OverlapReplay } from './engines/overlap.js';
 
 /** Where a cluster's data lives: a database on one of the local servers (or an adopted external server). */
 export interface Backend {

@@ -3,16 +3,16 @@
 // endpoint proxies, DMS and metrics work exactly as for Aurora; only the API shapes differ here.
 import { copyFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Core, Input } from './core.js';
-import { arn, ensureProxy, isMysql, ms, REHEARSAL_ADMIN, serverBackend, str } from './core.js';
+import type { Core, Input } from '../core.js';
+import { arn, ensureProxy, isMysql, ms, REHEARSAL_ADMIN, serverBackend, str } from '../core.js';
 import { awsFault } from './faults.js';
 import { findKey } from './kms.js';
-import { formatPos, myConfig, replicaStartProblem, replicationLogin, restoreMyDump, rows, slaveStatus, startReplica, takeMyDump, withMy } from './my-ops.js';
+import { formatPos, myConfig, replicaStartProblem, replicationLogin, restoreMyDump, rows, slaveStatus, startReplica, takeMyDump, withMy } from '../engines/my-ops.js';
 import {
   clusterStatus, dropRecord, paginate, rdsTick, renameRecord, requireAvailable, restoreData, restoreKeyArn, snapshotData, snapshotProgress, tagsOf,
 } from './rds.js';
-import type { Backend, BinlogPosRecord, ClusterRecord, ClusterSettings, DbInstanceSettings, SnapshotRecord } from './registry.js';
-import { resourceId } from './registry.js';
+import type { Backend, BinlogPosRecord, ClusterRecord, ClusterSettings, DbInstanceSettings, SnapshotRecord } from '../registry.js';
+import { resourceId } from '../registry.js';
 
 /** The DB instance record an identifier (or ARN) names, if any. */
 export function findDbInstance(core: Core, id: string | undefined): ClusterRecord | undefined {

@@ -4,8 +4,8 @@ import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { postgresBinDir } from './servers/index.js';
-import type { Backend } from './registry.js';
+import { postgresBinDir } from '../servers/index.js';
+import type { Backend } from '../registry.js';
 
 /** Connection settings for a backend (the password comes from the environment, never stored). */
 export function pgConfig(b: Backend, database = b.database): pg.ClientConfig {

@@ -4,8 +4,8 @@ import { spawn } from 'node:child_process';
 import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
 import mysql from 'mysql2/promise';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
-import { findExecutable } from './servers/index.js';
-import type { Backend } from './registry.js';
+import { findExecutable } from '../servers/index.js';
+import type { Backend } from '../registry.js';
 
 /** The replication account the rehearsal creates on its servers (REPLICATION SLAVE only); named as on RDS, so the fence leaves it alone. */
 export const REPLICATION_USER = 'rdsrepladmin';

@@ -2,15 +2,15 @@
 // exported snapshot), restores under a KMS key, renames that re-point the endpoint proxies, events.
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Core, Input } from './core.js';
-import { arn, before, ensureProxy, isInstanceWorld, isMysql, ms, serverBackend, str } from './core.js';
+import type { Core, Input } from '../core.js';
+import { arn, before, ensureProxy, isInstanceWorld, isMysql, ms, serverBackend, str } from '../core.js';
 import { awsFault, UnsupportedCommandError } from './faults.js';
 import { findKey } from './kms.js';
 import { dbInstanceShape, findDbInstance, instanceSend } from './rds-instance.js';
-import { dropMyDatabase, formatPos, restoreMyDump, takeMyDump } from './my-ops.js';
-import { dropDatabase, ident, pgConfig, restoreSnapshot, takeSnapshot, withPg, dropSlotWhenFree } from './pg-ops.js';
-import type { Backend, ClusterRecord, ClusterSettings, InstanceRecord, SnapshotRecord, TagRecord } from './registry.js';
-import { resourceId } from './registry.js';
+import { dropMyDatabase, formatPos, restoreMyDump, takeMyDump } from '../engines/my-ops.js';
+import { dropDatabase, ident, pgConfig, restoreSnapshot, takeSnapshot, withPg, dropSlotWhenFree } from '../engines/pg-ops.js';
+import type { Backend, ClusterRecord, ClusterSettings, InstanceRecord, SnapshotRecord, TagRecord } from '../registry.js';
+import { resourceId } from '../registry.js';
 
 const PAGE = 100;
 /** DescribeEvents window when neither StartTime nor Duration is given (minutes), as on AWS. */

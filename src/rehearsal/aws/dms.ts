@@ -2,20 +2,20 @@
 // native PostgreSQL subscription from the snapshot's exported slot, checked the way DMS checks them.
 // While a task runs, a sampler turns replication lag into AWS/DMS CloudWatch datapoints.
 import pg from 'pg';
-import type { Core, Input } from './core.js';
-import { arn, before, filterValues, ms, promised, str } from './core.js';
+import type { Core, Input } from '../core.js';
+import { arn, before, filterValues, ms, promised, str } from '../core.js';
 import {
   binaryLogs, formatPos, masterPosition, myConfig, myTables, parsePos, pendingTransactions, posValue, replicaStartProblem, replicationLogin, resetReplica,
   setReplicaRunning, slaveStatus, startReplica, withMy,
-} from './my-ops.js';
+} from '../engines/my-ops.js';
 import { awsFault, UnsupportedCommandError } from './faults.js';
-import { replayOverlap, toleratesOverlap } from './overlap.js';
+import { replayOverlap, toleratesOverlap } from '../engines/overlap.js';
 import {
   advanceSlot, dropSubscription, isLsn, listTables, lsnValue, observeSource, setSubscriptionEnabled, slotInfo, startSubscription, targetTuples,
-} from './pg-ops.js';
-import type { SourceTable } from './pg-ops.js';
-import type { Backend, ClusterRecord, Datapoint, EndpointRecord, ReplicationInstanceRecord, TaskRecord } from './registry.js';
-import { resourceId } from './registry.js';
+} from '../engines/pg-ops.js';
+import type { SourceTable } from '../engines/pg-ops.js';
+import type { Backend, ClusterRecord, Datapoint, EndpointRecord, ReplicationInstanceRecord, TaskRecord } from '../registry.js';
+import { resourceId } from '../registry.js';
 
 const SAMPLE_MS = 500;
 

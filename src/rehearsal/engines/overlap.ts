@@ -7,7 +7,7 @@
 // and their updates and deletes are skipped, as DMS would.
 import type pg from 'pg';
 import { lsnValue, pgConfig, withPg } from './pg-ops.js';
-import type { Backend } from './registry.js';
+import type { Backend } from '../registry.js';
 import { parseTestDecoding } from './test-decoding.js';
 import type { DecodedChange, DecodedColumn } from './test-decoding.js';
 
