@@ -4,7 +4,6 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import type { OverlapReplay } from './engines/overlap.js';
 
 /** Where a cluster's data lives: a database on one of the local servers (or an adopted external server). */
 export interface Backend {
@@ -20,6 +19,27 @@ export interface Backend {
   user: string;
   /** Environment variable holding that user's password, if it needs one. */
   passwordEnv?: string;
+}
+
+/** What replaying a DMS task's overlap with the snapshot did (persisted with the task, logged; see engines/overlap.ts). */
+export interface OverlapReplay {
+  /** The task's start position and the snapshot's LSN: changes committed in between were replayed. */
+  from: string;
+  upTo: string;
+  transactions: number;
+  changes: number;
+  /** Inserts of rows the target had: applied as updates (INSERT_RECORD). */
+  insertsAsUpdates: number;
+  /** Updates of rows the target lacked: applied as inserts (UPDATE_RECORD). */
+  updatesAsInserts: number;
+  /** Deletes of rows the target lacked: ignored (IGNORE_RECORD). */
+  deletesMissing: number;
+  /** Inserts into tables without a primary key: applied again, so the target may hold duplicates. */
+  keylessInserts: number;
+  /** Updates and deletes of tables without a primary key (or without its columns in the change): not applied. */
+  skipped: number;
+  /** Changes refused by the target (a unique constraint other than the primary key): logged and passed over, as DMS does. */
+  applyErrors: number;
 }
 
 /** A MySQL binlog position. */

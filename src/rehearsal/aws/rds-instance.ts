@@ -10,7 +10,7 @@ import { findKey } from './kms.js';
 import { formatPos, myConfig, replicaStartProblem, replicationLogin, restoreMyDump, rows, slaveStatus, startReplica, takeMyDump, withMy } from '../engines/my-ops.js';
 import {
   clusterStatus, dropRecord, paginate, rdsTick, renameRecord, requireAvailable, restoreData, restoreKeyArn, snapshotData, snapshotProgress, tagsOf,
-} from './rds.js';
+} from './rds-records.js';
 import type { Backend, BinlogPosRecord, ClusterRecord, ClusterSettings, DbInstanceSettings, SnapshotRecord } from '../registry.js';
 import { resourceId } from '../registry.js';
 
