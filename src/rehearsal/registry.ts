@@ -4,6 +4,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import type { BinlogPosition } from '../db/types.js';
 
 /** Where a cluster's data lives: a database on one of the local servers (or an adopted external server). */
 export interface Backend {
@@ -42,13 +43,8 @@ export interface OverlapReplay {
   applyErrors: number;
 }
 
-/** A MySQL binlog position. */
-export interface BinlogPosRecord {
-  /** Binlog file name. */
-  file: string;
-  /** Byte offset in it. */
-  pos: number;
-}
+/** A MySQL binlog position (`position` as in src/db, so one set of position helpers serves both). */
+export type BinlogPosRecord = BinlogPosition;
 
 /** An RDS tag. */
 export interface TagRecord {

@@ -11,7 +11,8 @@ import type { Core } from '../../src/rehearsal/core.js';
 import { parseSelection, selectTables } from '../../src/rehearsal/aws/dms.js';
 import { awsFault } from '../../src/rehearsal/aws/faults.js';
 import { declareKey, findKey, kmsSend } from '../../src/rehearsal/aws/kms.js';
-import { conninfoValue, isLsn, lsnValue } from '../../src/rehearsal/engines/pg-ops.js';
+import { isLsn, parseLsn as lsnValue } from '../../src/db/position.js';
+import { conninfoValue } from '../../src/rehearsal/engines/pg-ops.js';
 import { Registry } from '../../src/rehearsal/registry.js';
 
 const tempDir = (): string => mkdtempSync(join(process.env.REKEY_TEST_ROOT ?? tmpdir(), 'rehearsal-parts-'));

@@ -2,16 +2,17 @@
 // native PostgreSQL subscription from the snapshot's exported slot, checked the way DMS checks them.
 // While a task runs, a sampler turns replication lag into AWS/DMS CloudWatch datapoints.
 import pg from 'pg';
+import { binlogPositionValue, formatBinlogPosition, isLsn, parseLsn, tryParseBinlogPosition } from '../../db/position.js';
 import type { Core, Input } from '../core.js';
 import { arn, before, filterValues, ms, promised, str } from '../core.js';
 import {
-  binaryLogs, formatPos, masterPosition, myConfig, myTables, parsePos, pendingTransactions, posValue, replicaStartProblem, replicationLogin, resetReplica,
+  binaryLogs, masterPosition, myConfig, myTables, pendingTransactions, replicaStartProblem, replicationLogin, resetReplica,
   setReplicaRunning, slaveStatus, startReplica, withMy,
 } from '../engines/my-ops.js';
 import { awsFault, UnsupportedCommandError } from './faults.js';
 import { replayOverlap, toleratesOverlap } from '../engines/overlap.js';
 import {
-  advanceSlot, dropSubscription, isLsn, listTables, lsnValue, observeSource, setSubscriptionEnabled, slotInfo, startSubscription, targetTuples,
+  advanceSlot, dropSubscription, listTables, observeSource, setSubscriptionEnabled, slotInfo, startSubscription, targetTuples,
 } from '../engines/pg-ops.js';
 import type { SourceTable } from '../engines/pg-ops.js';
 import type { Backend, ClusterRecord, Datapoint, EndpointRecord, ReplicationInstanceRecord, TaskRecord } from '../registry.js';
@@ -431,17 +432,17 @@ export class FakeDms {
     if (slot.plugin !== 'test_decoding' || !['test-decoding', 'test_decoding', 'no-preference'].includes(plugin)) {
       return `Replication slot '${slotName}' uses plugin ${slot.plugin} and the endpoint asks for ${plugin}; DMS needs a test_decoding slot with PluginName test-decoding.`;
     }
-    if (slot.confirmedFlushLsn !== null && lsnValue(slot.confirmedFlushLsn) > lsnValue(snapshot.lsn)) {
+    if (slot.confirmedFlushLsn !== null && parseLsn(slot.confirmedFlushLsn) > parseLsn(snapshot.lsn)) {
       return `Replication slot '${slotName}' was created after the snapshot: its confirmed_flush_lsn ${slot.confirmedFlushLsn} is past the snapshot's LSN ${snapshot.lsn}, so changes in between are gone.`;
     }
     const start = position ?? t.cdcStartPosition;
     if (start === undefined) return 'CdcStartPosition is required for a CDC-only task from a native start point (PostgreSQL has no CDC start time).';
     if (!isLsn(start)) return `CdcStartPosition '${start}' is not a PostgreSQL LSN (like 0/16B3748).`;
-    const diff = lsnValue(start) - lsnValue(snapshot.lsn);
+    const diff = parseLsn(start) - parseLsn(snapshot.lsn);
     if (diff < 0n && !toleratesOverlap(t.taskSettings)) {
       return `CdcStartPosition ${start} is before the snapshot's LSN ${snapshot.lsn}: changes already in the restored target would be applied again (overlap of ${-diff} bytes of WAL). To replay them as upserts, set ErrorBehavior ApplyErrorInsertPolicy INSERT_RECORD and ApplyErrorUpdatePolicy UPDATE_RECORD in the task settings.`;
     }
-    if (diff < 0n && slot.confirmedFlushLsn !== null && lsnValue(start) < lsnValue(slot.confirmedFlushLsn)) {
+    if (diff < 0n && slot.confirmedFlushLsn !== null && parseLsn(start) < parseLsn(slot.confirmedFlushLsn)) {
       return `CdcStartPosition ${start} is older than replication slot '${slotName}'s confirmed_flush_lsn ${slot.confirmedFlushLsn}: those changes are no longer in the slot.`;
     }
     if (diff > 0n) return `CdcStartPosition ${start} is after the snapshot's LSN ${snapshot.lsn}: changes in between would be lost (gap of ${diff} bytes of WAL).`;
@@ -486,21 +487,21 @@ export class FakeDms {
         ? 'The rehearsal cloud starts MySQL CDC from a native start point only: a CdcStartTime cannot be matched exactly to the snapshot; use CdcStartPosition <file>:<pos>.'
         : 'CdcStartPosition is required for a CDC-only task that continues a restored snapshot.';
     }
-    const from = parsePos(start);
+    const from = tryParseBinlogPosition(start);
     if (!from) return `CdcStartPosition '${start}' is not a MySQL binlog position (like mysql-bin-changelog.000024:373).`;
     const logs = await binaryLogs(source);
     const log = logs.find((l) => l.name === from.file);
     if (!log) {
       return `Error 1236 reading the binary log: Could not find first log file name in binary log index file: ${from.file} is not among the source's binary logs (${logs.map((l) => l.name).join(', ') || 'none'}); it was purged or never existed.`;
     }
-    if (from.pos > log.size) return `Error 1236 reading the binary log: position ${from.pos} is past the end of ${from.file} (${log.size} bytes).`;
+    if (from.position > log.size) return `Error 1236 reading the binary log: position ${from.position} is past the end of ${from.file} (${log.size} bytes).`;
     const at = snapshot.binlog;
     const base = (f: string): string => f.slice(0, f.lastIndexOf('.'));
-    if (base(from.file) !== base(at.file)) return `CdcStartPosition ${start} names another binary log than the snapshot's position ${formatPos(at)}.`;
-    const diff = posValue(from) - posValue(at);
-    const amount = (a: typeof from, b: typeof from): string => (a.file === b.file ? `${Math.abs(a.pos - b.pos)} bytes of binlog` : `binlog from ${formatPos(a)} to ${formatPos(b)}`);
-    if (diff < 0n) return `CdcStartPosition ${start} is before the snapshot's position ${formatPos(at)}: changes already in the restored target would be applied again (overlap of ${amount(from, at)}).`;
-    if (diff > 0n) return `CdcStartPosition ${start} is after the snapshot's position ${formatPos(at)}: changes in between would be lost (gap of ${amount(at, from)}).`;
+    if (base(from.file) !== base(at.file)) return `CdcStartPosition ${start} names another binary log than the snapshot's position ${formatBinlogPosition(at)}.`;
+    const diff = binlogPositionValue(from) - binlogPositionValue(at);
+    const amount = (a: typeof from, b: typeof from): string => (a.file === b.file ? `${Math.abs(a.position - b.position)} bytes of binlog` : `binlog from ${formatBinlogPosition(a)} to ${formatBinlogPosition(b)}`);
+    if (diff < 0n) return `CdcStartPosition ${start} is before the snapshot's position ${formatBinlogPosition(at)}: changes already in the restored target would be applied again (overlap of ${amount(from, at)}).`;
+    if (diff > 0n) return `CdcStartPosition ${start} is after the snapshot's position ${formatBinlogPosition(at)}: changes in between would be lost (gap of ${amount(at, from)}).`;
     const db = source.database;
     const sentinel = this.core.runbook.cutover.sentinelTable;
     const rules = parseSelection(t.tableMappings).filter((r) => like(r.schema, db));
@@ -517,7 +518,7 @@ export class FakeDms {
     if (problem !== undefined) return `Replication could not start: ${problem}`;
     t.cdc = {
       source, target, snapshot: snapshot.identifier, internalSlot: '', runnerSlot: '', publications: [], subscription: '', tables: selected.map((n) => `${db}.${n}`), baseline: {},
-      mysql: { sourceHost: source.host, sourcePort: source.port, from: formatPos(from), doTables, ignoreTables },
+      mysql: { sourceHost: source.host, sourcePort: source.port, from: formatBinlogPosition(from), doTables, ignoreTables },
     };
     return undefined;
   }
@@ -549,10 +550,10 @@ export class FakeDms {
     }
     const incoming = await withMy(myConfig(cdc.source, ''), (c) => pendingTransactions(c, st.exec, current)).catch(() => 0);
     const now = this.core.now();
-    sampler.clock.observe(now, posValue(current));
-    const sourceLatency = sampler.clock.age(now, posValue(st.read));
-    const totalLatency = sampler.clock.age(now, posValue(st.exec));
-    sampler.clock.forget(posValue(st.exec));
+    sampler.clock.observe(now, binlogPositionValue(current));
+    const sourceLatency = sampler.clock.age(now, binlogPositionValue(st.read));
+    const totalLatency = sampler.clock.age(now, binlogPositionValue(st.exec));
+    sampler.clock.forget(binlogPositionValue(st.exec));
     if (t.state !== 'running') return;
     this.publish(t, now, sourceLatency, totalLatency, incoming);
   }

@@ -5,10 +5,11 @@ import type { Core, Input } from '../core.js';
 import { before, ensureProxy, isMysql, ms, serverBackend, str } from '../core.js';
 import { awsFault } from './faults.js';
 import { findKey } from './kms.js';
-import { dropMyDatabase, formatPos, restoreMyDump, takeMyDump } from '../engines/my-ops.js';
+import { dropMyDatabase, restoreMyDump, takeMyDump } from '../engines/my-ops.js';
 import { dropDatabase, restoreSnapshot, takeSnapshot } from '../engines/pg-ops.js';
 import type { Backend, ClusterRecord, SnapshotRecord, TagRecord } from '../registry.js';
 import { resourceId } from '../registry.js';
+import { formatBinlogPosition } from '../../db/position.js';
 
 /** Default page size of Describe* calls. */
 export const PAGE = 100;
@@ -114,7 +115,7 @@ export async function snapshotData(core: Core, cluster: ClusterRecord, id: strin
   let snapshot: SnapshotRecord;
   if (isMysql(core)) {
     const binlog = await takeMyDump(cluster.backend, dumpFile, rolesFile);
-    snapshot = { ...common, readyAt: Math.max(core.now(), startedAt + ms(core.delays.snapshotSeconds)), lsn: formatPos(binlog), binlog, internalSlot: '', publications: ['', ''], slots: [] };
+    snapshot = { ...common, readyAt: Math.max(core.now(), startedAt + ms(core.delays.snapshotSeconds)), lsn: formatBinlogPosition(binlog), binlog, internalSlot: '', publications: ['', ''], slots: [] };
   } else {
     const internalSlot = `rh_snap_${resourceId(12).toLowerCase()}`;
     const publications: [string, string] = [`${internalSlot}_pub`, `${internalSlot}_ins`];

@@ -6,7 +6,8 @@
 // those rules. Tables without a primary key cannot be matched: their inserts are applied again (duplicates)
 // and their updates and deletes are skipped, as DMS would.
 import type pg from 'pg';
-import { lsnValue, pgConfig, withPg } from './pg-ops.js';
+import { parseLsn } from '../../db/position.js';
+import { pgConfig, withPg } from './pg-ops.js';
 import type { Backend, OverlapReplay } from '../registry.js';
 import { parseTestDecoding } from './test-decoding.js';
 import type { DecodedChange, DecodedColumn } from './test-decoding.js';
@@ -53,7 +54,7 @@ async function peekTransactions(source: Backend, slot: string, from: string, upT
       const change = parseTestDecoding(row.data);
       if (change.kind === 'begin') open = [];
       else if (change.kind === 'commit') {
-        if (lsnValue(row.lsn) >= lsnValue(from)) out.push(open);
+        if (parseLsn(row.lsn) >= parseLsn(from)) out.push(open);
         open = [];
       } else open.push(change);
     }
