@@ -8,7 +8,7 @@ import { DBClusterNotFoundFault, RDSServiceException } from '@aws-sdk/client-rds
 import { GetMetricDataCommand, ListMetricsCommand } from '@aws-sdk/client-cloudwatch';
 import { cloudwatchSend } from '../../src/rehearsal/aws/cloudwatch.js';
 import type { Core } from '../../src/rehearsal/core.js';
-import { parseSelection, selectTables } from '../../src/rehearsal/aws/dms.js';
+import { parseSelection, selectTables } from '../../src/rehearsal/aws/dms-tables.js';
 import { awsFault } from '../../src/rehearsal/aws/faults.js';
 import { declareKey, findKey, kmsSend } from '../../src/rehearsal/aws/kms.js';
 import { isLsn, parseLsn as lsnValue } from '../../src/db/position.js';

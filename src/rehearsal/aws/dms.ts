@@ -1,60 +1,22 @@
-// Fake DMS: replication instances, endpoints, connection tests, and CDC-only tasks carried out by a
-// native PostgreSQL subscription from the snapshot's exported slot, checked the way DMS checks them.
-// While a task runs, a sampler turns replication lag into AWS/DMS CloudWatch datapoints.
+// Fake DMS, the facade: `send` answers the API (replication instances, endpoints, connection tests, the task
+// lifecycle). What a task does on the servers is in dms-cdc.ts (CDC-only tasks from the snapshot's native start
+// point, checked the way DMS checks them), its lag as CloudWatch datapoints in dms-lag.ts, table selection and
+// table statistics in dms-tables.ts, endpoint resolution in dms-endpoints.ts.
 import pg from 'pg';
-import { binlogPositionValue, formatBinlogPosition, isLsn, parseLsn, tryParseBinlogPosition } from '../../db/position.js';
 import type { Core, Input } from '../core.js';
 import { arn, before, filterValues, ms, promised, str } from '../core.js';
-import {
-  binaryLogs, masterPosition, myConfig, myTables, pendingTransactions, replicaStartProblem, replicationLogin, resetReplica,
-  setReplicaRunning, slaveStatus, startReplica, withMy,
-} from '../engines/my-ops.js';
-import { awsFault, UnsupportedCommandError } from './faults.js';
-import { replayOverlap, toleratesOverlap } from '../engines/overlap.js';
-import {
-  advanceSlot, dropSubscription, listTables, observeSource, setSubscriptionEnabled, slotInfo, startSubscription, targetTuples,
-} from '../engines/pg-ops.js';
-import type { SourceTable } from '../engines/pg-ops.js';
-import type { Backend, ClusterRecord, Datapoint, EndpointRecord, ReplicationInstanceRecord, TaskRecord } from '../registry.js';
+import { withMy } from '../engines/my-ops.js';
+import type { EndpointRecord, ReplicationInstanceRecord, TaskRecord } from '../registry.js';
 import { resourceId } from '../registry.js';
+import { dropCdc, DmsCdc, setCdcRunning } from './dms-cdc.js';
+import { isMyEndpoint, MYSQL_ENGINES, mustEndpoint } from './dms-endpoints.js';
+import { LagSamplers } from './dms-lag.js';
+import { parseSelection, tableStatistics } from './dms-tables.js';
+import { awsFault, UnsupportedCommandError } from './faults.js';
 
-const SAMPLE_MS = 500;
-
-/** DMS engine names of the MySQL family (EngineName `aurora` is Aurora MySQL). */
-const MYSQL_ENGINES = new Set(['mysql', 'mariadb', 'aurora', 'aurora-serverless']);
 const DISPLAY_NAMES: Record<string, string> = {
   postgres: 'PostgreSQL', 'aurora-postgresql': 'Amazon Aurora PostgreSQL', mysql: 'MySQL', mariadb: 'MariaDB', aurora: 'Amazon Aurora MySQL', 'aurora-serverless': 'Amazon Aurora MySQL Serverless',
 };
-
-/** Whether an endpoint is of the MySQL family. */
-const isMyEndpoint = (e: EndpointRecord): boolean => MYSQL_ENGINES.has(e.engineName);
-
-/** Ages of WAL positions: when each was first seen as the server's current position. */
-class LagClock {
-  private samples: { t: number; lsn: bigint }[] = [];
-
-  observe(t: number, current: bigint): void {
-    const last = this.samples[this.samples.length - 1];
-    if (!last || last.lsn < current) this.samples.push({ t, lsn: current });
-  }
-
-  /** Seconds since the oldest change past `pos` appeared (0 when `pos` is current). */
-  age(now: number, pos: bigint): number {
-    const first = this.samples.find((s) => s.lsn > pos);
-    return first ? Math.max(0, (now - first.t) / 1000) : 0;
-  }
-
-  forget(upTo: bigint): void {
-    const keep = this.samples.findIndex((s) => s.lsn > upTo);
-    if (keep > 0) this.samples = this.samples.slice(keep - 1);
-  }
-}
-
-interface Sampler {
-  timer: NodeJS.Timeout;
-  clock: LagClock;
-  busy: boolean;
-}
 
 /** Where DMS task status comes from: explicit state, or `creating` until ready. */
 function taskStatus(core: Core, t: TaskRecord): string {
@@ -63,14 +25,18 @@ function taskStatus(core: Core, t: TaskRecord): string {
 
 /** The fake DMS: `send` plus the samplers it runs. */
 export class FakeDms {
-  private readonly samplers = new Map<string, Sampler>();
+  private readonly cdc: DmsCdc;
+  private readonly lag: LagSamplers;
 
-  constructor(private readonly core: Core) {}
+  constructor(private readonly core: Core) {
+    this.cdc = new DmsCdc(core);
+    this.lag = new LagSamplers(core, (t, message) => this.fail(t, message));
+  }
 
   /** Resume what a killed runner left in flight: samplers, starts, stops, connection tests. */
   resume(): void {
     for (const t of Object.values(this.core.reg.state.tasks)) {
-      if (t.state === 'running') this.startSampler(t);
+      if (t.state === 'running') this.lag.start(t);
       if (t.state === 'starting') this.core.background(`start ${t.identifier}`, () => this.carryOutStart(t, t.startType ?? 'start-replication', t.startPosition));
       if (t.state === 'stopping') this.core.background(`stop ${t.identifier}`, () => this.carryOutStop(t));
     }
@@ -81,8 +47,7 @@ export class FakeDms {
 
   /** Stop every sampler (the servers stay as they are). */
   close(): void {
-    for (const s of this.samplers.values()) clearInterval(s.timer);
-    this.samplers.clear();
+    this.lag.close();
   }
 
   readonly send = promised((name: string, input: Input): unknown => {
@@ -195,14 +160,9 @@ export class FakeDms {
     return { Endpoint: this.endpointShape(e) };
   }
 
-  private mustEndpoint(endpointArn: string | undefined): EndpointRecord {
-    const e = Object.values(this.core.reg.state.endpoints).find((x) => x.arn === endpointArn);
-    if (!e) throw awsFault('dms', 'ResourceNotFoundFault', `Endpoint ${endpointArn ?? '(none)'} not found`);
-    return e;
-  }
 
   private deleteEndpoint(input: Input): unknown {
-    const e = this.mustEndpoint(str(input, 'EndpointArn'));
+    const e = mustEndpoint(this.core, str(input, 'EndpointArn'));
     const user = Object.values(this.core.reg.state.tasks).find((t) => t.sourceEndpointArn === e.arn || t.targetEndpointArn === e.arn);
     if (user) throw awsFault('dms', 'InvalidResourceStateFault', `Endpoint ${e.identifier} is used by replication task ${user.identifier}`);
     delete this.core.reg.state.endpoints[e.identifier];
@@ -226,7 +186,7 @@ export class FakeDms {
 
   private testConnection(input: Input): unknown {
     const r = this.mustInstance(str(input, 'ReplicationInstanceArn'));
-    const e = this.mustEndpoint(str(input, 'EndpointArn'));
+    const e = mustEndpoint(this.core, str(input, 'EndpointArn'));
     if (before(this.core, r.readyAt)) throw awsFault('dms', 'InvalidResourceStateFault', `Replication instance ${r.identifier} is not available`);
     this.core.reg.state.connections[`${r.arn} ${e.arn}`] = { instanceArn: r.arn, endpointArn: e.arn, status: 'testing' };
     this.core.reg.save();
@@ -315,8 +275,8 @@ export class FakeDms {
     const id = (str(input, 'ReplicationTaskIdentifier') ?? '').toLowerCase();
     if (id === '') throw awsFault('dms', 'InvalidParameterValueException', 'ReplicationTaskIdentifier is required');
     if (this.core.reg.state.tasks[id]) throw awsFault('dms', 'ResourceAlreadyExistsFault', `Replication task ${id} already exists`);
-    const source = this.mustEndpoint(str(input, 'SourceEndpointArn'));
-    const target = this.mustEndpoint(str(input, 'TargetEndpointArn'));
+    const source = mustEndpoint(this.core, str(input, 'SourceEndpointArn'));
+    const target = mustEndpoint(this.core, str(input, 'TargetEndpointArn'));
     const instance = this.mustInstance(str(input, 'ReplicationInstanceArn'));
     if (source.type !== 'source' || target.type !== 'target') throw awsFault('dms', 'InvalidParameterValueException', 'SourceEndpointArn must be a source endpoint and TargetEndpointArn a target endpoint');
     const mappings = str(input, 'TableMappings') ?? '';
@@ -370,7 +330,7 @@ export class FakeDms {
   }
 
   private fail(t: TaskRecord, message: string): void {
-    this.stopSampler(t);
+    this.lag.stop(t);
     t.state = 'failed';
     t.lastFailureMessage = `Last Error ${message} Stop Reason FATAL_ERROR Error Level FATAL`;
     t.stopReason = 'Stop Reason FATAL_ERROR';
@@ -381,7 +341,7 @@ export class FakeDms {
 
   private async carryOutStart(t: TaskRecord, type: string, position: string | undefined): Promise<void> {
     try {
-      const problem = await this.start(t, type, position);
+      const problem = await this.cdc.start(t, type, position);
       if (problem !== undefined) {
         this.fail(t, problem);
         return;
@@ -391,187 +351,10 @@ export class FakeDms {
       t.hasRun = true;
       delete t.stoppedAt;
       this.core.reg.save();
-      this.startSampler(t);
+      this.lag.start(t);
     } catch (error) {
       this.fail(t, `Task could not start: ${error instanceof Error ? error.message : String(error)}`);
     }
-  }
-
-  /** Set up the CDC; returns a failure message when DMS would refuse. */
-  private async start(t: TaskRecord, type: string, position: string | undefined): Promise<string | undefined> {
-    if (t.migrationType !== 'cdc') return `The rehearsal cloud carries out CDC-only tasks (MigrationType cdc), not ${t.migrationType}.`;
-    if (type === 'reload-target') return 'reload-target is not valid for a CDC-only task started from a native start point.';
-    if (type === 'resume-processing' && t.cdc) {
-      if (t.cdc.mysql) await setReplicaRunning(t.cdc.target, true);
-      else await setSubscriptionEnabled(t.cdc.target, t.cdc.subscription, true);
-      return undefined;
-    }
-    if (t.hasRun) return 'start-replication of a task that already ran would apply its changes again from the start position; use resume-processing.';
-    const src = this.mustEndpoint(t.sourceEndpointArn);
-    const tgt = this.mustEndpoint(t.targetEndpointArn);
-    const srcCluster = clusterForEndpoint(this.core, src);
-    const tgtCluster = clusterForEndpoint(this.core, tgt);
-    if (!srcCluster) return `Failed to connect to the source endpoint ${src.identifier} (${src.serverName}:${src.port}): no database answers there.`;
-    if (!tgtCluster) return `Failed to connect to the target endpoint ${tgt.identifier} (${tgt.serverName}:${tgt.port}): no database answers there.`;
-    if (isMyEndpoint(src) !== isMyEndpoint(tgt)) return `Endpoints ${src.identifier} (${src.engineName}) and ${tgt.identifier} (${tgt.engineName}) are of different engine families; the rehearsal cloud replicates like to like.`;
-    if (isMyEndpoint(src)) return this.startMysql(t, position, srcCluster, tgtCluster);
-    const source: Backend = { ...srcCluster.backend, database: src.databaseName || srcCluster.backend.database };
-    const target: Backend = { ...tgtCluster.backend, database: tgt.databaseName || tgtCluster.backend.database };
-    const snapshot = tgtCluster.restoredFrom !== undefined ? this.core.reg.state.snapshots[tgtCluster.restoredFrom] : undefined;
-    if (!snapshot) return `The target ${tgtCluster.identifier} was not restored from a snapshot in the rehearsal cloud, so no native CDC start point matches it.`;
-    const sb = snapshot.sourceBackend;
-    if (sb.host !== source.host || sb.port !== source.port || sb.database !== source.database) {
-      return `The target ${tgtCluster.identifier} was restored from snapshot ${snapshot.identifier} of another database than the source endpoint's (${source.database} on ${srcCluster.identifier}).`;
-    }
-    const slotName = typeof src.postgreSQLSettings.SlotName === 'string' ? src.postgreSQLSettings.SlotName : undefined;
-    if (slotName === undefined) return 'A native CDC start point needs a logical replication slot: set PostgreSQLSettings.SlotName on the source endpoint.';
-    const slot = await slotInfo(source, slotName);
-    if (!slot) return `Replication slot '${slotName}' does not exist on the source database ${source.database}; create it before the snapshot.`;
-    if (slot.database !== source.database) return `Replication slot '${slotName}' belongs to database ${slot.database}, not ${source.database}.`;
-    const plugin = typeof src.postgreSQLSettings.PluginName === 'string' ? src.postgreSQLSettings.PluginName.toLowerCase() : 'pglogical';
-    if (slot.plugin !== 'test_decoding' || !['test-decoding', 'test_decoding', 'no-preference'].includes(plugin)) {
-      return `Replication slot '${slotName}' uses plugin ${slot.plugin} and the endpoint asks for ${plugin}; DMS needs a test_decoding slot with PluginName test-decoding.`;
-    }
-    if (slot.confirmedFlushLsn !== null && parseLsn(slot.confirmedFlushLsn) > parseLsn(snapshot.lsn)) {
-      return `Replication slot '${slotName}' was created after the snapshot: its confirmed_flush_lsn ${slot.confirmedFlushLsn} is past the snapshot's LSN ${snapshot.lsn}, so changes in between are gone.`;
-    }
-    const start = position ?? t.cdcStartPosition;
-    if (start === undefined) return 'CdcStartPosition is required for a CDC-only task from a native start point (PostgreSQL has no CDC start time).';
-    if (!isLsn(start)) return `CdcStartPosition '${start}' is not a PostgreSQL LSN (like 0/16B3748).`;
-    const diff = parseLsn(start) - parseLsn(snapshot.lsn);
-    if (diff < 0n && !toleratesOverlap(t.taskSettings)) {
-      return `CdcStartPosition ${start} is before the snapshot's LSN ${snapshot.lsn}: changes already in the restored target would be applied again (overlap of ${-diff} bytes of WAL). To replay them as upserts, set ErrorBehavior ApplyErrorInsertPolicy INSERT_RECORD and ApplyErrorUpdatePolicy UPDATE_RECORD in the task settings.`;
-    }
-    if (diff < 0n && slot.confirmedFlushLsn !== null && parseLsn(start) < parseLsn(slot.confirmedFlushLsn)) {
-      return `CdcStartPosition ${start} is older than replication slot '${slotName}'s confirmed_flush_lsn ${slot.confirmedFlushLsn}: those changes are no longer in the slot.`;
-    }
-    if (diff > 0n) return `CdcStartPosition ${start} is after the snapshot's LSN ${snapshot.lsn}: changes in between would be lost (gap of ${diff} bytes of WAL).`;
-    if (!(await slotInfo(source, snapshot.internalSlot))) return `The replication stream of snapshot ${snapshot.identifier} is gone (its slot was dropped with an earlier task); restore a new snapshot.`;
-    const tables = selectTables(t.tableMappings, await listTables(source), this.core.runbook.cutover.sentinelTable);
-    const base = `rh_${t.resourceId.toLowerCase()}`;
-    const cdc = {
-      source, target, snapshot: snapshot.identifier, internalSlot: snapshot.internalSlot, runnerSlot: slotName,
-      publications: snapshot.publications, subscription: `${base}_sub`, tables: tables.map((x) => x.name), baseline: {},
-    };
-    if (diff < 0n && t.overlap === undefined) {
-      // Before the snapshot's changes flow: the overlap from the task's start to the snapshot, as upserts.
-      t.overlap = await replayOverlap({ source, target, slot: slotName, from: start, upTo: snapshot.lsn, tables: cdc.tables });
-      this.core.reg.save();
-      const o = t.overlap;
-      this.core.log(
-        `rehearsal: DMS task ${t.identifier} replayed the overlap ${o.from}..${o.upTo}: ${o.transactions} transactions, ${o.changes} changes; ${o.insertsAsUpdates} inserts applied as updates, ${o.updatesAsInserts} updates as inserts, ${o.deletesMissing} deletes of missing rows ignored, ${o.keylessInserts} inserts into tables without a primary key, ${o.skipped} changes skipped, ${o.applyErrors} refused by the target`,
-      );
-    }
-    const sentinel = `public.${this.core.runbook.cutover.sentinelTable}`;
-    await startSubscription({
-      source, target, tables, publications: cdc.publications, subscription: cdc.subscription, internalSlot: cdc.internalSlot,
-      ...(this.core.failures.drainNeverArrives && cdc.tables.includes(sentinel) ? { holdBackTable: sentinel } : {}),
-    });
-    t.cdc = { ...cdc, baseline: await this.baseline(cdc.source, cdc.target, cdc.tables) };
-    return undefined;
-  }
-
-  /** Set up a MySQL task: the target server's replica from the snapshot's binlog position; a message when DMS would refuse. */
-  private async startMysql(t: TaskRecord, position: string | undefined, srcCluster: ClusterRecord, tgtCluster: ClusterRecord): Promise<string | undefined> {
-    const source = srcCluster.backend;
-    const target = tgtCluster.backend;
-    const snapshot = tgtCluster.restoredFrom !== undefined ? this.core.reg.state.snapshots[tgtCluster.restoredFrom] : undefined;
-    if (!snapshot?.binlog) return `The target ${tgtCluster.identifier} was not restored from a MySQL snapshot in the rehearsal cloud, so no binlog start point matches it.`;
-    const sb = snapshot.sourceBackend;
-    if (sb.host !== source.host || sb.port !== source.port || sb.database !== source.database) {
-      return `The target ${tgtCluster.identifier} was restored from snapshot ${snapshot.identifier} of another database than the source endpoint's (${source.database} on ${srcCluster.identifier}).`;
-    }
-    const start = position ?? t.cdcStartPosition;
-    if (start === undefined) {
-      return t.cdcStartTime !== undefined
-        ? 'The rehearsal cloud starts MySQL CDC from a native start point only: a CdcStartTime cannot be matched exactly to the snapshot; use CdcStartPosition <file>:<pos>.'
-        : 'CdcStartPosition is required for a CDC-only task that continues a restored snapshot.';
-    }
-    const from = tryParseBinlogPosition(start);
-    if (!from) return `CdcStartPosition '${start}' is not a MySQL binlog position (like mysql-bin-changelog.000024:373).`;
-    const logs = await binaryLogs(source);
-    const log = logs.find((l) => l.name === from.file);
-    if (!log) {
-      return `Error 1236 reading the binary log: Could not find first log file name in binary log index file: ${from.file} is not among the source's binary logs (${logs.map((l) => l.name).join(', ') || 'none'}); it was purged or never existed.`;
-    }
-    if (from.position > log.size) return `Error 1236 reading the binary log: position ${from.position} is past the end of ${from.file} (${log.size} bytes).`;
-    const at = snapshot.binlog;
-    const base = (f: string): string => f.slice(0, f.lastIndexOf('.'));
-    if (base(from.file) !== base(at.file)) return `CdcStartPosition ${start} names another binary log than the snapshot's position ${formatBinlogPosition(at)}.`;
-    const diff = binlogPositionValue(from) - binlogPositionValue(at);
-    const amount = (a: typeof from, b: typeof from): string => (a.file === b.file ? `${Math.abs(a.position - b.position)} bytes of binlog` : `binlog from ${formatBinlogPosition(a)} to ${formatBinlogPosition(b)}`);
-    if (diff < 0n) return `CdcStartPosition ${start} is before the snapshot's position ${formatBinlogPosition(at)}: changes already in the restored target would be applied again (overlap of ${amount(from, at)}).`;
-    if (diff > 0n) return `CdcStartPosition ${start} is after the snapshot's position ${formatBinlogPosition(at)}: changes in between would be lost (gap of ${amount(at, from)}).`;
-    const db = source.database;
-    const sentinel = this.core.runbook.cutover.sentinelTable;
-    const rules = parseSelection(t.tableMappings).filter((r) => like(r.schema, db));
-    const doTables = [...new Set([...rules.filter((r) => r.action !== 'exclude').map((r) => `${db}.${r.table}`), `${db}.${sentinel}`])];
-    const existing = await myTables(source);
-    const excluded = (name: string): boolean => name !== sentinel && rules.some((r) => r.action === 'exclude' && like(r.table, name));
-    const selected = existing.filter((name) => name === sentinel || (rules.some((r) => r.action !== 'exclude' && like(r.table, name)) && !excluded(name)));
-    // Exclusions become exact ignores of the tables that exist now (the filter order puts them before the do-patterns).
-    const ignoreTables = existing.filter(excluded).map((name) => `${db}.${name}`);
-    // Fault injection: the replica skips the sentinel table, so the drain never sees its row while the rest flows.
-    if (this.core.failures.drainNeverArrives) ignoreTables.push(`${db}.${sentinel}`);
-    await startReplica({ target, sourceHost: source.host, sourcePort: source.port, ...replicationLogin(source), from, doTables, ignoreTables });
-    const problem = await replicaStartProblem(target);
-    if (problem !== undefined) return `Replication could not start: ${problem}`;
-    t.cdc = {
-      source, target, snapshot: snapshot.identifier, internalSlot: '', runnerSlot: '', publications: [], subscription: '', tables: selected.map((n) => `${db}.${n}`), baseline: {},
-      mysql: { sourceHost: source.host, sourcePort: source.port, from: formatBinlogPosition(from), doTables, ignoreTables },
-    };
-    return undefined;
-  }
-
-  /** Table statistics of a MySQL task: the selected tables (MariaDB keeps no per-table change counters by default). */
-  private async myTableStatistics(target: Backend, tables: string[]): Promise<Record<string, unknown>[]> {
-    const present = new Set((await myTables(target)).map((n) => `${target.database}.${n}`));
-    return tables.map((name) => ({
-      SchemaName: name.slice(0, name.indexOf('.')), TableName: name.slice(name.indexOf('.') + 1), Inserts: 0, Updates: 0, Deletes: 0, Ddls: 0,
-      AppliedInserts: 0, AppliedUpdates: 0, AppliedDeletes: 0, AppliedDdls: 0, FullLoadRows: 0, FullLoadErrorRows: 0, LastUpdateTime: new Date(this.core.now()),
-      TableState: present.has(name) ? 'Table completed' : 'Table does not exist', ValidationState: 'Not enabled',
-    }));
-  }
-
-  /** One lag sample of a MySQL task: source SHOW MASTER STATUS against the replica's read and executed positions. */
-  private async sampleMysql(t: TaskRecord, sampler: Sampler): Promise<void> {
-    const cdc = t.cdc;
-    if (!cdc) return;
-    const current = await withMy(myConfig(cdc.source, ''), masterPosition);
-    const st = await withMy(myConfig(cdc.target, ''), slaveStatus);
-    if (!st) {
-      this.fail(t, 'The replication stream is gone (the target has no replica configured).');
-      return;
-    }
-    if (st.error !== undefined && (st.io === 'No' || st.sql === 'No')) {
-      await setReplicaRunning(cdc.target, false).catch(() => undefined);
-      this.fail(t, `Replication stopped: ${st.error}`);
-      return;
-    }
-    const incoming = await withMy(myConfig(cdc.source, ''), (c) => pendingTransactions(c, st.exec, current)).catch(() => 0);
-    const now = this.core.now();
-    sampler.clock.observe(now, binlogPositionValue(current));
-    const sourceLatency = sampler.clock.age(now, binlogPositionValue(st.read));
-    const totalLatency = sampler.clock.age(now, binlogPositionValue(st.exec));
-    sampler.clock.forget(binlogPositionValue(st.exec));
-    if (t.state !== 'running') return;
-    this.publish(t, now, sourceLatency, totalLatency, incoming);
-  }
-
-  private publish(t: TaskRecord, now: number, sourceLatency: number, totalLatency: number, incoming: number): void {
-    const instance = Object.values(this.core.reg.state.replicationInstances).find((r) => r.arn === t.instanceArn);
-    const d = { ReplicationInstanceIdentifier: instance?.identifier ?? '', ReplicationTaskIdentifier: t.resourceId };
-    const point = (m: string, v: number): Datapoint => ({ t: now, ns: 'AWS/DMS', m, d, v });
-    this.core.reg.addDatapoints([
-      point('CDCLatencySource', round(sourceLatency)),
-      point('CDCLatencyTarget', round(Math.max(0, totalLatency - sourceLatency))),
-      point('CDCIncomingChanges', incoming),
-    ]);
-  }
-
-  private async baseline(source: Backend, target: Backend, tables: string[]): Promise<Record<string, { source: [number, number, number]; target: [number, number, number] }>> {
-    const [s, g] = await Promise.all([targetTuples(source, tables), targetTuples(target, tables)]);
-    return Object.fromEntries(tables.map((name) => [name, { source: s[name] ?? [0, 0, 0], target: g[name] ?? [0, 0, 0] }]));
   }
 
   private stopTask(input: Input): unknown {
@@ -584,10 +367,9 @@ export class FakeDms {
   }
 
   private async carryOutStop(t: TaskRecord): Promise<void> {
-    this.stopSampler(t);
+    this.lag.stop(t);
     try {
-      if (t.cdc?.mysql) await setReplicaRunning(t.cdc.target, false);
-      else if (t.cdc) await setSubscriptionEnabled(t.cdc.target, t.cdc.subscription, false);
+      if (t.cdc) await setCdcRunning(t.cdc, false);
       t.state = 'stopped';
       t.stopReason = 'Stop Reason NORMAL';
       t.stoppedAt = this.core.now();
@@ -597,93 +379,25 @@ export class FakeDms {
     }
   }
 
+  private async tableStatistics(input: Input): Promise<unknown> {
+    const t = this.mustTask(str(input, 'ReplicationTaskArn'));
+    return { ReplicationTaskArn: t.arn, TableStatistics: await tableStatistics(this.core, t) };
+  }
+
   private async deleteTask(input: Input): Promise<unknown> {
     const t = this.mustTask(str(input, 'ReplicationTaskArn'));
     const status = taskStatus(this.core, t);
     if (['starting', 'running', 'stopping'].includes(status)) throw awsFault('dms', 'InvalidResourceStateFault', `Replication task ${t.identifier} is ${status}; stop it before deleting`);
-    this.stopSampler(t);
-    if (t.cdc?.mysql) await resetReplica(t.cdc.target);
-    else if (t.cdc) await dropSubscription({ ...t.cdc });
+    this.lag.stop(t);
+    if (t.cdc) await dropCdc(t.cdc);
     delete this.core.reg.state.tasks[t.identifier];
     this.core.reg.save();
     return { ReplicationTask: { ...this.taskShape(t), Status: 'deleting' } };
   }
 
-  private async tableStatistics(input: Input): Promise<unknown> {
-    const t = this.mustTask(str(input, 'ReplicationTaskArn'));
-    const cdc = t.cdc;
-    if (!cdc) return { ReplicationTaskArn: t.arn, TableStatistics: [] };
-    if (cdc.mysql) return { ReplicationTaskArn: t.arn, TableStatistics: await this.myTableStatistics(cdc.target, cdc.tables) };
-    const [s, g] = await Promise.all([targetTuples(cdc.source, cdc.tables), targetTuples(cdc.target, cdc.tables)]);
-    const delta = (now: [number, number, number] | undefined, then: [number, number, number] | undefined, i: 0 | 1 | 2): number => Math.max(0, (now?.[i] ?? 0) - (then?.[i] ?? 0));
-    const stats = cdc.tables.map((name) => {
-      const b = cdc.baseline[name];
-      const [schema = '', table = ''] = [name.slice(0, name.indexOf('.')), name.slice(name.indexOf('.') + 1)];
-      return {
-        SchemaName: schema, TableName: table, Inserts: delta(s[name], b?.source, 0), Updates: delta(s[name], b?.source, 1), Deletes: delta(s[name], b?.source, 2), Ddls: 0,
-        AppliedInserts: delta(g[name], b?.target, 0), AppliedUpdates: delta(g[name], b?.target, 1), AppliedDeletes: delta(g[name], b?.target, 2), AppliedDdls: 0,
-        FullLoadRows: 0, FullLoadErrorRows: 0, LastUpdateTime: new Date(this.core.now()), TableState: 'Table completed', ValidationState: 'Not enabled',
-      };
-    });
-    return { ReplicationTaskArn: t.arn, TableStatistics: stats };
-  }
-
   // --- sampler
 
-  private startSampler(t: TaskRecord): void {
-    if (this.samplers.has(t.identifier)) return;
-    const sampler: Sampler = { clock: new LagClock(), busy: false, timer: setInterval(() => void this.sample(t, sampler), SAMPLE_MS) };
-    sampler.timer.unref();
-    this.samplers.set(t.identifier, sampler);
-  }
-
-  private stopSampler(t: TaskRecord): void {
-    const s = this.samplers.get(t.identifier);
-    if (s) clearInterval(s.timer);
-    this.samplers.delete(t.identifier);
-  }
-
-  private async sample(t: TaskRecord, sampler: Sampler): Promise<void> {
-    const cdc = t.cdc;
-    if (sampler.busy || !cdc || t.state !== 'running') return;
-    sampler.busy = true;
-    try {
-      const failAfter = this.core.failures.dmsTaskFailsAfterSeconds;
-      if (failAfter !== undefined && t.startedAt !== undefined && this.core.now() - t.startedAt >= failAfter * 1000) {
-        if (cdc.mysql) await setReplicaRunning(cdc.target, false);
-        else await setSubscriptionEnabled(cdc.target, cdc.subscription, false);
-        this.fail(t, `Injected fault: the task failed ${failAfter} s after it started (rehearsal.failures.dmsTaskFailsAfterSeconds).`);
-        return;
-      }
-      if (cdc.mysql) {
-        await this.sampleMysql(t, sampler);
-        return;
-      }
-      const obs = await observeSource(cdc.source, cdc.subscription, cdc.internalSlot, cdc.tables);
-      const target = await targetTuples(cdc.target, cdc.tables);
-      const now = this.core.now();
-      sampler.clock.observe(now, obs.current);
-      const sourceLatency = sampler.clock.age(now, obs.written);
-      const totalLatency = sampler.clock.age(now, obs.applied);
-      sampler.clock.forget(obs.applied);
-      let incoming = 0;
-      for (const name of cdc.tables) {
-        const b = cdc.baseline[name];
-        const sum = (x: [number, number, number] | undefined): number => (x ? x[0] + x[1] + x[2] : 0);
-        incoming += Math.max(0, sum(obs.tuples[name]) - sum(b?.source) - (sum(target[name]) - sum(b?.target)));
-      }
-      if (t.state !== 'running') return;
-      this.publish(t, now, sourceLatency, totalLatency, incoming);
-      if (obs.confirmed !== null) await advanceSlot(cdc.source, cdc.runnerSlot, obs.confirmed);
-    } catch (error) {
-      this.core.log(`rehearsal: sampling task ${t.identifier} failed: ${error instanceof Error ? error.message : String(error)}`);
-    } finally {
-      sampler.busy = false;
-    }
-  }
 }
-
-const round = (x: number): number => Math.round(x * 1000) / 1000;
 
 /** Register a replication instance (also used for the runbook's pre-existing one). */
 export function registerReplicationInstance(core: Core, id: string, instanceClass: string, input: Input = {}): ReplicationInstanceRecord {
@@ -694,59 +408,4 @@ export function registerReplicationInstance(core: Core, id: string, instanceClas
   core.reg.state.replicationInstances[id] = record;
   core.reg.save();
   return record;
-}
-
-/** The cluster an endpoint reaches: the identifier whose proxy listens on its port (what DNS would resolve). */
-export function clusterForEndpoint(core: Core, e: EndpointRecord): ClusterRecord | undefined {
-  const st = core.reg.state;
-  if (['127.0.0.1', 'localhost'].includes(e.serverName)) {
-    const id = Object.entries(st.proxyPorts).find(([, port]) => port === e.port)?.[0];
-    const c = id !== undefined ? st.clusters[id] : undefined;
-    if (c && !c.rename) return c;
-  }
-  return Object.values(st.clusters).find((c) => c.backend.host === e.serverName && c.backend.port === e.port);
-}
-
-interface SelectionRule {
-  schema: string;
-  table: string;
-  action: 'include' | 'exclude' | 'explicit';
-}
-
-/** The selection rules of a TableMappings document; throws the DMS fault when it is not one. */
-export function parseSelection(json: string): SelectionRule[] {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(json);
-  } catch {
-    throw awsFault('dms', 'InvalidParameterValueException', 'Invalid table mappings: not JSON');
-  }
-  const rules = (doc as { rules?: unknown }).rules;
-  if (!Array.isArray(rules)) throw awsFault('dms', 'InvalidParameterValueException', 'Invalid table mappings: no rules');
-  return (rules as Record<string, unknown>[])
-    .filter((r) => r['rule-type'] === 'selection')
-    .map((r) => {
-      const loc = (r['object-locator'] ?? {}) as Record<string, unknown>;
-      const text = (v: unknown, def: string): string => (typeof v === 'string' ? v : def);
-      const action = text(r['rule-action'], 'include');
-      if (!['include', 'exclude', 'explicit'].includes(action)) throw awsFault('dms', 'InvalidParameterValueException', `Invalid table mappings: rule-action ${action}`);
-      return { schema: text(loc['schema-name'], '%'), table: text(loc['table-name'], '%'), action: action as SelectionRule['action'] };
-    });
-}
-
-function like(pattern: string, value: string): boolean {
-  const re = new RegExp(`^${pattern.split('%').map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
-  return re.test(value);
-}
-
-/** Tables selected by the mapping rules; the sentinel table always rides along. */
-export function selectTables(mappings: string, tables: SourceTable[], sentinel: string): SourceTable[] {
-  const rules = parseSelection(mappings);
-  const matches = (r: SelectionRule, t: SourceTable): boolean => {
-    const [schema, name] = [t.name.slice(0, t.name.indexOf('.')), t.name.slice(t.name.indexOf('.') + 1)];
-    return like(r.schema, schema) && like(r.table, name);
-  };
-  return tables.filter(
-    (t) => t.name === `public.${sentinel}` || (rules.some((r) => r.action !== 'exclude' && matches(r, t)) && !rules.some((r) => r.action === 'exclude' && matches(r, t))),
-  );
 }
