@@ -1,10 +1,5 @@
-// Which tables a DMS task replicates (the selection rules of its TableMappings, with DMS's % wildcards) and what
-// DescribeTableStatistics reports for them.
-import type { Core } from '../core.js';
-import { myTables } from '../engines/my-ops.js';
-import { targetTuples } from '../engines/pg-ops.js';
+// Which tables a DMS task replicates: the selection rules of its TableMappings, with DMS's % wildcards.
 import type { SourceTable } from '../engines/pg-ops.js';
-import type { Backend, TaskRecord } from '../registry.js';
 import { awsFault } from './faults.js';
 
 interface SelectionRule {
@@ -50,33 +45,4 @@ export function selectTables(mappings: string, tables: SourceTable[], sentinel: 
   return tables.filter(
     (t) => t.name === `public.${sentinel}` || (rules.some((r) => r.action !== 'exclude' && matches(r, t)) && !rules.some((r) => r.action === 'exclude' && matches(r, t))),
   );
-}
-
-/** The table statistics of a task, as DescribeTableStatistics lists them. */
-export async function tableStatistics(core: Core, t: TaskRecord): Promise<Record<string, unknown>[]> {
-  const cdc = t.cdc;
-  if (!cdc) return [];
-  if (cdc.mysql) return myTableStatistics(core, cdc.target, cdc.tables);
-  const [s, g] = await Promise.all([targetTuples(cdc.source, cdc.tables), targetTuples(cdc.target, cdc.tables)]);
-  const delta = (now: [number, number, number] | undefined, then: [number, number, number] | undefined, i: 0 | 1 | 2): number => Math.max(0, (now?.[i] ?? 0) - (then?.[i] ?? 0));
-  const stats = cdc.tables.map((name) => {
-    const b = cdc.baseline[name];
-    const [schema = '', table = ''] = [name.slice(0, name.indexOf('.')), name.slice(name.indexOf('.') + 1)];
-    return {
-      SchemaName: schema, TableName: table, Inserts: delta(s[name], b?.source, 0), Updates: delta(s[name], b?.source, 1), Deletes: delta(s[name], b?.source, 2), Ddls: 0,
-      AppliedInserts: delta(g[name], b?.target, 0), AppliedUpdates: delta(g[name], b?.target, 1), AppliedDeletes: delta(g[name], b?.target, 2), AppliedDdls: 0,
-      FullLoadRows: 0, FullLoadErrorRows: 0, LastUpdateTime: new Date(core.now()), TableState: 'Table completed', ValidationState: 'Not enabled',
-    };
-  });
-  return stats;
-}
-
-/** Table statistics of a MySQL task: the selected tables (MariaDB keeps no per-table change counters by default). */
-async function myTableStatistics(core: Core, target: Backend, tables: string[]): Promise<Record<string, unknown>[]> {
-  const present = new Set((await myTables(target)).map((n) => `${target.database}.${n}`));
-  return tables.map((name) => ({
-    SchemaName: name.slice(0, name.indexOf('.')), TableName: name.slice(name.indexOf('.') + 1), Inserts: 0, Updates: 0, Deletes: 0, Ddls: 0,
-    AppliedInserts: 0, AppliedUpdates: 0, AppliedDeletes: 0, AppliedDdls: 0, FullLoadRows: 0, FullLoadErrorRows: 0, LastUpdateTime: new Date(core.now()),
-    TableState: present.has(name) ? 'Table completed' : 'Table does not exist', ValidationState: 'Not enabled',
-  }));
 }

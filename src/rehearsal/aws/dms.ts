@@ -1,17 +1,18 @@
 // Fake DMS, the facade: `send` answers the API (replication instances, endpoints, connection tests, the task
 // lifecycle). What a task does on the servers is in dms-cdc.ts (CDC-only tasks from the snapshot's native start
-// point, checked the way DMS checks them), its lag as CloudWatch datapoints in dms-lag.ts, table selection and
-// table statistics in dms-tables.ts, endpoint resolution in dms-endpoints.ts.
+// point, checked the way DMS checks them), its lag as CloudWatch datapoints in dms-lag.ts, table selection in
+// dms-tables.ts, endpoint resolution in dms-endpoints.ts.
 import pg from 'pg';
 import type { Core, Input } from '../core.js';
 import { arn, before, filterValues, ms, promised, str } from '../core.js';
-import { withMy } from '../engines/my-ops.js';
-import type { EndpointRecord, ReplicationInstanceRecord, TaskRecord } from '../registry.js';
+import { myTables, withMy } from '../engines/my-ops.js';
+import { targetTuples } from '../engines/pg-ops.js';
+import type { Backend, EndpointRecord, ReplicationInstanceRecord, TaskRecord } from '../registry.js';
 import { resourceId } from '../registry.js';
 import { dropCdc, DmsCdc, setCdcRunning } from './dms-cdc.js';
 import { isMyEndpoint, MYSQL_ENGINES, mustEndpoint } from './dms-endpoints.js';
 import { LagSamplers } from './dms-lag.js';
-import { parseSelection, tableStatistics } from './dms-tables.js';
+import { parseSelection } from './dms-tables.js';
 import { awsFault, UnsupportedCommandError } from './faults.js';
 
 const DISPLAY_NAMES: Record<string, string> = {
@@ -381,7 +382,31 @@ export class FakeDms {
 
   private async tableStatistics(input: Input): Promise<unknown> {
     const t = this.mustTask(str(input, 'ReplicationTaskArn'));
-    return { ReplicationTaskArn: t.arn, TableStatistics: await tableStatistics(this.core, t) };
+    const cdc = t.cdc;
+    if (!cdc) return { ReplicationTaskArn: t.arn, TableStatistics: [] };
+    if (cdc.mysql) return { ReplicationTaskArn: t.arn, TableStatistics: await this.myTableStatistics(cdc.target, cdc.tables) };
+    const [s, g] = await Promise.all([targetTuples(cdc.source, cdc.tables), targetTuples(cdc.target, cdc.tables)]);
+    const delta = (now: [number, number, number] | undefined, then: [number, number, number] | undefined, i: 0 | 1 | 2): number => Math.max(0, (now?.[i] ?? 0) - (then?.[i] ?? 0));
+    const stats = cdc.tables.map((name) => {
+      const b = cdc.baseline[name];
+      const [schema = '', table = ''] = [name.slice(0, name.indexOf('.')), name.slice(name.indexOf('.') + 1)];
+      return {
+        SchemaName: schema, TableName: table, Inserts: delta(s[name], b?.source, 0), Updates: delta(s[name], b?.source, 1), Deletes: delta(s[name], b?.source, 2), Ddls: 0,
+        AppliedInserts: delta(g[name], b?.target, 0), AppliedUpdates: delta(g[name], b?.target, 1), AppliedDeletes: delta(g[name], b?.target, 2), AppliedDdls: 0,
+        FullLoadRows: 0, FullLoadErrorRows: 0, LastUpdateTime: new Date(this.core.now()), TableState: 'Table completed', ValidationState: 'Not enabled',
+      };
+    });
+    return { ReplicationTaskArn: t.arn, TableStatistics: stats };
+  }
+
+  /** Table statistics of a MySQL task: the selected tables (MariaDB keeps no per-table change counters by default). */
+  private async myTableStatistics(target: Backend, tables: string[]): Promise<Record<string, unknown>[]> {
+    const present = new Set((await myTables(target)).map((n) => `${target.database}.${n}`));
+    return tables.map((name) => ({
+      SchemaName: name.slice(0, name.indexOf('.')), TableName: name.slice(name.indexOf('.') + 1), Inserts: 0, Updates: 0, Deletes: 0, Ddls: 0,
+      AppliedInserts: 0, AppliedUpdates: 0, AppliedDeletes: 0, AppliedDdls: 0, FullLoadRows: 0, FullLoadErrorRows: 0, LastUpdateTime: new Date(this.core.now()),
+      TableState: present.has(name) ? 'Table completed' : 'Table does not exist', ValidationState: 'Not enabled',
+    }));
   }
 
   private async deleteTask(input: Input): Promise<unknown> {
