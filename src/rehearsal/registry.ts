@@ -43,8 +43,23 @@ export interface OverlapReplay {
   applyErrors: number;
 }
 
-/** A MySQL binlog position (`position` as in src/db, so one set of position helpers serves both). */
-export type BinlogPosRecord = BinlogPosition;
+/** A MySQL binlog position as the registry stores it (binlogPosition/binlogRecord convert to and from src/db's BinlogPosition). */
+export interface BinlogPosRecord {
+  /** Binlog file name. */
+  file: string;
+  /** Byte offset in it. */
+  pos: number;
+}
+
+/** A recorded binlog position in src/db's shape, for the shared position helpers (src/db/position.ts). */
+export function binlogPosition(r: BinlogPosRecord): BinlogPosition {
+  return { file: r.file, position: r.pos };
+}
+
+/** The registry's record of a binlog position. */
+export function binlogRecord(p: BinlogPosition): BinlogPosRecord {
+  return { file: p.file, pos: p.position };
+}
 
 /** An RDS tag. */
 export interface TagRecord {

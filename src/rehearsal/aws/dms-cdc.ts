@@ -7,6 +7,7 @@ import { binaryLogs, myTables, replicaStartProblem, replicationLogin, resetRepli
 import { replayOverlap, toleratesOverlap } from '../engines/overlap.js';
 import { dropSubscription, listTables, setSubscriptionEnabled, slotInfo, startSubscription, targetTuples } from '../engines/pg-ops.js';
 import type { Backend, CdcRecord, ClusterRecord, TaskRecord } from '../registry.js';
+import { binlogPosition } from '../registry.js';
 import { clusterForEndpoint, isMyEndpoint, mustEndpoint } from './dms-endpoints.js';
 import { like, parseSelection, selectTables } from './dms-tables.js';
 
@@ -123,7 +124,7 @@ export class DmsCdc {
       return `Error 1236 reading the binary log: Could not find first log file name in binary log index file: ${from.file} is not among the source's binary logs (${logs.map((l) => l.name).join(', ') || 'none'}); it was purged or never existed.`;
     }
     if (from.position > log.size) return `Error 1236 reading the binary log: position ${from.position} is past the end of ${from.file} (${log.size} bytes).`;
-    const at = snapshot.binlog;
+    const at = binlogPosition(snapshot.binlog);
     const base = (f: string): string => f.slice(0, f.lastIndexOf('.'));
     if (base(from.file) !== base(at.file)) return `CdcStartPosition ${start} names another binary log than the snapshot's position ${formatBinlogPosition(at)}.`;
     const diff = binlogPositionValue(from) - binlogPositionValue(at);

@@ -11,8 +11,9 @@ import { myConfig, replicaStartProblem, replicationLogin, restoreMyDump, rows, s
 import {
   clusterStatus, dropRecord, paginate, rdsTick, renameRecord, requireAvailable, restoreData, restoreKeyArn, snapshotData, snapshotProgress, tagsOf,
 } from './rds-records.js';
-import type { Backend, BinlogPosRecord, ClusterRecord, ClusterSettings, DbInstanceSettings, SnapshotRecord } from '../registry.js';
-import { resourceId } from '../registry.js';
+import type { Backend, ClusterRecord, ClusterSettings, DbInstanceSettings, SnapshotRecord } from '../registry.js';
+import { binlogRecord, resourceId } from '../registry.js';
+import type { BinlogPosition } from '../../db/types.js';
 import { formatBinlogPosition } from '../../db/position.js';
 
 /** The DB instance record an identifier (or ARN) names, if any. */
@@ -90,7 +91,7 @@ async function createDbSnapshot(core: Core, input: Input): Promise<unknown> {
   }
   const snapshot: SnapshotRecord = {
     ...data, dbSnapshot: { instance: { ...inst.instance } },
-    ...(replica ? { sourceBackend: replica.primary, binlog: replica.at, lsn: formatBinlogPosition(replica.at) } : {}),
+    ...(replica ? { sourceBackend: replica.primary, binlog: binlogRecord(replica.at), lsn: formatBinlogPosition(replica.at) } : {}),
   };
   core.reg.state.snapshots[id] = snapshot;
   core.reg.event('db-snapshot', id, 'Creating manual snapshot', ['backup'], snapshot.createdAt);
@@ -100,7 +101,7 @@ async function createDbSnapshot(core: Core, input: Input): Promise<unknown> {
 }
 
 /** The primary's backend and the source coordinates a stopped replica executed (Relay_Master_Log_File / Exec_Master_Log_Pos). */
-async function stoppedReplicaPosition(core: Core, inst: ClusterRecord): Promise<{ primary: Backend; at: BinlogPosRecord }> {
+async function stoppedReplicaPosition(core: Core, inst: ClusterRecord): Promise<{ primary: Backend; at: BinlogPosition }> {
   const all = Object.values(core.reg.state.clusters);
   const primary = all.find((c) => c.resourceId === inst.instance?.replicaOfResourceId) ?? all.find((c) => c.identifier === inst.instance?.replicaOf);
   if (!primary) throw awsFault('rds', 'InvalidDBInstanceStateFault', `The primary ${inst.instance?.replicaOf ?? '?'} of replica ${inst.identifier} is gone.`);

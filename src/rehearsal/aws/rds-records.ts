@@ -8,7 +8,7 @@ import { findKey } from './kms.js';
 import { dropMyDatabase, restoreMyDump, takeMyDump } from '../engines/my-ops.js';
 import { dropDatabase, restoreSnapshot, takeSnapshot } from '../engines/pg-ops.js';
 import type { Backend, ClusterRecord, SnapshotRecord, TagRecord } from '../registry.js';
-import { resourceId } from '../registry.js';
+import { binlogRecord, resourceId } from '../registry.js';
 import { formatBinlogPosition } from '../../db/position.js';
 
 /** Default page size of Describe* calls. */
@@ -115,7 +115,7 @@ export async function snapshotData(core: Core, cluster: ClusterRecord, id: strin
   let snapshot: SnapshotRecord;
   if (isMysql(core)) {
     const binlog = await takeMyDump(cluster.backend, dumpFile, rolesFile);
-    snapshot = { ...common, readyAt: Math.max(core.now(), startedAt + ms(core.delays.snapshotSeconds)), lsn: formatBinlogPosition(binlog), binlog, internalSlot: '', publications: ['', ''], slots: [] };
+    snapshot = { ...common, readyAt: Math.max(core.now(), startedAt + ms(core.delays.snapshotSeconds)), lsn: formatBinlogPosition(binlog), binlog: binlogRecord(binlog), internalSlot: '', publications: ['', ''], slots: [] };
   } else {
     const internalSlot = `rh_snap_${resourceId(12).toLowerCase()}`;
     const publications: [string, string] = [`${internalSlot}_pub`, `${internalSlot}_ins`];

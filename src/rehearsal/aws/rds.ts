@@ -166,7 +166,7 @@ function createInstance(core: Core, input: Input): unknown {
     // events are dated when the writer becomes available (DescribeEvents shows nothing from the future).
     const ready = Math.max(instance.readyAt, cluster.readyAt);
     core.reg.event('db-instance', id, 'DB instance restarted', ['availability'], ready - 2);
-    core.reg.event('db-instance', id, `Binlog position from crash recovery is ${snapshot.binlog.file} ${snapshot.binlog.position}`, ['recovery'], ready - 1);
+    core.reg.event('db-instance', id, `Binlog position from crash recovery is ${snapshot.binlog.file} ${snapshot.binlog.pos}`, ['recovery'], ready - 1);
     core.reg.event('db-instance', id, 'Recovery of the DB instance is complete.', ['recovery'], ready);
     core.reg.event('db-instance', id, 'DB instance is available', ['availability'], ready);
   }
