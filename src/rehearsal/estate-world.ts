@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import type { Cloud } from '../aws/cloud.js';
 import { rehearsalSchema, type Runbook } from '../runbook/schema.js';
 import type { Core, Input } from './core.js';
-import { estateKmsSend, estateRdsSend, otherRegionRdsSend } from './estate.js';
-import { awsFault, UnsupportedCommandError } from './faults.js';
-import { kmsSend } from './kms.js';
-import { ProxyRegistry } from './proxy.js';
-import { rdsSend } from './rds.js';
+import { estateKmsSend, estateRdsSend, otherRegionRdsSend } from './aws/estate.js';
+import { awsFault, UnsupportedCommandError } from './aws/faults.js';
+import { kmsSend } from './aws/kms.js';
+import { ProxyRegistry } from './aws/proxy.js';
+import { rdsSend } from './aws/rds.js';
 import { Registry } from './registry.js';
 
 type Send = (name: string, input: Input) => Promise<unknown>;

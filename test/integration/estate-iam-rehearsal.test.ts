@@ -13,7 +13,7 @@ import { MemoryJournalStore } from '../../src/engine/journal.js';
 import { RunMachine } from '../../src/engine/run-machine.js';
 import { commandResources, iamPolicy, isAllowed } from '../../src/estate/iam-policy.js';
 import { buildFlow } from '../../src/flows/index.js';
-import { seedPostgresDemo } from '../../src/rehearsal/seed.js';
+import { seedPostgresDemo } from '../../src/rehearsal/workload/seed.js';
 import { openRehearsal, type RehearsalWorld } from '../../src/rehearsal/world.js';
 import { runbookSchema } from '../../src/runbook/schema.js';
 import { testDir } from '../helpers/servers.js';

@@ -10,9 +10,9 @@ import {
   DescribeGlobalClustersCommand, ListTagsForResourceCommand,
 } from '@aws-sdk/client-rds';
 import type { Cloud } from '../../src/aws/cloud.js';
-import { REHEARSAL_SIGNING_ALIAS } from '../../src/rehearsal/estate.js';
+import { REHEARSAL_SIGNING_ALIAS } from '../../src/rehearsal/aws/estate.js';
 import { openRehearsalRegistry } from '../../src/rehearsal/estate-world.js';
-import { declareKey } from '../../src/rehearsal/kms.js';
+import { declareKey } from '../../src/rehearsal/aws/kms.js';
 import { Registry, type ClusterRecord, type SnapshotRecord } from '../../src/rehearsal/registry.js';
 import { runbookSchema } from '../../src/runbook/schema.js';
 

@@ -5,54 +5,12 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Core, Input } from './core.js';
-import { arn, isInstanceWorld, ms, str } from './core.js';
+import type { Core, Input } from '../core.js';
+import { arn, isInstanceWorld, ms, str } from '../core.js';
+import type { ClusterRecord, EstateState, KeyRecord, RegionalCopy, SnapshotRecord, TagRecord } from '../registry.js';
 import { awsFault } from './faults.js';
 import { declareKey, findKey } from './kms.js';
-import { paginate, restoreKeyArn, snapshotProgress, tagsOf } from './rds.js';
-import type { ClusterRecord, KeyRecord, SnapshotRecord, TagRecord } from './registry.js';
-
-/** A snapshot copied with CopyDBSnapshot / CopyDBClusterSnapshot into a Region (the second rehearsal Region, or home). */
-export interface RegionalCopy {
-  /** Region the copy lives in. */
-  region: string;
-  /** DB snapshot (of an instance) or cluster snapshot. */
-  kind: 'db' | 'cluster';
-  /** ARN of the snapshot it was copied from. */
-  sourceArn: string;
-  /** Region of that snapshot. */
-  sourceRegion: string;
-  /** The copy (its identifier, key, times and tags; data is not duplicated: nothing restores from it here). */
-  record: SnapshotRecord;
-}
-
-/** An automated backup kept after its database was deleted (DeleteAutomatedBackups: false). */
-export interface RetainedBackup {
-  /** Cluster (Aurora) or DB instance backup. */
-  kind: 'db' | 'cluster';
-  /** Identifier of the deleted database. */
-  identifier: string;
-  /** Its resource id (DbiResourceId / DbClusterResourceId). */
-  resourceId: string;
-  /** Engine. */
-  engine: string;
-  /** Key ARN. */
-  kmsKeyArn: string;
-  /** BackupRetentionPeriod in days at deletion. */
-  retentionDays: number;
-  /** When the database was created (epoch ms). */
-  createdAt: number;
-  /** When it was deleted (epoch ms). */
-  deletedAt: number;
-}
-
-/** What the estate adds to the registry (optional: older registries have none). */
-export interface EstateState {
-  /** Snapshot copies made with Copy* commands of this module, any Region. */
-  copies: RegionalCopy[];
-  /** Retained automated backups. */
-  retained: RetainedBackup[];
-}
+import { paginate, restoreKeyArn, snapshotProgress, tagsOf } from './rds-records.js';
 
 /** A signing key every rehearsal has (ECC_NIST_P256), declared when first used: `rekey attest --sign-key` against a rehearsal. */
 export const REHEARSAL_SIGNING_ALIAS = 'alias/rekey-rehearsal-attest';
