@@ -35,17 +35,14 @@ describe('executeFlow', () => {
       id: 'f',
       steps: [
         step('catch-up'),
-        { ...step('fence'), gate: { id: 'cutover', question: 'go?', facts: () => ({}) } },
+        { ...step('fence'), gate: { id: 'cutover', question: 'go?', facts: () => ({}) }, undo: (ctx) => Promise.resolve(void ctx.services.log.push('unfence')) },
         step('drain', (s) => {
           if (s.drainFailures-- > 0) throw new StepError('sentinel did not arrive', 'retryable', [], { retryFrom: 'catch-up' });
           return { ok: true };
         }),
         step('switch'),
       ],
-      makeSafe: (ctx) => {
-        ctx.services.log.push('unfence');
-        return Promise.resolve(ctx.outputs.fence ? ['fence'] : []);
-      },
+      safety: { guard: 'fence', boundary: 'switch', rewindTo: { default: 'fence' } },
     };
     const journal = new MemoryJournalStore();
     const decisions: string[] = [];
@@ -76,8 +73,8 @@ describe('executeFlow', () => {
     let failFinal = true;
     const flow: Flow<S> = {
       id: 'f',
-      steps: [step('fence'), step('final-validate', () => { if (failFinal) throw new StepError('2 tables differ'); return {}; })],
-      makeSafe: () => Promise.resolve(['fence']),
+      steps: [{ ...step('fence'), undo: () => Promise.resolve() }, step('final-validate', () => { if (failFinal) throw new StepError('2 tables differ'); return {}; })],
+      safety: { guard: 'fence', boundary: 'final-validate', rewindTo: { default: 'fence' } },
     };
     const journal = new MemoryJournalStore();
     const first = await executeFlow({ runId: 'run1', flow, services, journal, machine: machineFor(flow), approver: approveAll, signal: new AbortController().signal });
