@@ -1,6 +1,5 @@
 // drain: prove the last change arrived. A sentinel row unique to this attempt is written on the fenced
 // source; the target must show it within drainTimeoutSeconds, else unfence and go back to catch-up.
-import type { FenceState } from '../db/types.js';
 import { poll } from '../aws/poll.js';
 import { StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';

@@ -1,6 +1,7 @@
 // before-fence (carries the cutover gate: the first cutover action) and after-switch: the runbook's local
 // commands, each with its time limit; a failing hook stops the run.
 import { StepError } from '../engine/types.js';
+import type { CutoverGateFacts } from '../engine/facts.js';
 import type { GateSpec, PlannedAction, Step } from '../engine/types.js';
 import { output } from './common.js';
 import type { Ctx } from './common.js';
@@ -40,7 +41,7 @@ export const cutoverGate: GateSpec = {
     const catchUp = output(c, 'catch-up');
     const validation = output(c, 'validate');
     const preflight = output(c, 'preflight');
-    const facts: Record<string, string | number | boolean> = {
+    const facts: CutoverGateFacts = {
       source: c.services.runbook.source.identifier,
       newKey: preflight?.key?.arn ?? c.services.runbook.target.kmsKeyId,
       switch: c.services.runbook.cutover.switch,

@@ -1,6 +1,6 @@
 // validate (before the fence, informative under live writes) and final-validate (after the drain: any
 // difference fails the run). Row counts and optional checksums, tables in parallel with bounded concurrency.
-import type { DbAdapter, FenceState, TableRef } from '../db/types.js';
+import type { DbAdapter, TableRef } from '../db/types.js';
 import { StepError } from '../engine/types.js';
 import type { PlannedAction, Step } from '../engine/types.js';
 import { clusterEndpoint, mapLimit, openDb, output, withSource } from './common.js';

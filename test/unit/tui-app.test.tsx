@@ -21,7 +21,7 @@ const request: ApprovalRequest = {
   stepId: 'fence',
   id: 'cutover',
   summary: 'Fence writes and cut over to the new key?',
-  facts: { 'latency (s)': 1.2 },
+  facts: { latencySeconds: 1.2 },
   actions: [
     { kind: 'sql', target: 'source', summary: 'fence writer roles' },
     { kind: 'aws', target: 'rds:ModifyDBCluster', summary: 'rename orders-db away' },
