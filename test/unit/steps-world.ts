@@ -34,7 +34,10 @@ import {
   CopyDBSnapshotCommand,
   CreateDBInstanceReadReplicaCommand,
   CreateDBSnapshotCommand,
+  DeleteDBClusterCommand,
+  DeleteDBClusterSnapshotCommand,
   DeleteDBInstanceCommand,
+  DeleteDBSnapshotCommand,
   DescribeDBParametersCommand,
   DescribeDBSnapshotsCommand,
   ModifyDBInstanceCommand,
@@ -478,6 +481,27 @@ export class World {
       log(`rds:CreateDBInstance ${input.DBInstanceIdentifier}`);
       this.instances.set(input.DBInstanceIdentifier, { DBInstanceIdentifier: input.DBInstanceIdentifier, DBInstanceClass: input.DBInstanceClass, DBInstanceStatus: 'creating' });
       if (this.isMysql) this.addWriterEvents(input.DBInstanceIdentifier);
+      return {};
+    });
+    // What the steps' undos delete (RDS deletes at once here; the next describe no longer finds it).
+    rdsMock.on(DeleteDBInstanceCommand).callsFake((input: { DBInstanceIdentifier: string }) => {
+      log(`rds:DeleteDBInstance ${input.DBInstanceIdentifier}`);
+      this.instances.delete(input.DBInstanceIdentifier);
+      return {};
+    });
+    rdsMock.on(DeleteDBClusterCommand).callsFake((input: { DBClusterIdentifier: string }) => {
+      log(`rds:DeleteDBCluster ${input.DBClusterIdentifier}`);
+      if (!this.clusters.delete(input.DBClusterIdentifier)) throw fault('DBClusterNotFoundFault');
+      return {};
+    });
+    rdsMock.on(DeleteDBClusterSnapshotCommand).callsFake((input: { DBClusterSnapshotIdentifier: string }) => {
+      log(`rds:DeleteDBClusterSnapshot ${input.DBClusterSnapshotIdentifier}`);
+      if (!this.snapshots.delete(input.DBClusterSnapshotIdentifier)) throw fault('DBClusterSnapshotNotFoundFault');
+      return {};
+    });
+    rdsMock.on(DeleteDBSnapshotCommand).callsFake((input: { DBSnapshotIdentifier: string }) => {
+      log(`rds:DeleteDBSnapshot ${input.DBSnapshotIdentifier}`);
+      if (!this.dbSnapshots.delete(input.DBSnapshotIdentifier)) throw fault('DBSnapshotNotFoundFault');
       return {};
     });
     if (this.isInstance) this.installInstances();
