@@ -32,28 +32,54 @@ function stepById<S>(flow: Flow<S>, id: string): Step<S> {
   return step;
 }
 
-export async function stepLifecycle<S>(world: LifecycleWorld<S>, stepId: string): Promise<LifecycleResult> {
-  const { flow, ctx } = world;
-  const step = stepById(flow, stepId);
-  for (const before of flow.steps.slice(0, flow.steps.indexOf(step))) ctx.outputs[before.id] = await before.run(ctx);
+/**
+ * The context a step gets from the engine: shared outputs plus its own durable checkpoints, kept until it succeeds
+ * (a re-entered attempt sees what the one before journaled).
+ */
+function engineLike<S>(ctx: LifecycleWorld<S>['ctx'], stepId: string, store: Record<string, Record<string, unknown>>): StepContext<S> {
+  return {
+    ...ctx,
+    outputs: ctx.outputs,
+    get checkpoints() {
+      return store;
+    },
+    checkpoint: (key, value) => {
+      store[stepId] = { ...store[stepId], [key]: value };
+      return Promise.resolve();
+    },
+  };
+}
 
+export async function stepLifecycle<S>(world: LifecycleWorld<S>, stepId: string): Promise<LifecycleResult> {
+  const { flow } = world;
+  const store: Record<string, Record<string, unknown>> = {};
+  const ctxOf = (id: string): StepContext<S> => engineLike(world.ctx, id, store);
+  const outputs = world.ctx.outputs;
+  const succeed = (id: string, out: unknown): void => {
+    outputs[id] = out;
+    delete store[id];
+  };
+  const step = stepById(flow, stepId);
+  for (const before of flow.steps.slice(0, flow.steps.indexOf(step))) succeed(before.id, await before.run(ctxOf(before.id)));
+
+  // The second run is a re-entry: the first one's success was never journaled (its checkpoints are still there).
   const c0 = world.creations();
-  ctx.outputs[stepId] = await step.run(ctx);
+  await step.run(ctxOf(stepId));
   const c1 = world.creations();
-  ctx.outputs[stepId] = await step.run(ctx);
+  succeed(stepId, await step.run(ctxOf(stepId)));
   expect({ stepId, createdBySecondRun: world.creations() - c1 }).toEqual({ stepId, createdBySecondRun: 0 });
 
   let deletedByUndo = 0;
   if (step.undo) {
     const d0 = world.deletions();
-    await step.undo(ctx);
-    delete ctx.outputs[stepId];
+    await step.undo(ctxOf(stepId));
+    delete outputs[stepId];
     const d1 = world.deletions();
     deletedByUndo = d1 - d0;
     world.afterUndo?.(stepId);
-    await step.undo(ctx);
+    await step.undo(ctxOf(stepId));
     expect({ stepId, deletedBySecondUndo: world.deletions() - d1 }).toEqual({ stepId, deletedBySecondUndo: 0 });
-    ctx.outputs[stepId] = await step.run(ctx);
+    succeed(stepId, await step.run(ctxOf(stepId)));
   }
   return { stepId, hasUndo: step.undo !== undefined, createdByRun: c1 - c0, deletedByUndo };
 }

@@ -752,11 +752,13 @@ export class World {
       },
       hasSentinel: (_t, token) => Promise.resolve(w.sentinels[side].has(token)),
       writerPrincipals: (exclude) => Promise.resolve([...w.roles].filter(([n, login]) => login && !exclude.includes(n)).map(([n]) => n)),
-      fence: (principals) => {
+      fence: async (principals, opts) => {
         log(`fence ${principals.join(',')}`);
-        const state: FenceState = { principals: principals.map((name) => ({ name, before: { rolcanlogin: w.roles.get(name) ?? false } })), at: new Date(w.now).toISOString() };
+        // As the adapters do: a re-entered fence restores to what the first attempt journaled, not to the fenced roles.
+        const state: FenceState = opts?.previous ?? { principals: principals.map((name) => ({ name, before: { rolcanlogin: w.roles.get(name) ?? false } })), at: new Date(w.now).toISOString() };
+        await opts?.beforeChange?.(state);
         for (const p of principals) w.roles.set(p, false);
-        return Promise.resolve(state);
+        return state;
       },
       unfence: (state) => {
         log(`unfence ${state.principals.map((p) => p.name).join(',')}`);
