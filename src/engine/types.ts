@@ -198,7 +198,19 @@ export interface SafetySpec {
  * A flow is a declared list of steps: the order is the list, and nothing else repeats it (step ids are read from
  * `steps`). Rollback is the engine's: it runs the `undo` of every succeeded (or started) step in reverse order,
  * honouring `keepOnRollback`; `safety` says how to make the source safe after a failure. A new strategy declares
- * `{ id, steps: [stepA, stepB, ...], safety? }`, reusing step objects from src/steps, and adds nothing else.
+ * `{ id, steps: [stepA, stepB, ...], safety? }`, reusing step objects from src/steps, and adds nothing else:
+ *
+ * ```ts
+ * const flow: Flow<RekeyServices> = {
+ *   id: `blue-green/${runbook.source.engine}`,
+ *   steps: [preflight, createBlueGreen, waitInSync, fenceStep(), switchover, verify, cleanup],
+ *   safety: { guard: 'fence', boundary: 'switchover', rewindTo: { default: 'wait-in-sync' } },
+ * };
+ * ```
+ *
+ * A new step with a side effect brings its `undo` (and `keepOnRollback` when rollback should leave its resource),
+ * declares its output type in src/steps/outputs.ts (StepOutputs, by id) and publishes only facts declared in
+ * src/engine/facts.ts; test/unit/steps-lifecycle.test.ts then runs it through the lifecycle harness by id.
  */
 export interface Flow<Services = unknown> {
   /** `<strategy>/<engine>`, journaled with the run. */
