@@ -265,15 +265,8 @@ export async function executeFlow<S>(opts: ExecuteOptions<S>): Promise<ExecuteOu
   }
 }
 
-export interface RollbackOptions<S> {
-  runId: string;
-  flow: Flow<S>;
-  services: S;
-  journal: JournalStore;
-  /** Receives the log lines (events are redacted by the machine). */
-  machine: RunMachine;
-  redact?: (text: string) => string;
-  now?: () => Date;
+/** What rollback needs of a run: the same journal, flow and services as its runner (the machine gets the log). */
+export interface RollbackOptions<S> extends Pick<ExecuteOptions<S>, 'runId' | 'flow' | 'services' | 'journal' | 'machine' | 'redact' | 'now'> {
   /** Also undo what rollback keeps by default (steps with keepOnRollback). */
   discard?: boolean;
 }
