@@ -169,7 +169,11 @@ export async function rehearsalRun(o: RehearsalRunOptions): Promise<number> {
     if (ticker) clearInterval(ticker);
     await load?.stop();
     await world.close({ stopServers: true });
-    if (ok && !o.keep) rmSync(join(worldDir, 'servers'), { recursive: true, force: true });
+    if (ok && !o.keep) {
+      rmSync(join(worldDir, 'servers'), { recursive: true, force: true });
+      // The rehearsal's snapshots are full dumps of the demo data: deleted with the servers (README: the data is deleted).
+      rmSync(join(worldDir, 'cloud', 'snapshots'), { recursive: true, force: true });
+    }
   }
 }
 

@@ -74,7 +74,7 @@ export class LineRenderer implements Renderer {
   private lastProgress = new Map<string, { at: number; percent?: number }>();
   constructor(
     private readonly output: Output = processOutput,
-    private readonly opts: { stateDirArg?: string; github?: boolean; verbose?: boolean } = {},
+    private readonly opts: { stateDirArg?: string; github?: boolean; verbose?: boolean; readOnly?: boolean } = {},
   ) {}
 
   attach(machine: RunMachine): { approver?: Approver } {
@@ -91,7 +91,8 @@ export class LineRenderer implements Renderer {
   private onEvent(e: RunEvent): void {
     switch (e.type) {
       case 'run':
-        if (e.status === 'running') this.line(e.at, `run ${e.runId} started`);
+        // A read-only command (plan) starts no run worth naming.
+        if (e.status === 'running' && this.opts.readOnly !== true) this.line(e.at, `run ${e.runId} started`);
         break;
       case 'step': {
         const s = e.status;
