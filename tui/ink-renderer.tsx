@@ -7,7 +7,8 @@ import { createElement, type ReactElement } from 'react';
 import type { ExecuteOutcome } from '../src/engine/executor.js';
 import type { LogLine, RunMachine } from '../src/engine/run-machine.js';
 import type { ApprovalDecision, ApprovalRequest, Approver } from '../src/engine/types.js';
-import { nextStep, type Renderer } from '../src/cli/renderers.js';
+import { buildSummary, nextStep, type Renderer } from '../src/cli/renderers.js';
+import { summaryLines } from '../src/present/summary-text.js';
 import { App } from './App.js';
 import { ThemeContext, colorFromEnv } from './use-theme.js';
 
@@ -45,16 +46,6 @@ function osUser(): string {
   } catch {
     return process.env.USER ?? process.env.LOGNAME ?? 'unknown';
   }
-}
-
-function formatExtra(key: string, value: unknown): string {
-  if (key === 'writes' && typeof value === 'object' && value !== null) {
-    const w = value as Record<string, unknown>;
-    return `writes: ${Object.entries(w)
-      .map(([k, v]) => `${String(v)} ${k}`)
-      .join(', ')}`;
-  }
-  return `${key}: ${typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value)}`;
 }
 
 export class InkRenderer implements Renderer {
@@ -140,11 +131,9 @@ export class InkRenderer implements Renderer {
     const out = this.opts.out ?? ((l: string) => process.stdout.write(`${l}\n`));
     const snap = machine.getSnapshot();
     out('');
-    out(`run ${snap.runId}: ${outcome.status.replace('_', ' ')} (exit ${exitCode})${snap.message ? `: ${snap.message}` : ''}`);
-    if (outcome.status === 'failed') out(`  ${outcome.error.stepId}: ${outcome.error.message}`);
-    for (const [k, v] of Object.entries(extra)) out(`  ${formatExtra(k, v)}`);
+    // The same summary as line mode: one module renders it for both.
     const next = nextStep(outcome, snap.runId, this.opts.stateDirArg ?? '');
-    if (next) out(next);
+    for (const l of summaryLines(buildSummary(outcome, snap, exitCode, extra), next)) out(l);
     return Promise.resolve();
   }
 }

@@ -3,6 +3,7 @@
 import type { ExecuteOutcome } from '../engine/executor.js';
 import type { RunMachine, RunSnapshot } from '../engine/run-machine.js';
 import type { Approver, RunEvent } from '../engine/types.js';
+import { summaryLines } from '../present/summary-text.js';
 
 export interface Renderer {
   /** Starts rendering the machine; may supply its own approver (the TUI asks a person). */
@@ -113,7 +114,11 @@ export class LineRenderer implements Renderer {
             for (const [k, v] of Object.entries(s.request.facts)) this.output.out(`              ${k}: ${String(v)}`);
             this.output.out('              then, in order:');
             s.request.actions.forEach((a, i) => this.output.out(`              ${i + 1}. [${a.target}] ${a.summary}`));
-            if (this.opts.github) this.output.out(annotation('notice', `rekey gate ${s.request.id}`, s.request.summary));
+            {
+              const resume = `rekey resume ${e.runId}${this.opts.stateDirArg ?? ''} --approve ${s.request.id}`;
+              this.output.out(`              run ${e.runId} waits for approval of gate "${s.request.id}"; unless approved in advance, approve with: ${resume}`);
+              if (this.opts.github) this.output.out(annotation('notice', `rekey gate ${s.request.id} (run ${e.runId})`, `${s.request.summary}\nrun ${e.runId}; approve with: ${resume}`));
+            }
             break;
           case 'rolled_back':
             this.line(e.at, `↶ ${e.stepId}  undone`);
@@ -164,10 +169,8 @@ export class LineRenderer implements Renderer {
   done(outcome: ExecuteOutcome, machine: RunMachine, exitCode: number, extra: Record<string, unknown>): Promise<void> {
     const snap = machine.getSnapshot();
     this.output.out('');
-    this.output.out(`run ${snap.runId}: ${outcome.status} (exit ${exitCode})`);
-    for (const [k, v] of Object.entries(extra)) this.output.out(`  ${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`);
     const next = nextStep(outcome, snap.runId, this.opts.stateDirArg ?? '');
-    if (next) this.output.out(next);
+    for (const l of summaryLines(buildSummary(outcome, snap, exitCode, extra), next)) this.output.out(l);
     return Promise.resolve();
   }
 }

@@ -6,11 +6,16 @@ import { RunLockedError } from '../engine/lock.js';
 import { redactDeep } from '../engine/redact.js';
 import { RunMachine } from '../engine/run-machine.js';
 import type { Approver, Flow } from '../engine/types.js';
+import { endOfRunFacts } from '../present/run-facts.js';
+import { appendStepSummary } from '../present/github.js';
+import { summaryMarkdown } from '../present/summary-text.js';
 import { runFindings } from '../report/findings.js';
 import { writeRunReports } from '../report/write.js';
 import type { Runbook } from '../runbook/schema.js';
 import type { RunStore } from '../state/run-store.js';
-import type { Renderer } from './renderers.js';
+import { join } from 'node:path';
+import { stateDirArg } from './common.js';
+import { buildSummary, nextStep, type Renderer } from './renderers.js';
 
 export interface SessionOptions<S> {
   store: RunStore;
@@ -108,20 +113,30 @@ export async function runSession<S>(opts: SessionOptions<S>): Promise<SessionRes
     });
     const finished = opts.finish ? await opts.finish(outcome, machine) : undefined;
     const exitCode = finished?.exitCode ?? exitCodeOf(outcome);
-    const state = replay(await journal.readAll(), flow.steps.map((s) => s.id));
+    const records = await journal.readAll();
+    const state = replay(records, flow.steps.map((s) => s.id));
+    const steps = flow.steps.map((s) => ({ id: s.id, title: s.title }));
+    // What a person needs at the end (keys, window, rollback, cleanup): added to the summary, so --json has it too.
+    const dirArg = stateDirArg(store.root === join(process.cwd(), '.rekey') ? undefined : store.root);
+    const facts = opts.runbook ? endOfRunFacts({ runId, runbook: opts.runbook, records, state, published: machine.getSnapshot().published, steps, stateDirArg: dirArg }) : {};
     // Plain data from steps and `finish` (error texts included): redacted like everything else that is shown.
-    const summary: Record<string, unknown> = redactDeep({ ...runFindings(state, machine.getSnapshot().published), ...finished?.summary }, opts.redact);
+    const summary: Record<string, unknown> = redactDeep({ ...runFindings(state, machine.getSnapshot().published), ...facts, ...finished?.summary }, opts.redact);
     if (opts.runbook) {
       // A report that cannot be written must not hide how the run ended: say so and keep the exit code.
       try {
         // The journal's outputs in `state` are redacted already; the outcome's messages are redacted here.
-        const input = { runId, runbook: opts.runbook, outcome: redactDeep(outcome, opts.redact), state, summary, steps: flow.steps.map((s) => ({ id: s.id, title: s.title })) };
+        const input = { runId, runbook: opts.runbook, outcome: redactDeep(outcome, opts.redact), state, summary, steps };
         Object.assign(summary, writeRunReports(store.runDir(runId), input, machine.getSnapshot().metrics));
       } catch (error) {
         renderer.error(`could not write the run report: ${opts.redact(error instanceof Error ? error.message : String(error))}`);
       }
     }
     await renderer.done(outcome, machine, exitCode, summary);
+    if (process.env.GITHUB_STEP_SUMMARY) {
+      const full = buildSummary(outcome, machine.getSnapshot(), exitCode, summary);
+      const problem = appendStepSummary(summaryMarkdown(full, nextStep(outcome, runId, dirArg)));
+      if (problem) renderer.error(problem);
+    }
     return { exitCode, outcome, machine };
   } finally {
     process.off('SIGINT', onSignal);
