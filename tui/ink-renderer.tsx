@@ -133,7 +133,7 @@ export class InkRenderer implements Renderer {
     out('');
     // The same summary as line mode: one module renders it for both.
     const next = nextStep(outcome, snap.runId, this.opts.stateDirArg ?? '');
-    for (const l of summaryLines(buildSummary(outcome, snap, exitCode, extra), next)) out(l);
+    for (const l of summaryLines(buildSummary(outcome, snap, exitCode, extra), { ...(next ? { next } : {}), ...(snap.message ? { message: snap.message } : {}) })) out(l);
     return Promise.resolve();
   }
 }

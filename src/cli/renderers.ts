@@ -170,7 +170,7 @@ export class LineRenderer implements Renderer {
     const snap = machine.getSnapshot();
     this.output.out('');
     const next = nextStep(outcome, snap.runId, this.opts.stateDirArg ?? '');
-    for (const l of summaryLines(buildSummary(outcome, snap, exitCode, extra), next)) this.output.out(l);
+    for (const l of summaryLines(buildSummary(outcome, snap, exitCode, extra), { ...(next ? { next } : {}), ...(snap.message ? { message: snap.message } : {}) })) this.output.out(l);
     return Promise.resolve();
   }
 }

@@ -12,14 +12,6 @@ export function humanDuration(ms: number): string {
   return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }
 
-const STATUS_WORDS: Record<string, string> = {
-  succeeded: 'done',
-  failed: 'FAILED',
-  awaiting_approval: 'stopped at the approval gate',
-  interrupted: 'interrupted (resumable)',
-  rolled_back: 'rolled back',
-};
-
 type Writes = { acknowledged?: number; lost?: number | null; duplicated?: number | null; errors?: number; verified?: boolean; verifyError?: string };
 
 interface Row {
@@ -93,20 +85,17 @@ export function summaryRows(summary: Readonly<Record<string, unknown>>): Row[] {
   return rows;
 }
 
-function headline(summary: Readonly<Record<string, unknown>>): string {
-  const status = typeof summary.status === 'string' ? summary.status : 'unknown';
+function headline(summary: Readonly<Record<string, unknown>>, message?: string): string {
+  const status = typeof summary.status === 'string' ? summary.status.replace(/_/g, ' ') : 'unknown';
   const exit = typeof summary.exitCode === 'number' ? ` (exit ${summary.exitCode})` : '';
-  let word = STATUS_WORDS[status] ?? status;
-  // A rehearsal whose steps succeeded but lost or duplicated writes is not done.
-  if (status === 'succeeded' && summary.ok === false) word = 'FAILED: the write check did not pass';
-  return `run ${String(summary.runId ?? '?')}: ${word}${exit}`;
+  // A rehearsal whose steps succeeded but lost or duplicated writes did not pass.
+  const failedCheck = summary.status === 'succeeded' && summary.ok === false ? ', but the write check did not pass' : '';
+  return `run ${String(summary.runId ?? '?')}: ${status}${exit}${failedCheck}${message ? `: ${message}` : ''}`;
 }
 
-/** The summary as terminal lines (no line longer than needed; long values are left for the terminal to wrap). */
-export function summaryLines(summary: Readonly<Record<string, unknown>>, next?: string): string[] {
-  const rows = summaryRows(summary);
-  const width = Math.max(0, ...rows.map((r) => r.label.length));
-  return [headline(summary), ...rows.map((r) => `  ${r.label.padEnd(width)}  ${r.text}`), ...(next ? [`next: ${next}`] : [])];
+/** The summary as terminal lines, `label: text` (long values are left for the terminal to wrap, never cut). */
+export function summaryLines(summary: Readonly<Record<string, unknown>>, opts: { next?: string; message?: string } = {}): string[] {
+  return [headline(summary, opts.message), ...summaryRows(summary).map((r) => `  ${r.label}: ${r.text}`), ...(opts.next ? [opts.next] : [])];
 }
 
 function mdEscape(text: string): string {
