@@ -90,7 +90,7 @@ function headline(summary: Readonly<Record<string, unknown>>, message?: string):
   const exit = typeof summary.exitCode === 'number' ? ` (exit ${summary.exitCode})` : '';
   // A rehearsal whose steps succeeded but lost or duplicated writes did not pass.
   const failedCheck = summary.status === 'succeeded' && summary.ok === false ? ', but the write check did not pass' : '';
-  return `run ${String(summary.runId ?? '?')}: ${status}${exit}${failedCheck}${message ? `: ${message}` : ''}`;
+  return `run ${typeof summary.runId === 'string' ? summary.runId : '?'}: ${status}${exit}${failedCheck}${message ? `: ${message}` : ''}`;
 }
 
 /** The summary as terminal lines, `label: text` (long values are left for the terminal to wrap, never cut). */
