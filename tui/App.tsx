@@ -4,6 +4,8 @@ import { Box, Text, useInput } from 'ink';
 import { useState } from 'react';
 import type { LogLine, RunSnapshot } from '../src/engine/run-machine.js';
 import { formatDuration, formatSeconds, readPreflight, readValidation, type ValidationView } from './format.js';
+import { cutoverWindow } from '../src/present/cutover-window.js';
+import { CutoverBanner } from './CutoverBanner.js';
 import { GatePanel } from './GatePanel.js';
 import { Header, type LoadStats } from './Header.js';
 import { Help } from './Help.js';
@@ -93,7 +95,10 @@ export function App({ run, notices = [], onAbort, onQuit, onInterrupt, onAnswer,
   // A frame every two seconds for the elapsed times and the spinner: each Ink frame redraws the whole live area
   // (string widths of every cell), and one a second cost 3-6 % of a core while a step waits; the budget is 5 %
   // (npm run bench). Engine events still render at once (throttled to 10 a second).
-  const now = useClock(2000);
+  // While writes are blocked the banner counts tenths of seconds: a faster clock for those few seconds only.
+  const isWindowOpen = cutoverWindow(snap, Date.now())?.phase === 'open';
+  const now = useClock(isWindowOpen ? 200 : 2000);
+  const cutover = cutoverWindow(snap, now);
   const finished = useFinished(snap.steps);
   const width = Math.max(40, columns - 1);
 
@@ -141,6 +146,7 @@ export function App({ run, notices = [], onAbort, onQuit, onInterrupt, onAnswer,
       <Box flexDirection="column" marginTop={1}>
         <Header info={snap.info} runId={snap.runId} status={snap.status} startedAt={Date.parse(snap.startedAt)} now={now} width={width} {...(loadStats(snap) ? { load: loadStats(snap)! } : {})} />
       </Box>
+      {cutover ? <CutoverBanner window={cutover} width={width} /> : null}
       {!isCompact && (src || tgt) ? (
         <LatencyPanel
           source={src?.history ?? []}

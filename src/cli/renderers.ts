@@ -3,6 +3,7 @@
 import type { ExecuteOutcome } from '../engine/executor.js';
 import type { RunMachine, RunSnapshot } from '../engine/run-machine.js';
 import type { Approver, RunEvent } from '../engine/types.js';
+import { startHeadlessTicker } from '../present/headless-ticker.js';
 import { summaryLines } from '../present/summary-text.js';
 
 export interface Renderer {
@@ -78,10 +79,14 @@ export class LineRenderer implements Renderer {
     private readonly opts: { stateDirArg?: string; github?: boolean; verbose?: boolean; readOnly?: boolean } = {},
   ) {}
 
+  private stopTicker: (() => void) | undefined;
+
   attach(machine: RunMachine): { approver?: Approver } {
     machine.subscribe((e) => {
       if (e) this.onEvent(e);
     });
+    // The cutover window while writes are blocked, and a status line every 30 s (a read-only plan needs neither).
+    if (this.opts.readOnly !== true) this.stopTicker = startHeadlessTicker(machine, (text) => this.line(new Date().toISOString(), text));
     return {};
   }
 
@@ -167,6 +172,7 @@ export class LineRenderer implements Renderer {
   }
 
   done(outcome: ExecuteOutcome, machine: RunMachine, exitCode: number, extra: Record<string, unknown>): Promise<void> {
+    this.stopTicker?.();
     const snap = machine.getSnapshot();
     this.output.out('');
     const next = nextStep(outcome, snap.runId, this.opts.stateDirArg ?? '');

@@ -6,6 +6,7 @@ import { RunLockedError } from '../engine/lock.js';
 import { redactDeep } from '../engine/redact.js';
 import { RunMachine } from '../engine/run-machine.js';
 import type { Approver, Flow } from '../engine/types.js';
+import { FENCE_LIMIT_INFO } from '../present/cutover-window.js';
 import { endOfRunFacts } from '../present/run-facts.js';
 import { appendStepSummary } from '../present/github.js';
 import { summaryMarkdown } from '../present/summary-text.js';
@@ -88,7 +89,8 @@ export async function runSession<S>(opts: SessionOptions<S>): Promise<SessionRes
   const machine = new RunMachine(
     runId,
     flow.steps.map((s) => ({ id: s.id, title: s.title, hasGate: s.gate !== undefined })),
-    opts.info,
+    // The fence limit lets renderers show the cutover window against it (src/present/cutover-window.ts).
+    { ...opts.info, ...(opts.runbook ? { [FENCE_LIMIT_INFO]: String(opts.runbook.cutover.fenceTimeoutSeconds) } : {}) },
     { redact: opts.redact },
   );
   opts.onMachine?.(machine);
