@@ -78,7 +78,8 @@ function ActiveLine({ step, now, width }: { step: StepView; now: number; width: 
             {s.attempt > 1 ? <Text dimColor> (attempt {s.attempt})</Text> : null}
           </Text>
         </Box>
-        <Text dimColor> {formatDuration(now - Date.parse(s.startedAt))}</Text>
+        {/* Whole seconds, and nothing in the first one: a running step never reads `0ms`. */}
+        {now - Date.parse(s.startedAt) >= 1000 ? <Text dimColor> {formatDuration(Math.floor((now - Date.parse(s.startedAt)) / 1000) * 1000)}</Text> : null}
       </Box>
       {p?.percent !== undefined ? (
         <Box paddingLeft={2}>

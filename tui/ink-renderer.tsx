@@ -53,6 +53,8 @@ export class InkRenderer implements Renderer {
   private controller: AbortController | undefined;
   private mounted: Mounted | undefined;
   private notices: LogLine[] = [];
+  /** The person aborted (`a`, confirmed): the end says how to undo, not only how to resume. */
+  private aborted = false;
   private pending: { request: ApprovalRequest; resolve: (d: ApprovalDecision | undefined) => void } | undefined;
   private readonly opts: InkRendererOptions;
 
@@ -100,7 +102,10 @@ export class InkRenderer implements Renderer {
       run: machine,
       notices: this.notices,
       onAnswer: (id, d) => this.answer(id, d),
-      onAbort: () => this.controller?.abort(new Error('abort requested from the terminal')),
+      onAbort: () => {
+        this.aborted = true;
+        this.controller?.abort(new Error('abort requested from the terminal'));
+      },
       onQuit: () => this.controller?.abort(new Error('quit requested from the terminal')),
       onInterrupt: this.opts.interrupt ?? (() => process.kill(process.pid, 'SIGINT')),
     });
@@ -134,6 +139,7 @@ export class InkRenderer implements Renderer {
     // The same summary as line mode: one module renders it for both.
     const next = nextStep(outcome, snap.runId, this.opts.stateDirArg ?? '');
     for (const l of summaryLines(buildSummary(outcome, snap, exitCode, extra), { ...(next ? { next } : {}), ...(snap.message ? { message: snap.message } : {}) })) out(l);
+    if (this.aborted && outcome.status !== 'succeeded') out(`or undo what the run did: rekey rollback ${snap.runId}${this.opts.stateDirArg ?? ''}`);
     return Promise.resolve();
   }
 }

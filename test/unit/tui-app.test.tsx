@@ -194,8 +194,19 @@ describe('the TUI over a running machine', () => {
     const second = setup();
     second.machine.setStepStatus('catch-up', { kind: 'running', startedAt: now(), attempt: 1 });
     await delay(100);
+    // `a` asks first; any key but y keeps the run going, y aborts.
     second.ui.stdin.write('a');
-    await delay();
+    await delay(150);
+    expect(second.controller.signal.aborted).toBe(false);
+    expect(second.frame()).toContain('abort safely? ');
+    second.ui.stdin.write('x');
+    await delay(150);
+    expect(second.controller.signal.aborted).toBe(false);
+    expect(second.frame()).not.toContain('abort safely? ');
+    second.ui.stdin.write('a');
+    await delay(150);
+    second.ui.stdin.write('y');
+    await delay(150);
     expect(second.controller.signal.aborted).toBe(true);
     expect(second.frame()).toContain('aborting safely');
     second.ui.unmount();
