@@ -11,7 +11,7 @@ export interface EndOfRunFacts {
   keys: { old?: string; new: string };
   timing: { startedAt: string; endedAt: string; durationMs: number; timeZone: string; resumes: number };
   /** The cutover window: how long the source was fenced (fence started -> switch done), the prediction and the limit. */
-  window: { fencedMs?: number; predictedSeconds?: number; fenceLimitSeconds: number };
+  window: { fencedAt?: string; fencedMs?: number; predictedSeconds?: number; fenceLimitSeconds: number };
   /** The step that stopped the run, with its title. */
   failedStep?: { id: string; title: string; message: string };
   /** Whether the approval gate was answered, by whom and when. */
@@ -103,7 +103,7 @@ export function endOfRunFacts(input: FactsInput): EndOfRunFacts {
       resumes: Math.max(0, records.filter((r) => r.t === 'runner_started').length - 1),
     },
     window: {
-      ...(fencedMs !== undefined ? { fencedMs } : {}),
+      ...(fencedMs !== undefined && fence.started !== undefined ? { fencedAt: new Date(fence.started).toISOString(), fencedMs } : {}),
       ...(preflight?.estimate?.totalSeconds !== undefined && preflight.estimated !== false ? { predictedSeconds: preflight.estimate.totalSeconds } : {}),
       fenceLimitSeconds: rb.cutover.fenceTimeoutSeconds,
     },

@@ -73,7 +73,7 @@ describe('endOfRunFacts', () => {
   test('a switched run: keys, the fenced window against the prediction, approval, rollback and cleanup', () => {
     const f = facts(journal('switched'));
     expect(f.keys).toEqual({ old: OLD, new: NEW });
-    expect(f.window).toEqual({ fencedMs: 3063, predictedSeconds: 6, fenceLimitSeconds: 30 });
+    expect(f.window).toEqual({ fencedAt: at(10), fencedMs: 3063, predictedSeconds: 6, fenceLimitSeconds: 30 });
     expect(f.approval).toMatchObject({ gate: 'cutover', decision: 'approved', by: 'alice', waitedMs: 3000 });
     expect(f.timing).toMatchObject({ startedAt: at(0), durationMs: 16_000, resumes: 1 });
     expect(f.rollback.command).toBe('rekey rollback ab12cd34');
