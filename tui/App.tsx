@@ -231,7 +231,7 @@ export function App({ run, notices = [], onAbort, onQuit, onInterrupt, onAnswer,
 
   return (
     <Box flexDirection="column">
-      <StepList steps={snap.steps} finished={finished} now={now} width={width} upcoming={upcoming} />
+      <StepList steps={snap.steps} finished={finished} now={now} width={width} upcoming={upcoming} info={snap.info} />
       <Box flexDirection="column" marginTop={gate && isTight ? 0 : 1}>
         <Header info={headerInfo(snap)} runId={snap.runId} status={snap.status} startedAt={Date.parse(snap.startedAt)} now={now} width={width} isOneLine={gate !== undefined && isTight} {...(load ? { load } : {})} />
       </Box>

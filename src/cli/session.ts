@@ -7,6 +7,7 @@ import { redactDeep } from '../engine/redact.js';
 import { RunMachine } from '../engine/run-machine.js';
 import type { Approver, Flow } from '../engine/types.js';
 import { FENCE_LIMIT_INFO } from '../present/cutover-window.js';
+import { expectedDurations } from '../present/expected.js';
 import { endOfRunFacts } from '../present/run-facts.js';
 import { appendStepSummary } from '../present/github.js';
 import { summaryMarkdown } from '../present/summary-text.js';
@@ -47,6 +48,15 @@ export interface SessionOptions<S> {
 function chaosPause(): number {
   const ms = Number(process.env.REKEY_CHAOS_PAUSE_MS ?? 0);
   return Number.isFinite(ms) && ms > 0 ? Math.min(ms, 60_000) : 0;
+}
+
+/** ETAs are a nicety: an unreadable earlier journal must never stop a run. */
+function safeExpected(fn: () => Record<string, string>): Record<string, string> {
+  try {
+    return fn();
+  } catch {
+    return {};
+  }
 }
 
 export interface SessionResult {
@@ -90,7 +100,12 @@ export async function runSession<S>(opts: SessionOptions<S>): Promise<SessionRes
     runId,
     flow.steps.map((s) => ({ id: s.id, title: s.title, hasGate: s.gate !== undefined })),
     // The fence limit lets renderers show the cutover window against it (src/present/cutover-window.ts).
-    { ...opts.info, ...(opts.runbook ? { [FENCE_LIMIT_INFO]: String(opts.runbook.cutover.fenceTimeoutSeconds) } : {}) },
+    {
+      ...opts.info,
+      ...(opts.runbook ? { [FENCE_LIMIT_INFO]: String(opts.runbook.cutover.fenceTimeoutSeconds) } : {}),
+      // Expected durations of the long steps (earlier runs, the rehearsal's delays): ETAs where AWS gives none.
+      ...(opts.runbook ? safeExpected(() => expectedDurations(store.root, opts.runbook!, runId, opts.info.provider === 'rehearsal' ? 'rehearsal' : 'aws')) : {}),
+    },
     { redact: opts.redact },
   );
   opts.onMachine?.(machine);

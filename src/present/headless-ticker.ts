@@ -3,6 +3,7 @@
 // the ETA, CDC latency and, in a rehearsal, the live writes.
 import type { RunMachine, RunSnapshot } from '../engine/run-machine.js';
 import { cutoverWindow, windowContext, windowText, type CutoverWindow } from './cutover-window.js';
+import { expectedLeftMs } from './expected.js';
 import { humanDuration } from './summary-text.js';
 
 export interface TickerOptions {
@@ -32,6 +33,10 @@ export function statusLine(snap: RunSnapshot, now: number): string {
     if (st.kind === 'running') {
       if (p?.percent !== undefined) where += ` ${Math.round(p.percent)}%`;
       if (p?.etaSeconds !== undefined) where += ` eta ${humanDuration(p.etaSeconds * 1000)}`;
+      else {
+        const e = expectedLeftMs(snap.info, step.id, now - Date.parse(st.startedAt));
+        if (e) where += e.leftMs > 0 ? ` eta ~${humanDuration(e.leftMs)} (from ${e.from})` : ` (longer than usual, ${e.from})`;
+      }
       where += ` (running ${humanDuration(Math.max(0, now - Date.parse(st.startedAt)))})`;
     }
     parts.push(where);
