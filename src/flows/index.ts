@@ -41,7 +41,8 @@ export function buildFlow(runbook: Runbook): Flow<RekeyServices> {
   // The order is this list; the ids, the plan and the journal all read it from here.
   const steps: Step<RekeyServices>[] = [
     preflight,
-    prepareSource,
+    // MySQL reads the binary log: no replication slot to prepare, and the title must not promise one.
+    p.usesSlot ? prepareSource : { ...prepareSource, title: 'Prepare the source (sentinel table)' },
     ...(p.instance && p.family === 'mysql' ? [replicaPosition] : []),
     snapshot,
     ...(p.instance ? [copySnapshot] : []),

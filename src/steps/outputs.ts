@@ -57,6 +57,8 @@ export interface PreflightReport extends PreflightFacts {
   /** schema.table of tables without a primary key. */
   tablesWithoutPk: string[];
   estimate: CutoverEstimate;
+  /** Whether the estimate rests on the source's table sizes (false: nothing could be read; the estimate is not shown). */
+  estimated?: boolean;
   /** MySQL: binlog retention against the time the start position must survive. */
   binlog?: BinlogWindow;
 }

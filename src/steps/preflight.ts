@@ -2,6 +2,7 @@
 import { DescribeKeyCommand, GetKeyPolicyCommand, ListAliasesCommand, ListGrantsCommand } from '@aws-sdk/client-kms';
 import type { KeyMetadata } from '@aws-sdk/client-kms';
 import type { DBCluster } from '@aws-sdk/client-rds';
+import { credentialsProblem, isCredentialsError } from '../aws/credentials.js';
 import { awsErrorName, classifyAwsError, isNotFound } from '../aws/errors.js';
 import { findReplicationInstance } from '../aws/dms.js';
 import { clusterParameters, findCluster, findInstance, instanceParameters } from '../aws/rds.js';
@@ -79,6 +80,8 @@ export function expectedBinlogWindow(sizes: TableSize[], services: RekeyServices
 
 class Checks {
   readonly all: Check[] = [];
+  /** Set when AWS refused every call for want of credentials: the remaining AWS checks are pointless. */
+  noCredentials = false;
   add(id: string, ok: boolean, severity: Check['severity'], message: string): void {
     this.all.push({ id, ok, severity, message });
   }
@@ -94,6 +97,14 @@ function reason(error: unknown): string {
   return error instanceof Error ? `${awsErrorName(error)}: ${error.message}` : String(error);
 }
 
+/** A credentials error is reported once, as `aws.credentials` with the ways to supply them; true when it was one. */
+function noCredentials(ctx: Ctx, checks: Checks, error: unknown): boolean {
+  if (!isCredentialsError(error)) return false;
+  checks.error('aws.credentials', false, credentialsProblem(ctx.services.runbook.region, error));
+  checks.noCredentials = true;
+  return true;
+}
+
 /** The source's key, as checkKey needs it from a cluster or an instance. */
 type KeyedSource = Pick<DBCluster, 'KmsKeyId'>;
 
@@ -104,6 +115,7 @@ async function checkInstanceSource(ctx: Ctx, checks: Checks, report: PreflightRe
   try {
     instance = await findInstance(ctx.services.cloud, id);
   } catch (error) {
+    if (noCredentials(ctx, checks, error)) return undefined;
     checks.error('source.exists', false, `cannot describe source instance ${id}: ${reason(error)}`);
     return undefined;
   }
@@ -143,6 +155,7 @@ async function checkSource(ctx: Ctx, checks: Checks, report: PreflightReport): P
   try {
     cluster = await findCluster(ctx.services.cloud, id);
   } catch (error) {
+    if (noCredentials(ctx, checks, error)) return undefined;
     checks.error('source.exists', false, `cannot describe source cluster ${id}: ${reason(error)}`);
     return undefined;
   }
@@ -385,12 +398,16 @@ export async function runPreflight(ctx: Ctx): Promise<PreflightReport> {
   const checks = new Checks();
   const report: PreflightReport = { checks: checks.all, problems: [], warnings: [], tablesWithoutPk: [], estimate: estimateWindow([], ctx.services) };
   const source = await checkSource(ctx, checks, report);
-  await checkKey(ctx, checks, report, source);
-  await checkDms(ctx, checks, report);
+  if (!checks.noCredentials) {
+    await checkKey(ctx, checks, report, source);
+    await checkDms(ctx, checks, report);
+  }
   // The DMS endpoints' own password is needed only after the restore: read it now all the same.
   const dmsPassword = ctx.services.runbook.dms.password;
   if (dmsPassword) await checkPassword(ctx, checks, 'dms', dmsPassword);
-  const sizes = await checkDatabase(ctx, checks, report, source);
+  // Without credentials nothing was read about the source: no "not found", no window predicted from nothing.
+  const sizes = checks.noCredentials ? [] : await checkDatabase(ctx, checks, report, source);
+  report.estimated = sizes.length > 0;
   report.estimate = estimateWindow(sizes, ctx.services);
   if (report.binlog) checkBinlogWindow(checks, report.binlog, expectedBinlogWindow(sizes, ctx.services));
   report.problems = checks.all.filter((c) => !c.ok && c.severity === 'error').map((c) => `${c.id}: ${c.message}`);
@@ -442,7 +459,8 @@ export const preflight: Step<RekeyServices, PreflightReport> = {
     const report = await runPreflight(ctx);
     ctx.report.publish('preflight', report);
     for (const w of report.warnings) ctx.report.log('warn', w);
-    ctx.report.progress(`preflight: ${report.checks.length} checks, ${report.problems.length} problems, ${report.warnings.length} warnings; predicted cutover window ${report.estimate.totalSeconds} s`);
+    const window = report.estimated === false ? '' : `; predicted cutover window ${report.estimate.totalSeconds} s`;
+    ctx.report.progress(`preflight: ${report.checks.length} checks, ${report.problems.length} problems, ${report.warnings.length} warnings${window}`);
     if (report.problems.length > 0) {
       throw new StepError(`preflight failed: ${report.problems.length} problem${report.problems.length === 1 ? '' : 's'}`, 'preflight', report.problems);
     }

@@ -116,9 +116,14 @@ export const validate: Step<RekeyServices, ValidationOutput> = {
   async run(ctx) {
     const out = await compareTables(ctx, false);
     // Writes are still flowing, so differences here are drift, not failure; final-validate decides.
-    for (const line of mismatchLines(out)) ctx.report.log('info', `still catching up: ${line}`);
+    for (const r of out.results.filter((x) => !x.matches)) {
+      const ahead = (r.targetRows ?? 0) > (r.sourceRows ?? 0);
+      // The two sides are counted one after the other while writes go on: either may be ahead for a moment.
+      const why = ahead ? 'target ahead (counted after new writes arrived; expected under live writes)' : 'target behind (CDC still applying; expected under live writes)';
+      ctx.report.log('info', `${why}: ${r.table}: source ${r.sourceRows ?? '-'} rows, target ${r.targetRows ?? '-'} rows${r.checksumMatch === false ? ', checksums differ' : ''}`);
+    }
     ctx.report.publish('validation-pre-fence', out);
-    ctx.report.progress(`${out.tables} tables compared, ${out.mismatched} differ while writes continue`);
+    ctx.report.progress(`${out.tables} tables compared, ${out.mismatched} differ while writes continue (expected; the final validation, fenced, decides)`);
     return out;
   },
 };

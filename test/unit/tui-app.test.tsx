@@ -96,7 +96,8 @@ describe('the TUI over a running machine', () => {
     expect(g).toContain('CDC latency');
     expect(g).toContain('under threshold for 20s of 60s required');
     expect(g).toMatch(/100\/s acknowledged 5,000 errors 0/);
-    expect(g).toMatch(/public\.orders\s+10\s+9\s+mismatch/);
+    // Before the fence a difference is drift: the target is behind, not a mismatch.
+    expect(g).toMatch(/public\.orders\s+10\s+9\s+behind/);
     // Each finished step is in the output exactly once (Static).
     expect(g.split('✔ Check the source').length - 1).toBe(1);
     for (const line of g.split('\n')) expect(line.length).toBeLessThanOrEqual(100);
@@ -194,8 +195,19 @@ describe('the TUI over a running machine', () => {
     const second = setup();
     second.machine.setStepStatus('catch-up', { kind: 'running', startedAt: now(), attempt: 1 });
     await delay(100);
+    // `a` asks first; any key but y keeps the run going, y aborts.
     second.ui.stdin.write('a');
-    await delay();
+    await delay(150);
+    expect(second.controller.signal.aborted).toBe(false);
+    expect(second.frame()).toContain('abort safely? ');
+    second.ui.stdin.write('x');
+    await delay(150);
+    expect(second.controller.signal.aborted).toBe(false);
+    expect(second.frame()).not.toContain('abort safely? ');
+    second.ui.stdin.write('a');
+    await delay(150);
+    second.ui.stdin.write('y');
+    await delay(150);
     expect(second.controller.signal.aborted).toBe(true);
     expect(second.frame()).toContain('aborting safely');
     second.ui.unmount();
