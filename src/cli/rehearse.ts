@@ -149,6 +149,7 @@ export async function rehearsalRun(o: RehearsalRunOptions): Promise<number> {
         const keyAtEndpoint = await keyServingEndpoint(world.cloud, runbook).catch(() => undefined);
         const summary = {
           engine: family,
+          strategy: runbook.strategy,
           runbook: runbook.name,
           downtimeMs: stats?.longestUnavailableMs ?? 0,
           writes: { acknowledged: writes.acknowledged, lost: writes.lost, duplicated: writes.duplicated, errors: stats?.errors ?? 0, ...(verifyError !== undefined ? { verified: false, verifyError } : {}) },

@@ -22,6 +22,8 @@ import type {
   TableSize,
 } from './types.js';
 import { normalizeAddress, withPreviousBefore } from './types.js';
+import { myNative } from './native.js';
+import type { MyNative } from './native.js';
 
 /** information_schema.TABLES.TABLE_TYPE values of tables holding rows (MariaDB system-versioned tables included). */
 const BASE_TABLE = "TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')";
@@ -262,6 +264,8 @@ class MysqlAdapter implements DbAdapter {
     private readonly pool: Pool,
     private readonly endpoint: DbEndpoint,
   ) {}
+
+  readonly myNative: MyNative = myNative((sql, params) => this.rows(sql, params));
 
   private async rows<R>(sql: string, params: unknown[] = []): Promise<R[]> {
     const [rows] = await this.pool.query<RowDataPacket[]>(sql, params);

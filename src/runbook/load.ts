@@ -350,7 +350,7 @@ function arnStrings(value: unknown, path: Path): [Path, string][] {
 function envFindings(runbook: Runbook, env: Record<string, string | undefined>): Finding[] {
   const refs: [Path, SecretRef | undefined][] = [
     [['source', 'password'], runbook.source.password],
-    [['dms', 'password'], runbook.dms.password],
+    [['dms', 'password'], runbook.dms?.password],
   ];
   return refs.flatMap(([path, ref]) =>
     ref && 'env' in ref && resolveSecret(ref, env) === undefined

@@ -320,7 +320,8 @@ async function checkKey(ctx: Ctx, checks: Checks, report: PreflightReport, sourc
 }
 
 async function checkDms(ctx: Ctx, checks: Checks, report: PreflightReport): Promise<void> {
-  const ri = ctx.services.runbook.dms.replicationInstance;
+  const ri = ctx.services.runbook.dms?.replicationInstance;
+  if (!ri) return;
   try {
     const found = await findReplicationInstance(ctx.services.cloud, ri.identifier);
     report.dmsInstanceExisted = found !== undefined;
@@ -440,7 +441,7 @@ export async function runPreflight(ctx: Ctx): Promise<PreflightReport> {
   await checkKey(ctx, checks, report, source);
   await checkDms(ctx, checks, report);
   // The DMS endpoints' own password is needed only after the restore: read it now all the same.
-  const dmsPassword = ctx.services.runbook.dms.password;
+  const dmsPassword = ctx.services.runbook.dms?.password;
   if (dmsPassword) await checkPassword(ctx, checks, 'dms', dmsPassword);
   const sizes = await checkDatabase(ctx, checks, report, source);
   report.estimate = estimateWindow(sizes, ctx.services);
@@ -452,7 +453,7 @@ export async function runPreflight(ctx: Ctx): Promise<PreflightReport> {
 
 /** Distinct Secrets Manager ARNs the runbook's passwords reference. */
 function secretArns(rb: Runbook): string[] {
-  const refs = [rb.source.password, ...(rb.dms.password ? [rb.dms.password] : [])];
+  const refs = [rb.source.password, ...(rb.dms?.password ? [rb.dms.password] : [])];
   return [...new Set(refs.flatMap((r) => ('secretArn' in r ? [r.secretArn] : [])))];
 }
 
@@ -477,7 +478,7 @@ export const preflight: Step<RekeyServices, PreflightReport> = {
       { kind: 'aws', target: 'kms:ListAliases', summary: 'aliases of the new key' },
       { kind: 'aws', target: 'kms:GetKeyPolicy', summary: 'key policy allows kms:CreateGrant for RDS', detail: 'PolicyName=default' },
       { kind: 'aws', target: 'kms:ListGrants', summary: 'grants on the new key' },
-      { kind: 'aws', target: 'dms:DescribeReplicationInstances', summary: `replication instance ${rb.dms.replicationInstance.identifier}` },
+      ...(rb.dms ? [{ kind: 'aws' as const, target: 'dms:DescribeReplicationInstances', summary: `replication instance ${rb.dms.replicationInstance.identifier}` }] : []),
       ...secretArns(rb).map((arn) => ({ kind: 'aws' as const, target: 'secretsmanager:GetSecretValue', summary: `password secret ${arn} (read in its own region)`, detail: `SecretId=${arn}` })),
       {
         kind: 'sql',
