@@ -259,14 +259,15 @@ export const runbookSchema = z
     rehearsal: rehearsalSchema.optional(),
   })
   .superRefine((rb, issue) => {
-    if (usesDms(rb) && rb.dms === undefined) {
+    // Runs even when other keys are wrong (`when`), so every problem is reported at once: rb may be partial here.
+    if (typeof rb.strategy === 'string' && usesDms(rb) && rb.dms === undefined) {
       issue.addIssue({
         code: 'custom',
         path: ['dms'],
-        message: `is required for strategy ${rb.strategy} (its CDC runs as an AWS DMS task): add a dms section with replicationInstance.identifier, or choose strategy native or snapshot, which need none`,
+        message: `is required for strategy ${rb.strategy} (its CDC runs as an AWS DMS task): add a dms section with replicationInstance.identifier, or choose strategy native, which needs none`,
       });
     }
-  })
+  }, { when: (payload) => typeof payload.value === 'object' && payload.value !== null })
   .describe('A rekey runbook: move one RDS/Aurora database onto a new KMS key.');
 
 export type Runbook = z.infer<typeof runbookSchema>;
