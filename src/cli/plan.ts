@@ -1,11 +1,16 @@
 // `rekey plan`: validate, run the read-only preflight, and print every action the run would take, in order.
 import { join } from 'node:path';
 import { executeFlow } from '../engine/executor.js';
+import { compareStrategies, renderComparison } from '../flows/compare.js';
 import { planFlow, renderPlan } from '../flows/index.js';
 import { MemoryJournalStore } from '../engine/journal.js';
 import { RunMachine } from '../engine/run-machine.js';
 import type { Approver, StepContext } from '../engine/types.js';
+import { adoptedSource, appLogin, prepareAdoptedSource } from '../rehearsal/adopt.js';
+import { seedMysqlDemo } from '../rehearsal/seed-mysql.js';
+import { seedPostgresDemo } from '../rehearsal/seed.js';
 import { openRehearsal, type RehearsalWorld } from '../rehearsal/world.js';
+import type { PreflightReport } from '../steps/preflight.js';
 import type { RekeyServices } from '../steps/services.js';
 import { RunStore, newRunId } from '../state/run-store.js';
 import { loadRunbookOrExit } from './common.js';
@@ -32,6 +37,15 @@ export async function planCommand(path: string, opts: PlanOptions): Promise<numb
     if (opts.rehearsal) {
       const dir = join(new RunStore(opts.stateDir).root, 'plans', runId);
       world = await openRehearsal({ stateDir: dir, runbook, fresh: true, log: (m: string) => processOutput.err(`rekey: ${m}`) });
+      // The source as `rekey rehearse` would have it (the demo seeded, or the adopted database prepared), so preflight reads a real one.
+      const family = runbook.source.engine.includes('postgres') ? 'postgres' : 'mysql';
+      const adoptUrl = runbook.rehearsal?.source.url;
+      if (adoptUrl === undefined) {
+        const seed = family === 'postgres' ? seedPostgresDemo : seedMysqlDemo;
+        await seed(world.servers.source.adminUrl, { database: runbook.source.database, rows: runbook.rehearsal?.source.seedRows ?? 300_000 });
+      } else {
+        await prepareAdoptedSource(adoptedSource(adoptUrl, family, runbook.source.database, runbook.rehearsal?.source.urlPasswordEnv), appLogin(runbook, family).password);
+      }
     }
     // Preflight reads the password secrets; the redactor learns them before any event could carry them.
     const redact = redactorFor(runbook);
@@ -56,13 +70,16 @@ export async function planCommand(path: string, opts: PlanOptions): Promise<numb
     };
     const plan = planFlow(flow, ctx);
     const ok = outcome.status === 'succeeded';
+    const comparison = compareStrategies(runbook, (preflightOutput ?? machine.getSnapshot().published.preflight) as PreflightReport | undefined, opts.rehearsal ? 'rehearsal' : 'aws');
     if (opts.json) {
-      out(JSON.stringify({ type: 'summary', ok, exitCode: ok ? 0 : 4, runbook: runbook.name, runIdForNames: runId, preflight: preflightOutput ?? null, ...(outcome.status === 'failed' ? { error: outcome.error } : {}), plan }));
+      out(JSON.stringify({ type: 'summary', ok, exitCode: ok ? 0 : 4, runbook: runbook.name, strategy: runbook.strategy, runIdForNames: runId, preflight: preflightOutput ?? null, ...(outcome.status === 'failed' ? { error: outcome.error } : {}), plan, ...comparison }));
     } else {
       out('');
       out(`Plan for "${runbook.name}": ${runbook.source.engine} ${runbook.source.identifier} -> new key ${runbook.target.kmsKeyId} (${opts.rehearsal ? 'rehearsal cloud' : `AWS ${runbook.region}`})`);
       out(`(resource names below use the sample run id ${runId}; a real run gets its own)`);
       out(renderPlan(plan));
+      out('');
+      out(renderComparison(comparison));
       out('');
       out(ok ? 'preflight passed: nothing was changed.' : 'preflight FAILED: nothing was changed; fix the problems above.');
     }

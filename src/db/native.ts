@@ -158,6 +158,8 @@ export interface ReplicaState {
   executed: BinlogPosition;
   /** Last IO/SQL error, if any. */
   error?: string;
+  /** Last_SQL_Error: applying failed (the replica stops; not retried). */
+  sqlError?: string;
 }
 
 /** MySQL/MariaDB native replication through the RDS procedures. */
@@ -226,6 +228,7 @@ export function myNative(q: Query): MyNative {
         secondsBehind: behind === '' ? null : Number(behind),
         executed: { file: s('Relay_Source_Log_File', 'Relay_Master_Log_File'), position: Number(s('Exec_Source_Log_Pos', 'Exec_Master_Log_Pos') || 0) },
         ...(error !== '' ? { error } : {}),
+        ...(s('Last_SQL_Error') !== '' ? { sqlError: s('Last_SQL_Error') } : {}),
       };
     },
   };

@@ -335,7 +335,12 @@ export const nativeCatchUp: Step<RekeyServices, NativeCatchUpOutput> = {
         const current = await withSource(ctx, (db) => (db.binlogPosition ? db.binlogPosition() : Promise.resolve(undefined)));
         const st = await withTarget(ctx, (db) => myOf(db).replicaState());
         if (!st || st.sourceHost === '') failure = 'the restored database has no replication configured';
-        else if ((st.io === 'No' || st.sql === 'No') && st.error) failure = `replication stopped: ${st.error}`;
+        else if (st.sql === 'No' && st.sqlError) failure = `replication stopped applying: ${st.sqlError}`;
+        else if (st.io === 'No' || st.sql === 'No') {
+          // Stopped without an apply error (the source was unreachable for a while, say): start it again; it goes on from its position.
+          ctx.report.log('warn', `replication on the restored database is stopped${st.error ? ` (${st.error})` : ''}: starting it again`);
+          await withTarget(ctx, (db) => myOf(db).startReplication());
+        }
         running = st?.io === 'Yes' && st.sql === 'Yes';
         if (current) positions.observe(now, binlogValue(current));
         if (running && st) {

@@ -107,9 +107,9 @@ export function estimateWindow(sizes: TableSize[], services: RekeyServices): Cut
   };
 }
 
-const AWS_SNAPSHOT_BYTES_PER_SECOND = 100e6;
-const AWS_RESTORE_BYTES_PER_SECOND = 100e6;
-const AWS_FIXED_SECONDS = 45 * 60;
+export const AWS_SNAPSHOT_BYTES_PER_SECOND = 100e6;
+export const AWS_RESTORE_BYTES_PER_SECOND = 100e6;
+export const AWS_FIXED_SECONDS = 45 * 60;
 
 /** How long the snapshot's binlog position must survive on the source: until catch-up has read past it. */
 export function expectedBinlogWindow(sizes: TableSize[], services: RekeyServices): BinlogWindow {

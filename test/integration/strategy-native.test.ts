@@ -58,7 +58,16 @@ describe.each(['rehearsal-postgres.yaml', 'rehearsal-mysql.yaml'])('strategy nat
     let final: Done | undefined;
     for (;;) {
       const before = succeeded().length;
-      const ended = await Promise.race([runner.done, until(() => (succeeded().length > before ? true : undefined), 120_000).then(() => undefined)]);
+      const ended = await Promise.race([
+        runner.done,
+        until(() => (succeeded().length > before ? true : undefined), 120_000).then(
+          () => undefined,
+          (error: unknown) => {
+            // Say where it stood: the last journal records of the runner that made no progress.
+            throw new Error(`no step finished within 120 s after ${succeeded().at(-1) ?? 'the start'}: ${JSON.stringify(journalOf(cwd, runId).slice(-6))}`, { cause: error });
+          },
+        ),
+      ]);
       if (ended) {
         final = ended;
         break;
@@ -70,7 +79,7 @@ describe.each(['rehearsal-postgres.yaml', 'rehearsal-mysql.yaml'])('strategy nat
     }
     for (const id of ['prepare-source', 'native-setup', 'catch-up', 'stop-replication']) expect(killedAfter).toContain(id);
     const s = summaryOf(final);
-    expect(final.code).toBe(0);
+    expect({ code: final.code, error: s.error }).toEqual({ code: 0, error: undefined });
     expect(s).toMatchObject({ ok: true, strategy: 'native', switched: true, endpointWritable: true });
     expect(s.writes).toMatchObject({ lost: 0, duplicated: 0 });
     expect(s.validation.mismatched).toBe(0);
@@ -78,6 +87,19 @@ describe.each(['rehearsal-postgres.yaml', 'rehearsal-mysql.yaml'])('strategy nat
     expect(new Set(made).size).toBe(made.length);
     expect(made.map((c) => c.split(' ')[0]).sort()).toEqual(['CreateDBClusterSnapshot', 'CreateDBInstance', 'RestoreDBClusterFromSnapshot'].sort());
   }, 600_000);
+});
+
+describe('rekey plan compares the strategies', () => {
+  it('plan runbooks/rehearsal-postgres.yaml --rehearsal --json works on a fresh state dir: one entry per strategy, exactly one recommended', async () => {
+    const cwd = tempDir('plan-compare');
+    const out = await rekey(['plan', resolve('runbooks/rehearsal-postgres.yaml'), '--rehearsal', '--json'], cwd);
+    const s = JSON.parse(out.stdout.trim().split('\n').at(-1) ?? '{}') as { ok: boolean; exitCode: number; strategies: { strategy: string; recommended: boolean; reason: string; prerequisites: { missing: string[] } }[] };
+    expect({ code: out.code, ok: s.ok }).toEqual({ code: 0, ok: true });
+    expect(s.strategies.map((x) => x.strategy)).toEqual(['dms-cdc', 'native']);
+    expect(s.strategies.filter((x) => x.recommended)).toHaveLength(1);
+    expect(s.strategies.find((x) => x.recommended)?.reason).not.toBe('');
+    for (const x of s.strategies) expect(x.prerequisites.missing).toEqual([]);
+  }, 300_000);
 });
 
 afterAll(stopServersLeftUnder);
