@@ -379,7 +379,10 @@ async function checkDatabase(ctx: Ctx, checks: Checks, report: PreflightReport, 
       const prefix = profile(rb).checkPrefix;
       const noPk = await db.tablesWithoutPrimaryKey();
       report.tablesWithoutPk = noPk.map((t) => `${t.schema}.${t.name}`);
-      const noPkEffect = prefix === 'pg' ? 'DMS ignores their UPDATEs and DELETEs' : 'DMS cannot tell their rows apart for UPDATEs and DELETEs';
+      const native = rb.strategy === 'native';
+      const noPkEffect = prefix === 'pg'
+        ? native ? 'only their INSERTs are replicated (publishing their updates would make UPDATEs fail on the source)' : 'DMS ignores their UPDATEs and DELETEs'
+        : native ? 'row-based replication finds their rows by a full scan, slowly' : 'DMS cannot tell their rows apart for UPDATEs and DELETEs';
       checks.warn(`${prefix}.primary_keys`, noPk.length === 0, noPk.length === 0 ? 'every table has a primary key' : `tables without a primary key (${noPkEffect}): ${report.tablesWithoutPk.join(', ')}`);
       await checkOpenSessions(ctx, checks, report, db);
       const concerns = await db.columnConcerns();
@@ -444,6 +447,10 @@ export async function runPreflight(ctx: Ctx): Promise<PreflightReport> {
   const dmsPassword = ctx.services.runbook.dms?.password;
   if (dmsPassword) await checkPassword(ctx, checks, 'dms', dmsPassword);
   const sizes = await checkDatabase(ctx, checks, report, source);
+  if (ctx.services.runbook.strategy === 'native') {
+    // Passed as a check so the report lists it, not as a finding rekey could verify.
+    checks.warn('native.network', true, `not checked: the restored database connects to the source's endpoint (${ctx.services.runbook.source.identifier}); its security groups must allow it. Yours to ensure.`);
+  }
   report.estimate = estimateWindow(sizes, ctx.services);
   if (report.binlog) checkBinlogWindow(checks, report.binlog, expectedBinlogWindow(sizes, ctx.services));
   report.problems = checks.all.filter((c) => !c.ok && c.severity === 'error').map((c) => `${c.id}: ${c.message}`);
