@@ -8,7 +8,7 @@ import { createMysqlAdapter } from '../../src/db/mysql.js';
 import { subscriptionConninfo } from '../../src/db/native.js';
 import { createPostgresAdapter } from '../../src/db/postgres.js';
 import type { DbAdapter, DbEndpoint } from '../../src/db/types.js';
-import { prepareMyServer } from '../../src/rehearsal/my-ops.js';
+import { prepareMyServer } from '../../src/rehearsal/engines/my-ops.js';
 import { freshDatabase, testUrls } from '../helpers/servers.js';
 
 const sfx = Math.random().toString(36).slice(2, 8);
