@@ -2,6 +2,7 @@
 // the callbacks the renderer supplies (answer a gate, abort, quit). It never touches the engine itself.
 import { Box, Text, useInput } from 'ink';
 import { useState } from 'react';
+import type { CutoverFactKey } from '../src/engine/facts.js';
 import type { LogLine, RunSnapshot } from '../src/engine/run-machine.js';
 import { formatDuration, formatSeconds, readPreflight, readValidation, type ValidationView } from './format.js';
 import { GatePanel } from './GatePanel.js';
@@ -49,23 +50,24 @@ export function latestValidation(published: RunSnapshot['published']): Validatio
  * tables without a primary key; each only when the engine's facts do not already say it.
  */
 export function knownFacts(snap: RunSnapshot, gateFacts: Readonly<Record<string, unknown>>, now: number): Record<string, string> {
-  const covers = (re: RegExp): boolean => Object.keys(gateFacts).some((k) => re.test(k));
+  // The gate's facts are the typed CutoverGateFacts: look them up by their declared names.
+  const covers = (key: CutoverFactKey): boolean => gateFacts[key] !== undefined;
   const known: Record<string, string> = {};
   const src = snap.metrics['cdc.latency.source']?.value;
   const tgt = snap.metrics['cdc.latency.target']?.value;
-  if ((src !== undefined || tgt !== undefined) && !covers(/latency/i)) {
+  if ((src !== undefined || tgt !== undefined) && !covers('latencySeconds')) {
     known['current latency'] = `source ${src !== undefined ? formatSeconds(src) : '–'}, target ${tgt !== undefined ? formatSeconds(tgt) : '–'}`;
   }
   const v = latestValidation(snap.published);
-  if (v && !covers(/validation/i)) {
+  if (v && !covers('validationAgeSeconds')) {
     const bad = v.tables.filter((t) => t.status !== 'match').length;
     const age = v.at ? Date.parse(v.at) : NaN;
     known['last validation'] = `${Number.isFinite(age) ? `${formatDuration(now - age)} ago, ` : ''}${v.tables.length} tables, ${bad === 0 ? 'all match' : `${bad} not matching`}`;
   }
   const pre = readPreflight(snap.published.preflight);
-  if (pre?.estimateSeconds !== undefined && !covers(/window/i)) known['predicted write-unavailable window'] = `about ${formatSeconds(pre.estimateSeconds)}`;
+  if (pre?.estimateSeconds !== undefined && !covers('predictedWindowSeconds')) known['predicted write-unavailable window'] = `about ${formatSeconds(pre.estimateSeconds)}`;
   // The names help even when the engine gives a count.
-  const hasPkFact = covers(/primary|pk/i);
+  const hasPkFact = covers('tablesWithoutPrimaryKey');
   if (pre && pre.tablesWithoutPrimaryKey.length > 0) known[hasPkFact ? '  which' : 'tables without primary key'] = pre.tablesWithoutPrimaryKey.join(', ');
   else if (pre && !hasPkFact) known['tables without primary key'] = 'none';
   return known;

@@ -2,6 +2,7 @@
 // confirmation. Approving takes the exact confirmation text and Enter; `n` (nothing typed) or Esc declines.
 import { Box, Text, useInput } from 'ink';
 import { useRef, useState } from 'react';
+import type { CutoverFactKey } from '../src/engine/facts.js';
 import type { ApprovalRequest } from '../src/engine/types.js';
 import { truncate } from './format.js';
 import { useTone } from './use-theme.js';
@@ -21,11 +22,25 @@ export interface GatePanelProps {
   maxActions?: number;
 }
 
-/** `tablesDifferingBeforeFence` -> `tables differing before fence`, `latencySeconds` -> `latency (s)`. */
+/** How people read each fact of the cutover gate (CutoverGateFacts); a new fact needs its label here. */
+const FACT_LABELS: Readonly<Record<CutoverFactKey, string>> = {
+  source: 'source',
+  newKey: 'new key',
+  switch: 'switch',
+  latencySeconds: 'latency (s)',
+  validationAgeSeconds: 'validation age (s)',
+  tablesCompared: 'tables compared',
+  tablesDifferingBeforeFence: 'tables differing before fence',
+  predictedWindowSeconds: 'predicted window (s)',
+  awsRenameDnsSeconds: 'aws rename dns (s)',
+  tablesWithoutPrimaryKey: 'tables without primary key',
+  sessionsOfRekeyLoginAtPreflight: 'sessions of rekey login at preflight',
+  cdcStartedBeforeSnapshot: 'cdc started before snapshot',
+};
+
+/** `tablesDifferingBeforeFence` -> `tables differing before fence`, `latencySeconds` -> `latency (s)`; other keys as they are. */
 export function factLabel(key: string): string {
-  if (!/^[a-z]+[A-Z]/.test(key)) return key;
-  const words = key.replace(/([A-Z])/g, ' $1').toLowerCase();
-  return words.endsWith(' seconds') ? `${words.slice(0, -8)} (s)` : words;
+  return Object.prototype.hasOwnProperty.call(FACT_LABELS, key) ? FACT_LABELS[key as CutoverFactKey] : key;
 }
 
 function factText(v: string | number | boolean): string {

@@ -5,15 +5,13 @@
 import type { Flow, Step } from '../engine/types.js';
 import type { Runbook } from '../runbook/schema.js';
 import { capturePosition } from '../steps/capture-position.js';
-import { findDb, newKeyArn } from '../steps/common.js';
-import type { Ctx } from '../steps/common.js';
 import { drainStep } from '../steps/drain.js';
 import { profile } from '../steps/engine.js';
-import { FenceTracker, currentFence, fenceStep, unfence } from '../steps/fence.js';
+import { fenceStep } from '../steps/fence.js';
 import { fixSequences } from '../steps/fix-sequences.js';
 import { afterSwitch, beforeFence } from '../steps/hooks.js';
 import { copySnapshot, replicaPosition } from '../steps/instance.js';
-import { nativeCatchUp, nativeCleanup, nativeSetup, prepareSourceNative, stopNativeReplication, stopReplicationStep } from '../steps/native.js';
+import { nativeCatchUp, nativeCleanup, nativeSetup, prepareSourceNative, stopReplicationStep } from '../steps/native.js';
 import { preflight } from '../steps/preflight.js';
 import { restore } from '../steps/restore.js';
 import type { RekeyServices } from '../steps/services.js';
@@ -22,16 +20,7 @@ import { switchStep } from '../steps/switch.js';
 import { finalValidate, validate } from '../steps/validate.js';
 import { verify } from '../steps/verify.js';
 
-/** Whether the source identifier still names the old database (the switch has not happened, even partly). */
-async function sourceStillOld(ctx: Ctx): Promise<boolean> {
-  const { names, runbook: rb } = ctx.services;
-  const [atSource, parked] = await Promise.all([findDb(ctx, rb.source.identifier), findDb(ctx, names.oldName)]);
-  if (!atSource || parked) return false;
-  return atSource.kmsKeyId !== (await newKeyArn(ctx));
-}
-
 export function buildNativeFlow(runbook: Runbook): Flow<RekeyServices> {
-  const tracker = new FenceTracker();
   const p = profile(runbook);
   const steps: Step<RekeyServices>[] = [
     preflight,
@@ -45,8 +34,8 @@ export function buildNativeFlow(runbook: Runbook): Flow<RekeyServices> {
     nativeCatchUp,
     validate,
     beforeFence,
-    fenceStep(tracker),
-    drainStep(tracker),
+    fenceStep(),
+    drainStep,
     stopReplicationStep,
     finalValidate,
     fixSequences,
@@ -55,31 +44,11 @@ export function buildNativeFlow(runbook: Runbook): Flow<RekeyServices> {
     afterSwitch,
     nativeCleanup,
   ];
-  const ids = steps.map((s) => s.id);
-  const order = (id: string): number => ids.indexOf(id);
   return {
     id: `native/${runbook.source.engine}`,
     steps,
-    async makeSafe(ctx, failedStepId) {
-      if (!currentFence(ctx, tracker)) return [];
-      if (ctx.outputs.switch !== undefined) return [];
-      if (order(failedStepId) >= order('switch') && !(await sourceStillOld(ctx))) {
-        ctx.report.log('warn', 'the switch has (partly) happened: the old source stays fenced; resume to finish or rollback to rename back');
-        return [];
-      }
-      await unfence(ctx, tracker);
-      // Once unfenced, everything from catch-up on happens again; with replication stopped, from native-setup (which starts it again).
-      const from = ctx.outputs['stop-replication'] !== undefined ? 'native-setup' : 'catch-up';
-      return ids.filter((id) => order(id) >= order(from) && order(id) < order('switch') && ctx.outputs[id] !== undefined);
-    },
-    async rollback(ctx, succeeded) {
-      const switched = succeeded.has('switch') || (ctx.outputs.restore !== undefined && !(await sourceStillOld(ctx)));
-      if (switched && runbook.cutover.switch === 'rename') await switchStep.undo?.(ctx);
-      await unfence(ctx, tracker);
-      if (succeeded.has('native-setup') || ctx.outputs.restore !== undefined) await stopNativeReplication(ctx, 'remove').catch((error: unknown) => {
-        ctx.report.log('warn', `could not remove replication on the restored database: ${error instanceof Error ? error.message : String(error)}`);
-      });
-      if (succeeded.has('prepare-source')) await prepareSourceNative.undo?.(ctx);
-    },
+    // After a failure: unfence unless the switch happened (or has begun); then everything from catch-up up to the
+    // switch runs again (from native-setup, which enables replication again, once stop-replication ran).
+    safety: { guard: 'fence', boundary: 'switch', rewindTo: { default: 'catch-up', ifSucceeded: { 'stop-replication': 'native-setup' } } },
   };
 }

@@ -6,18 +6,16 @@
 // Catch-up reads the engine's own lag; stop-replication stops it before the switch; cleanup removes the rest.
 import { subscriptionConninfo } from '../db/native.js';
 import type { MyNative, PgNative } from '../db/native.js';
-import type { DbAdapter, FenceState, SlotInfo } from '../db/types.js';
+import type { DbAdapter, SlotInfo } from '../db/types.js';
 import { poll } from '../aws/poll.js';
 import { StepError } from '../engine/types.js';
 import type { PlannedAction, Step } from '../engine/types.js';
 import { tableSelection } from '../runbook/schema.js';
-import type { CapturePositionOutput } from './capture-position.js';
 import { mustFindDb, output, required, withSource, withTarget } from './common.js';
 import type { Ctx } from './common.js';
 import { profile } from './engine.js';
 import type { PrepareSourceOutput } from './prepare-source.js';
 import type { RekeyServices } from './services.js';
-import type { SwitchOutput } from './switch.js';
 
 function pgOf(db: DbAdapter): PgNative {
   if (!db.pgNative) throw new StepError('the PostgreSQL adapter offers no native replication', 'fatal');
@@ -210,7 +208,7 @@ export const nativeSetup: Step<RekeyServices, NativeSetupOutput> = {
     ];
   },
   async run(ctx) {
-    const captured = required<CapturePositionOutput>(ctx, 'capture-position', 'native-setup');
+    const captured = required(ctx, 'capture-position', 'native-setup');
     if (captured.overlap) throw new StepError('native replication cannot start before the snapshot (the slot fallback\'s overlap would be applied twice)', 'fatal');
     return profile(ctx.services.runbook).family === 'postgres' ? setupPostgres(ctx, captured.position) : setupMysql(ctx, captured.position);
   },
@@ -401,24 +399,12 @@ export const stopReplicationStep: Step<RekeyServices, StopReplicationOutput> = {
     await stopNativeReplication(ctx, 'pause');
     if (profile(ctx.services.runbook).family === 'postgres') return { stopped: true };
     // Roles are not logically replicated on PostgreSQL; MySQL's binlog carries ALTER USER ... ACCOUNT LOCK.
-    const fence = output<FenceState>(ctx, 'fence');
+    const fence = output(ctx, 'fence');
     if (!fence) return { stopped: true };
     await withTarget(ctx, (db) => db.unfence(fence));
     return { stopped: true, restoredAccounts: fence.principals.map((p) => p.name) };
   },
-  async undo(ctx) {
-    // Replication runs again (the source is unfenced first by the flow): catch-up and the drain follow.
-    const { names, runbook: rb } = ctx.services;
-    await withTarget(ctx, async (db) => {
-      if (profile(rb).family === 'postgres') {
-        const sub = await pgOf(db).subscription(names.subscription);
-        if (sub && !sub.enabled) await pgOf(db).setSubscriptionEnabled(names.subscription, true);
-      } else {
-        const st = await myOf(db).replicaState();
-        if (st && st.sourceHost !== '' && !(st.io === 'Yes' && st.sql === 'Yes')) await myOf(db).startReplication();
-      }
-    });
-  },
+  // No undo: re-entering native-setup (the flow's rewind) enables replication again; rollback removes it with native-setup's undo.
 };
 
 // --- cleanup (native)
@@ -448,7 +434,7 @@ export const nativeCleanup: Step<RekeyServices, NativeCleanupOutput> = {
   },
   async run(ctx) {
     const { names, runbook: rb } = ctx.services;
-    const switched = output<SwitchOutput>(ctx, 'switch');
+    const switched = output(ctx, 'switch');
     const renamed = switched?.mode === 'rename';
     await stopNativeReplication(ctx, 'remove', renamed ? rb.source.identifier : names.targetCluster);
     if (profile(rb).family !== 'postgres') return { droppedSlot: false, removedReplication: true };

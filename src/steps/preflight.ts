@@ -17,61 +17,9 @@ import type { ParameterRequirement } from './engine.js';
 import { evaluateKeyPolicy } from './key-policy.js';
 import type { RekeyServices } from './services.js';
 import { INSTANCE_RENAME_DNS_SECONDS } from './switch.js';
+import type { BinlogWindow, CutoverEstimate, PreflightReport } from './outputs.js';
 
-/** Predicted write-unavailable window, from table sizes and the configured validation. */
-export interface CutoverEstimate {
-  /** Tables found on the source. */
-  tables: number;
-  /** Estimated rows (statistics). */
-  rows: number;
-  bytes: number;
-  /** Final row counts while fenced. */
-  countSeconds: number;
-  /** Final checksums while fenced. */
-  checksumSeconds: number;
-  /** Drain, task stop and renames. */
-  fixedSeconds: number;
-  /** AWS's part of the window: the documented DNS time of the instance renames (about 10 minutes); 0 for clusters. */
-  awsRenameDnsSeconds: number;
-  totalSeconds: number;
-  /** How the numbers were made, for people. */
-  assumptions: string;
-}
-
-/** How long the CDC start position must stay in the source's binary log (MySQL). */
-export interface BinlogWindow {
-  /** Binlog retention on the source: hours, null = never purged automatically, undefined = could not be read. */
-  retentionHours?: number | null;
-  /** Expected time from the snapshot to a caught-up task: snapshot + restore + DMS setup + catch-up limit. */
-  expectedHours: number;
-  /** How the expectation was made, for people. */
-  assumptions: string;
-}
-
-/** What preflight found; the output of the preflight step and of `rekey plan`. */
-export interface PreflightReport {
-  /** Every check, passed or not. */
-  checks: Check[];
-  /** Failed error checks (preflight fails when non-empty). */
-  problems: string[];
-  /** Failed warning checks. */
-  warnings: string[];
-  /** The source cluster as found. */
-  source?: { identifier: string; arn?: string; kmsKeyId?: string; engineVersion?: string; writer?: string; writerClass?: string };
-  /** The new key as resolved by DescribeKey. */
-  key?: { arn: string; keyId: string; aliases: string[] };
-  /** Whether the DMS replication instance existed at preflight (false: rekey creates it). */
-  dmsInstanceExisted?: boolean;
-  /** Its IP addresses, when it existed: sessions from them are DMS's own. */
-  dmsAddresses?: string[];
-  /** Sessions of rekey's/DMS's own login from other clients at preflight (the fence cannot lock them out). */
-  openSessions?: number;
-  /** schema.table of tables without a primary key. */
-  tablesWithoutPk: string[];
-  estimate: CutoverEstimate;
-  /** MySQL: binlog retention against the time the start position must survive. */
-  binlog?: BinlogWindow;
-}
+export type { CutoverEstimate, BinlogWindow, PreflightReport } from './outputs.js';
 
 const COUNT_ROWS_PER_SECOND = 2_000_000;
 const CHECKSUM_ROWS_PER_SECOND = 200_000;

@@ -1,38 +1,16 @@
 // validate (before the fence, informative under live writes) and final-validate (after the drain: any
 // difference fails the run). Row counts and optional checksums, tables in parallel with bounded concurrency.
-import type { DbAdapter, FenceState, TableRef } from '../db/types.js';
+import type { DbAdapter, TableRef } from '../db/types.js';
 import { StepError } from '../engine/types.js';
 import type { PlannedAction, Step } from '../engine/types.js';
 import { tableSelection } from '../runbook/schema.js';
 import { clusterEndpoint, mapLimit, openDb, output, withSource } from './common.js';
 import type { Ctx } from './common.js';
-import type { CapturePositionOutput } from './capture-position.js';
 import { fenceBudgetMs, guardOpenSessions } from './fence.js';
-import type { PreflightReport } from './preflight.js';
 import type { RekeyServices } from './services.js';
+import type { ValidationOutput } from './outputs.js';
 
-/** One table compared. */
-export interface TableComparison {
-  /** schema.table */
-  table: string;
-  sourceRows: number | null;
-  targetRows: number | null;
-  /** Checksums equal; undefined when not checksummed. */
-  checksumMatch?: boolean;
-  matches: boolean;
-}
-
-/** A validation pass. */
-export interface ValidationOutput {
-  /** Tables compared. */
-  tables: number;
-  /** Tables whose counts or checksums differ. */
-  mismatched: number;
-  results: TableComparison[];
-  /** ISO time the pass finished. */
-  at: string;
-  durationMs: number;
-}
+export type { TableComparison, ValidationOutput } from './outputs.js';
 
 function wantsChecksum(ctx: Ctx, table: string): boolean {
   const c = ctx.services.runbook.validation.checksums;
@@ -121,9 +99,9 @@ function mismatchLines(out: ValidationOutput): string[] {
  * that never heals by waiting, so say what to do instead.
  */
 function overlapDuplicates(ctx: Ctx, out: ValidationOutput): string[] {
-  const overlap = output<CapturePositionOutput>(ctx, 'capture-position')?.overlap;
+  const overlap = output(ctx, 'capture-position')?.overlap;
   if (!overlap) return [];
-  const keyless = new Set(output<PreflightReport>(ctx, 'preflight')?.tablesWithoutPk ?? []);
+  const keyless = new Set(output(ctx, 'preflight')?.tablesWithoutPk ?? []);
   const tables = out.results.filter((r) => !r.matches && keyless.has(r.table) && (r.targetRows ?? 0) > (r.sourceRows ?? 0)).map((r) => r.table);
   if (tables.length === 0) return [];
   return [
@@ -159,7 +137,7 @@ export const finalValidate: Step<RekeyServices, ValidationOutput> = {
       throw new StepError(`final validation failed: ${out.mismatched} of ${out.tables} tables differ`, 'fatal', [...mismatchLines(out), ...overlapDuplicates(ctx, out)]);
     }
     // A session of rekey's own login opened since the fence went up could still write before the switch.
-    await withSource(ctx, (db) => guardOpenSessions(ctx, db, output<FenceState>(ctx, 'fence')?.dmsAddresses ?? [], 'after the final validation'));
+    await withSource(ctx, (db) => guardOpenSessions(ctx, db, output(ctx, 'fence')?.dmsAddresses ?? [], 'after the final validation'));
     return out;
   },
 };

@@ -21,7 +21,7 @@ const request: ApprovalRequest = {
   stepId: 'fence',
   id: 'cutover',
   summary: 'Fence writes and cut over to the new key?',
-  facts: { 'latency (s)': 1.2 },
+  facts: { latencySeconds: 1.2 },
   actions: [
     { kind: 'sql', target: 'source', summary: 'fence writer roles' },
     { kind: 'aws', target: 'rds:ModifyDBCluster', summary: 'rename orders-db away' },
@@ -89,7 +89,7 @@ describe('the TUI over a running machine', () => {
     machine.metric('load.acknowledged', 5000);
     machine.metric('load.perSecond', 100);
     machine.metric('load.errors', 0);
-    machine.publish('validation', { at: now(), phase: 'pre-fence', tables: [{ table: 'public.orders', sourceRows: 10, targetRows: 9, status: 'mismatch' }] });
+    machine.publish('validation-pre-fence', { at: now(), tables: 1, mismatched: 1, results: [{ table: 'public.orders', sourceRows: 10, targetRows: 9, matches: false }], durationMs: 5 });
     await delay(150);
     const g = frame();
     expect(g).toMatch(/✔ Snapshot the source\s+1m01s/);
