@@ -2,13 +2,16 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { executeFlow } from '../engine/executor.js';
+import { compareStrategies, renderComparison } from '../flows/compare.js';
 import { planFlow, renderPlan } from '../flows/index.js';
 import { MemoryJournalStore } from '../engine/journal.js';
 import { RunMachine } from '../engine/run-machine.js';
 import type { Approver, StepContext } from '../engine/types.js';
-import { openRehearsal, type RehearsalWorld } from '../rehearsal/world.js';
-import { seedPostgresDemo } from '../rehearsal/workload/seed.js';
+import { adoptedSource, appLogin, prepareAdoptedSource } from '../rehearsal/workload/adopt.js';
 import { seedMysqlDemo } from '../rehearsal/workload/seed-mysql.js';
+import { seedPostgresDemo } from '../rehearsal/workload/seed.js';
+import { openRehearsal, type RehearsalWorld } from '../rehearsal/world.js';
+import type { PreflightReport } from '../steps/preflight.js';
 import type { RekeyServices } from '../steps/services.js';
 import { RunStore, newRunId } from '../state/run-store.js';
 import { loadRunbookOrExit } from './common.js';
@@ -42,6 +45,11 @@ export async function planCommand(path: string, opts: PlanOptions): Promise<numb
         processOutput.err(`rekey: seeding the plan's throwaway demo database "${runbook.source.database}" (${rows} rows)`);
         const seed = runbook.source.engine.includes('postgres') ? seedPostgresDemo : seedMysqlDemo;
         await seed(world.servers.source.adminUrl, { database: runbook.source.database, rows });
+      } else {
+        // The adopted database prepared as `rekey rehearse` would have it, so preflight reads a real one.
+        const family = runbook.source.engine.includes('postgres') ? 'postgres' : 'mysql';
+        const adopted = adoptedSource(runbook.rehearsal.source.url, family, runbook.source.database, runbook.rehearsal.source.urlPasswordEnv);
+        await prepareAdoptedSource(adopted, appLogin(runbook, family).password);
       }
     }
     // Preflight reads the password secrets; the redactor learns them before any event could carry them.
@@ -67,13 +75,16 @@ export async function planCommand(path: string, opts: PlanOptions): Promise<numb
     };
     const plan = planFlow(flow, ctx);
     const ok = outcome.status === 'succeeded';
+    const comparison = compareStrategies(runbook, (preflightOutput ?? machine.getSnapshot().published.preflight) as PreflightReport | undefined, opts.rehearsal ? 'rehearsal' : 'aws');
     if (opts.json) {
-      out(JSON.stringify({ type: 'summary', ok, exitCode: ok ? 0 : 4, runbook: runbook.name, runIdForNames: runId, preflight: preflightOutput ?? null, ...(outcome.status === 'failed' ? { error: outcome.error } : {}), plan }));
+      out(JSON.stringify({ type: 'summary', ok, exitCode: ok ? 0 : 4, runbook: runbook.name, strategy: runbook.strategy, runIdForNames: runId, preflight: preflightOutput ?? null, ...(outcome.status === 'failed' ? { error: outcome.error } : {}), plan, ...comparison }));
     } else {
       out('');
       out(`Plan for "${runbook.name}": ${runbook.source.engine} ${runbook.source.identifier} -> new key ${runbook.target.kmsKeyId} (${opts.rehearsal ? 'rehearsal cloud' : `AWS ${runbook.region}`})`);
       out(`(resource names below use the sample run id ${runId}; a real run gets its own)`);
       out(renderPlan(plan));
+      out('');
+      out(renderComparison(comparison));
       out('');
       out(ok ? 'preflight passed: nothing was changed.' : 'preflight FAILED: nothing was changed; fix the problems above.');
     }
