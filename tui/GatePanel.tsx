@@ -46,6 +46,8 @@ const FACT_LABELS: Readonly<Record<CutoverFactKey, string>> = {
   tablesWithoutPrimaryKey: 'tables without primary key',
   sessionsOfRekeyLoginAtPreflight: 'sessions of rekey login at preflight',
   cdcStartedBeforeSnapshot: 'cdc started before snapshot',
+  expectedOutageSeconds: 'expected outage (s)',
+  outageEstimateFrom: 'outage estimated from',
 };
 
 /** `tablesDifferingBeforeFence` -> `tables differing before fence`, `latencySeconds` -> `latency (s)`; other keys as they are. */

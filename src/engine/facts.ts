@@ -100,6 +100,10 @@ export type CutoverGateFacts = {
   tablesWithoutPrimaryKey?: number;
   sessionsOfRekeyLoginAtPreflight?: number;
   cdcStartedBeforeSnapshot?: string;
+  /** strategy snapshot: writes refused from the fence (before the snapshot) until the switch, expected. */
+  expectedOutageSeconds?: number;
+  /** strategy snapshot: what the outage estimate rests on (history of this source's snapshots, or assumptions). */
+  outageEstimateFrom?: string;
 };
 
 export type CutoverFactKey = keyof CutoverGateFacts;

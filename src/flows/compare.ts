@@ -6,6 +6,7 @@ import type { Runbook, StrategyName } from '../runbook/schema.js';
 import { profile } from '../steps/engine.js';
 import { AWS_FIXED_SECONDS, AWS_RESTORE_BYTES_PER_SECOND, AWS_SNAPSHOT_BYTES_PER_SECOND } from '../steps/preflight.js';
 import type { PreflightReport } from '../steps/preflight.js';
+import { outageModel } from '../steps/snapshot-offline.js';
 
 /** One strategy as `rekey plan` compares it. */
 export interface StrategyOption {
@@ -104,22 +105,42 @@ export function compareStrategies(runbook: Runbook, preflight: PreflightReport |
     recommended: false,
     reason: '',
   };
-  const options = [dms, native];
+  // The offline copy: its window is the whole snapshot, restore and switch, read from preflight when it ran for
+  // strategy snapshot (with the source's snapshot history), else modelled from the same sizes.
+  const outage = preflight?.outage ?? outageModel(runbook, preflight?.estimate ?? { bytes: 0, countSeconds: 0, checksumSeconds: 0, awsRenameDnsSeconds: 0 }, provider);
+  // Offline needs no replication settings: only the shared checks that are not about replication.
+  const offlinePrereq = checkIds(checks, (c) => shared(c) && !/replication|binlog/.test(c.id));
+  if (outage.totalSeconds > runbook.cutover.fenceTimeoutSeconds) {
+    offlinePrereq.missing.push(`cutover.fenceTimeoutSeconds (${runbook.cutover.fenceTimeoutSeconds} s) is shorter than the expected outage (${outage.totalSeconds} s)`);
+  }
+  const offline: StrategyOption = {
+    strategy: 'snapshot',
+    summary: `offline: fence writes, snapshot, ${p.instance ? 'copy under the new key, restore' : 'restore under the new key'}, validate at rest, rename; writes are refused for the whole copy`,
+    writeUnavailableSeconds: outage.totalSeconds,
+    preparationSeconds: 0,
+    extraCost: { dmsInstanceHours: 0, note: 'none beyond the new database' },
+    prerequisites: offlinePrereq,
+    caveats: [`the outage estimate rests on ${outage.from === 'history' ? `${outage.samples.length} earlier snapshots of this source` : outage.from}: ${outage.assumptions}`],
+    recommended: false,
+    reason: '',
+  };
+  const options = [dms, native, offline];
   const runnable = options.filter((o) => o.prerequisites.missing.length === 0);
-  const pick = runnable.find((o) => o.strategy === 'native') ?? runnable[0] ?? (runbook.strategy === 'dms-cdc' ? dms : native);
+  const pick = runnable.find((o) => o.strategy === 'native') ?? runnable.find((o) => o.strategy === 'dms-cdc') ?? runnable[0] ?? (runbook.strategy === 'dms-cdc' ? dms : native);
   pick.recommended = true;
   pick.reason = pick.strategy === 'native'
     ? runnable.includes(native)
       ? `same fenced window as dms-cdc, no DMS instance to create, size or pay for${lobs ? ', and no DMS data-type limits for the columns preflight flagged' : ''}`
       : 'no strategy has all its prerequisites met; native needs the fewest (fix the missing ones first)'
-    : runnable.includes(dms)
+    : pick === dms && runnable.includes(dms)
       ? 'native replication is missing a prerequisite; DMS has all of its own'
-      : 'no strategy has all its prerequisites met; fix the missing ones first';
+      : pick === offline && runnable.includes(offline)
+        ? `the online strategies miss a prerequisite; offline writes are refused for about ${offline.writeUnavailableSeconds} s`
+        : 'no strategy has all its prerequisites met; fix the missing ones first';
   for (const o of options) {
     if (o !== pick) o.reason = o.prerequisites.missing.length > 0 ? `missing: ${o.prerequisites.missing.join('; ')}` : `works too; ${pick.strategy} is preferred: ${pick.reason}`;
   }
   const unavailable: UnavailableStrategy[] = [
-    { strategy: 'snapshot', reason: 'offline copy (writes fenced for the whole snapshot and restore): not in this version yet' },
     ...(p.instance ? [] : [{ strategy: 'clone' as const, reason: 'Aurora clone under the new key: not in this version yet' }]),
     { strategy: 'blue-green', reason: 'RDS Blue/Green deployment with a target key: not in this version yet' },
   ];

@@ -37,7 +37,25 @@ export interface BinlogWindow {
 }
 
 /** What preflight found; the output of the preflight step and of `rekey plan`. */
+/** strategy snapshot: the expected write outage (fenced from before the snapshot until the switch). */
+export interface OutageEstimate {
+  totalSeconds: number;
+  snapshotSeconds: number;
+  /** RDS instances: CopyDBSnapshot under the new key; 0 for Aurora. */
+  copySeconds: number;
+  restoreSeconds: number;
+  /** Counts + checksums at rest, sequences, renames and fixed waits. */
+  cutoverSeconds: number;
+  /** Where the snapshot/copy/restore times came from. */
+  from: 'history' | 'rehearsal-delays' | 'size-model';
+  /** Earlier snapshots of this source whose durations were read (history). */
+  samples: { snapshotId: string; seconds: number }[];
+  assumptions: string;
+}
+
 export interface PreflightReport extends PreflightFacts {
+  /** strategy snapshot only: the expected outage. */
+  outage?: OutageEstimate;
   /** Every check, passed or not. */
   checks: Check[];
   /** Failed error checks (preflight fails when non-empty). */

@@ -23,7 +23,7 @@ describe('compareStrategies', () => {
   it('recommends exactly one: native when both can run, with the reason, and costs DMS hours only for dms-cdc', () => {
     const rb = testRunbook({ dms: { replicationInstance: { identifier: 'rekey-ri', create: true } } });
     const c = compareStrategies(rb, report());
-    expect(c.strategies.map((s) => s.strategy)).toEqual(['dms-cdc', 'native']);
+    expect(c.strategies.map((s) => s.strategy)).toEqual(['dms-cdc', 'native', 'snapshot']);
     expect(c.strategies.filter((s) => s.recommended)).toHaveLength(1);
     const native = c.strategies.find((s) => s.strategy === 'native')!;
     expect(native).toMatchObject({ recommended: true, writeUnavailableSeconds: 188, extraCost: { dmsInstanceHours: 0 } });
@@ -40,7 +40,7 @@ describe('compareStrategies', () => {
   it('says what is missing, and recommends the strategy that can run', () => {
     const failing = report({ checks: [...report().checks, { id: 'source.logical_replication', ok: false, severity: 'error', message: 'rds.logical_replication is 0' }] });
     const c = compareStrategies(testRunbook(), failing);
-    expect(c.strategies.every((s) => s.prerequisites.missing.some((m) => m.includes('rds.logical_replication')))).toBe(true);
+    expect(c.strategies.filter((s) => s.strategy !== 'snapshot').every((s) => s.prerequisites.missing.some((m) => m.includes('rds.logical_replication')))).toBe(true);
     expect(c.strategies.filter((s) => s.recommended)).toHaveLength(1);
     const noDms = compareStrategies(testRunbook({ strategy: 'native', dms: undefined }), report({ checks: report().checks.filter((x) => !x.id.startsWith('dms.')) }));
     expect(noDms.strategies.find((s) => s.strategy === 'dms-cdc')?.prerequisites.missing.join()).toMatch(/no dms section/);
@@ -56,6 +56,11 @@ describe('compareStrategies', () => {
     const text = renderComparison(c);
     expect(text).toMatch(/\*native/);
     expect(text).toMatch(/recommended: native/);
-    expect(c.unavailable.map((u) => u.strategy)).toEqual(['snapshot', 'clone', 'blue-green']);
+    // Offline: no replication prerequisites; its window is the whole snapshot, restore and switch.
+    const offline = c.strategies.find((s) => s.strategy === 'snapshot')!;
+    // 360 GB offline: snapshot + restore + writer ~ 2.3 h, far over the 120 s fence limit; that is what is missing.
+    expect(offline.prerequisites.missing).toEqual([expect.stringMatching(/fenceTimeoutSeconds \(120 s\) is shorter than the expected outage \(8281 s\)/)]);
+    expect(offline.writeUnavailableSeconds).toBeGreaterThan(c.strategies.find((s) => s.strategy === 'native')!.writeUnavailableSeconds);
+    expect(c.unavailable.map((u) => u.strategy)).toEqual(['clone', 'blue-green']);
   });
 });
