@@ -1,5 +1,6 @@
 // strategy snapshot (offline, option 1 of the seed article): fence the source, snapshot it, (RDS instances: copy
-// the snapshot under the new key,) restore under the new key, fix sequences, validate exactly at rest (counts and
+// the snapshot under the new key,) restore under the new key, give the restored writer roles back their pre-fence
+// state (the snapshot carried the fence), fix sequences, validate exactly at rest (counts and
 // checksums), switch, verify. Writes are refused from before the snapshot until the switch: never acknowledged and
 // then lost. Any failure before the switch lifts the fence (the fence's undo); the outage is estimated in preflight.
 import type { Flow, Step } from '../engine/types.js';
@@ -11,7 +12,7 @@ import { afterSwitch } from '../steps/hooks.js';
 import { copySnapshot } from '../steps/instance.js';
 import { restore } from '../steps/restore.js';
 import type { RekeyServices } from '../steps/services.js';
-import { beforeFenceOffline, offlineCleanup, offlineSnapshot, snapshotPreflight } from '../steps/snapshot-offline.js';
+import { beforeFenceOffline, offlineCleanup, offlineSnapshot, snapshotPreflight, unfenceTarget } from '../steps/snapshot-offline.js';
 import { switchStep } from '../steps/switch.js';
 import { finalValidate } from '../steps/validate.js';
 import { verify } from '../steps/verify.js';
@@ -25,6 +26,7 @@ export function buildSnapshotFlow(runbook: Runbook): Flow<RekeyServices> {
     offlineSnapshot,
     ...(p.instance ? [copySnapshot] : []),
     restore,
+    unfenceTarget,
     fixSequences,
     { ...finalValidate, title: 'Validate at rest (source fenced): row counts and checksums' },
     switchStep,

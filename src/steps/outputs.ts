@@ -37,6 +37,11 @@ export interface BinlogWindow {
 }
 
 /** What preflight found; the output of the preflight step and of `rekey plan`. */
+/** strategy snapshot: the writer roles whose pre-fence state was restored on the new database. */
+export interface UnfenceTargetOutput {
+  roles: string[];
+}
+
 /** strategy snapshot: the expected write outage (fenced from before the snapshot until the switch). */
 export interface OutageEstimate {
   totalSeconds: number;
@@ -260,6 +265,7 @@ export interface StepOutputs {
   verify: VerifyOutput;
   'after-switch': HooksOutput;
   cleanup: CleanupOutput;
+  'unfence-target': UnfenceTargetOutput;
 }
 
 export type StepId = keyof StepOutputs;

@@ -9,14 +9,14 @@ import { StepError } from '../engine/types.js';
 import type { CutoverGateFacts } from '../engine/facts.js';
 import type { GateSpec, Step } from '../engine/types.js';
 import type { Runbook } from '../runbook/schema.js';
-import { output, rekeyTags, waitEnv } from './common.js';
+import { output, rekeyTags, required, waitEnv, withTarget } from './common.js';
 import type { Ctx } from './common.js';
 import { profile } from './engine.js';
 import { beforeFence, cutoverGate } from './hooks.js';
 import { AWS_RESTORE_BYTES_PER_SECOND, AWS_SNAPSHOT_BYTES_PER_SECOND, preflight, runPreflight } from './preflight.js';
 import { snapshot } from './snapshot.js';
 import type { RekeyServices } from './services.js';
-import type { CleanupOutput, CutoverEstimate, OutageEstimate, PreflightReport, SnapshotOutput } from './outputs.js';
+import type { CleanupOutput, CutoverEstimate, UnfenceTargetOutput, OutageEstimate, PreflightReport, SnapshotOutput } from './outputs.js';
 
 /** AWS: creating the writer of a restored Aurora cluster (RestoreDBInstanceFromDBSnapshot includes it). */
 export const AWS_WRITER_SECONDS = 15 * 60;
@@ -204,6 +204,25 @@ function staleError(id: string): StepError {
     `delete snapshot ${id} (and its copy and the restored database, if any; \`rekey rollback\` keeps them), then \`rekey resume\``,
   ]);
 }
+
+/**
+ * The snapshot was taken with the writer roles fenced, so the restored database has them fenced too: give them back
+ * the state they had before the fence (the fence's journaled output), on the target only. The source stays fenced.
+ */
+export const unfenceTarget: Step<RekeyServices, UnfenceTargetOutput> = {
+  id: 'unfence-target',
+  title: 'Lift the fence the snapshot carried onto the new database',
+  describe: (ctx) => [
+    { kind: 'sql', target: 'target', summary: `restore the writer roles' pre-fence state on ${ctx.services.names.targetCluster} (the source stays fenced)` },
+  ],
+  async run(ctx) {
+    const fence = required(ctx, 'fence', 'unfence-target');
+    await withTarget(ctx, (db) => db.unfence(fence));
+    const roles = fence.principals.map((p) => p.name);
+    ctx.report.log('info', `unfenced ${roles.join(', ') || 'nothing'} on the new database`);
+    return { roles };
+  },
+};
 
 /** Nothing to drop: no slot, no replication, no DMS. The old source, its snapshots and the old key are kept. */
 export const offlineCleanup: Step<RekeyServices, CleanupOutput> = {
