@@ -99,6 +99,8 @@ export interface ClusterRecord {
   tags: TagRecord[];
   /** Set when this record is a single RDS DB instance (postgres, mysql, mariadb) rather than an Aurora cluster. */
   instance?: DbInstanceSettings;
+  /** RestoreDBClusterToPointInTime: the RestoreType it was made with. */
+  restoreType?: string;
 }
 
 /** What an RDS DB instance shows beyond the settings it shares with a cluster. */
@@ -248,6 +250,8 @@ export interface SnapshotRecord {
     /** The snapshot this one is a copy of (CopyDBSnapshot). */
     copiedFrom?: string;
   };
+  /** The point-in-time copy behind a RestoreDBClusterToPointInTime: not listed by DescribeDBClusterSnapshots. */
+  internal?: boolean;
 }
 
 /** A KMS key. */

@@ -4,6 +4,7 @@ import { rmSync } from 'node:fs';
 import type { Core, Input } from '../core.js';
 import { arn, before, ensureProxy, isInstanceWorld, ms, str } from '../core.js';
 import { awsFault, UnsupportedCommandError } from './faults.js';
+import { restoreToPointInTime } from './rds-clone.js';
 import { dbInstanceShape, findDbInstance, instanceSend } from './rds-instance.js';
 import { ident, pgConfig, withPg, dropSlotWhenFree } from '../engines/pg-ops.js';
 import type { ClusterRecord, ClusterSettings, InstanceRecord, SnapshotRecord } from '../registry.js';
@@ -312,7 +313,7 @@ export function rdsSend(core: Core): (name: string, input: Input) => Promise<unk
       case 'DescribeDBClusterSnapshots': {
         const id = str(input, 'DBClusterSnapshotIdentifier');
         const clusterId = str(input, 'DBClusterIdentifier');
-        const list = id !== undefined ? [mustSnapshot(core, id)] : Object.values(st.snapshots).filter((s) => clusterId === undefined || s.clusterIdentifier === clusterId);
+        const list = id !== undefined ? [mustSnapshot(core, id)] : Object.values(st.snapshots).filter((s) => !s.internal && (clusterId === undefined || s.clusterIdentifier === clusterId));
         const { page, Marker } = paginate(list.map((s) => snapshotShape(core, s)), input);
         return { DBClusterSnapshots: page, ...(Marker !== undefined ? { Marker } : {}) };
       }
@@ -320,6 +321,8 @@ export function rdsSend(core: Core): (name: string, input: Input) => Promise<unk
         return deleteSnapshot(core, input);
       case 'RestoreDBClusterFromSnapshot':
         return restore(core, input);
+      case 'RestoreDBClusterToPointInTime':
+        return restoreToPointInTime(core, input, restore);
       case 'CreateDBInstance':
         return createInstance(core, input);
       case 'ModifyDBCluster':
