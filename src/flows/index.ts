@@ -7,6 +7,7 @@ import type { Flow, PlannedAction, Step, StepContext } from '../engine/types.js'
 import type { Runbook } from '../runbook/schema.js';
 import { buildNativeFlow } from './native.js';
 import { buildSnapshotFlow } from './snapshot.js';
+import { buildCloneFlow } from './clone.js';
 import { capturePosition } from '../steps/capture-position.js';
 import { catchUp } from '../steps/catch-up.js';
 import { cleanup } from '../steps/cleanup.js';
@@ -38,8 +39,9 @@ export function buildFlow(runbook: Runbook): Flow<RekeyServices> {
   }
   if (runbook.strategy === 'native') return buildNativeFlow(runbook);
   if (runbook.strategy === 'snapshot') return buildSnapshotFlow(runbook);
+  if (runbook.strategy === 'clone') return buildCloneFlow(runbook);
   if (runbook.strategy !== 'dms-cdc') {
-    throw new StepError(`strategy ${runbook.strategy} is not available yet: rekey runs strategies dms-cdc, native and snapshot for now`, 'rejected');
+    throw new StepError(`strategy ${runbook.strategy} is not available yet: rekey runs strategies dms-cdc, native, snapshot and clone (Aurora) for now`, 'rejected');
   }
   const p = profile(runbook);
   // The order is this list; the ids, the plan and the journal all read it from here.

@@ -130,6 +130,14 @@ export interface RestoreOutput {
   startedAt: string;
 }
 
+/** strategy clone: the restore made by RestoreDBClusterToPointInTime. */
+export interface CloneRestoreOutput extends RestoreOutput {
+  /** What AWS accepted: copy-on-write, or full-copy after AWS refused copy-on-write under the new key. */
+  restoreType: 'copy-on-write' | 'full-copy';
+  /** AWS's answer to the copy-on-write request, when it refused it. */
+  fallbackReason?: string;
+}
+
 /** The CDC start position. */
 export interface CapturePositionOutput {
   /** The task's CdcStartPosition: an LSN (PostgreSQL) or `<file>:<pos>` (MySQL). */

@@ -1,0 +1,49 @@
+// strategy clone (Aurora only): the native flow with an Aurora clone (RestoreDBClusterToPointInTime under the new
+// key, copy-on-write, else full-copy when AWS refuses it) in place of snapshot + restore. The slot (PostgreSQL) is
+// made before the clone, so the clone's seed LSN is where the subscription starts; the rest is the native flow's.
+import { StepError } from '../engine/types.js';
+import type { Flow, Step } from '../engine/types.js';
+import type { Runbook } from '../runbook/schema.js';
+import { capturePosition } from '../steps/capture-position.js';
+import { cloneRestore } from '../steps/clone.js';
+import { drainStep } from '../steps/drain.js';
+import { profile } from '../steps/engine.js';
+import { fenceStep } from '../steps/fence.js';
+import { fixSequences } from '../steps/fix-sequences.js';
+import { afterSwitch, beforeFence } from '../steps/hooks.js';
+import { nativeCatchUp, nativeCleanup, nativeSetup, prepareSourceNative, stopReplicationStep } from '../steps/native.js';
+import { preflight } from '../steps/preflight.js';
+import type { RekeyServices } from '../steps/services.js';
+import { switchStep } from '../steps/switch.js';
+import { finalValidate, validate } from '../steps/validate.js';
+import { verify } from '../steps/verify.js';
+
+export function buildCloneFlow(runbook: Runbook): Flow<RekeyServices> {
+  if (profile(runbook).instance) {
+    throw new StepError(`strategy clone needs an Aurora cluster; ${runbook.source.engine} is an RDS DB instance (use native or snapshot)`, 'rejected');
+  }
+  const steps: Step<RekeyServices>[] = [
+    preflight,
+    prepareSourceNative,
+    cloneRestore,
+    capturePosition,
+    nativeSetup,
+    nativeCatchUp,
+    validate,
+    beforeFence,
+    fenceStep(),
+    drainStep,
+    stopReplicationStep,
+    finalValidate,
+    fixSequences,
+    switchStep,
+    verify,
+    afterSwitch,
+    nativeCleanup,
+  ];
+  return {
+    id: `clone/${runbook.source.engine}`,
+    steps,
+    safety: { guard: 'fence', boundary: 'switch', rewindTo: { default: 'catch-up', ifSucceeded: { 'stop-replication': 'native-setup' } } },
+  };
+}
