@@ -29,8 +29,26 @@ export function cloneRequest(restoreInput: ReturnType<typeof restoreRequest>, so
 /** Error names with which AWS refuses a parameter combination (the copy-on-write + key question). */
 const REFUSALS = new Set(['InvalidParameterCombination', 'InvalidParameterCombinationException', 'InvalidParameterValue', 'InvalidParameterValueException']);
 
-async function requestClone(ctx: Ctx, input: RestoreDBClusterToPointInTimeCommandInput): Promise<void> {
-  await ctx.services.cloud.rds.send(new RestoreDBClusterToPointInTimeCommand(input));
+/**
+ * Asks for a copy-on-write clone; when AWS refuses that combination (with the new key), asks again as full-copy.
+ * Returns what AWS accepted and, after a refusal, AWS's answer.
+ */
+export async function cloneWithFallback(
+  ctx: Pick<Ctx, 'services' | 'report'>,
+  base: ReturnType<typeof restoreRequest>,
+  sourceId: string,
+): Promise<{ restoreType: CloneRestoreOutput['restoreType']; fallbackReason?: string }> {
+  const send = (input: RestoreDBClusterToPointInTimeCommandInput) => ctx.services.cloud.rds.send(new RestoreDBClusterToPointInTimeCommand(input));
+  try {
+    await send(cloneRequest(base, sourceId, 'copy-on-write'));
+    return { restoreType: 'copy-on-write' };
+  } catch (error) {
+    if (!REFUSALS.has(awsErrorName(error))) throw awsStepError('rds:RestoreDBClusterToPointInTime', error);
+    const fallbackReason = `${awsErrorName(error)}: ${error instanceof Error ? error.message : String(error)}`;
+    ctx.report.log('warn', `AWS refused a copy-on-write clone under the new key (${fallbackReason}); cloning as full-copy (slower: the data is copied)`);
+    await call('rds:RestoreDBClusterToPointInTime', () => send(cloneRequest(base, sourceId, 'full-copy')));
+    return { restoreType: 'full-copy', fallbackReason };
+  }
 }
 
 export const cloneRestore: Step<RekeyServices, CloneRestoreOutput> = {
@@ -62,15 +80,7 @@ export const cloneRestore: Step<RekeyServices, CloneRestoreOutput> = {
       const keyArn = await newKeyArn(ctx);
       const source = await mustFindCluster(ctx, runbook.source.identifier, 'source');
       const base = restoreRequest(source, names.targetCluster, '', keyArn, rekeyTags(ctx), profile(runbook).clusterEngine);
-      try {
-        await requestClone(ctx, cloneRequest(base, runbook.source.identifier, 'copy-on-write'));
-      } catch (error) {
-        if (!REFUSALS.has(awsErrorName(error))) throw awsStepError('rds:RestoreDBClusterToPointInTime', error);
-        fallbackReason = `${awsErrorName(error)}: ${error instanceof Error ? error.message : String(error)}`;
-        ctx.report.log('warn', `AWS refused a copy-on-write clone under the new key (${fallbackReason}); cloning as full-copy (slower: the data is copied)`);
-        restoreType = 'full-copy';
-        await call('rds:RestoreDBClusterToPointInTime', () => requestClone(ctx, cloneRequest(base, runbook.source.identifier, 'full-copy')));
-      }
+      ({ restoreType, fallbackReason } = await cloneWithFallback(ctx, base, runbook.source.identifier));
     }
     // The writer, the wait, the key check and the slot copy: the restore step's, which finds the cluster made above.
     const restored = await restore.run({ ...ctx, outputs: { ...ctx.outputs, snapshot: { snapshotId: `(clone of ${runbook.source.identifier})` } } });
