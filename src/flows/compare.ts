@@ -124,7 +124,17 @@ export function compareStrategies(runbook: Runbook, preflight: PreflightReport |
     recommended: false,
     reason: '',
   };
-  const options = [dms, native, offline];
+  // Aurora clone: native replication from a clone instead of snapshot + restore (no snapshot wait). Under another
+  // key AWS may refuse copy-on-write, and rekey then clones as full-copy: the preparation assumes the full copy.
+  const clone: StrategyOption | undefined = p.instance ? undefined : {
+    ...native,
+    strategy: 'clone',
+    summary: 'Aurora clone (RestoreDBClusterToPointInTime) under the new key, copy-on-write or else full-copy, then native replication from the clone\'s seed position, fenced rename',
+    preparationSeconds: Math.max(0, preparationSeconds - (provider === 'aws' ? Math.round((preflight?.estimate.bytes ?? 0) / AWS_SNAPSHOT_BYTES_PER_SECOND) : (runbook.rehearsal?.delays?.snapshotSeconds ?? 1))),
+    prerequisites: { met: [...native.prerequisites.met], missing: [...native.prerequisites.missing] },
+    caveats: [...native.caveats, 'whether AWS clones copy-on-write under another KMS key is read at run time; a refusal is retried as full-copy (the data is copied)'],
+  };
+  const options = [dms, native, ...(clone ? [clone] : []), offline];
   const runnable = options.filter((o) => o.prerequisites.missing.length === 0);
   const pick = runnable.find((o) => o.strategy === 'native') ?? runnable.find((o) => o.strategy === 'dms-cdc') ?? runnable[0] ?? (runbook.strategy === 'dms-cdc' ? dms : native);
   pick.recommended = true;
@@ -141,7 +151,7 @@ export function compareStrategies(runbook: Runbook, preflight: PreflightReport |
     if (o !== pick) o.reason = o.prerequisites.missing.length > 0 ? `missing: ${o.prerequisites.missing.join('; ')}` : `works too; ${pick.strategy} is preferred: ${pick.reason}`;
   }
   const unavailable: UnavailableStrategy[] = [
-    ...(p.instance ? [] : [{ strategy: 'clone' as const, reason: 'Aurora clone under the new key: not in this version yet' }]),
+    ...(p.instance ? [{ strategy: 'clone' as const, reason: 'Aurora only: an RDS DB instance cannot be cloned' }] : []),
     { strategy: 'blue-green', reason: 'RDS Blue/Green deployment with a target key: not in this version yet' },
   ];
   return { strategies: options, unavailable };

@@ -70,7 +70,7 @@ export const cloneRestore: Step<RekeyServices, CloneRestoreOutput> = {
   async run(ctx) {
     const { cloud, names, runbook } = ctx.services;
     if (profile(runbook).instance) throw new StepError('strategy clone needs an Aurora cluster: RDS DB instances cannot be cloned', 'rejected');
-    let restoreType: CloneRestoreOutput['restoreType'] = 'copy-on-write';
+    let restoreType: CloneRestoreOutput['restoreType'];
     let fallbackReason: string | undefined;
     const existing = await findCluster(cloud, names.targetCluster);
     if (existing) {

@@ -177,17 +177,17 @@ export const offlineSnapshot: Step<RekeyServices, SnapshotOutput> = {
     const fence = output(ctx, 'fence');
     if (!fence) throw new StepError('the offline snapshot needs the source fenced first', 'fatal');
     // A snapshot from before this fence (an earlier attempt, unfenced after a failure) misses the writes made since.
-    const stale = async (created: Date | undefined) => created !== undefined && new Date(created).getTime() < Date.parse(fence.at);
+    const stale = (created: Date | undefined) => created !== undefined && new Date(created).getTime() < Date.parse(fence.at);
     if (!profile(rb).instance) {
       const out = await snapshot.run(ctx);
       const s = await findClusterSnapshot(cloud, names.snapshot);
-      if (await stale(s?.SnapshotCreateTime)) throw staleError(names.snapshot);
+      if (stale(s?.SnapshotCreateTime)) throw staleError(names.snapshot);
       return out;
     }
     const existing = await findDBSnapshot(cloud, names.snapshot);
     if (existing) {
       if (existing.DBInstanceIdentifier && existing.DBInstanceIdentifier !== rb.source.identifier) throw new StepError(`snapshot ${names.snapshot} exists but is of ${existing.DBInstanceIdentifier}`, 'fatal');
-      if (await stale(existing.SnapshotCreateTime)) throw staleError(names.snapshot);
+      if (stale(existing.SnapshotCreateTime)) throw staleError(names.snapshot);
       ctx.report.log('info', `snapshot ${names.snapshot} already exists (${existing.Status ?? '?'}); not creating another`);
     } else {
       await call('rds:CreateDBSnapshot', () =>

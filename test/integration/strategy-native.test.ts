@@ -96,7 +96,7 @@ describe('rekey plan compares the strategies', () => {
     const out = await rekey(['plan', resolve('runbooks/rehearsal-postgres.yaml'), '--rehearsal', '--json'], cwd);
     const s = JSON.parse(out.stdout.trim().split('\n').at(-1) ?? '{}') as { ok: boolean; exitCode: number; strategies: { strategy: string; recommended: boolean; reason: string; prerequisites: { missing: string[] } }[] };
     expect({ code: out.code, ok: s.ok }).toEqual({ code: 0, ok: true });
-    expect(s.strategies.map((x) => x.strategy)).toEqual(['dms-cdc', 'native', 'snapshot']);
+    expect(s.strategies.map((x) => x.strategy)).toEqual(['dms-cdc', 'native', 'clone', 'snapshot']);
     expect(s.strategies.filter((x) => x.recommended)).toHaveLength(1);
     expect(s.strategies.find((x) => x.recommended)?.reason).not.toBe('');
     for (const x of s.strategies) expect(x.prerequisites.missing).toEqual([]);

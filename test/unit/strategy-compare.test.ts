@@ -23,7 +23,7 @@ describe('compareStrategies', () => {
   it('recommends exactly one: native when both can run, with the reason, and costs DMS hours only for dms-cdc', () => {
     const rb = testRunbook({ dms: { replicationInstance: { identifier: 'rekey-ri', create: true } } });
     const c = compareStrategies(rb, report());
-    expect(c.strategies.map((s) => s.strategy)).toEqual(['dms-cdc', 'native', 'snapshot']);
+    expect(c.strategies.map((s) => s.strategy)).toEqual(['dms-cdc', 'native', 'clone', 'snapshot']);
     expect(c.strategies.filter((s) => s.recommended)).toHaveLength(1);
     const native = c.strategies.find((s) => s.strategy === 'native')!;
     expect(native).toMatchObject({ recommended: true, writeUnavailableSeconds: 188, extraCost: { dmsInstanceHours: 0 } });
@@ -61,6 +61,6 @@ describe('compareStrategies', () => {
     // 360 GB offline: snapshot + restore + writer ~ 2.3 h, far over the 120 s fence limit; that is what is missing.
     expect(offline.prerequisites.missing).toEqual([expect.stringMatching(/fenceTimeoutSeconds \(120 s\) is shorter than the expected outage \(8281 s\)/)]);
     expect(offline.writeUnavailableSeconds).toBeGreaterThan(c.strategies.find((s) => s.strategy === 'native')!.writeUnavailableSeconds);
-    expect(c.unavailable.map((u) => u.strategy)).toEqual(['clone', 'blue-green']);
+    expect(c.unavailable.map((u) => u.strategy)).toEqual(['blue-green']);
   });
 });
