@@ -264,6 +264,10 @@ export const runbookSchema = z
       .describe(
         'How the data moves onto the new key: dms-cdc (snapshot, restore under the new key, AWS DMS CDC, fenced rename), blue-green (an RDS Blue/Green deployment with a target key), native (the engine\'s own logical/binlog replication instead of DMS), clone (Aurora: a clone under the new key, then CDC), snapshot (offline: writes fenced for the whole copy).',
       ),
+    cdc: z
+      .enum(['native', 'dms'])
+      .default('native')
+      .describe('strategy clone only: how changes made after the clone reach it: native (the engine\'s own replication) or dms (an AWS DMS task; needs the dms section).'),
     source: sourceSchema,
     target: targetSchema,
     dms: dmsSchema.optional().describe('AWS DMS settings: required for strategy dms-cdc; not used by native and snapshot.'),
@@ -288,8 +292,8 @@ export const runbookSchema = z
 export type Runbook = z.infer<typeof runbookSchema>;
 
 /** Whether a strategy moves changes with an AWS DMS task (and so needs the runbook's dms section). */
-export function usesDms(rb: { strategy: StrategyName }): boolean {
-  return rb.strategy === 'dms-cdc';
+export function usesDms(rb: { strategy: StrategyName; cdc?: 'native' | 'dms' }): boolean {
+  return rb.strategy === 'dms-cdc' || (rb.strategy === 'clone' && rb.cdc === 'dms');
 }
 
 /** The tables replicated and validated: dms.tables when given, else every table. */

@@ -340,7 +340,7 @@ async function checkDatabase(ctx: Ctx, checks: Checks, report: PreflightReport, 
       const prefix = profile(rb).checkPrefix;
       const noPk = await db.tablesWithoutPrimaryKey();
       report.tablesWithoutPk = noPk.map((t) => `${t.schema}.${t.name}`);
-      const native = rb.strategy === 'native' || rb.strategy === 'clone';
+      const native = rb.strategy === 'native' || (rb.strategy === 'clone' && rb.cdc !== 'dms');
       const noPkEffect = prefix === 'pg'
         ? native ? 'only their INSERTs are replicated (publishing their updates would make UPDATEs fail on the source)' : 'DMS ignores their UPDATEs and DELETEs'
         : native ? 'row-based replication finds their rows by a full scan, slowly' : 'DMS cannot tell their rows apart for UPDATEs and DELETEs';
@@ -412,7 +412,7 @@ export async function runPreflight(ctx: Ctx): Promise<PreflightReport> {
   // Without credentials nothing was read about the source: no "not found", no window predicted from nothing.
   const sizes = checks.noCredentials ? [] : await checkDatabase(ctx, checks, report, source);
   report.estimated = sizes.length > 0;
-  if (ctx.services.runbook.strategy === 'native' || ctx.services.runbook.strategy === 'clone') {
+  if (ctx.services.runbook.strategy === 'native' || (ctx.services.runbook.strategy === 'clone' && ctx.services.runbook.cdc !== 'dms')) {
     // Passed as a check so the report lists it, not as a finding rekey could verify.
     checks.warn('native.network', true, `not checked: the restored database connects to the source's endpoint (${ctx.services.runbook.source.identifier}); its security groups must allow it. Yours to ensure.`);
   }

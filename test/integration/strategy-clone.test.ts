@@ -6,10 +6,11 @@ import { join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { expectCleanCutover, journalOf, rekey, SECRET, stopServersLeftUnder, summaryOf, tempDir } from '../helpers/rehearse-cli.js';
 
-function cloneVariant(runbook: string, dir: string): string {
+function cloneVariant(runbook: string, dir: string, cdc: 'native' | 'dms' = 'native'): string {
   const doc = parseDocument(readFileSync(resolve('runbooks', runbook), 'utf8'));
   doc.set('strategy', 'clone');
-  doc.delete('dms');
+  if (cdc === 'dms') doc.set('cdc', 'dms');
+  else doc.delete('dms');
   doc.setIn(['rehearsal', 'source', 'seedRows'], 3000);
   for (const k of ['snapshotSeconds', 'restoreSeconds', 'renameSeconds']) doc.setIn(['rehearsal', 'delays', k], 0);
   doc.setIn(['cutover', 'sustainSeconds'], 1);
@@ -40,6 +41,19 @@ describe('strategy clone: rekey rehearse rehearsal-postgres.yaml', () => {
     expect(created(cwd, s.runId).filter((c) => /Snapshot|Replication|Endpoint/.test(c))).toEqual([]);
     const runDir = join(cwd, '.rekey', 'runs', s.runId);
     for (const t of [out.stdout, out.stderr, readFileSync(join(runDir, 'journal.jsonl'), 'utf8')]) expect(t).not.toContain(SECRET);
+  }, 300_000);
+});
+
+describe('strategy clone with cdc: dms: rekey rehearse rehearsal-postgres.yaml', () => {
+  it('clones under the new key, then a DMS task from the clone\'s position: 0 lost, 0 duplicated', async () => {
+    const cwd = tempDir('clone-dms');
+    const out = await rekey(['rehearse', cloneVariant('rehearsal-postgres.yaml', cwd, 'dms'), '--json'], cwd);
+    const s = summaryOf(out);
+    expect(s).toMatchObject({ type: 'summary', ok: true, status: 'succeeded', strategy: 'clone', switched: true, endpointWritable: true });
+    expectCleanCutover(s);
+    const steps = journalOf(cwd, s.runId).flatMap((r) => (r.t === 'step_succeeded' && r.stepId ? [r.stepId] : []));
+    expect(steps).toEqual(expect.arrayContaining(['restore', 'dms-setup', 'start-cdc', 'catch-up', 'stop-task', 'switch']));
+    expect(steps).not.toContain('snapshot');
   }, 300_000);
 });
 
