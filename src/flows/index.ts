@@ -27,6 +27,7 @@ import { stopTaskStep } from '../steps/stop-task.js';
 import { switchStep } from '../steps/switch.js';
 import { finalValidate, validate } from '../steps/validate.js';
 import { verify } from '../steps/verify.js';
+import { buildBlueGreenFlow } from './blue-green.js';
 
 export const STEP_IDS = [
   'preflight',
@@ -72,6 +73,7 @@ export function stepIds(runbook: Runbook): string[] {
 export const SUPPORTED_ENGINES: readonly Runbook['source']['engine'][] = ['aurora-postgresql', 'aurora-mysql', 'postgres', 'mysql', 'mariadb'];
 
 export function buildFlow(runbook: Runbook): Flow<RekeyServices> {
+  if (runbook.strategy === 'blue-green' && SUPPORTED_ENGINES.includes(runbook.source.engine)) return buildBlueGreenFlow(runbook);
   if (runbook.strategy !== 'dms-cdc') {
     throw new StepError(`strategy ${runbook.strategy} is not available yet: rekey runs strategy dms-cdc for now`, 'rejected');
   }

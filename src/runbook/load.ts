@@ -306,7 +306,8 @@ function crossFieldFindings(data: Record<string, unknown>): Finding[] {
 
   const engine = lookup(data, ['source', 'engine']);
   const dms = lookup(data, ['dms']);
-  if (typeof engine === 'string' && isPlainObject(dms)) {
+  // strategy blue-green does not use DMS: its (still required) dms section needs no certificate.
+  if (typeof engine === 'string' && isPlainObject(dms) && data.strategy !== 'blue-green') {
     const ssl = dms.sslMode ?? 'verify-full';
     if (ssl === 'require' && MYSQL_FAMILY.has(engine)) {
       out.push({
