@@ -80,7 +80,8 @@ async function blueGreenChecks(ctx: Ctx, add: (c: Check) => void, report: BlueGr
   }
   if (family(rb) === 'postgres') {
     const keyless = report.tablesWithoutPk;
-    error('bg.tables_without_pk', keyless.length === 0, keyless.length ? `tables without a primary key (${keyless.join(', ')}): logical replication to green cannot carry their updates and deletes` : 'every table has a primary key');
+    // AWS asks for a primary key (or REPLICA IDENTITY FULL) on every table: updates and deletes of the others do not reach green.
+    warn('bg.tables_without_pk', keyless.length === 0, keyless.length ? `tables without a primary key (${keyless.join(', ')}): their updates and deletes do not reach green unless they get one or REPLICA IDENTITY FULL; validation will show it` : 'every table has a primary key');
   }
   try {
     const { sourceArn, keyed } = await sourceMembers(ctx);

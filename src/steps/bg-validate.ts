@@ -1,6 +1,6 @@
 // validate (strategy blue-green): blue against green, row counts and checksums, before the gate. Green is readable.
 // Writes keep flowing to blue, so each table gets a few passes: it matches when one pass finds both sides equal.
-// A table whose blue side changed between passes is reported as live (still being written), not as a difference:
+// A table whose blue side (count or checksum) changed between passes is reported as live (still being written), not as a difference:
 // only a table that holds still on blue and differs on green is a mismatch, and stops the run before the gate.
 import type { DbAdapter, TableRef } from '../db/types.js';
 import { StepError } from '../engine/types.js';
@@ -49,6 +49,7 @@ export async function compareBlueGreen(ctx: Ctx, blueId: string, greenId: string
     const tables = await blue.listTables(rb.dms.tables.include, rb.dms.tables.exclude);
     const results = new Map<string, TableComparison>();
     const live = new Set<string>();
+    const blueSeen = new Map<string, string>();
     let pending = tables;
     for (let pass = 0; pass < PASSES && pending.length > 0; pass++) {
       if (pass > 0) await clock.sleep(Math.min(1000, ctx.services.timing.pollMs), ctx.signal);
@@ -56,11 +57,12 @@ export async function compareBlueGreen(ctx: Ctx, blueId: string, greenId: string
       await mapLimit(pending, 1, async (t) => {
         const name = `${t.schema}.${t.name}`;
         const [b, g] = await Promise.all([fingerprint(ctx, blue, t), fingerprint(ctx, green, t)]);
-        const before = results.get(name);
+        const before = blueSeen.get(name);
+        blueSeen.set(name, b);
         const rows = (f: string): number | null => (/^\d+/.test(f) ? Number(/^(\d+)/.exec(f)?.[1]) : null);
         const checksummed = wantsChecksum(ctx, name);
         const cmp: TableComparison = { table: name, sourceRows: rows(b), targetRows: rows(g), ...(checksummed ? { checksumMatch: b === g } : {}), matches: b === g };
-        if (before && before.sourceRows !== cmp.sourceRows) live.add(name);
+        if (before !== undefined && before !== b) live.add(name);
         results.set(name, cmp);
         if (!cmp.matches) next.push(t);
       });
