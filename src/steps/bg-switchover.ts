@@ -61,7 +61,8 @@ export const bgSwitchover: Step<RekeyServices, BgSwitchoverOutput> = {
     const started = ctx.services.clock.now();
     let d = await findOwnDeployment(ctx);
     if (!d) throw new StepError(`deployment ${created.name} not found`, 'fatal');
-    const members = greenMembers(d);
+    // As created (before any switchover): after it, AWS reports the renamed ARNs.
+    const members = created.members.length > 0 ? created.members : greenMembers(d);
     if (d.Status === 'AVAILABLE' || d.Status === 'SWITCHOVER_FAILED') {
       await call('rds:SwitchoverBlueGreenDeployment', () =>
         ctx.services.cloud.rds.send(new SwitchoverBlueGreenDeploymentCommand({ BlueGreenDeploymentIdentifier: created.identifier, SwitchoverTimeout: timeout })),
