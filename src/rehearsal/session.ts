@@ -40,7 +40,7 @@ export interface MetricSink {
 /** The rehearsal's verdict on its write load, as the run summary shows it. */
 export interface RehearsalSummary extends Record<string, unknown> {
   engine: 'postgres' | 'mysql';
-  /** The runbook's strategy (dms-cdc, blue-green, ...). */
+  /** The runbook's strategy (dms-cdc, native, blue-green, ...). */
   strategy: string;
   runbook: string;
   downtimeMs: number;
@@ -137,7 +137,11 @@ export async function openRehearsalSession(o: RehearsalSessionOptions): Promise<
     async close({ removeServers }) {
       await stopLoad();
       await world.close({ stopServers: true });
-      if (removeServers) rmSync(join(worldDir, 'servers'), { recursive: true, force: true });
+      if (removeServers) {
+        rmSync(join(worldDir, 'servers'), { recursive: true, force: true });
+        // The rehearsal's snapshots are full dumps of the demo data: deleted with the servers (README: the data is deleted).
+        rmSync(join(worldDir, 'cloud', 'snapshots'), { recursive: true, force: true });
+      }
     },
   };
 }

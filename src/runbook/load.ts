@@ -137,7 +137,9 @@ function issueFindings(issue: Issue, base: Path, data: unknown): Finding[] {
   if (value === undefined && path.length > 0) {
     const parent = path.slice(0, -1);
     const missing = String(path[path.length - 1]);
-    return [{ path: parent, anchor: 'parent', missing, message: prefix(parent, `missing required key "${missing}"`) }];
+    // A custom rule (a key required only with some other setting) says why; a plain missing key needs no more.
+    const why = issue.code === 'custom' ? `: ${issue.message}` : '';
+    return [{ path: parent, anchor: 'parent', missing, message: prefix(parent, `missing required key "${missing}"${why}`) }];
   }
   if (issue.code === 'invalid_union') {
     const branch = bestBranch(issue.errors, value);
@@ -306,8 +308,7 @@ function crossFieldFindings(data: Record<string, unknown>): Finding[] {
 
   const engine = lookup(data, ['source', 'engine']);
   const dms = lookup(data, ['dms']);
-  // strategy blue-green does not use DMS: its (still required) dms section needs no certificate.
-  if (typeof engine === 'string' && isPlainObject(dms) && data.strategy !== 'blue-green') {
+  if (typeof engine === 'string' && isPlainObject(dms)) {
     const ssl = dms.sslMode ?? 'verify-full';
     if (ssl === 'require' && MYSQL_FAMILY.has(engine)) {
       out.push({
@@ -335,6 +336,18 @@ function crossFieldFindings(data: Record<string, unknown>): Finding[] {
       out.push({ path, anchor: 'value', message: prefix(path, `must be a URL like ${wanted[0] ?? ''}://user@host:port/database`) });
     } else if (!wanted.includes(scheme)) {
       out.push({ path, anchor: 'value', message: prefix(path, `scheme ${scheme}:// does not match engine ${engine}; use ${wanted[0] ?? ''}://`) });
+    } else {
+      // The URL's database is the one adopted; the runbook's steps connect to source.database: they must be the same.
+      const database = lookup(data, ['source', 'database']);
+      let named: string | undefined;
+      try {
+        named = decodeURIComponent(new URL(url).pathname.replace(/^\//, '')) || undefined;
+      } catch {
+        named = undefined;
+      }
+      if (named !== undefined && typeof database === 'string' && named !== database) {
+        out.push({ path, anchor: 'value', message: prefix(path, `names database ${named}, but source.database is ${database}; the rehearsal adopts the URL's database and rekey connects to source.database: make them the same`) });
+      }
     }
   }
   return out;
@@ -351,7 +364,7 @@ function arnStrings(value: unknown, path: Path): [Path, string][] {
 function envFindings(runbook: Runbook, env: Record<string, string | undefined>): Finding[] {
   const refs: [Path, SecretRef | undefined][] = [
     [['source', 'password'], runbook.source.password],
-    [['dms', 'password'], runbook.dms.password],
+    [['dms', 'password'], runbook.dms?.password],
   ];
   return refs.flatMap(([path, ref]) =>
     ref && 'env' in ref && resolveSecret(ref, env) === undefined

@@ -188,6 +188,20 @@ export const hooksSchema = z
   })
   .describe('Local commands around the cutover.');
 
+export const afterSchema = z
+  .strictObject({
+    copySnapshotTo: z
+      .array(
+        z.strictObject({
+          region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'must be an AWS region like us-west-2').describe('Destination Region of the copy.'),
+          kmsKeyId: kmsKeyRef.describe('Key in the destination Region the copy is encrypted with (key ARN, alias or alias ARN of that Region).'),
+        }),
+      )
+      .default([])
+      .describe('After the switch: copy the run\'s snapshot to these Regions under their keys (CopyDBSnapshot / CopyDBClusterSnapshot in the destination Region, the source by ARN). RDS instances copy the snapshot already re-encrypted under the new key; Aurora the run\'s cluster snapshot.'),
+  })
+  .describe('What happens after the switch is verified.');
+
 export const rehearsalKeySchema = z.strictObject({
   id: kmsKeyRef.describe('Key id, alias or ARN as the runbook names it.'),
   state: z
@@ -271,16 +285,37 @@ export const runbookSchema = z
       ),
     source: sourceSchema,
     target: targetSchema,
-    dms: dmsSchema,
+    dms: dmsSchema.optional().describe('AWS DMS settings: required for strategy dms-cdc; not used by native and snapshot.'),
     cutover: cutoverSchema.default(cutoverSchema.parse({})),
     validation: validationSchema.default(validationSchema.parse({})),
     hooks: hooksSchema.default({ beforeFence: [], afterSwitch: [] }),
     blueGreen: blueGreenSchema.default(blueGreenSchema.parse({})),
+    after: afterSchema.optional(),
     rehearsal: rehearsalSchema.optional(),
   })
+  .superRefine((rb, issue) => {
+    // Runs even when other keys are wrong (`when`), so every problem is reported at once: rb may be partial here.
+    if (typeof rb.strategy === 'string' && usesDms(rb) && rb.dms === undefined) {
+      issue.addIssue({
+        code: 'custom',
+        path: ['dms'],
+        message: `is required for strategy ${rb.strategy} (its CDC runs as an AWS DMS task): add a dms section with replicationInstance.identifier, or choose strategy native, which needs none`,
+      });
+    }
+  }, { when: (payload) => typeof payload.value === 'object' && payload.value !== null })
   .describe('A rekey runbook: move one RDS/Aurora database onto a new KMS key.');
 
 export type Runbook = z.infer<typeof runbookSchema>;
+
+/** Whether a strategy moves changes with an AWS DMS task (and so needs the runbook's dms section). */
+export function usesDms(rb: { strategy: StrategyName }): boolean {
+  return rb.strategy === 'dms-cdc';
+}
+
+/** The tables replicated and validated: dms.tables when given, else every table. */
+export function tableSelection(rb: Runbook): { include: string[]; exclude: string[] } {
+  return rb.dms?.tables ?? { include: ['%.%'], exclude: [] };
+}
 export type RunbookInput = z.input<typeof runbookSchema>;
 export type BlueGreenSettings = z.infer<typeof blueGreenSchema>;
 export type RehearsalSettings = z.infer<typeof rehearsalSchema>;

@@ -4,17 +4,12 @@ import { findCluster, findInstance } from '../aws/rds.js';
 import { StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
 import { findOwnDeployment, greenMembers, idOfArn, isClusterArn } from './bg-common.js';
-import type { BgCreateOutput } from './bg-create.js';
 import { newKeyArn, required } from './common.js';
 import type { Ctx } from './common.js';
+import type { BgAttestOutput, KeyedResource } from './outputs.js';
 import type { RekeyServices } from './services.js';
-import type { KeyedResource } from './verify.js';
 
-/** Every green resource and its key, as AWS reported it before the switchover. */
-export interface BgAttestOutput {
-  keyArn: string;
-  resources: KeyedResource[];
-}
+export type { BgAttestOutput };
 
 /** Green resources and their keys (clusters, instances, Performance Insights). */
 export async function greenKeys(ctx: Ctx, members: { source: string; target: string }[]): Promise<KeyedResource[]> {
@@ -44,7 +39,7 @@ export const bgAttest: Step<RekeyServices, BgAttestOutput> = {
     { kind: 'aws', target: 'rds:DescribeDBClusters/DescribeDBInstances', summary: `each green cluster/instance reports KmsKeyId = the ARN of ${ctx.services.runbook.target.kmsKeyId} (and its Performance Insights key, where on)` },
   ],
   async run(ctx) {
-    const created = required<BgCreateOutput>(ctx, 'bg-create', 'bg-attest');
+    const created = required(ctx, 'bg-create', 'bg-attest');
     const d = await findOwnDeployment(ctx);
     const members = d ? greenMembers(d) : created.members;
     if (members.length === 0) throw new StepError(`deployment ${created.name} reports no green members`, 'fatal');
@@ -59,7 +54,6 @@ export const bgAttest: Step<RekeyServices, BgAttestOutput> = {
         [...wrong.map((r) => `${r.kind} ${r.identifier}: ${r.kmsKeyId ?? 'no key'}`), '`rekey rollback` deletes the deployment and its green resources'],
       );
     }
-    ctx.report.publish('green-keys', resources);
     return { keyArn, resources };
   },
 };

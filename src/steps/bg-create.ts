@@ -12,23 +12,19 @@ import type { Step } from '../engine/types.js';
 import { deleteDeployment, deploymentName, deploymentProgress, findOwnDeployment, greenMembers, sourceMembers } from './bg-common.js';
 import { newKeyArn, rekeyTags, waitEnv } from './common.js';
 import type { Ctx } from './common.js';
+import type { BgCreateOutput } from './outputs.js';
 import type { RekeyServices } from './services.js';
 
-/** The deployment as created. */
-export interface BgCreateOutput {
-  /** BlueGreenDeploymentIdentifier. */
-  identifier: string;
-  /** BlueGreenDeploymentName. */
-  name: string;
-  /** Source ARN (blue). */
-  source: string;
-  /** Target ARN (green) as AWS reported it. */
-  target?: string;
-  /** Blue and green members, by ARN. */
-  members: { source: string; target: string }[];
-}
+export type { BgCreateOutput };
 
 const FALLBACK = 'AWS refused the Blue/Green deployment with a target key; nothing was created. Use strategy: dms-cdc for this database (it changes the key by snapshot, restore and DMS CDC).';
+
+/** What a rollback after the switchover says instead of acting: AWS has no reverse switchover. */
+export const AFTER_SWITCHOVER = [
+  'the switchover happened: green (on the new key) serves the names and endpoints; blue is the -old1 resources, still on the old key; rekey deletes nothing',
+  'to go back, point clients at the -old1 endpoints (or rename them back yourself): AWS has no reverse switchover',
+  'writes made to the new primary since the switchover are not on -old1 and would be lost',
+];
 
 /** The request, pure given the source members and the key. */
 export function createRequest(ctx: Ctx, sourceArn: string, keyed: string[], keyArn: string): CreateBlueGreenDeploymentCommandInput {
@@ -138,7 +134,7 @@ export const bgCreate: Step<RekeyServices, BgCreateOutput> = {
     const d = await findOwnDeployment(ctx);
     if (!d) return;
     if (d.Status === 'SWITCHOVER_COMPLETED') {
-      ctx.report.log('warn', `deployment ${d.BlueGreenDeploymentName ?? '?'} has switched over: green serves ${ctx.services.runbook.source.identifier} now; rekey does not delete it`);
+      for (const line of AFTER_SWITCHOVER) ctx.report.log('warn', line);
       return;
     }
     await deleteDeployment(ctx, d, true);

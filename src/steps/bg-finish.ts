@@ -6,14 +6,13 @@ import { DescribeDBInstancesCommand } from '@aws-sdk/client-rds';
 import { StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
 import { deleteDeployment, findOwnDeployment, idOfArn, isClusterArn, oldName } from './bg-common.js';
-import type { BgSwitchoverOutput } from './bg-switchover.js';
 import { greenKeys } from './bg-attest.js';
 import { findDb, mustFindDb, newKeyArn, output, required, withTarget } from './common.js';
 import { family, isInstance } from './engine.js';
 import { requiredNext } from './fix-sequences.js';
 import type { FixSequencesOutput } from './fix-sequences.js';
 import type { RekeyServices } from './services.js';
-import type { KeyedResource, VerifyOutput } from './verify.js';
+import type { BgDeleteOutput, KeyedResource, VerifyOutput } from './outputs.js';
 
 export const bgFixSequences: Step<RekeyServices, FixSequencesOutput> = {
   id: 'fix-sequences',
@@ -81,7 +80,7 @@ export const bgVerify: Step<RekeyServices, VerifyOutput> = {
     if (db.status !== 'available') throw new StepError(`${id} is ${db.status ?? 'unknown'}, not available`, 'retryable');
     const serverVersion = await withTarget(ctx, (a) => a.serverVersion(), id);
     // After the switchover green carries blue's names: the members, named as blue was, must all be on the new key.
-    const switched = required<BgSwitchoverOutput>(ctx, 'bg-switchover', 'verify').members.map((m) => ({ source: m.target, target: m.source }));
+    const switched = required(ctx, 'bg-switchover', 'verify').members.map((m) => ({ source: m.target, target: m.source }));
     const now = (await greenKeys(ctx, switched.map((m) => ({ source: m.source, target: m.target })))).map((r) => ({ ...r, role: r.kind === 'performance-insights' ? r.role : 'switched: serves the name now (new key)' }));
     const wrong = now.filter((r) => r.kmsKeyId !== keyArn);
     if (wrong.length > 0) throw new StepError(`${wrong.length} switched resources are not on the new key`, 'fatal', wrong.map((r) => `${r.kind} ${r.identifier}: ${r.kmsKeyId ?? 'no key'}`));
@@ -103,10 +102,7 @@ async function instanceKey(ctx: Parameters<Step<RekeyServices>['run']>[0], id: s
   return i ? { ...(i.DBInstanceArn ? { arn: i.DBInstanceArn } : {}), ...(i.KmsKeyId ? { kmsKeyId: i.KmsKeyId } : {}) } : undefined;
 }
 
-/** What bg-delete did. */
-export interface BgDeleteOutput {
-  deleted: boolean;
-}
+export type { BgDeleteOutput };
 
 export const bgDelete: Step<RekeyServices, BgDeleteOutput> = {
   id: 'bg-delete',
@@ -118,7 +114,7 @@ export const bgDelete: Step<RekeyServices, BgDeleteOutput> = {
   async run(ctx) {
     if (!ctx.services.runbook.blueGreen.deleteDeploymentAfter) return { deleted: false };
     const d = await findOwnDeployment(ctx);
-    if (!d) return { deleted: output<BgDeleteOutput>(ctx, 'bg-delete')?.deleted ?? true };
+    if (!d) return { deleted: output(ctx, 'bg-delete')?.deleted ?? true };
     await deleteDeployment(ctx, d, false);
     return { deleted: true };
   },

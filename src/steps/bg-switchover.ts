@@ -10,20 +10,12 @@ import { pollTiming } from '../aws/rds.js';
 import { StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
 import { deploymentProgress, findOwnDeployment, greenMembers } from './bg-common.js';
-import type { BgCreateOutput } from './bg-create.js';
 import { required, waitEnv } from './common.js';
 import { cutoverGate } from './hooks.js';
+import type { BgSwitchoverOutput } from './outputs.js';
 import type { RekeyServices } from './services.js';
 
-/** The switchover as observed. */
-export interface BgSwitchoverOutput {
-  /** ISO time the switchover was asked for (or found done). */
-  requestedAt: string;
-  /** How long SWITCHOVER_IN_PROGRESS lasted as rekey saw it. */
-  durationMs: number;
-  /** Members switched (blue ARN → green ARN as before the switchover). */
-  members: { source: string; target: string }[];
-}
+export type { BgSwitchoverOutput };
 
 /** Pure: what one observation after the request means. A return to AVAILABLE is AWS's revert too. */
 export function classifySwitchover(d: BlueGreenDeployment | undefined): Verdict {
@@ -56,7 +48,7 @@ export const bgSwitchover: Step<RekeyServices, BgSwitchoverOutput> = {
     { kind: 'wait', target: 'rds:DescribeBlueGreenDeployments', summary: 'until SWITCHOVER_COMPLETED; SWITCHOVER_FAILED is AWS\'s revert (nothing switched)' },
   ],
   async run(ctx) {
-    const created = required<BgCreateOutput>(ctx, 'bg-create', 'bg-switchover');
+    const created = required(ctx, 'bg-create', 'bg-switchover');
     const timeout = ctx.services.runbook.blueGreen.switchoverTimeoutSeconds;
     const started = ctx.services.clock.now();
     let d = await findOwnDeployment(ctx);

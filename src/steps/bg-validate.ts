@@ -4,11 +4,12 @@
 // only a table that holds still on blue and differs on green is a mismatch, and stops the run before the gate.
 import type { DbAdapter, TableRef } from '../db/types.js';
 import { StepError } from '../engine/types.js';
+import { tableSelection } from '../runbook/schema.js';
 import type { Step } from '../engine/types.js';
 import { idOfArn, isClusterArn } from './bg-common.js';
-import type { BgCreateOutput } from './bg-create.js';
 import { clusterEndpoint, mapLimit, openDb, required } from './common.js';
 import type { Ctx } from './common.js';
+import type { BgCreateOutput } from './outputs.js';
 import type { RekeyServices } from './services.js';
 import type { TableComparison, ValidationOutput } from './validate.js';
 
@@ -46,7 +47,7 @@ export async function compareBlueGreen(ctx: Ctx, blueId: string, greenId: string
   const started = clock.now();
   const [blue, green] = await Promise.all([openDb(ctx, await clusterEndpoint(ctx, blueId, true)), openDb(ctx, await clusterEndpoint(ctx, greenId, false))]);
   try {
-    const tables = await blue.listTables(rb.dms.tables.include, rb.dms.tables.exclude);
+    const tables = await blue.listTables(tableSelection(rb).include, tableSelection(rb).exclude);
     const results = new Map<string, TableComparison>();
     const live = new Set<string>();
     const blueSeen = new Map<string, string>();
@@ -82,12 +83,12 @@ export const bgValidate: Step<RekeyServices, BgValidationOutput> = {
   describe: (ctx) => {
     const v = ctx.services.runbook.validation;
     return [
-      { kind: 'sql', target: 'blue', summary: 'list the tables', detail: `include ${ctx.services.runbook.dms.tables.include.join(', ')}; exclude ${ctx.services.runbook.dms.tables.exclude.join(', ') || 'none'}` },
+      { kind: 'sql', target: 'blue', summary: 'list the tables', detail: `include ${tableSelection(ctx.services.runbook).include.join(', ')}; exclude ${tableSelection(ctx.services.runbook).exclude.join(', ') || 'none'}` },
       { kind: 'sql', target: 'blue+green', summary: `${v.checksums === false ? 'row counts' : `content checksums of ${v.checksums === true ? 'every table' : v.checksums.join(', ')}, row counts of the rest`}, up to ${PASSES} passes while writes continue` },
     ];
   },
   async run(ctx) {
-    const created = required<BgCreateOutput>(ctx, 'bg-create', 'validate');
+    const created = required(ctx, 'bg-create', 'validate');
     const out = await compareBlueGreen(ctx, ctx.services.runbook.source.identifier, greenWriter(ctx, created));
     ctx.report.publish('validation', out);
     ctx.report.progress(`${out.tables} tables compared, ${out.mismatched} mismatched, ${out.live.length} still being written`);

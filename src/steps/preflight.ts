@@ -2,6 +2,7 @@
 import { DescribeKeyCommand, GetKeyPolicyCommand, ListAliasesCommand, ListGrantsCommand } from '@aws-sdk/client-kms';
 import type { KeyMetadata } from '@aws-sdk/client-kms';
 import type { DBCluster } from '@aws-sdk/client-rds';
+import { credentialsProblem, isCredentialsError } from '../aws/credentials.js';
 import { awsErrorName, classifyAwsError, isNotFound } from '../aws/errors.js';
 import { findReplicationInstance } from '../aws/dms.js';
 import { clusterParameters, findCluster, findInstance, instanceParameters } from '../aws/rds.js';
@@ -17,61 +18,9 @@ import type { ParameterRequirement } from './engine.js';
 import { evaluateKeyPolicy } from './key-policy.js';
 import type { RekeyServices } from './services.js';
 import { INSTANCE_RENAME_DNS_SECONDS } from './switch.js';
+import type { BinlogWindow, CutoverEstimate, PreflightReport } from './outputs.js';
 
-/** Predicted write-unavailable window, from table sizes and the configured validation. */
-export interface CutoverEstimate {
-  /** Tables found on the source. */
-  tables: number;
-  /** Estimated rows (statistics). */
-  rows: number;
-  bytes: number;
-  /** Final row counts while fenced. */
-  countSeconds: number;
-  /** Final checksums while fenced. */
-  checksumSeconds: number;
-  /** Drain, task stop and renames. */
-  fixedSeconds: number;
-  /** AWS's part of the window: the documented DNS time of the instance renames (about 10 minutes); 0 for clusters. */
-  awsRenameDnsSeconds: number;
-  totalSeconds: number;
-  /** How the numbers were made, for people. */
-  assumptions: string;
-}
-
-/** How long the CDC start position must stay in the source's binary log (MySQL). */
-export interface BinlogWindow {
-  /** Binlog retention on the source: hours, null = never purged automatically, undefined = could not be read. */
-  retentionHours?: number | null;
-  /** Expected time from the snapshot to a caught-up task: snapshot + restore + DMS setup + catch-up limit. */
-  expectedHours: number;
-  /** How the expectation was made, for people. */
-  assumptions: string;
-}
-
-/** What preflight found; the output of the preflight step and of `rekey plan`. */
-export interface PreflightReport {
-  /** Every check, passed or not. */
-  checks: Check[];
-  /** Failed error checks (preflight fails when non-empty). */
-  problems: string[];
-  /** Failed warning checks. */
-  warnings: string[];
-  /** The source cluster as found. */
-  source?: { identifier: string; arn?: string; kmsKeyId?: string; engineVersion?: string; writer?: string; writerClass?: string };
-  /** The new key as resolved by DescribeKey. */
-  key?: { arn: string; keyId: string; aliases: string[] };
-  /** Whether the DMS replication instance existed at preflight (false: rekey creates it). */
-  dmsInstanceExisted?: boolean;
-  /** Its IP addresses, when it existed: sessions from them are DMS's own. */
-  dmsAddresses?: string[];
-  /** Sessions of rekey's/DMS's own login from other clients at preflight (the fence cannot lock them out). */
-  openSessions?: number;
-  /** schema.table of tables without a primary key. */
-  tablesWithoutPk: string[];
-  estimate: CutoverEstimate;
-  /** MySQL: binlog retention against the time the start position must survive. */
-  binlog?: BinlogWindow;
-}
+export type { CutoverEstimate, BinlogWindow, PreflightReport } from './outputs.js';
 
 const COUNT_ROWS_PER_SECOND = 2_000_000;
 const CHECKSUM_ROWS_PER_SECOND = 200_000;
@@ -107,9 +56,9 @@ export function estimateWindow(sizes: TableSize[], services: RekeyServices): Cut
   };
 }
 
-const AWS_SNAPSHOT_BYTES_PER_SECOND = 100e6;
-const AWS_RESTORE_BYTES_PER_SECOND = 100e6;
-const AWS_FIXED_SECONDS = 45 * 60;
+export const AWS_SNAPSHOT_BYTES_PER_SECOND = 100e6;
+export const AWS_RESTORE_BYTES_PER_SECOND = 100e6;
+export const AWS_FIXED_SECONDS = 45 * 60;
 
 /** How long the snapshot's binlog position must survive on the source: until catch-up has read past it. */
 export function expectedBinlogWindow(sizes: TableSize[], services: RekeyServices): BinlogWindow {
@@ -131,6 +80,8 @@ export function expectedBinlogWindow(sizes: TableSize[], services: RekeyServices
 
 class Checks {
   readonly all: Check[] = [];
+  /** Set when AWS refused every call for want of credentials: the remaining AWS checks are pointless. */
+  noCredentials = false;
   add(id: string, ok: boolean, severity: Check['severity'], message: string): void {
     this.all.push({ id, ok, severity, message });
   }
@@ -146,6 +97,14 @@ function reason(error: unknown): string {
   return error instanceof Error ? `${awsErrorName(error)}: ${error.message}` : String(error);
 }
 
+/** A credentials error is reported once, as `aws.credentials` with the ways to supply them; true when it was one. */
+function noCredentials(ctx: Ctx, checks: Checks, error: unknown): boolean {
+  if (!isCredentialsError(error)) return false;
+  checks.error('aws.credentials', false, credentialsProblem(ctx.services.runbook.region, error));
+  checks.noCredentials = true;
+  return true;
+}
+
 /** The source's key, as checkKey needs it from a cluster or an instance. */
 type KeyedSource = Pick<DBCluster, 'KmsKeyId'>;
 
@@ -156,6 +115,7 @@ async function checkInstanceSource(ctx: Ctx, checks: Checks, report: PreflightRe
   try {
     instance = await findInstance(ctx.services.cloud, id);
   } catch (error) {
+    if (noCredentials(ctx, checks, error)) return undefined;
     checks.error('source.exists', false, `cannot describe source instance ${id}: ${reason(error)}`);
     return undefined;
   }
@@ -195,6 +155,7 @@ async function checkSource(ctx: Ctx, checks: Checks, report: PreflightReport): P
   try {
     cluster = await findCluster(ctx.services.cloud, id);
   } catch (error) {
+    if (noCredentials(ctx, checks, error)) return undefined;
     checks.error('source.exists', false, `cannot describe source cluster ${id}: ${reason(error)}`);
     return undefined;
   }
@@ -320,7 +281,8 @@ async function checkKey(ctx: Ctx, checks: Checks, report: PreflightReport, sourc
 }
 
 async function checkDms(ctx: Ctx, checks: Checks, report: PreflightReport): Promise<void> {
-  const ri = ctx.services.runbook.dms.replicationInstance;
+  const ri = ctx.services.runbook.dms?.replicationInstance;
+  if (!ri) return;
   try {
     const found = await findReplicationInstance(ctx.services.cloud, ri.identifier);
     report.dmsInstanceExisted = found !== undefined;
@@ -378,7 +340,10 @@ async function checkDatabase(ctx: Ctx, checks: Checks, report: PreflightReport, 
       const prefix = profile(rb).checkPrefix;
       const noPk = await db.tablesWithoutPrimaryKey();
       report.tablesWithoutPk = noPk.map((t) => `${t.schema}.${t.name}`);
-      const noPkEffect = prefix === 'pg' ? 'DMS ignores their UPDATEs and DELETEs' : 'DMS cannot tell their rows apart for UPDATEs and DELETEs';
+      const native = rb.strategy === 'native';
+      const noPkEffect = prefix === 'pg'
+        ? native ? 'only their INSERTs are replicated (publishing their updates would make UPDATEs fail on the source)' : 'DMS ignores their UPDATEs and DELETEs'
+        : native ? 'row-based replication finds their rows by a full scan, slowly' : 'DMS cannot tell their rows apart for UPDATEs and DELETEs';
       checks.warn(`${prefix}.primary_keys`, noPk.length === 0, noPk.length === 0 ? 'every table has a primary key' : `tables without a primary key (${noPkEffect}): ${report.tablesWithoutPk.join(', ')}`);
       await checkOpenSessions(ctx, checks, report, db);
       const concerns = await db.columnConcerns();
@@ -437,12 +402,20 @@ export async function runPreflight(ctx: Ctx): Promise<PreflightReport> {
   const checks = new Checks();
   const report: PreflightReport = { checks: checks.all, problems: [], warnings: [], tablesWithoutPk: [], estimate: estimateWindow([], ctx.services) };
   const source = await checkSource(ctx, checks, report);
-  await checkKey(ctx, checks, report, source);
-  await checkDms(ctx, checks, report);
+  if (!checks.noCredentials) {
+    await checkKey(ctx, checks, report, source);
+    await checkDms(ctx, checks, report);
+  }
   // The DMS endpoints' own password is needed only after the restore: read it now all the same.
-  const dmsPassword = ctx.services.runbook.dms.password;
+  const dmsPassword = ctx.services.runbook.dms?.password;
   if (dmsPassword) await checkPassword(ctx, checks, 'dms', dmsPassword);
-  const sizes = await checkDatabase(ctx, checks, report, source);
+  // Without credentials nothing was read about the source: no "not found", no window predicted from nothing.
+  const sizes = checks.noCredentials ? [] : await checkDatabase(ctx, checks, report, source);
+  report.estimated = sizes.length > 0;
+  if (ctx.services.runbook.strategy === 'native') {
+    // Passed as a check so the report lists it, not as a finding rekey could verify.
+    checks.warn('native.network', true, `not checked: the restored database connects to the source's endpoint (${ctx.services.runbook.source.identifier}); its security groups must allow it. Yours to ensure.`);
+  }
   report.estimate = estimateWindow(sizes, ctx.services);
   if (report.binlog) checkBinlogWindow(checks, report.binlog, expectedBinlogWindow(sizes, ctx.services));
   report.problems = checks.all.filter((c) => !c.ok && c.severity === 'error').map((c) => `${c.id}: ${c.message}`);
@@ -452,7 +425,7 @@ export async function runPreflight(ctx: Ctx): Promise<PreflightReport> {
 
 /** Distinct Secrets Manager ARNs the runbook's passwords reference. */
 function secretArns(rb: Runbook): string[] {
-  const refs = [rb.source.password, ...(rb.dms.password ? [rb.dms.password] : [])];
+  const refs = [rb.source.password, ...(rb.dms?.password ? [rb.dms.password] : [])];
   return [...new Set(refs.flatMap((r) => ('secretArn' in r ? [r.secretArn] : [])))];
 }
 
@@ -477,7 +450,7 @@ export const preflight: Step<RekeyServices, PreflightReport> = {
       { kind: 'aws', target: 'kms:ListAliases', summary: 'aliases of the new key' },
       { kind: 'aws', target: 'kms:GetKeyPolicy', summary: 'key policy allows kms:CreateGrant for RDS', detail: 'PolicyName=default' },
       { kind: 'aws', target: 'kms:ListGrants', summary: 'grants on the new key' },
-      { kind: 'aws', target: 'dms:DescribeReplicationInstances', summary: `replication instance ${rb.dms.replicationInstance.identifier}` },
+      ...(rb.dms ? [{ kind: 'aws' as const, target: 'dms:DescribeReplicationInstances', summary: `replication instance ${rb.dms.replicationInstance.identifier}` }] : []),
       ...secretArns(rb).map((arn) => ({ kind: 'aws' as const, target: 'secretsmanager:GetSecretValue', summary: `password secret ${arn} (read in its own region)`, detail: `SecretId=${arn}` })),
       {
         kind: 'sql',
@@ -494,7 +467,8 @@ export const preflight: Step<RekeyServices, PreflightReport> = {
     const report = await runPreflight(ctx);
     ctx.report.publish('preflight', report);
     for (const w of report.warnings) ctx.report.log('warn', w);
-    ctx.report.progress(`preflight: ${report.checks.length} checks, ${report.problems.length} problems, ${report.warnings.length} warnings; predicted cutover window ${report.estimate.totalSeconds} s`);
+    const window = report.estimated === false ? '' : `; predicted cutover window ${report.estimate.totalSeconds} s`;
+    ctx.report.progress(`preflight: ${report.checks.length} checks, ${report.problems.length} problems, ${report.warnings.length} warnings${window}`);
     if (report.problems.length > 0) {
       throw new StepError(`preflight failed: ${report.problems.length} problem${report.problems.length === 1 ? '' : 's'}`, 'preflight', report.problems);
     }

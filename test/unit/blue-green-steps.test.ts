@@ -224,7 +224,7 @@ test('undo deletes green with DeleteTarget before a switchover; after one it del
   expect(rds.commandCalls(DeleteBlueGreenDeploymentCommand).map((c) => c.args[0].input)).toEqual([{ BlueGreenDeploymentIdentifier: 'bgd-123', DeleteTarget: true }]);
   rds.resetHistory();
   describeSequence(deployment('SWITCHOVER_COMPLETED'));
-  await buildFlow(ctx.services.runbook).rollback?.(ctx, new Set(['bg-create', 'bg-switchover']));
+  await bgCreate.undo?.(ctx);
   expect(rds.commandCalls(DeleteBlueGreenDeploymentCommand)).toHaveLength(0);
 });
 
