@@ -8,7 +8,7 @@ import { parseDocument } from 'yaml';
 import { journalOf, rekey, SECRET, start, stopServersLeftUnder, summaryOf, tempDir, until } from '../helpers/rehearse-cli.js';
 import type { Done, Summary } from '../helpers/rehearse-cli.js';
 
-type Engine = 'postgres' | 'mysql';
+type Engine = 'postgres' | 'mysql' | 'rds-postgres' | 'rds-mysql';
 
 /** The bundled rehearsal runbook with `strategy: blue-green` added at the top level, small and without delays. */
 function blueGreen(engine: Engine, dir: string, name: string, edit: (doc: ReturnType<typeof parseDocument>) => void = () => undefined): string {
@@ -69,6 +69,26 @@ describe.each<Engine>(['postgres', 'mysql'])('rekey rehearse, strategy blue-gree
     expect(reg.created.filter((c) => c.action === 'CreateBlueGreenDeployment')).toHaveLength(1);
     const runDir = join(cwd, '.rekey', 'runs', s.runId);
     for (const t of [out.stdout, out.stderr, readFileSync(join(runDir, 'journal.jsonl'), 'utf8')]) expect(t).not.toContain(SECRET);
+  }, 300_000);
+});
+
+describe.each<Engine>(['rds-postgres', 'rds-mysql'])('rekey rehearse, strategy blue-green, RDS DB instance (%s)', (engine) => {
+  it('switches the instance over: new key at the name, the old instance -old1 on the old key, nothing lost', async () => {
+    const cwd = tempDir(`bg-${engine}`);
+    const out = await rekey(['rehearse', blueGreen(engine, cwd, 'bg'), '--json'], cwd);
+    const s = summaryOf(out) as BgSummary;
+    expect(s).toMatchObject({ ok: true, strategy: 'blue-green', status: 'succeeded', switched: true, endpointWritable: true });
+    expect(s.writes).toMatchObject({ lost: 0, duplicated: 0 });
+    expect(s.validation.mismatched).toBe(0);
+    expect(s.sequences.behind).toBe(0);
+    const reg = registryOf(cwd, s.runId);
+    const alias = String(parseDocument(readFileSync(resolve(`runbooks/rehearsal-${engine}.yaml`), 'utf8')).getIn(['target', 'kmsKeyId']));
+    const key = Object.values(reg.keys).find((k) => k.aliases.includes(alias));
+    expect(key).toBeDefined();
+    const instances = s.evidence.resources.filter((r) => r.kind === 'instance');
+    expect(instances.map((r) => r.identifier.endsWith('-old1'))).toEqual([false, true]);
+    expect(instances[0]?.kmsKeyId).toBe(key?.arn);
+    expect(instances[1]?.kmsKeyId).not.toBe(key?.arn);
   }, 300_000);
 });
 
