@@ -17,7 +17,8 @@ import type { Cloud } from '../aws/cloud.js';
 import { RunStore, newRunId } from '../state/run-store.js';
 import { isHeadless, loadRunbookOrExit, packageRoot, pickRenderer } from './common.js';
 import { composeServices, redactorFor } from './compose.js';
-import { createdRecord, flowFor, runInfo } from './run.js';
+import { flowFor, runInfo } from './run-context.js';
+import { createdRecord } from './run-journal.js';
 import { runSession } from './session.js';
 
 export interface RehearsalRunOptions {

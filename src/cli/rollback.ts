@@ -5,21 +5,29 @@ import { redactDeep } from '../engine/redact.js';
 import { runFindings } from '../report/findings.js';
 import { writeRunReports } from '../report/write.js';
 import { RunMachine } from '../engine/run-machine.js';
-import type { StepContext } from '../engine/types.js';
 import { openRehearsal, type RehearsalWorld } from '../rehearsal/world.js';
-import type { RekeyServices } from '../steps/services.js';
+import type { Renderer } from '../render/renderer.js';
 import { RunStore } from '../state/run-store.js';
 import { CliError, loadRunbookOrExit } from './common.js';
-import { composeServices, redactorFor } from './compose.js';
-import { JsonRenderer, LineRenderer } from './renderers.js';
-import { createdOf } from './resume.js';
-import { flowFor } from './run.js';
+import { flowFor, journaledOutputs, machineReporter, runContext, stepContext } from './run-context.js';
+import { createdOf } from './run-journal.js';
 import { toErrorInfo } from '../engine/executor.js';
 import { appLogin } from '../rehearsal/adopt.js';
 import { probeWritable } from '../rehearsal/write-load.js';
 import { family } from '../steps/engine.js';
 
-export async function rollbackCommand(runId: string, opts: { json?: boolean; profile?: string; stateDir: string }): Promise<number> {
+/** How a rollback ended. */
+export interface RollbackResult {
+  runId: string;
+  /** 0 rolled back; 5 the rollback failed (journaled; run it again). */
+  exitCode: 0 | 5;
+  status: 'rolled_back' | 'rollback_failed';
+  /** In a rehearsal: whether the application login can write through the source's endpoint again. */
+  endpointWritable?: boolean;
+}
+
+/** Rolls the run back; its progress and logs go to `renderer`. */
+export async function rollbackCommand(runId: string, opts: { profile?: string; stateDir: string }, renderer: Renderer): Promise<RollbackResult> {
   const store = new RunStore(opts.stateDir);
   const created = await createdOf(store, runId);
   const { runbook } = loadRunbookOrExit(created.runbookPath);
@@ -28,29 +36,14 @@ export async function rollbackCommand(runId: string, opts: { json?: boolean; pro
   const held = await store.lock(runId, `rekey rollback ${runId}`).acquire();
   let world: RehearsalWorld | undefined;
   const journal = store.journal(runId);
-  const redact = redactorFor(runbook);
-  const machine = new RunMachine(runId, [], {}, { redact });
-  const renderer = opts.json ? new JsonRenderer() : new LineRenderer();
-  renderer.attach(machine);
   try {
     if (created.provider === 'rehearsal') world = await openRehearsal({ stateDir: join(store.runDir(runId), 'rehearsal'), runbook, fresh: false, log: (m: string) => renderer.notice(m) });
-    const services = composeServices({ runbook, runId, provider: created.provider, redactor: redact, ...(world ? { cloud: world.cloud } : {}), ...(opts.profile ? { profile: opts.profile } : {}) });
+    const run = runContext({ runbook, runId, provider: created.provider, flow, ...(world ? { cloud: world.cloud } : {}), ...(opts.profile ? { profile: opts.profile } : {}) });
+    const { redact } = run;
+    const machine = new RunMachine(runId, [], {}, { redact });
+    renderer.attach(machine, new AbortController());
     const state = replay(await journal.readAll(), flow.steps.map((s) => s.id));
-    const outputs = Object.fromEntries([...state.succeeded].map(([id, s]) => [id, s.output]));
-    const ctx: StepContext<RekeyServices> = {
-      runId,
-      outputs,
-      checkpoints: Object.fromEntries(state.checkpoints),
-      services,
-      signal: new AbortController().signal,
-      attempt: 1,
-      report: {
-        progress: (m, p) => machine.progress('rollback', m, p),
-        metric: (n, v) => machine.metric(n, v),
-        log: (level, m) => machine.log(level, m, 'rollback'),
-        publish: (k, v) => machine.publish(k, v),
-      },
-    };
+    const ctx = stepContext(run, { ...journaledOutputs(state), report: machineReporter(machine, 'rollback') });
     // The reports of the last runner would still tell its ending: rewrite them with the rollback's.
     const rewriteReports = async (): Promise<void> => {
       try {
@@ -70,7 +63,7 @@ export async function rollbackCommand(runId: string, opts: { json?: boolean; pro
       await journal.append({ t: 'rollback', at: new Date().toISOString(), status: 'failed', message: redact(info.message) });
       machine.log('error', `rollback failed: ${info.message}`);
       await rewriteReports();
-      return 5;
+      return { runId, exitCode: 5, status: 'rollback_failed' };
     }
     await journal.append({ t: 'rollback', at: new Date().toISOString(), status: 'succeeded' });
     await rewriteReports();
@@ -80,8 +73,7 @@ export async function rollbackCommand(runId: string, opts: { json?: boolean; pro
       ? await probeWritable({ ...world.sourceEndpoint(), engine: family(runbook), database: runbook.source.database, ...appLogin(runbook, family(runbook)) })
       : undefined;
     if (probe) machine.log(probe.writable ? 'info' : 'error', probe.writable ? 'the source endpoint accepts writes' : `the source endpoint refuses writes: ${probe.error ?? ''}`);
-    if (opts.json) process.stdout.write(`${JSON.stringify({ type: 'summary', ok: true, runId, status: 'rolled_back', ...(probe ? { endpointWritable: probe.writable } : {}) })}\n`);
-    return 0;
+    return { runId, exitCode: 0, status: 'rolled_back', ...(probe ? { endpointWritable: probe.writable } : {}) };
   } finally {
     await world?.close({ stopServers: true });
     await held.release();
