@@ -2,19 +2,90 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+// Each folder's `no-restricted-imports` patterns (one entry per folder: in a flat config the last entry that sets a
+// rule for a file wins, so a folder's list holds every boundary it has). The messages say what to use instead.
+// CONTRIBUTING.md draws the same arrows; test/unit/lint-boundaries.test.ts proves each one fires.
 const adapterModules = [
   { group: ['pg', 'pg-*', 'mysql2', 'mysql2/*'], message: 'Database drivers live in src/db; reach them through the step context.' },
   { group: ['@aws-sdk/*'], message: 'AWS clients live behind the Cloud seam in src/aws; steps use ctx.cloud.' },
 ];
+const uiModules = { group: ['ink', 'ink-*', '@inkjs/*', 'react', 'react/*'], message: 'Only tui/ renders with Ink and React; everything else reports through engine events (ctx.report).' };
+const noCli = (who) => ({
+  group: ['**/cli/**'],
+  message: `${who} must not import the CLI: src/cli is the composition root that wires the parts together, and nothing imports it. Move what you need out of src/cli (the renderer contract is in src/render, run state in src/engine, services in src/steps/services.ts).`,
+});
+const noTui = (who) => ({ group: ['**/tui/**'], message: `${who} must not import the TUI: it subscribes to engine events (RunMachine) instead; report through ctx.report or the engine.` });
+const noRender = (who) => ({ group: ['**/render/**'], message: `${who} must not import renderers: emit engine events (ctx.report / RunMachine) and let src/render or tui/ show them.` });
+const noRehearsal = (who) => ({
+  group: ['**/rehearsal/**'],
+  message: `${who} must not import the rehearsal cloud: it is one implementation of the Cloud seam, chosen by src/cli/compose.ts. Use ctx.services (cloud, db, secrets) so the same code runs against AWS.`,
+});
+
 const engineForbidden = [
   ...adapterModules,
-  { group: ['ink', 'ink-*', '@inkjs/*', 'react', 'react/*'], message: 'The engine renders nothing; the TUI subscribes to engine events.' },
+  uiModules,
   { group: ['fs', 'fs/*', 'node:fs', 'node:fs/*', 'child_process', 'node:child_process'], message: 'The engine does no I/O itself; use the JournalStore / RunLock interfaces (file versions in src/state).' },
-  { group: ['**/aws/**', '**/db/**', '**/rehearsal/**', '**/state/**', '**/steps/**', '**/flows/**', '**/cli/**', '**/tui/**'], message: 'The engine depends on nothing but itself; the composition root (src/cli) wires adapters in.' },
+  { group: ['**/aws/**', '**/db/**', '**/rehearsal/**', '**/state/**', '**/steps/**', '**/flows/**', '**/cli/**', '**/tui/**', '**/render/**', '**/report/**', '**/runbook/**'], message: 'The engine depends on nothing but itself; the composition root (src/cli) wires adapters in.' },
 ];
+// Steps and flows see the world only through ctx.services; the CLI, the TUI and the rehearsal cloud are above them.
+const stepsForbidden = [uiModules, noRehearsal('A step or flow'), noTui('A step or flow'), noCli('A step or flow'), noRender('A step or flow')];
 const tuiForbidden = [
   ...adapterModules,
-  { group: ['**/src/aws/**', '**/src/db/**', '**/src/rehearsal/**', '**/src/steps/**', '**/src/flows/**', '**/src/state/**'], message: 'The TUI reads the engine only through use-run (subscribe/getSnapshot) and answers gates through the approver.' },
+  { group: ['**/src/aws/**', '**/src/db/**', '**/src/rehearsal/**', '**/src/steps/**', '**/src/flows/**', '**/src/state/**'], message: 'The TUI reads the engine only through use-run (subscribe/getSnapshot) and answers gates through the approver; adapters, steps and flows stay out of it.' },
+  { group: ['**/src/cli/**'], message: 'The TUI imports no CLI file: the renderer contract (Renderer, nextStep, buildSummary) is in src/render/renderer.ts; the CLI loads the TUI, not the reverse.' },
+];
+const dbForbidden = [
+  adapterModules[1],
+  uiModules,
+  { group: ['**/aws/**'], message: 'src/db is the database adapter and knows no AWS: take endpoints and credentials as plain data (the caller resolves them through the Cloud seam).' },
+  noRehearsal('src/db'),
+  noCli('src/db'),
+  noTui('src/db'),
+];
+const awsForbidden = [
+  adapterModules[0],
+  uiModules,
+  { group: ['**/db/**'], message: 'src/aws is the AWS adapter and opens no database connection: the steps combine the two through ctx.services.' },
+  noRehearsal('src/aws (the real AWS side of the Cloud seam)'),
+  noCli('src/aws'),
+  noTui('src/aws'),
+];
+const renderForbidden = [
+  ...adapterModules,
+  uiModules,
+  { group: ['**/aws/**', '**/db/**', '**/rehearsal/**', '**/state/**', '**/steps/**', '**/flows/**'], message: 'Renderers show engine events and snapshots only (src/engine); whatever else they show must arrive as published data.' },
+  noCli('A renderer'),
+  noTui('A headless renderer'),
+];
+const reportForbidden = [...adapterModules, uiModules, noRehearsal('The report'), noCli('The report'), noTui('The report'), { group: ['**/aws/**', '**/db/**'], message: 'The report is written from the journal and published facts only; it calls no adapter.' }];
+const stateForbidden = [
+  ...adapterModules,
+  uiModules,
+  { group: ['**/aws/**', '**/db/**', '**/rehearsal/**', '**/steps/**', '**/flows/**', '**/report/**', '**/render/**'], message: 'src/state stores journals and locks for the engine interfaces; it knows nothing of what runs.' },
+  noCli('src/state'),
+  noTui('src/state'),
+];
+const runbookForbidden = [
+  ...adapterModules,
+  uiModules,
+  { group: ['**/aws/**', '**/db/**', '**/rehearsal/**', '**/state/**', '**/steps/**', '**/flows/**', '**/engine/**', '**/report/**', '**/render/**'], message: 'src/runbook is the input model (schema, loading, errors) every other part reads; it imports none of them.' },
+  noCli('src/runbook'),
+  noTui('src/runbook'),
+];
+const rehearsalForbidden = [uiModules, noCli('The rehearsal cloud'), noTui('The rehearsal cloud'), noRender('The rehearsal cloud')];
+
+/** Which folder gets which list. */
+const boundaries = [
+  [['src/engine/**/*.ts'], engineForbidden],
+  [['src/steps/**/*.ts', 'src/flows/**/*.ts'], stepsForbidden],
+  [['tui/**/*.ts', 'tui/**/*.tsx'], tuiForbidden],
+  [['src/db/**/*.ts'], dbForbidden],
+  [['src/aws/**/*.ts'], awsForbidden],
+  [['src/render/**/*.ts'], renderForbidden],
+  [['src/report/**/*.ts'], reportForbidden],
+  [['src/state/**/*.ts'], stateForbidden],
+  [['src/runbook/**/*.ts'], runbookForbidden],
+  [['src/rehearsal/**/*.ts'], rehearsalForbidden],
 ];
 
 export default tseslint.config(
@@ -35,8 +106,7 @@ export default tseslint.config(
       'no-console': 'off',
     },
   },
-  { files: ['src/engine/**/*.ts'], rules: { 'no-restricted-imports': ['error', { patterns: engineForbidden }] } },
-  { files: ['tui/**/*.ts', 'tui/**/*.tsx'], rules: { 'no-restricted-imports': ['error', { patterns: tuiForbidden }] } },
+  ...boundaries.map(([files, patterns]) => ({ files, rules: { 'no-restricted-imports': ['error', { patterns }] } })),
   {
     files: ['test/**/*.ts', 'test/**/*.tsx'],
     rules: {
