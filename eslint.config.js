@@ -20,6 +20,8 @@ const noRehearsal = (who) => ({
   group: ['**/rehearsal/**'],
   message: `${who} must not import the rehearsal cloud: it is one implementation of the Cloud seam, chosen by src/cli/compose.ts. Use ctx.services (cloud, db, secrets) so the same code runs against AWS.`,
 });
+/** What every part below the CLI and the TUI leaves alone: the CLI, the TUI, Ink and React. */
+const above = (who) => [uiModules, noCli(who), noTui(who)];
 
 const engineForbidden = [
   ...adapterModules,
@@ -28,7 +30,7 @@ const engineForbidden = [
   { group: ['**/aws/**', '**/db/**', '**/rehearsal/**', '**/state/**', '**/steps/**', '**/flows/**', '**/cli/**', '**/tui/**', '**/render/**', '**/report/**', '**/runbook/**'], message: 'The engine depends on nothing but itself; the composition root (src/cli) wires adapters in.' },
 ];
 // Steps and flows see the world only through ctx.services; the CLI, the TUI and the rehearsal cloud are above them.
-const stepsForbidden = [uiModules, noRehearsal('A step or flow'), noTui('A step or flow'), noCli('A step or flow'), noRender('A step or flow')];
+const stepsForbidden = [noRehearsal('A step or flow'), noRender('A step or flow'), ...above('A step or flow')];
 const tuiForbidden = [
   ...adapterModules,
   { group: ['**/src/aws/**', '**/src/db/**', '**/src/rehearsal/**', '**/src/steps/**', '**/src/flows/**', '**/src/state/**'], message: 'The TUI reads the engine only through use-run (subscribe/getSnapshot) and answers gates through the approver; adapters, steps and flows stay out of it.' },
@@ -36,43 +38,40 @@ const tuiForbidden = [
 ];
 const dbForbidden = [
   adapterModules[1],
-  uiModules,
   { group: ['**/aws/**'], message: 'src/db is the database adapter and knows no AWS: take endpoints and credentials as plain data (the caller resolves them through the Cloud seam).' },
   noRehearsal('src/db'),
-  noCli('src/db'),
-  noTui('src/db'),
+  ...above('src/db'),
 ];
 const awsForbidden = [
   adapterModules[0],
-  uiModules,
   { group: ['**/db/**'], message: 'src/aws is the AWS adapter and opens no database connection: the steps combine the two through ctx.services.' },
   noRehearsal('src/aws (the real AWS side of the Cloud seam)'),
-  noCli('src/aws'),
-  noTui('src/aws'),
+  ...above('src/aws'),
 ];
 const renderForbidden = [
   ...adapterModules,
-  uiModules,
   { group: ['**/aws/**', '**/db/**', '**/rehearsal/**', '**/state/**', '**/steps/**', '**/flows/**'], message: 'Renderers show engine events and snapshots only (src/engine); whatever else they show must arrive as published data.' },
+  uiModules,
   noCli('A renderer'),
   noTui('A headless renderer'),
 ];
-const reportForbidden = [...adapterModules, uiModules, noRehearsal('The report'), noCli('The report'), noTui('The report'), { group: ['**/aws/**', '**/db/**'], message: 'The report is written from the journal and published facts only; it calls no adapter.' }];
+const reportForbidden = [
+  ...adapterModules,
+  { group: ['**/aws/**', '**/db/**'], message: 'The report is written from the journal and published facts only; it calls no adapter.' },
+  noRehearsal('The report'),
+  ...above('The report'),
+];
 const stateForbidden = [
   ...adapterModules,
-  uiModules,
   { group: ['**/aws/**', '**/db/**', '**/rehearsal/**', '**/steps/**', '**/flows/**', '**/report/**', '**/render/**'], message: 'src/state stores journals and locks for the engine interfaces; it knows nothing of what runs.' },
-  noCli('src/state'),
-  noTui('src/state'),
+  ...above('src/state'),
 ];
 const runbookForbidden = [
   ...adapterModules,
-  uiModules,
   { group: ['**/aws/**', '**/db/**', '**/rehearsal/**', '**/state/**', '**/steps/**', '**/flows/**', '**/engine/**', '**/report/**', '**/render/**'], message: 'src/runbook is the input model (schema, loading, errors) every other part reads; it imports none of them.' },
-  noCli('src/runbook'),
-  noTui('src/runbook'),
+  ...above('src/runbook'),
 ];
-const rehearsalForbidden = [uiModules, noCli('The rehearsal cloud'), noTui('The rehearsal cloud'), noRender('The rehearsal cloud')];
+const rehearsalForbidden = [noRender('The rehearsal cloud'), ...above('The rehearsal cloud')];
 
 /** Which folder gets which list. */
 const boundaries = [
