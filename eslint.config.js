@@ -12,10 +12,10 @@ const adapterModules = [
 const uiModules = { group: ['ink', 'ink-*', '@inkjs/*', 'react', 'react/*'], message: 'Only tui/ renders with Ink and React; everything else reports through engine events (ctx.report).' };
 const noCli = (who) => ({
   group: ['**/cli/**'],
-  message: `${who} must not import the CLI: src/cli is the composition root that wires the parts together, and nothing imports it. Move what you need out of src/cli (the renderer contract is in src/render, run state in src/engine, services in src/steps/services.ts).`,
+  message: `${who} must not import the CLI: src/cli is the composition root that wires the parts together, and nothing imports it. Move what you need out of src/cli (the renderer contract is in src/present, run state in src/engine, services in src/steps/services.ts).`,
 });
 const noTui = (who) => ({ group: ['**/tui/**'], message: `${who} must not import the TUI: it subscribes to engine events (RunMachine) instead; report through ctx.report or the engine.` });
-const noRender = (who) => ({ group: ['**/render/**'], message: `${who} must not import renderers: emit engine events (ctx.report / RunMachine) and let src/render or tui/ show them.` });
+const noPresent = (who) => ({ group: ['**/present/**'], message: `${who} must not import the presentation layer: emit engine events (ctx.report / RunMachine) and let src/present or tui/ show them.` });
 const noRehearsal = (who) => ({
   group: ['**/rehearsal/**'],
   message: `${who} must not import the rehearsal cloud: it is one implementation of the Cloud seam, chosen by src/cli/compose.ts. Use ctx.services (cloud, db, secrets) so the same code runs against AWS.`,
@@ -27,14 +27,14 @@ const engineForbidden = [
   ...adapterModules,
   uiModules,
   { group: ['fs', 'fs/*', 'node:fs', 'node:fs/*', 'child_process', 'node:child_process'], message: 'The engine does no I/O itself; use the JournalStore / RunLock interfaces (file versions in src/state).' },
-  { group: ['**/aws/**', '**/db/**', '**/rehearsal/**', '**/state/**', '**/steps/**', '**/flows/**', '**/cli/**', '**/tui/**', '**/render/**', '**/report/**', '**/runbook/**'], message: 'The engine depends on nothing but itself; the composition root (src/cli) wires adapters in.' },
+  { group: ['**/aws/**', '**/db/**', '**/rehearsal/**', '**/state/**', '**/steps/**', '**/flows/**', '**/cli/**', '**/tui/**', '**/present/**', '**/report/**', '**/runbook/**'], message: 'The engine depends on nothing but itself; the composition root (src/cli) wires adapters in.' },
 ];
 // Steps and flows see the world only through ctx.services; the CLI, the TUI and the rehearsal cloud are above them.
-const stepsForbidden = [noRehearsal('A step or flow'), noRender('A step or flow'), ...above('A step or flow')];
+const stepsForbidden = [noRehearsal('A step or flow'), noPresent('A step or flow'), ...above('A step or flow')];
 const tuiForbidden = [
   ...adapterModules,
   { group: ['**/src/aws/**', '**/src/db/**', '**/src/rehearsal/**', '**/src/steps/**', '**/src/flows/**', '**/src/state/**'], message: 'The TUI reads the engine only through use-run (subscribe/getSnapshot) and answers gates through the approver; adapters, steps and flows stay out of it.' },
-  { group: ['**/src/cli/**'], message: 'The TUI imports no CLI file: the renderer contract (Renderer, nextStep, buildSummary) is in src/render/renderer.ts; the CLI loads the TUI, not the reverse.' },
+  { group: ['**/src/cli/**'], message: 'The TUI imports no CLI file: the renderer contract (Renderer, nextStep, buildSummary) is in src/present/renderer.ts; the CLI loads the TUI, not the reverse.' },
 ];
 const dbForbidden = [
   adapterModules[1],
@@ -48,12 +48,13 @@ const awsForbidden = [
   noRehearsal('src/aws (the real AWS side of the Cloud seam)'),
   ...above('src/aws'),
 ];
-const renderForbidden = [
+// The presentation layer (the renderer contract, line and JSON output, texts the TUI shares) runs nothing.
+const presentForbidden = [
   ...adapterModules,
-  { group: ['**/aws/**', '**/db/**', '**/rehearsal/**', '**/state/**', '**/steps/**', '**/flows/**'], message: 'Renderers show engine events and snapshots only (src/engine); whatever else they show must arrive as published data.' },
+  { group: ['**/aws/**', '**/db/**', '**/rehearsal/**', '**/state/**', '**/flows/**'], message: 'src/present shows engine events, snapshots and published facts (src/engine); it calls no adapter and runs nothing: what it shows must arrive as events or published data.' },
   uiModules,
-  noCli('A renderer'),
-  noTui('A headless renderer'),
+  noCli('src/present'),
+  noTui('src/present (the headless side)'),
 ];
 const reportForbidden = [
   ...adapterModules,
@@ -63,15 +64,15 @@ const reportForbidden = [
 ];
 const stateForbidden = [
   ...adapterModules,
-  { group: ['**/aws/**', '**/db/**', '**/rehearsal/**', '**/steps/**', '**/flows/**', '**/report/**', '**/render/**'], message: 'src/state stores journals and locks for the engine interfaces; it knows nothing of what runs.' },
+  { group: ['**/aws/**', '**/db/**', '**/rehearsal/**', '**/steps/**', '**/flows/**', '**/report/**', '**/present/**'], message: 'src/state stores journals and locks for the engine interfaces; it knows nothing of what runs.' },
   ...above('src/state'),
 ];
 const runbookForbidden = [
   ...adapterModules,
-  { group: ['**/aws/**', '**/db/**', '**/rehearsal/**', '**/state/**', '**/steps/**', '**/flows/**', '**/engine/**', '**/report/**', '**/render/**'], message: 'src/runbook is the input model (schema, loading, errors) every other part reads; it imports none of them.' },
+  { group: ['**/aws/**', '**/db/**', '**/rehearsal/**', '**/state/**', '**/steps/**', '**/flows/**', '**/engine/**', '**/report/**', '**/present/**'], message: 'src/runbook is the input model (schema, loading, errors) every other part reads; it imports none of them.' },
   ...above('src/runbook'),
 ];
-const rehearsalForbidden = [noRender('The rehearsal cloud'), ...above('The rehearsal cloud')];
+const rehearsalForbidden = [noPresent('The rehearsal cloud'), ...above('The rehearsal cloud')];
 
 /** Which folder gets which list. */
 const boundaries = [
@@ -80,7 +81,7 @@ const boundaries = [
   [['tui/**/*.ts', 'tui/**/*.tsx'], tuiForbidden],
   [['src/db/**/*.ts'], dbForbidden],
   [['src/aws/**/*.ts'], awsForbidden],
-  [['src/render/**/*.ts'], renderForbidden],
+  [['src/present/**/*.ts'], presentForbidden],
   [['src/report/**/*.ts'], reportForbidden],
   [['src/state/**/*.ts'], stateForbidden],
   [['src/runbook/**/*.ts'], runbookForbidden],

@@ -4,8 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
 import { formatProblem, loadRunbook, type LoadOptions } from '../runbook/load.js';
 import type { Runbook } from '../runbook/schema.js';
-import { JsonRenderer, LineRenderer } from '../render/headless.js';
-import { processOutput, type Output, type Renderer } from '../render/renderer.js';
+import { JsonRenderer, LineRenderer } from '../present/headless.js';
+import { processOutput, type Output, type Renderer } from '../present/renderer.js';
 
 /** An error that carries its exit code; printed once by main. */
 export class CliError extends Error {

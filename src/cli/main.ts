@@ -4,7 +4,7 @@
 import { Command, CommanderError, Option } from 'commander';
 // Commands are imported when chosen, so `--help` and input errors never load the AWS SDK or database drivers.
 import { CliError, collect, headlessRenderer, loadRunbookOrExit } from './common.js';
-import { processOutput } from '../render/renderer.js';
+import { processOutput } from '../present/renderer.js';
 
 const EXIT_CODES = `
 Exit codes:

@@ -6,7 +6,7 @@ import { RunMachine } from '../engine/run-machine.js';
 import type { Approver, StepErrorInfo } from '../engine/types.js';
 import { planFlow, renderPlan, type PlanEntry } from '../flows/index.js';
 import { openRehearsal, type RehearsalWorld } from '../rehearsal/world.js';
-import type { Renderer } from '../render/renderer.js';
+import type { Renderer } from '../present/renderer.js';
 import type { Runbook } from '../runbook/schema.js';
 import { RunStore, newRunId } from '../state/run-store.js';
 import type { LoadedRunbook } from './common.js';

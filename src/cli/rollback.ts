@@ -6,7 +6,7 @@ import { runFindings } from '../report/findings.js';
 import { writeRunReports } from '../report/write.js';
 import { RunMachine } from '../engine/run-machine.js';
 import { openRehearsal, type RehearsalWorld } from '../rehearsal/world.js';
-import type { Renderer } from '../render/renderer.js';
+import type { Renderer } from '../present/renderer.js';
 import { RunStore } from '../state/run-store.js';
 import { CliError, loadRunbookOrExit } from './common.js';
 import { flowFor, journaledOutputs, machineReporter, runContext, stepContext } from './run-context.js';

@@ -10,7 +10,7 @@ import { runFindings } from '../report/findings.js';
 import { writeRunReports } from '../report/write.js';
 import type { Runbook } from '../runbook/schema.js';
 import type { RunStore } from '../state/run-store.js';
-import type { Renderer } from '../render/renderer.js';
+import type { Renderer } from '../present/renderer.js';
 
 export interface SessionOptions<S> {
   store: RunStore;
