@@ -111,12 +111,7 @@ function program(): Command {
     .addOption(stateDir())
     .action(async (runId: string, o: { json?: boolean; profile?: string; stateDir: string }) => {
       const { rollbackCommand } = await import('./rollback.js');
-      const result = await rollbackCommand(runId, o, headlessRenderer(o));
-      if (o.json && result.exitCode === 0) {
-        const { exitCode: _exitCode, ...summary } = result;
-        processOutput.out(JSON.stringify({ type: 'summary', ok: true, ...summary }));
-      }
-      process.exitCode = result.exitCode;
+      process.exitCode = await rollbackCommand(runId, o);
     });
 
   cmd

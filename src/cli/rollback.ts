@@ -6,9 +6,10 @@ import { runFindings } from '../report/findings.js';
 import { writeRunReports } from '../report/write.js';
 import { RunMachine } from '../engine/run-machine.js';
 import { openRehearsal, type RehearsalWorld } from '../rehearsal/world.js';
-import type { Renderer } from '../present/renderer.js';
 import { RunStore } from '../state/run-store.js';
 import { CliError, loadRunbookOrExit } from './common.js';
+import { redactorFor } from './compose.js';
+import { JsonRenderer, LineRenderer } from '../present/headless.js';
 import { flowFor, journaledOutputs, machineReporter, runContext, stepContext } from './run-context.js';
 import { createdOf } from './run-journal.js';
 import { toErrorInfo } from '../engine/executor.js';
@@ -16,18 +17,7 @@ import { appLogin } from '../rehearsal/adopt.js';
 import { probeWritable } from '../rehearsal/write-load.js';
 import { family } from '../steps/engine.js';
 
-/** How a rollback ended. */
-export interface RollbackResult {
-  runId: string;
-  /** 0 rolled back; 5 the rollback failed (journaled; run it again). */
-  exitCode: 0 | 5;
-  status: 'rolled_back' | 'rollback_failed';
-  /** In a rehearsal: whether the application login can write through the source's endpoint again. */
-  endpointWritable?: boolean;
-}
-
-/** Rolls the run back; its progress and logs go to `renderer`. */
-export async function rollbackCommand(runId: string, opts: { profile?: string; stateDir: string }, renderer: Renderer): Promise<RollbackResult> {
+export async function rollbackCommand(runId: string, opts: { json?: boolean; profile?: string; stateDir: string }): Promise<number> {
   const store = new RunStore(opts.stateDir);
   const created = await createdOf(store, runId);
   const { runbook } = loadRunbookOrExit(created.runbookPath);
@@ -36,12 +26,13 @@ export async function rollbackCommand(runId: string, opts: { profile?: string; s
   const held = await store.lock(runId, `rekey rollback ${runId}`).acquire();
   let world: RehearsalWorld | undefined;
   const journal = store.journal(runId);
+  const redact = redactorFor(runbook);
+  const machine = new RunMachine(runId, [], {}, { redact });
+  const renderer = opts.json ? new JsonRenderer() : new LineRenderer();
+  renderer.attach(machine);
   try {
     if (created.provider === 'rehearsal') world = await openRehearsal({ stateDir: join(store.runDir(runId), 'rehearsal'), runbook, fresh: false, log: (m: string) => renderer.notice(m) });
-    const run = runContext({ runbook, runId, provider: created.provider, flow, ...(world ? { cloud: world.cloud } : {}), ...(opts.profile ? { profile: opts.profile } : {}) });
-    const { redact } = run;
-    const machine = new RunMachine(runId, [], {}, { redact });
-    renderer.attach(machine, new AbortController());
+    const run = runContext({ runbook, runId, provider: created.provider, flow, redact, ...(world ? { cloud: world.cloud } : {}), ...(opts.profile ? { profile: opts.profile } : {}) });
     const state = replay(await journal.readAll(), flow.steps.map((s) => s.id));
     const ctx = stepContext(run, { ...journaledOutputs(state), report: machineReporter(machine, 'rollback') });
     // The reports of the last runner would still tell its ending: rewrite them with the rollback's.
@@ -63,7 +54,7 @@ export async function rollbackCommand(runId: string, opts: { profile?: string; s
       await journal.append({ t: 'rollback', at: new Date().toISOString(), status: 'failed', message: redact(info.message) });
       machine.log('error', `rollback failed: ${info.message}`);
       await rewriteReports();
-      return { runId, exitCode: 5, status: 'rollback_failed' };
+      return 5;
     }
     await journal.append({ t: 'rollback', at: new Date().toISOString(), status: 'succeeded' });
     await rewriteReports();
@@ -73,7 +64,8 @@ export async function rollbackCommand(runId: string, opts: { profile?: string; s
       ? await probeWritable({ ...world.sourceEndpoint(), engine: family(runbook), database: runbook.source.database, ...appLogin(runbook, family(runbook)) })
       : undefined;
     if (probe) machine.log(probe.writable ? 'info' : 'error', probe.writable ? 'the source endpoint accepts writes' : `the source endpoint refuses writes: ${probe.error ?? ''}`);
-    return { runId, exitCode: 0, status: 'rolled_back', ...(probe ? { endpointWritable: probe.writable } : {}) };
+    if (opts.json) process.stdout.write(`${JSON.stringify({ type: 'summary', ok: true, runId, status: 'rolled_back', ...(probe ? { endpointWritable: probe.writable } : {}) })}\n`);
+    return 0;
   } finally {
     await world?.close({ stopServers: true });
     await held.release();

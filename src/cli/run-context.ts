@@ -55,12 +55,14 @@ export interface RunContextOptions {
   profile?: string;
   /** The flow, when the command built it already (to refuse an unsupported runbook before opening anything). */
   flow?: Flow<RekeyServices>;
+  /** The session's redactor (from redactorFor), when the command made it already. */
+  redact?: Redactor;
 }
 
 /** The flow, one redactor shared by the session and the services, and the services themselves. */
 export function runContext(o: RunContextOptions): RunContext {
   const flow = o.flow ?? flowFor(o.runbook);
-  const redact = redactorFor(o.runbook);
+  const redact = o.redact ?? redactorFor(o.runbook);
   const services = composeServices({
     runbook: o.runbook,
     runId: o.runId,
