@@ -8,6 +8,8 @@ import { RunMachine } from '../engine/run-machine.js';
 import type { Approver, Flow } from '../engine/types.js';
 import { runFindings } from '../report/findings.js';
 import { writeRunReports } from '../report/write.js';
+import type { Cloud } from '../aws/cloud.js';
+import { writeRunAttestation } from '../estate/attest-run.js';
 import type { Runbook } from '../runbook/schema.js';
 import type { RunStore } from '../state/run-store.js';
 import type { Renderer } from '../present/renderer.js';
@@ -119,6 +121,16 @@ export async function runSession<S>(opts: SessionOptions<S>): Promise<SessionRes
         Object.assign(summary, writeRunReports(store.runDir(runId), input, machine.getSnapshot().metrics));
       } catch (error) {
         renderer.error(`could not write the run report: ${opts.redact(error instanceof Error ? error.message : String(error))}`);
+      }
+      // The attestation: each touched resource's key read back from the cloud now (src/estate/attest-run.ts).
+      const cloud = (opts.services as { cloud?: Cloud }).cloud;
+      if (cloud) {
+        try {
+          const { paths } = await writeRunAttestation({ runDir: store.runDir(runId), runId, runbook: opts.runbook, records: await journal.readAll(), cloud });
+          summary.attestation = paths.json;
+        } catch (error) {
+          renderer.error(`could not write the attestation: ${opts.redact(error instanceof Error ? error.message : String(error))}`);
+        }
       }
     }
     await renderer.done(outcome, machine, exitCode, summary);

@@ -16,6 +16,7 @@ import { FenceTracker, currentFence, fenceStep, unfence } from '../steps/fence.j
 import { profile } from '../steps/engine.js';
 import { fixSequences } from '../steps/fix-sequences.js';
 import { copySnapshot, replicaPosition } from '../steps/instance.js';
+import { copySnapshotTo } from '../steps/copy-snapshot-to.js';
 import { afterSwitch, beforeFence } from '../steps/hooks.js';
 import { preflight } from '../steps/preflight.js';
 import { prepareSource } from '../steps/prepare-source.js';
@@ -61,11 +62,12 @@ async function sourceStillOld(ctx: Ctx): Promise<boolean> {
 /** The step ids of an RDS instance flow: MySQL/MariaDB read the position from a stopped replica; all copy the snapshot. */
 export function stepIds(runbook: Runbook): string[] {
   const p = profile(runbook);
-  if (!p.instance) return [...STEP_IDS];
-  return STEP_IDS.flatMap((id) => {
+  const after = runbook.after?.copySnapshotTo.length ? ['copy-snapshot-to'] : [];
+  if (!p.instance) return [...STEP_IDS, ...after];
+  return [...STEP_IDS.flatMap((id) => {
     if (id === 'snapshot') return [...(p.family === 'mysql' ? ['replica-position'] : []), 'snapshot', 'copy-snapshot'];
     return [id];
-  });
+  }), ...after];
 }
 
 /** Engines the DMS-CDC flow runs. */
@@ -102,6 +104,7 @@ export function buildFlow(runbook: Runbook): Flow<RekeyServices> {
     verify,
     afterSwitch,
     cleanup,
+    ...(runbook.after?.copySnapshotTo.length ? [copySnapshotTo] : []),
   ];
   const ids = stepIds(runbook);
   const order = (id: string) => ids.indexOf(id);
