@@ -72,6 +72,8 @@ const runbookForbidden = [
   { group: ['**/aws/**', '**/db/**', '**/rehearsal/**', '**/state/**', '**/steps/**', '**/flows/**', '**/engine/**', '**/report/**', '**/present/**'], message: 'src/runbook is the input model (schema, loading, errors) every other part reads; it imports none of them.' },
   ...above('src/runbook'),
 ];
+// Key-estate operations (inventory, attestation, cross-Region copy, IAM policy) work through the Cloud seam like steps.
+const estateForbidden = [noRehearsal('src/estate'), noPresent('src/estate'), ...above('src/estate')];
 const rehearsalForbidden = [noPresent('The rehearsal cloud'), ...above('The rehearsal cloud')];
 
 /** Which folder gets which list. */
@@ -86,6 +88,7 @@ const boundaries = [
   [['src/state/**/*.ts'], stateForbidden],
   [['src/runbook/**/*.ts'], runbookForbidden],
   [['src/rehearsal/**/*.ts'], rehearsalForbidden],
+  [['src/estate/**/*.ts'], estateForbidden],
 ];
 
 export default tseslint.config(

@@ -53,6 +53,8 @@ const probes: Probe[] = [
   { rule: 'runbook ↛ engine', folder: 'src/runbook', from: '../engine/types.js', message: /src\/runbook is the input model/ },
   { rule: 'rehearsal ↛ cli', folder: 'src/rehearsal', from: '../cli/compose.js', message: CLI },
   { rule: 'rehearsal ↛ tui', folder: 'src/rehearsal', from: '../../tui/format.js', message: TUI },
+  { rule: 'estate ↛ rehearsal', folder: 'src/estate', from: '../rehearsal/world.js', message: REHEARSAL },
+  { rule: 'estate ↛ cli', folder: 'src/estate', from: '../cli/common.js', message: CLI },
   // Allowed arrows: the same folders, imports the map permits.
   { rule: 'steps → engine, aws (allowed)', folder: 'src/steps', from: '../aws/cloud.js' },
   { rule: 'flows → steps (allowed)', folder: 'src/flows', from: '../steps/services.js' },
