@@ -71,9 +71,9 @@ export async function pickRenderer(opts: RenderOptions, output: Output = process
   return new InkRenderer({ stateDirArg: common.stateDirArg });
 }
 
-/** The renderer of a command that runs no flow of its own (plan's preflight, rollback): JSON lines or lines. */
+/** The renderer of a command that runs no flow of its own (plan's preflight): JSON lines, or lines (read-only: no run to name, no ticker). */
 export function headlessRenderer(opts: { json?: boolean }): Renderer {
-  return opts.json ? new JsonRenderer() : new LineRenderer();
+  return opts.json ? new JsonRenderer() : new LineRenderer(processOutput, { readOnly: true });
 }
 
 /** Repeatable option collector for commander. */

@@ -202,6 +202,14 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (err instanceof CliError) {
       for (const line of err.lines) process.stderr.write(`${line}\n`);
+      if (err.exitCode === 2 && process.env.GITHUB_ACTIONS === 'true') {
+        // Each runbook problem as an annotation on its file, line and column.
+        const { problemAnnotation } = await import('../present/github.js');
+        for (const line of err.lines) {
+          const a = problemAnnotation(line);
+          if (a) process.stdout.write(`${a}\n`);
+        }
+      }
       process.stderr.write(`rekey: ${err.message}\n`);
       return err.exitCode;
     }

@@ -1,4 +1,5 @@
 // `rekey plan`: validate, run the read-only preflight, and print every action the run would take, in order.
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { executeFlow } from '../engine/executor.js';
 import { MemoryJournalStore } from '../engine/journal.js';
@@ -7,6 +8,8 @@ import type { Approver, StepErrorInfo } from '../engine/types.js';
 import { planFlow, renderPlan, type PlanEntry } from '../flows/index.js';
 import { openRehearsal, type RehearsalWorld } from '../rehearsal/world.js';
 import type { Renderer } from '../present/renderer.js';
+import { seedPostgresDemo } from '../rehearsal/workload/seed.js';
+import { seedMysqlDemo } from '../rehearsal/workload/seed-mysql.js';
 import type { Runbook } from '../runbook/schema.js';
 import { RunStore, newRunId } from '../state/run-store.js';
 import type { LoadedRunbook } from './common.js';
@@ -48,10 +51,18 @@ export async function planCommand(loaded: LoadedRunbook, opts: PlanOptions, rend
   const runId = newRunId();
   const provider: Provider = opts.rehearsal ? 'rehearsal' : 'aws';
   let world: RehearsalWorld | undefined;
+  const planDir = join(new RunStore(opts.stateDir).root, 'plans', runId);
   try {
     if (opts.rehearsal) {
-      const dir = join(new RunStore(opts.stateDir).root, 'plans', runId);
-      world = await openRehearsal({ stateDir: dir, runbook, fresh: true, log: notice });
+      world = await openRehearsal({ stateDir: planDir, runbook, fresh: true, log: notice });
+      if (runbook.rehearsal?.source.url === undefined) {
+        // The plan's own throwaway world needs the demo source `rekey rehearse` would seed, or preflight finds no
+        // database and no login to check; it is deleted with the plan's world, the user's data is never touched.
+        const rows = runbook.rehearsal?.source.seedRows ?? 300_000;
+        notice(`seeding the plan's throwaway demo database "${runbook.source.database}" (${rows} rows)`);
+        const seed = runbook.source.engine.includes('postgres') ? seedPostgresDemo : seedMysqlDemo;
+        await seed(world.servers.source.adminUrl, { database: runbook.source.database, rows });
+      }
     }
     // Preflight reads the password secrets; the redactor learns them before any event could carry them.
     const run = runContext({ runbook, runId, provider, flow, ...(world ? { cloud: world.cloud } : {}), ...(opts.profile ? { profile: opts.profile } : {}) });
@@ -69,6 +80,7 @@ export async function planCommand(loaded: LoadedRunbook, opts: PlanOptions, rend
     return { ok, exitCode: ok ? 0 : 4, runbook, provider, runIdForNames: runId, preflight: preflightOutput ?? null, ...(outcome.status === 'failed' ? { error: outcome.error } : {}), plan };
   } finally {
     await world?.close({ stopServers: true });
+    if (world) rmSync(planDir, { recursive: true, force: true });
   }
 }
 

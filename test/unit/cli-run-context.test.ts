@@ -62,9 +62,9 @@ describe('run context', () => {
     const report = machineReporter(machine, 'rollback');
     report.log('info', 'renaming back');
     report.progress('waiting', 50);
-    report.publish('fact', 1);
+    report.publish('unfencedSessions', []);
     expect(seen).toEqual(expect.arrayContaining(['log:rollback', 'progress:rollback']));
-    expect(machine.getSnapshot().published).toMatchObject({ fact: 1 });
+    expect(machine.getSnapshot().published).toMatchObject({ unfencedSessions: [] });
   });
 });
 
