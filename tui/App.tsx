@@ -137,8 +137,7 @@ function loadStats(snap: RunSnapshot): LoadStats | undefined {
 
 /** Header facts with what the run learnt: the key being left (preflight), and that the name moved after the switch. */
 function headerInfo(snap: RunSnapshot): Readonly<Record<string, string>> {
-  const preflight = snap.published.preflight as { source?: { kmsKeyId?: unknown } } | undefined;
-  const oldKey = typeof preflight?.source?.kmsKeyId === 'string' ? preflight.source.kmsKeyId : undefined;
+  const oldKey = snap.published.preflight?.source?.kmsKeyId;
   const switched = snap.steps.some((s) => s.id === 'switch' && s.status.kind === 'succeeded');
   if (!oldKey && !switched) return snap.info;
   return {

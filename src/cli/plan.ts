@@ -2,15 +2,18 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { executeFlow } from '../engine/executor.js';
+import { compareStrategies, renderComparison } from '../flows/compare.js';
 import { MemoryJournalStore } from '../engine/journal.js';
 import { RunMachine } from '../engine/run-machine.js';
 import type { Approver, StepErrorInfo } from '../engine/types.js';
 import { planFlow, renderPlan, type PlanEntry } from '../flows/index.js';
-import { openRehearsal, type RehearsalWorld } from '../rehearsal/world.js';
 import type { Renderer } from '../present/renderer.js';
-import { seedPostgresDemo } from '../rehearsal/workload/seed.js';
+import { adoptedSource, appLogin, prepareAdoptedSource } from '../rehearsal/workload/adopt.js';
 import { seedMysqlDemo } from '../rehearsal/workload/seed-mysql.js';
+import { seedPostgresDemo } from '../rehearsal/workload/seed.js';
+import { openRehearsal, type RehearsalWorld } from '../rehearsal/world.js';
 import type { Runbook } from '../runbook/schema.js';
+import type { PreflightReport } from '../steps/preflight.js';
 import { RunStore, newRunId } from '../state/run-store.js';
 import type { LoadedRunbook } from './common.js';
 import { flowFor, runContext, stepContext } from './run-context.js';
@@ -37,6 +40,8 @@ export interface PlanResult {
   /** Why the preflight failed. */
   error?: StepErrorInfo;
   plan: PlanEntry[];
+  /** The strategies compared for this runbook (one recommended). */
+  comparison: ReturnType<typeof compareStrategies>;
 }
 
 const noApprover: Approver = { decide: () => Promise.resolve(undefined) };
@@ -62,6 +67,11 @@ export async function planCommand(loaded: LoadedRunbook, opts: PlanOptions, rend
         notice(`seeding the plan's throwaway demo database "${runbook.source.database}" (${rows} rows)`);
         const seed = runbook.source.engine.includes('postgres') ? seedPostgresDemo : seedMysqlDemo;
         await seed(world.servers.source.adminUrl, { database: runbook.source.database, rows });
+      } else {
+        // The adopted database prepared as `rekey rehearse` would have it, so preflight reads a real one.
+        const family = runbook.source.engine.includes('postgres') ? 'postgres' : 'mysql';
+        const adopted = adoptedSource(runbook.rehearsal.source.url, family, runbook.source.database, runbook.rehearsal.source.urlPasswordEnv);
+        await prepareAdoptedSource(adopted, appLogin(runbook, family).password);
       }
     }
     // Preflight reads the password secrets; the redactor learns them before any event could carry them.
@@ -77,7 +87,8 @@ export async function planCommand(loaded: LoadedRunbook, opts: PlanOptions, rend
     const preflightOutput = journal.records.find((r) => r.t === 'step_succeeded')?.output;
     const plan = planFlow(flow, stepContext(run, { outputs: preflightOutput === undefined ? {} : { preflight: preflightOutput }, signal: controller.signal }));
     const ok = outcome.status === 'succeeded';
-    return { ok, exitCode: ok ? 0 : 4, runbook, provider, runIdForNames: runId, preflight: preflightOutput ?? null, ...(outcome.status === 'failed' ? { error: outcome.error } : {}), plan };
+    const comparison = compareStrategies(runbook, (preflightOutput ?? machine.getSnapshot().published.preflight) as PreflightReport | undefined, provider);
+    return { ok, exitCode: ok ? 0 : 4, runbook, provider, runIdForNames: runId, preflight: preflightOutput ?? null, ...(outcome.status === 'failed' ? { error: outcome.error } : {}), plan, comparison };
   } finally {
     await world?.close({ stopServers: true });
     if (world) rmSync(planDir, { recursive: true, force: true });
@@ -88,12 +99,14 @@ export async function planCommand(loaded: LoadedRunbook, opts: PlanOptions, rend
 export function printPlan(result: PlanResult, opts: { json?: boolean }, out: (line: string) => void): number {
   const { runbook } = result;
   if (opts.json) {
-    out(JSON.stringify({ type: 'summary', ok: result.ok, exitCode: result.exitCode, runbook: runbook.name, runIdForNames: result.runIdForNames, preflight: result.preflight, ...(result.error ? { error: result.error } : {}), plan: result.plan }));
+    out(JSON.stringify({ type: 'summary', ok: result.ok, exitCode: result.exitCode, runbook: runbook.name, strategy: runbook.strategy, runIdForNames: result.runIdForNames, preflight: result.preflight, ...(result.error ? { error: result.error } : {}), plan: result.plan, ...result.comparison }));
   } else {
     out('');
     out(`Plan for "${runbook.name}": ${runbook.source.engine} ${runbook.source.identifier} -> new key ${runbook.target.kmsKeyId} (${result.provider === 'rehearsal' ? 'rehearsal cloud' : `AWS ${runbook.region}`})`);
     out(`(resource names below use the sample run id ${result.runIdForNames}; a real run gets its own)`);
     out(renderPlan(result.plan));
+    out('');
+    out(renderComparison(result.comparison));
     out('');
     out(result.ok ? 'preflight passed: nothing was changed.' : 'preflight FAILED: nothing was changed; fix the problems above.');
   }

@@ -35,6 +35,12 @@ export interface PreflightFacts {
     /** AWS's part of it: the documented DNS time of instance renames; 0 for clusters. */
     awsRenameDnsSeconds: number;
   };
+  /** Whether the estimate rests on the source's table sizes (false: nothing could be read; not shown). */
+  estimated?: boolean;
+  /** The source as found: its key is the one being left. */
+  source?: { kmsKeyId?: string };
+  /** The new key as DescribeKey resolved it. */
+  key?: { arn: string };
 }
 
 /** The sequence check as fix-sequences publishes it (also when it fails). */

@@ -19,9 +19,8 @@ export interface CutoverWindow {
 export const FENCE_LIMIT_INFO = 'fenceLimitSeconds';
 
 function predicted(published: RunSnapshot['published']): number | undefined {
-  const p = published.preflight as { estimate?: { totalSeconds?: unknown }; estimated?: unknown } | undefined;
-  const t = p?.estimate?.totalSeconds;
-  return typeof t === 'number' && p?.estimated !== false ? t : undefined;
+  const p = published.preflight;
+  return p && p.estimated !== false ? p.estimate.totalSeconds : undefined;
 }
 
 /** The window of this session, or undefined when the fence has not gone up (or went up in an earlier runner). */

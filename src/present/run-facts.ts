@@ -2,7 +2,9 @@
 // zone), how long writes were fenced against the prediction and the fence limit, which step failed, what is kept
 // for rollback and what is left to clean up. Plain data added to the run's summary (so --json carries it too) and
 // rendered by ./summary-text.ts for lines, the TUI and $GITHUB_STEP_SUMMARY.
+import type { PublishedSoFar } from '../engine/facts.js';
 import type { JournalRecord, ReplayState } from '../engine/journal.js';
+import { outputOf } from '../report/findings.js';
 import type { Runbook } from '../runbook/schema.js';
 import { resourceNames } from '../steps/names.js';
 
@@ -20,11 +22,6 @@ export interface EndOfRunFacts {
   cleanup: { done: string[]; left: string[] };
 }
 
-type Preflight = { source?: { kmsKeyId?: string }; key?: { arn?: string }; estimate?: { totalSeconds?: number }; estimated?: boolean };
-
-function outputOf<T>(state: ReplayState, stepId: string): T | undefined {
-  return state.succeeded.get(stepId)?.output as T | undefined;
-}
 
 /** The last time `stepId` started and the last time it succeeded, from the journal. */
 function stepTimes(records: readonly JournalRecord[], stepId: string): { started?: number; succeeded?: number } {
@@ -51,7 +48,7 @@ export interface FactsInput {
   records: readonly JournalRecord[];
   state: ReplayState;
   /** Published by steps in this session (the preflight report, when the run did not resume past it). */
-  published?: Readonly<Record<string, unknown>>;
+  published?: PublishedSoFar;
   steps: readonly { id: string; title: string }[];
   /** ` --state-dir DIR` when not the default. */
   stateDirArg?: string;
@@ -61,7 +58,7 @@ export interface FactsInput {
 export function endOfRunFacts(input: FactsInput): EndOfRunFacts {
   const { runbook: rb, records, state, runId } = input;
   const names = resourceNames(rb, runId);
-  const preflight = outputOf<Preflight>(state, 'preflight') ?? (input.published?.preflight as Preflight | undefined);
+  const preflight = outputOf(state, 'preflight') ?? input.published?.preflight;
   const now = input.now ?? Date.now();
   const first = records[0] ? Date.parse(records[0].at) : now;
   const fence = stepTimes(records, 'fence');
@@ -77,7 +74,7 @@ export function endOfRunFacts(input: FactsInput): EndOfRunFacts {
   const decided = [...records].reverse().find((r): r is Extract<JournalRecord, { t: 'gate_decided' }> => r.t === 'gate_decided');
   const asked = decided ? records.find((r): r is Extract<JournalRecord, { t: 'gate_requested' }> => r.t === 'gate_requested' && r.request.id === decided.decision.id) : undefined;
   const oldDb = switched ? names.oldName : rb.source.identifier;
-  const dmsCreated = (outputOf<{ createdInstance?: boolean }>(state, 'dms-setup')?.createdInstance ?? false) === true;
+  const dmsCreated = (outputOf(state, 'dms-setup')?.createdInstance ?? false) === true;
   const cleaned = state.succeeded.has('cleanup');
   const restored = state.succeeded.has('restore');
   const snapshots = [names.snapshot, ...(rb.source.engine === 'aurora-postgresql' || rb.source.engine === 'aurora-mysql' ? [] : [names.snapshotCopy])];

@@ -48,7 +48,8 @@ export interface RunFindings {
  * A journaled step output, typed by its step id (StepOutputs). A journal may come from an older rekey, so the
  * findings still check each value before using it.
  */
-function outputOf<K extends StepId>(state: ReplayState, stepId: K): StepOutputs[K] | undefined {
+/** A journaled step output, typed by the step id. */
+export function outputOf<K extends StepId>(state: ReplayState, stepId: K): StepOutputs[K] | undefined {
   return state.succeeded.get(stepId)?.output as StepOutputs[K] | undefined;
 }
 

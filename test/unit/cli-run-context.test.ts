@@ -129,10 +129,10 @@ describe('commands return data; main renders it', () => {
 
   test('plan prints its result as the --json summary line and returns its exit code', () => {
     const rb = runbook();
-    const result: PlanResult = { ok: false, exitCode: 4, runbook: rb, provider: 'aws', runIdForNames: 'pl123456', preflight: null, error: { stepId: 'preflight', phase: 'run', kind: 'preflight', message: 'no' }, plan: [] };
+    const result: PlanResult = { ok: false, exitCode: 4, runbook: rb, provider: 'aws', runIdForNames: 'pl123456', preflight: null, error: { stepId: 'preflight', phase: 'run', kind: 'preflight', message: 'no' }, plan: [], comparison: { strategies: [], unavailable: [] } };
     const out: string[] = [];
     expect(printPlan(result, { json: true }, (l) => out.push(l))).toBe(4);
-    expect(JSON.parse(out[0]!)).toEqual({ type: 'summary', ok: false, exitCode: 4, runbook: rb.name, runIdForNames: 'pl123456', preflight: null, error: result.error, plan: [] });
+    expect(JSON.parse(out[0]!)).toEqual({ type: 'summary', ok: false, exitCode: 4, runbook: rb.name, strategy: rb.strategy, runIdForNames: 'pl123456', preflight: null, error: result.error, plan: [], strategies: [], unavailable: [] });
   });
 });
 
