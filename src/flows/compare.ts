@@ -152,7 +152,7 @@ export function compareStrategies(runbook: Runbook, preflight: PreflightReport |
   }
   const unavailable: UnavailableStrategy[] = [
     ...(p.instance ? [{ strategy: 'clone' as const, reason: 'Aurora only: an RDS DB instance cannot be cloned' }] : []),
-    { strategy: 'blue-green', reason: 'RDS Blue/Green deployment with a target key: not in this version yet' },
+    { strategy: 'blue-green', reason: 'RDS Blue/Green deployment with a target key: runs with strategy: blue-green, not compared here yet (its window is AWS\'s switchover, typically under a minute)' },
   ];
   return { strategies: options, unavailable };
 }

@@ -5,6 +5,7 @@ import type { Core, Input } from '../core.js';
 import { arn, before, ensureProxy, isInstanceWorld, ms, str } from '../core.js';
 import { awsFault, UnsupportedCommandError } from './faults.js';
 import { restoreToPointInTime } from './rds-clone.js';
+import { blueGreenSend } from './blue-green.js';
 import { dbInstanceShape, findDbInstance, instanceSend } from './rds-instance.js';
 import { ident, pgConfig, withPg, dropSlotWhenFree } from '../engines/pg-ops.js';
 import type { ClusterRecord, ClusterSettings, InstanceRecord, SnapshotRecord } from '../registry.js';
@@ -354,7 +355,7 @@ export function rdsSend(core: Core): (name: string, input: Input) => Promise<unk
       case 'DescribeEvents':
         return describeEvents(core, input);
       default:
-        throw new UnsupportedCommandError('rds', name);
+        return blueGreenSend(core, name, input) ?? Promise.reject(new UnsupportedCommandError('rds', name));
     }
   };
 }
