@@ -42,9 +42,9 @@ export function buildFlow(runbook: Runbook): Flow<RekeyServices> {
   if (runbook.strategy === 'snapshot') return buildSnapshotFlow(runbook);
   if (runbook.strategy === 'clone') return buildCloneFlow(runbook);
   if (runbook.strategy === 'blue-green') return buildBlueGreenFlow(runbook);
-  if (runbook.strategy !== 'dms-cdc') {
-    throw new StepError(`strategy ${runbook.strategy} is not available yet: rekey runs strategies dms-cdc, native, blue-green, snapshot and clone (Aurora) for now`, 'rejected');
-  }
+  // Every other strategy returned above: what is left is dms-cdc (the compiler checks it).
+  const strategy: 'dms-cdc' = runbook.strategy;
+  void strategy;
   const p = profile(runbook);
   // The order is this list; the ids, the plan and the journal all read it from here.
   const steps: Step<RekeyServices>[] = [
