@@ -7,7 +7,7 @@ import { parseDocument } from 'yaml';
 import { expectCleanCutover, journalOf, rekey, SECRET, stopServersLeftUnder, summaryOf, tempDir } from '../helpers/rehearse-cli.js';
 
 /** A bundled rehearsal runbook with `strategy: snapshot`, no dms section, small data and small nonzero delays. */
-function snapshotVariant(runbook: string, dir: string): string {
+function snapshotVariant(runbook: string, dir: string, edit: (doc: ReturnType<typeof parseDocument>) => void = () => undefined): string {
   const doc = parseDocument(readFileSync(resolve('runbooks', runbook), 'utf8'));
   doc.set('strategy', 'snapshot');
   doc.delete('dms');
@@ -18,6 +18,7 @@ function snapshotVariant(runbook: string, dir: string): string {
   doc.setIn(['cutover', 'fenceTimeoutSeconds'], 300);
   // The flow fences right after preflight: let the live writers write a while before (a before-fence hook).
   doc.setIn(['hooks', 'beforeFence'], [{ run: 'sleep 3', timeoutSeconds: 20 }]);
+  edit(doc);
   const path = join(dir, runbook);
   writeFileSync(path, doc.toString());
   return path;
@@ -48,6 +49,24 @@ describe.each(['rehearsal-postgres.yaml', 'rehearsal-mysql.yaml'])('strategy sna
     expect(s.downtimeMs).toBeLessThan(estimateMs * 2);
     const runDir = join(cwd, '.rekey', 'runs', s.runId);
     for (const t of [out.stdout, out.stderr, readFileSync(join(runDir, 'journal.jsonl'), 'utf8')]) expect(t).not.toContain(SECRET);
+  }, 300_000);
+});
+
+describe('strategy snapshot: the fence outlasts cutover.fenceTimeoutSeconds before the switch', () => {
+  it('stops before switching, lifts the fence on the source, and no acknowledged write is lost', async () => {
+    const cwd = tempDir('snapshot-timeout');
+    // The writer takes 20 s more than the estimate knows of: the fence limit (15 s) is spent before the switch.
+    const path = snapshotVariant('rehearsal-postgres.yaml', cwd, (doc) => {
+      doc.setIn(['rehearsal', 'delays', 'availableSeconds'], 20);
+      doc.setIn(['cutover', 'fenceTimeoutSeconds'], 15);
+    });
+    const out = await rekey(['rehearse', path, '--json'], cwd);
+    const s = summaryOf(out);
+    expect(s).toMatchObject({ ok: false, switched: false, endpointWritable: true });
+    expect(s.error.message).toMatch(/fenceTimeoutSeconds/);
+    expect(s.writes).toMatchObject({ lost: 0, duplicated: 0 });
+    const journal = journalOf(cwd, s.runId);
+    expect(journal.some((r) => r.t === 'step_succeeded' && r.stepId === 'switch')).toBe(false);
   }, 300_000);
 });
 
