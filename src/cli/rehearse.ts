@@ -1,6 +1,6 @@
 // `rekey rehearse` (and `run --rehearsal`, and resuming either): the runbook against the local rehearsal
 // cloud with a live write load, then proof that every acknowledged write arrived exactly once.
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { headlessApprover } from '../engine/approvers.js';
 import type { RunMachine } from '../engine/run-machine.js';
@@ -15,10 +15,17 @@ import { DescribeKeyCommand } from '@aws-sdk/client-kms';
 import type { Runbook } from '../runbook/schema.js';
 import type { Cloud } from '../aws/cloud.js';
 import { RunStore, newRunId } from '../state/run-store.js';
-import { isHeadless, loadRunbookOrExit, packageRoot, pickRenderer } from './common.js';
+import { CliError, isHeadless, loadRunbookOrExit, packageRoot, pickRenderer } from './common.js';
 import { composeServices, redactorFor } from './compose.js';
 import { createdRecord, flowFor, runInfo } from './run.js';
 import { runSession } from './session.js';
+import type { Renderer } from './renderers.js';
+import { RunLockedError, type HeldLock } from '../engine/lock.js';
+import { replay } from '../engine/journal.js';
+import type { Flow } from '../engine/types.js';
+import { fenceOfJournal, unwritableAdvice } from '../steps/fence.js';
+import type { Family } from '../steps/engine.js';
+import type { RekeyServices } from '../steps/services.js';
 
 export interface RehearsalRunOptions {
   runbook: Runbook;
@@ -68,14 +75,34 @@ function engineFamily(runbook: Runbook): 'postgres' | 'mysql' {
 }
 
 export async function rehearsalRun(o: RehearsalRunOptions): Promise<number> {
-  const { runbook } = o;
   const store = new RunStore(o.stateDir);
   const resuming = o.resumeRunId !== undefined;
   const runId = o.resumeRunId ?? newRunId();
   const runDir = store.create(runId);
+  const renderer = await pickRenderer(o);
+  // One runner per run, checked before anything of the run is opened: a second runner touches nothing.
+  const held = await takeRunLock(store, runId, resuming ? `rekey resume ${runId}` : `rekey rehearse ${o.runbookPath}`, renderer);
+  if (!held) return 1;
+  try {
+    return await rehearsalLocked(o, store, runId, renderer, held);
+  } catch (err) {
+    // A fresh rehearsal that failed before its journal began leaves no run folder behind (status could not show it).
+    if (!resuming && !existsSync(join(runDir, 'journal.jsonl'))) {
+      await held.release();
+      rmSync(runDir, { recursive: true, force: true });
+    }
+    throw err;
+  } finally {
+    await held.release();
+  }
+}
+
+async function rehearsalLocked(o: RehearsalRunOptions, store: RunStore, runId: string, renderer: Renderer, held: HeldLock): Promise<number> {
+  const { runbook } = o;
+  const resuming = o.resumeRunId !== undefined;
+  const runDir = store.runDir(runId);
   const worldDir = join(runDir, 'rehearsal');
   const flow = flowFor(runbook);
-  const renderer = await pickRenderer(o);
   const family = engineFamily(runbook);
   const writesPerSecond = o.load ?? runbook.rehearsal?.load.writesPerSecond ?? 100;
   const writesLog = join(worldDir, 'writes.log');
@@ -83,17 +110,26 @@ export async function rehearsalRun(o: RehearsalRunOptions): Promise<number> {
   const app = appLogin(runbook, family);
   const sourcePassword = rehearsalSecret(runbook, runbook.source.password);
 
+  const adoptUrl = runbook.rehearsal?.source.url;
+  if (!resuming && adoptUrl !== undefined) {
+    // Before any server starts: a refused login is a preflight failure (exit 4) that leaves nothing running.
+    renderer.notice(`adopting ${adoptUrl} as the source; adding the app login and rehearsal_writes for the write load`);
+    try {
+      await prepareAdoptedSource(adoptedSource(adoptUrl, family, runbook.source.database, runbook.rehearsal?.source.urlPasswordEnv), app.password);
+    } catch (err) {
+      throw new CliError(`cannot use the adopted source ${adoptUrl}: ${redactorFor(runbook)(err instanceof Error ? err.message : String(err))}`, 4);
+    }
+  }
   renderer.notice(`${resuming ? 'reopening' : 'starting'} the rehearsal cloud in ${worldDir}`);
   const world = await openRehearsal({ stateDir: worldDir, runbook, fresh: !resuming, log: (m: string) => renderer.notice(m) });
-  const adoptUrl = runbook.rehearsal?.source.url;
   if (!resuming && adoptUrl === undefined) {
     const rows = runbook.rehearsal?.source.seedRows ?? 300_000;
     renderer.notice(`seeding the demo database "${runbook.source.database}" with ${rows} rows`);
     const seed = family === 'postgres' ? seedPostgresDemo : seedMysqlDemo;
-    await seed(world.servers.source.adminUrl, { database: runbook.source.database, rows });
-  } else if (!resuming && adoptUrl !== undefined) {
-    renderer.notice(`adopting ${adoptUrl} as the source; adding the app login and rehearsal_writes for the write load`);
-    await prepareAdoptedSource(adoptedSource(adoptUrl, family, runbook.source.database, runbook.rehearsal?.source.urlPasswordEnv), app.password);
+    await seed(world.servers.source.adminUrl, { database: runbook.source.database, rows }).catch(async (err: unknown) => {
+      await world.close({ stopServers: true });
+      throw err;
+    });
   }
   let load: WriteLoad | undefined;
   let ticker: NodeJS.Timeout | undefined;
@@ -107,6 +143,7 @@ export async function rehearsalRun(o: RehearsalRunOptions): Promise<number> {
       ? headlessApprover({ approve: [], yes: true, by: 'rehearsal' })
       : headlessApprover({ approve: o.approve ?? [], yes: o.yes === true, by: o.yes ? '--yes' : '--approve' });
     const result = await runSession({
+      held,
       store,
       runId,
       flow,
@@ -147,6 +184,14 @@ export async function rehearsalRun(o: RehearsalRunOptions): Promise<number> {
         const writes = verified ?? { acknowledged: stats?.acknowledged ?? 0, lost: null, duplicated: null, lostSample: [], duplicatedSample: [] };
         const probe = await probeWritable({ ...ep, engine: family, database: runbook.source.database, ...app });
         const keyAtEndpoint = await keyServingEndpoint(world.cloud, runbook).catch(() => undefined);
+        // Truthful ending: the application's own login must be able to write through the source's endpoint.
+        const unwritable = probe.writable ? undefined : await unwritableEnding(store, runId, flow, family);
+        if (unwritable) {
+          renderer.error(
+            `the source endpoint refuses the application's writes (${probe.error ?? 'no detail'})` +
+              (unwritable.stillFenced.length > 0 ? `; fenced by this run: ${unwritable.stillFenced.join(', ')}. To undo by hand: ${unwritable.undo.join(' ')}` : ''),
+          );
+        }
         const summary = {
           engine: family,
           runbook: runbook.name,
@@ -157,11 +202,13 @@ export async function rehearsalRun(o: RehearsalRunOptions): Promise<number> {
           switched: keyAtEndpoint?.isNew ?? false,
           ...((writes.lost ?? 0) > 0 ? { lostSample: writes.lostSample } : {}),
           ...((writes.duplicated ?? 0) > 0 ? { duplicatedSample: writes.duplicatedSample } : {}),
+          ...(unwritable ? { ...unwritable, next: `the source refuses writes: rekey rollback ${runId} lifts the fence (or run the undo statements)` } : {}),
         };
         if (verifyError !== undefined) renderer.error(verifyError);
         const writesOk = writes.lost === 0 && writes.duplicated === 0;
-        ok = outcome.status === 'succeeded' && writesOk;
-        return { summary, ...(outcome.status === 'succeeded' && !writesOk ? { exitCode: 1 } : {}) };
+        ok = outcome.status === 'succeeded' && writesOk && probe.writable;
+        // Never ok:true while the probe failed: a run that ended with the endpoint refusing writes exits non-zero.
+        return { summary, ...(outcome.status === 'succeeded' && !(writesOk && probe.writable) ? { exitCode: 1 } : {}) };
       },
     });
     return result.exitCode;
@@ -171,6 +218,23 @@ export async function rehearsalRun(o: RehearsalRunOptions): Promise<number> {
     await world.close({ stopServers: true });
     if (ok && !o.keep) rmSync(join(worldDir, 'servers'), { recursive: true, force: true });
   }
+}
+
+/** The run lock, or undefined (after saying who holds it) when another live runner has it. */
+async function takeRunLock(store: RunStore, runId: string, command: string, renderer: Renderer): Promise<HeldLock | undefined> {
+  try {
+    return await store.lock(runId, command).acquire();
+  } catch (err) {
+    if (!(err instanceof RunLockedError)) throw err;
+    renderer.error(err.message);
+    return undefined;
+  }
+}
+
+/** Who this run fenced and how to undo it, from the journal: for an ending whose probe found the source unwritable. */
+export async function unwritableEnding(store: RunStore, runId: string, flow: Flow<RekeyServices>, fam: Family): Promise<{ stillFenced: string[]; undo: string[] }> {
+  const state = replay(await store.journal(runId).readAll(), flow.steps.map((s) => s.id));
+  return unwritableAdvice(fenceOfJournal(state), fam);
 }
 
 /** Which key encrypts the cluster (or instance) that now answers to the source identifier. */

@@ -50,10 +50,11 @@ export function nextStep(outcome: ExecuteOutcome, runId: string, stateDirArg: st
     case 'awaiting_approval':
       return `approve and continue: rekey resume ${runId}${stateDirArg} --approve ${outcome.request.id}`;
     case 'failed':
-      return outcome.error.kind === 'preflight'
-        ? 'fix the problems above and run again'
-        : `the source is writable; continue with: rekey resume ${runId}${stateDirArg}   or undo with: rekey rollback ${runId}${stateDirArg}`;
+      if (outcome.error.kind === 'preflight') return 'fix the problems above and run again';
+      if (!outcome.madeSafe) return `the source may still be fenced (see the error above): run rekey rollback ${runId}${stateDirArg} again, or the statements printed above`;
+      return `the source is writable; continue with: rekey resume ${runId}${stateDirArg}   or undo with: rekey rollback ${runId}${stateDirArg}`;
     case 'interrupted':
+      if (outcome.madeSafe === false) return `the source may still be fenced (see the error above): rekey rollback ${runId}${stateDirArg} lifts it; or continue with: rekey resume ${runId}${stateDirArg}`;
       return `continue with: rekey resume ${runId}${stateDirArg}`;
   }
 }
@@ -165,7 +166,7 @@ export class LineRenderer implements Renderer {
     this.output.out('');
     this.output.out(`run ${snap.runId}: ${outcome.status} (exit ${exitCode})`);
     for (const [k, v] of Object.entries(extra)) this.output.out(`  ${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`);
-    const next = nextStep(outcome, snap.runId, this.opts.stateDirArg ?? '');
+    const next = typeof extra.next === 'string' ? undefined : nextStep(outcome, snap.runId, this.opts.stateDirArg ?? '');
     if (next) this.output.out(next);
     return Promise.resolve();
   }
@@ -198,7 +199,7 @@ export class JsonRenderer implements Renderer {
 
   done(outcome: ExecuteOutcome, machine: RunMachine, exitCode: number, extra: Record<string, unknown>): Promise<void> {
     const snap = machine.getSnapshot();
-    const next = nextStep(outcome, snap.runId, this.opts.stateDirArg ?? '');
+    const next = typeof extra.next === 'string' ? undefined : nextStep(outcome, snap.runId, this.opts.stateDirArg ?? '');
     this.output.out(JSON.stringify({ ...buildSummary(outcome, snap, exitCode, extra), ...(next ? { next } : {}) }));
     return Promise.resolve();
   }

@@ -18,6 +18,7 @@ import { toErrorInfo } from '../engine/executor.js';
 import { appLogin } from '../rehearsal/adopt.js';
 import { probeWritable } from '../rehearsal/write-load.js';
 import { family } from '../steps/engine.js';
+import { fenceOfJournal, StillFencedError, unwritableAdvice } from '../steps/fence.js';
 
 export async function rollbackCommand(runId: string, opts: { json?: boolean; profile?: string; stateDir: string }): Promise<number> {
   const store = new RunStore(opts.stateDir);
@@ -41,6 +42,7 @@ export async function rollbackCommand(runId: string, opts: { json?: boolean; pro
       runId,
       outputs,
       checkpoints: Object.fromEntries(state.checkpoints),
+      journaled: (stepId, key) => state.checkpointHistory.get(stepId)?.get(key) ?? [],
       services,
       signal: new AbortController().signal,
       attempt: 1,
@@ -63,24 +65,37 @@ export async function rollbackCommand(runId: string, opts: { json?: boolean; pro
     };
     await journal.append({ t: 'rollback', at: new Date().toISOString(), status: 'started' });
     machine.log('info', `rolling back run ${runId} (succeeded steps: ${[...state.succeeded.keys()].join(', ') || 'none'})`);
+    const summary = (ok: boolean, extra: Record<string, unknown>): void => {
+      if (opts.json) process.stdout.write(`${JSON.stringify(redactDeep({ type: 'summary', ok, runId, status: ok ? 'rolled_back' : 'rollback_failed', exitCode: ok ? 0 : 5, ...extra }, redact))}\n`);
+    };
+    const failed = async (message: string, extra: Record<string, unknown>): Promise<number> => {
+      await journal.append({ t: 'rollback', at: new Date().toISOString(), status: 'failed', message: redact(message) });
+      machine.log('error', `rollback failed: ${message}`);
+      await rewriteReports();
+      summary(false, { error: message, ...extra, next: `fix what is named above, then run again: rekey rollback ${runId}` });
+      return 5;
+    };
     try {
       await flow.rollback(ctx, new Set(state.succeeded.keys()));
     } catch (err) {
       const info = toErrorInfo('rollback', 'undo', err);
-      await journal.append({ t: 'rollback', at: new Date().toISOString(), status: 'failed', message: redact(info.message) });
-      machine.log('error', `rollback failed: ${info.message}`);
-      await rewriteReports();
-      return 5;
+      const advice = unwritableAdvice(fenceOfJournal(state), family(runbook));
+      return failed(info.message, err instanceof StillFencedError ? { stillFenced: err.fenced, undo: err.undoSql } : advice.stillFenced.length > 0 ? { undo: advice.undo } : {});
     }
-    await journal.append({ t: 'rollback', at: new Date().toISOString(), status: 'succeeded' });
-    await rewriteReports();
-    machine.log('info', 'rollback done: the source is unfenced and serves its original name');
     // In a rehearsal, prove it: the application login can write through the source's endpoint again.
     const probe = world
       ? await probeWritable({ ...world.sourceEndpoint(), engine: family(runbook), database: runbook.source.database, ...appLogin(runbook, family(runbook)) })
       : undefined;
-    if (probe) machine.log(probe.writable ? 'info' : 'error', probe.writable ? 'the source endpoint accepts writes' : `the source endpoint refuses writes: ${probe.error ?? ''}`);
-    if (opts.json) process.stdout.write(`${JSON.stringify({ type: 'summary', ok: true, runId, status: 'rolled_back', ...(probe ? { endpointWritable: probe.writable } : {}) })}\n`);
+    if (probe && !probe.writable) {
+      const advice = unwritableAdvice(fenceOfJournal(state), family(runbook));
+      const undo = advice.undo.length > 0 ? ` To undo by hand: ${advice.undo.join(' ')}` : '';
+      return failed(`the source endpoint refuses writes after the rollback: ${probe.error ?? 'no detail'}.${undo}`, { endpointWritable: false, ...advice });
+    }
+    await journal.append({ t: 'rollback', at: new Date().toISOString(), status: 'succeeded' });
+    await rewriteReports();
+    machine.log('info', 'rollback done: the source is unfenced and serves its original name');
+    if (probe) machine.log('info', 'the source endpoint accepts writes');
+    summary(true, probe ? { endpointWritable: true } : {});
     return 0;
   } finally {
     await world?.close({ stopServers: true });

@@ -2,7 +2,7 @@
 // Every command that executes steps goes through here, so they all behave the same when killed or interrupted.
 import { executeFlow, exitCodeOf, type ExecuteOutcome } from '../engine/executor.js';
 import { replay, type JournalRecord } from '../engine/journal.js';
-import { RunLockedError } from '../engine/lock.js';
+import { RunLockedError, type HeldLock } from '../engine/lock.js';
 import { redactDeep } from '../engine/redact.js';
 import { RunMachine } from '../engine/run-machine.js';
 import type { Approver, Flow } from '../engine/types.js';
@@ -26,6 +26,8 @@ export interface SessionOptions<S> {
   approver: Approver;
   redact: (text: string) => string;
   command: string;
+  /** The run lock, when the caller took it before opening anything else of the run (the rehearsal cloud). */
+  held?: HeldLock;
   /** Called once the machine exists (rehearsal feeds it write-load metrics). */
   onMachine?: (machine: RunMachine) => void;
   /** The runbook, for the report written to the run's directory (report.md) when the runner stops; no report without it. */
@@ -54,9 +56,9 @@ export async function runSession<S>(opts: SessionOptions<S>): Promise<SessionRes
   const { store, runId, flow, renderer } = opts;
   store.create(runId);
   const journal = store.journal(runId);
-  let held;
+  let held = opts.held;
   try {
-    held = await store.lock(runId, opts.command).acquire();
+    held ??= await store.lock(runId, opts.command).acquire();
   } catch (err) {
     if (err instanceof RunLockedError) {
       renderer.error(err.message);

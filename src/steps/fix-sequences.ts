@@ -1,5 +1,6 @@
 // fix-sequences: DMS does not carry sequence positions. Copy each sequence's position from the fenced
 // source, raise it to the column maximum where that is higher, then verify nothing is behind.
+import { crashPoint } from '../engine/crash.js';
 import type { DbAdapter, SequenceState } from '../db/types.js';
 import { StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
@@ -63,6 +64,7 @@ export const fixSequences: Step<RekeyServices, FixSequencesOutput> = {
         if (want !== undefined && (seq.nextValue === null || seq.nextValue < want)) {
           await db.raiseSequence(seq.name, want);
           raised++;
+          crashPoint('fix-sequences:after-raise');
         }
       }
       const after = await db.sequences();

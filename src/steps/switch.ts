@@ -4,6 +4,7 @@
 // `available` under an endpoint address that starts with the new identifier.
 import { ModifyDBClusterCommand, ModifyDBInstanceCommand } from '@aws-sdk/client-rds';
 import { call } from '../aws/errors.js';
+import { crashPoint } from '../engine/crash.js';
 import { waitClusterAvailable, waitClusterRenamed, waitInstanceAvailable, waitInstanceRenamed } from '../aws/rds.js';
 import { StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
@@ -33,6 +34,7 @@ async function rename(ctx: Ctx, from: DbView, to: string): Promise<void> {
     await call(`rds:ModifyDBInstance ${id} -> ${to}`, () =>
       cloud.rds.send(new ModifyDBInstanceCommand({ DBInstanceIdentifier: id, NewDBInstanceIdentifier: to, ApplyImmediately: true })),
     );
+    crashPoint('switch:after-rename-call');
     ctx.report.log('info', `renaming instance ${id} -> ${to} (AWS: the new DNS name takes about ${INSTANCE_RENAME_DNS_SECONDS / 60} minutes)`);
     await waitInstanceRenamed(cloud, to, waitEnv(ctx, true));
     return;
@@ -41,6 +43,7 @@ async function rename(ctx: Ctx, from: DbView, to: string): Promise<void> {
   await call(`rds:ModifyDBCluster ${id} -> ${to}`, () =>
     cloud.rds.send(new ModifyDBClusterCommand({ DBClusterIdentifier: id, NewDBClusterIdentifier: to, ApplyImmediately: true })),
   );
+  crashPoint('switch:after-rename-call');
   ctx.report.log('info', `renaming ${id} -> ${to}`);
   await waitClusterRenamed(cloud, to, before, waitEnv(ctx, true));
 }
@@ -67,6 +70,7 @@ async function swap(ctx: Ctx, newKey: string, plan: { park: string; parkAt: stri
   } else if (await findDb(ctx, plan.parkAt)) {
     await waitAvailable(ctx, plan.parkAt);
   }
+  crashPoint('switch:between-renames');
   atDest = await findDb(ctx, plan.bringTo);
   if (isMoving(atDest)) return;
   const moving = await findDb(ctx, plan.bring);
