@@ -8,7 +8,7 @@ import { openRehearsal } from '../rehearsal/world.js';
 import { seedPostgresDemo } from '../rehearsal/seed.js';
 import { seedMysqlDemo } from '../rehearsal/seed-mysql.js';
 import { adoptedSource, appLogin, prepareAdoptedSource, rehearsalSecret } from '../rehearsal/adopt.js';
-import { probeWritable, startWriteLoad, verifyWrites, type WriteLoad } from '../rehearsal/write-load.js';
+import { probeWritable, startWriteLoad, verifyWrites, windowOfJournals, type WriteLoad } from '../rehearsal/write-load.js';
 import { DescribeDBClustersCommand, DescribeDBInstancesCommand } from '@aws-sdk/client-rds';
 import { isInstance } from '../steps/engine.js';
 import { DescribeKeyCommand } from '@aws-sdk/client-kms';
@@ -195,7 +195,8 @@ async function rehearsalLocked(o: RehearsalRunOptions, store: RunStore, runId: s
         const summary = {
           engine: family,
           runbook: runbook.name,
-          downtimeMs: stats?.longestUnavailableMs ?? 0,
+          // Over the whole run: the shared write log holds every runner's acknowledgements (a resumed run's too).
+          ...wholeRunWindow(stats?.longestUnavailableMs ?? 0, writesLog),
           writes: { acknowledged: writes.acknowledged, lost: writes.lost, duplicated: writes.duplicated, errors: stats?.errors ?? 0, ...(verifyError !== undefined ? { verified: false, verifyError } : {}) },
           endpointWritable: probe.writable,
           ...(probe.error ? { endpointWriteError: probe.error } : {}),
@@ -218,6 +219,13 @@ async function rehearsalLocked(o: RehearsalRunOptions, store: RunStore, runId: s
     await world.close({ stopServers: true });
     if (ok && !o.keep) rmSync(join(worldDir, 'servers'), { recursive: true, force: true });
   }
+}
+
+/** downtimeMs over every runner of the run, and whether the window spans a crash (or a stop) of the runner. */
+function wholeRunWindow(thisRunnerMs: number, writesLog: string): { downtimeMs: number; windowSpansCrash?: true; runners?: number } {
+  const logged = windowOfJournals([writesLog]);
+  if (logged.runners <= 1 || logged.longestMs <= thisRunnerMs) return { downtimeMs: thisRunnerMs };
+  return { downtimeMs: logged.longestMs, ...(logged.spansRunners ? { windowSpansCrash: true as const } : {}), runners: logged.runners };
 }
 
 /** The run lock, or undefined (after saying who holds it) when another live runner has it. */

@@ -15,15 +15,33 @@ import { JsonRenderer, LineRenderer } from './renderers.js';
 import { createdOf } from './resume.js';
 import { flowFor } from './run.js';
 import { toErrorInfo } from '../engine/executor.js';
-import { appLogin } from '../rehearsal/adopt.js';
-import { probeWritable } from '../rehearsal/write-load.js';
+import { appLogin, rehearsalSecret } from '../rehearsal/adopt.js';
+import { probeWritable, verifyWrites } from '../rehearsal/write-load.js';
+import type { Runbook } from '../runbook/schema.js';
+import { existsSync } from 'node:fs';
 import { family } from '../steps/engine.js';
 import { fenceOfJournal, StillFencedError, unwritableAdvice } from '../steps/fence.js';
+
+/** The rehearsal's acknowledged writes checked on the source (lost/duplicated), or undefined without a write log. */
+async function sourceWrites(world: RehearsalWorld, runbook: Runbook, runDir: string): Promise<{ acknowledged: number; lost: number; duplicated: number } | undefined> {
+  const log = join(runDir, 'rehearsal', 'writes.log');
+  if (!existsSync(log)) return undefined;
+  const password = rehearsalSecret(runbook, runbook.source.password);
+  const v = await verifyWrites({
+    target: { ...world.sourceEndpoint(), engine: family(runbook), database: runbook.source.database, user: runbook.source.username, ...(password !== undefined ? { password } : {}) },
+    journalPaths: [log],
+  });
+  return { acknowledged: v.acknowledged, lost: v.lost, duplicated: v.duplicated };
+}
 
 export async function rollbackCommand(runId: string, opts: { json?: boolean; profile?: string; stateDir: string }): Promise<number> {
   const store = new RunStore(opts.stateDir);
   const created = await createdOf(store, runId);
   const { runbook } = loadRunbookOrExit(created.runbookPath);
+  // Refuse before touching anything when there is nothing left to roll back: a finished rehearsal deletes its servers.
+  if (created.provider === 'rehearsal' && !existsSync(join(store.runDir(runId), 'rehearsal', 'servers'))) {
+    throw new CliError(`nothing to roll back: the rehearsal servers of run ${runId} are gone (a successful rehearsal deletes them; rehearse with --keep to roll back afterwards)`, 2);
+  }
   const flow = flowFor(runbook);
   if (!flow.rollback) throw new CliError(`the ${flow.id} flow has no rollback`, 1);
   const held = await store.lock(runId, `rekey rollback ${runId}`).acquire();
@@ -91,11 +109,13 @@ export async function rollbackCommand(runId: string, opts: { json?: boolean; pro
       const undo = advice.undo.length > 0 ? ` To undo by hand: ${advice.undo.join(' ')}` : '';
       return failed(`the source endpoint refuses writes after the rollback: ${probe.error ?? 'no detail'}.${undo}`, { endpointWritable: false, ...advice });
     }
+    // Before any switch, every write the rehearsal's load acknowledged (all runners) must be on the source once.
+    const writes = world && !state.attempts.has('switch') ? await sourceWrites(world, runbook, store.runDir(runId)) : undefined;
     await journal.append({ t: 'rollback', at: new Date().toISOString(), status: 'succeeded' });
     await rewriteReports();
     machine.log('info', 'rollback done: the source is unfenced and serves its original name');
     if (probe) machine.log('info', 'the source endpoint accepts writes');
-    summary(true, probe ? { endpointWritable: true } : {});
+    summary(true, { ...(probe ? { endpointWritable: true } : {}), ...(writes ? { writes } : {}) });
     return 0;
   } finally {
     await world?.close({ stopServers: true });
