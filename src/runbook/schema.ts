@@ -131,6 +131,13 @@ export const dmsSchema = z
     tables: tableMappingSchema.default({ include: ['%.%'], exclude: [] }).describe('DMS selection rules; the sentinel table is always added.'),
     username: z.string().min(1).optional().describe('User DMS connects as; default: source.username.'),
     password: secretRef.optional().describe('Password of the DMS user; default: source.password.'),
+    secretsManagerAccessRoleArn: z
+      .string()
+      .regex(/^arn:(aws|aws-cn|aws-us-gov):iam::\d{12}:role\/.+$/, 'must be an IAM role ARN (arn:aws:iam::ACCOUNT:role/...)')
+      .optional()
+      .describe(
+        'IAM role DMS assumes to read the password secret. With it, and a {secretArn} password, the DMS endpoints name the secret (SecretsManagerSecretId) instead of carrying the password, so a rotation does not break the task.',
+      ),
   })
   .describe('AWS DMS settings for the CDC task.');
 

@@ -80,7 +80,8 @@ describe('engine: killed runners resume', () => {
     await waitFor(() => traceOf(trace).some((l) => l.startsWith('enter s1 ')));
     const second = await start(['resume', 'livetest', ...common, '--step-ms', '10']).done;
     expect(second.code).toBe(1);
-    expect(second.stderr).toMatch(/run livetest is already being run by process \d+/);
+    expect(second.stderr).toMatch(/run livetest is held by process \d+ since \S+/);
+    expect(second.stderr).not.toContain("internal error");
     first.child.kill('SIGKILL');
     await first.done;
     expect(count(traceOf(trace), 'enter s1 ')).toBe(1);
