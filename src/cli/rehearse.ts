@@ -17,7 +17,7 @@ import type { Cloud } from '../aws/cloud.js';
 import { RunStore, newRunId } from '../state/run-store.js';
 import { CliError, isHeadless, loadRunbookOrExit, packageRoot, pickRenderer } from './common.js';
 import { composeServices, redactorFor } from './compose.js';
-import { createdRecord, flowFor, runInfo } from './run.js';
+import { checkApprovals, createdRecord, flowFor, runInfo } from './run.js';
 import { runSession } from './session.js';
 import type { Renderer } from './renderers.js';
 import { RunLockedError, type HeldLock } from '../engine/lock.js';
@@ -75,6 +75,7 @@ function engineFamily(runbook: Runbook): 'postgres' | 'mysql' {
 }
 
 export async function rehearsalRun(o: RehearsalRunOptions): Promise<number> {
+  checkApprovals(flowFor(o.runbook), o.approve);
   const store = new RunStore(o.stateDir);
   const resuming = o.resumeRunId !== undefined;
   const runId = o.resumeRunId ?? newRunId();

@@ -5,7 +5,7 @@ import { RunStore } from '../state/run-store.js';
 import { CliError, loadRunbookOrExit, pickRenderer } from './common.js';
 import { composeServices, redactorFor } from './compose.js';
 import { rehearsalRun } from './rehearse.js';
-import { flowFor, runInfo } from './run.js';
+import { checkApprovals, flowFor, runInfo } from './run.js';
 import { runSession } from './session.js';
 
 export interface ResumeOptions {
@@ -30,6 +30,7 @@ export async function resumeCommand(runId: string, opts: ResumeOptions): Promise
   const store = new RunStore(opts.stateDir);
   const created = await createdOf(store, runId);
   const { runbook } = loadRunbookOrExit(created.runbookPath);
+  checkApprovals(flowFor(runbook), opts.approve);
   if (created.provider === 'rehearsal') {
     return rehearsalRun({
       runbook,

@@ -53,6 +53,15 @@ export function createdRecord(runId: string, runbookPath: string, runbook: Runbo
   };
 }
 
+/** --approve names must be gates of the flow: a typo would otherwise be accepted silently (exit 2). */
+export function checkApprovals(flow: Flow<RekeyServices>, approve: readonly string[] | undefined): void {
+  const gates = flow.steps.flatMap((s) => (s.gate ? [s.gate.id] : []));
+  const unknown = (approve ?? []).filter((g) => !gates.includes(g));
+  if (unknown.length > 0) {
+    throw new CliError(`--approve ${unknown.join(', ')}: no such gate (the gates of ${flow.id}: ${gates.join(', ') || 'none'})`, 2);
+  }
+}
+
 /** Builds the flow or turns "engine not supported yet" into a preflight failure the user can read. */
 export function flowFor(runbook: Runbook): Flow<RekeyServices> {
   try {
@@ -73,6 +82,7 @@ export async function runCommand(path: string, opts: RunOptions): Promise<number
   const runbook = loaded.runbook;
   const runId = newRunId();
   const flow = flowFor(runbook);
+  checkApprovals(flow, opts.approve);
   // One redactor for the session and the services: it learns each Secrets Manager value when it is fetched.
   const redact = redactorFor(runbook);
   const services = composeServices({ runbook, runId, provider: 'aws', redactor: redact, ...(opts.profile ? { profile: opts.profile } : {}) });

@@ -11,7 +11,7 @@ const ROLE_ARN = 'arn:aws:iam::111122223333:role/dms-secrets-access';
 const CERT_ARN = 'arn:aws:dms:us-east-1:111122223333:cert:RDSGLOBALBUNDLE';
 
 function endpoints(): Record<string, unknown>[] {
-  return dmsMock.commandCalls(CreateEndpointCommand).map((c) => c.args[0].input as Record<string, unknown>);
+  return dmsMock.commandCalls(CreateEndpointCommand).map((c) => c.args[0].input as unknown as Record<string, unknown>);
 }
 
 describe('DMS endpoint authentication and TLS', () => {
