@@ -68,16 +68,17 @@ export async function runSession<S>(opts: SessionOptions<S>): Promise<SessionRes
   }
 
   const controller = new AbortController();
-  let signals = 0;
+  // The first interrupt finishes or undoes the step in flight; a second within 2 s exits at once.
+  let lastSignalAt: number | undefined;
   const onSignal = (sig: NodeJS.Signals): void => {
-    signals++;
-    if (signals === 1) {
-      renderer.notice(`${sig} received: finishing or undoing the current step, then stopping (press again to force)`);
-      controller.abort(new Error(sig));
-    } else {
-      renderer.error('forced exit; the journal is consistent and the run can be resumed');
+    const now = Date.now();
+    if (lastSignalAt !== undefined && now - lastSignalAt <= 2000) {
+      renderer.error(`forced exit; the journal is consistent: continue with rekey resume ${runId} (or undo with rekey rollback ${runId})`);
       process.exit(130);
     }
+    lastSignalAt = now;
+    renderer.notice(`${sig} received: finishing or undoing the current step, then stopping (press again within 2 s to exit at once)`);
+    controller.abort(new Error(sig));
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);

@@ -105,9 +105,14 @@ export const switchStep: Step<RekeyServices, SwitchOutput> = {
       },
     ];
   },
-  async run(ctx) {
-    const { names, runbook: rb } = ctx.services;
+  async run(outer) {
+    const { names, runbook: rb } = outer.services;
     if (rb.cutover.switch === 'none') return { mode: 'none', newName: names.targetCluster };
+    // An interrupt (Ctrl-C) must not stop the rename pair halfway, with nothing answering on the database's name:
+    // the switch finishes (its waits ignore the signal) and the runner stops after it. A second Ctrl-C still exits.
+    const ctx = { ...outer, signal: new AbortController().signal };
+    if (outer.signal.aborted) ctx.report.log('warn', 'interrupt received: finishing the switch (both renames) before stopping');
+    else outer.signal.addEventListener('abort', () => ctx.report.log('warn', 'interrupt received: finishing the switch (both renames) before stopping'), { once: true });
     const newKey = await newKeyArn(ctx);
     // The fence time-box only guards the start: once a rename began, finishing it is the safe direction.
     const atSource = await findDb(ctx, rb.source.identifier);
