@@ -7,7 +7,7 @@ import type { RunMachine } from '../engine/run-machine.js';
 import { openRehearsal } from '../rehearsal/world.js';
 import { seedPostgresDemo } from '../rehearsal/seed.js';
 import { seedMysqlDemo } from '../rehearsal/seed-mysql.js';
-import { adoptedSource, appLogin, prepareAdoptedSource, rehearsalSecret } from '../rehearsal/adopt.js';
+import { adoptedSource, appLogin, prepareAdoptedSource, rehearsalSecret, restoreAdoptedSource } from '../rehearsal/adopt.js';
 import { probeWritable, startWriteLoad, verifyWrites, windowOfJournals, type WriteLoad } from '../rehearsal/write-load.js';
 import { DescribeDBClustersCommand, DescribeDBInstancesCommand } from '@aws-sdk/client-rds';
 import { isInstance } from '../steps/engine.js';
@@ -207,6 +207,16 @@ async function rehearsalLocked(o: RehearsalRunOptions, store: RunStore, runId: s
           ...(unwritable ? { ...unwritable, next: `the source refuses writes: rekey rollback ${runId} lifts the fence (or run the undo statements)` } : {}),
         };
         if (verifyError !== undefined) renderer.error(verifyError);
+        // A finished rehearsal gives an adopted database back its logins and slots (the old source stays fenced on AWS).
+        if (outcome.status === 'succeeded' && adoptUrl !== undefined) {
+          try {
+            const advice = await unwritableEnding(store, runId, flow, family);
+            const did = await restoreAdoptedSource(adoptedSource(adoptUrl, family, runbook.source.database, runbook.rehearsal?.source.urlPasswordEnv), advice.undo, services.names.slot);
+            if (did.length > 0) renderer.notice(`the adopted database is as before: ${did.join('; ')}`);
+          } catch (error) {
+            renderer.error(`could not give the adopted database back its logins and slots: ${redactorFor(runbook)(error instanceof Error ? error.message : String(error))}`);
+          }
+        }
         const writesOk = writes.lost === 0 && writes.duplicated === 0;
         ok = outcome.status === 'succeeded' && writesOk && probe.writable;
         // Never ok:true while the probe failed: a run that ended with the endpoint refusing writes exits non-zero.
