@@ -18,9 +18,33 @@
 //
 // `npm test` runs a subset (the issue's two repro paths and the empty fence); `npm run test:chaos` (REKEY_CHAOS=full)
 // runs every cell. Cells share nothing but the built CLI; each is a small rehearsal (500 rows, zero AWS delays).
-import { stopServersLeftUnder } from '../helpers/rehearse-cli.js';
-import { killMatrix } from '../helpers/kill-matrix.js';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { journalOf, rekey, start, stopServersLeftUnder, summaryOf, tempDir, until } from '../helpers/rehearse-cli.js';
+import { killMatrix, runbook } from '../helpers/kill-matrix.js';
 
 afterAll(stopServersLeftUnder);
 
 killMatrix('postgres');
+
+describe('one runner per run, checked first', () => {
+  it('a second `rekey resume` on a live rehearsal exits 1 naming the holder, opens nothing; the live run finishes clean', async () => {
+    const cwd = tempDir('km-second-runner');
+    const live = start(['rehearse', runbook('postgres', cwd), '--json'], cwd);
+    const runsDir = join(cwd, '.rekey', 'runs');
+    const runId = await until(() => (existsSync(runsDir) ? readdirSync(runsDir)[0] : undefined));
+    await until(() => (journalOf(cwd, runId).some((r) => r.t === 'step_succeeded' && r.stepId === 'restore') ? true : undefined), 120_000);
+    const second = await rekey(['resume', runId, '--json'], cwd);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toMatch(new RegExp(`run ${runId} is held by process \\d+ since \\S+`));
+    expect(second.stderr).not.toContain('internal error');
+    // It opened nothing: no proxy port clash, no "reopening the rehearsal cloud".
+    expect(second.stdout + second.stderr).not.toMatch(/already in use|reopening the rehearsal cloud/);
+    const done = await live.done;
+    const s = summaryOf(done);
+    expect(done.code).toBe(0);
+    expect(s).toMatchObject({ ok: true, switched: true, endpointWritable: true });
+    expect(s.writes).toMatchObject({ lost: 0, duplicated: 0 });
+    expect(journalOf(cwd, runId).filter((r) => r.t === 'runner_started')).toHaveLength(1);
+  }, 300_000);
+});
