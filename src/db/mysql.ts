@@ -708,6 +708,19 @@ class MysqlAdapter implements DbAdapter {
     return Promise.all(sessions.map(async (r) => ({ user: r.user, client: await clientAddress(r.host), application: r.command })));
   }
 
+  async stillFenced(state: FenceState): Promise<string[]> {
+    const wanted = state.principals.filter((p) => p.before.accountLocked === false);
+    if (wanted.length === 0) return [];
+    const all = await this.accounts();
+    const out: string[] = [];
+    for (const p of wanted) {
+      const { user, host } = parseAccount(p.name);
+      const account = all.find((a) => a.user === user && a.host === host);
+      if (!account || (await this.isLocked(account))) out.push(p.name);
+    }
+    return out;
+  }
+
   /** Puts every recorded account back into its recorded lock state. */
   async unfence(state: FenceState): Promise<void> {
     if (state.principals.length === 0) return;

@@ -546,6 +546,14 @@ class PostgresAdapter implements DbAdapter {
     }));
   }
 
+  async stillFenced(state: FenceState): Promise<string[]> {
+    const wanted = state.principals.filter((p) => p.before.rolcanlogin === true).map((p) => p.name);
+    if (wanted.length === 0) return [];
+    const rows = await this.rows<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE rolname = ANY($1::text[]) AND rolcanlogin', [wanted]);
+    const can = new Set(rows.map((r) => r.rolname));
+    return wanted.filter((n) => !can.has(n));
+  }
+
   async unfence(state: FenceState): Promise<void> {
     const problems: string[] = [];
     for (const p of state.principals) {

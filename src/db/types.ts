@@ -166,6 +166,8 @@ export interface DbAdapter {
    */
   fence(principals: string[], opts?: FenceOptions): Promise<FenceState>;
   unfence(state: FenceState): Promise<void>;
+  /** Principals of `state` that could log in before the fence and cannot now (what an unfence failed to restore). */
+  stillFenced?(state: FenceState): Promise<string[]>;
   /**
    * Client sessions of `users` that are not rekey's own connections, replication streams left out: the fence
    * cannot lock out the login rekey (and by default DMS) uses, so these are who could still write.

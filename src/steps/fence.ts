@@ -86,6 +86,7 @@ export async function unfence(ctx: Ctx, tracker: FenceTracker): Promise<boolean>
         if (error instanceof InterruptedError) throw error;
         ctx.report.log('error', error instanceof Error ? error.message : String(error));
       }
+      if (db.stillFenced) return db.stillFenced(state);
       const writers = new Set(await db.writerPrincipals(fenceExclusions(ctx)));
       return mustLogIn.filter((p) => !writers.has(p));
     });
