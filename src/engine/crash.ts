@@ -4,7 +4,8 @@
 // Points: step:before:<id> (step_started journaled, nothing done), step:after:<id> (step_succeeded journaled),
 // fence:after-journal (the fence record is durable, no principal changed yet), fence:after-principal:<n> (the n-th
 // principal was fenced), fence:after-sessions (all fenced and their sessions gone, the output not yet journaled),
-// drain:after-sentinel, stop-task:after-stop-call, fix-sequences:after-raise, switch:after-rename-call (a rename was
+// drain:after-sentinel, stop-task:after-stop-call, fix-sequences:after-read (both sides' counters read, none raised),
+// fix-sequences:after-raise (only when a counter was behind), switch:after-rename-call (a rename was
 // asked for, its wait not begun), switch:between-renames (the old database is parked, the new one not yet moved).
 // A point may carry `@N` to fire on its N-th visit only (e.g. switch:after-rename-call@2).
 

@@ -58,6 +58,7 @@ export const fixSequences: Step<RekeyServices, FixSequencesOutput> = {
       const targetSeqs = await db.sequences();
       const missing = sourceSeqs.filter((s) => !targetSeqs.some((t) => t.name === s.name)).map((s) => s.name);
       const need = await requiredNext(db, targetSeqs, sourceNext);
+      crashPoint('fix-sequences:after-read');
       let raised = 0;
       for (const seq of targetSeqs) {
         const want = need.get(seq.name);

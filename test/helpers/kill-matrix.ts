@@ -15,7 +15,8 @@ export const INSIDE: Record<string, string[]> = {
   fence: ['fence:after-journal', 'fence:after-principal:1', 'fence:after-sessions'],
   drain: ['drain:after-sentinel'],
   'stop-task': ['stop-task:after-stop-call'],
-  'fix-sequences': ['fix-sequences:after-raise'],
+  // after-read always happens; after-raise only when a counter is behind (a resumed run may find none).
+  'fix-sequences': ['fix-sequences:after-read'],
   switch: ['switch:after-rename-call', 'switch:between-renames', 'switch:after-rename-call@2'],
 };
 

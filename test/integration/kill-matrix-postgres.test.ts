@@ -12,7 +12,7 @@
 //   fence:after-sessions         all fenced and their sessions closed, the step's output not journaled
 //   drain:after-sentinel         the sentinel row written on the source, its arrival not awaited
 //   stop-task:after-stop-call    StopReplicationTask sent, the stop not awaited
-//   fix-sequences:after-raise    the first sequence raised on the target
+//   fix-sequences:after-read     both sides' sequences read, none raised yet (after-raise: only if one was behind)
 //   switch:after-rename-call     a rename asked for (RDS), its wait not begun (`@2`: the second rename of a process)
 //   switch:between-renames       the old database parked under its -old name, the new one not yet moved
 //
