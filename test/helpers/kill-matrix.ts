@@ -1,6 +1,6 @@
 // Shared by the kill-matrix suites (kill-matrix-postgres/-mysql): see the header of test/integration/kill-matrix-postgres.test.ts.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { expect } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { STEP_IDS } from '../../src/flows/index.js';

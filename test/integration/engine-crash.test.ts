@@ -143,7 +143,7 @@ describe('engine: killed runners resume', () => {
     const dir = tempDir();
     const trace = join(dir, 'trace.log');
     const state = join(dir, 'state');
-    const first = start(['run', '--run-id', 'twicets', '--state-dir', state, '--trace', trace, '--step-ms', '4000', '--yes', '--finish-on-interrupt']);
+    const first = start(['run', '--run-id', 'twicetst', '--state-dir', state, '--trace', trace, '--step-ms', '4000', '--yes', '--finish-on-interrupt']);
     await waitFor(() => traceOf(trace).some((l) => l.startsWith('enter s2 ')));
     first.child.kill('SIGINT');
     await new Promise((r) => setTimeout(r, 200));
@@ -151,10 +151,10 @@ describe('engine: killed runners resume', () => {
     const stopped = await first.done;
     expect(stopped.code).toBe(130);
     expect(stopped.stderr).toContain('forced exit');
-    expect(stopped.stderr).toContain('rekey resume twicets');
+    expect(stopped.stderr).toContain('rekey resume twicetst');
     // It did not wait for the step: s2 never exited.
     expect(count(traceOf(trace), 'exit s2')).toBe(0);
-    const resumed = await start(['resume', 'twicets', '--state-dir', state, '--trace', trace, '--step-ms', '10', '--yes']).done;
+    const resumed = await start(['resume', 'twicetst', '--state-dir', state, '--trace', trace, '--step-ms', '10', '--yes']).done;
     expect(resumed.code).toBe(0);
   });
 
@@ -162,7 +162,7 @@ describe('engine: killed runners resume', () => {
     const dir = tempDir();
     const trace = join(dir, 'trace.log');
     const state = join(dir, 'state');
-    const first = start(['run', '--run-id', 'oncets', '--state-dir', state, '--trace', trace, '--step-ms', '1500', '--yes', '--finish-on-interrupt']);
+    const first = start(['run', '--run-id', 'oncetest', '--state-dir', state, '--trace', trace, '--step-ms', '1500', '--yes', '--finish-on-interrupt']);
     await waitFor(() => traceOf(trace).some((l) => l.startsWith('enter s2 ')));
     first.child.kill('SIGINT');
     const stopped = await first.done;
