@@ -4,16 +4,8 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { headlessApprover } from '../engine/approvers.js';
 import type { RunMachine } from '../engine/run-machine.js';
-import { openRehearsal } from '../rehearsal/world.js';
-import { seedPostgresDemo } from '../rehearsal/seed.js';
-import { seedMysqlDemo } from '../rehearsal/seed-mysql.js';
-import { adoptedSource, appLogin, prepareAdoptedSource, rehearsalSecret, restoreAdoptedSource } from '../rehearsal/adopt.js';
-import { probeWritable, startWriteLoad, verifyWrites, windowOfJournals, type WriteLoad } from '../rehearsal/write-load.js';
-import { DescribeDBClustersCommand, DescribeDBInstancesCommand } from '@aws-sdk/client-rds';
-import { isInstance } from '../steps/engine.js';
-import { DescribeKeyCommand } from '@aws-sdk/client-kms';
+import { AdoptedSourceRefusedError, openRehearsalSession } from '../rehearsal/session.js';
 import type { Runbook } from '../runbook/schema.js';
-import type { Cloud } from '../aws/cloud.js';
 import { RunStore, newRunId } from '../state/run-store.js';
 import { CliError, isHeadless, loadRunbookOrExit, packageRoot, pickRenderer } from './common.js';
 import { composeServices, redactorFor } from './compose.js';
@@ -24,7 +16,7 @@ import { RunLockedError, type HeldLock } from '../engine/lock.js';
 import { replay } from '../engine/journal.js';
 import type { Flow } from '../engine/types.js';
 import { fenceOfJournal, unwritableAdvice } from '../steps/fence.js';
-import type { Family } from '../steps/engine.js';
+import { family as familyOf, type Family } from '../steps/engine.js';
 import type { RekeyServices } from '../steps/services.js';
 
 export interface RehearsalRunOptions {
@@ -70,10 +62,6 @@ export async function rehearseCommand(path: string | undefined, opts: RehearseOp
   });
 }
 
-function engineFamily(runbook: Runbook): 'postgres' | 'mysql' {
-  return runbook.source.engine.includes('postgres') ? 'postgres' : 'mysql';
-}
-
 export async function rehearsalRun(o: RehearsalRunOptions): Promise<number> {
   checkApprovals(flowFor(o.runbook), o.approve);
   const store = new RunStore(o.stateDir);
@@ -102,44 +90,19 @@ async function rehearsalLocked(o: RehearsalRunOptions, store: RunStore, runId: s
   const { runbook } = o;
   const resuming = o.resumeRunId !== undefined;
   const runDir = store.runDir(runId);
-  const worldDir = join(runDir, 'rehearsal');
   const flow = flowFor(runbook);
-  const family = engineFamily(runbook);
+  const family = familyOf(runbook);
   const writesPerSecond = o.load ?? runbook.rehearsal?.load.writesPerSecond ?? 100;
-  const writesLog = join(worldDir, 'writes.log');
-  // On an adopted database the write load's `app` and the runbook's user may need passwords (see adopt.ts).
-  const app = appLogin(runbook, family);
-  const sourcePassword = rehearsalSecret(runbook, runbook.source.password);
 
-  const adoptUrl = runbook.rehearsal?.source.url;
-  if (!resuming && adoptUrl !== undefined) {
-    // Before any server starts: a refused login is a preflight failure (exit 4) that leaves nothing running.
-    renderer.notice(`adopting ${adoptUrl} as the source; adding the app login and rehearsal_writes for the write load`);
-    try {
-      await prepareAdoptedSource(adoptedSource(adoptUrl, family, runbook.source.database, runbook.rehearsal?.source.urlPasswordEnv), app.password);
-    } catch (err) {
-      throw new CliError(`cannot use the adopted source ${adoptUrl}: ${redactorFor(runbook)(err instanceof Error ? err.message : String(err))}`, 4);
-    }
-  }
-  renderer.notice(`${resuming ? 'reopening' : 'starting'} the rehearsal cloud in ${worldDir}`);
-  const world = await openRehearsal({ stateDir: worldDir, runbook, fresh: !resuming, log: (m: string) => renderer.notice(m) });
-  if (!resuming && adoptUrl === undefined) {
-    const rows = runbook.rehearsal?.source.seedRows ?? 300_000;
-    renderer.notice(`seeding the demo database "${runbook.source.database}" with ${rows} rows`);
-    const seed = family === 'postgres' ? seedPostgresDemo : seedMysqlDemo;
-    await seed(world.servers.source.adminUrl, { database: runbook.source.database, rows }).catch(async (err: unknown) => {
-      await world.close({ stopServers: true });
-      throw err;
-    });
-  }
-  let load: WriteLoad | undefined;
-  let ticker: NodeJS.Timeout | undefined;
+  const rehearsal = await openRehearsalSession({ runbook, runDir, runId, resuming, writesPerSecond, notice: (m: string) => renderer.notice(m) }).catch((err: unknown) => {
+    // A refused adopted source is a preflight failure (exit 4); nothing was started.
+    if (err instanceof AdoptedSourceRefusedError) throw new CliError(redactorFor(runbook)(err.message), 4);
+    throw err;
+  });
   let ok = false;
   try {
-    if (writesPerSecond > 0) {
-      load = startWriteLoad({ endpoint: () => world.sourceEndpoint(), database: runbook.source.database, ...app, writesPerSecond, journalPath: writesLog, engine: family, runId });
-    }
-    const services = composeServices({ runbook, runId, provider: 'rehearsal', cloud: world.cloud });
+    rehearsal.startLoad();
+    const services = composeServices({ runbook, runId, provider: 'rehearsal', cloud: rehearsal.cloud });
     const approver = o.autoApprove
       ? headlessApprover({ approve: [], yes: true, by: 'rehearsal' })
       : headlessApprover({ approve: o.approve ?? [], yes: o.yes === true, by: o.yes ? '--yes' : '--approve' });
@@ -156,87 +119,39 @@ async function rehearsalLocked(o: RehearsalRunOptions, store: RunStore, runId: s
       approver,
       redact: redactorFor(runbook),
       command: resuming ? `rekey resume ${runId}` : `rekey rehearse ${o.runbookPath}`,
-      onMachine: (machine: RunMachine) => {
-        ticker = setInterval(() => {
-          if (!load) return;
-          const s = load.stats();
-          machine.metric('load.acknowledged', s.acknowledged);
-          machine.metric('load.errors', s.errors);
-          machine.metric('load.perSecond', s.perSecond);
-        }, 1000);
-        ticker.unref();
-      },
+      onMachine: (machine: RunMachine) => rehearsal.reportLoadTo(machine),
       finish: async (outcome) => {
-        if (ticker) clearInterval(ticker);
-        await load?.stop();
-        const stats = load?.stats();
-        const ep = world.sourceEndpoint();
-        // A verification that cannot run proves nothing: the summary says so and the rehearsal fails (exit 1).
-        let verifyError: string | undefined;
-        const verified = load
-          ? await verifyWrites({
-            target: { ...ep, engine: family, database: runbook.source.database, user: runbook.source.username, ...(sourcePassword !== undefined ? { password: sourcePassword } : {}) },
-            journalPaths: [writesLog],
-          }).catch((error: unknown) => {
-            verifyError = `could not check the acknowledged writes on ${runbook.source.identifier}: ${error instanceof Error ? error.message : String(error)}`;
-            return undefined;
-          })
-          : { acknowledged: 0, lost: 0, duplicated: 0, lostSample: [], duplicatedSample: [] };
-        const writes = verified ?? { acknowledged: stats?.acknowledged ?? 0, lost: null, duplicated: null, lostSample: [], duplicatedSample: [] };
-        const probe = await probeWritable({ ...ep, engine: family, database: runbook.source.database, ...app });
-        const keyAtEndpoint = await keyServingEndpoint(world.cloud, runbook).catch(() => undefined);
+        const { summary: verdict, writesOk, verifyError } = await rehearsal.finish();
+        const writable = verdict.endpointWritable;
         // Truthful ending: the application's own login must be able to write through the source's endpoint.
-        const unwritable = probe.writable ? undefined : await unwritableEnding(store, runId, flow, family);
+        const unwritable = writable ? undefined : await unwritableEnding(store, runId, flow, family);
         if (unwritable) {
           renderer.error(
-            `the source endpoint refuses the application's writes (${probe.error ?? 'no detail'})` +
+            `the source endpoint refuses the application's writes (${verdict.endpointWriteError ?? 'no detail'})` +
               (unwritable.stillFenced.length > 0 ? `; fenced by this run: ${unwritable.stillFenced.join(', ')}. To undo by hand: ${unwritable.undo.join(' ')}` : ''),
           );
         }
-        const summary = {
-          engine: family,
-          runbook: runbook.name,
-          // Over the whole run: the shared write log holds every runner's acknowledgements (a resumed run's too).
-          ...wholeRunWindow(stats?.longestUnavailableMs ?? 0, writesLog),
-          writes: { acknowledged: writes.acknowledged, lost: writes.lost, duplicated: writes.duplicated, errors: stats?.errors ?? 0, ...(verifyError !== undefined ? { verified: false, verifyError } : {}) },
-          endpointWritable: probe.writable,
-          ...(probe.error ? { endpointWriteError: probe.error } : {}),
-          switched: keyAtEndpoint?.isNew ?? false,
-          ...((writes.lost ?? 0) > 0 ? { lostSample: writes.lostSample } : {}),
-          ...((writes.duplicated ?? 0) > 0 ? { duplicatedSample: writes.duplicatedSample } : {}),
-          ...(unwritable ? { ...unwritable, next: `the source refuses writes: rekey rollback ${runId} lifts the fence (or run the undo statements)` } : {}),
-        };
+        const summary = { ...verdict, ...(unwritable ? { ...unwritable, next: `the source refuses writes: rekey rollback ${runId} lifts the fence (or run the undo statements)` } : {}) };
         if (verifyError !== undefined) renderer.error(verifyError);
         // A finished rehearsal gives an adopted database back its logins and slots (the old source stays fenced on AWS).
-        if (outcome.status === 'succeeded' && adoptUrl !== undefined) {
+        if (outcome.status === 'succeeded' && runbook.rehearsal?.source.url !== undefined) {
           try {
             const advice = await unwritableEnding(store, runId, flow, family);
-            const did = await restoreAdoptedSource(adoptedSource(adoptUrl, family, runbook.source.database, runbook.rehearsal?.source.urlPasswordEnv), advice.undo, services.names.slot);
+            const did = await rehearsal.restoreAdopted(advice.undo, services.names.slot);
             if (did.length > 0) renderer.notice(`the adopted database is as before: ${did.join('; ')}`);
           } catch (error) {
             renderer.error(`could not give the adopted database back its logins and slots: ${redactorFor(runbook)(error instanceof Error ? error.message : String(error))}`);
           }
         }
-        const writesOk = writes.lost === 0 && writes.duplicated === 0;
-        ok = outcome.status === 'succeeded' && writesOk && probe.writable;
+        ok = outcome.status === 'succeeded' && writesOk && writable;
         // Never ok:true while the probe failed: a run that ended with the endpoint refusing writes exits non-zero.
-        return { summary, ...(outcome.status === 'succeeded' && !(writesOk && probe.writable) ? { exitCode: 1 } : {}) };
+        return { summary, ...(outcome.status === 'succeeded' && !(writesOk && writable) ? { exitCode: 1 } : {}) };
       },
     });
     return result.exitCode;
   } finally {
-    if (ticker) clearInterval(ticker);
-    await load?.stop();
-    await world.close({ stopServers: true });
-    if (ok && !o.keep) rmSync(join(worldDir, 'servers'), { recursive: true, force: true });
+    await rehearsal.close({ removeServers: ok && !o.keep });
   }
-}
-
-/** downtimeMs over every runner of the run, and whether the window spans a crash (or a stop) of the runner. */
-function wholeRunWindow(thisRunnerMs: number, writesLog: string): { downtimeMs: number; windowSpansCrash?: true; runners?: number } {
-  const logged = windowOfJournals([writesLog]);
-  if (logged.runners <= 1 || logged.longestMs <= thisRunnerMs) return { downtimeMs: thisRunnerMs };
-  return { downtimeMs: logged.longestMs, ...(logged.spansRunners ? { windowSpansCrash: true as const } : {}), runners: logged.runners };
 }
 
 /** The run lock, or undefined (after saying who holds it) when another live runner has it. */
@@ -255,14 +170,3 @@ export async function unwritableEnding(store: RunStore, runId: string, flow: Flo
   const state = replay(await store.journal(runId).readAll(), flow.steps.map((s) => s.id));
   return unwritableAdvice(fenceOfJournal(state), fam);
 }
-
-/** Which key encrypts the cluster (or instance) that now answers to the source identifier. */
-async function keyServingEndpoint(cloud: Cloud, runbook: Runbook): Promise<{ keyArn: string | undefined; isNew: boolean }> {
-  const keyArn = isInstance(runbook)
-    ? (await cloud.rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: runbook.source.identifier }))).DBInstances?.[0]?.KmsKeyId
-    : (await cloud.rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: runbook.source.identifier }))).DBClusters?.[0]?.KmsKeyId;
-  const newKey = await cloud.kms.send(new DescribeKeyCommand({ KeyId: runbook.target.kmsKeyId }));
-  return { keyArn, isNew: keyArn !== undefined && keyArn === newKey.KeyMetadata?.Arn };
-}
-
-/** `{tables, mismatched}` from a validate step's output, whatever its exact shape. */

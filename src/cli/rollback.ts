@@ -5,18 +5,16 @@ import { redactDeep } from '../engine/redact.js';
 import { runFindings } from '../report/findings.js';
 import { writeRunReports } from '../report/write.js';
 import { RunMachine } from '../engine/run-machine.js';
-import type { StepContext } from '../engine/types.js';
 import { openRehearsal, type RehearsalWorld } from '../rehearsal/world.js';
-import type { RekeyServices } from '../steps/services.js';
 import { RunStore } from '../state/run-store.js';
 import { CliError, loadRunbookOrExit } from './common.js';
 import { composeServices, redactorFor } from './compose.js';
 import { JsonRenderer, LineRenderer } from './renderers.js';
 import { createdOf } from './resume.js';
 import { flowFor } from './run.js';
-import { toErrorInfo } from '../engine/executor.js';
-import { appLogin, rehearsalSecret } from '../rehearsal/adopt.js';
-import { probeWritable, verifyWrites } from '../rehearsal/write-load.js';
+import { rollbackRun } from '../engine/executor.js';
+import { appLogin, rehearsalSecret } from '../rehearsal/workload/adopt.js';
+import { probeWritable, verifyWrites } from '../rehearsal/workload/write-load.js';
 import type { Runbook } from '../runbook/schema.js';
 import { existsSync } from 'node:fs';
 import { family } from '../steps/engine.js';
@@ -43,7 +41,6 @@ export async function rollbackCommand(runId: string, opts: { json?: boolean; pro
     throw new CliError(`nothing to roll back: the rehearsal servers of run ${runId} are gone (a successful rehearsal deletes them; rehearse with --keep to roll back afterwards)`, 2);
   }
   const flow = flowFor(runbook);
-  if (!flow.rollback) throw new CliError(`the ${flow.id} flow has no rollback`, 1);
   const held = await store.lock(runId, `rekey rollback ${runId}`).acquire();
   let world: RehearsalWorld | undefined;
   const journal = store.journal(runId);
@@ -54,23 +51,6 @@ export async function rollbackCommand(runId: string, opts: { json?: boolean; pro
   try {
     if (created.provider === 'rehearsal') world = await openRehearsal({ stateDir: join(store.runDir(runId), 'rehearsal'), runbook, fresh: false, log: (m: string) => renderer.notice(m) });
     const services = composeServices({ runbook, runId, provider: created.provider, redactor: redact, ...(world ? { cloud: world.cloud } : {}), ...(opts.profile ? { profile: opts.profile } : {}) });
-    const state = replay(await journal.readAll(), flow.steps.map((s) => s.id));
-    const outputs = Object.fromEntries([...state.succeeded].map(([id, s]) => [id, s.output]));
-    const ctx: StepContext<RekeyServices> = {
-      runId,
-      outputs,
-      checkpoints: Object.fromEntries(state.checkpoints),
-      journaled: (stepId, key) => state.checkpointHistory.get(stepId)?.get(key) ?? [],
-      services,
-      signal: new AbortController().signal,
-      attempt: 1,
-      report: {
-        progress: (m, p) => machine.progress('rollback', m, p),
-        metric: (n, v) => machine.metric(n, v),
-        log: (level, m) => machine.log(level, m, 'rollback'),
-        publish: (k, v) => machine.publish(k, v),
-      },
-    };
     // The reports of the last runner would still tell its ending: rewrite them with the rollback's.
     const rewriteReports = async (): Promise<void> => {
       try {
@@ -81,11 +61,14 @@ export async function rollbackCommand(runId: string, opts: { json?: boolean; pro
         machine.log('warn', `could not rewrite the run report: ${error instanceof Error ? error.message : String(error)}`);
       }
     };
-    await journal.append({ t: 'rollback', at: new Date().toISOString(), status: 'started' });
-    machine.log('info', `rolling back run ${runId} (succeeded steps: ${[...state.succeeded.keys()].join(', ') || 'none'})`);
+    // The engine undoes the succeeded (and started) steps newest first: rename back, unfence, stop the task.
     const summary = (ok: boolean, extra: Record<string, unknown>): void => {
       if (opts.json) process.stdout.write(`${JSON.stringify(redactDeep({ type: 'summary', ok, runId, status: ok ? 'rolled_back' : 'rollback_failed', exitCode: ok ? 0 : 5, ...extra }, redact))}\n`);
     };
+    // Every fence record of the run (write-ahead), read before the rollback journals anything.
+    const before = replay(await journal.readAll(), flow.steps.map((s) => s.id));
+    const fenced = fenceOfJournal(before);
+    const switched = before.attempts.has('switch');
     const failed = async (message: string, extra: Record<string, unknown>): Promise<number> => {
       await journal.append({ t: 'rollback', at: new Date().toISOString(), status: 'failed', message: redact(message) });
       machine.log('error', `rollback failed: ${message}`);
@@ -93,26 +76,29 @@ export async function rollbackCommand(runId: string, opts: { json?: boolean; pro
       summary(false, { error: message, ...extra, next: `fix what is named above, then run again: rekey rollback ${runId}` });
       return 5;
     };
-    try {
-      await flow.rollback(ctx, new Set(state.succeeded.keys()));
-    } catch (err) {
-      const info = toErrorInfo('rollback', 'undo', err);
-      const advice = unwritableAdvice(fenceOfJournal(state), family(runbook));
-      return failed(info.message, err instanceof StillFencedError ? { stillFenced: err.fenced, undo: err.undoSql } : advice.stillFenced.length > 0 ? { undo: advice.undo } : {});
+    // The engine undoes the succeeded (and started) steps newest first: rename back, unfence, stop the task.
+    const outcome = await rollbackRun({ runId, flow, services, journal, machine, redact });
+    await rewriteReports();
+    if (outcome.status === 'failed') {
+      const advice = unwritableAdvice(fenced, family(runbook));
+      summary(false, {
+        error: outcome.error.message,
+        ...(outcome.cause instanceof StillFencedError ? { stillFenced: outcome.cause.fenced, undo: outcome.cause.undoSql } : advice.stillFenced.length > 0 ? { undo: advice.undo } : {}),
+        next: `fix what is named above, then run again: rekey rollback ${runId}`,
+      });
+      return 5;
     }
     // In a rehearsal, prove it: the application login can write through the source's endpoint again.
     const probe = world
       ? await probeWritable({ ...world.sourceEndpoint(), engine: family(runbook), database: runbook.source.database, ...appLogin(runbook, family(runbook)) })
       : undefined;
     if (probe && !probe.writable) {
-      const advice = unwritableAdvice(fenceOfJournal(state), family(runbook));
+      const advice = unwritableAdvice(fenced, family(runbook));
       const undo = advice.undo.length > 0 ? ` To undo by hand: ${advice.undo.join(' ')}` : '';
       return failed(`the source endpoint refuses writes after the rollback: ${probe.error ?? 'no detail'}.${undo}`, { endpointWritable: false, ...advice });
     }
     // Before any switch, every write the rehearsal's load acknowledged (all runners) must be on the source once.
-    const writes = world && !state.attempts.has('switch') ? await sourceWrites(world, runbook, store.runDir(runId)) : undefined;
-    await journal.append({ t: 'rollback', at: new Date().toISOString(), status: 'succeeded' });
-    await rewriteReports();
+    const writes = world && !switched ? await sourceWrites(world, runbook, store.runDir(runId)) : undefined;
     machine.log('info', 'rollback done: the source is unfenced and serves its original name');
     if (probe) machine.log('info', 'the source endpoint accepts writes');
     summary(true, { ...(probe ? { endpointWritable: true } : {}), ...(writes ? { writes } : {}) });

@@ -1,6 +1,7 @@
 // Walks a flow: skips what the journal says is done, asks at gates, runs each step once per attempt,
 // records every transition before moving on, and leaves the source safe when anything goes wrong.
 import { crashPoint } from './crash.js';
+import { makeSafe as makeSafeFlow, undoSteps, type UndoReport } from './compensation.js';
 import { rememberCheckpoint, replay, type JournalRecord, type JournalStore, type ReplayState } from './journal.js';
 import { redactDeep } from './redact.js';
 import type { RunMachine } from './run-machine.js';
@@ -129,9 +130,8 @@ export async function executeFlow<S>(opts: ExecuteOptions<S>): Promise<ExecuteOu
 
   let rewinds = 0;
   const makeSafe = async (step: Step<S>, ctx: StepContext<S>): Promise<boolean> => {
-    if (!flow.makeSafe) return true;
     try {
-      const undone = await flow.makeSafe(ctx, step.id);
+      const undone = await makeSafeFlow(flow, ctx, step.id);
       for (const id of undone) {
         delete outputs[id];
         state.checkpoints.delete(id);
@@ -156,7 +156,7 @@ export async function executeFlow<S>(opts: ExecuteOptions<S>): Promise<ExecuteOu
     if (step.gate) {
       const decided = state.decisions.get(step.gate.id);
       if (decided?.decision !== 'approved') {
-        const gateOutcome = await askGate(step, ctx, flow.steps.slice(i));
+        const gateOutcome = await askGate(step, ctx, [...flow.steps.slice(i)]);
         if (gateOutcome) return gateOutcome;
       }
     }
@@ -268,4 +268,57 @@ export async function executeFlow<S>(opts: ExecuteOptions<S>): Promise<ExecuteOu
     machine.setRunStatus(status, message);
     return outcome;
   }
+}
+
+/** What rollback needs of a run: the same journal, flow and services as its runner (the machine gets the log). */
+export interface RollbackOptions<S> extends Pick<ExecuteOptions<S>, 'runId' | 'flow' | 'services' | 'journal' | 'machine' | 'redact' | 'now'> {
+  /** Also undo what rollback keeps by default (steps with keepOnRollback). */
+  discard?: boolean;
+}
+
+/** `cause` is what the undo threw, for a caller that knows its type (the CLI names who is still fenced). */
+export type RollbackOutcome = ({ status: 'succeeded' } | { status: 'failed'; error: StepErrorInfo; cause: unknown }) & UndoReport;
+
+/**
+ * `rekey rollback`: replays the journal, then undoes every succeeded or started step newest first (undoSteps),
+ * journaling `rollback` started / succeeded / failed. Before the switch that unfences and stops the task; after it
+ * the switch's undo renames back first. What the steps keep (restored database, DMS resources, snapshots) stays.
+ */
+export async function rollbackRun<S>(opts: RollbackOptions<S>): Promise<RollbackOutcome> {
+  const { flow, journal, machine } = opts;
+  const now = opts.now ?? (() => new Date());
+  const redact = opts.redact ?? ((t: string) => t);
+  const state = replay(await journal.readAll(), flow.steps.map((s) => s.id));
+  const outputs: Record<string, unknown> = Object.fromEntries([...state.succeeded].map(([id, s]) => [id, s.output]));
+  const ctx: StepContext<S> = {
+    runId: opts.runId,
+    outputs,
+    checkpoints: Object.fromEntries(state.checkpoints),
+    journaled: (stepId, key) => state.checkpointHistory.get(stepId)?.get(key) ?? [],
+    services: opts.services,
+    signal: new AbortController().signal,
+    attempt: 1,
+    report: {
+      progress: (m, p) => machine.progress('rollback', m, p),
+      metric: (n, v) => machine.metric(n, v),
+      log: (level, m) => machine.log(level, m, 'rollback'),
+      publish: (k, v) => machine.publish(k, redactDeep(v, redact)),
+    },
+  };
+  await journal.append({ t: 'rollback', at: now().toISOString(), status: 'started' });
+  machine.log('info', `rolling back run ${opts.runId} (succeeded steps: ${[...state.succeeded.keys()].join(', ') || 'none'})`);
+  const report: UndoReport = { undone: [], kept: [] };
+  try {
+    const done = await undoSteps(flow, ctx, { succeeded: new Set(state.succeeded.keys()), started: new Set(state.attempts.keys()) }, { discard: opts.discard ?? false });
+    report.undone.push(...done.undone);
+    report.kept.push(...done.kept);
+  } catch (err) {
+    const error = toErrorInfo('rollback', 'undo', err);
+    await journal.append({ t: 'rollback', at: now().toISOString(), status: 'failed', message: redact(error.message) });
+    machine.log('error', `rollback failed: ${error.message}`);
+    return { status: 'failed', error, cause: err, ...report };
+  }
+  for (const k of report.kept) machine.log('info', `kept ${k.what} (${k.stepId})`);
+  await journal.append({ t: 'rollback', at: now().toISOString(), status: 'succeeded' });
+  return { status: 'succeeded', ...report };
 }

@@ -6,16 +6,19 @@ import { join } from 'node:path';
 import type { Cloud } from '../aws/cloud.js';
 import { rehearsalSchema } from '../runbook/schema.js';
 import type { Runbook } from '../runbook/schema.js';
-import { cloudwatchSend } from './cloudwatch.js';
+import { cloudwatchSend } from './aws/cloudwatch.js';
 import type { Core, Input } from './core.js';
 import { REHEARSAL_ADMIN, ensureProxy, isInstanceWorld, isMysql, localBackend } from './core.js';
-import { defaultDbParameterGroup, defaultOptionGroup, REPLICA_SERVER_ID, replicaServerName } from './rds-instance.js';
-import { FakeDms, registerReplicationInstance } from './dms.js';
-import { declareKey, findKey, kmsSend } from './kms.js';
-import { myConfig, prepareMyServer, resetReplica, rows, SYSTEM_DATABASES, withMy, myIdent } from './my-ops.js';
-import { dropDatabase, ident, pgConfig, withPg } from './pg-ops.js';
-import { ProxyRegistry } from './proxy.js';
-import { rdsSend, rdsTick } from './rds.js';
+import { defaultDbParameterGroup, defaultOptionGroup, REPLICA_SERVER_ID, replicaServerName } from './aws/rds-instance.js';
+import { FakeDms, registerReplicationInstance } from './aws/dms.js';
+import { declareKey, findKey, kmsSend } from './aws/kms.js';
+import { myConfig, prepareMyServer, resetReplica, rows, SYSTEM_DATABASES, withMy, myIdent } from './engines/my-ops.js';
+import { dropDatabase, ident, pgConfig, withPg } from './engines/pg-ops.js';
+import { ProxyRegistry } from './aws/proxy.js';
+import { rdsSend } from './aws/rds.js';
+import { rdsTick } from './aws/rds-records.js';
+import { estateKmsSend, estateRdsSend } from './aws/estate.js';
+import { withRehearsalRegions } from './estate-world.js';
 import type { Backend, ClusterSettings, ParameterGroupRecord, RegistryState } from './registry.js';
 import { Registry, resourceId } from './registry.js';
 import { startMariadb, startPostgres } from './servers/index.js';
@@ -164,11 +167,12 @@ export async function openRehearsal(opts: { stateDir: string; runbook: Runbook; 
   const cloud = {
     provider: 'rehearsal' as const,
     region: runbook.region,
-    rds: { send: sender(rdsSend(core), tick, created) },
-    kms: { send: sender(kmsSend(core), () => Promise.resolve()) },
+    rds: { send: sender(estateRdsSend(core, rdsSend(core)), tick, created) },
+    kms: { send: sender(estateKmsSend(core, core.region, kmsSend(core)), () => Promise.resolve()) },
     dms: { send: sender(dms.send, () => Promise.resolve(), created) },
     cloudwatch: { send: sender(cloudwatchSend(core), () => Promise.resolve()) },
   } as unknown as Cloud;
+  withRehearsalRegions(core, cloud);
 
   let closed = false;
   return {

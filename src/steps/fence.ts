@@ -9,17 +9,11 @@ import { findReplicationInstance } from '../aws/dms.js';
 import { InterruptedError, StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
 import { dmsUsername, output, withSource } from './common.js';
-import type { DmsSetupOutput } from './dms-setup.js';
 import { family, profile, type Family } from './engine.js';
 import type { ReplayState } from '../engine/journal.js';
 import type { Ctx } from './common.js';
+import type { FenceOutput } from './outputs.js';
 import type { RekeyServices } from './services.js';
-
-/** Holds a fence applied by a step that has not finished yet (the journal only has finished outputs). */
-export class FenceTracker {
-  /** The fence currently applied by an unfinished step. */
-  inFlight: FenceState | undefined;
-}
 
 /** Users the fence never touches: rekey's own and DMS's. */
 export function fenceExclusions(ctx: Ctx): string[] {
@@ -29,13 +23,18 @@ export function fenceExclusions(ctx: Ctx): string[] {
 
 /**
  * Everything any fence of this run recorded: the union of every journaled fence record (each attempt journals
- * its record before it changes a principal), the fence step's output and the fence in flight, each principal
- * with the oldest prior state recorded. Never a fresh listing: a principal fenced by a runner killed before its
- * output was journaled reads as "cannot log in" now and would be forgotten. Undefined when nothing was recorded.
+ * its record before it changes a principal), the fence step's output and the fence this process applied and has
+ * not lifted (`inFlight`), each principal with the oldest prior state recorded. Never a fresh listing: a principal
+ * fenced by a runner killed before its output was journaled reads as "cannot log in" now and would be forgotten.
+ * Undefined when nothing was recorded.
  */
-export function currentFence(ctx: Ctx, tracker: FenceTracker): FenceState | undefined {
-  const journaled = (ctx.journaled?.('fence', 'before') ?? [ctx.checkpoints?.fence?.before]) as readonly (FenceState | undefined)[];
-  return mergeFences([...journaled, output<FenceState>(ctx, 'fence'), tracker.inFlight]);
+export function currentFence(ctx: Ctx, inFlight?: FenceState): FenceState | undefined {
+  return mergeFences([...fenceCheckpoints(ctx), output(ctx, 'fence'), inFlight]);
+}
+
+/** Every fence record journaled by the fence step before it changed anything, oldest first. */
+function fenceCheckpoints(ctx: Ctx): readonly (FenceState | undefined)[] {
+  return (ctx.journaled?.('fence', 'before') ?? [ctx.checkpoints?.fence?.before]) as readonly (FenceState | undefined)[];
 }
 
 /** currentFence from a replayed journal, for the CLI's endings (rehearsal summary, rollback). */
@@ -72,10 +71,10 @@ export class StillFencedError extends StepError {
 
 /**
  * Restores the roles to their pre-fence state (idempotent), then checks it: every principal the fence changed
- * must be listed as a writer again, else StillFencedError. Returns whether there was a fence to lift.
+ * must be able to log in again, else StillFencedError. Returns whether there was a fence to lift.
  */
-export async function unfence(ctx: Ctx, tracker: FenceTracker): Promise<boolean> {
-  const state = currentFence(ctx, tracker);
+export async function unfence(ctx: Ctx, inFlight?: FenceState): Promise<boolean> {
+  const state = currentFence(ctx, inFlight);
   if (!state) return false;
   const mustLogIn = fencedByRekey(state);
   if (state.principals.length > 0) {
@@ -95,14 +94,13 @@ export async function unfence(ctx: Ctx, tracker: FenceTracker): Promise<boolean>
       throw new StillFencedError(still, undo);
     }
   }
-  tracker.inFlight = undefined;
   ctx.report.log('info', `unfenced ${state.principals.map((p) => p.name).join(', ') || 'nothing'}`);
   return true;
 }
 
 /** How long the source has been fenced, or undefined when it is not. */
 export function fencedForMs(ctx: Ctx): number | undefined {
-  const state = output<FenceState>(ctx, 'fence');
+  const state = output(ctx, 'fence');
   return state ? ctx.services.clock.now() - Date.parse(state.at) : undefined;
 }
 
@@ -143,7 +141,7 @@ async function dmsAddresses(ctx: Ctx): Promise<string[]> {
   } catch (error) {
     if (error instanceof InterruptedError) throw error;
   }
-  return output<DmsSetupOutput>(ctx, 'dms-setup')?.instanceAddresses ?? [];
+  return output(ctx, 'dms-setup')?.instanceAddresses ?? [];
 }
 
 /**
@@ -180,7 +178,12 @@ export async function guardOpenSessions(ctx: Ctx, db: DbAdapter, addresses: read
   ]);
 }
 
-export function fenceStep(tracker: FenceTracker): Step<RekeyServices, FenceState> {
+/**
+ * The fence step. Its undo lifts the fence (the engine calls it to make the source safe and on rollback); it also
+ * remembers, in this process, a fence applied by an attempt that has not finished (for contexts without checkpoints).
+ */
+export function fenceStep(): Step<RekeyServices, FenceOutput> {
+  let inFlight: FenceState | undefined;
   return {
     id: 'fence',
     title: 'Fence writes on the source',
@@ -202,7 +205,7 @@ export function fenceStep(tracker: FenceTracker): Step<RekeyServices, FenceState
       const addresses = await dmsAddresses(ctx);
       return withSource(ctx, async (db) => {
         // What earlier attempts recorded stays in: a principal they fenced may not be listed as a writer any more.
-        const journaled = currentFence(ctx, tracker);
+        const journaled = currentFence(ctx, inFlight);
         const listed = rb.cutover.writerRoles ?? (await db.writerPrincipals(exclude));
         const principals = [...new Set([...listed, ...(journaled?.principals.map((p) => p.name) ?? [])])].filter((p) => !exclude.includes(p));
         if (principals.length === 0) ctx.report.log('warn', 'no writer roles to fence: nothing stops writes during the cutover');
@@ -212,22 +215,24 @@ export function fenceStep(tracker: FenceTracker): Step<RekeyServices, FenceState
           ...(journaled ? { previous: journaled } : {}),
           beforeChange: async (before) => {
             const record = mergeFences([journaled, before])!;
-            tracker.inFlight = record;
+            inFlight = record;
             await ctx.checkpoint?.('before', record);
             crashPoint('fence:after-journal');
           },
           afterEach: (_name, n) => crashPoint(`fence:after-principal:${n}`),
         });
         const fenced = mergeFences([journaled, state])!;
-        tracker.inFlight = fenced;
+        inFlight = fenced;
         ctx.report.log('info', `fenced ${principals.join(', ') || 'nothing'}`);
         crashPoint('fence:after-sessions');
         const open = await guardOpenSessions(ctx, db, addresses, 'once the fence is up');
         return { ...fenced, dmsAddresses: addresses, ...(open.length > 0 ? { unfenced: open } : {}) };
       });
     },
+    inEffect: (ctx) => currentFence(ctx, inFlight) !== undefined,
     async undo(ctx) {
-      await unfence(ctx, tracker);
+      await unfence(ctx, inFlight);
+      inFlight = undefined;
     },
   };
 }

@@ -1,37 +1,15 @@
 // validate (before the fence, informative under live writes) and final-validate (after the drain: any
 // difference fails the run). Row counts and optional checksums, tables in parallel with bounded concurrency.
-import type { DbAdapter, FenceState, TableRef } from '../db/types.js';
+import type { DbAdapter, TableRef } from '../db/types.js';
 import { StepError } from '../engine/types.js';
 import type { PlannedAction, Step } from '../engine/types.js';
 import { clusterEndpoint, mapLimit, openDb, output, withSource } from './common.js';
 import type { Ctx } from './common.js';
-import type { CapturePositionOutput } from './capture-position.js';
 import { fenceBudgetMs, guardOpenSessions } from './fence.js';
-import type { PreflightReport } from './preflight.js';
 import type { RekeyServices } from './services.js';
+import type { ValidationOutput } from './outputs.js';
 
-/** One table compared. */
-export interface TableComparison {
-  /** schema.table */
-  table: string;
-  sourceRows: number | null;
-  targetRows: number | null;
-  /** Checksums equal; undefined when not checksummed. */
-  checksumMatch?: boolean;
-  matches: boolean;
-}
-
-/** A validation pass. */
-export interface ValidationOutput {
-  /** Tables compared. */
-  tables: number;
-  /** Tables whose counts or checksums differ. */
-  mismatched: number;
-  results: TableComparison[];
-  /** ISO time the pass finished. */
-  at: string;
-  durationMs: number;
-}
+export type { TableComparison, ValidationOutput } from './outputs.js';
 
 function wantsChecksum(ctx: Ctx, table: string): boolean {
   const c = ctx.services.runbook.validation.checksums;
@@ -120,9 +98,9 @@ function mismatchLines(out: ValidationOutput): string[] {
  * that never heals by waiting, so say what to do instead.
  */
 function overlapDuplicates(ctx: Ctx, out: ValidationOutput): string[] {
-  const overlap = output<CapturePositionOutput>(ctx, 'capture-position')?.overlap;
+  const overlap = output(ctx, 'capture-position')?.overlap;
   if (!overlap) return [];
-  const keyless = new Set(output<PreflightReport>(ctx, 'preflight')?.tablesWithoutPk ?? []);
+  const keyless = new Set(output(ctx, 'preflight')?.tablesWithoutPk ?? []);
   const tables = out.results.filter((r) => !r.matches && keyless.has(r.table) && (r.targetRows ?? 0) > (r.sourceRows ?? 0)).map((r) => r.table);
   if (tables.length === 0) return [];
   return [
@@ -138,9 +116,14 @@ export const validate: Step<RekeyServices, ValidationOutput> = {
   async run(ctx) {
     const out = await compareTables(ctx, false);
     // Writes are still flowing, so differences here are drift, not failure; final-validate decides.
-    for (const line of mismatchLines(out)) ctx.report.log('info', `still catching up: ${line}`);
+    for (const r of out.results.filter((x) => !x.matches)) {
+      const ahead = (r.targetRows ?? 0) > (r.sourceRows ?? 0);
+      // The two sides are counted one after the other while writes go on: either may be ahead for a moment.
+      const why = ahead ? 'target ahead (counted after new writes arrived; expected under live writes)' : 'target behind (CDC still applying; expected under live writes)';
+      ctx.report.log('info', `${why}: ${r.table}: source ${r.sourceRows ?? '-'} rows, target ${r.targetRows ?? '-'} rows${r.checksumMatch === false ? ', checksums differ' : ''}`);
+    }
     ctx.report.publish('validation-pre-fence', out);
-    ctx.report.progress(`${out.tables} tables compared, ${out.mismatched} differ while writes continue`);
+    ctx.report.progress(`${out.tables} tables compared, ${out.mismatched} differ while writes continue (expected; the final validation, fenced, decides)`);
     return out;
   },
 };
@@ -158,7 +141,7 @@ export const finalValidate: Step<RekeyServices, ValidationOutput> = {
       throw new StepError(`final validation failed: ${out.mismatched} of ${out.tables} tables differ`, 'fatal', [...mismatchLines(out), ...overlapDuplicates(ctx, out)]);
     }
     // A session of rekey's own login opened since the fence went up could still write before the switch.
-    await withSource(ctx, (db) => guardOpenSessions(ctx, db, output<FenceState>(ctx, 'fence')?.dmsAddresses ?? [], 'after the final validation'));
+    await withSource(ctx, (db) => guardOpenSessions(ctx, db, output(ctx, 'fence')?.dmsAddresses ?? [], 'after the final validation'));
     return out;
   },
 };

@@ -3,7 +3,8 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from '@jest/globals';
 import { join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
-import { STEP_IDS } from '../../src/flows/index.js';
+import { stepIds } from '../../src/flows/index.js';
+import { loadRunbook } from '../../src/runbook/load.js';
 import { journalOf, rekey, SECRET, start, summaryOf, tempDir } from './rehearse-cli.js';
 import type { Done, Summary } from './rehearse-cli.js';
 
@@ -20,10 +21,29 @@ export const INSIDE: Record<string, string[]> = {
   switch: ['switch:after-rename-call', 'switch:between-renames', 'switch:after-rename-call@2'],
 };
 
-/** Every crash point in flow order: each step's inner points, then its boundary. */
-export const POINTS: string[] = STEP_IDS.flatMap((id) => [...(INSIDE[id] ?? []), `step:after:${id}`]);
+/** Every crash point of the bundled rehearsal runbook's flow, in order: each step's inner points, then its boundary. */
+export function points(engine: Engine): string[] {
+  const loaded = loadRunbook(resolve(`runbooks/rehearsal-${engine}.yaml`));
+  if (!loaded.ok) throw new Error(`the bundled ${engine} rehearsal runbook does not load`);
+  return stepIds(loaded.runbook).flatMap((id) => [...(INSIDE[id] ?? []), `step:after:${id}`]);
+}
+
 /** Points at which the switch has not begun: a rollback must leave every acknowledged write on the source. */
-export const BEFORE_SWITCH = new Set(POINTS.slice(0, POINTS.indexOf('switch:after-rename-call')));
+export function beforeSwitch(engine: Engine): Set<string> {
+  const all = points(engine);
+  return new Set(all.slice(0, all.indexOf('switch:after-rename-call')));
+}
+
+/**
+ * The rollback column, trimmed to one cell per phase (see the header of kill-matrix-postgres.test.ts): the last
+ * boundary before the fence, inside the fence (the write-ahead record alone; after-principal:1 is the repro cell),
+ * the drain, the stop-task, fix-sequences and each switch point.
+ */
+export function rollbackCells(engine: Engine): string[] {
+  const all = points(engine);
+  const beforeFence = all[all.indexOf('fence:after-journal') - 1]!;
+  return [beforeFence, 'fence:after-journal', 'drain:after-sentinel', 'stop-task:after-stop-call', 'fix-sequences:after-read', 'switch:after-rename-call', 'switch:between-renames', 'switch:after-rename-call@2'];
+}
 
 export interface Extra extends Summary {
   stillFenced?: string[];
@@ -76,11 +96,11 @@ export function expectNoSecret(...outs: Done[]): void {
 }
 
 /** A rollback that must succeed with the source writable (and, before the switch, every write on it once). */
-export async function expectRollbackClean(cwd: string, runId: string, point: string): Promise<Extra> {
+export async function expectRollbackClean(engine: Engine, cwd: string, runId: string, point: string): Promise<Extra> {
   const rolled = await rekey(['rollback', runId, '--json'], cwd);
   const s = summaryOf(rolled) as Extra;
   expect({ point, code: rolled.code, ok: s.ok, status: s.status, endpointWritable: s.endpointWritable }).toEqual({ point, code: 0, ok: true, status: 'rolled_back', endpointWritable: true });
-  if (BEFORE_SWITCH.has(point) && s.writes) expect(s.writes).toMatchObject({ lost: 0, duplicated: 0 });
+  if (beforeSwitch(engine).has(point) && s.writes) expect(s.writes).toMatchObject({ lost: 0, duplicated: 0 });
   expectNoDoubleCreate(cwd, runId);
   expectNoSecret(rolled);
   return s;
@@ -114,7 +134,7 @@ export function killMatrix(engine: Engine): void {
       const first = fenced[0]!.value.principals.map((p) => p.name);
       for (const later of fenced.slice(1)) expect(later.value.principals.map((p) => p.name)).toEqual(expect.arrayContaining(first));
       // And a rollback afterwards leaves it writable too.
-      await expectRollbackClean(cwd, runId, 'fence:after-principal:1');
+      await expectRollbackClean(engine, cwd, runId, 'fence:after-principal:1');
     }, 300_000);
 
     // The issue's second repro: killed at the same point, then `rekey rollback`: it must restore the writer it fenced.
@@ -122,10 +142,10 @@ export function killMatrix(engine: Engine): void {
       const cwd = tempDir(`km-fence-rollback-${engine}`);
       await crashAt('fence:after-principal:1', ['rehearse', runbook(engine, cwd), '--json'], cwd);
       const runId = onlyRun(cwd);
-      const s = await expectRollbackClean(cwd, runId, 'fence:after-principal:1');
+      const s = await expectRollbackClean(engine, cwd, runId, 'fence:after-principal:1');
       expect(s.writes).toMatchObject({ lost: 0, duplicated: 0 });
       // A second rollback is harmless.
-      await expectRollbackClean(cwd, runId, 'fence:after-principal:1');
+      await expectRollbackClean(engine, cwd, runId, 'fence:after-principal:1');
     }, 300_000);
 
     (FULL ? it : it.skip)('a runner killed at every point in turn, each resume killed at the next, finishes: 0 lost, 0 duplicated, one of each resource', async () => {
@@ -133,7 +153,7 @@ export function killMatrix(engine: Engine): void {
       const path = runbook(engine, cwd);
       const cells: { point: string; result: string }[] = [];
       // In a resumed process the second rename is the first rename call it makes: no `@2` in the chain.
-      const chain = POINTS.map((p) => p.replace(/@2$/, ''));
+      const chain = points(engine).map((p) => p.replace(/@2$/, ''));
       let runId: string | undefined;
       for (const point of chain) {
         await crashAt(point, runId ? ['resume', runId, '--json'] : ['rehearse', path, '--json'], cwd);
@@ -154,11 +174,11 @@ export function killMatrix(engine: Engine): void {
       expect(cells.map((c) => c.point)).toEqual(chain);
     }, 1_200_000);
 
-    const rollbackCells = FULL ? POINTS.filter((p) => p !== 'fence:after-principal:1') : [];
-    (rollbackCells.length > 0 ? it.each(rollbackCells) : it.skip.each(['(full matrix only)']))('killed at %s, then rolled back: exit 0, the source writable', async (point) => {
+    const cells = FULL ? rollbackCells(engine) : [];
+    (cells.length > 0 ? it.each(cells) : it.skip.each(['(full matrix only)']))('killed at %s, then rolled back: exit 0, the source writable', async (point) => {
       const cwd = tempDir(`km-rb-${engine}`);
       await crashAt(point, ['rehearse', runbook(engine, cwd), '--json'], cwd);
-      await expectRollbackClean(cwd, onlyRun(cwd), point);
+      await expectRollbackClean(engine, cwd, onlyRun(cwd), point);
     }, 300_000);
   });
 }

@@ -16,8 +16,22 @@
 //   switch:after-rename-call     a rename asked for (RDS), its wait not begun (`@2`: the second rename of a process)
 //   switch:between-renames       the old database parked under its -old name, the new one not yet moved
 //
-// `npm test` runs a subset (the issue's two repro paths and the empty fence); `npm run test:chaos` (REKEY_CHAOS=full)
-// runs every cell. Cells share nothing but the built CLI; each is a small rehearsal (500 rows, zero AWS delays).
+// `npm test` runs a subset (the issue's two repro paths, the second runner and the empty fence); `npm run test:chaos`
+// (REKEY_CHAOS=full) adds the resume chain and the rollback column. Cells share nothing but the built CLI; each is a
+// small rehearsal (500 rows, zero AWS delays).
+//
+// What test:chaos runs, per engine (the two engines' files run in parallel):
+//   - the resume chain, whole: ONE runner killed at every point above in turn, each resume killed at the next, the
+//     last resume finishing. Cheap (one rehearsal, no new servers per point), so no kill point is dropped from it.
+//   - the rollback column, trimmed to one cell per phase (a fresh rehearsal per cell is what costs: ~45 s each):
+//     the last step boundary before the fence, fence:after-journal, drain:after-sentinel, stop-task:after-stop-call,
+//     fix-sequences:after-read, switch:after-rename-call, switch:between-renames, switch:after-rename-call@2; and
+//     fence:after-principal:1 through the repro cells.
+//   Dropped from the rollback column (the full matrix ran 37 min serial, over the CI budget): every other
+//   step:after:<id> boundary (before the fence each rolls back the same way as the last one: unfence nothing, stop
+//   the task, keep what was created; after the switch they roll back like the switch points kept), and
+//   fence:after-sessions (the fence's output is the same union the kept fence cells already restore). The chain
+//   still kills at all of them, and a resume must cross each one.
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { journalOf, rekey, start, stopServersLeftUnder, summaryOf, tempDir, until } from '../helpers/rehearse-cli.js';

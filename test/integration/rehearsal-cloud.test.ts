@@ -12,14 +12,14 @@ import type { ReplicationTask } from '@aws-sdk/client-database-migration-service
 import { DescribeKeyCommand, GetKeyPolicyCommand, ListGrantsCommand } from '@aws-sdk/client-kms';
 import {
   CreateDBClusterSnapshotCommand, CreateDBInstanceCommand, DescribeDBClusterParametersCommand, DescribeDBClustersCommand, DescribeDBClusterSnapshotsCommand,
-  DescribeDBSnapshotsCommand, ModifyDBClusterCommand, RestoreDBClusterFromSnapshotCommand, waitUntilDBClusterAvailable,
+  DescribeDBProxiesCommand, DescribeDBSnapshotsCommand, ModifyDBClusterCommand, RestoreDBClusterFromSnapshotCommand, waitUntilDBClusterAvailable,
   waitUntilDBClusterSnapshotAvailable,
 } from '@aws-sdk/client-rds';
 import type { DBCluster , RDSClient} from '@aws-sdk/client-rds';
 import pg from 'pg';
 import { runbookSchema } from '../../src/runbook/schema.js';
 import type { Runbook } from '../../src/runbook/schema.js';
-import { seedPostgresDemo } from '../../src/rehearsal/seed.js';
+import { seedPostgresDemo } from '../../src/rehearsal/workload/seed.js';
 import { openRehearsal } from '../../src/rehearsal/world.js';
 import type { RehearsalWorld } from '../../src/rehearsal/world.js';
 import { createCdcTask, describeTask, fault, pgQuery as query, selectTables, sleep, startTask, until } from '../helpers/cloud-suite.js';
@@ -344,6 +344,10 @@ describe('rehearsal cloud (PostgreSQL)', () => {
   }, 30_000);
 
   test('an unknown command fails loudly, naming it', async () => {
-    await expect(world.cloud.rds.send(new DescribeDBSnapshotsCommand({}))).rejects.toThrow(/does not implement rds:DescribeDBSnapshots/);
+    await expect(world.cloud.rds.send(new DescribeDBProxiesCommand({}))).rejects.toThrow(/does not implement rds:DescribeDBProxies/);
+  });
+
+  test('an Aurora world has no DB snapshots: DescribeDBSnapshots answers an empty list, as AWS does (rekey inventory reads it)', async () => {
+    expect((await world.cloud.rds.send(new DescribeDBSnapshotsCommand({}))).DBSnapshots).toEqual([]);
   });
 });
