@@ -163,7 +163,8 @@ export async function runSession<S>(opts: SessionOptions<S>): Promise<SessionRes
         }
       }
     }
-    await renderer.done(outcome, machine, exitCode, summary);
+    // The outcome's messages may quote a secret (the summary shows them): redacted like the rest.
+    await renderer.done(redactDeep(outcome, opts.redact), machine, exitCode, summary);
     if (process.env.GITHUB_STEP_SUMMARY) {
       const full = buildSummary(outcome, machine.getSnapshot(), exitCode, summary);
       const problem = appendStepSummary(summaryMarkdown(full, nextStep(outcome, runId, dirArg)));
