@@ -8,10 +8,11 @@ import { AdoptedSourceRefusedError, openRehearsalSession } from '../rehearsal/se
 import type { Runbook } from '../runbook/schema.js';
 import { RunStore, newRunId } from '../state/run-store.js';
 import { CliError, isHeadless, loadRunbookOrExit, packageRoot, pickRenderer } from './common.js';
-import { composeServices, redactorFor } from './compose.js';
-import { checkApprovals, createdRecord, flowFor, runInfo } from './run.js';
+import { checkApprovals, flowFor, runContext, runInfo } from './run-context.js';
+import { createdRecord } from './run-journal.js';
+import { redactorFor } from './compose.js';
 import { runSession } from './session.js';
-import type { Renderer } from './renderers.js';
+import type { Renderer } from '../present/renderer.js';
 import { RunLockedError, type HeldLock } from '../engine/lock.js';
 import { replay } from '../engine/journal.js';
 import type { Flow } from '../engine/types.js';
@@ -102,7 +103,7 @@ async function rehearsalLocked(o: RehearsalRunOptions, store: RunStore, runId: s
   let ok = false;
   try {
     rehearsal.startLoad();
-    const services = composeServices({ runbook, runId, provider: 'rehearsal', cloud: rehearsal.cloud });
+    const run = runContext({ runbook, runId, provider: 'rehearsal', flow, cloud: rehearsal.cloud });
     const approver = o.autoApprove
       ? headlessApprover({ approve: [], yes: true, by: 'rehearsal' })
       : headlessApprover({ approve: o.approve ?? [], yes: o.yes === true, by: o.yes ? '--yes' : '--approve' });
@@ -111,13 +112,13 @@ async function rehearsalLocked(o: RehearsalRunOptions, store: RunStore, runId: s
       store,
       runId,
       flow,
-      services,
+      services: run.services,
       runbook,
       ...(resuming ? {} : { created: createdRecord(runId, o.runbookPath, runbook, flow, 'rehearsal', { autoApprove: o.autoApprove, load: writesPerSecond }) }),
-      info: { ...runInfo(runbook, 'rehearsal', services.names.targetCluster), oldKey: 'rehearsal source key' },
+      info: { ...runInfo(runbook, 'rehearsal', run.services.names.targetCluster), oldKey: 'rehearsal source key' },
       renderer,
       approver,
-      redact: redactorFor(runbook),
+      redact: run.redact,
       command: resuming ? `rekey resume ${runId}` : `rekey rehearse ${o.runbookPath}`,
       onMachine: (machine: RunMachine) => rehearsal.reportLoadTo(machine),
       finish: async (outcome) => {
@@ -137,7 +138,7 @@ async function rehearsalLocked(o: RehearsalRunOptions, store: RunStore, runId: s
         if (outcome.status === 'succeeded' && runbook.rehearsal?.source.url !== undefined) {
           try {
             const advice = await unwritableEnding(store, runId, flow, family);
-            const did = await rehearsal.restoreAdopted(advice.undo, services.names.slot);
+            const did = await rehearsal.restoreAdopted(advice.undo, run.services.names.slot);
             if (did.length > 0) renderer.notice(`the adopted database is as before: ${did.join('; ')}`);
           } catch (error) {
             renderer.error(`could not give the adopted database back its logins and slots: ${redactorFor(runbook)(error instanceof Error ? error.message : String(error))}`);

@@ -40,6 +40,8 @@ export interface MetricSink {
 /** The rehearsal's verdict on its write load, as the run summary shows it. */
 export interface RehearsalSummary extends Record<string, unknown> {
   engine: 'postgres' | 'mysql';
+  /** The runbook's strategy (dms-cdc, native, ...). */
+  strategy: string;
   runbook: string;
   /** The longest write-unavailable window over every runner of the run (the shared write log). */
   downtimeMs: number;
@@ -203,6 +205,7 @@ async function verdict(
   const keyAtEndpoint = await keyServingEndpoint(world.cloud, runbook).catch(() => undefined);
   const summary: RehearsalSummary = {
     engine: family,
+    strategy: runbook.strategy,
     runbook: runbook.name,
     // Over the whole run: the shared write log holds every runner's acknowledgements (a resumed run's too).
     ...wholeRunWindow(stats?.longestUnavailableMs ?? 0, o.writesLog),

@@ -24,9 +24,10 @@ import { poll } from '../aws/poll.js';
 import { pollTiming } from '../aws/rds.js';
 import { StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
+import { tableSelection } from '../runbook/schema.js';
 import type { Runbook } from '../runbook/schema.js';
 import type { ResourceNames } from './services.js';
-import { dmsPassword, dmsUsername, mustFindDb, output, rekeyTags, required, waitEnv } from './common.js';
+import { dmsPassword, dmsSettings, dmsUsername, mustFindDb, output, rekeyTags, required, waitEnv } from './common.js';
 import type { Ctx } from './common.js';
 import { profile } from './engine.js';
 import type { RekeyServices } from './services.js';
@@ -46,9 +47,9 @@ export function tableMappings(rb: Runbook): string {
     return { 'schema-name': p.family === 'mysql' && schema === '%' ? rb.source.database : schema, 'table-name': pattern.slice(dot + 1) };
   };
   const selections = [
-    ...rb.dms.tables.include.map((pattern) => ({ locator: split(pattern), action: 'include' })),
+    ...tableSelection(rb).include.map((pattern) => ({ locator: split(pattern), action: 'include' })),
     { locator: { 'schema-name': p.sentinelSchema, 'table-name': rb.cutover.sentinelTable }, action: 'include' },
-    ...rb.dms.tables.exclude.map((pattern) => ({ locator: split(pattern), action: 'exclude' })),
+    ...tableSelection(rb).exclude.map((pattern) => ({ locator: split(pattern), action: 'exclude' })),
   ];
   return JSON.stringify({
     rules: selections.map((s, i) => ({
@@ -96,10 +97,11 @@ export function endpointSettings(rb: Runbook, names: ResourceNames, kind: 'sourc
  * rotation does not break the task; else by username and password. TLS: verify-full whenever a certificate is given.
  */
 export function endpointAuth(rb: Runbook): { secret?: { SecretsManagerSecretId: string; SecretsManagerAccessRoleArn: string }; sslMode: string } {
-  const ref = rb.dms.password ?? rb.source.password;
-  const sslMode = rb.dms.certificateArn && rb.dms.sslMode !== 'verify-ca' ? 'verify-full' : (rb.dms.sslMode ?? 'verify-full');
-  if ('secretArn' in ref && rb.dms.secretsManagerAccessRoleArn) {
-    return { secret: { SecretsManagerSecretId: ref.secretArn, SecretsManagerAccessRoleArn: rb.dms.secretsManagerAccessRoleArn }, sslMode };
+  const dms = dmsSettings(rb);
+  const ref = dms.password ?? rb.source.password;
+  const sslMode = dms.certificateArn && dms.sslMode !== 'verify-ca' ? 'verify-full' : (dms.sslMode ?? 'verify-full');
+  if ('secretArn' in ref && dms.secretsManagerAccessRoleArn) {
+    return { secret: { SecretsManagerSecretId: ref.secretArn, SecretsManagerAccessRoleArn: dms.secretsManagerAccessRoleArn }, sslMode };
   }
   return { sslMode };
 }
@@ -108,7 +110,7 @@ export function endpointAuth(rb: Runbook): { secret?: { SecretsManagerSecretId: 
 function describeAuth(rb: Runbook): string {
   const auth = endpointAuth(rb);
   const how = auth.secret ? `SecretsManagerSecretId=${auth.secret.SecretsManagerSecretId} SecretsManagerAccessRoleArn=${auth.secret.SecretsManagerAccessRoleArn}` : `Username=${dmsUsername(rb)} Password=<from the runbook's secret>`;
-  return `${how} SslMode=${auth.sslMode}${rb.dms.certificateArn ? ` CertificateArn=${rb.dms.certificateArn}` : ''}`;
+  return `${how} SslMode=${auth.sslMode}${dmsSettings(rb).certificateArn ? ` CertificateArn=${dmsSettings(rb).certificateArn}` : ''}`;
 }
 
 /** endpointSettings with the secret's fields merged into the engine's settings block. */
@@ -135,7 +137,7 @@ async function ensureEndpoint(ctx: Ctx, kind: 'source' | 'target', instanceArn: 
           Port: db.port,
           ...(auth.secret ? {} : { Username: dmsUsername(rb), Password: await dmsPassword(ctx) }),
           SslMode: auth.sslMode as CreateEndpointMessage['SslMode'],
-          ...(rb.dms.certificateArn ? { CertificateArn: rb.dms.certificateArn } : {}),
+          ...(dmsSettings(rb).certificateArn ? { CertificateArn: dmsSettings(rb).certificateArn } : {}),
           ...(auth.secret ? withSecret(settings, rb, auth.secret) : settings),
           Tags: rekeyTags(ctx),
         }),
@@ -158,7 +160,7 @@ export const dmsSetup: Step<RekeyServices, DmsSetupOutput> = {
   title: 'Create the DMS endpoints and CDC task',
   describe(ctx) {
     const { names, runbook: rb } = ctx.services;
-    const ri = rb.dms.replicationInstance;
+    const ri = dmsSettings(rb).replicationInstance;
     const engine = profile(rb);
     return [
       { kind: 'aws', target: 'dms:DescribeReplicationInstances', summary: `replication instance ${ri.identifier}` },
@@ -175,7 +177,7 @@ export const dmsSetup: Step<RekeyServices, DmsSetupOutput> = {
   async run(ctx) {
     const { cloud, names, runbook: rb } = ctx.services;
     const position = required(ctx, 'capture-position', 'dms-setup');
-    const ri = rb.dms.replicationInstance;
+    const ri = dmsSettings(rb).replicationInstance;
     // Created by this run when preflight did not find it (a resume must not take over someone else's instance).
     const createdInstance = ri.create && output(ctx, 'preflight')?.dmsInstanceExisted === false;
     if (!(await findReplicationInstance(cloud, ri.identifier))) {

@@ -3,6 +3,7 @@
 import type { DbAdapter, TableRef } from '../db/types.js';
 import { StepError } from '../engine/types.js';
 import type { PlannedAction, Step } from '../engine/types.js';
+import { tableSelection } from '../runbook/schema.js';
 import { clusterEndpoint, mapLimit, openDb, output, withSource } from './common.js';
 import type { Ctx } from './common.js';
 import { fenceBudgetMs, guardOpenSessions } from './fence.js';
@@ -36,7 +37,7 @@ export async function compareTables(ctx: Ctx, withChecksums: boolean): Promise<V
   };
   try {
     const first = await open('source');
-    const tables: TableRef[] = await first.listTables(rb.dms.tables.include, rb.dms.tables.exclude);
+    const tables: TableRef[] = await first.listTables(tableSelection(rb).include, tableSelection(rb).exclude);
     const workers = Math.max(1, Math.min(rb.validation.concurrency, tables.length));
     // One connection pair per worker: a single connection would run the queries one after another anyway.
     // Opened all at once: inside the fence every millisecond is write downtime.
@@ -80,7 +81,7 @@ export async function compareTables(ctx: Ctx, withChecksums: boolean): Promise<V
 function describeValidation(ctx: Ctx, final: boolean): PlannedAction[] {
   const v = ctx.services.runbook.validation;
   const actions: PlannedAction[] = [
-    { kind: 'sql', target: 'source', summary: 'list replicated tables', detail: `include ${ctx.services.runbook.dms.tables.include.join(', ')}; exclude ${ctx.services.runbook.dms.tables.exclude.join(', ') || 'none'}` },
+    { kind: 'sql', target: 'source', summary: 'list replicated tables', detail: `include ${tableSelection(ctx.services.runbook).include.join(', ')}; exclude ${tableSelection(ctx.services.runbook).exclude.join(', ') || 'none'}` },
   ];
   if (v.rowCounts) actions.push({ kind: 'sql', target: 'source+target', summary: `SELECT count(*) per table, ${v.concurrency} at a time on each side` });
   if (final && v.checksums !== false) actions.push({ kind: 'sql', target: 'source+target', summary: `content checksums of ${v.checksums === true ? 'every table' : v.checksums.join(', ')}` });

@@ -111,8 +111,9 @@ describe('AWS error mapping', () => {
   test('a command the world does not know fails loudly', async () => {
     const world = new World();
     world.install();
-    const { DeleteDBClusterCommand } = await import('@aws-sdk/client-rds');
-    await expect(world.cloud().rds.send(new DeleteDBClusterCommand({ DBClusterIdentifier: 'x' }))).rejects.toThrow(/unexpected command/);
+    // The world now deletes clusters (rollback's discard path); DB proxies it never models.
+    const { DescribeDBProxiesCommand } = await import('@aws-sdk/client-rds');
+    await expect(world.cloud().rds.send(new DescribeDBProxiesCommand({}))).rejects.toThrow(/unexpected command/);
   });
 });
 
@@ -194,6 +195,8 @@ describe('resource names', () => {
       targetWriter: 'app-db-rekey-ab12cd34-w1',
       oldName: 'app-db-old-ab12cd34',
       slot: 'rekey_ab12cd34',
+      publication: 'rekey_ab12cd34',
+      subscription: 'rekey_ab12cd34_sub',
       sourceEndpoint: 'rekey-ab12cd34-src',
       targetEndpoint: 'rekey-ab12cd34-tgt',
       task: 'rekey-ab12cd34-cdc',

@@ -17,7 +17,7 @@ function endpoints(): Record<string, unknown>[] {
 describe('DMS endpoint authentication and TLS', () => {
   test('a {secretArn} DMS password with dms.secretsManagerAccessRoleArn: the endpoints name the secret, never carry the password; a certificate means verify-full', async () => {
     const base = testRunbook();
-    const world = new World(testRunbook({ dms: { ...base.dms, password: { secretArn: SECRET_ARN }, secretsManagerAccessRoleArn: ROLE_ARN, certificateArn: CERT_ARN, sslMode: 'require' } }));
+    const world = new World(testRunbook({ dms: { ...base.dms!, password: { secretArn: SECRET_ARN }, secretsManagerAccessRoleArn: ROLE_ARN, certificateArn: CERT_ARN, sslMode: 'require' } }));
     world.install();
     const flow = buildFlow(world.runbook);
     // Preflight reads the secret (rekey checks it resolves); the endpoints must not carry what it read.
@@ -44,13 +44,13 @@ describe('DMS endpoint authentication and TLS', () => {
     for (const e of endpoints()) expect(e).toMatchObject({ Username: 'rekey_admin', Password: PASSWORD, SslMode: 'require' });
     expect(endpoints()[0]).not.toHaveProperty('PostgreSQLSettings.SecretsManagerSecretId');
     const rb = testRunbook();
-    expect(endpointAuth(testRunbook({ dms: { ...rb.dms, password: { secretArn: SECRET_ARN } } }))).toEqual({ sslMode: 'require' });
+    expect(endpointAuth(testRunbook({ dms: { ...rb.dms!, password: { secretArn: SECRET_ARN } } }))).toEqual({ sslMode: 'require' });
     expect(renderPlan(planFlow(buildFlow(world.runbook), world.context()))).toContain('Username=rekey_admin Password=<from the runbook\'s secret> SslMode=require');
   });
 
   test('MySQL: the secret goes into MySQLSettings, beside the engine settings', () => {
     const rb = mysqlRunbook();
-    const auth = endpointAuth(mysqlRunbook({ dms: { ...rb.dms, password: { secretArn: SECRET_ARN }, secretsManagerAccessRoleArn: ROLE_ARN, certificateArn: CERT_ARN } }));
+    const auth = endpointAuth(mysqlRunbook({ dms: { ...rb.dms!, password: { secretArn: SECRET_ARN }, secretsManagerAccessRoleArn: ROLE_ARN, certificateArn: CERT_ARN } }));
     expect(auth).toEqual({ secret: { SecretsManagerSecretId: SECRET_ARN, SecretsManagerAccessRoleArn: ROLE_ARN }, sslMode: 'verify-full' });
   });
 });
