@@ -1,5 +1,6 @@
 // drain: prove the last change arrived. A sentinel row unique to this attempt is written on the fenced
 // source; the target must show it within drainTimeoutSeconds, else unfence and go back to catch-up.
+import { crashPoint } from '../engine/crash.js';
 import { poll } from '../aws/poll.js';
 import { StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
@@ -35,6 +36,7 @@ export const drainStep: Step<RekeyServices, DrainOutput> = {
       }
       await src.writeSentinel(rb.cutover.sentinelTable, token);
     });
+    crashPoint('drain:after-sentinel');
     const written = clock.now();
     const timeoutMs = Math.min(rb.cutover.drainTimeoutSeconds * 1000, budget);
     const delay = ctx.services.timing.fencedPollMs ?? Math.min(ctx.services.timing.pollMs, 250);
