@@ -8,11 +8,12 @@ import type { Runbook } from '../runbook/schema.js';
 import { capturePosition } from '../steps/capture-position.js';
 import { catchUp } from '../steps/catch-up.js';
 import { cleanup } from '../steps/cleanup.js';
+import { consistentValidateStep } from '../steps/consistent-validate.js';
 import { findDb, newKeyArn } from '../steps/common.js';
 import type { Ctx } from '../steps/common.js';
 import { dmsSetup } from '../steps/dms-setup.js';
 import { drainStep } from '../steps/drain.js';
-import { FenceTracker, currentFence, fenceStep, unfence } from '../steps/fence.js';
+import { FenceTracker, currentFence, fenceStep, rewindPoint, unfence } from '../steps/fence.js';
 import { profile } from '../steps/engine.js';
 import { fixSequences } from '../steps/fix-sequences.js';
 import { copySnapshot, replicaPosition } from '../steps/instance.js';
@@ -38,6 +39,7 @@ export const STEP_IDS = [
   'start-cdc',
   'catch-up',
   'validate',
+  'consistent-validate',
   'before-fence',
   'fence',
   'drain',
@@ -92,6 +94,7 @@ export function buildFlow(runbook: Runbook): Flow<RekeyServices> {
     startCdc,
     catchUp,
     validate,
+    consistentValidateStep(tracker),
     beforeFence,
     fenceStep(tracker),
     drainStep(tracker),
@@ -118,7 +121,7 @@ export function buildFlow(runbook: Runbook): Flow<RekeyServices> {
       }
       await unfence(ctx, tracker);
       // Once unfenced, everything from catch-up on must happen again (from start-cdc if the task was stopped).
-      const from = ctx.outputs['stop-task'] !== undefined ? 'start-cdc' : 'catch-up';
+      const from = rewindPoint(ctx, failedStepId);
       return ids.filter((id) => order(id) >= order(from) && order(id) < order('switch') && ctx.outputs[id] !== undefined);
     },
     async rollback(ctx, succeeded) {

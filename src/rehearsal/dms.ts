@@ -11,7 +11,7 @@ import {
 import { awsFault, UnsupportedCommandError } from './faults.js';
 import { replayOverlap, toleratesOverlap } from './overlap.js';
 import {
-  advanceSlot, dropSubscription, isLsn, listTables, lsnValue, observeSource, setSubscriptionEnabled, slotInfo, startSubscription, targetTuples,
+  advanceSlot, dropSubscription, isLsn, listTables, lsnValue, observeSource, pgConfig, setSubscriptionEnabled, slotInfo, startSubscription, targetTuples, withPg,
 } from './pg-ops.js';
 import type { SourceTable } from './pg-ops.js';
 import type { Backend, ClusterRecord, Datapoint, EndpointRecord, ReplicationInstanceRecord, TaskRecord } from './registry.js';
@@ -385,6 +385,7 @@ export class FakeDms {
         this.fail(t, problem);
         return;
       }
+      if (type === 'start-replication' && this.core.failures.corruptTargetRow) await this.corruptTargetRow(t);
       t.state = 'running';
       t.startedAt = this.core.now();
       t.hasRun = true;
@@ -394,6 +395,23 @@ export class FakeDms {
     } catch (error) {
       this.fail(t, `Task could not start: ${error instanceof Error ? error.message : String(error)}`);
     }
+  }
+
+  /**
+   * Fault injection (rehearsal.failures.corruptTargetRow): one row of the demo's orders table changes on the target
+   * behind the replication's back, the first order (the write load never touches it).
+   */
+  private async corruptTargetRow(t: TaskRecord): Promise<void> {
+    const target = t.cdc?.target;
+    if (!target) return;
+    try {
+      if (t.cdc?.mysql) await withMy(myConfig(target), (c) => c.query('UPDATE orders SET total = total + 1 ORDER BY id LIMIT 1'));
+      else await withPg(pgConfig(target), (c) => c.query('UPDATE orders SET total = total + 1 WHERE id = (SELECT min(id) FROM orders)'));
+    } catch (error) {
+      this.core.log(`rehearsal: could not corrupt a target row (no demo orders table?): ${error instanceof Error ? error.message : String(error)}`);
+      return;
+    }
+    this.core.log(`rehearsal: changed the first row of orders on ${target.database} behind the replication (rehearsal.failures.corruptTargetRow)`);
   }
 
   /** Set up the CDC; returns a failure message when DMS would refuse. */

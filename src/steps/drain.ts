@@ -4,7 +4,7 @@ import type { FenceState } from '../db/types.js';
 import { poll } from '../aws/poll.js';
 import { StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
-import { clusterEndpoint, required, withEndpoint, withSource } from './common.js';
+import { clusterEndpoint, required, withEndpoint, withSource, withStatementTimeout } from './common.js';
 import { profile } from './engine.js';
 import { fenceBudgetMs, fenceExclusions, unfence } from './fence.js';
 import type { FenceTracker } from './fence.js';
@@ -33,7 +33,9 @@ export function drainStep(tracker: FenceTracker): Step<RekeyServices, DrainOutpu
       const fence = required<FenceState>(ctx, 'fence', 'drain');
       const budget = fenceBudgetMs(ctx, 'drain');
       const token = `${ctx.runId}-${ctx.attempt}-${clock.now().toString(36)}`;
-      await withSource(ctx, async (src) => {
+      // Every statement inside the fence is cut off at what is left of the time box.
+      const bounded = withStatementTimeout(ctx, budget);
+      await withSource(bounded, async (src) => {
         const exclude = fenceExclusions(ctx);
         const fenced = new Set(fence.principals.map((p) => p.name));
         const loose = (await src.writerPrincipals(exclude)).filter((p) => fenced.has(p));
@@ -46,7 +48,7 @@ export function drainStep(tracker: FenceTracker): Step<RekeyServices, DrainOutpu
       const timeoutMs = Math.min(rb.cutover.drainTimeoutSeconds * 1000, budget);
       const delay = ctx.services.timing.fencedPollMs ?? Math.min(ctx.services.timing.pollMs, 250);
       try {
-        await withEndpoint(ctx, await clusterEndpoint(ctx, names.targetCluster, false), (tgt) =>
+        await withEndpoint(bounded, await clusterEndpoint(ctx, names.targetCluster, false), (tgt) =>
           poll({
             what: `sentinel ${token} on the target`,
             observe: () => tgt.hasSentinel(rb.cutover.sentinelTable, token),

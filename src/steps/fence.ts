@@ -28,7 +28,21 @@ export function fenceExclusions(ctx: Ctx): string[] {
  * killed mid-fence journaled before it changed anything.
  */
 export function currentFence(ctx: Ctx, tracker: FenceTracker): FenceState | undefined {
-  return tracker.inFlight ?? output<FenceState>(ctx, 'fence') ?? (ctx.checkpoints?.fence?.before as FenceState | undefined);
+  return (
+    tracker.inFlight ??
+    output<FenceState>(ctx, 'fence') ??
+    (ctx.checkpoints?.fence?.before as FenceState | undefined) ??
+    // The brief fence of the consistent-point validation, journaled under its own step.
+    (ctx.checkpoints?.['consistent-validate']?.before as FenceState | undefined)
+  );
+}
+
+/**
+ * Where a run goes back to after the cutover was abandoned and the source unfenced: catch-up while the CDC task
+ * still runs, start-cdc once stop-task succeeded or failed half-way (it resumes the task from its checkpoint).
+ */
+export function rewindPoint(ctx: Ctx, failedStepId?: string): 'start-cdc' | 'catch-up' {
+  return ctx.outputs['stop-task'] !== undefined || failedStepId === 'stop-task' ? 'start-cdc' : 'catch-up';
 }
 
 /** Restores the roles to their pre-fence state (idempotent). Returns whether there was a fence to lift. */
@@ -58,7 +72,7 @@ export function fenceBudgetMs(ctx: Ctx, stepId: string): number {
       `the source has been fenced for ${Math.round(fenced / 1000)} s, over cutover.fenceTimeoutSeconds (${limit / 1000} s): stopping before ${stepId}; the source is unfenced and nothing was switched`,
       'retryable',
       [],
-      { retryFrom: 'catch-up' },
+      { retryFrom: rewindPoint(ctx) },
     );
   }
   return left;

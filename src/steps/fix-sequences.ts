@@ -3,7 +3,7 @@
 import type { DbAdapter, SequenceState } from '../db/types.js';
 import { StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
-import { withSource, withTarget } from './common.js';
+import { withSource, withStatementTimeout, withTarget } from './common.js';
 import { family } from './engine.js';
 import { fenceBudgetMs } from './fence.js';
 import type { RekeyServices } from './services.js';
@@ -50,10 +50,11 @@ export const fixSequences: Step<RekeyServices, FixSequencesOutput> = {
     ];
   },
   async run(ctx) {
-    fenceBudgetMs(ctx, 'fix-sequences');
-    const sourceSeqs = await withSource(ctx, (db) => db.sequences());
+    // Every statement inside the fence is cut off at what is left of the time box.
+    const bounded = withStatementTimeout(ctx, fenceBudgetMs(ctx, 'fix-sequences'));
+    const sourceSeqs = await withSource(bounded, (db) => db.sequences());
     const sourceNext = new Map(sourceSeqs.map((s) => [s.name, s.nextValue]));
-    return withTarget(ctx, async (db) => {
+    return withTarget(bounded, async (db) => {
       const targetSeqs = await db.sequences();
       const missing = sourceSeqs.filter((s) => !targetSeqs.some((t) => t.name === s.name)).map((s) => s.name);
       const need = await requiredNext(db, targetSeqs, sourceNext);

@@ -9,6 +9,7 @@ import type { CatchUpOutput } from './catch-up.js';
 import type { PreflightReport } from './preflight.js';
 import type { RekeyServices } from './services.js';
 import type { ValidationOutput } from './validate.js';
+import type { ConsistentValidationOutput } from './consistent-validate.js';
 
 /** Hooks that ran. */
 export interface HooksOutput {
@@ -56,6 +57,14 @@ export const cutoverGate: GateSpec = {
       facts.validationAgeSeconds = Math.round((now - Date.parse(validation.at)) / 1000);
       facts.tablesCompared = validation.tables;
       facts.tablesDifferingBeforeFence = validation.mismatched;
+    }
+    const point = output<ConsistentValidationOutput>(c, 'consistent-validate');
+    if (point) {
+      facts.consistentPoint = point.point;
+      facts.tablesEqualAtConsistentPoint = `${point.tables - point.mismatched}/${point.tables}`;
+      facts.rowsCompared = point.rows;
+      facts.consistentPointWindowMs = point.windowMs;
+      if (point.keyless.length > 0) facts.comparedWholeWithoutPrimaryKey = point.keyless.join(', ');
     }
     if (preflight) {
       facts.predictedWindowSeconds = preflight.estimate.totalSeconds;

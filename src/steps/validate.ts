@@ -1,11 +1,17 @@
-// validate (before the fence, informative under live writes) and final-validate (after the drain: any
-// difference fails the run). Row counts and optional checksums, tables in parallel with bounded concurrency.
+// validate (before the fence, informative under live writes) and final-validate (inside the cutover fence, after
+// the drain: any difference fails the run). The full comparison happens at the consistent point before the gate
+// (consistent-validate.ts); inside the fence final-validate does only O(changes) work by default (validation.final:
+// none): the DMS task's state, table statistics and apply exceptions since that point. validation.final: counts
+// adds exact row counts; a journal from before consistent-validate existed gets the old full comparison.
 import type { DbAdapter, FenceState, TableRef } from '../db/types.js';
 import { StepError } from '../engine/types.js';
 import type { PlannedAction, Step } from '../engine/types.js';
-import { clusterEndpoint, mapLimit, openDb, output, withSource } from './common.js';
+import { findTask } from '../aws/dms.js';
+import { clusterEndpoint, mapLimit, openDb, output, withSource, withStatementTimeout, withTarget } from './common.js';
 import type { Ctx } from './common.js';
 import type { CapturePositionOutput } from './capture-position.js';
+import { appliedCounts, applyExceptionsTable, CONSISTENT_VALIDATE } from './consistent-validate.js';
+import type { ConsistentValidationOutput } from './consistent-validate.js';
 import { fenceBudgetMs, guardOpenSessions } from './fence.js';
 import type { PreflightReport } from './preflight.js';
 import type { RekeyServices } from './services.js';
@@ -31,6 +37,14 @@ export interface ValidationOutput {
   /** ISO time the pass finished. */
   at: string;
   durationMs: number;
+  /** final-validate: what was checked inside the fence (absent in journals from before validation.final). */
+  final?: 'none' | 'counts' | 'full';
+  /** final-validate: the consistent point the full comparison was made at. */
+  consistentPoint?: string;
+  /** final-validate: changes the DMS task applied since the consistent point (its table statistics). */
+  changesSincePoint?: number;
+  /** final-validate: apply exceptions DMS logged on the target since the consistent point. */
+  applyExceptionsSincePoint?: number;
 }
 
 function wantsChecksum(ctx: Ctx, table: string): boolean {
@@ -99,6 +113,25 @@ export async function compareTables(ctx: Ctx, withChecksums: boolean): Promise<V
   }
 }
 
+/** Row counts inside the fence at `validation.concurrency` tables per side per second: the predicted cost. */
+export const FENCED_COUNT_ROWS_PER_SECOND = 2_000_000;
+
+function describeFinal(ctx: Ctx): PlannedAction[] {
+  const v = ctx.services.runbook.validation;
+  const actions: PlannedAction[] = [
+    { kind: 'aws', target: 'dms:DescribeReplicationTasks', summary: 'the task stopped cleanly (not failed)' },
+    { kind: 'aws', target: 'dms:DescribeTableStatistics', summary: 'no table in error; changes applied since the consistent point' },
+    { kind: 'sql', target: 'target', summary: `rows in ${'awsdms_apply_exceptions'} since the consistent point: any fails the cutover` },
+  ];
+  if (v.final === 'counts') {
+    const rows = (output<PreflightReport>(ctx, 'preflight')?.estimate.rows ?? 0);
+    const seconds = Math.round((rows / (FENCED_COUNT_ROWS_PER_SECOND * v.concurrency)) * 10) / 10;
+    actions.push({ kind: 'sql', target: 'source+target', summary: `SELECT count(*) per table inside the fence, ${v.concurrency} at a time on each side (validation.final: counts)`, detail: `predicted ${seconds} s of write downtime for about ${rows} rows` });
+  }
+  actions.push({ kind: 'sql', target: 'source', summary: 'sessions of rekey\'s login from other clients: any refuses the cutover' });
+  return actions;
+}
+
 function describeValidation(ctx: Ctx, final: boolean): PlannedAction[] {
   const v = ctx.services.runbook.validation;
   const actions: PlannedAction[] = [
@@ -145,20 +178,75 @@ export const validate: Step<RekeyServices, ValidationOutput> = {
   },
 };
 
+/** Fails unless the DMS task applied everything since the consistent point without an error. O(changes). */
+async function checkChangesSincePoint(ctx: Ctx, bounded: Ctx, point: ConsistentValidationOutput): Promise<{ changes?: number; exceptions?: number }> {
+  const { cloud, names } = ctx.services;
+  const problems: string[] = [];
+  const task = await findTask(cloud, names.task);
+  if (task?.Status === 'failed') problems.push(`the CDC task failed: ${task.LastFailureMessage ?? task.StopReason ?? 'no reason given'}`);
+  const now = await appliedCounts(ctx);
+  let changes: number | undefined;
+  if (now) {
+    for (const [table, s] of Object.entries(now)) {
+      if (s.state === 'Table error') problems.push(`${table}: DMS reports the table in error (TableState ${s.state})`);
+    }
+    if (point.applied) {
+      const before = point.applied;
+      changes = Object.entries(now).reduce((n, [table, s]) => n + Math.max(0, s.applied - (before[table]?.applied ?? 0)), 0);
+    }
+  }
+  let exceptions: number | undefined;
+  const table = applyExceptionsTable(ctx);
+  const rows = await withTarget(bounded, (db) => db.rowCount(table)).catch(() => undefined);
+  if (rows !== undefined) {
+    exceptions = Math.max(0, rows - (point.applyExceptions ?? 0));
+    if (exceptions > 0) problems.push(`DMS logged ${exceptions} apply exception${exceptions === 1 ? '' : 's'} on the target since the consistent point (${table.schema}.${table.name}): changes were not applied`);
+  }
+  if (problems.length > 0) {
+    throw new StepError(`the CDC task did not apply everything since the consistent point (${point.point})`, 'fatal', problems);
+  }
+  return { ...(changes !== undefined ? { changes } : {}), ...(exceptions !== undefined ? { exceptions } : {}) };
+}
+
 export const finalValidate: Step<RekeyServices, ValidationOutput> = {
   id: 'final-validate',
-  title: 'Final validation (source fenced, task stopped)',
-  describe: (ctx) => describeValidation(ctx, true),
+  title: 'Final checks (source fenced, task stopped): what changed since the consistent point',
+  describe: (ctx) => (output(ctx, CONSISTENT_VALIDATE) !== undefined || ctx.outputs.validate === undefined ? describeFinal(ctx) : describeValidation(ctx, true)),
   async run(ctx) {
-    fenceBudgetMs(ctx, 'final-validate');
-    const out = await compareTables(ctx, true);
+    const { clock, runbook: rb } = ctx.services;
+    const started = clock.now();
+    // Every statement inside the fence is cut off at what is left of the time box.
+    const bounded = withStatementTimeout(ctx, fenceBudgetMs(ctx, 'final-validate'));
+    const point = output<ConsistentValidationOutput>(ctx, CONSISTENT_VALIDATE);
+    let out: ValidationOutput;
+    if (!point) {
+      // A run journaled before the consistent-point validation existed: the full comparison, as then.
+      out = { ...(await compareTables(bounded, true)), final: 'full' };
+    } else {
+      const since = await checkChangesSincePoint(ctx, bounded, point);
+      const counted = rb.validation.final === 'counts' ? await compareTables(bounded, false) : undefined;
+      const now = clock.now();
+      out = {
+        ...(counted ?? { tables: point.tables, mismatched: point.mismatched, results: point.results.map(({ table, sourceRows, targetRows, checksumMatch, matches }) => ({ table, sourceRows, targetRows, ...(checksumMatch !== undefined ? { checksumMatch } : {}), matches })) }),
+        at: new Date(now).toISOString(),
+        durationMs: now - started,
+        final: rb.validation.final,
+        consistentPoint: point.point,
+        ...(since.changes !== undefined ? { changesSincePoint: since.changes } : {}),
+        ...(since.exceptions !== undefined ? { applyExceptionsSincePoint: since.exceptions } : {}),
+      };
+    }
     ctx.report.publish('validation', out);
-    ctx.report.progress(`${out.tables} tables compared, ${out.mismatched} mismatched`);
+    ctx.report.progress(
+      point && rb.validation.final === 'none'
+        ? `${out.tables} tables compared at the consistent point; since then ${out.changesSincePoint ?? '?'} changes applied, ${out.applyExceptionsSincePoint ?? 0} apply exceptions`
+        : `${out.tables} tables compared, ${out.mismatched} mismatched`,
+    );
     if (out.mismatched > 0) {
       throw new StepError(`final validation failed: ${out.mismatched} of ${out.tables} tables differ`, 'fatal', [...mismatchLines(out), ...overlapDuplicates(ctx, out)]);
     }
     // A session of rekey's own login opened since the fence went up could still write before the switch.
-    await withSource(ctx, (db) => guardOpenSessions(ctx, db, output<FenceState>(ctx, 'fence')?.dmsAddresses ?? [], 'after the final validation'));
+    await withSource(bounded, (db) => guardOpenSessions(ctx, db, output<FenceState>(ctx, 'fence')?.dmsAddresses ?? [], 'after the final validation'));
     return out;
   },
 };
