@@ -1,5 +1,6 @@
 // drain: prove the last change arrived. A sentinel row unique to this attempt is written on the fenced
 // source; the target must show it within drainTimeoutSeconds, else unfence and go back to catch-up.
+import { randomBytes } from 'node:crypto';
 import type { FenceState } from '../db/types.js';
 import { poll } from '../aws/poll.js';
 import { StepError } from '../engine/types.js';
@@ -32,7 +33,8 @@ export function drainStep(tracker: FenceTracker): Step<RekeyServices, DrainOutpu
       const { runbook: rb, clock, names } = ctx.services;
       const fence = required<FenceState>(ctx, 'fence', 'drain');
       const budget = fenceBudgetMs(ctx, 'drain');
-      const token = `${ctx.runId}-${ctx.attempt}-${clock.now().toString(36)}`;
+      // Unique even for two drains of one attempt in the same millisecond (the consistent point's and the cutover's).
+      const token = `${ctx.runId}-${ctx.attempt}-${clock.now().toString(36)}-${randomBytes(3).toString('hex')}`;
       // Every statement inside the fence is cut off at what is left of the time box.
       const bounded = withStatementTimeout(ctx, budget);
       await withSource(bounded, async (src) => {

@@ -12,6 +12,7 @@ import {
   DescribeEndpointsCommand,
   DescribeReplicationInstancesCommand,
   DescribeReplicationTasksCommand,
+  DescribeTableStatisticsCommand,
   StartReplicationTaskCommand,
   StopReplicationTaskCommand,
   TestConnectionCommand,
@@ -43,7 +44,7 @@ import {
 import type { DBCluster, DBClusterSnapshot, DBInstance, DBSnapshot, Event } from '@aws-sdk/client-rds';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { Cloud } from '../../src/aws/cloud.js';
-import type { BinaryLog, DbAdapter, DbConnector, DbEndpoint, FenceState, OpenSession, SequenceState, SlotInfo, TableRef } from '../../src/db/types.js';
+import type { BinaryLog, DbAdapter, DbConnector, DbEndpoint, FenceState, KeyRange, OpenSession, SequenceState, SlotInfo, SnapshotReader, TableRef } from '../../src/db/types.js';
 import type { Flow, StepContext } from '../../src/engine/types.js';
 import { runbookSchema } from '../../src/runbook/schema.js';
 import type { Runbook, RunbookInput } from '../../src/runbook/schema.js';
@@ -180,6 +181,16 @@ export class World {
     source: new Map<string, bigint | null>([['public.orders.id', 1000n], ['public.items.code', 70n]]),
     target: new Map<string, bigint | null>([['public.orders.id', 1000n], ['public.items.code', 80n]]),
   };
+  /** Rows (by id, tables with an integer key) whose content differs on that side. */
+  corrupt: Record<Side, Set<string>> = { source: new Set(), target: new Set() };
+  /** Tables with an integer primary key `id` (ids 1..rows); the others have none. */
+  keyed = new Set(['public.orders']);
+  /** Snapshot transactions begun, by side. */
+  snapshotsBegun: Record<Side, number> = { source: 0, target: 0 };
+  /** DescribeTableStatistics answers (per table: applied changes and state). */
+  tableStatistics: { SchemaName: string; TableName: string; AppliedInserts: number; AppliedUpdates: number; AppliedDeletes: number; TableState: string }[] = [
+    { SchemaName: 'public', TableName: 'orders', AppliedInserts: 10, AppliedUpdates: 0, AppliedDeletes: 0, TableState: 'Table completed' },
+  ];
   opened: DbEndpoint[] = [];
   /** Which adapters the connector was asked for. */
   openedEngines = new Set<string>();
@@ -571,6 +582,7 @@ export class World {
       t.Status = 'stopping';
       return { ReplicationTask: { ...t } };
     });
+    dmsMock.on(DescribeTableStatisticsCommand).callsFake(() => ({ TableStatistics: this.tableStatistics.map((s) => ({ ...s })) }));
     dmsMock.on(DeleteReplicationTaskCommand).callsFake((input: { ReplicationTaskArn: string }) => {
       log('dms:DeleteReplicationTask');
       const t = taskByArn(input.ReplicationTaskArn);
@@ -744,6 +756,7 @@ export class World {
       listTables: () => Promise.resolve<TableRef[]>([{ schema: 'public', name: 'orders' }, { schema: 'public', name: 'items' }]),
       rowCount: (t) => Promise.resolve(w.rows[side].get(`${t.schema}.${t.name}`) ?? 0),
       checksum: (t) => Promise.resolve(`sum-${w.rows[side].get(`${t.schema}.${t.name}`) ?? 0}`),
+      snapshotReader: () => Promise.resolve(w.snapshotReader(side)),
       sequences: () => Promise.resolve(seqState(side)),
       columnMax: (t, column) => Promise.resolve(w.columnMax[side].get(`${t.schema}.${t.name}.${column}`) ?? null),
       raiseSequence: (name, next) => {
@@ -752,6 +765,50 @@ export class World {
         if (cur === null || cur < next) w.sequences[side].set(name, next);
         return Promise.resolve();
       },
+    };
+  }
+
+  /** A fake snapshot reader: reads the world's rows as they are when `begin` ran. */
+  snapshotReader(side: Side): SnapshotReader {
+    let rows: Map<string, number> | undefined;
+    let corrupt: Set<string> | undefined;
+    const view = () => ({ rows: rows ?? this.rows[side], corrupt: corrupt ?? this.corrupt[side] });
+    const ids = (name: string, range: KeyRange | undefined): number[] => {
+      const n = view().rows.get(name) ?? 0;
+      const from = range?.from ? Number(range.from[0]) : 1;
+      const to = range?.to ? Number(range.to[0]) : n + 1;
+      const out: number[] = [];
+      for (let id = Math.max(1, from); id < Math.min(n + 1, to); id++) out.push(id);
+      return out;
+    };
+    const hash = (name: string, id: number) => (view().corrupt.has(`${name}:${id}`) ? id * 7 + 1 : id * 7);
+    return {
+      begin: () => {
+        this.snapshotsBegun[side]++;
+        rows = new Map(this.rows[side]);
+        corrupt = new Set(this.corrupt[side]);
+        return Promise.resolve();
+      },
+      primaryKey: (t) => Promise.resolve(this.keyed.has(`${t.schema}.${t.name}`) ? { columns: ['id'], integer: true } : undefined),
+      keyExtent: (t) => {
+        const n = view().rows.get(`${t.schema}.${t.name}`) ?? 0;
+        return Promise.resolve(n > 0 ? { min: '1', max: String(n) } : undefined);
+      },
+      keySplits: () => Promise.resolve([]),
+      digest: (t, withHash, range) => {
+        const name = `${t.schema}.${t.name}`;
+        if (!range) {
+          const n = view().rows.get(name) ?? 0;
+          return Promise.resolve({ rows: n, ...(withHash ? { sum: `${n}-${[...view().corrupt].filter((k) => k.startsWith(`${name}:`)).length}` } : {}) });
+        }
+        const list = ids(name, range.range);
+        return Promise.resolve({ rows: list.length, ...(withHash ? { sum: String(list.reduce((s, id) => s + hash(name, id), 0)) } : {}) });
+      },
+      rowHashes: (t, _key, range, limit) => {
+        const name = `${t.schema}.${t.name}`;
+        return Promise.resolve(new Map(ids(name, range).slice(0, limit).map((id) => [`[${id}]`, String(hash(name, id))])));
+      },
+      close: () => Promise.resolve(),
     };
   }
 
