@@ -118,7 +118,7 @@ export function describeRange(key: string[], range: KeyRange): string {
   if (range.from && range.to) return `${cols} in [${value(range.from)}, ${value(range.to)})`;
   if (range.from) return `${cols} >= ${value(range.from)}`;
   if (range.to) return `${cols} < ${value(range.to)}`;
-  return 'whole table';
+  return `${cols}: every key`;
 }
 
 /** Splits [min, max] of an integer key into about (max - min + 1) / chunkRows ranges, open at both ends. */
@@ -134,9 +134,9 @@ export function integerRanges(min: bigint, max: bigint, chunkRows: number): KeyR
 /** Consecutive ranges between boundaries: (-inf, b1), [b1, b2), ..., [bn, +inf). */
 export function rangesFromBounds(bounds: string[][]): KeyRange[] {
   if (bounds.length === 0) return [{}];
-  const ranges: KeyRange[] = [{ to: bounds[0] as string[] }];
-  for (let i = 1; i < bounds.length; i++) ranges.push({ from: bounds[i - 1] as string[], to: bounds[i] as string[] });
-  ranges.push({ from: bounds[bounds.length - 1] as string[] });
+  const ranges: KeyRange[] = [{ to: bounds[0] }];
+  for (let i = 1; i < bounds.length; i++) ranges.push({ from: bounds[i - 1], to: bounds[i] });
+  ranges.push({ from: bounds[bounds.length - 1] });
   return ranges;
 }
 
@@ -301,7 +301,7 @@ export function consistentValidateStep(tracker: FenceTracker): Step<RekeyService
               sampleKeys = differingKeys(s, t, SAMPLE_KEYS);
             }
             differences.push({
-              range: plan.key ? describeRange(plan.key, d.range) : 'whole table',
+              range: plan.key ? describeRange(plan.key, d.range) : 'whole table (no primary key)',
               sourceRows: d.source.rows,
               targetRows: d.target.rows,
               ...(plan.hash ? { checksumMatch: !sumsDiffer } : {}),
