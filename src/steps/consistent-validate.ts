@@ -140,7 +140,8 @@ export function rangesFromBounds(bounds: string[][]): KeyRange[] {
   return ranges;
 }
 
-interface TablePlan {
+/** A table cut into key ranges. */
+export interface TablePlan {
   table: TableRef;
   name: string;
   hash: boolean;
@@ -149,7 +150,7 @@ interface TablePlan {
 }
 
 /** Cuts a table into primary-key ranges (whole table without a key). Runs on a source reader before the fence. */
-async function planTable(reader: SnapshotReader, table: TableRef, hash: boolean, chunkRows: number, estimatedRows: number): Promise<TablePlan> {
+export async function planTable(reader: SnapshotReader, table: TableRef, hash: boolean, chunkRows: number, estimatedRows: number): Promise<TablePlan> {
   const name = tableName(table);
   const pk = await reader.primaryKey(table);
   if (!pk) return { table, name, hash, ranges: [{}] };
@@ -188,6 +189,45 @@ export function pointMismatchLines(out: ConsistentValidationOutput): string[] {
     }
   }
   return lines;
+}
+
+/** Both sides' digests of one range. */
+export interface RangeDigest {
+  source: RowsDigest;
+  target: RowsDigest;
+  range: KeyRange;
+}
+
+/**
+ * Digests every range of every plan on both sides, one job per reader pair at a time (the pairs share the work
+ * queue, so one big table is spread over all of them). `progress` hears the running totals after each range.
+ */
+export async function digestRanges(
+  pairs: readonly { source: SnapshotReader; target: SnapshotReader }[],
+  plans: readonly TablePlan[],
+  progress?: (rowsDone: number, jobsDone: number) => void,
+): Promise<Map<TablePlan, RangeDigest[]>> {
+  const jobs = plans.flatMap((plan) => plan.ranges.map((range) => ({ plan, range })));
+  const digests = new Map<TablePlan, RangeDigest[]>();
+  let next = 0;
+  let rowsDone = 0;
+  let jobsDone = 0;
+  await Promise.all(
+    pairs.map(async (pair) => {
+      while (next < jobs.length) {
+        const job = jobs[next++] as (typeof jobs)[number];
+        const on = job.plan.key ? { key: job.plan.key, range: job.range } : undefined;
+        const [source, target] = await Promise.all([pair.source.digest(job.plan.table, job.plan.hash, on), pair.target.digest(job.plan.table, job.plan.hash, on)]);
+        const list = digests.get(job.plan) ?? [];
+        list.push({ source, target, range: job.range });
+        digests.set(job.plan, list);
+        rowsDone += source.rows;
+        jobsDone++;
+        progress?.(rowsDone, jobsDone);
+      }
+    }),
+  );
+  return digests;
 }
 
 export function consistentValidateStep(tracker: FenceTracker): Step<RekeyServices, ConsistentValidationOutput> {
@@ -253,35 +293,16 @@ export function consistentValidateStep(tracker: FenceTracker): Step<RekeyService
         const applied = await appliedCounts(ctx);
 
         // Compare, range by range, on the two snapshots.
-        interface Job { plan: TablePlan; index: number; range: KeyRange }
-        const jobs: Job[] = plans.flatMap((plan) => plan.ranges.map((range, index) => ({ plan, index, range })));
         const totalRows = Math.max(1, plans.reduce((n, p) => n + (sizes.get(p.name) ?? 0), 0));
-        const digests = new Map<TablePlan, { source: RowsDigest; target: RowsDigest; range: KeyRange }[]>();
-        let rowsDone = 0;
-        let jobsDone = 0;
+        const jobCount = plans.reduce((n, p) => n + p.ranges.length, 0);
         const compareStarted = clock.now();
-        let next = 0;
-        await Promise.all(
-          pairs.map(async (pair) => {
-            while (next < jobs.length) {
-              checkAborted(ctx);
-              const job = jobs[next++] as Job;
-              {
-                const on = job.plan.key ? { key: job.plan.key, range: job.range } : undefined;
-                const [source, target] = await Promise.all([pair.source.digest(job.plan.table, job.plan.hash, on), pair.target.digest(job.plan.table, job.plan.hash, on)]);
-                const list = digests.get(job.plan) ?? [];
-                list.push({ source, target, range: job.range });
-                digests.set(job.plan, list);
-                rowsDone += source.rows;
-                jobsDone++;
-                const elapsed = (clock.now() - compareStarted) / 1000;
-                const share = Math.min(0.99, Math.max(rowsDone / totalRows, jobsDone / jobs.length));
-                const eta = share > 0 ? Math.round((elapsed / share) * (1 - share)) : undefined;
-                ctx.report.progress(`consistent-point validation: ${jobsDone}/${jobs.length} ranges, ${rowsDone} rows`, Math.round(share * 100), eta);
-              }
-            }
-          }),
-        );
+        const digests = await digestRanges(pairs, plans, (rowsDone, jobsDone) => {
+          checkAborted(ctx);
+          const elapsed = (clock.now() - compareStarted) / 1000;
+          const share = Math.min(0.99, Math.max(rowsDone / totalRows, jobsDone / jobCount));
+          const eta = share > 0 ? Math.round((elapsed / share) * (1 - share)) : undefined;
+          ctx.report.progress(`consistent-point validation: ${jobsDone}/${jobCount} ranges, ${rowsDone} rows`, Math.round(share * 100), eta);
+        });
 
         const results: PointTableComparison[] = [];
         let sampled = 0;
@@ -347,7 +368,7 @@ export function consistentValidateStep(tracker: FenceTracker): Step<RekeyService
         };
         ctx.report.metric('consistent-point.rows-per-second', out.rowsPerSecond, 'rows/s');
         ctx.report.publish('validation-consistent-point', out);
-        ctx.report.progress(`${out.tables} tables compared at the consistent point (${jobs.length} ranges, ${rows} rows, ${out.rowsPerSecond} rows/s), ${out.mismatched} differ; writes were fenced ${windowMs} ms`);
+        ctx.report.progress(`${out.tables} tables compared at the consistent point (${jobCount} ranges, ${rows} rows, ${out.rowsPerSecond} rows/s), ${out.mismatched} differ; writes were fenced ${windowMs} ms`);
         if (out.mismatched > 0) {
           throw new StepError(
             `consistent-point validation failed: ${out.mismatched} of ${out.tables} tables differ between the source and the target at ${out.point}; the cutover is not offered`,
