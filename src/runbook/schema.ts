@@ -242,7 +242,7 @@ export const rehearsalSchema = z
         corruptTargetRow: z
           .boolean()
           .default(false)
-          .describe('Test-only: once the target is restored, change one row of the largest table there (outside replication), so the consistent-point validation must find it and refuse the cutover, naming the table and key range.'),
+          .describe('Test-only: once the target is restored, change one row of the largest table there (outside replication), so the consistent-point validation must find it (with validation.checksums: a changed value keeps the row counts) and refuse the cutover, naming the table and key range.'),
         seedFunctionMissing: z
           .boolean()
           .default(false)

@@ -97,6 +97,8 @@ describe.each<Engine>(['postgres', 'mysql'])('rekey rehearse --engine %s end to 
     const path = variant(engine, cwd, 'corrupt', (doc) => {
       doc.setIn(['rehearsal', 'failures', 'corruptTargetRow'], true);
       doc.setIn(['validation', 'chunkRows'], 1000);
+      // A changed value keeps the counts: only the checksums see it.
+      doc.setIn(['validation', 'checksums'], true);
       doc.setIn(['cutover', 'sustainSeconds'], 1);
     });
     const out = await rekey(['rehearse', path, '--json'], cwd);
