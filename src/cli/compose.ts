@@ -10,7 +10,7 @@ import { resolveSecret } from '../runbook/load.js';
 import type { Runbook, SecretRef } from '../runbook/schema.js';
 import { resourceNames } from '../steps/names.js';
 import type { RekeyServices } from '../steps/services.js';
-import { rehearsalSecret } from '../rehearsal/adopt.js';
+import { rehearsalSecret } from '../rehearsal/workload/adopt.js';
 
 export function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -15,8 +15,8 @@ import { JsonRenderer, LineRenderer } from './renderers.js';
 import { createdOf } from './resume.js';
 import { flowFor } from './run.js';
 import { toErrorInfo } from '../engine/executor.js';
-import { appLogin } from '../rehearsal/adopt.js';
-import { probeWritable } from '../rehearsal/write-load.js';
+import { appLogin } from '../rehearsal/workload/adopt.js';
+import { probeWritable } from '../rehearsal/workload/write-load.js';
 import { family } from '../steps/engine.js';
 
 export async function rollbackCommand(runId: string, opts: { json?: boolean; profile?: string; stateDir: string }): Promise<number> {

@@ -26,6 +26,9 @@ import type {
   TableSize,
 } from './types.js';
 import { normalizeAddress, withPreviousBefore } from './types.js';
+import { compareBinlogPositions, formatBinlogPosition, parseBinlogPosition, parseReplicaStatus } from './position.js';
+
+export { compareBinlogPositions, formatBinlogPosition, parseBinlogPosition, parseReplicaStatus };
 
 /** information_schema.TABLES.TABLE_TYPE values of tables holding rows (MariaDB system-versioned tables included). */
 const BASE_TABLE = "TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')";
@@ -52,50 +55,6 @@ const ER = {
   unknownSystemVariable: 1193,
   noSuchProcedure: 1305,
 } as const;
-
-/** Parses `<file>:<position>` (DMS CdcStartPosition form, e.g. `mysql-bin-changelog.000012:154`). */
-export function parseBinlogPosition(text: string): BinlogPosition {
-  const m = /^(.+\.(\d+)):(\d+)$/.exec(text.trim());
-  if (!m?.[1] || !m[3]) throw new Error(`not a binlog position: '${text}' (expected <file>.<number>:<position>)`);
-  return { file: m[1], position: Number(m[3]) };
-}
-
-/** `<file>:<position>`, the text form DMS takes as CdcStartPosition. */
-/**
- * The executed source coordinates from one SHOW REPLICA STATUS / SHOW SLAVE STATUS row: Relay_Source_Log_File or
- * Relay_Master_Log_File with Exec_Source_Log_Pos or Exec_Master_Log_Pos, whichever the server has.
- */
-export function parseReplicaStatus(row: Record<string, unknown> | undefined): BinlogPosition {
-  if (!row) throw new Error('SHOW REPLICA STATUS returned no row: this server is not a replica');
-  const file = row.Relay_Source_Log_File ?? row.Relay_Master_Log_File;
-  const pos = row.Exec_Source_Log_Pos ?? row.Exec_Master_Log_Pos;
-  if (typeof file !== 'string' || file === '') throw new Error('replica status has no Relay_Source_Log_File / Relay_Master_Log_File');
-  const n = typeof pos === 'number' ? pos : typeof pos === 'string' && /^\d+$/.test(pos) ? Number(pos) : NaN;
-  if (!Number.isSafeInteger(n)) throw new Error(`replica status has no usable Exec_Source_Log_Pos / Exec_Master_Log_Pos (${String(pos)})`);
-  return { file, position: n };
-}
-
-export function formatBinlogPosition(p: BinlogPosition): string {
-  return `${p.file}:${p.position}`;
-}
-
-/** Splits a binlog file name into its base and sequence number: `mysql-bin.000012` -> [`mysql-bin`, 12]. */
-function binlogFileParts(file: string): [string, number] {
-  const dot = file.lastIndexOf('.');
-  const seq = file.slice(dot + 1);
-  if (dot <= 0 || !/^\d+$/.test(seq)) throw new Error(`not a binlog file name: '${file}'`);
-  return [file.slice(0, dot), Number(seq)];
-}
-
-/** Compares two `<file>:<position>` texts: by file sequence number, then position. Files of different logs don't compare. */
-export function compareBinlogPositions(a: string, b: string): number {
-  const x = parseBinlogPosition(a);
-  const y = parseBinlogPosition(b);
-  const [xBase, xSeq] = binlogFileParts(x.file);
-  const [yBase, ySeq] = binlogFileParts(y.file);
-  if (xBase !== yBase) throw new Error(`binlog positions of different logs do not compare: '${a}' and '${b}'`);
-  return Math.sign(xSeq - ySeq || x.position - y.position);
-}
 
 /** An account as `user@host`; the host part is everything after the last `@`. */
 export interface Account {

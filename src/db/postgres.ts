@@ -22,6 +22,9 @@ import type {
   TableSize,
 } from './types.js';
 import { normalizeAddress, withPreviousBefore } from './types.js';
+import { compareLsns, parseLsn } from './position.js';
+
+export { compareLsns, parseLsn };
 
 /** Schemas that never hold user data. */
 const SYSTEM_SCHEMA_FILTER = `n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'`;
@@ -34,20 +37,6 @@ const SEED_FUNCTIONS = {
   aurora_volume_logical_start_lsn: 'aurora_volume_logical_start_lsn()',
   'rds_tools.logical_seed_lsn': 'rds_tools.logical_seed_lsn()',
 } as const;
-
-/** Parses a text LSN `X/Y` (two hex numbers of up to 32 bits) into its 64-bit value. */
-export function parseLsn(lsn: string): bigint {
-  const m = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/.exec(lsn.trim());
-  if (!m?.[1] || !m[2]) throw new Error(`not a PostgreSQL LSN: '${lsn}' (expected X/Y in hex)`);
-  return (BigInt(`0x${m[1]}`) << 32n) | BigInt(`0x${m[2]}`);
-}
-
-/** Compares two text LSNs as 64-bit positions: negative, 0 or positive. */
-export function compareLsns(a: string, b: string): number {
-  const x = parseLsn(a);
-  const y = parseLsn(b);
-  return x < y ? -1 : x > y ? 1 : 0;
-}
 
 /** Every rekey connection names itself so, which tells its sessions from an application's using the same login. */
 const APPLICATION_NAME = 'rekey';

@@ -1,6 +1,6 @@
 // What the fake services share: the registry, the servers, the proxies, timings, and background work.
 import type { Runbook } from '../runbook/schema.js';
-import type { ProxyRegistry } from './proxy.js';
+import type { ProxyRegistry } from './aws/proxy.js';
 import type { Backend, Registry } from './registry.js';
 import type { LocalServer } from './servers/index.js';
 
@@ -58,10 +58,14 @@ export function isMysql(core: Core): boolean {
   return e === 'aurora-mysql' || e === 'mysql' || e === 'mariadb';
 }
 
+/** Whether an engine is a single RDS DB instance (postgres, mysql, mariadb) rather than an Aurora cluster. */
+export function isInstanceEngine(e: Runbook['source']['engine']): boolean {
+  return e === 'postgres' || e === 'mysql' || e === 'mariadb';
+}
+
 /** Whether the world rehearses a single RDS DB instance (postgres, mysql, mariadb) rather than an Aurora cluster. */
 export function isInstanceWorld(core: Core): boolean {
-  const e = core.runbook.source.engine;
-  return e === 'postgres' || e === 'mysql' || e === 'mariadb';
+  return isInstanceEngine(core.runbook.source.engine);
 }
 
 /** The admin backend of a local server for `database`. */

@@ -4,7 +4,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import type { OverlapReplay } from './overlap.js';
+import type { BinlogPosition } from '../db/types.js';
 
 /** Where a cluster's data lives: a database on one of the local servers (or an adopted external server). */
 export interface Backend {
@@ -22,12 +22,43 @@ export interface Backend {
   passwordEnv?: string;
 }
 
-/** A MySQL binlog position. */
+/** What replaying a DMS task's overlap with the snapshot did (persisted with the task, logged; see engines/overlap.ts). */
+export interface OverlapReplay {
+  /** The task's start position and the snapshot's LSN: changes committed in between were replayed. */
+  from: string;
+  upTo: string;
+  transactions: number;
+  changes: number;
+  /** Inserts of rows the target had: applied as updates (INSERT_RECORD). */
+  insertsAsUpdates: number;
+  /** Updates of rows the target lacked: applied as inserts (UPDATE_RECORD). */
+  updatesAsInserts: number;
+  /** Deletes of rows the target lacked: ignored (IGNORE_RECORD). */
+  deletesMissing: number;
+  /** Inserts into tables without a primary key: applied again, so the target may hold duplicates. */
+  keylessInserts: number;
+  /** Updates and deletes of tables without a primary key (or without its columns in the change): not applied. */
+  skipped: number;
+  /** Changes refused by the target (a unique constraint other than the primary key): logged and passed over, as DMS does. */
+  applyErrors: number;
+}
+
+/** A MySQL binlog position as the registry stores it (binlogPosition/binlogRecord convert to and from src/db's BinlogPosition). */
 export interface BinlogPosRecord {
   /** Binlog file name. */
   file: string;
   /** Byte offset in it. */
   pos: number;
+}
+
+/** A recorded binlog position in src/db's shape, for the shared position helpers (src/db/position.ts). */
+export function binlogPosition(r: BinlogPosRecord): BinlogPosition {
+  return { file: r.file, position: r.pos };
+}
+
+/** The registry's record of a binlog position. */
+export function binlogRecord(p: BinlogPosition): BinlogPosRecord {
+  return { file: p.file, pos: p.position };
 }
 
 /** An RDS tag. */

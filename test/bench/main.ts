@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
-import { ProxyRegistry } from '../../src/rehearsal/proxy.js';
-import { seedPostgresDemo } from '../../src/rehearsal/seed.js';
+import { ProxyRegistry } from '../../src/rehearsal/aws/proxy.js';
+import { seedPostgresDemo } from '../../src/rehearsal/workload/seed.js';
 import { startPostgres } from '../../src/rehearsal/servers/index.js';
-import { startWriteLoad } from '../../src/rehearsal/write-load.js';
+import { startWriteLoad } from '../../src/rehearsal/workload/write-load.js';
 import { benchScaling } from './scaling.js';
 import { benchTui } from './tui.js';
 

@@ -12,7 +12,7 @@ import { parseDocument } from 'yaml';
 import { createPostgresAdapter } from '../../src/db/postgres.js';
 import { quoteTable } from '../../src/db/sql.js';
 import type { SnapshotReader, TableRef } from '../../src/db/types.js';
-import { seedPostgresDemo } from '../../src/rehearsal/seed.js';
+import { seedPostgresDemo } from '../../src/rehearsal/workload/seed.js';
 import { startPostgres } from '../../src/rehearsal/servers/index.js';
 import { digestRanges, planTable } from '../../src/steps/consistent-validate.js';
 

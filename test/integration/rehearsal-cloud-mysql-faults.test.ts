@@ -6,7 +6,7 @@ import { CreateEndpointCommand, DescribeReplicationInstancesCommand } from '@aws
 import { CreateDBClusterSnapshotCommand, CreateDBInstanceCommand, DescribeDBClustersCommand, RestoreDBClusterFromSnapshotCommand } from '@aws-sdk/client-rds';
 import { createMysqlAdapter } from '../../src/db/mysql.js';
 import { runbookSchema } from '../../src/runbook/schema.js';
-import { seedMysqlDemo } from '../../src/rehearsal/seed-mysql.js';
+import { seedMysqlDemo } from '../../src/rehearsal/workload/seed-mysql.js';
 import { openRehearsal } from '../../src/rehearsal/world.js';
 import type { RehearsalWorld } from '../../src/rehearsal/world.js';
 import { createCdcTask, describeTask, mysqlQuery, selectTables, sleep, startTask, until } from '../helpers/cloud-suite.js';

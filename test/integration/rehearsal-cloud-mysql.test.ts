@@ -15,7 +15,7 @@ import type { DBCluster, Event, RDSClient } from '@aws-sdk/client-rds';
 import mysql from 'mysql2/promise';
 import { runbookSchema } from '../../src/runbook/schema.js';
 import type { Runbook } from '../../src/runbook/schema.js';
-import { seedMysqlDemo } from '../../src/rehearsal/seed-mysql.js';
+import { seedMysqlDemo } from '../../src/rehearsal/workload/seed-mysql.js';
 import { openRehearsal } from '../../src/rehearsal/world.js';
 import type { RehearsalWorld } from '../../src/rehearsal/world.js';
 import { createCdcTask, describeTask, mysqlQuery, selectTables, sleep, startTask, until } from '../helpers/cloud-suite.js';

@@ -6,7 +6,7 @@ import { CreateDBInstanceReadReplicaCommand, CreateDBSnapshotCommand, DeleteDBIn
 import type { DBInstance } from '@aws-sdk/client-rds';
 import { runbookSchema } from '../../src/runbook/schema.js';
 import type { Runbook } from '../../src/runbook/schema.js';
-import { seedMysqlDemo } from '../../src/rehearsal/seed-mysql.js';
+import { seedMysqlDemo } from '../../src/rehearsal/workload/seed-mysql.js';
 import { openRehearsal } from '../../src/rehearsal/world.js';
 import type { RehearsalWorld } from '../../src/rehearsal/world.js';
 import { mysqlQuery, until } from '../helpers/cloud-suite.js';

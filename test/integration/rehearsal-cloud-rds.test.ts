@@ -13,7 +13,7 @@ import pg from 'pg';
 import { instanceFollowUp, instanceRestoreRequest } from '../../src/steps/instance.js';
 import { runbookSchema } from '../../src/runbook/schema.js';
 import type { Runbook } from '../../src/runbook/schema.js';
-import { seedPostgresDemo } from '../../src/rehearsal/seed.js';
+import { seedPostgresDemo } from '../../src/rehearsal/workload/seed.js';
 import { openRehearsal } from '../../src/rehearsal/world.js';
 import type { RehearsalWorld } from '../../src/rehearsal/world.js';
 import { fault, pgQuery as query, sleep, until } from '../helpers/cloud-suite.js';

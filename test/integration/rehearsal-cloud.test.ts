@@ -19,7 +19,7 @@ import type { DBCluster , RDSClient} from '@aws-sdk/client-rds';
 import pg from 'pg';
 import { runbookSchema } from '../../src/runbook/schema.js';
 import type { Runbook } from '../../src/runbook/schema.js';
-import { seedPostgresDemo } from '../../src/rehearsal/seed.js';
+import { seedPostgresDemo } from '../../src/rehearsal/workload/seed.js';
 import { openRehearsal } from '../../src/rehearsal/world.js';
 import type { RehearsalWorld } from '../../src/rehearsal/world.js';
 import { createCdcTask, describeTask, fault, pgQuery as query, selectTables, sleep, startTask, until } from '../helpers/cloud-suite.js';

@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
-import { ProxyRegistry } from '../../src/rehearsal/proxy.js';
-import { seedPostgresDemo } from '../../src/rehearsal/seed.js';
+import { ProxyRegistry } from '../../src/rehearsal/aws/proxy.js';
+import { seedPostgresDemo } from '../../src/rehearsal/workload/seed.js';
 import { startMariadb, startPostgres, type LocalServer } from '../../src/rehearsal/servers/index.js';
-import { readJournalTokens, startWriteLoad, verifyWrites, type VerifyTarget } from '../../src/rehearsal/write-load.js';
+import { readJournalTokens, startWriteLoad, verifyWrites, type VerifyTarget } from '../../src/rehearsal/workload/write-load.js';
 
 let root: string;
 let server: LocalServer | undefined;

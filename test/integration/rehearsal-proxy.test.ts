@@ -6,7 +6,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { ProxyRegistry } from '../../src/rehearsal/proxy.js';
+import { ProxyRegistry } from '../../src/rehearsal/aws/proxy.js';
 import { startPostgres, type LocalServer } from '../../src/rehearsal/servers/index.js';
 
 let root: string;

@@ -8,8 +8,8 @@ import mysql from 'mysql2/promise';
 import type { RowDataPacket } from 'mysql2/promise';
 import { createMysqlAdapter } from '../../src/db/mysql.js';
 import type { DbAdapter, DbEndpoint } from '../../src/db/types.js';
-import { demoRowCounts } from '../../src/rehearsal/seed.js';
-import { MYSQL_DEMO_TABLES, seedMysqlDemo } from '../../src/rehearsal/seed-mysql.js';
+import { demoRowCounts } from '../../src/rehearsal/workload/seed.js';
+import { MYSQL_DEMO_TABLES, seedMysqlDemo } from '../../src/rehearsal/workload/seed-mysql.js';
 import { startMariadb } from '../../src/rehearsal/servers/index.js';
 import type { LocalServer } from '../../src/rehearsal/servers/index.js';
 

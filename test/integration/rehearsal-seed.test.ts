@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { demoRowCounts, seedPostgresDemo } from '../../src/rehearsal/seed.js';
+import { demoRowCounts, seedPostgresDemo } from '../../src/rehearsal/workload/seed.js';
 import { startPostgres, type LocalServer } from '../../src/rehearsal/servers/index.js';
 
 let root: string;

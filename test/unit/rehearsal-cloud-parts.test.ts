@@ -6,12 +6,13 @@ import { join } from 'node:path';
 import { describe, expect, test } from '@jest/globals';
 import { DBClusterNotFoundFault, RDSServiceException } from '@aws-sdk/client-rds';
 import { GetMetricDataCommand, ListMetricsCommand } from '@aws-sdk/client-cloudwatch';
-import { cloudwatchSend } from '../../src/rehearsal/cloudwatch.js';
+import { cloudwatchSend } from '../../src/rehearsal/aws/cloudwatch.js';
 import type { Core } from '../../src/rehearsal/core.js';
-import { parseSelection, selectTables } from '../../src/rehearsal/dms.js';
-import { awsFault } from '../../src/rehearsal/faults.js';
-import { declareKey, findKey, kmsSend } from '../../src/rehearsal/kms.js';
-import { conninfoValue, isLsn, lsnValue } from '../../src/rehearsal/pg-ops.js';
+import { parseSelection, selectTables } from '../../src/rehearsal/aws/dms-tables.js';
+import { awsFault } from '../../src/rehearsal/aws/faults.js';
+import { declareKey, findKey, kmsSend } from '../../src/rehearsal/aws/kms.js';
+import { isLsn, parseLsn as lsnValue } from '../../src/db/position.js';
+import { conninfoValue } from '../../src/rehearsal/engines/pg-ops.js';
 import { Registry } from '../../src/rehearsal/registry.js';
 
 const tempDir = (): string => mkdtempSync(join(process.env.REKEY_TEST_ROOT ?? tmpdir(), 'rehearsal-parts-'));

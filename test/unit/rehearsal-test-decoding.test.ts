@@ -1,8 +1,8 @@
 // The test_decoding text the rehearsal's DMS reads from a slot to replay an overlap: identifiers as printed,
 // values as SQL literals, NULL, untouched TOAST values, key changes, keyless deletes, multi-table truncates.
 import { describe, expect, test } from '@jest/globals';
-import { plainName, toleratesOverlap } from '../../src/rehearsal/overlap.js';
-import { parseTestDecoding } from '../../src/rehearsal/test-decoding.js';
+import { plainName, toleratesOverlap } from '../../src/rehearsal/engines/overlap.js';
+import { parseTestDecoding } from '../../src/rehearsal/engines/test-decoding.js';
 
 describe('parseTestDecoding', () => {
   test('transaction markers and logical messages', () => {

@@ -1,8 +1,8 @@
 // Fake CloudWatch: ListMetrics and GetMetricData over the datapoints the DMS sampler records.
-import type { Core, Input } from './core.js';
-import { promised, str } from './core.js';
+import type { Core, Input } from '../core.js';
+import { promised, str } from '../core.js';
 import { awsFault, UnsupportedCommandError } from './faults.js';
-import type { Datapoint } from './registry.js';
+import type { Datapoint } from '../registry.js';
 
 interface Dimension {
   Name: string;

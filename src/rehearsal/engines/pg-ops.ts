@@ -4,8 +4,9 @@ import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { postgresBinDir } from './servers/index.js';
-import type { Backend } from './registry.js';
+import { postgresBinDir } from '../servers/index.js';
+import type { Backend } from '../registry.js';
+import { parseLsn } from '../../db/position.js';
 
 /** Connection settings for a backend (the password comes from the environment, never stored). */
 export function pgConfig(b: Backend, database = b.database): pg.ClientConfig {
@@ -37,18 +38,6 @@ export const qualified = (table: string): string => {
 function splitTable(table: string): [string, string] {
   const dot = table.indexOf('.');
   return [table.slice(0, dot), table.slice(dot + 1)];
-}
-
-/** An LSN like `0/16B3748` as a number. Throws on anything else. */
-export function lsnValue(lsn: string): bigint {
-  const m = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/.exec(lsn.trim());
-  if (!m) throw new Error(`not a PostgreSQL LSN: ${JSON.stringify(lsn)}`);
-  return (BigInt(`0x${m[1] ?? '0'}`) << 32n) + BigInt(`0x${m[2] ?? '0'}`);
-}
-
-/** Whether a string is an LSN. */
-export function isLsn(value: string): boolean {
-  return /^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/.test(value.trim());
 }
 
 async function runPgTool(tool: string, args: string[], b: Backend, timeoutMs = 30 * 60_000): Promise<void> {
@@ -408,11 +397,11 @@ export async function observeSource(source: Backend, subscription: string, inter
       [subscription, internalSlot],
     );
     const row = res.rows[0];
-    const current = lsnValue(row?.current ?? '0/0');
+    const current = parseLsn(row?.current ?? '0/0');
     const confirmed = row?.confirmed ?? null;
-    const fallback = confirmed !== null ? lsnValue(confirmed) : 0n;
-    const written = row?.write_lsn ? lsnValue(row.write_lsn) : fallback;
-    const applied = row?.replay_lsn ? lsnValue(row.replay_lsn) : fallback;
+    const fallback = confirmed !== null ? parseLsn(confirmed) : 0n;
+    const written = row?.write_lsn ? parseLsn(row.write_lsn) : fallback;
+    const applied = row?.replay_lsn ? parseLsn(row.replay_lsn) : fallback;
     return { current, written: written > fallback ? written : fallback, applied: applied > fallback ? applied : fallback, confirmed, tuples: await tupleCounts(c, tables) };
   });
 }

@@ -6,31 +6,13 @@
 // those rules. Tables without a primary key cannot be matched: their inserts are applied again (duplicates)
 // and their updates and deletes are skipped, as DMS would.
 import type pg from 'pg';
-import { lsnValue, pgConfig, withPg } from './pg-ops.js';
-import type { Backend } from './registry.js';
+import { parseLsn } from '../../db/position.js';
+import { pgConfig, withPg } from './pg-ops.js';
+import type { Backend, OverlapReplay } from '../registry.js';
 import { parseTestDecoding } from './test-decoding.js';
 import type { DecodedChange, DecodedColumn } from './test-decoding.js';
 
-/** What replaying an overlap did (persisted with the task, logged). */
-export interface OverlapReplay {
-  /** The task's start position and the snapshot's LSN: changes committed in between were replayed. */
-  from: string;
-  upTo: string;
-  transactions: number;
-  changes: number;
-  /** Inserts of rows the target had: applied as updates (INSERT_RECORD). */
-  insertsAsUpdates: number;
-  /** Updates of rows the target lacked: applied as inserts (UPDATE_RECORD). */
-  updatesAsInserts: number;
-  /** Deletes of rows the target lacked: ignored (IGNORE_RECORD). */
-  deletesMissing: number;
-  /** Inserts into tables without a primary key: applied again, so the target may hold duplicates. */
-  keylessInserts: number;
-  /** Updates and deletes of tables without a primary key (or without its columns in the change): not applied. */
-  skipped: number;
-  /** Changes refused by the target (a unique constraint other than the primary key): logged and passed over, as DMS does. */
-  applyErrors: number;
-}
+export type { OverlapReplay };
 
 /** `schema.table` without the identifier quoting test_decoding prints. */
 export function plainName(printed: string): string {
@@ -72,7 +54,7 @@ async function peekTransactions(source: Backend, slot: string, from: string, upT
       const change = parseTestDecoding(row.data);
       if (change.kind === 'begin') open = [];
       else if (change.kind === 'commit') {
-        if (lsnValue(row.lsn) >= lsnValue(from)) out.push(open);
+        if (parseLsn(row.lsn) >= parseLsn(from)) out.push(open);
         open = [];
       } else open.push(change);
     }

@@ -3,16 +3,18 @@
 // endpoint proxies, DMS and metrics work exactly as for Aurora; only the API shapes differ here.
 import { copyFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Core, Input } from './core.js';
-import { arn, ensureProxy, isMysql, ms, REHEARSAL_ADMIN, serverBackend, str } from './core.js';
+import type { Core, Input } from '../core.js';
+import { arn, ensureProxy, isMysql, ms, REHEARSAL_ADMIN, serverBackend, str } from '../core.js';
 import { awsFault } from './faults.js';
 import { findKey } from './kms.js';
-import { formatPos, myConfig, replicaStartProblem, replicationLogin, restoreMyDump, rows, slaveStatus, startReplica, takeMyDump, withMy } from './my-ops.js';
+import { myConfig, replicaStartProblem, replicationLogin, restoreMyDump, rows, slaveStatus, startReplica, takeMyDump, withMy } from '../engines/my-ops.js';
 import {
   clusterStatus, dropRecord, paginate, rdsTick, renameRecord, requireAvailable, restoreData, restoreKeyArn, snapshotData, snapshotProgress, tagsOf,
-} from './rds.js';
-import type { Backend, BinlogPosRecord, ClusterRecord, ClusterSettings, DbInstanceSettings, SnapshotRecord } from './registry.js';
-import { resourceId } from './registry.js';
+} from './rds-records.js';
+import type { Backend, ClusterRecord, ClusterSettings, DbInstanceSettings, SnapshotRecord } from '../registry.js';
+import { binlogRecord, resourceId } from '../registry.js';
+import type { BinlogPosition } from '../../db/types.js';
+import { formatBinlogPosition } from '../../db/position.js';
 
 /** The DB instance record an identifier (or ARN) names, if any. */
 export function findDbInstance(core: Core, id: string | undefined): ClusterRecord | undefined {
@@ -84,12 +86,12 @@ async function createDbSnapshot(core: Core, input: Input): Promise<unknown> {
   // A MySQL read replica's snapshot continues its primary at the source coordinates the replica had executed.
   const replica = inst.instance.replicaOf !== undefined ? await stoppedReplicaPosition(core, inst) : undefined;
   const data = await snapshotData(core, inst, id, tagsOf(input));
-  if (replica && formatPos(await stoppedReplicaPosition(core, inst).then((r) => r.at)) !== formatPos(replica.at)) {
+  if (replica && formatBinlogPosition(await stoppedReplicaPosition(core, inst).then((r) => r.at)) !== formatBinlogPosition(replica.at)) {
     throw awsFault('rds', 'InvalidDBInstanceStateFault', `Replica ${inst.identifier} applied changes during the snapshot; stop replication first (CALL mysql.rds_stop_replication).`);
   }
   const snapshot: SnapshotRecord = {
     ...data, dbSnapshot: { instance: { ...inst.instance } },
-    ...(replica ? { sourceBackend: replica.primary, binlog: replica.at, lsn: formatPos(replica.at) } : {}),
+    ...(replica ? { sourceBackend: replica.primary, binlog: binlogRecord(replica.at), lsn: formatBinlogPosition(replica.at) } : {}),
   };
   core.reg.state.snapshots[id] = snapshot;
   core.reg.event('db-snapshot', id, 'Creating manual snapshot', ['backup'], snapshot.createdAt);
@@ -99,7 +101,7 @@ async function createDbSnapshot(core: Core, input: Input): Promise<unknown> {
 }
 
 /** The primary's backend and the source coordinates a stopped replica executed (Relay_Master_Log_File / Exec_Master_Log_Pos). */
-async function stoppedReplicaPosition(core: Core, inst: ClusterRecord): Promise<{ primary: Backend; at: BinlogPosRecord }> {
+async function stoppedReplicaPosition(core: Core, inst: ClusterRecord): Promise<{ primary: Backend; at: BinlogPosition }> {
   const all = Object.values(core.reg.state.clusters);
   const primary = all.find((c) => c.resourceId === inst.instance?.replicaOfResourceId) ?? all.find((c) => c.identifier === inst.instance?.replicaOf);
   if (!primary) throw awsFault('rds', 'InvalidDBInstanceStateFault', `The primary ${inst.instance?.replicaOf ?? '?'} of replica ${inst.identifier} is gone.`);

@@ -4,8 +4,10 @@ import { spawn } from 'node:child_process';
 import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
 import mysql from 'mysql2/promise';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
-import { findExecutable } from './servers/index.js';
-import type { Backend } from './registry.js';
+import { findExecutable } from '../servers/index.js';
+import type { Backend } from '../registry.js';
+import { binlogPositionValue } from '../../db/position.js';
+import type { BinlogPosition } from '../../db/types.js';
 
 /** The replication account the rehearsal creates on its servers (REPLICATION SLAVE only); named as on RDS, so the fence leaves it alone. */
 export const REPLICATION_USER = 'rdsrepladmin';
@@ -15,14 +17,6 @@ const SYSTEM_USERS = new Set(['root', 'mariadb.sys', 'mysql.sys', 'mysql.session
 
 /** Databases of the server itself. */
 export const SYSTEM_DATABASES = new Set(['mysql', 'information_schema', 'performance_schema', 'sys']);
-
-/** A binlog position. */
-export interface BinlogPos {
-  /** Binlog file name, e.g. mysql-bin.000003. */
-  file: string;
-  /** Byte offset in it. */
-  pos: number;
-}
 
 /** Connection options for a backend (the password comes from the environment, never stored). */
 export function myConfig(b: Backend, database: string | undefined = b.database): mysql.ConnectionOptions {
@@ -54,21 +48,6 @@ export async function rows<R>(c: Connection, sql: string, params: unknown[] = []
 export const myIdent = (name: string): string => `\`${name.replace(/`/g, '``')}\``;
 /** Quote a string literal. */
 export const myLiteral = (value: string): string => `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-
-/** `<file>:<pos>` (DMS CdcStartPosition form). */
-export const formatPos = (p: BinlogPos): string => `${p.file}:${p.pos}`;
-
-/** Parse `<file>:<pos>`; undefined when it is not one. */
-export function parsePos(text: string): BinlogPos | undefined {
-  const m = /^([^:\s]+\.\d+):(\d+)$/.exec(text.trim());
-  return m?.[1] !== undefined && m[2] !== undefined ? { file: m[1], pos: Number(m[2]) } : undefined;
-}
-
-/** A position as one number: file sequence in the high bits, offset in the low 32 (same log base assumed). */
-export function posValue(p: BinlogPos): bigint {
-  const seq = Number(p.file.slice(p.file.lastIndexOf('.') + 1));
-  return (BigInt(seq) << 32n) + BigInt(p.pos);
-}
 
 /**
  * Set up a rehearsal server: the cloud's own admin account (like AWS's rdsadmin: outside the fence), the
@@ -158,13 +137,13 @@ async function readAccounts(c: Connection): Promise<AccountSnapshot[]> {
 }
 
 /** Parse the `-- CHANGE MASTER TO MASTER_LOG_FILE='f', MASTER_LOG_POS=n;` line of a --master-data=2 dump. */
-export function dumpPosition(head: string): BinlogPos | undefined {
+export function dumpPosition(head: string): BinlogPosition | undefined {
   const m = /CHANGE MASTER TO MASTER_LOG_FILE='([^']+)',\s*MASTER_LOG_POS=(\d+)/.exec(head);
-  return m?.[1] !== undefined && m[2] !== undefined ? { file: m[1], pos: Number(m[2]) } : undefined;
+  return m?.[1] !== undefined && m[2] !== undefined ? { file: m[1], position: Number(m[2]) } : undefined;
 }
 
 /** Dump the database with its binlog position (consistent snapshot), and its accounts (0600 file: password hashes). */
-export async function takeMyDump(b: Backend, dumpFile: string, accountsFile: string): Promise<BinlogPos> {
+export async function takeMyDump(b: Backend, dumpFile: string, accountsFile: string): Promise<BinlogPosition> {
   const accounts = await withMy(myConfig(b, ''), readAccounts);
   writeFileSync(accountsFile, JSON.stringify(accounts), { mode: 0o600 });
   await runMyTool('mariadb-dump', [
@@ -204,10 +183,10 @@ export async function binaryLogs(b: Backend): Promise<{ name: string; size: numb
 }
 
 /** The server's current binlog position (SHOW MASTER STATUS). */
-export async function masterPosition(c: Connection): Promise<BinlogPos> {
+export async function masterPosition(c: Connection): Promise<BinlogPosition> {
   const [row] = await rows<{ File: string; Position: string | number }>(c, 'SHOW MASTER STATUS');
   if (!row) throw new Error('SHOW MASTER STATUS returned nothing: the binary log is off');
-  return { file: row.File, pos: Number(row.Position) };
+  return { file: row.File, position: Number(row.Position) };
 }
 
 /** What SHOW SLAVE STATUS says, in the parts the cloud uses. */
@@ -217,9 +196,9 @@ export interface SlaveStatus {
   /** Slave_SQL_Running. */
   sql: string;
   /** Master_Log_File:Read_Master_Log_Pos (received). */
-  read: BinlogPos;
+  read: BinlogPosition;
   /** Relay_Master_Log_File:Exec_Master_Log_Pos (applied). */
-  exec: BinlogPos;
+  exec: BinlogPosition;
   /** Seconds_Behind_Master (null when a thread is stopped). */
   secondsBehind: number | null;
   /** Last IO or SQL error, if any. */
@@ -234,8 +213,8 @@ export async function slaveStatus(c: Connection): Promise<SlaveStatus | undefine
   const error = [s('Last_IO_Error'), s('Last_SQL_Error')].filter((e) => e !== '').join('; ');
   return {
     io: s('Slave_IO_Running'), sql: s('Slave_SQL_Running'),
-    read: { file: s('Master_Log_File'), pos: Number(s('Read_Master_Log_Pos')) },
-    exec: { file: s('Relay_Master_Log_File'), pos: Number(s('Exec_Master_Log_Pos')) },
+    read: { file: s('Master_Log_File'), position: Number(s('Read_Master_Log_Pos')) },
+    exec: { file: s('Relay_Master_Log_File'), position: Number(s('Exec_Master_Log_Pos')) },
     secondsBehind: r.Seconds_Behind_Master === null || r.Seconds_Behind_Master === undefined ? null : Number(r.Seconds_Behind_Master),
     ...(error !== '' ? { error } : {}),
   };
@@ -289,7 +268,7 @@ export async function startReplica(opts: {
   sourcePort: number;
   user: string;
   password?: string;
-  from: BinlogPos;
+  from: BinlogPosition;
   doTables: string[];
   /** Exact db.table names left out: replicate_ignore_table is checked before the wild do-patterns (wild ignores are not). */
   ignoreTables: string[];
@@ -302,7 +281,7 @@ export async function startReplica(opts: {
     await c.query(`SET GLOBAL replicate_ignore_table = ${myLiteral(opts.ignoreTables.join(','))}`);
     await c.query(
       `CHANGE MASTER TO MASTER_HOST = ${myLiteral(opts.sourceHost)}, MASTER_PORT = ${opts.sourcePort}, MASTER_USER = ${myLiteral(opts.user)},
-         MASTER_PASSWORD = ${myLiteral(opts.password ?? '')}, MASTER_LOG_FILE = ${myLiteral(opts.from.file)}, MASTER_LOG_POS = ${opts.from.pos},
+         MASTER_PASSWORD = ${myLiteral(opts.password ?? '')}, MASTER_LOG_FILE = ${myLiteral(opts.from.file)}, MASTER_LOG_POS = ${opts.from.position},
          MASTER_CONNECT_RETRY = 1, MASTER_USE_GTID = no`,
     );
     await c.query('START SLAVE');
@@ -317,8 +296,8 @@ export async function myTables(b: Backend): Promise<string[]> {
 }
 
 /** Transactions (Xid events) in the source's binlog after `from`, at most `limit`: the changes not yet applied. */
-export async function pendingTransactions(c: Connection, from: BinlogPos, current: BinlogPos, limit = 5000): Promise<number> {
-  if (posValue(from) >= posValue(current) || from.file === '') return 0;
-  const events = await rows<{ Event_type: string }>(c, `SHOW BINLOG EVENTS IN ${myLiteral(from.file)} FROM ${from.pos} LIMIT ${limit}`);
+export async function pendingTransactions(c: Connection, from: BinlogPosition, current: BinlogPosition, limit = 5000): Promise<number> {
+  if (binlogPositionValue(from) >= binlogPositionValue(current) || from.file === '') return 0;
+  const events = await rows<{ Event_type: string }>(c, `SHOW BINLOG EVENTS IN ${myLiteral(from.file)} FROM ${from.position} LIMIT ${limit}`);
   return events.filter((e) => e.Event_type === 'Xid').length;
 }

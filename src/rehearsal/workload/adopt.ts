@@ -8,8 +8,8 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
-import { resolveSecret } from '../runbook/load.js';
-import type { Runbook, SecretRef } from '../runbook/schema.js';
+import { resolveSecret } from '../../runbook/load.js';
+import type { Runbook, SecretRef } from '../../runbook/schema.js';
 import { MY_WRITES_TABLE, PG_WRITES_INDEX, PG_WRITES_TABLE } from './writes-table.js';
 
 /** The adopted database, reached with the URL's user (a superuser / an account that may create users). */

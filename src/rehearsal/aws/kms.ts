@@ -1,11 +1,11 @@
 // Fake KMS: keys declared by the runbook's rehearsal section, answering DescribeKey, ListAliases,
 // GetKeyPolicy and ListGrants with the SDK's shapes.
-import { parseKmsKeyRef } from '../runbook/schema.js';
-import type { Core, Input } from './core.js';
-import { promised, str } from './core.js';
+import { parseKmsKeyRef } from '../../runbook/schema.js';
+import type { Core, Input } from '../core.js';
+import { promised, str } from '../core.js';
 import { awsFault, UnsupportedCommandError } from './faults.js';
-import type { KeyRecord, RegistryState } from './registry.js';
-import { uuidFrom } from './registry.js';
+import type { KeyRecord, RegistryState } from '../registry.js';
+import { uuidFrom } from '../registry.js';
 
 const KEY_ARN = /^arn:[a-z-]+:kms:([a-z0-9-]+):(\d{12}):key\/(.+)$/;
 const ALIAS_ARN = /^arn:[a-z-]+:kms:([a-z0-9-]+):(\d{12}):(alias\/.+)$/;

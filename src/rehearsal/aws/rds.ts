@@ -1,43 +1,22 @@
 // Fake RDS for Aurora PostgreSQL: clusters, writer instances, cluster snapshots (a real dump at an
 // exported snapshot), restores under a KMS key, renames that re-point the endpoint proxies, events.
 import { rmSync } from 'node:fs';
-import { join } from 'node:path';
-import type { Core, Input } from './core.js';
-import { arn, before, ensureProxy, isInstanceWorld, isMysql, ms, serverBackend, str } from './core.js';
+import type { Core, Input } from '../core.js';
+import { arn, before, ensureProxy, isInstanceWorld, ms, str } from '../core.js';
 import { awsFault, UnsupportedCommandError } from './faults.js';
-import { findKey } from './kms.js';
 import { dbInstanceShape, findDbInstance, instanceSend } from './rds-instance.js';
-import { dropMyDatabase, formatPos, restoreMyDump, takeMyDump } from './my-ops.js';
-import { dropDatabase, ident, pgConfig, restoreSnapshot, takeSnapshot, withPg, dropSlotWhenFree } from './pg-ops.js';
-import type { Backend, ClusterRecord, ClusterSettings, InstanceRecord, SnapshotRecord, TagRecord } from './registry.js';
-import { resourceId } from './registry.js';
+import { ident, pgConfig, withPg, dropSlotWhenFree } from '../engines/pg-ops.js';
+import type { ClusterRecord, ClusterSettings, InstanceRecord, SnapshotRecord } from '../registry.js';
+import { resourceId } from '../registry.js';
+import { clusterStatus, dropRecord, PAGE, paginate, rdsTick, renameRecord, requireAvailable, restoreData, restoreKeyArn, snapshotData, snapshotProgress, tagsOf } from './rds-records.js';
 
-const PAGE = 100;
 /** DescribeEvents window when neither StartTime nor Duration is given (minutes), as on AWS. */
 const EVENTS_DEFAULT_MINUTES = 60;
-
-function clusterStatus(core: Core, c: ClusterRecord): string {
-  if (c.rename && before(core, c.rename.until)) return 'renaming';
-  if (before(core, c.readyAt)) return 'creating';
-  if (c.instance === undefined && c.restoredFrom !== undefined && !Object.values(core.reg.state.instances).some((i) => i.clusterIdentifier === c.identifier)) return 'creating';
-  if (Object.values(core.reg.state.snapshots).some((s) => s.clusterIdentifier === c.identifier && s.dbSnapshot?.copiedFrom === undefined && before(core, s.readyAt))) return 'backing-up';
-  return 'available';
-}
 
 function instanceStatus(core: Core, i: InstanceRecord): string {
   const cluster = core.reg.state.clusters[i.clusterIdentifier];
   if (before(core, i.readyAt) || (cluster && before(core, cluster.readyAt))) return 'creating';
   return 'available';
-}
-
-export function snapshotProgress(core: Core, s: SnapshotRecord): { status: string; percent: number } {
-  if (!before(core, s.readyAt)) return { status: 'available', percent: 100 };
-  const span = Math.max(1, s.readyAt - s.createdAt);
-  return { status: 'creating', percent: Math.min(99, Math.max(0, Math.floor(((core.now() - s.createdAt) / span) * 100))) };
-}
-
-export function tagsOf(input: Input): TagRecord[] {
-  return Array.isArray(input.Tags) ? (input.Tags as TagRecord[]).map((t) => ({ Key: String(t.Key), Value: String(t.Value ?? '') })) : [];
 }
 
 function clusterShape(core: Core, c: ClusterRecord): Record<string, unknown> {
@@ -96,62 +75,6 @@ function mustSnapshot(core: Core, id: string | undefined): SnapshotRecord {
   return s;
 }
 
-export function requireAvailable(core: Core, c: ClusterRecord): void {
-  const status = clusterStatus(core, c);
-  if (status !== 'available') {
-    if (c.instance) throw awsFault('rds', 'InvalidDBInstanceStateFault', `DB instance ${c.identifier} is not in available state (it is ${status}).`);
-    throw awsFault('rds', 'InvalidDBClusterStateFault', `DB cluster ${c.identifier} is not in available state (it is ${status}).`);
-  }
-}
-
-export function paginate<T>(items: T[], input: Input): { page: T[]; Marker?: string } {
-  const start = Number(str(input, 'Marker') ?? '0') || 0;
-  const size = typeof input.MaxRecords === 'number' ? input.MaxRecords : PAGE;
-  const page = items.slice(start, start + size);
-  return start + size < items.length ? { page, Marker: String(start + size) } : { page };
-}
-
-/** The other local server: a restore lands where the snapshot's source does not live. */
-function restoreServer(s: SnapshotRecord): 'source' | 'target' {
-  return s.sourceBackend.server === 'target' ? 'source' : 'target';
-}
-
-/** Validate the restore key as RDS would; returns its ARN. */
-export function restoreKeyArn(core: Core, ref: string | undefined, snapshot: SnapshotRecord): string {
-  if (ref === undefined) return snapshot.kmsKeyArn;
-  const key = findKey(core.reg.state, ref, core.region);
-  if (!key) throw awsFault('rds', 'KMSKeyNotAccessibleFault', `The specified KMS key [${ref}] does not exist, is not enabled or you do not have permissions to access it.`);
-  if (key.region !== core.region) throw awsFault('rds', 'KMSKeyNotAccessibleFault', `The specified KMS key [${ref}] is in region ${key.region}; RDS in ${core.region} cannot use it.`);
-  if (key.state !== 'Enabled') throw awsFault('rds', 'KMSKeyNotAccessibleFault', `The specified KMS key [${ref}] is ${key.state} and cannot be used (KMSInvalidStateException).`);
-  if (key.keySpec !== 'SYMMETRIC_DEFAULT') throw awsFault('rds', 'KMSKeyNotAccessibleFault', `The specified KMS key [${ref}] is asymmetric (${key.keySpec}); RDS supports only symmetric encryption KMS keys.`);
-  if (!key.grantsRds) throw awsFault('rds', 'KMSKeyNotAccessibleFault', `RDS cannot create a grant on the specified KMS key [${ref}]: its key policy does not allow it.`);
-  return key.arn;
-}
-
-/** Load a snapshot into the other local server; PostgreSQL restores serve the snapshot's LSN by `seed` (Aurora's or RDS's function). */
-export async function restoreData(core: Core, snapshot: SnapshotRecord, id: string, seed: 'aurora' | 'rds_tools'): Promise<Backend> {
-  const which = restoreServer(snapshot);
-  const database = snapshot.sourceBackend.database;
-  const taken = Object.values(core.reg.state.clusters).find((c) => c.backend.server === which && c.backend.database === database);
-  if (taken) {
-    const what = taken.instance ? 'instance' : 'cluster';
-    throw awsFault('rds', 'InsufficientDBClusterCapacityFault', `The rehearsal ${which} server already holds database ${database} for ${what} ${taken.identifier}; delete that ${what} first (one restored copy per server).`);
-  }
-  const backend: Backend = serverBackend(core, which, database);
-  core.log(`rehearsal: restoring ${snapshot.identifier} as ${id} on the ${which} server`);
-  if (snapshot.binlog) {
-    await restoreMyDump(backend, snapshot.dumpFile, snapshot.rolesFile);
-  } else {
-    await restoreSnapshot({
-      target: backend, dumpFile: snapshot.dumpFile, rolesFile: snapshot.rolesFile, lsn: snapshot.lsn, slots: snapshot.slots,
-      // Fault injection: an RDS for PostgreSQL version without rds_tools.logical_seed_lsn().
-      seed: seed === 'rds_tools' && core.failures.seedFunctionMissing === true ? 'none' : seed,
-      ...(snapshot.databaseOwner !== undefined ? { databaseOwner: snapshot.databaseOwner } : {}), log: core.log,
-    });
-  }
-  return backend;
-}
-
 /** Default settings of a restore that does not pass them: AWS defaults, not the source's. */
 function defaultSettings(s: SnapshotRecord): ClusterSettings {
   return {
@@ -167,19 +90,6 @@ function defaultParameterGroup(engine: string): string {
   return engine === 'aurora-mysql' ? 'default.aurora-mysql8.0' : 'default.aurora-postgresql15';
 }
 
-/** Apply due transitions (a finished rename points its name's proxy at the cluster). */
-export async function rdsTick(core: Core): Promise<void> {
-  for (const c of Object.values(core.reg.state.clusters)) {
-    if (c.rename && !before(core, c.rename.until)) {
-      await ensureProxy(core, c.identifier);
-      core.proxies.point(c.identifier, { host: c.backend.host, port: c.backend.port });
-      core.reg.event(c.instance ? 'db-instance' : 'db-cluster', c.identifier, `Renamed ${c.instance ? 'instance' : 'cluster'} from ${c.rename.from} to ${c.identifier}`, ['configuration change']);
-      delete c.rename;
-      core.reg.save();
-    }
-  }
-}
-
 async function createSnapshot(core: Core, input: Input): Promise<unknown> {
   const id = str(input, 'DBClusterSnapshotIdentifier');
   const cluster = mustCluster(core, str(input, 'DBClusterIdentifier'));
@@ -192,33 +102,6 @@ async function createSnapshot(core: Core, input: Input): Promise<unknown> {
   core.reg.event('db-cluster-snapshot', id, 'Manual cluster snapshot created', ['backup'], snapshot.readyAt);
   core.reg.save();
   return { DBClusterSnapshot: snapshotShape(core, snapshot) };
-}
-
-/** Take the data of a snapshot of `cluster` (a cluster or a DB instance): a dump at a consistent point and its position. */
-export async function snapshotData(core: Core, cluster: ClusterRecord, id: string, extraTags: TagRecord[]): Promise<SnapshotRecord> {
-  const dumpFile = join(core.snapshotDir, `${id}.dump`);
-  const rolesFile = join(core.snapshotDir, `${id}.roles.json`);
-  const startedAt = core.now();
-  core.log(`rehearsal: snapshot ${id} of ${cluster.identifier}: dumping ${cluster.backend.database}`);
-  const common = {
-    identifier: id, clusterIdentifier: cluster.identifier, sourceBackend: cluster.backend, engine: cluster.engine, engineVersion: cluster.engineVersion,
-    kmsKeyArn: cluster.kmsKeyArn, createdAt: startedAt, dumpFile, rolesFile, clusterSettings: { ...cluster.settings },
-    tags: [...(cluster.settings.copyTagsToSnapshot ? cluster.tags : []), ...extraTags],
-  };
-  let snapshot: SnapshotRecord;
-  if (isMysql(core)) {
-    const binlog = await takeMyDump(cluster.backend, dumpFile, rolesFile);
-    snapshot = { ...common, readyAt: Math.max(core.now(), startedAt + ms(core.delays.snapshotSeconds)), lsn: formatPos(binlog), binlog, internalSlot: '', publications: ['', ''], slots: [] };
-  } else {
-    const internalSlot = `rh_snap_${resourceId(12).toLowerCase()}`;
-    const publications: [string, string] = [`${internalSlot}_pub`, `${internalSlot}_ins`];
-    const result = await takeSnapshot(cluster.backend, internalSlot, publications, dumpFile, rolesFile);
-    snapshot = {
-      ...common, readyAt: Math.max(core.now(), startedAt + ms(core.delays.snapshotSeconds)), lsn: result.lsn, internalSlot, publications,
-      databaseOwner: result.databaseOwner, slots: result.slots,
-    };
-  }
-  return snapshot;
 }
 
 async function restore(core: Core, input: Input): Promise<unknown> {
@@ -308,31 +191,6 @@ async function modifyCluster(core: Core, input: Input): Promise<unknown> {
   return { DBCluster: clusterShape(core, cluster) };
 }
 
-/** Rename a cluster or DB instance: the old name stops resolving at once, the new one serves after renameSeconds. */
-export async function renameRecord(core: Core, cluster: ClusterRecord, newId: string): Promise<void> {
-  {
-    const target = newId.toLowerCase();
-    if (core.reg.state.clusters[target]) {
-      if (cluster.instance) throw awsFault('rds', 'DBInstanceAlreadyExistsFault', `DB instance ${target} already exists`);
-      throw awsFault('rds', 'DBClusterAlreadyExistsFault', `DB Cluster ${target} already exists`);
-    }
-    const old = cluster.identifier;
-    // The old name stops resolving at once; the new one serves once the rename is effective.
-    await ensureProxy(core, old);
-    core.proxies.point(old, undefined);
-    await ensureProxy(core, target);
-    core.proxies.point(target, undefined);
-    core.proxies.drop(target);
-    delete core.reg.state.clusters[old];
-    cluster.identifier = target;
-    cluster.rename = { from: old, until: core.now() + ms(core.delays.renameSeconds) };
-    core.reg.state.clusters[target] = cluster;
-    for (const i of Object.values(core.reg.state.instances)) if (i.clusterIdentifier === old) i.clusterIdentifier = target;
-    for (const snap of Object.values(core.reg.state.snapshots)) if (snap.clusterIdentifier === old && before(core, snap.readyAt)) snap.clusterIdentifier = target;
-    core.reg.event(cluster.instance ? 'db-instance' : 'db-cluster', target, `Renaming ${cluster.instance ? 'instance' : 'cluster'} from ${old} to ${target}`, ['configuration change']);
-  }
-}
-
 async function deleteCluster(core: Core, input: Input): Promise<unknown> {
   const cluster = mustCluster(core, str(input, 'DBClusterIdentifier'));
   if (cluster.settings.deletionProtection) throw awsFault('rds', 'InvalidParameterCombination', 'Cannot delete protected Cluster, please disable deletion protection and try again.');
@@ -348,14 +206,6 @@ async function deleteCluster(core: Core, input: Input): Promise<unknown> {
   core.reg.event('db-cluster', cluster.identifier, 'DB cluster deleted', ['deletion']);
   core.reg.save();
   return { DBCluster: shape };
-}
-
-/** Drop the data of a restored cluster or instance and forget it; its name stops resolving. */
-export async function dropRecord(core: Core, cluster: ClusterRecord): Promise<void> {
-  if (isMysql(core)) await dropMyDatabase(cluster.backend, cluster.backend.database);
-  else await dropDatabase({ ...cluster.backend, database: 'postgres' }, cluster.backend.database);
-  delete core.reg.state.clusters[cluster.identifier];
-  core.proxies.point(cluster.identifier, undefined);
 }
 
 async function deleteSnapshot(core: Core, input: Input): Promise<unknown> {
@@ -506,5 +356,3 @@ export function rdsSend(core: Core): (name: string, input: Input) => Promise<unk
   };
 }
 
-/** Shapes for other modules (DMS maps endpoints onto clusters). */
-export { clusterStatus };
