@@ -27,6 +27,8 @@ export interface HeaderProps {
   load?: LoadStats;
   /** Terminal columns. */
   width: number;
+  /** Only the first line (run, status, clock): a gate on a small terminal needs the room. */
+  isOneLine?: boolean;
 }
 
 const STATUS_COLOR: Record<RunStatus, string> = {
@@ -39,7 +41,7 @@ const STATUS_COLOR: Record<RunStatus, string> = {
   rolled_back: 'yellow',
 };
 
-export function Header({ info, runId, status, startedAt, now, load, width }: HeaderProps) {
+export function Header({ info, runId, status, startedAt, now, load, width, isOneLine = false }: HeaderProps) {
   const tone = useTone();
   const w = Math.max(20, width);
   const source = info.source ?? '?';
@@ -59,6 +61,8 @@ export function Header({ info, runId, status, startedAt, now, load, width }: Hea
           {runId} <Text color={tone(STATUS_COLOR[status])}>{status.replace('_', ' ')}</Text> <Text dimColor>{formatClock(now - startedAt)}</Text>
         </Text>
       </Box>
+      {isOneLine ? null : (
+        <>
       <Text wrap="truncate-end">
         <Text dimColor>db  </Text>
         {source} <Text dimColor>→</Text> {target}
@@ -74,6 +78,8 @@ export function Header({ info, runId, status, startedAt, now, load, width }: Hea
           <Text color={load.errors > 0 ? tone('yellow') : undefined}>{formatCount(load.errors)}</Text>
         </Text>
       ) : null}
+        </>
+      )}
     </Box>
   );
 }

@@ -3,10 +3,13 @@
 import { Box, Static, Text } from 'ink';
 import type { StepView } from '../src/engine/run-machine.js';
 import { formatDuration, progressBar, SPINNER, statusSymbol, truncate } from './format.js';
+import { expectedLeftMs } from '../src/present/expected.js';
 import type { FinishedStep } from './use-finished.js';
 import { useTone } from './use-theme.js';
 
 export interface StepListProps {
+  /** Header info: expected durations of long steps (`expect.<stepId>`), for an ETA where AWS gives none. */
+  info?: Readonly<Record<string, string>>;
   /** Every step of the flow, in order. */
   steps: readonly StepView[];
   /** Append-only list of finished steps (see useFinished). */
@@ -51,7 +54,7 @@ function FinishedLine({ step, width }: { step: FinishedStep; width: number }) {
   );
 }
 
-function ActiveLine({ step, now, width }: { step: StepView; now: number; width: number }) {
+function ActiveLine({ step, now, width, info = {} }: { step: StepView; now: number; width: number; info?: Readonly<Record<string, string>> }) {
   const tone = useTone();
   const s = step.status;
   if (s.kind === 'awaiting_approval') {
@@ -78,7 +81,8 @@ function ActiveLine({ step, now, width }: { step: StepView; now: number; width: 
             {s.attempt > 1 ? <Text dimColor> (attempt {s.attempt})</Text> : null}
           </Text>
         </Box>
-        <Text dimColor> {formatDuration(now - Date.parse(s.startedAt))}</Text>
+        {/* Whole seconds, and nothing in the first one: a running step never reads `0ms`. */}
+        {now - Date.parse(s.startedAt) >= 1000 ? <Text dimColor> {formatDuration(Math.floor((now - Date.parse(s.startedAt)) / 1000) * 1000)}</Text> : null}
       </Box>
       {p?.percent !== undefined ? (
         <Box paddingLeft={2}>
@@ -94,6 +98,7 @@ function ActiveLine({ step, now, width }: { step: StepView; now: number; width: 
         <Box paddingLeft={2}>
           <Text dimColor wrap="truncate-end">
             {p.message}
+            {p.etaSeconds === undefined ? expectedNote(info, step.id, now - Date.parse(s.startedAt)) : ''}
           </Text>
         </Box>
       ) : null}
@@ -101,7 +106,14 @@ function ActiveLine({ step, now, width }: { step: StepView; now: number; width: 
   );
 }
 
-export function StepList({ steps, finished, now, width, upcoming = 3 }: StepListProps) {
+/** ` · about 2m10s left (from 3 earlier run(s))` when the step's usual duration is known. */
+function expectedNote(info: Readonly<Record<string, string>>, stepId: string, elapsedMs: number): string {
+  const e = expectedLeftMs(info, stepId, elapsedMs);
+  if (!e) return '';
+  return e.leftMs > 0 ? ` · about ${formatDuration(Math.ceil(e.leftMs / 1000) * 1000)} left (from ${e.from})` : ` · taking longer than usual (${e.from})`;
+}
+
+export function StepList({ steps, finished, now, width, upcoming = 3, info }: StepListProps) {
   const active = steps.filter((s) => s.status.kind === 'running' || s.status.kind === 'awaiting_approval');
   const pending = steps.filter((s) => s.status.kind === 'pending');
   const shown = pending.slice(0, upcoming);
@@ -110,7 +122,7 @@ export function StepList({ steps, finished, now, width, upcoming = 3 }: StepList
       <Static items={[...finished]}>{(step) => <FinishedLine key={step.key} step={step} width={width} />}</Static>
       <Box flexDirection="column" width={width}>
         {active.map((s) => (
-          <ActiveLine key={s.id} step={s} now={now} width={width} />
+          <ActiveLine key={s.id} step={s} now={now} width={width} {...(info ? { info } : {})} />
         ))}
         {shown.map((s) => (
           <Text key={s.id} dimColor wrap="truncate-end">

@@ -16,6 +16,12 @@ export interface ValidationTableProps {
 
 const STATUS_COLOR = { match: 'green', mismatch: 'red', error: 'yellow' } as const;
 
+/** Before the fence a difference is drift: which side is ahead; after it, a mismatch. */
+function statusWord(r: { status: string; sourceRows?: number | null; targetRows?: number | null }, phase: string | undefined): string {
+  if (phase !== 'pre-fence' || r.status !== 'mismatch') return r.status;
+  return (r.targetRows ?? 0) > (r.sourceRows ?? 0) ? 'ahead' : 'behind';
+}
+
 export function ValidationTable({ validation, now, width, maxRows = 8 }: ValidationTableProps) {
   const tone = useTone();
   const rows = sortValidation(validation.tables);
@@ -31,7 +37,12 @@ export function ValidationTable({ validation, now, width, maxRows = 8 }: Validat
       <Text wrap="truncate-end">
         <Text bold>Validation</Text>
         {validation.phase ? <Text dimColor> ({validation.phase})</Text> : null} {rows.length} tables,{' '}
-        <Text color={tone(bad > 0 ? 'red' : 'green')}>{bad > 0 ? `${bad} not matching` : 'all match'}</Text>
+        {/* Before the fence writes go on: differences are drift, expected; only the fenced final pass decides. */}
+        {validation.phase === 'pre-fence' ? (
+          <Text color={tone(bad > 0 ? 'yellow' : 'green')}>{bad > 0 ? `${bad} drifting under live writes` : 'all match'}</Text>
+        ) : (
+          <Text color={tone(bad > 0 ? 'red' : 'green')}>{bad > 0 ? `${bad} not matching` : 'all match'}</Text>
+        )}
         {Number.isFinite(age) ? <Text dimColor> · {formatDuration(now - age)} ago</Text> : null}
       </Text>
       <Text dimColor>
@@ -40,7 +51,7 @@ export function ValidationTable({ validation, now, width, maxRows = 8 }: Validat
       {shown.map((r) => (
         <Text key={r.table}>
           {truncate(r.table, nameWidth).padEnd(nameWidth)} {formatCount(r.sourceRows).padStart(numWidth)} {formatCount(r.targetRows).padStart(numWidth)}{' '}
-          <Text color={tone(STATUS_COLOR[r.status])}>{r.status.padEnd(statusWidth)}</Text>
+          <Text color={tone(validation.phase === 'pre-fence' && r.status === 'mismatch' ? 'yellow' : STATUS_COLOR[r.status])}>{statusWord(r, validation.phase).padEnd(statusWidth)}</Text>
         </Text>
       ))}
       {hidden.length > 0 ? (

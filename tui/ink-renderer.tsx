@@ -7,7 +7,8 @@ import { createElement, type ReactElement } from 'react';
 import type { ExecuteOutcome } from '../src/engine/executor.js';
 import type { LogLine, RunMachine } from '../src/engine/run-machine.js';
 import type { ApprovalDecision, ApprovalRequest, Approver } from '../src/engine/types.js';
-import { nextStep, type Renderer } from '../src/cli/renderers.js';
+import { buildSummary, nextStep, type Renderer } from '../src/cli/renderers.js';
+import { summaryLines } from '../src/present/summary-text.js';
 import { App } from './App.js';
 import { ThemeContext, colorFromEnv } from './use-theme.js';
 
@@ -47,21 +48,13 @@ function osUser(): string {
   }
 }
 
-function formatExtra(key: string, value: unknown): string {
-  if (key === 'writes' && typeof value === 'object' && value !== null) {
-    const w = value as Record<string, unknown>;
-    return `writes: ${Object.entries(w)
-      .map(([k, v]) => `${String(v)} ${k}`)
-      .join(', ')}`;
-  }
-  return `${key}: ${typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value)}`;
-}
-
 export class InkRenderer implements Renderer {
   private machine: RunMachine | undefined;
   private controller: AbortController | undefined;
   private mounted: Mounted | undefined;
   private notices: LogLine[] = [];
+  /** The person aborted (`a`, confirmed): the end says how to undo, not only how to resume. */
+  private aborted = false;
   private pending: { request: ApprovalRequest; resolve: (d: ApprovalDecision | undefined) => void } | undefined;
   private readonly opts: InkRendererOptions;
 
@@ -109,7 +102,10 @@ export class InkRenderer implements Renderer {
       run: machine,
       notices: this.notices,
       onAnswer: (id, d) => this.answer(id, d),
-      onAbort: () => this.controller?.abort(new Error('abort requested from the terminal')),
+      onAbort: () => {
+        this.aborted = true;
+        this.controller?.abort(new Error('abort requested from the terminal'));
+      },
       onQuit: () => this.controller?.abort(new Error('quit requested from the terminal')),
       onInterrupt: this.opts.interrupt ?? (() => process.kill(process.pid, 'SIGINT')),
     });
@@ -140,11 +136,10 @@ export class InkRenderer implements Renderer {
     const out = this.opts.out ?? ((l: string) => process.stdout.write(`${l}\n`));
     const snap = machine.getSnapshot();
     out('');
-    out(`run ${snap.runId}: ${outcome.status.replace('_', ' ')} (exit ${exitCode})${snap.message ? `: ${snap.message}` : ''}`);
-    if (outcome.status === 'failed') out(`  ${outcome.error.stepId}: ${outcome.error.message}`);
-    for (const [k, v] of Object.entries(extra)) out(`  ${formatExtra(k, v)}`);
+    // The same summary as line mode: one module renders it for both.
     const next = nextStep(outcome, snap.runId, this.opts.stateDirArg ?? '');
-    if (next) out(next);
+    for (const l of summaryLines(buildSummary(outcome, snap, exitCode, extra), { ...(next ? { next } : {}), ...(snap.message ? { message: snap.message } : {}) })) out(l);
+    if (this.aborted && outcome.status !== 'succeeded') out(`or undo what the run did: rekey rollback ${snap.runId}${this.opts.stateDirArg ?? ''}`);
     return Promise.resolve();
   }
 }

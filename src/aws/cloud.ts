@@ -16,4 +16,6 @@ export interface Cloud {
   /** `aws` against real AWS, `rehearsal` against the local rehearsal cloud. */
   provider: 'aws' | 'rehearsal';
   region: string;
+  /** The same provider in another Region (cross-Region snapshot copies, the estate's reads); absent: one Region only. */
+  inRegion?(region: string): Cloud;
 }

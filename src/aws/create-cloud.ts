@@ -32,5 +32,6 @@ export function createAwsCloud(options: AwsCloudOptions): Cloud {
     cloudwatch: new CloudWatchClient(config),
     provider: 'aws',
     region: options.region,
+    inRegion: (region: string) => createAwsCloud({ ...options, region }),
   };
 }

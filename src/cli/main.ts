@@ -10,7 +10,7 @@ Exit codes:
   1    internal error (or another runner holds the run)
   2    invalid input (each problem as file:line:col: message)
   3    stopped at an approval gate (resumable: rekey resume RUN_ID --approve GATE)
-  4    preflight failed (nothing was changed)
+  4    preflight failed (nothing was changed); estate commands: a check failed (unreadable Region, key not safe to retire, invalid signature)
   5    a step failed and the run stopped safely (source writable; resume or rollback)
   130  interrupted (resumable)`;
 
@@ -111,6 +111,66 @@ function program(): Command {
     });
 
   cmd
+    .command('inventory')
+    .description('read-only: every database, snapshot, automated backup, Blue/Green deployment and global cluster, grouped by KMS key')
+    .option('--key <key>', 'only what this key encrypts (id, alias or ARN)')
+    .option('--region <region>', 'Region to read (repeatable; default AWS_REGION)', collect, [])
+    .option('--retire-check', 'with --key: is the key safe to retire? every blocker and when it stops blocking (exit 0 only when safe)')
+    .option('--rehearsal <runId>', 'read a kept rehearsal\'s cloud instead of AWS')
+    .option('--json', 'print JSON; the last line is the result')
+    .option('--profile <name>', 'AWS profile')
+    .addOption(stateDir())
+    .action(async (o: { key?: string; region: string[]; retireCheck?: boolean; rehearsal?: string; json?: boolean; profile?: string; stateDir: string }) => {
+      const { inventoryCommand } = await import('./estate.js');
+      process.exitCode = await inventoryCommand(o);
+    });
+
+  cmd
+    .command('attest')
+    .description('attest a run: each resource\'s key before and after (read back now), approvals, validation, runbook hash; or --verify a signed file')
+    .argument('[runId]', 'run id')
+    .option('--sign-key <key>', 'sign with this KMS asymmetric key (KMS Sign over the SHA-256 digest of the canonical JSON)')
+    .option('--verify <file>', 'check a signed attestation with KMS Verify (exit 0 only when valid)')
+    .option('--rehearsal <runId>', 'with --verify: verify against that rehearsal\'s KMS')
+    .option('--json', 'print JSON; the last line is the result')
+    .option('--profile <name>', 'AWS profile')
+    .addOption(stateDir())
+    .action(async (runId: string | undefined, o: { signKey?: string; verify?: string; rehearsal?: string; json?: boolean; profile?: string; stateDir: string }) => {
+      const { attestCommand } = await import('./estate.js');
+      process.exitCode = await attestCommand(runId, o);
+    });
+
+  cmd
+    .command('copy-snapshot')
+    .description('copy a DB or cluster snapshot to another Region under a key of that Region, wait for it, copy its tags')
+    .argument('<snapshot>', 'snapshot identifier or ARN')
+    .requiredOption('--to-region <region>', 'destination Region')
+    .requiredOption('--kms-key <key>', 'key in the destination Region')
+    .option('--region <region>', 'Region of the snapshot (default: from its ARN, or AWS_REGION)')
+    .option('--target-id <id>', 'name of the copy (default: the snapshot\'s name)')
+    .option('--attest-out <file>', 'write the copy\'s attestation (keys before/after read back, tags) to this file')
+    .option('--sign-key <key>', 'sign that attestation with this KMS asymmetric key (check with rekey attest --verify)')
+    .option('--rehearsal <runId>', 'copy within a kept rehearsal\'s cloud (into its second Region)')
+    .option('--json', 'print JSON lines; the last one is the result')
+    .option('--profile <name>', 'AWS profile')
+    .addOption(stateDir())
+    .action(async (snapshot: string, o: { toRegion: string; kmsKey: string; region?: string; targetId?: string; attestOut?: string; signKey?: string; rehearsal?: string; json?: boolean; profile?: string; stateDir: string }) => {
+      const { copySnapshotCommand } = await import('./estate.js');
+      process.exitCode = await copySnapshotCommand(snapshot, o);
+    });
+
+  cmd
+    .command('iam-policy')
+    .description('the least-privilege IAM policy for the runbook\'s strategy and engine')
+    .argument('<runbook>', 'runbook file')
+    .option('--old-key <arn>', 'ARN of the key the source uses today (scopes KMS to exactly it)')
+    .option('--json', 'print the policy document as one JSON line')
+    .action(async (runbook: string, o: { oldKey?: string; json?: boolean }) => {
+      const { iamPolicyCommand } = await import('./estate.js');
+      process.exitCode = iamPolicyCommand(runbook, o);
+    });
+
+  cmd
     .command('schema')
     .description('print the JSON Schema of runbooks')
     .action(async () => {
@@ -137,6 +197,14 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (err instanceof CliError) {
       for (const line of err.lines) process.stderr.write(`${line}\n`);
+      if (err.exitCode === 2 && process.env.GITHUB_ACTIONS === 'true') {
+        // Each runbook problem as an annotation on its file, line and column.
+        const { problemAnnotation } = await import('../present/github.js');
+        for (const line of err.lines) {
+          const a = problemAnnotation(line);
+          if (a) process.stdout.write(`${a}\n`);
+        }
+      }
       process.stderr.write(`rekey: ${err.message}\n`);
       return err.exitCode;
     }

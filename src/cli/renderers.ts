@@ -3,6 +3,8 @@
 import type { ExecuteOutcome } from '../engine/executor.js';
 import type { RunMachine, RunSnapshot } from '../engine/run-machine.js';
 import type { Approver, RunEvent } from '../engine/types.js';
+import { startHeadlessTicker } from '../present/headless-ticker.js';
+import { summaryLines } from '../present/summary-text.js';
 
 export interface Renderer {
   /** Starts rendering the machine; may supply its own approver (the TUI asks a person). */
@@ -74,13 +76,17 @@ export class LineRenderer implements Renderer {
   private lastProgress = new Map<string, { at: number; percent?: number }>();
   constructor(
     private readonly output: Output = processOutput,
-    private readonly opts: { stateDirArg?: string; github?: boolean; verbose?: boolean } = {},
+    private readonly opts: { stateDirArg?: string; github?: boolean; verbose?: boolean; readOnly?: boolean } = {},
   ) {}
+
+  private stopTicker: (() => void) | undefined;
 
   attach(machine: RunMachine): { approver?: Approver } {
     machine.subscribe((e) => {
       if (e) this.onEvent(e);
     });
+    // The cutover window while writes are blocked, and a status line every 30 s (a read-only plan needs neither).
+    if (this.opts.readOnly !== true) this.stopTicker = startHeadlessTicker(machine, (text) => this.line(new Date().toISOString(), text));
     return {};
   }
 
@@ -91,7 +97,8 @@ export class LineRenderer implements Renderer {
   private onEvent(e: RunEvent): void {
     switch (e.type) {
       case 'run':
-        if (e.status === 'running') this.line(e.at, `run ${e.runId} started`);
+        // A read-only command (plan) starts no run worth naming.
+        if (e.status === 'running' && this.opts.readOnly !== true) this.line(e.at, `run ${e.runId} started`);
         break;
       case 'step': {
         const s = e.status;
@@ -112,7 +119,11 @@ export class LineRenderer implements Renderer {
             for (const [k, v] of Object.entries(s.request.facts)) this.output.out(`              ${k}: ${String(v)}`);
             this.output.out('              then, in order:');
             s.request.actions.forEach((a, i) => this.output.out(`              ${i + 1}. [${a.target}] ${a.summary}`));
-            if (this.opts.github) this.output.out(annotation('notice', `rekey gate ${s.request.id}`, s.request.summary));
+            {
+              const resume = `rekey resume ${e.runId}${this.opts.stateDirArg ?? ''} --approve ${s.request.id}`;
+              this.output.out(`              run ${e.runId} waits for approval of gate "${s.request.id}"; unless approved in advance, approve with: ${resume}`);
+              if (this.opts.github) this.output.out(annotation('notice', `rekey gate ${s.request.id} (run ${e.runId})`, `${s.request.summary}\nrun ${e.runId}; approve with: ${resume}`));
+            }
             break;
           case 'rolled_back':
             this.line(e.at, `↶ ${e.stepId}  undone`);
@@ -161,12 +172,11 @@ export class LineRenderer implements Renderer {
   }
 
   done(outcome: ExecuteOutcome, machine: RunMachine, exitCode: number, extra: Record<string, unknown>): Promise<void> {
+    this.stopTicker?.();
     const snap = machine.getSnapshot();
     this.output.out('');
-    this.output.out(`run ${snap.runId}: ${outcome.status} (exit ${exitCode})`);
-    for (const [k, v] of Object.entries(extra)) this.output.out(`  ${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`);
     const next = nextStep(outcome, snap.runId, this.opts.stateDirArg ?? '');
-    if (next) this.output.out(next);
+    for (const l of summaryLines(buildSummary(outcome, snap, exitCode, extra), { ...(next ? { next } : {}), ...(snap.message ? { message: snap.message } : {}) })) this.output.out(l);
     return Promise.resolve();
   }
 }

@@ -5,16 +5,14 @@ import { redactDeep } from '../engine/redact.js';
 import { runFindings } from '../report/findings.js';
 import { writeRunReports } from '../report/write.js';
 import { RunMachine } from '../engine/run-machine.js';
-import type { StepContext } from '../engine/types.js';
 import { openRehearsal, type RehearsalWorld } from '../rehearsal/world.js';
-import type { RekeyServices } from '../steps/services.js';
 import { RunStore } from '../state/run-store.js';
-import { CliError, loadRunbookOrExit } from './common.js';
+import { loadRunbookOrExit } from './common.js';
 import { composeServices, redactorFor } from './compose.js';
 import { JsonRenderer, LineRenderer } from './renderers.js';
 import { createdOf } from './resume.js';
 import { flowFor } from './run.js';
-import { toErrorInfo } from '../engine/executor.js';
+import { rollbackRun } from '../engine/executor.js';
 import { appLogin } from '../rehearsal/workload/adopt.js';
 import { probeWritable } from '../rehearsal/workload/write-load.js';
 import { family } from '../steps/engine.js';
@@ -24,7 +22,6 @@ export async function rollbackCommand(runId: string, opts: { json?: boolean; pro
   const created = await createdOf(store, runId);
   const { runbook } = loadRunbookOrExit(created.runbookPath);
   const flow = flowFor(runbook);
-  if (!flow.rollback) throw new CliError(`the ${flow.id} flow has no rollback`, 1);
   const held = await store.lock(runId, `rekey rollback ${runId}`).acquire();
   let world: RehearsalWorld | undefined;
   const journal = store.journal(runId);
@@ -35,22 +32,6 @@ export async function rollbackCommand(runId: string, opts: { json?: boolean; pro
   try {
     if (created.provider === 'rehearsal') world = await openRehearsal({ stateDir: join(store.runDir(runId), 'rehearsal'), runbook, fresh: false, log: (m: string) => renderer.notice(m) });
     const services = composeServices({ runbook, runId, provider: created.provider, redactor: redact, ...(world ? { cloud: world.cloud } : {}), ...(opts.profile ? { profile: opts.profile } : {}) });
-    const state = replay(await journal.readAll(), flow.steps.map((s) => s.id));
-    const outputs = Object.fromEntries([...state.succeeded].map(([id, s]) => [id, s.output]));
-    const ctx: StepContext<RekeyServices> = {
-      runId,
-      outputs,
-      checkpoints: Object.fromEntries(state.checkpoints),
-      services,
-      signal: new AbortController().signal,
-      attempt: 1,
-      report: {
-        progress: (m, p) => machine.progress('rollback', m, p),
-        metric: (n, v) => machine.metric(n, v),
-        log: (level, m) => machine.log(level, m, 'rollback'),
-        publish: (k, v) => machine.publish(k, v),
-      },
-    };
     // The reports of the last runner would still tell its ending: rewrite them with the rollback's.
     const rewriteReports = async (): Promise<void> => {
       try {
@@ -61,19 +42,10 @@ export async function rollbackCommand(runId: string, opts: { json?: boolean; pro
         machine.log('warn', `could not rewrite the run report: ${error instanceof Error ? error.message : String(error)}`);
       }
     };
-    await journal.append({ t: 'rollback', at: new Date().toISOString(), status: 'started' });
-    machine.log('info', `rolling back run ${runId} (succeeded steps: ${[...state.succeeded.keys()].join(', ') || 'none'})`);
-    try {
-      await flow.rollback(ctx, new Set(state.succeeded.keys()));
-    } catch (err) {
-      const info = toErrorInfo('rollback', 'undo', err);
-      await journal.append({ t: 'rollback', at: new Date().toISOString(), status: 'failed', message: redact(info.message) });
-      machine.log('error', `rollback failed: ${info.message}`);
-      await rewriteReports();
-      return 5;
-    }
-    await journal.append({ t: 'rollback', at: new Date().toISOString(), status: 'succeeded' });
+    // The engine undoes the succeeded (and started) steps newest first: rename back, unfence, stop the task.
+    const outcome = await rollbackRun({ runId, flow, services, journal, machine, redact });
     await rewriteReports();
+    if (outcome.status === 'failed') return 5;
     machine.log('info', 'rollback done: the source is unfenced and serves its original name');
     // In a rehearsal, prove it: the application login can write through the source's endpoint again.
     const probe = world

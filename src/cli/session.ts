@@ -6,11 +6,20 @@ import { RunLockedError } from '../engine/lock.js';
 import { redactDeep } from '../engine/redact.js';
 import { RunMachine } from '../engine/run-machine.js';
 import type { Approver, Flow } from '../engine/types.js';
+import { FENCE_LIMIT_INFO } from '../present/cutover-window.js';
+import { expectedDurations } from '../present/expected.js';
+import { endOfRunFacts } from '../present/run-facts.js';
+import { appendStepSummary } from '../present/github.js';
+import { summaryMarkdown } from '../present/summary-text.js';
 import { runFindings } from '../report/findings.js';
 import { writeRunReports } from '../report/write.js';
+import type { Cloud } from '../aws/cloud.js';
+import { writeRunAttestation } from '../estate/attest-run.js';
 import type { Runbook } from '../runbook/schema.js';
 import type { RunStore } from '../state/run-store.js';
-import type { Renderer } from './renderers.js';
+import { join } from 'node:path';
+import { stateDirArg } from './common.js';
+import { buildSummary, nextStep, type Renderer } from './renderers.js';
 
 export interface SessionOptions<S> {
   store: RunStore;
@@ -41,6 +50,15 @@ export interface SessionOptions<S> {
 function chaosPause(): number {
   const ms = Number(process.env.REKEY_CHAOS_PAUSE_MS ?? 0);
   return Number.isFinite(ms) && ms > 0 ? Math.min(ms, 60_000) : 0;
+}
+
+/** ETAs are a nicety: an unreadable earlier journal must never stop a run. */
+function safeExpected(fn: () => Record<string, string>): Record<string, string> {
+  try {
+    return fn();
+  } catch {
+    return {};
+  }
 }
 
 export interface SessionResult {
@@ -83,7 +101,13 @@ export async function runSession<S>(opts: SessionOptions<S>): Promise<SessionRes
   const machine = new RunMachine(
     runId,
     flow.steps.map((s) => ({ id: s.id, title: s.title, hasGate: s.gate !== undefined })),
-    opts.info,
+    // The fence limit lets renderers show the cutover window against it (src/present/cutover-window.ts).
+    {
+      ...opts.info,
+      ...(opts.runbook ? { [FENCE_LIMIT_INFO]: String(opts.runbook.cutover.fenceTimeoutSeconds) } : {}),
+      // Expected durations of the long steps (earlier runs, the rehearsal's delays): ETAs where AWS gives none.
+      ...(opts.runbook ? safeExpected(() => expectedDurations(store.root, opts.runbook!, runId, opts.info.provider === 'rehearsal' ? 'rehearsal' : 'aws')) : {}),
+    },
     { redact: opts.redact },
   );
   opts.onMachine?.(machine);
@@ -108,20 +132,40 @@ export async function runSession<S>(opts: SessionOptions<S>): Promise<SessionRes
     });
     const finished = opts.finish ? await opts.finish(outcome, machine) : undefined;
     const exitCode = finished?.exitCode ?? exitCodeOf(outcome);
-    const state = replay(await journal.readAll(), flow.steps.map((s) => s.id));
+    const records = await journal.readAll();
+    const state = replay(records, flow.steps.map((s) => s.id));
+    const steps = flow.steps.map((s) => ({ id: s.id, title: s.title }));
+    // What a person needs at the end (keys, window, rollback, cleanup): added to the summary, so --json has it too.
+    const dirArg = stateDirArg(store.root === join(process.cwd(), '.rekey') ? undefined : store.root);
+    const facts = opts.runbook ? endOfRunFacts({ runId, runbook: opts.runbook, records, state, published: machine.getSnapshot().published, steps, stateDirArg: dirArg }) : {};
     // Plain data from steps and `finish` (error texts included): redacted like everything else that is shown.
-    const summary: Record<string, unknown> = redactDeep({ ...runFindings(state, machine.getSnapshot().published), ...finished?.summary }, opts.redact);
+    const summary: Record<string, unknown> = redactDeep({ ...runFindings(state, machine.getSnapshot().published), ...facts, ...finished?.summary }, opts.redact);
     if (opts.runbook) {
       // A report that cannot be written must not hide how the run ended: say so and keep the exit code.
       try {
         // The journal's outputs in `state` are redacted already; the outcome's messages are redacted here.
-        const input = { runId, runbook: opts.runbook, outcome: redactDeep(outcome, opts.redact), state, summary, steps: flow.steps.map((s) => ({ id: s.id, title: s.title })) };
+        const input = { runId, runbook: opts.runbook, outcome: redactDeep(outcome, opts.redact), state, summary, steps };
         Object.assign(summary, writeRunReports(store.runDir(runId), input, machine.getSnapshot().metrics));
       } catch (error) {
         renderer.error(`could not write the run report: ${opts.redact(error instanceof Error ? error.message : String(error))}`);
       }
+      // The attestation: each touched resource's key read back from the cloud now (src/estate/attest-run.ts).
+      const cloud = (opts.services as { cloud?: Cloud }).cloud;
+      if (cloud) {
+        try {
+          const { paths } = await writeRunAttestation({ runDir: store.runDir(runId), runId, runbook: opts.runbook, records: await journal.readAll(), cloud });
+          summary.attestation = paths.json;
+        } catch (error) {
+          renderer.error(`could not write the attestation: ${opts.redact(error instanceof Error ? error.message : String(error))}`);
+        }
+      }
     }
     await renderer.done(outcome, machine, exitCode, summary);
+    if (process.env.GITHUB_STEP_SUMMARY) {
+      const full = buildSummary(outcome, machine.getSnapshot(), exitCode, summary);
+      const problem = appendStepSummary(summaryMarkdown(full, nextStep(outcome, runId, dirArg)));
+      if (problem) renderer.error(problem);
+    }
     return { exitCode, outcome, machine };
   } finally {
     process.off('SIGINT', onSignal);

@@ -1,5 +1,6 @@
 // Walks a flow: skips what the journal says is done, asks at gates, runs each step once per attempt,
 // records every transition before moving on, and leaves the source safe when anything goes wrong.
+import { makeSafe as makeSafeFlow, undoSteps, type UndoReport } from './compensation.js';
 import { replay, type JournalRecord, type JournalStore, type ReplayState } from './journal.js';
 import { redactDeep } from './redact.js';
 import type { RunMachine } from './run-machine.js';
@@ -125,10 +126,13 @@ export async function executeFlow<S>(opts: ExecuteOptions<S>): Promise<ExecuteOu
   machine.setRunStatus('running');
 
   let rewinds = 0;
+  /** The steps the last makeSafe marked undone: a rewind never starts after the first of them. */
+  let madeUndone: string[] = [];
   const makeSafe = async (step: Step<S>, ctx: StepContext<S>): Promise<boolean> => {
-    if (!flow.makeSafe) return true;
+    madeUndone = [];
     try {
-      const undone = await flow.makeSafe(ctx, step.id);
+      const undone = await makeSafeFlow(flow, ctx, step.id);
+      madeUndone = undone;
       for (const id of undone) {
         delete outputs[id];
         state.checkpoints.delete(id);
@@ -153,7 +157,7 @@ export async function executeFlow<S>(opts: ExecuteOptions<S>): Promise<ExecuteOu
     if (step.gate) {
       const decided = state.decisions.get(step.gate.id);
       if (decided?.decision !== 'approved') {
-        const gateOutcome = await askGate(step, ctx, flow.steps.slice(i));
+        const gateOutcome = await askGate(step, ctx, [...flow.steps.slice(i)]);
         if (gateOutcome) return gateOutcome;
       }
     }
@@ -185,9 +189,11 @@ export async function executeFlow<S>(opts: ExecuteOptions<S>): Promise<ExecuteOu
       const maxRewinds = opts.maxRewinds ?? 3;
       if (madeSafe && retryFrom !== undefined && order.includes(retryFrom) && rewinds < maxRewinds) {
         rewinds++;
-        await write({ t: 'rewind', at: iso(), toStepId: retryFrom, reason: error.message });
-        machine.log('warn', `${error.message}; going back to ${retryFrom} (${rewinds}/${maxRewinds})`, step.id);
-        const from = order.indexOf(retryFrom);
+        // Never past a step making safe marked undone (e.g. start-cdc once the task was stopped).
+        const from = Math.min(order.indexOf(retryFrom), ...madeUndone.map((id) => order.indexOf(id)).filter((n) => n >= 0));
+        const to = flow.steps[from]!.id;
+        await write({ t: 'rewind', at: iso(), toStepId: to, reason: error.message });
+        machine.log('warn', `${error.message}; going back to ${to} (${rewinds}/${maxRewinds})`, step.id);
         for (const s of flow.steps.slice(from)) {
           delete outputs[s.id];
           state.checkpoints.delete(s.id);
@@ -263,4 +269,55 @@ export async function executeFlow<S>(opts: ExecuteOptions<S>): Promise<ExecuteOu
     machine.setRunStatus(status, message);
     return outcome;
   }
+}
+
+/** What rollback needs of a run: the same journal, flow and services as its runner (the machine gets the log). */
+export interface RollbackOptions<S> extends Pick<ExecuteOptions<S>, 'runId' | 'flow' | 'services' | 'journal' | 'machine' | 'redact' | 'now'> {
+  /** Also undo what rollback keeps by default (steps with keepOnRollback). */
+  discard?: boolean;
+}
+
+export type RollbackOutcome = ({ status: 'succeeded' } | { status: 'failed'; error: StepErrorInfo }) & UndoReport;
+
+/**
+ * `rekey rollback`: replays the journal, then undoes every succeeded or started step newest first (undoSteps),
+ * journaling `rollback` started / succeeded / failed. Before the switch that unfences and stops the task; after it
+ * the switch's undo renames back first. What the steps keep (restored database, DMS resources, snapshots) stays.
+ */
+export async function rollbackRun<S>(opts: RollbackOptions<S>): Promise<RollbackOutcome> {
+  const { flow, journal, machine } = opts;
+  const now = opts.now ?? (() => new Date());
+  const redact = opts.redact ?? ((t: string) => t);
+  const state = replay(await journal.readAll(), flow.steps.map((s) => s.id));
+  const outputs: Record<string, unknown> = Object.fromEntries([...state.succeeded].map(([id, s]) => [id, s.output]));
+  const ctx: StepContext<S> = {
+    runId: opts.runId,
+    outputs,
+    checkpoints: Object.fromEntries(state.checkpoints),
+    services: opts.services,
+    signal: new AbortController().signal,
+    attempt: 1,
+    report: {
+      progress: (m, p) => machine.progress('rollback', m, p),
+      metric: (n, v) => machine.metric(n, v),
+      log: (level, m) => machine.log(level, m, 'rollback'),
+      publish: (k, v) => machine.publish(k, redactDeep(v, redact)),
+    },
+  };
+  await journal.append({ t: 'rollback', at: now().toISOString(), status: 'started' });
+  machine.log('info', `rolling back run ${opts.runId} (succeeded steps: ${[...state.succeeded.keys()].join(', ') || 'none'})`);
+  const report: UndoReport = { undone: [], kept: [] };
+  try {
+    const done = await undoSteps(flow, ctx, { succeeded: new Set(state.succeeded.keys()), started: new Set(state.attempts.keys()) }, { discard: opts.discard ?? false });
+    report.undone.push(...done.undone);
+    report.kept.push(...done.kept);
+  } catch (err) {
+    const error = toErrorInfo('rollback', 'undo', err);
+    await journal.append({ t: 'rollback', at: now().toISOString(), status: 'failed', message: redact(error.message) });
+    machine.log('error', `rollback failed: ${error.message}`);
+    return { status: 'failed', error, ...report };
+  }
+  for (const k of report.kept) machine.log('info', `kept ${k.what} (${k.stepId})`);
+  await journal.append({ t: 'rollback', at: now().toISOString(), status: 'succeeded' });
+  return { status: 'succeeded', ...report };
 }

@@ -1,5 +1,6 @@
 // The run's observable state: one immutable snapshot, changed only here, with subscribe/getSnapshot
 // for the TUI (useSyncExternalStore) and an event stream for the line renderer, --json and the report.
+import type { FactKey, PublishedFacts, PublishedSoFar } from './facts.js';
 import type { ApprovalDecision, ApprovalRequest, RunEvent, RunStatus, StepStatus } from './types.js';
 
 /** One step as the UI sees it. */
@@ -42,7 +43,7 @@ export interface RunSnapshot {
   metrics: Readonly<Record<string, MetricView>>;
   logs: readonly LogLine[];
   /** Structured results published by steps, by key (`validation`, `sequences`, `preflight`...). */
-  published: Readonly<Record<string, unknown>>;
+  published: PublishedSoFar;
   /** Last status message for the run (why it stopped, for example). */
   message?: string;
 }
@@ -151,10 +152,10 @@ export class RunMachine {
     this.emit({ type: 'log', at, runId: this.snapshot.runId, level, message: line.message, ...(stepId !== undefined ? { stepId } : {}) });
   }
 
-  publish(key: string, value: unknown): void {
+  publish<K extends FactKey>(key: K, value: PublishedFacts[K]): void {
     const at = this.now().toISOString();
     this.snapshot = { ...this.snapshot, published: { ...this.snapshot.published, [key]: value } };
-    this.emit({ type: 'data', at, runId: this.snapshot.runId, key, value });
+    this.emit({ type: 'data', at, runId: this.snapshot.runId, key, value } as RunEvent);
   }
 
   private redactStatus(status: StepStatus): StepStatus {

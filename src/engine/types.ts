@@ -1,5 +1,6 @@
 // The step contract, the closed status union and the plain-data shapes the engine journals and emits.
 // Nothing here performs I/O: adapters (AWS, databases, files) arrive through the StepContext.
+import type { FactKey, PublishedFacts } from './facts.js';
 
 /** Where a step is in its life. Changed only by RunMachine.setStepStatus. */
 export type StepStatus =
@@ -105,15 +106,15 @@ export type RunEvent =
   | { type: 'metric'; at: string; runId: string; name: string; value: number; unit?: string; labels?: Record<string, string> }
   | { type: 'gate'; at: string; runId: string; request: ApprovalRequest; decision?: ApprovalDecision }
   | { type: 'log'; at: string; runId: string; level: 'debug' | 'info' | 'warn' | 'error'; stepId?: string; message: string }
-  | { type: 'data'; at: string; runId: string; key: string; value: unknown };
+  | { [K in FactKey]: { type: 'data'; at: string; runId: string; key: K; value: PublishedFacts[K] } }[FactKey];
 
 /** Emits events for the current step; handed to steps inside the context. */
 export interface StepReporter {
   progress(message: string, percent?: number, etaSeconds?: number): void;
   metric(name: string, value: number, unit?: string, labels?: Record<string, string>): void;
   log(level: 'debug' | 'info' | 'warn' | 'error', message: string): void;
-  /** Structured results for renderers and the report (e.g. `validation`: per-table counts). Never secrets. */
-  publish(key: string, value: unknown): void;
+  /** Structured results for renderers and the report, typed by key (src/engine/facts.ts). Never secrets. */
+  publish<K extends FactKey>(key: K, value: PublishedFacts[K]): void;
 }
 
 /**
@@ -140,8 +141,22 @@ export interface StepContext<Services = unknown> {
   checkpoint?(key: string, value: unknown): Promise<void>;
 }
 
-/** A step is a small plain object. `run` must be idempotent: it finds what it created before. */
+/**
+ * A step is a small plain object: what it would do (`describe`), how to do it (`run`) and how to take it back
+ * (`undo`). Flows share step objects; the engine alone decides when `undo` is called.
+ *
+ * - `run` must be idempotent: it finds what an earlier attempt created (by deterministic names) before creating
+ *   anything, so a resume re-enters it safely.
+ * - Every step with a side effect outside rekey's own journal has an `undo`, idempotent as well (a second call finds
+ *   nothing left to do), able to take back a partial run too. Read-only steps (checks, waits, comparisons) have none.
+ * - `keepOnRollback` names what `rekey rollback` leaves in place by default (a restored database, DMS resources, a
+ *   snapshot); the engine then calls `undo` only when asked to discard them. Steps without it are undone by rollback.
+ * - `inEffect` says whether the step's effect is in place now, even partly (the fence still applied; the switch
+ *   begun). The engine asks the flow's guard step before lifting it and its boundary step before making the source
+ *   safe after a failure at or after that boundary (see SafetySpec).
+ */
 export interface Step<Services = unknown, Out = unknown> {
+  /** Unique within the flow; journal records, gates, rewinds and the output accessors use it. */
   id: string;
   title: string;
   /** Ask before running. */
@@ -149,22 +164,65 @@ export interface Step<Services = unknown, Out = unknown> {
   /** The actions it would take (dry run); pure given the context. */
   describe(ctx: StepContext<Services>): PlannedAction[];
   run(ctx: StepContext<Services>): Promise<Out>;
-  /** Compensation for rollback, and for the in-flight part of a failed or interrupted run. */
+  /** Compensation: takes back what `run` did, also a partial run. Idempotent. Called by the engine only. */
   undo?(ctx: StepContext<Services>): Promise<void>;
+  /** What rollback keeps by default instead of calling `undo` (e.g. `the restored cluster`), for the log. */
+  keepOnRollback?: string;
+  /** Whether the step's effect is in place now, even partly. Without it: whether the step has an output. */
+  inEffect?(ctx: StepContext<Services>): Promise<boolean> | boolean;
 }
 
-/** A flow is an ordered list of steps plus what makes the source safe again after a failure. */
-export interface Flow<Services = unknown> {
-  id: string;
-  steps: Step<Services>[];
+/**
+ * How the engine makes the source safe again after a step fails or is interrupted; plain data, no code per flow.
+ *
+ * When the `guard` step's effect is in effect (the fence), the engine calls the guard's `undo` (unfence), unless
+ * the `boundary` step already succeeded (the switch happened: the old source stays fenced) or the failure was at or
+ * after the boundary and the boundary's `inEffect` says it has (partly) happened: a half-done switch must be
+ * finished (resume) or taken back (rollback), never unfenced. After lifting the guard, the succeeded steps from
+ * `rewindTo` up to (not including) the boundary are marked undone, so a resume runs them again.
+ */
+export interface SafetySpec {
   /**
-   * Called after a step fails or is interrupted: must leave the source writable (unfence) whatever the failed
-   * step left behind, unless the switch already happened. Idempotent. Returns the ids of succeeded steps whose
-   * effect it reverted (e.g. `fence`), so the journal marks them undone and a resume runs them again.
+   * The step whose undo makes the source safe (e.g. `fence`), or several (each lifted when its `inEffect` says so,
+   * newest first), e.g. `['consistent-validate', 'fence']` when a step before the cutover fences briefly too.
    */
-  makeSafe?(ctx: StepContext<Services>, failedStepId: string): Promise<string[]>;
-  /** `rekey rollback`: undo what the succeeded steps did (before the switch: unfence, stop the task; after: rename back). */
-  rollback?(ctx: StepContext<Services>, succeeded: ReadonlySet<string>): Promise<void>;
+  guard: string | readonly string[];
+  /** The first step past which making safe means finishing or rolling back, not unfencing (e.g. `switch`). */
+  boundary: string;
+  /**
+   * Where a resume starts again once the guard was lifted: the value of the first `ifStarted` entry whose key step
+   * has succeeded or is the step that failed (it may have done part of its work), else of the first `ifSucceeded`
+   * entry (in declaration order) whose key step has succeeded, else `default`, e.g.
+   * `{ default: 'catch-up', ifStarted: { 'stop-task': 'start-cdc' } }` (a task stopped, or being stopped, must be
+   * started again).
+   */
+  rewindTo: { default: string; ifStarted?: Readonly<Record<string, string>>; ifSucceeded?: Readonly<Record<string, string>> };
+}
+
+/**
+ * A flow is a declared list of steps: the order is the list, and nothing else repeats it (step ids are read from
+ * `steps`). Rollback is the engine's: it runs the `undo` of every succeeded (or started) step in reverse order,
+ * honouring `keepOnRollback`; `safety` says how to make the source safe after a failure. A new strategy declares
+ * `{ id, steps: [stepA, stepB, ...], safety? }`, reusing step objects from src/steps, and adds nothing else:
+ *
+ * ```ts
+ * const flow: Flow<RekeyServices> = {
+ *   id: `blue-green/${runbook.source.engine}`,
+ *   steps: [preflight, createBlueGreen, waitInSync, fenceStep(), switchover, verify, cleanup],
+ *   safety: { guard: 'fence', boundary: 'switchover', rewindTo: { default: 'wait-in-sync' } },
+ * };
+ * ```
+ *
+ * A new step with a side effect brings its `undo` (and `keepOnRollback` when rollback should leave its resource),
+ * declares its output type in src/steps/outputs.ts (StepOutputs, by id) and publishes only facts declared in
+ * src/engine/facts.ts; test/unit/steps-lifecycle.test.ts then runs it through the lifecycle harness by id.
+ */
+export interface Flow<Services = unknown> {
+  /** `<strategy>/<engine>`, journaled with the run. */
+  id: string;
+  steps: readonly Step<Services>[];
+  /** Absent: a failure leaves everything as it is (nothing needs lifting). */
+  safety?: SafetySpec;
 }
 
 /** Raised by steps; carries the kind so the runner maps it to an exit code. */

@@ -476,6 +476,50 @@ export interface RegistryState {
   created?: { action: string; identifier: string; at: string }[];
   /** Stable proxy port per identifier. */
   proxyPorts: Record<string, number>;
+  /** Snapshot copies into other Regions and retained automated backups (aws/estate.ts); absent in older registries. */
+  estate?: EstateState;
+}
+
+/** A snapshot copied with CopyDBSnapshot / CopyDBClusterSnapshot into a Region (the second rehearsal Region, or home). */
+export interface RegionalCopy {
+  /** Region the copy lives in. */
+  region: string;
+  /** DB snapshot (of an instance) or cluster snapshot. */
+  kind: 'db' | 'cluster';
+  /** ARN of the snapshot it was copied from. */
+  sourceArn: string;
+  /** Region of that snapshot. */
+  sourceRegion: string;
+  /** The copy (its identifier, key, times and tags; data is not duplicated: nothing restores from it here). */
+  record: SnapshotRecord;
+}
+
+/** An automated backup kept after its database was deleted (DeleteAutomatedBackups: false). */
+export interface RetainedBackup {
+  /** Cluster (Aurora) or DB instance backup. */
+  kind: 'db' | 'cluster';
+  /** Identifier of the deleted database. */
+  identifier: string;
+  /** Its resource id (DbiResourceId / DbClusterResourceId). */
+  resourceId: string;
+  /** Engine. */
+  engine: string;
+  /** Key ARN. */
+  kmsKeyArn: string;
+  /** BackupRetentionPeriod in days at deletion. */
+  retentionDays: number;
+  /** When the database was created (epoch ms). */
+  createdAt: number;
+  /** When it was deleted (epoch ms). */
+  deletedAt: number;
+}
+
+/** What the key estate adds to the registry. */
+export interface EstateState {
+  /** Snapshot copies made with Copy* commands of aws/estate.ts, any Region. */
+  copies: RegionalCopy[];
+  /** Retained automated backups. */
+  retained: RetainedBackup[];
 }
 
 /** One CloudWatch datapoint. */

@@ -135,7 +135,11 @@ export async function openRehearsalSession(o: RehearsalSessionOptions): Promise<
     async close({ removeServers }) {
       await stopLoad();
       await world.close({ stopServers: true });
-      if (removeServers) rmSync(join(worldDir, 'servers'), { recursive: true, force: true });
+      if (removeServers) {
+        rmSync(join(worldDir, 'servers'), { recursive: true, force: true });
+        // The rehearsal's snapshots are full dumps of the demo data: deleted with the servers (README: the data is deleted).
+        rmSync(join(worldDir, 'cloud', 'snapshots'), { recursive: true, force: true });
+      }
     },
   };
 }

@@ -17,6 +17,8 @@ import { dropDatabase, ident, pgConfig, withPg } from './engines/pg-ops.js';
 import { ProxyRegistry } from './aws/proxy.js';
 import { rdsSend } from './aws/rds.js';
 import { rdsTick } from './aws/rds-records.js';
+import { estateKmsSend, estateRdsSend } from './aws/estate.js';
+import { withRehearsalRegions } from './estate-world.js';
 import type { Backend, ClusterSettings, ParameterGroupRecord, RegistryState } from './registry.js';
 import { Registry, resourceId } from './registry.js';
 import { startMariadb, startPostgres } from './servers/index.js';
@@ -165,11 +167,12 @@ export async function openRehearsal(opts: { stateDir: string; runbook: Runbook; 
   const cloud = {
     provider: 'rehearsal' as const,
     region: runbook.region,
-    rds: { send: sender(rdsSend(core), tick, created) },
-    kms: { send: sender(kmsSend(core), () => Promise.resolve()) },
+    rds: { send: sender(estateRdsSend(core, rdsSend(core)), tick, created) },
+    kms: { send: sender(estateKmsSend(core, core.region, kmsSend(core)), () => Promise.resolve()) },
     dms: { send: sender(dms.send, () => Promise.resolve(), created) },
     cloudwatch: { send: sender(cloudwatchSend(core), () => Promise.resolve()) },
   } as unknown as Cloud;
+  withRehearsalRegions(core, cloud);
 
   let closed = false;
   return {

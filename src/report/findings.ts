@@ -1,19 +1,26 @@
 // What a run found, read from its steps' journaled outputs: validation, sequences, and where CDC started
 // (with the overlap when the opt-in slot fallback was used). Shared by the summary and the report.
+import type { PublishedSoFar, ValidationOutput } from '../engine/facts.js';
 import type { ReplayState } from '../engine/journal.js';
+import type { FixSequencesOutput, StepId, StepOutputs } from '../steps/outputs.js';
 
-export function validationSummary(output: unknown): { tables: number; mismatched: number } {
-  const o = output as { tables?: unknown; mismatched?: unknown } | undefined;
-  if (!o) return { tables: 0, mismatched: 0 };
-  const tables = Array.isArray(o.tables) ? o.tables : [];
-  const mismatched = typeof o.mismatched === 'number' ? o.mismatched : Array.isArray(o.mismatched) ? o.mismatched.length : tables.filter((t: { status?: string; match?: boolean }) => t.status === 'mismatch' || t.match === false).length;
+/** The fields of a value read from a journal or a publication (an older rekey may have written another shape). */
+function fields(value: unknown): Readonly<Record<string, unknown>> {
+  return typeof value === 'object' && value !== null ? Object.fromEntries(Object.entries(value)) : {};
+}
+
+export function validationSummary(output: ValidationOutput | undefined): { tables: number; mismatched: number } {
+  if (!output) return { tables: 0, mismatched: 0 };
+  const o = fields(output);
+  const tables: unknown[] = Array.isArray(o.tables) ? o.tables : [];
+  const mismatched = typeof o.mismatched === 'number' ? o.mismatched : Array.isArray(o.mismatched) ? o.mismatched.length : tables.filter((t) => fields(t).status === 'mismatch' || fields(t).match === false).length;
   return { tables: typeof o.tables === 'number' ? o.tables : tables.length, mismatched };
 }
 
-export function sequenceSummary(output: unknown): { checked: number; behind: number } {
-  const o = output as { checked?: unknown; behind?: unknown } | undefined;
+export function sequenceSummary(output: FixSequencesOutput | undefined): { checked: number; behind: number } {
+  const o = fields(output);
   const n = (v: unknown): number => (typeof v === 'number' ? v : Array.isArray(v) ? v.length : 0);
-  return { checked: n(o?.checked), behind: n(o?.behind) };
+  return { checked: n(o.checked), behind: n(o.behind) };
 }
 
 /** The CDC start position was the slot's, before the snapshot: changes in between were applied twice (as upserts). */
@@ -37,18 +44,27 @@ export interface RunFindings {
   unfencedSessions?: { user: string; client: string; application: string }[];
 }
 
-const outputOf = (state: ReplayState, stepId: string): Record<string, unknown> | undefined => state.succeeded.get(stepId)?.output as Record<string, unknown> | undefined;
+/**
+ * A journaled step output, typed by its step id (StepOutputs). A journal may come from an older rekey, so the
+ * findings still check each value before using it.
+ */
+/** A journaled step output, typed by the step id. */
+export function outputOf<K extends StepId>(state: ReplayState, stepId: K): StepOutputs[K] | undefined {
+  return state.succeeded.get(stepId)?.output as StepOutputs[K] | undefined;
+}
+
+const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((t): t is string => typeof t === 'string') : []);
 
 /**
  * `published`: what the runner's steps published (RunMachine), when there is one. A final validation that failed
  * has no journaled output, but published its numbers before failing; those are the ones to show.
  */
-export function runFindings(state: ReplayState, published: Readonly<Record<string, unknown>> = {}): RunFindings {
-  const capture = outputOf(state, 'capture-position') as { position?: unknown; source?: unknown; overlap?: { fromLsn?: unknown; reason?: unknown } } | undefined;
+export function runFindings(state: ReplayState, published: PublishedSoFar = {}): RunFindings {
+  const capture = outputOf(state, 'capture-position');
   const noPk = outputOf(state, 'preflight')?.tablesWithoutPk;
   const overlap = capture?.overlap;
   const unfenced = outputOf(state, 'fence')?.unfenced;
-  const evidence = outputOf(state, 'verify')?.evidence as RunFindings['evidence'] | undefined;
+  const evidence = outputOf(state, 'verify')?.evidence;
   return {
     validation: validationSummary(
       outputOf(state, 'final-validate') ??
@@ -64,11 +80,11 @@ export function runFindings(state: ReplayState, published: Readonly<Record<strin
           overlap: {
             fromLsn: overlap.fromLsn,
             reason: typeof overlap.reason === 'string' ? overlap.reason : 'seed function unavailable',
-            tablesWithoutPk: Array.isArray(noPk) ? noPk.filter((t): t is string => typeof t === 'string') : [],
+            tablesWithoutPk: strings(noPk),
           },
         }
       : {}),
     ...(evidence && Array.isArray(evidence.resources) ? { evidence } : {}),
-    ...(Array.isArray(unfenced) && unfenced.length > 0 ? { unfencedSessions: unfenced as RunFindings['unfencedSessions'] } : {}),
+    ...(Array.isArray(unfenced) && unfenced.length > 0 ? { unfencedSessions: unfenced } : {}),
   };
 }

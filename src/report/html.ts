@@ -3,7 +3,9 @@
 import { writeFileSync } from 'node:fs';
 import { outcomeLine } from './markdown.js';
 import type { ReportInput } from './markdown.js';
+import { boardHeaderMarkdown, boardSectionsMarkdown, markdownToHtml } from './board.js';
 import type { RunFindings } from './findings.js';
+import type { EndOfRunFacts } from '../present/run-facts.js';
 
 /** Metric histories from the runner that wrote the report (a resumed run shows its own part only). */
 export type MetricHistories = Readonly<Record<string, { history: readonly { at: number; value: number }[] } | undefined>>;
@@ -20,12 +22,12 @@ function timeline(r: ReportInput): string {
     const done = r.state.succeeded.get(s.id);
     if (!done) return [];
     const end = Date.parse(done.at);
-    return [{ id: s.id, start: end - done.durationMs, end }];
+    return [{ id: s.title, start: end - done.durationMs, end }];
   });
   if (bars.length === 0) return '<p>No step finished.</p>';
   const t0 = Math.min(...bars.map((b) => b.start));
   const span = Math.max(1, Math.max(...bars.map((b) => b.end)) - t0);
-  const label = 150;
+  const label = 260;
   const width = 760;
   const row = 18;
   const x = (t: number): number => label + ((t - t0) / span) * (width - label - 10);
@@ -35,7 +37,24 @@ function timeline(r: ReportInput): string {
     return `<text x="${label - 6}" y="${y + 11}" text-anchor="end">${esc(b.id)}</text><rect x="${x(b.start).toFixed(1)}" y="${y}" width="${w.toFixed(1)}" height="${row - 6}"><title>${esc(b.id)}: ${seconds(b.end - b.start)}</title></rect>`;
   });
   const height = bars.length * row + 24;
-  return `<svg class="timeline" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="step timeline">${rows.join('')}<text x="${label}" y="${height - 4}">0 s</text><text x="${width - 10}" y="${height - 4}" text-anchor="end">${esc(seconds(span))}</text></svg>`;
+  // The outage (fence to switch) and the wait at the gate, as bands across every row, labelled.
+  const f = r.summary as Partial<EndOfRunFacts>;
+  const bands: string[] = [];
+  const band = (from: number, to: number, cls: string, text: string): void => {
+    const a = Math.max(label, x(from));
+    const b = Math.min(width - 10, x(to));
+    if (!(b >= a)) return;
+    bands.push(`<rect class="${cls}" x="${a.toFixed(1)}" y="0" width="${Math.max(1.5, b - a).toFixed(1)}" height="${height - 20}"><title>${esc(text)}</title></rect><text class="${cls}-label" x="${a.toFixed(1)}" y="${height - 16}">${esc(text)}</text>`);
+  };
+  if (f.window?.fencedAt && f.window.fencedMs !== undefined) {
+    const from = Date.parse(f.window.fencedAt);
+    band(from, from + f.window.fencedMs, 'outage', `writes blocked ${(f.window.fencedMs / 1000).toFixed(1)} s (predicted ${f.window.predictedSeconds ?? '?'} s)`);
+  }
+  if (f.approval?.waitedMs !== undefined) {
+    const to = Date.parse(f.approval.at);
+    band(to - f.approval.waitedMs, to, 'gatewait', `gate ${f.approval.gate}: ${f.approval.decision} by ${f.approval.by}`);
+  }
+  return `<svg class="timeline" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="step timeline">${bands.join('')}${rows.join('')}<text x="${label}" y="${height - 4}">0 s</text><text x="${width - 10}" y="${height - 4}" text-anchor="end">${esc(seconds(span))}</text></svg>`;
 }
 
 /** CDC latency over time with the threshold line; undefined when this runner saw no samples. */
@@ -65,7 +84,7 @@ const STYLE = `body{font:14px/1.45 system-ui,sans-serif;max-width:820px;margin:2
 table{border-collapse:collapse}td,th{border:1px solid #ccd;padding:3px 8px;text-align:left}
 svg text{font:11px system-ui,sans-serif;fill:#333}.timeline rect{fill:#3b82c4}.latency polyline{fill:none;stroke:#3b82c4;stroke-width:1.5}
 .threshold{stroke:#c43b3b;stroke-dasharray:5 4}.axis{stroke:#888}.warn{background:#fff4d6;border-left:4px solid #d49b00;padding:6px 10px}
-.bad{color:#b00020;font-weight:600}`;
+.bad{color:#b00020;font-weight:600}.outage{fill:#c43b3b;opacity:.18}.gatewait{fill:#d49b00;opacity:.18}.outage-label{fill:#b00020}.gatewait-label{fill:#8a6500}`;
 
 export function renderHtmlReport(r: ReportInput, metrics: MetricHistories = {}): string {
   const sm = r.summary as Partial<RunFindings> & { downtimeMs?: number; writes?: { acknowledged: number; lost: number | null; duplicated: number | null; verifyError?: string } };
@@ -74,7 +93,7 @@ export function renderHtmlReport(r: ReportInput, metrics: MetricHistories = {}):
   out.push(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>rekey report: ${esc(r.runbook.name)}</title><style>${STYLE}</style></head><body>`);
   out.push(`<h1>rekey report: ${esc(r.runbook.name)}</h1><ul>`);
   out.push(`<li>run <code>${esc(r.runId)}</code></li><li>source <code>${esc(r.runbook.source.identifier)}</code> (${esc(r.runbook.source.engine)}, ${esc(r.runbook.region)})</li>`);
-  out.push(`<li>new key <code>${esc(r.runbook.target.kmsKeyId)}</code></li><li>outcome ${outcomeLine(r, (t) => `<strong${good || t === 'rolled back' ? '' : ' class="bad"'}>${esc(t)}</strong>`, esc)}</li></ul>`);
+  out.push(`<li>new key <code>${esc(r.runbook.target.kmsKeyId)}</code></li><li>outcome ${outcomeLine(r, (t) => `<strong${good || t === 'rolled back' ? '' : ' class="bad"'}>${esc(t)}</strong>`, esc)}</li>${markdownToHtml(boardHeaderMarkdown(r)).replace(/^<ul>|<\/ul>$/g, '')}</ul>`);
   if (sm.overlap) {
     const o = sm.overlap;
     out.push(`<p class="warn"><strong>Overlap:</strong> CDC started at <code>${esc(o.fromLsn)}</code>, before the snapshot (${esc(o.reason)}). Changes between the slot's creation and the snapshot were applied twice, as upserts (INSERT_RECORD / UPDATE_RECORD).${o.tablesWithoutPk.length > 0 ? ` Tables without a primary key may hold duplicated rows: ${o.tablesWithoutPk.map((t) => `<code>${esc(t)}</code>`).join(', ')}.` : ''}</p>`);
@@ -87,7 +106,7 @@ export function renderHtmlReport(r: ReportInput, metrics: MetricHistories = {}):
     const done = r.state.succeeded.get(s.id);
     const fail = r.state.failures.get(s.id);
     const status = done ? 'succeeded' : fail ? `<span class="bad">failed</span>: ${esc(fail.message)}` : 'not run';
-    out.push(`<tr><td title="${esc(s.title)}">${esc(s.id)}</td><td>${status}</td><td>${done ? seconds(done.durationMs) : ''}</td><td>${r.state.attempts.get(s.id) ?? 0}</td></tr>`);
+    out.push(`<tr><td title="${esc(s.id)}">${esc(s.title)}</td><td>${status}</td><td>${done ? seconds(done.durationMs) : ''}</td><td>${r.state.attempts.get(s.id) ?? 0}</td></tr>`);
   }
   out.push('</table>');
   const chart = latencyChart(metrics);
@@ -108,6 +127,7 @@ export function renderHtmlReport(r: ReportInput, metrics: MetricHistories = {}):
   if (sm.sequences) out.push(`<h2>Sequences</h2><p>Checked: ${sm.sequences.checked}, behind after the fix: <strong${sm.sequences.behind > 0 ? ' class="bad"' : ''}>${sm.sequences.behind}</strong>.</p>`);
   const decisions = [...r.state.decisions.values()];
   if (decisions.length) out.push('<h2>Gates</h2><ul>', ...decisions.map((d) => `<li><code>${esc(d.id)}</code>: ${esc(d.decision)} by ${esc(d.by)} at ${esc(d.at)}</li>`), '</ul>');
+  out.push(markdownToHtml(boardSectionsMarkdown(r)));
   out.push('</body></html>\n');
   return out.join('');
 }

@@ -4,6 +4,7 @@ import { writeFileSync } from 'node:fs';
 import type { ExecuteOutcome } from '../engine/executor.js';
 import type { ReplayState } from '../engine/journal.js';
 import type { Runbook } from '../runbook/schema.js';
+import { boardHeaderMarkdown, boardSectionsMarkdown } from './board.js';
 import type { RunFindings } from './findings.js';
 
 export interface ReportInput {
@@ -26,7 +27,9 @@ export function outcomeLine(r: ReportInput, strong: (text: string) => string, pl
   if (rb?.status === 'succeeded') return `${strong('rolled back')} at ${plain(rb.at)}: the source serves its name again, unfenced`;
   if (rb?.status === 'failed') return `${strong('rollback failed')} at ${plain(rb.at)}${rb.message ? `: ${plain(rb.message)}` : ''}`;
   if (!r.outcome) return strong(r.state.lastStop?.status ?? 'unknown');
-  return `${strong(r.outcome.status)}${r.outcome.status === 'failed' ? ` at ${plain(r.outcome.error.stepId)}: ${plain(r.outcome.error.message)}` : ''}`;
+  const failedAt = r.outcome.status === 'failed' ? r.outcome.error.stepId : undefined;
+  const title = failedAt !== undefined ? (r.steps.find((s) => s.id === failedAt)?.title ?? failedAt) : undefined;
+  return `${strong(r.outcome.status)}${r.outcome.status === 'failed' ? ` at ${plain(title ?? '')}: ${plain(r.outcome.error.message)}` : ''}`;
 }
 
 export function renderReport(r: ReportInput): string {
@@ -35,7 +38,7 @@ export function renderReport(r: ReportInput): string {
   lines.push(`- run: \`${r.runId}\``);
   lines.push(`- source: \`${r.runbook.source.identifier}\` (${r.runbook.source.engine}, region ${r.runbook.region})`);
   lines.push(`- new key: \`${r.runbook.target.kmsKeyId}\``);
-  lines.push(`- outcome: ${outcomeLine(r, (t) => `**${t}**`, (t) => t)}`, '');
+  lines.push(`- outcome: ${outcomeLine(r, (t) => `**${t}**`, (t) => t)}`, ...boardHeaderMarkdown(r), '');
   lines.push('## Steps', '', '| step | title | status | duration | attempts |', '|---|---|---|---|---|');
   for (const s of r.steps) {
     const done = r.state.succeeded.get(s.id);
@@ -75,7 +78,7 @@ export function renderReport(r: ReportInput): string {
     lines.push('', '## Rehearsal', '');
     lines.push(`- longest write-unavailable window: **${seconds(sm.downtimeMs)}**`);
     if (sm.writes?.verifyError !== undefined) lines.push(`- writes acknowledged ${sm.writes.acknowledged}, **not verified**: ${sm.writes.verifyError}`);
-    else if (sm.writes) lines.push(`- writes acknowledged ${sm.writes.acknowledged}, lost **${sm.writes.lost}**, duplicated **${sm.writes.duplicated}**, failed attempts ${sm.writes.errors ?? 0}`);
+    else if (sm.writes) lines.push(`- writes acknowledged ${sm.writes.acknowledged}, lost **${sm.writes.lost}**, duplicated **${sm.writes.duplicated}**, ${sm.writes.errors ?? 0} writes refused while writes were blocked (the fence rejects them)`);
   }
   if (sm.evidence) {
     lines.push('', '## Encryption evidence', '', `As AWS reported them when the switch was verified (${sm.evidence.at}); a key not read is marked:`, '', '| resource | identifier | KMS key |', '|---|---|---|');
@@ -88,6 +91,7 @@ export function renderReport(r: ReportInput): string {
     lines.push('', '## Gates', '');
     for (const d of decisions) lines.push(`- \`${d.id}\`: ${d.decision} by ${d.by} at ${d.at}`);
   }
+  lines.push(...boardSectionsMarkdown(r));
   lines.push('');
   return lines.join('\n');
 }

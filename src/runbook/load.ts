@@ -334,6 +334,18 @@ function crossFieldFindings(data: Record<string, unknown>): Finding[] {
       out.push({ path, anchor: 'value', message: prefix(path, `must be a URL like ${wanted[0] ?? ''}://user@host:port/database`) });
     } else if (!wanted.includes(scheme)) {
       out.push({ path, anchor: 'value', message: prefix(path, `scheme ${scheme}:// does not match engine ${engine}; use ${wanted[0] ?? ''}://`) });
+    } else {
+      // The URL's database is the one adopted; the runbook's steps connect to source.database: they must be the same.
+      const database = lookup(data, ['source', 'database']);
+      let named: string | undefined;
+      try {
+        named = decodeURIComponent(new URL(url).pathname.replace(/^\//, '')) || undefined;
+      } catch {
+        named = undefined;
+      }
+      if (named !== undefined && typeof database === 'string' && named !== database) {
+        out.push({ path, anchor: 'value', message: prefix(path, `names database ${named}, but source.database is ${database}; the rehearsal adopts the URL's database and rekey connects to source.database: make them the same`) });
+      }
     }
   }
   return out;

@@ -190,6 +190,20 @@ export const hooksSchema = z
   })
   .describe('Local commands around the cutover.');
 
+export const afterSchema = z
+  .strictObject({
+    copySnapshotTo: z
+      .array(
+        z.strictObject({
+          region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'must be an AWS region like us-west-2').describe('Destination Region of the copy.'),
+          kmsKeyId: kmsKeyRef.describe('Key in the destination Region the copy is encrypted with (key ARN, alias or alias ARN of that Region).'),
+        }),
+      )
+      .default([])
+      .describe('After the switch: copy the run\'s snapshot to these Regions under their keys (CopyDBSnapshot / CopyDBClusterSnapshot in the destination Region, the source by ARN). RDS instances copy the snapshot already re-encrypted under the new key; Aurora the run\'s cluster snapshot.'),
+  })
+  .describe('What happens after the switch is verified.');
+
 export const rehearsalKeySchema = z.strictObject({
   id: kmsKeyRef.describe('Key id, alias or ARN as the runbook names it.'),
   state: z
@@ -273,6 +287,7 @@ export const runbookSchema = z
     cutover: cutoverSchema.default(cutoverSchema.parse({})),
     validation: validationSchema.default(validationSchema.parse({})),
     hooks: hooksSchema.default({ beforeFence: [], afterSwitch: [] }),
+    after: afterSchema.optional(),
     rehearsal: rehearsalSchema.optional(),
   })
   .describe('A rekey runbook: move one RDS/Aurora database onto a new KMS key.');

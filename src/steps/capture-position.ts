@@ -10,26 +10,10 @@ import type { Step } from '../engine/types.js';
 import { output, required, waitEnv, withSource, withTarget } from './common.js';
 import type { Ctx } from './common.js';
 import { profile } from './engine.js';
-import type { PreflightReport } from './preflight.js';
-import type { ReplicaPositionOutput } from './instance.js';
-import type { RestoreOutput } from './restore.js';
 import type { RekeyServices } from './services.js';
+import type { CapturePositionOutput } from './outputs.js';
 
-/** The CDC start position. */
-export interface CapturePositionOutput {
-  /** The task's CdcStartPosition: an LSN (PostgreSQL) or `<file>:<pos>` (MySQL). */
-  position: string;
-  /** PostgreSQL: the source slot's confirmed_flush_lsn when checked. */
-  slotConfirmedFlushLsn?: string;
-  /** MySQL: size in bytes of the binlog file on the source when checked. */
-  binlogFileSize?: number;
-  /** MySQL: ISO time of the crash-recovery event the position came from. */
-  eventAt?: string;
-  /** Where the position came from: the seed function, the crash-recovery event, the stopped replica or the slot (fallback). */
-  source?: 'seed-function' | 'crash-recovery' | 'replica' | 'slot-fallback';
-  /** Set only on the opt-in slot fallback: changes between these LSNs are replayed onto a target that has them. */
-  overlap?: { fromLsn: string; snapshotAfter: true; reason: string };
-}
+export type { CapturePositionOutput } from './outputs.js';
 
 const EVENT_PHRASE = 'Binlog position from crash recovery is';
 /** Events are searched from a little before the restore: local and AWS clocks may differ. */
@@ -66,7 +50,7 @@ function fileSequence(file: string): { base: string; seq: number } {
 
 /** Hours of binlog retention to suggest: twice what preflight expected snapshot + restore + catch-up to take, at least 24. */
 function suggestedRetentionHours(ctx: Ctx): number {
-  const expected = output<PreflightReport>(ctx, 'preflight')?.binlog?.expectedHours ?? 12;
+  const expected = output(ctx, 'preflight')?.binlog?.expectedHours ?? 12;
   return Math.max(24, Math.ceil(expected * 2));
 }
 
@@ -204,7 +188,7 @@ async function capturePostgres(ctx: Ctx): Promise<CapturePositionOutput> {
 
 /** RDS MySQL/MariaDB: the stopped replica's executed position, still in the source's binary logs. */
 async function captureReplica(ctx: Ctx): Promise<CapturePositionOutput> {
-  const replica = required<ReplicaPositionOutput>(ctx, 'replica-position', 'capture-position');
+  const replica = required(ctx, 'replica-position', 'capture-position');
   const at = replica.position.lastIndexOf(':');
   const pos: BinlogPosition = { file: replica.position.slice(0, at), position: Number(replica.position.slice(at + 1)) };
   return withSource(ctx, async (db) => {
@@ -217,7 +201,7 @@ async function captureReplica(ctx: Ctx): Promise<CapturePositionOutput> {
 
 async function captureMysql(ctx: Ctx): Promise<CapturePositionOutput> {
   if (profile(ctx.services.runbook).instance) return captureReplica(ctx);
-  const restored = required<RestoreOutput>(ctx, 'restore', 'capture-position');
+  const restored = required(ctx, 'restore', 'capture-position');
   const since = new Date(Date.parse(restored.startedAt) - CLOCK_SKEW_MS);
   const event = await crashRecoveryEvent(ctx, restored.writerId, since);
   return withSource(ctx, async (db) => {

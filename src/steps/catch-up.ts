@@ -8,20 +8,10 @@ import { poll } from '../aws/poll.js';
 import type { Verdict } from '../aws/poll.js';
 import type { Step } from '../engine/types.js';
 import { required } from './common.js';
-import type { DmsSetupOutput } from './dms-setup.js';
 import type { RekeyServices } from './services.js';
+import type { CatchUpOutput } from './outputs.js';
 
-/** Where catch-up stood when it passed. */
-export interface CatchUpOutput {
-  /** Total latency (source + target) at the last reading, seconds. */
-  latencySeconds: number;
-  sourceSeconds: number;
-  targetSeconds: number;
-  /** How long latency had stayed under the threshold. */
-  sustainedSeconds: number;
-  /** ISO time it passed. */
-  at: string;
-}
+export type { CatchUpOutput } from './outputs.js';
 
 /** One catch-up poll. */
 export interface CatchUpObservation {
@@ -59,7 +49,7 @@ export const catchUp: Step<RekeyServices, CatchUpOutput> = {
   },
   async run(ctx) {
     const { cloud, names, runbook: rb, clock, timing } = ctx.services;
-    const dms = required<DmsSetupOutput>(ctx, 'dms-setup', 'catch-up');
+    const dms = required(ctx, 'dms-setup', 'catch-up');
     const thresholdSeconds = rb.cutover.maxLatencySeconds;
     const sustainMs = rb.cutover.sustainSeconds * 1000;
     let dimensions: Dimension[] | undefined;

@@ -4,15 +4,10 @@ import type { PlannedAction, Step } from '../engine/types.js';
 import { output, withSource } from './common.js';
 import { profile } from './engine.js';
 import { deleteDmsResources } from './dms-setup.js';
-import type { DmsSetupOutput } from './dms-setup.js';
 import type { RekeyServices } from './services.js';
-import type { SwitchOutput } from './switch.js';
+import type { CleanupOutput } from './outputs.js';
 
-/** What was cleaned up. */
-export interface CleanupOutput {
-  droppedSlot: boolean;
-  deletedDms: boolean;
-}
+export type { CleanupOutput } from './outputs.js';
 
 export const cleanup: Step<RekeyServices, CleanupOutput> = {
   id: 'cleanup',
@@ -32,11 +27,11 @@ export const cleanup: Step<RekeyServices, CleanupOutput> = {
   },
   async run(ctx) {
     const { names, runbook: rb } = ctx.services;
-    const switched = output<SwitchOutput>(ctx, 'switch');
+    const switched = output(ctx, 'switch');
     const oldId = switched?.mode === 'rename' ? names.oldName : rb.source.identifier;
     const droppedSlot = profile(rb).usesSlot ? await withSource(ctx, (db) => db.dropSlotIfExists(names.slot), oldId) : false;
     await deleteDmsResources(ctx);
-    if (output<DmsSetupOutput>(ctx, 'dms-setup')?.createdInstance) {
+    if (output(ctx, 'dms-setup')?.createdInstance) {
       ctx.report.log('info', `replication instance ${names.replicationInstance} was created by rekey; delete it when you no longer need it`);
     }
     return { droppedSlot, deletedDms: true };

@@ -11,18 +11,22 @@ import { InterruptedError, StepError } from '../engine/types.js';
 import type { StepContext } from '../engine/types.js';
 import type { Runbook } from '../runbook/schema.js';
 import { family, isInstance } from './engine.js';
+import type { StepId, StepOutputs } from './outputs.js';
 import type { RekeyServices } from './services.js';
 
 export type Ctx = StepContext<RekeyServices>;
 
-/** Output of an earlier step, if it succeeded. */
-export function output<T>(ctx: Ctx, stepId: string): T | undefined {
-  return ctx.outputs[stepId] as T | undefined;
+/**
+ * Output of an earlier step, if it succeeded, typed by the step id (StepOutputs). The one place a journaled
+ * output is given its type: the engine keeps outputs as plain data by id.
+ */
+export function output<K extends StepId>(ctx: Ctx, stepId: K): StepOutputs[K] | undefined {
+  return ctx.outputs[stepId] as StepOutputs[K] | undefined;
 }
 
 /** Output of an earlier step that must have succeeded. */
-export function required<T>(ctx: Ctx, stepId: string, forStep: string): T {
-  const out = output<T>(ctx, stepId);
+export function required<K extends StepId>(ctx: Ctx, stepId: K, forStep: string): StepOutputs[K] {
+  const out = output(ctx, stepId);
   if (out === undefined) throw new StepError(`${forStep} needs the output of ${stepId}, which has not succeeded`, 'fatal');
   return out;
 }
@@ -100,7 +104,7 @@ export async function mustFindDb(ctx: Ctx, id: string, role: string): Promise<Db
 
 /** ARN of the new key: from preflight, else asked again (DescribeKey resolves aliases). */
 export async function newKeyArn(ctx: Ctx): Promise<string> {
-  const fromPreflight = output<{ key?: { arn: string } }>(ctx, 'preflight')?.key?.arn;
+  const fromPreflight = output(ctx, 'preflight')?.key?.arn;
   if (fromPreflight) return fromPreflight;
   const out = await call('kms:DescribeKey', () =>
     ctx.services.cloud.kms.send(new DescribeKeyCommand({ KeyId: ctx.services.runbook.target.kmsKeyId })),

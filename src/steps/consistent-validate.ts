@@ -14,14 +14,23 @@ import type { Step } from '../engine/types.js';
 import { checkAborted, clusterEndpoint, openDb } from './common.js';
 import type { Ctx } from './common.js';
 import { drainStep } from './drain.js';
-import type { DrainOutput } from './drain.js';
 import { family } from './engine.js';
-import { fenceStep, unfence } from './fence.js';
-import type { FenceTracker } from './fence.js';
+import { fenceStep } from './fence.js';
+import type { AppliedCounts, ConsistentValidationOutput, DrainOutput, PointTableComparison, RangeDifference } from './outputs.js';
 import type { RekeyServices } from './services.js';
-import type { TableComparison, ValidationOutput } from './validate.js';
 
-export const CONSISTENT_VALIDATE = 'consistent-validate';
+export type { AppliedCounts, ConsistentValidationOutput, PointTableComparison, RangeDifference } from './outputs.js';
+
+const ID = 'consistent-validate';
+
+/**
+ * The context the brief fence runs in: the fence step's logic, its journal under this step (`before` is what the
+ * roles looked like, `lifted` that this step unfenced them again), and no cutover fence to fall back on.
+ */
+function briefFenceCtx(ctx: Ctx): Ctx {
+  const { fence: _cutover, ...outputs } = ctx.outputs;
+  return { ...ctx, outputs, checkpoints: { ...(ctx.checkpoints ?? {}), fence: ctx.checkpoints?.[ID] ?? {} } };
+}
 
 /** At most this many differing ranges are looked into row by row, and this many keys named per range. */
 const SAMPLED_RANGES = 5;
@@ -30,50 +39,6 @@ const SAMPLE_KEYS = 5;
 const SAMPLE_ROW_LIMIT = 200_000;
 /** Integer keys: at most this many ranges per table. */
 const MAX_RANGES = 10_000;
-
-/** One primary-key range whose rows differ. */
-export interface RangeDifference {
-  /** The range as people read it, e.g. `id in [200001, 300001)`. */
-  range: string;
-  sourceRows: number;
-  targetRows: number;
-  checksumMatch?: boolean;
-  /** Keys (JSON arrays) that differ, each with what is wrong; empty when not sampled. */
-  sampleKeys: string[];
-}
-
-/** One table compared at the consistent point. */
-export interface PointTableComparison extends TableComparison {
-  /** Ranges compared (1 for a whole-table comparison). */
-  ranges: number;
-  /** No primary key: compared as a whole. */
-  keyless?: boolean;
-  differences: RangeDifference[];
-}
-
-/** The DMS task's per-table statistics at a point: inserts, updates, deletes applied, and the table state. */
-export interface AppliedCounts {
-  [table: string]: { applied: number; state: string | undefined };
-}
-
-export interface ConsistentValidationOutput extends ValidationOutput {
-  results: PointTableComparison[];
-  /** ISO time of the consistent point (both sides' snapshots opened, source fenced and drained). */
-  point: string;
-  /** Write-unavailable window of this step: from the fence going up to the source unfenced. */
-  windowMs: number;
-  /** Sentinel wait inside that window. */
-  drainMs: number;
-  /** Rows read on the source snapshot, and how fast both sides were compared. */
-  rows: number;
-  rowsPerSecond: number;
-  /** Tables compared as a whole for want of a primary key. */
-  keyless: string[];
-  /** DMS apply exceptions logged on the target up to the point (undefined: no such table). */
-  applyExceptions?: number;
-  /** DescribeTableStatistics at the point (undefined when DMS did not answer). */
-  applied?: AppliedCounts;
-}
 
 /** The control table DMS logs failed changes in, on the target (PostgreSQL: public; MySQL: awsdms_control). */
 export function applyExceptionsTable(ctx: Ctx): TableRef {
@@ -230,9 +195,21 @@ export async function digestRanges(
   return digests;
 }
 
-export function consistentValidateStep(tracker: FenceTracker): Step<RekeyServices, ConsistentValidationOutput> {
+/**
+ * The step. Its brief fence is the fence step's own logic, journaled under this step: while it is up, `inEffect`
+ * says so and `undo` lifts it, so the engine unfences after a failure or interruption inside it (the flow lists this
+ * step among its safety guards) and a rollback does too.
+ */
+export function consistentValidateStep(): Step<RekeyServices, ConsistentValidationOutput> {
+  const fencer = fenceStep();
+  const lifted = (ctx: Ctx): boolean => ctx.checkpoints?.[ID]?.lifted === true;
+  const isUp = async (ctx: Ctx): Promise<boolean> => !lifted(ctx) && (await fencer.inEffect!(briefFenceCtx(ctx)));
+  const lift = async (ctx: Ctx): Promise<void> => {
+    await fencer.undo!(briefFenceCtx(ctx));
+    await ctx.checkpoint?.('lifted', true);
+  };
   return {
-    id: CONSISTENT_VALIDATE,
+    id: ID,
     title: 'Validate at a consistent point (brief fence, then compare snapshots while writes go on)',
     describe(ctx) {
       const rb = ctx.services.runbook;
@@ -275,16 +252,17 @@ export function consistentValidateStep(tracker: FenceTracker): Step<RekeyService
         checkAborted(ctx);
 
         // The consistent point: fence, drain, snapshots on every connection, unfence.
-        const fenceCtx: Ctx = { ...ctx, checkpoints: { ...(ctx.checkpoints ?? {}), fence: ctx.checkpoints?.[CONSISTENT_VALIDATE] ?? {} } };
-        const fence: FenceState = await fenceStep(tracker).run(fenceCtx);
+        await ctx.checkpoint?.('lifted', false);
         let drain: DrainOutput;
         let point: number;
+        let fence: FenceState | undefined;
         try {
-          drain = await drainStep(tracker).run({ ...ctx, outputs: { ...ctx.outputs, fence } });
+          fence = await fencer.run(briefFenceCtx(ctx));
+          drain = await drainStep.run({ ...ctx, outputs: { ...ctx.outputs, fence } });
           await Promise.all(readers.map((r) => r.begin()));
           point = clock.now();
         } finally {
-          await unfence(ctx, tracker);
+          await lift(ctx);
         }
         const fencedAt = Date.parse(fence.at);
         const windowMs = clock.now() - (Number.isFinite(fencedAt) ? fencedAt : started);
@@ -383,6 +361,10 @@ export function consistentValidateStep(tracker: FenceTracker): Step<RekeyService
       } finally {
         await Promise.allSettled([...readers.map((r) => r.close()), ...adapters.map((a) => a.close())]);
       }
+    },
+    inEffect: (ctx) => isUp(ctx),
+    async undo(ctx) {
+      if (await isUp(ctx)) await lift(ctx);
     },
   };
 }

@@ -26,24 +26,13 @@ import { StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
 import type { Runbook } from '../runbook/schema.js';
 import type { ResourceNames } from './services.js';
-import type { CapturePositionOutput } from './capture-position.js';
 import { dmsPassword, dmsUsername, mustFindDb, output, rekeyTags, required, waitEnv } from './common.js';
-import type { PreflightReport } from './preflight.js';
 import type { Ctx } from './common.js';
 import { profile } from './engine.js';
 import type { RekeyServices } from './services.js';
+import type { DmsSetupOutput } from './outputs.js';
 
-/** The DMS resources of this run. */
-export interface DmsSetupOutput {
-  replicationInstanceArn: string;
-  /** rekey created the replication instance (so it may delete it at the end). */
-  createdInstance: boolean;
-  sourceEndpointArn: string;
-  targetEndpointArn: string;
-  taskArn: string;
-  /** The replication instance's IP addresses: sessions from them on the source are DMS's own. */
-  instanceAddresses?: string[];
-}
+export type { DmsSetupOutput } from './outputs.js';
 
 /**
  * DMS selection rules from the runbook, the sentinel table always included. On MySQL the runbook replicates one
@@ -158,10 +147,10 @@ export const dmsSetup: Step<RekeyServices, DmsSetupOutput> = {
   },
   async run(ctx) {
     const { cloud, names, runbook: rb } = ctx.services;
-    const position = required<CapturePositionOutput>(ctx, 'capture-position', 'dms-setup');
+    const position = required(ctx, 'capture-position', 'dms-setup');
     const ri = rb.dms.replicationInstance;
     // Created by this run when preflight did not find it (a resume must not take over someone else's instance).
-    const createdInstance = ri.create && output<PreflightReport>(ctx, 'preflight')?.dmsInstanceExisted === false;
+    const createdInstance = ri.create && output(ctx, 'preflight')?.dmsInstanceExisted === false;
     if (!(await findReplicationInstance(cloud, ri.identifier))) {
       if (!ri.create) throw new StepError(`replication instance ${ri.identifier} not found`, 'rejected');
       await call('dms:CreateReplicationInstance', () =>
@@ -220,6 +209,7 @@ export const dmsSetup: Step<RekeyServices, DmsSetupOutput> = {
       instanceAddresses: [...(instance.ReplicationInstancePrivateIpAddresses ?? []), ...(instance.ReplicationInstancePublicIpAddresses ?? [])],
     };
   },
+  keepOnRollback: 'the DMS task and endpoints (and a replication instance rekey created)',
   async undo(ctx) {
     await deleteDmsResources(ctx);
   },

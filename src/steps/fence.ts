@@ -6,16 +6,10 @@ import { findReplicationInstance } from '../aws/dms.js';
 import { InterruptedError, StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
 import { dmsUsername, output, withSource } from './common.js';
-import type { DmsSetupOutput } from './dms-setup.js';
 import { profile } from './engine.js';
 import type { Ctx } from './common.js';
+import type { FenceOutput } from './outputs.js';
 import type { RekeyServices } from './services.js';
-
-/** Holds a fence applied by a step that has not finished yet (the journal only has finished outputs). */
-export class FenceTracker {
-  /** The fence currently applied by an unfinished step. */
-  inFlight: FenceState | undefined;
-}
 
 /** Users the fence never touches: rekey's own and DMS's. */
 export function fenceExclusions(ctx: Ctx): string[] {
@@ -24,40 +18,30 @@ export function fenceExclusions(ctx: Ctx): string[] {
 }
 
 /**
- * The fence in effect, if any: the in-flight one first, else the fence step's output, else what an attempt
- * killed mid-fence journaled before it changed anything.
+ * The fence in effect, if any: the one this process applied and has not lifted (`inFlight`), else the fence step's
+ * output, else what an attempt killed mid-fence journaled before it changed anything.
  */
-export function currentFence(ctx: Ctx, tracker: FenceTracker): FenceState | undefined {
-  return (
-    tracker.inFlight ??
-    output<FenceState>(ctx, 'fence') ??
-    (ctx.checkpoints?.fence?.before as FenceState | undefined) ??
-    // The brief fence of the consistent-point validation, journaled under its own step.
-    (ctx.checkpoints?.['consistent-validate']?.before as FenceState | undefined)
-  );
+export function currentFence(ctx: Ctx, inFlight?: FenceState): FenceState | undefined {
+  return inFlight ?? output(ctx, 'fence') ?? fenceCheckpoint(ctx);
 }
 
-/**
- * Where a run goes back to after the cutover was abandoned and the source unfenced: catch-up while the CDC task
- * still runs, start-cdc once stop-task succeeded or failed half-way (it resumes the task from its checkpoint).
- */
-export function rewindPoint(ctx: Ctx, failedStepId?: string): 'start-cdc' | 'catch-up' {
-  return ctx.outputs['stop-task'] !== undefined || failedStepId === 'stop-task' ? 'start-cdc' : 'catch-up';
+/** The roles' state journaled by the fence step before it changed anything. */
+function fenceCheckpoint(ctx: Ctx): FenceState | undefined {
+  return ctx.checkpoints?.fence?.before as FenceState | undefined;
 }
 
 /** Restores the roles to their pre-fence state (idempotent). Returns whether there was a fence to lift. */
-export async function unfence(ctx: Ctx, tracker: FenceTracker): Promise<boolean> {
-  const state = currentFence(ctx, tracker);
+export async function unfence(ctx: Ctx, inFlight?: FenceState): Promise<boolean> {
+  const state = currentFence(ctx, inFlight);
   if (!state) return false;
   await withSource(ctx, (db) => db.unfence(state));
-  tracker.inFlight = undefined;
   ctx.report.log('info', `unfenced ${state.principals.map((p) => p.name).join(', ') || 'nothing'}`);
   return true;
 }
 
 /** How long the source has been fenced, or undefined when it is not. */
 export function fencedForMs(ctx: Ctx): number | undefined {
-  const state = output<FenceState>(ctx, 'fence');
+  const state = output(ctx, 'fence');
   return state ? ctx.services.clock.now() - Date.parse(state.at) : undefined;
 }
 
@@ -72,7 +56,7 @@ export function fenceBudgetMs(ctx: Ctx, stepId: string): number {
       `the source has been fenced for ${Math.round(fenced / 1000)} s, over cutover.fenceTimeoutSeconds (${limit / 1000} s): stopping before ${stepId}; the source is unfenced and nothing was switched`,
       'retryable',
       [],
-      { retryFrom: rewindPoint(ctx) },
+      { retryFrom: 'catch-up' },
     );
   }
   return left;
@@ -98,7 +82,7 @@ async function dmsAddresses(ctx: Ctx): Promise<string[]> {
   } catch (error) {
     if (error instanceof InterruptedError) throw error;
   }
-  return output<DmsSetupOutput>(ctx, 'dms-setup')?.instanceAddresses ?? [];
+  return output(ctx, 'dms-setup')?.instanceAddresses ?? [];
 }
 
 /**
@@ -135,7 +119,12 @@ export async function guardOpenSessions(ctx: Ctx, db: DbAdapter, addresses: read
   ]);
 }
 
-export function fenceStep(tracker: FenceTracker): Step<RekeyServices, FenceState> {
+/**
+ * The fence step. Its undo lifts the fence (the engine calls it to make the source safe and on rollback); it also
+ * remembers, in this process, a fence applied by an attempt that has not finished (for contexts without checkpoints).
+ */
+export function fenceStep(): Step<RekeyServices, FenceOutput> {
+  let inFlight: FenceState | undefined;
   return {
     id: 'fence',
     title: 'Fence writes on the source',
@@ -160,22 +149,24 @@ export function fenceStep(tracker: FenceTracker): Step<RekeyServices, FenceState
         if (principals.length === 0) ctx.report.log('warn', 'no writer roles to fence: nothing stops writes during the cutover');
         // The roles' state is journaled before anything changes: a runner killed mid-fence must not come back,
         // read the half-fenced roles as "before", and later restore them fenced.
-        const previous = ctx.checkpoints?.fence?.before as FenceState | undefined;
+        const previous = fenceCheckpoint(ctx);
         const state = await db.fence(principals, {
           ...(previous ? { previous } : {}),
           beforeChange: async (before) => {
-            tracker.inFlight = before;
+            inFlight = before;
             await ctx.checkpoint?.('before', before);
           },
         });
-        tracker.inFlight = state;
+        inFlight = state;
         ctx.report.log('info', `fenced ${principals.join(', ') || 'nothing'}`);
         const open = await guardOpenSessions(ctx, db, addresses, 'once the fence is up');
         return { ...state, dmsAddresses: addresses, ...(open.length > 0 ? { unfenced: open } : {}) };
       });
     },
+    inEffect: (ctx) => currentFence(ctx, inFlight) !== undefined,
     async undo(ctx) {
-      await unfence(ctx, tracker);
+      await unfence(ctx, inFlight);
+      inFlight = undefined;
     },
   };
 }

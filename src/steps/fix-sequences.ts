@@ -7,16 +7,9 @@ import { withSource, withStatementTimeout, withTarget } from './common.js';
 import { family } from './engine.js';
 import { fenceBudgetMs } from './fence.js';
 import type { RekeyServices } from './services.js';
+import type { FixSequencesOutput } from './outputs.js';
 
-/** The sequence check. */
-export interface FixSequencesOutput {
-  /** Sequences checked on the target. */
-  checked: number;
-  /** Sequences still behind after the fix (0 on success). */
-  behind: number;
-  /** Sequences raised on the target. */
-  raised: number;
-}
+export type { FixSequencesOutput } from './outputs.js';
 
 /** Smallest next value each target sequence must have: the source's position and every fed column's max + 1. */
 async function requiredNext(target: DbAdapter, targetSeqs: SequenceState[], source: Map<string, bigint | null>): Promise<Map<string, bigint>> {

@@ -1,20 +1,14 @@
 // before-fence (carries the cutover gate: the first cutover action) and after-switch: the runbook's local
 // commands, each with its time limit; a failing hook stops the run.
 import { StepError } from '../engine/types.js';
+import type { CutoverGateFacts } from '../engine/facts.js';
 import type { GateSpec, PlannedAction, Step } from '../engine/types.js';
 import { output } from './common.js';
 import type { Ctx } from './common.js';
-import type { CapturePositionOutput } from './capture-position.js';
-import type { CatchUpOutput } from './catch-up.js';
-import type { PreflightReport } from './preflight.js';
 import type { RekeyServices } from './services.js';
-import type { ValidationOutput } from './validate.js';
-import type { ConsistentValidationOutput } from './consistent-validate.js';
+import type { HooksOutput } from './outputs.js';
 
-/** Hooks that ran. */
-export interface HooksOutput {
-  ran: number;
-}
+export type { HooksOutput } from './outputs.js';
 
 type HookList = { run: string; timeoutSeconds: number }[];
 
@@ -44,10 +38,10 @@ export const cutoverGate: GateSpec = {
   facts(ctx) {
     const c = ctx as Ctx;
     const now = c.services.clock.now();
-    const catchUp = output<CatchUpOutput>(c, 'catch-up');
-    const validation = output<ValidationOutput>(c, 'validate');
-    const preflight = output<PreflightReport>(c, 'preflight');
-    const facts: Record<string, string | number | boolean> = {
+    const catchUp = output(c, 'catch-up');
+    const validation = output(c, 'validate');
+    const preflight = output(c, 'preflight');
+    const facts: CutoverGateFacts = {
       source: c.services.runbook.source.identifier,
       newKey: preflight?.key?.arn ?? c.services.runbook.target.kmsKeyId,
       switch: c.services.runbook.cutover.switch,
@@ -58,7 +52,7 @@ export const cutoverGate: GateSpec = {
       facts.tablesCompared = validation.tables;
       facts.tablesDifferingBeforeFence = validation.mismatched;
     }
-    const point = output<ConsistentValidationOutput>(c, 'consistent-validate');
+    const point = output(c, 'consistent-validate');
     if (point) {
       facts.consistentPoint = point.point;
       facts.tablesEqualAtConsistentPoint = `${point.tables - point.mismatched}/${point.tables}`;
@@ -72,7 +66,7 @@ export const cutoverGate: GateSpec = {
       facts.tablesWithoutPrimaryKey = preflight.tablesWithoutPk.length;
       if ((preflight.openSessions ?? 0) > 0) facts.sessionsOfRekeyLoginAtPreflight = preflight.openSessions ?? 0;
     }
-    const overlap = output<CapturePositionOutput>(c, 'capture-position')?.overlap;
+    const overlap = output(c, 'capture-position')?.overlap;
     if (overlap) facts.cdcStartedBeforeSnapshot = `at ${overlap.fromLsn}: the overlap was replayed as upserts`;
     return facts;
   },

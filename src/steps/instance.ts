@@ -7,6 +7,7 @@ import {
   CreateDBInstanceReadReplicaCommand,
   CreateDBSnapshotCommand,
   DeleteDBInstanceCommand,
+  DeleteDBSnapshotCommand,
   ListTagsForResourceCommand,
   ModifyDBInstanceCommand,
   RestoreDBInstanceFromDBSnapshotCommand,
@@ -20,10 +21,10 @@ import type { Step } from '../engine/types.js';
 import { clusterEndpoint, newKeyArn, output, rekeyTags, required, waitEnv, withEndpoint, withSource, withTarget } from './common.js';
 import type { Ctx } from './common.js';
 import { profile } from './engine.js';
-import type { PreflightReport } from './preflight.js';
-import type { RestoreOutput } from './restore.js';
 import type { RekeyServices } from './services.js';
-import type { SnapshotOutput } from './snapshot.js';
+import type { CopySnapshotOutput, ReplicaPositionOutput, RestoreOutput, SnapshotOutput } from './outputs.js';
+
+export type { ReplicaPositionOutput, CopySnapshotOutput } from './outputs.js';
 
 async function mustFindInstance(ctx: Ctx, id: string, role: string): Promise<DBInstance> {
   const i = await findInstance(ctx.services.cloud, id);
@@ -33,17 +34,8 @@ async function mustFindInstance(ctx: Ctx, id: string, role: string): Promise<DBI
 
 /** Binlog retention the run needs: twice what preflight expected snapshot + restore + catch-up to take, at least 24 h. */
 export function neededRetentionHours(ctx: Ctx): number {
-  const expected = output<PreflightReport>(ctx, 'preflight')?.binlog?.expectedHours ?? 12;
+  const expected = output(ctx, 'preflight')?.binlog?.expectedHours ?? 12;
   return Math.max(24, Math.ceil(expected * 2));
-}
-
-/** Where replica-position left the temporary replica and the source coordinates it had executed. */
-export interface ReplicaPositionOutput {
-  replicaId: string;
-  /** `<file>:<pos>` executed by the stopped replica: the CDC start position. */
-  position: string;
-  /** Binlog retention on the source as read back after setting it (null: never purged). */
-  retentionHours: number | null;
 }
 
 export const replicaPosition: Step<RekeyServices, ReplicaPositionOutput> = {
@@ -102,6 +94,7 @@ export const replicaPosition: Step<RekeyServices, ReplicaPositionOutput> = {
     ctx.report.log('info', `replica ${names.readReplica} stopped at source position ${position}`);
     return { replicaId: names.readReplica, position, retentionHours };
   },
+  keepOnRollback: 'the temporary read replica',
   async undo(ctx) {
     await deleteReplica(ctx);
   },
@@ -117,10 +110,19 @@ export async function deleteReplica(ctx: Ctx): Promise<boolean> {
   return true;
 }
 
+/** Deletes a DB snapshot rekey made (the snapshot or its copy), if it is still there. */
+export async function deleteInstanceSnapshot(ctx: Ctx, id: string): Promise<void> {
+  const { cloud } = ctx.services;
+  const existing = await findDBSnapshot(cloud, id);
+  if (!existing || existing.Status === 'deleting') return;
+  await call('rds:DeleteDBSnapshot', () => cloud.rds.send(new DeleteDBSnapshotCommand({ DBSnapshotIdentifier: id })));
+  ctx.report.log('info', `deleted snapshot ${id}`);
+}
+
 /** CreateDBSnapshot of the source instance (MySQL/MariaDB: of the stopped replica), wait; then drop the replica. */
 export async function snapshotInstance(ctx: Ctx): Promise<SnapshotOutput> {
   const { cloud, names, runbook: rb } = ctx.services;
-  const of = profile(rb).family === 'mysql' ? required<ReplicaPositionOutput>(ctx, 'replica-position', 'snapshot').replicaId : rb.source.identifier;
+  const of = profile(rb).family === 'mysql' ? required(ctx, 'replica-position', 'snapshot').replicaId : rb.source.identifier;
   const existing = await findDBSnapshot(cloud, names.snapshot);
   if (existing) {
     if (existing.DBInstanceIdentifier && existing.DBInstanceIdentifier !== of) throw new StepError(`snapshot ${names.snapshot} exists but is of ${existing.DBInstanceIdentifier}`, 'fatal');
@@ -135,14 +137,6 @@ export async function snapshotInstance(ctx: Ctx): Promise<SnapshotOutput> {
   return { snapshotId: names.snapshot, ...(done.DBSnapshotArn ? { snapshotArn: done.DBSnapshotArn } : {}) };
 }
 
-/** The snapshot copy under the new key. */
-export interface CopySnapshotOutput {
-  snapshotId: string;
-  snapshotArn?: string;
-  /** Full ARN of the key the copy reports. */
-  kmsKeyId: string;
-}
-
 export const copySnapshot: Step<RekeyServices, CopySnapshotOutput> = {
   id: 'copy-snapshot',
   title: 'Copy the snapshot under the new key',
@@ -155,7 +149,7 @@ export const copySnapshot: Step<RekeyServices, CopySnapshotOutput> = {
   },
   async run(ctx) {
     const { cloud, names } = ctx.services;
-    required<SnapshotOutput>(ctx, 'snapshot', 'copy-snapshot');
+    required(ctx, 'snapshot', 'copy-snapshot');
     const keyArn = await newKeyArn(ctx);
     if (await findDBSnapshot(cloud, names.snapshotCopy)) {
       ctx.report.log('info', `snapshot copy ${names.snapshotCopy} already exists; not copying again`);
@@ -167,6 +161,10 @@ export const copySnapshot: Step<RekeyServices, CopySnapshotOutput> = {
     const done = await waitDBSnapshotAvailable(cloud, names.snapshotCopy, waitEnv(ctx));
     if (done.KmsKeyId !== keyArn) throw new StepError(`snapshot copy ${names.snapshotCopy} reports KmsKeyId ${done.KmsKeyId ?? 'none'}, expected ${keyArn}`, 'fatal');
     return { snapshotId: names.snapshotCopy, ...(done.DBSnapshotArn ? { snapshotArn: done.DBSnapshotArn } : {}), kmsKeyId: keyArn };
+  },
+  keepOnRollback: 'the snapshot copy under the new key',
+  async undo(ctx) {
+    await deleteInstanceSnapshot(ctx, ctx.services.names.snapshotCopy);
   },
 };
 
@@ -256,7 +254,7 @@ async function instanceTags(ctx: Ctx, source: DBInstance): Promise<Tag[]> {
 /** The restore step for instances: restore the copy, apply the follow-up, check the key, drop the slot copy. */
 export async function restoreInstance(ctx: Ctx): Promise<RestoreOutput> {
   const { cloud, names, runbook: rb, clock } = ctx.services;
-  const copy = required<CopySnapshotOutput>(ctx, 'copy-snapshot', 'restore');
+  const copy = required(ctx, 'copy-snapshot', 'restore');
   const keyArn = await newKeyArn(ctx);
   const source = await mustFindInstance(ctx, rb.source.identifier, 'source');
   let startedAt: number;

@@ -2,6 +2,7 @@
 import { DescribeKeyCommand, GetKeyPolicyCommand, ListAliasesCommand, ListGrantsCommand } from '@aws-sdk/client-kms';
 import type { KeyMetadata } from '@aws-sdk/client-kms';
 import type { DBCluster } from '@aws-sdk/client-rds';
+import { credentialsProblem, isCredentialsError } from '../aws/credentials.js';
 import { awsErrorName, classifyAwsError, isNotFound } from '../aws/errors.js';
 import { findReplicationInstance } from '../aws/dms.js';
 import { clusterParameters, findCluster, findInstance, instanceParameters } from '../aws/rds.js';
@@ -17,68 +18,9 @@ import type { ParameterRequirement } from './engine.js';
 import { evaluateKeyPolicy } from './key-policy.js';
 import type { RekeyServices } from './services.js';
 import { INSTANCE_RENAME_DNS_SECONDS } from './switch.js';
+import type { BinlogWindow, CutoverEstimate, PreflightReport } from './outputs.js';
 
-/** Predicted write-unavailable window, from table sizes and the configured validation. */
-export interface CutoverEstimate {
-  /** Tables found on the source. */
-  tables: number;
-  /** Estimated rows (statistics). */
-  rows: number;
-  bytes: number;
-  /** Row counts while fenced (validation.final: counts; 0 by default). */
-  countSeconds: number;
-  /** Checksums while fenced: 0, they run at the consistent point outside the fence. */
-  checksumSeconds: number;
-  /** The consistent-point validation before the gate (counts and checksums on snapshots; writes go on). */
-  consistentPointSeconds: number;
-  /**
-   * The fenced part the time box bounds (cutover.fenceTimeoutSeconds): drain, stopping the task, the final checks
-   * and sequences, up to the switch. Preflight refuses a plan where this exceeds the time box.
-   */
-  fencedSeconds: number;
-  /** Drain, task stop and renames. */
-  fixedSeconds: number;
-  /** AWS's part of the window: the documented DNS time of the instance renames (about 10 minutes); 0 for clusters. */
-  awsRenameDnsSeconds: number;
-  totalSeconds: number;
-  /** How the numbers were made, for people. */
-  assumptions: string;
-}
-
-/** How long the CDC start position must stay in the source's binary log (MySQL). */
-export interface BinlogWindow {
-  /** Binlog retention on the source: hours, null = never purged automatically, undefined = could not be read. */
-  retentionHours?: number | null;
-  /** Expected time from the snapshot to a caught-up task: snapshot + restore + DMS setup + catch-up limit. */
-  expectedHours: number;
-  /** How the expectation was made, for people. */
-  assumptions: string;
-}
-
-/** What preflight found; the output of the preflight step and of `rekey plan`. */
-export interface PreflightReport {
-  /** Every check, passed or not. */
-  checks: Check[];
-  /** Failed error checks (preflight fails when non-empty). */
-  problems: string[];
-  /** Failed warning checks. */
-  warnings: string[];
-  /** The source cluster as found. */
-  source?: { identifier: string; arn?: string; kmsKeyId?: string; engineVersion?: string; writer?: string; writerClass?: string };
-  /** The new key as resolved by DescribeKey. */
-  key?: { arn: string; keyId: string; aliases: string[] };
-  /** Whether the DMS replication instance existed at preflight (false: rekey creates it). */
-  dmsInstanceExisted?: boolean;
-  /** Its IP addresses, when it existed: sessions from them are DMS's own. */
-  dmsAddresses?: string[];
-  /** Sessions of rekey's/DMS's own login from other clients at preflight (the fence cannot lock them out). */
-  openSessions?: number;
-  /** schema.table of tables without a primary key. */
-  tablesWithoutPk: string[];
-  estimate: CutoverEstimate;
-  /** MySQL: binlog retention against the time the start position must survive. */
-  binlog?: BinlogWindow;
-}
+export type { CutoverEstimate, BinlogWindow, PreflightReport } from './outputs.js';
 
 const COUNT_ROWS_PER_SECOND = 2_000_000;
 const CHECKSUM_ROWS_PER_SECOND = 200_000;
@@ -144,6 +86,8 @@ export function expectedBinlogWindow(sizes: TableSize[], services: RekeyServices
 
 class Checks {
   readonly all: Check[] = [];
+  /** Set when AWS refused every call for want of credentials: the remaining AWS checks are pointless. */
+  noCredentials = false;
   add(id: string, ok: boolean, severity: Check['severity'], message: string): void {
     this.all.push({ id, ok, severity, message });
   }
@@ -159,6 +103,14 @@ function reason(error: unknown): string {
   return error instanceof Error ? `${awsErrorName(error)}: ${error.message}` : String(error);
 }
 
+/** A credentials error is reported once, as `aws.credentials` with the ways to supply them; true when it was one. */
+function noCredentials(ctx: Ctx, checks: Checks, error: unknown): boolean {
+  if (!isCredentialsError(error)) return false;
+  checks.error('aws.credentials', false, credentialsProblem(ctx.services.runbook.region, error));
+  checks.noCredentials = true;
+  return true;
+}
+
 /** The source's key, as checkKey needs it from a cluster or an instance. */
 type KeyedSource = Pick<DBCluster, 'KmsKeyId'>;
 
@@ -169,6 +121,7 @@ async function checkInstanceSource(ctx: Ctx, checks: Checks, report: PreflightRe
   try {
     instance = await findInstance(ctx.services.cloud, id);
   } catch (error) {
+    if (noCredentials(ctx, checks, error)) return undefined;
     checks.error('source.exists', false, `cannot describe source instance ${id}: ${reason(error)}`);
     return undefined;
   }
@@ -208,6 +161,7 @@ async function checkSource(ctx: Ctx, checks: Checks, report: PreflightReport): P
   try {
     cluster = await findCluster(ctx.services.cloud, id);
   } catch (error) {
+    if (noCredentials(ctx, checks, error)) return undefined;
     checks.error('source.exists', false, `cannot describe source cluster ${id}: ${reason(error)}`);
     return undefined;
   }
@@ -463,12 +417,16 @@ export async function runPreflight(ctx: Ctx): Promise<PreflightReport> {
   const checks = new Checks();
   const report: PreflightReport = { checks: checks.all, problems: [], warnings: [], tablesWithoutPk: [], estimate: estimateWindow([], ctx.services) };
   const source = await checkSource(ctx, checks, report);
-  await checkKey(ctx, checks, report, source);
-  await checkDms(ctx, checks, report);
+  if (!checks.noCredentials) {
+    await checkKey(ctx, checks, report, source);
+    await checkDms(ctx, checks, report);
+  }
   // The DMS endpoints' own password is needed only after the restore: read it now all the same.
   const dmsPassword = ctx.services.runbook.dms.password;
   if (dmsPassword) await checkPassword(ctx, checks, 'dms', dmsPassword);
-  const sizes = await checkDatabase(ctx, checks, report, source);
+  // Without credentials nothing was read about the source: no "not found", no window predicted from nothing.
+  const sizes = checks.noCredentials ? [] : await checkDatabase(ctx, checks, report, source);
+  report.estimated = sizes.length > 0;
   report.estimate = estimateWindow(sizes, ctx.services);
   checkFenceTimeBox(checks, report.estimate, ctx.services.runbook);
   if (report.binlog) checkBinlogWindow(checks, report.binlog, expectedBinlogWindow(sizes, ctx.services));
@@ -521,7 +479,8 @@ export const preflight: Step<RekeyServices, PreflightReport> = {
     const report = await runPreflight(ctx);
     ctx.report.publish('preflight', report);
     for (const w of report.warnings) ctx.report.log('warn', w);
-    ctx.report.progress(`preflight: ${report.checks.length} checks, ${report.problems.length} problems, ${report.warnings.length} warnings; predicted cutover window ${report.estimate.totalSeconds} s`);
+    const window = report.estimated === false ? '' : `; predicted cutover window ${report.estimate.totalSeconds} s`;
+    ctx.report.progress(`preflight: ${report.checks.length} checks, ${report.problems.length} problems, ${report.warnings.length} warnings${window}`);
     if (report.problems.length > 0) {
       throw new StepError(`preflight failed: ${report.problems.length} problem${report.problems.length === 1 ? '' : 's'}`, 'preflight', report.problems);
     }

@@ -7,14 +7,9 @@ import type { PlannedAction, Step } from '../engine/types.js';
 import { withSource } from './common.js';
 import { profile } from './engine.js';
 import type { RekeyServices } from './services.js';
+import type { PrepareSourceOutput } from './outputs.js';
 
-/** What prepare-source left on the source. */
-export interface PrepareSourceOutput {
-  /** The logical slot as created (or found); absent on MySQL. */
-  slot?: SlotInfo;
-  /** Sentinel table, in the engine's sentinel schema (PostgreSQL `public`, MySQL the runbook database). */
-  sentinelTable: string;
-}
+export type { PrepareSourceOutput } from './outputs.js';
 
 export const prepareSource: Step<RekeyServices, PrepareSourceOutput> = {
   id: 'prepare-source',
@@ -45,6 +40,7 @@ export const prepareSource: Step<RekeyServices, PrepareSourceOutput> = {
       return { ...(slot ? { slot } : {}), sentinelTable: runbook.cutover.sentinelTable };
     });
   },
+  keepOnRollback: 'the replication slot and the sentinel table on the source',
   async undo(ctx) {
     if (!profile(ctx.services.runbook).usesSlot) return;
     await withSource(ctx, async (db) => {

@@ -18,20 +18,9 @@ import type { Ctx } from './common.js';
 import { profile } from './engine.js';
 import { performanceInsightsKey, restoreInstance, undoRestoreInstance } from './instance.js';
 import type { RekeyServices } from './services.js';
-import type { SnapshotOutput } from './snapshot.js';
+import type { RestoreOutput } from './outputs.js';
 
-/** The restored cluster under the new key. */
-export interface RestoreOutput {
-  clusterId: string;
-  clusterArn?: string;
-  writerId: string;
-  /** Full ARN of the key the restored cluster reports. */
-  kmsKeyId: string;
-  /** Whether a copy of the source slot was found on the target and dropped (always false on MySQL). */
-  droppedSlotCopy: boolean;
-  /** ISO time the restore was requested (or the restored cluster was created): events of the new writer start after it. */
-  startedAt: string;
-}
+export type { RestoreOutput } from './outputs.js';
 
 /** The source's user tags (aws:* tags cannot be set) followed by rekey's own. */
 async function restoreTags(ctx: Ctx, source: DBCluster): Promise<Tag[]> {
@@ -128,7 +117,7 @@ export const restore: Step<RekeyServices, RestoreOutput> = {
     const { cloud, names, runbook, clock } = ctx.services;
     const engine = profile(runbook);
     if (engine.instance) return restoreInstance(ctx);
-    const snap = required<SnapshotOutput>(ctx, 'snapshot', 'restore');
+    const snap = required(ctx, 'snapshot', 'restore');
     const keyArn = await newKeyArn(ctx);
     const source = await mustFindCluster(ctx, runbook.source.identifier, 'source');
     const writerId = source.DBClusterMembers?.find((m) => m.IsClusterWriter)?.DBInstanceIdentifier;
@@ -184,6 +173,7 @@ export const restore: Step<RekeyServices, RestoreOutput> = {
       startedAt: new Date(startedAt).toISOString(),
     };
   },
+  keepOnRollback: 'the restored database under the new key',
   async undo(ctx) {
     // Only a target that was never switched to is deleted; after a switch the switch's undo renames back first.
     const { cloud, names } = ctx.services;

@@ -1,19 +1,16 @@
 // snapshot: CreateDBClusterSnapshot of the source (after the slot exists), then wait for `available`.
-import { CreateDBClusterSnapshotCommand } from '@aws-sdk/client-rds';
+import { CreateDBClusterSnapshotCommand, DeleteDBClusterSnapshotCommand } from '@aws-sdk/client-rds';
 import { call } from '../aws/errors.js';
 import { findClusterSnapshot, waitClusterSnapshotAvailable } from '../aws/rds.js';
 import { StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
 import { rekeyTags, waitEnv } from './common.js';
 import { profile } from './engine.js';
-import { snapshotInstance } from './instance.js';
+import { deleteInstanceSnapshot, snapshotInstance } from './instance.js';
 import type { RekeyServices } from './services.js';
+import type { SnapshotOutput } from './outputs.js';
 
-/** The snapshot the target is restored from. */
-export interface SnapshotOutput {
-  snapshotId: string;
-  snapshotArn?: string;
-}
+export type { SnapshotOutput } from './outputs.js';
 
 export const snapshot: Step<RekeyServices, SnapshotOutput> = {
   id: 'snapshot',
@@ -57,5 +54,17 @@ export const snapshot: Step<RekeyServices, SnapshotOutput> = {
     }
     const done = await waitClusterSnapshotAvailable(cloud, names.snapshot, waitEnv(ctx));
     return { snapshotId: names.snapshot, ...(done.DBClusterSnapshotArn ? { snapshotArn: done.DBClusterSnapshotArn } : {}) };
+  },
+  keepOnRollback: 'the snapshot of the source',
+  async undo(ctx) {
+    const { cloud, names, runbook } = ctx.services;
+    if (profile(runbook).instance) {
+      await deleteInstanceSnapshot(ctx, names.snapshot);
+      return;
+    }
+    const existing = await findClusterSnapshot(cloud, names.snapshot);
+    if (!existing || existing.Status === 'deleting') return;
+    await call('rds:DeleteDBClusterSnapshot', () => cloud.rds.send(new DeleteDBClusterSnapshotCommand({ DBClusterSnapshotIdentifier: names.snapshot })));
+    ctx.report.log('info', `deleted snapshot ${names.snapshot}`);
   },
 };

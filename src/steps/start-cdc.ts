@@ -5,18 +5,12 @@ import { findTask, waitTask } from '../aws/dms.js';
 import { call } from '../aws/errors.js';
 import { StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
-import type { CapturePositionOutput } from './capture-position.js';
 import { required, waitEnv } from './common.js';
 import type { Ctx } from './common.js';
-import type { DmsSetupOutput } from './dms-setup.js';
 import type { RekeyServices } from './services.js';
+import type { StartCdcOutput } from './outputs.js';
 
-/** The running task. */
-export interface StartCdcOutput {
-  taskArn: string;
-  /** How it was started this time. */
-  startType: 'start-replication' | 'resume-processing' | 'already-running';
-}
+export type { StartCdcOutput } from './outputs.js';
 
 export const startCdc: Step<RekeyServices, StartCdcOutput> = {
   id: 'start-cdc',
@@ -30,8 +24,8 @@ export const startCdc: Step<RekeyServices, StartCdcOutput> = {
   },
   async run(ctx) {
     const { cloud, names } = ctx.services;
-    const dms = required<DmsSetupOutput>(ctx, 'dms-setup', 'start-cdc');
-    const position = required<CapturePositionOutput>(ctx, 'capture-position', 'start-cdc');
+    const dms = required(ctx, 'dms-setup', 'start-cdc');
+    const position = required(ctx, 'capture-position', 'start-cdc');
     let task = await findTask(cloud, names.task);
     if (!task) throw new StepError(`task ${names.task} not found`, 'fatal');
     // A cutover abandoned while the task was being stopped: let it stop, then resume it from its checkpoint.

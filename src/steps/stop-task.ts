@@ -5,11 +5,9 @@ import type { Step } from '../engine/types.js';
 import { fenceBudgetMs } from './fence.js';
 import type { RekeyServices } from './services.js';
 import { stopTask } from './start-cdc.js';
+import type { StopTaskOutput } from './outputs.js';
 
-/** How the task ended. */
-export interface StopTaskOutput {
-  status: string | undefined;
-}
+export type { StopTaskOutput } from './outputs.js';
 
 export const stopTaskStep: Step<RekeyServices, StopTaskOutput> = {
   id: 'stop-task',

@@ -11,17 +11,10 @@ import { findDb, newKeyArn, output, waitEnv } from './common.js';
 import type { Ctx, DbView } from './common.js';
 import { isInstance } from './engine.js';
 import { fenceBudgetMs } from './fence.js';
-import type { PreflightReport } from './preflight.js';
 import type { RekeyServices } from './services.js';
+import type { SwitchOutput } from './outputs.js';
 
-/** What the switch did. */
-export interface SwitchOutput {
-  mode: 'rename' | 'none';
-  /** Where the old cluster now lives. */
-  oldName?: string;
-  /** The identifier the new cluster answers to. */
-  newName: string;
-}
+export type { SwitchOutput } from './outputs.js';
 
 /** AWS's documented DNS time of an instance rename ("about 10 minutes"): part of the write-unavailable window. */
 export const INSTANCE_RENAME_DNS_SECONDS = 600;
@@ -74,13 +67,21 @@ async function swap(ctx: Ctx, newKey: string, plan: { park: string; parkAt: stri
   await rename(ctx, moving, plan.bringTo);
 }
 
+/** Whether the source identifier still names the old database (the switch has not happened, even partly). */
+export async function sourceStillOld(ctx: Ctx): Promise<boolean> {
+  const { names, runbook: rb } = ctx.services;
+  const [atSource, parked] = await Promise.all([findDb(ctx, rb.source.identifier), findDb(ctx, names.oldName)]);
+  if (!atSource || parked) return false;
+  return atSource.kmsKeyId !== (await newKeyArn(ctx));
+}
+
 export const switchStep: Step<RekeyServices, SwitchOutput> = {
   id: 'switch',
   title: 'Switch: rename the new cluster into place',
   describe(ctx) {
     const { names, runbook: rb } = ctx.services;
     if (rb.cutover.switch === 'none') return [{ kind: 'note', target: 'switch', summary: `switch: none; clients must be repointed to ${names.targetCluster}` }];
-    const writer = output<PreflightReport>(ctx, 'preflight')?.source?.writer;
+    const writer = output(ctx, 'preflight')?.source?.writer;
     if (isInstance(rb)) {
       return [
         { kind: 'aws', target: 'rds:ModifyDBInstance', summary: `rename ${rb.source.identifier} -> ${names.oldName}`, detail: `NewDBInstanceIdentifier=${names.oldName} ApplyImmediately=true` },
@@ -111,6 +112,8 @@ export const switchStep: Step<RekeyServices, SwitchOutput> = {
     await swap(ctx, newKey, { park: rb.source.identifier, parkAt: names.oldName, bring: names.targetCluster, bringTo: rb.source.identifier, bringIsNew: true });
     return { mode: 'rename', oldName: names.oldName, newName: rb.source.identifier };
   },
+  // The engine looks before unfencing after a failure from here on: a begun rename is finished or rolled back.
+  inEffect: async (ctx) => !(await sourceStillOld(ctx)),
   async undo(ctx) {
     // Rename back: new -> its rekey name, old -> the source identifier.
     const { names, runbook: rb } = ctx.services;

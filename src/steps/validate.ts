@@ -3,49 +3,18 @@
 // (consistent-validate.ts); inside the fence final-validate does only O(changes) work by default (validation.final:
 // none): the DMS task's state, table statistics and apply exceptions since that point. validation.final: counts
 // adds exact row counts; a journal from before consistent-validate existed gets the old full comparison.
-import type { DbAdapter, FenceState, TableRef } from '../db/types.js';
+import type { DbAdapter, TableRef } from '../db/types.js';
 import { StepError } from '../engine/types.js';
 import type { PlannedAction, Step } from '../engine/types.js';
 import { findTask } from '../aws/dms.js';
 import { clusterEndpoint, mapLimit, openDb, output, withSource, withStatementTimeout, withTarget } from './common.js';
 import type { Ctx } from './common.js';
-import type { CapturePositionOutput } from './capture-position.js';
-import { appliedCounts, applyExceptionsTable, CONSISTENT_VALIDATE } from './consistent-validate.js';
-import type { ConsistentValidationOutput } from './consistent-validate.js';
+import { appliedCounts, applyExceptionsTable } from './consistent-validate.js';
 import { fenceBudgetMs, guardOpenSessions } from './fence.js';
-import type { PreflightReport } from './preflight.js';
 import type { RekeyServices } from './services.js';
+import type { ConsistentValidationOutput, ValidationOutput } from './outputs.js';
 
-/** One table compared. */
-export interface TableComparison {
-  /** schema.table */
-  table: string;
-  sourceRows: number | null;
-  targetRows: number | null;
-  /** Checksums equal; undefined when not checksummed. */
-  checksumMatch?: boolean;
-  matches: boolean;
-}
-
-/** A validation pass. */
-export interface ValidationOutput {
-  /** Tables compared. */
-  tables: number;
-  /** Tables whose counts or checksums differ. */
-  mismatched: number;
-  results: TableComparison[];
-  /** ISO time the pass finished. */
-  at: string;
-  durationMs: number;
-  /** final-validate: what was checked inside the fence (absent in journals from before validation.final). */
-  final?: 'none' | 'counts' | 'full';
-  /** final-validate: the consistent point the full comparison was made at. */
-  consistentPoint?: string;
-  /** final-validate: changes the DMS task applied since the consistent point (its table statistics). */
-  changesSincePoint?: number;
-  /** final-validate: apply exceptions DMS logged on the target since the consistent point. */
-  applyExceptionsSincePoint?: number;
-}
+export type { TableComparison, ValidationOutput } from './outputs.js';
 
 function wantsChecksum(ctx: Ctx, table: string): boolean {
   const c = ctx.services.runbook.validation.checksums;
@@ -124,7 +93,7 @@ function describeFinal(ctx: Ctx): PlannedAction[] {
     { kind: 'sql', target: 'target', summary: `rows in ${'awsdms_apply_exceptions'} since the consistent point: any fails the cutover` },
   ];
   if (v.final === 'counts') {
-    const rows = (output<PreflightReport>(ctx, 'preflight')?.estimate.rows ?? 0);
+    const rows = (output(ctx, 'preflight')?.estimate.rows ?? 0);
     const seconds = Math.round((rows / (FENCED_COUNT_ROWS_PER_SECOND * v.concurrency)) * 10) / 10;
     actions.push({ kind: 'sql', target: 'source+target', summary: `SELECT count(*) per table inside the fence, ${v.concurrency} at a time on each side (validation.final: counts)`, detail: `predicted ${seconds} s of write downtime for about ${rows} rows` });
   }
@@ -153,9 +122,9 @@ function mismatchLines(out: ValidationOutput): string[] {
  * that never heals by waiting, so say what to do instead.
  */
 function overlapDuplicates(ctx: Ctx, out: ValidationOutput): string[] {
-  const overlap = output<CapturePositionOutput>(ctx, 'capture-position')?.overlap;
+  const overlap = output(ctx, 'capture-position')?.overlap;
   if (!overlap) return [];
-  const keyless = new Set(output<PreflightReport>(ctx, 'preflight')?.tablesWithoutPk ?? []);
+  const keyless = new Set(output(ctx, 'preflight')?.tablesWithoutPk ?? []);
   const tables = out.results.filter((r) => !r.matches && keyless.has(r.table) && (r.targetRows ?? 0) > (r.sourceRows ?? 0)).map((r) => r.table);
   if (tables.length === 0) return [];
   return [
@@ -171,9 +140,14 @@ export const validate: Step<RekeyServices, ValidationOutput> = {
   async run(ctx) {
     const out = await compareTables(ctx, false);
     // Writes are still flowing, so differences here are drift, not failure; final-validate decides.
-    for (const line of mismatchLines(out)) ctx.report.log('info', `still catching up: ${line}`);
+    for (const r of out.results.filter((x) => !x.matches)) {
+      const ahead = (r.targetRows ?? 0) > (r.sourceRows ?? 0);
+      // The two sides are counted one after the other while writes go on: either may be ahead for a moment.
+      const why = ahead ? 'target ahead (counted after new writes arrived; expected under live writes)' : 'target behind (CDC still applying; expected under live writes)';
+      ctx.report.log('info', `${why}: ${r.table}: source ${r.sourceRows ?? '-'} rows, target ${r.targetRows ?? '-'} rows${r.checksumMatch === false ? ', checksums differ' : ''}`);
+    }
     ctx.report.publish('validation-pre-fence', out);
-    ctx.report.progress(`${out.tables} tables compared, ${out.mismatched} differ while writes continue`);
+    ctx.report.progress(`${out.tables} tables compared, ${out.mismatched} differ while writes continue (expected; the final validation, fenced, decides)`);
     return out;
   },
 };
@@ -211,13 +185,13 @@ async function checkChangesSincePoint(ctx: Ctx, bounded: Ctx, point: ConsistentV
 export const finalValidate: Step<RekeyServices, ValidationOutput> = {
   id: 'final-validate',
   title: 'Final checks (source fenced, task stopped): what changed since the consistent point',
-  describe: (ctx) => (output(ctx, CONSISTENT_VALIDATE) !== undefined || ctx.outputs.validate === undefined ? describeFinal(ctx) : describeValidation(ctx, true)),
+  describe: (ctx) => (output(ctx, 'consistent-validate') !== undefined || ctx.outputs.validate === undefined ? describeFinal(ctx) : describeValidation(ctx, true)),
   async run(ctx) {
     const { clock, runbook: rb } = ctx.services;
     const started = clock.now();
     // Every statement inside the fence is cut off at what is left of the time box.
     const bounded = withStatementTimeout(ctx, fenceBudgetMs(ctx, 'final-validate'));
-    const point = output<ConsistentValidationOutput>(ctx, CONSISTENT_VALIDATE);
+    const point = output(ctx, 'consistent-validate');
     let out: ValidationOutput;
     if (!point) {
       // A run journaled before the consistent-point validation existed: the full comparison, as then.
@@ -246,7 +220,7 @@ export const finalValidate: Step<RekeyServices, ValidationOutput> = {
       throw new StepError(`final validation failed: ${out.mismatched} of ${out.tables} tables differ`, 'fatal', [...mismatchLines(out), ...overlapDuplicates(ctx, out)]);
     }
     // A session of rekey's own login opened since the fence went up could still write before the switch.
-    await withSource(bounded, (db) => guardOpenSessions(ctx, db, output<FenceState>(ctx, 'fence')?.dmsAddresses ?? [], 'after the final validation'));
+    await withSource(bounded, (db) => guardOpenSessions(ctx, db, output(ctx, 'fence')?.dmsAddresses ?? [], 'after the final validation'));
     return out;
   },
 };

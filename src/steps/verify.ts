@@ -4,31 +4,11 @@ import { StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
 import { findCluster, findInstance } from '../aws/rds.js';
 import { findDb, mustFindDb, newKeyArn, output, withTarget } from './common.js';
-import type { PreflightReport } from './preflight.js';
-import type { CopySnapshotOutput } from './instance.js';
-import type { SnapshotOutput } from './snapshot.js';
 import { isInstance } from './engine.js';
 import type { RekeyServices } from './services.js';
+import type { KeyedResource, VerifyOutput } from './outputs.js';
 
-/** One resource and the key AWS reports for it. */
-export interface KeyedResource {
-  kind: 'cluster' | 'instance' | 'snapshot' | 'performance-insights';
-  role: string;
-  identifier: string;
-  arn?: string;
-  kmsKeyId?: string;
-}
-
-/** What was verified. */
-export interface VerifyOutput {
-  identifier: string;
-  kmsKeyId: string;
-  /** host:port now serving it. */
-  endpoint: string;
-  serverVersion: string;
-  /** Evidence of the key change, read back from AWS when verified: the serving database, the old one, the snapshots. */
-  evidence?: { at: string; resources: KeyedResource[] };
-}
+export type { KeyedResource, VerifyOutput } from './outputs.js';
 
 const keyed = (d: { arn?: string; kmsKeyId?: string }): { arn?: string; kmsKeyId?: string } => ({ ...(d.arn ? { arn: d.arn } : {}), ...(d.kmsKeyId ? { kmsKeyId: d.kmsKeyId } : {}) });
 
@@ -61,7 +41,7 @@ export const verify: Step<RekeyServices, VerifyOutput> = {
     const pi = piId ? await findInstance(ctx.services.cloud, piId) : undefined;
     if (piId && pi?.PerformanceInsightsEnabled && pi.PerformanceInsightsKMSKeyId) {
       resources.push({ kind: 'performance-insights', role: 'Performance Insights data of the new database', identifier: piId, kmsKeyId: pi.PerformanceInsightsKMSKeyId });
-      const oldKey = output<PreflightReport>(ctx, 'preflight')?.source?.kmsKeyId;
+      const oldKey = output(ctx, 'preflight')?.source?.kmsKeyId;
       if (oldKey !== undefined && pi.PerformanceInsightsKMSKeyId === oldKey) {
         ctx.report.log('warn', `Performance Insights data of ${piId} is encrypted with the old key ${oldKey}: that key is still in use`);
       }
@@ -69,9 +49,9 @@ export const verify: Step<RekeyServices, VerifyOutput> = {
     const oldId = rb.cutover.switch === 'rename' ? names.oldName : rb.source.identifier;
     const old = await findDb(ctx, oldId);
     if (old) resources.push({ kind, role: 'the old database (kept for rollback)', identifier: old.id, ...keyed(old) });
-    const snap = output<SnapshotOutput>(ctx, 'snapshot');
+    const snap = output(ctx, 'snapshot');
     if (snap) resources.push({ kind: 'snapshot', role: 'snapshot of the source', identifier: snap.snapshotId, ...(snap.snapshotArn ? { arn: snap.snapshotArn } : {}) });
-    const copy = output<CopySnapshotOutput>(ctx, 'copy-snapshot');
+    const copy = output(ctx, 'copy-snapshot');
     if (copy) resources.push({ kind: 'snapshot', role: 'copy under the new key (restored from; key as read when the copy finished)', identifier: copy.snapshotId, kmsKeyId: copy.kmsKeyId, ...(copy.snapshotArn ? { arn: copy.snapshotArn } : {}) });
     const evidence = { at: new Date(ctx.services.clock.now()).toISOString(), resources };
     return { identifier: id, kmsKeyId: keyArn, endpoint: `${db.host ?? ''}:${db.port ?? ''}`, serverVersion, evidence };

@@ -56,6 +56,8 @@ interface FakeServices {
   stepMs: number;
   failAt?: string;
   secret: string;
+  /** The step entered last (what the engine makes safe after). */
+  current?: string;
 }
 
 function fakeStep(id: string, gate = false): Step<FakeServices> {
@@ -67,6 +69,7 @@ function fakeStep(id: string, gate = false): Step<FakeServices> {
     async run(ctx) {
       const s = ctx.services;
       s.trace(`enter ${id} ${ctx.attempt}`);
+      s.current = id;
       const marker = join(s.resources, `${id}.created`);
       // Idempotent: find what an earlier attempt created before creating it.
       if (existsSync(marker)) s.trace(`found ${id}`);
@@ -94,11 +97,9 @@ async function main(): Promise<void> {
   mkdirSync(resources, { recursive: true });
   const flow: Flow<FakeServices> = {
     id: 'fake',
-    steps: [fakeStep('s1'), fakeStep('s2'), fakeStep('s3', true), fakeStep('s4'), fakeStep('s5')],
-    makeSafe: (ctx, failed) => {
-      ctx.services.trace(`make-safe after ${failed}`);
-      return Promise.resolve([]);
-    },
+    // s1 stands for the fence: the engine lifts it (its undo) after a failure; nothing is rewound.
+    steps: [{ ...fakeStep('s1'), undo: (ctx) => Promise.resolve(ctx.services.trace(`make-safe after ${ctx.services.current ?? '?'}`)) }, fakeStep('s2'), fakeStep('s3', true), fakeStep('s4'), fakeStep('s5')],
+    safety: { guard: 's1', boundary: 's5', rewindTo: { default: 's5' } },
   };
   const runId = args.command === 'run' ? (args.runId ?? newRunId()) : args.runId!;
   if (args.command === 'resume' && !store.exists(runId)) {

@@ -111,8 +111,9 @@ describe('AWS error mapping', () => {
   test('a command the world does not know fails loudly', async () => {
     const world = new World();
     world.install();
-    const { DeleteDBClusterCommand } = await import('@aws-sdk/client-rds');
-    await expect(world.cloud().rds.send(new DeleteDBClusterCommand({ DBClusterIdentifier: 'x' }))).rejects.toThrow(/unexpected command/);
+    // The world now deletes clusters (rollback's discard path); DB proxies it never models.
+    const { DescribeDBProxiesCommand } = await import('@aws-sdk/client-rds');
+    await expect(world.cloud().rds.send(new DescribeDBProxiesCommand({}))).rejects.toThrow(/unexpected command/);
   });
 });
 

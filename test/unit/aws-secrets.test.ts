@@ -177,7 +177,7 @@ describe('composeServices against AWS', () => {
       async run(ctx) {
         const pw = await ctx.services.secrets.resolve(ctx.services.runbook.source.password);
         ctx.report.log('info', `connecting with ${pw ?? ''}`);
-        ctx.report.publish('conn', { note: `pw=${pw ?? ''}` });
+        ctx.report.publish('positionOverlap', { fromLsn: '0/0', slot: 's', reason: `pw=${pw ?? ''}` });
         return { dsn: `host=x password=${pw ?? ''}` };
       },
     };

@@ -1,4 +1,5 @@
-import { executeFlow, exitCodeOf } from '../../src/engine/executor.js';
+import { makeSafe, undoSteps } from '../../src/engine/compensation.js';
+import { executeFlow, exitCodeOf, rollbackRun } from '../../src/engine/executor.js';
 import { MemoryJournalStore, replay } from '../../src/engine/journal.js';
 import { RunMachine } from '../../src/engine/run-machine.js';
 import { headlessApprover } from '../../src/engine/approvers.js';
@@ -35,17 +36,14 @@ describe('executeFlow', () => {
       id: 'f',
       steps: [
         step('catch-up'),
-        { ...step('fence'), gate: { id: 'cutover', question: 'go?', facts: () => ({}) } },
+        { ...step('fence'), gate: { id: 'cutover', question: 'go?', facts: () => ({}) }, undo: (ctx) => Promise.resolve(void ctx.services.log.push('unfence')) },
         step('drain', (s) => {
           if (s.drainFailures-- > 0) throw new StepError('sentinel did not arrive', 'retryable', [], { retryFrom: 'catch-up' });
           return { ok: true };
         }),
         step('switch'),
       ],
-      makeSafe: (ctx) => {
-        ctx.services.log.push('unfence');
-        return Promise.resolve(ctx.outputs.fence ? ['fence'] : []);
-      },
+      safety: { guard: 'fence', boundary: 'switch', rewindTo: { default: 'fence' } },
     };
     const journal = new MemoryJournalStore();
     const decisions: string[] = [];
@@ -76,8 +74,8 @@ describe('executeFlow', () => {
     let failFinal = true;
     const flow: Flow<S> = {
       id: 'f',
-      steps: [step('fence'), step('final-validate', () => { if (failFinal) throw new StepError('2 tables differ'); return {}; })],
-      makeSafe: () => Promise.resolve(['fence']),
+      steps: [{ ...step('fence'), undo: () => Promise.resolve() }, step('final-validate', () => { if (failFinal) throw new StepError('2 tables differ'); return {}; })],
+      safety: { guard: 'fence', boundary: 'final-validate', rewindTo: { default: 'fence' } },
     };
     const journal = new MemoryJournalStore();
     const first = await executeFlow({ runId: 'run1', flow, services, journal, machine: machineFor(flow), approver: approveAll, signal: new AbortController().signal });
@@ -167,5 +165,88 @@ describe('step checkpoints', () => {
     expect(seen).toEqual([undefined, { roles: ['app'], at: 1 }]);
     expect(journal.records.filter((r) => r.t === 'step_checkpoint')).toHaveLength(2);
     expect(replay(await journal.readAll(), ['fence']).checkpoints.size).toBe(0);
+  });
+});
+
+describe('engine-owned compensation', () => {
+  const undoable = (id: string, extra: Partial<Step<S>> = {}): Step<S> => ({ ...step(id), undo: (ctx) => Promise.resolve(void ctx.services.log.push(`undo ${id}`)), ...extra });
+  const flow: Flow<S> = {
+    id: 'f',
+    steps: [undoable('restore', { keepOnRollback: 'the restored database' }), undoable('start-cdc'), step('catch-up'), undoable('fence'), step('stop-task'), undoable('switch', { inEffect: (ctx) => ctx.services.drainFailures > 0 }), step('verify')],
+    safety: { guard: 'fence', boundary: 'switch', rewindTo: { default: 'catch-up', ifSucceeded: { 'stop-task': 'start-cdc' } } },
+  };
+  const ctxWith = (services: S, outputs: Record<string, unknown>) => ({ runId: 'r', outputs, services, signal: new AbortController().signal, attempt: 1, report: { progress: () => {}, metric: () => {}, log: () => {}, publish: () => {} } });
+  const done = (...ids: string[]) => Object.fromEntries(ids.map((id) => [id, {}]));
+
+  it('rolls back newest first, the started step included, keeping what keepOnRollback names unless discarding', async () => {
+    const services: S = { log: [], drainFailures: 0 };
+    const ctx = ctxWith(services, done('restore', 'start-cdc', 'catch-up', 'fence', 'stop-task'));
+    const report = await undoSteps(flow, ctx, { succeeded: new Set(Object.keys(ctx.outputs)), started: new Set(['switch']) });
+    expect(services.log).toEqual(['undo switch', 'undo fence', 'undo start-cdc']);
+    expect(report).toEqual({ undone: ['switch', 'fence', 'start-cdc'], kept: [{ stepId: 'restore', what: 'the restored database' }] });
+    services.log.length = 0;
+    await undoSteps(flow, ctx, { succeeded: new Set(['restore', 'start-cdc']) }, { discard: true });
+    expect(services.log).toEqual(['undo start-cdc', 'undo restore']);
+  });
+
+  it('makes safe from the declared data: lifts the guard, rewinds per rewindTo, and never past a begun boundary', async () => {
+    const services: S = { log: [], drainFailures: 0 };
+    expect(await makeSafe(flow, ctxWith(services, done('restore', 'start-cdc', 'catch-up', 'fence')), 'stop-task')).toEqual(['catch-up', 'fence']);
+    expect(await makeSafe(flow, ctxWith(services, done('restore', 'start-cdc', 'catch-up', 'fence', 'stop-task')), 'switch')).toEqual(['start-cdc', 'catch-up', 'fence', 'stop-task']);
+    expect(services.log).toEqual(['undo fence', 'undo fence']);
+    // Nothing to lift before the fence; nothing lifted once the switch succeeded or has begun.
+    expect(await makeSafe(flow, ctxWith(services, done('restore')), 'catch-up')).toEqual([]);
+    expect(await makeSafe(flow, ctxWith(services, done('fence', 'switch')), 'verify')).toEqual([]);
+    services.drainFailures = 1;
+    expect(await makeSafe(flow, ctxWith(services, done('fence', 'stop-task')), 'switch')).toEqual([]);
+    expect(services.log).toEqual(['undo fence', 'undo fence']);
+  });
+
+  it('several guards: each in effect is lifted, newest first; ifStarted also counts the step that failed', async () => {
+    const services: S = { log: [], drainFailures: 0 };
+    const brief = undoable('brief', { inEffect: (ctx) => ctx.services.drainFailures > 0 });
+    const guarded: Flow<S> = {
+      ...flow,
+      steps: [...flow.steps.slice(0, 3), brief, ...flow.steps.slice(3)],
+      safety: { guard: ['brief', 'fence'], boundary: 'switch', rewindTo: { default: 'catch-up', ifStarted: { 'stop-task': 'start-cdc' } } },
+    };
+    // The brief fence is up (a failure inside it): only it is lifted.
+    services.drainFailures = 1;
+    expect(await makeSafe(guarded, ctxWith(services, done('restore', 'start-cdc', 'catch-up')), 'brief')).toEqual(['catch-up']);
+    expect(services.log).toEqual(['undo brief']);
+    services.log.length = 0;
+    services.drainFailures = 0;
+    // stop-task failed part-way: the task may be stopping, so start-cdc runs again.
+    expect(await makeSafe(guarded, ctxWith(services, done('restore', 'start-cdc', 'catch-up', 'brief', 'fence')), 'stop-task')).toEqual(['start-cdc', 'catch-up', 'brief', 'fence']);
+    expect(services.log).toEqual(['undo fence']);
+  });
+
+  it('a rewind goes back no later than the first step making safe marked undone', async () => {
+    const services: S = { log: [], drainFailures: 0 };
+    const journal = new MemoryJournalStore();
+    let fails = 1;
+    const late: Flow<S> = {
+      ...flow,
+      steps: flow.steps.map((s) =>
+        s.id === 'verify' ? { ...s, id: 'final', run: () => (fails-- > 0 ? Promise.reject(new StepError('time box spent', 'retryable', [], { retryFrom: 'catch-up' })) : Promise.resolve({})) } : s,
+      ).filter((s) => s.id !== 'switch').concat([undoable('switch')]),
+    };
+    const outcome = await executeFlow({ runId: 'run1', flow: late, services, journal, machine: machineFor(late), approver: approveAll, signal: new AbortController().signal });
+    expect(outcome.status).toBe('succeeded');
+    expect(journal.records.filter((r) => r.t === 'rewind').map((r) => (r as { toStepId: string }).toStepId)).toEqual(['start-cdc']);
+    expect(journal.records.filter((r) => r.t === 'step_started' && (r as { stepId: string }).stepId === 'start-cdc')).toHaveLength(2);
+  });
+
+  it('rollbackRun undoes from the journal and records started / succeeded', async () => {
+    const services: S = { log: [], drainFailures: 0 };
+    const journal = new MemoryJournalStore();
+    const linear: Flow<S> = { id: 'f', steps: [undoable('a'), undoable('b', { keepOnRollback: 'b things' }), undoable('c'), undoable('d')] };
+    const failing: Flow<S> = { ...linear, steps: [...linear.steps.slice(0, 2), undoable('c', { run: () => Promise.reject(new StepError('c broke')) }), linear.steps[3]!] };
+    await executeFlow({ runId: 'run1', flow: failing, services, journal, machine: machineFor(linear), approver: approveAll, signal: new AbortController().signal });
+    services.log.length = 0;
+    const outcome = await rollbackRun({ runId: 'run1', flow: linear, services, journal, machine: machineFor(linear) });
+    expect(outcome).toEqual({ status: 'succeeded', undone: ['c', 'a'], kept: [{ stepId: 'b', what: 'b things' }] });
+    expect(services.log).toEqual(['undo c', 'undo a']);
+    expect(journal.records.filter((r) => r.t === 'rollback').map((r) => (r as { status: string }).status)).toEqual(['started', 'succeeded']);
   });
 });

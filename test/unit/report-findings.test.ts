@@ -93,7 +93,7 @@ describe('runFindings and the report', () => {
       { t: 'step_failed', at, stepId: 'final-validate', error: { kind: 'fatal', phase: 'run', stepId: 'final-validate', message: 'final validation failed: 3 of 12 tables differ', details: [] } },
     ];
     const state = replay(records, ORDER);
-    expect(runFindings(state, { validation: { tables: 12, mismatched: 3 } }).validation).toEqual({ tables: 12, mismatched: 3 });
+    expect(runFindings(state, { validation: { tables: 12, mismatched: 3, results: [], at, durationMs: 5 } }).validation).toEqual({ tables: 12, mismatched: 3 });
     expect(runFindings(state).validation).toEqual({ tables: 12, mismatched: 0 });
   });
 

@@ -20,8 +20,15 @@ import {
   RestoreDBClusterFromSnapshotCommand,
 } from '@aws-sdk/client-rds';
 import { StepError } from '../../src/engine/types.js';
-import { STEP_IDS, buildFlow, planFlow, renderPlan } from '../../src/flows/index.js';
+import { makeSafe, undoSteps } from '../../src/engine/compensation.js';
+import { buildFlow, planFlow, renderPlan } from '../../src/flows/index.js';
 import { cwMock, DMS_ADDRESS, dmsMock, kmsMock, NEW_KEY, OLD_KEY, PASSWORD, rdsMock, runUntil, SEED_LSN, step, testRunbook, World } from './steps-world.js';
+
+/** The contract's step ids of the cluster flows, in order. */
+const STEP_IDS = [
+  'preflight', 'prepare-source', 'snapshot', 'restore', 'capture-position', 'dms-setup', 'start-cdc', 'catch-up', 'validate', 'consistent-validate',
+  'before-fence', 'fence', 'drain', 'stop-task', 'final-validate', 'fix-sequences', 'switch', 'verify', 'after-switch', 'cleanup',
+];
 
 function input<T>(mock: { commandCalls: (c: never) => { args: [{ input: T }] }[] }, command: unknown, i = 0): T {
   const calls = mock.commandCalls(command as never);
@@ -304,7 +311,7 @@ describe('the aurora-postgresql flow', () => {
     expect(world.roles.get('reporting')).toBe(true);
     expect(rdsMock.commandCalls(ModifyDBClusterCommand)).toHaveLength(0);
     // makeSafe is idempotent and marks the cutover steps for a re-run
-    const reverted = await flow.makeSafe!(ctx, 'drain');
+    const reverted = await makeSafe(flow, ctx, 'drain');
     expect(reverted).toEqual(['catch-up', 'validate', 'consistent-validate', 'before-fence', 'fence']);
     expect(world.roles.get('app')).toBe(true);
   });
@@ -320,7 +327,7 @@ describe('the aurora-postgresql flow', () => {
     expect(err.message).toMatch(/1 of 2 tables differ/);
     expect(err.details).toEqual(['public.items: source 40 rows, target 39 rows']);
     expect(world.roles.get('app')).toBe(false);
-    const reverted = await flow.makeSafe!(ctx, 'final-validate');
+    const reverted = await makeSafe(flow, ctx, 'final-validate');
     expect(world.roles.get('app')).toBe(true);
     expect(reverted).toEqual(['start-cdc', 'catch-up', 'validate', 'consistent-validate', 'before-fence', 'fence', 'drain', 'stop-task']);
   });
@@ -341,7 +348,7 @@ describe('the aurora-postgresql flow', () => {
     expect(err.message).toMatch(/^refusing to cut over: 1 session of rekey_admin from other clients is open once the fence is up: rekey_admin@10\.1\.2\.3 \(billing-api\)\. /);
     expect(err.details.join('\n')).toMatch(/cutover.openSessions: warn/);
     expect(world.roles.get('app')).toBe(false);
-    await flow.makeSafe!(ctx, 'fence');
+    await makeSafe(flow, ctx, 'fence');
     expect(world.roles.get('app')).toBe(true);
     // Only DMS's own session left: the fence holds.
     world.foreignSessions = [{ user: 'rekey_admin', client: DMS_ADDRESS, application: 'dms' }];
@@ -464,7 +471,7 @@ describe('the aurora-postgresql flow', () => {
     const ctx = world.context();
     await runUntil(flow, ctx, 'verify');
     rdsMock.commandCalls(ModifyDBClusterCommand);
-    await flow.rollback!(ctx, new Set(Object.keys(ctx.outputs)));
+    await undoSteps(flow, ctx, { succeeded: new Set(Object.keys(ctx.outputs)) });
     const renames = rdsMock.commandCalls(ModifyDBClusterCommand).map((c) => c.args[0].input);
     expect(renames.slice(2)).toEqual([
       { DBClusterIdentifier: 'app-db', NewDBClusterIdentifier: world.names.targetCluster, ApplyImmediately: true },
@@ -478,7 +485,7 @@ describe('the aurora-postgresql flow', () => {
     const flow = buildFlow(world.runbook);
     const ctx = world.context();
     await runUntil(flow, ctx, 'fence');
-    await flow.rollback!(ctx, new Set(Object.keys(ctx.outputs)));
+    await undoSteps(flow, ctx, { succeeded: new Set(Object.keys(ctx.outputs)) });
     expect(world.roles.get('app')).toBe(true);
     expect(dmsMock.commandCalls(StopReplicationTaskCommand)).toHaveLength(1);
     expect(world.tasks.get('rekey-ab12cd34-cdc')?.Status).toBe('stopped');

@@ -15,12 +15,18 @@ import {
   RestoreDBClusterFromSnapshotCommand,
 } from '@aws-sdk/client-rds';
 import { StepError } from '../../src/engine/types.js';
-import { STEP_IDS, buildFlow, planFlow, renderPlan } from '../../src/flows/index.js';
+import { buildFlow, planFlow, renderPlan } from '../../src/flows/index.js';
 import { parseCrashRecoveryPosition } from '../../src/steps/capture-position.js';
 import { family, profile } from '../../src/steps/engine.js';
 import { preflight, runPreflight } from '../../src/steps/preflight.js';
 import type { PreflightReport } from '../../src/steps/preflight.js';
 import { dmsMock, inputs, mysqlRunbook, NEW_KEY, PASSWORD, rdsMock, runUntil, step, testRunbook, World } from './steps-world.js';
+
+/** The contract's step ids of the cluster flows, in order. */
+const STEP_IDS = [
+  'preflight', 'prepare-source', 'snapshot', 'restore', 'capture-position', 'dms-setup', 'start-cdc', 'catch-up', 'validate', 'consistent-validate', 'before-fence',
+  'fence', 'drain', 'stop-task', 'final-validate', 'fix-sequences', 'switch', 'verify', 'after-switch', 'cleanup',
+];
 
 let world: World;
 beforeEach(() => {

@@ -35,7 +35,10 @@ import {
   CopyDBSnapshotCommand,
   CreateDBInstanceReadReplicaCommand,
   CreateDBSnapshotCommand,
+  DeleteDBClusterCommand,
+  DeleteDBClusterSnapshotCommand,
   DeleteDBInstanceCommand,
+  DeleteDBSnapshotCommand,
   DescribeDBParametersCommand,
   DescribeDBSnapshotsCommand,
   ModifyDBInstanceCommand,
@@ -491,6 +494,27 @@ export class World {
       if (this.isMysql) this.addWriterEvents(input.DBInstanceIdentifier);
       return {};
     });
+    // What the steps' undos delete (RDS deletes at once here; the next describe no longer finds it).
+    rdsMock.on(DeleteDBInstanceCommand).callsFake((input: { DBInstanceIdentifier: string }) => {
+      log(`rds:DeleteDBInstance ${input.DBInstanceIdentifier}`);
+      this.instances.delete(input.DBInstanceIdentifier);
+      return {};
+    });
+    rdsMock.on(DeleteDBClusterCommand).callsFake((input: { DBClusterIdentifier: string }) => {
+      log(`rds:DeleteDBCluster ${input.DBClusterIdentifier}`);
+      if (!this.clusters.delete(input.DBClusterIdentifier)) throw fault('DBClusterNotFoundFault');
+      return {};
+    });
+    rdsMock.on(DeleteDBClusterSnapshotCommand).callsFake((input: { DBClusterSnapshotIdentifier: string }) => {
+      log(`rds:DeleteDBClusterSnapshot ${input.DBClusterSnapshotIdentifier}`);
+      if (!this.snapshots.delete(input.DBClusterSnapshotIdentifier)) throw fault('DBClusterSnapshotNotFoundFault');
+      return {};
+    });
+    rdsMock.on(DeleteDBSnapshotCommand).callsFake((input: { DBSnapshotIdentifier: string }) => {
+      log(`rds:DeleteDBSnapshot ${input.DBSnapshotIdentifier}`);
+      if (!this.dbSnapshots.delete(input.DBSnapshotIdentifier)) throw fault('DBSnapshotNotFoundFault');
+      return {};
+    });
     if (this.isInstance) this.installInstances();
     rdsMock.on(ModifyDBClusterCommand).callsFake((input: { DBClusterIdentifier: string; NewDBClusterIdentifier: string }) => {
       log(`rds:ModifyDBCluster ${input.DBClusterIdentifier} -> ${input.NewDBClusterIdentifier}`);
@@ -740,11 +764,13 @@ export class World {
       },
       hasSentinel: (_t, token) => Promise.resolve(w.sentinels[side].has(token)),
       writerPrincipals: (exclude) => Promise.resolve([...w.roles].filter(([n, login]) => login && !exclude.includes(n)).map(([n]) => n)),
-      fence: (principals) => {
+      fence: async (principals, opts) => {
         log(`fence ${principals.join(',')}`);
-        const state: FenceState = { principals: principals.map((name) => ({ name, before: { rolcanlogin: w.roles.get(name) ?? false } })), at: new Date(w.now).toISOString() };
+        // As the adapters do: a re-entered fence restores to what the first attempt journaled, not to the fenced roles.
+        const state: FenceState = opts?.previous ?? { principals: principals.map((name) => ({ name, before: { rolcanlogin: w.roles.get(name) ?? false } })), at: new Date(w.now).toISOString() };
+        await opts?.beforeChange?.(state);
         for (const p of principals) w.roles.set(p, false);
-        return Promise.resolve(state);
+        return state;
       },
       unfence: (state) => {
         log(`unfence ${state.principals.map((p) => p.name).join(',')}`);

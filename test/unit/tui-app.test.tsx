@@ -21,7 +21,7 @@ const request: ApprovalRequest = {
   stepId: 'fence',
   id: 'cutover',
   summary: 'Fence writes and cut over to the new key?',
-  facts: { 'latency (s)': 1.2 },
+  facts: { latencySeconds: 1.2 },
   actions: [
     { kind: 'sql', target: 'source', summary: 'fence writer roles' },
     { kind: 'aws', target: 'rds:ModifyDBCluster', summary: 'rename orders-db away' },
@@ -89,14 +89,15 @@ describe('the TUI over a running machine', () => {
     machine.metric('load.acknowledged', 5000);
     machine.metric('load.perSecond', 100);
     machine.metric('load.errors', 0);
-    machine.publish('validation', { at: now(), phase: 'pre-fence', tables: [{ table: 'public.orders', sourceRows: 10, targetRows: 9, status: 'mismatch' }] });
+    machine.publish('validation-pre-fence', { at: now(), tables: 1, mismatched: 1, results: [{ table: 'public.orders', sourceRows: 10, targetRows: 9, matches: false }], durationMs: 5 });
     await delay(150);
     const g = frame();
     expect(g).toMatch(/✔ Snapshot the source\s+1m01s/);
     expect(g).toContain('CDC latency');
     expect(g).toContain('under threshold for 20s of 60s required');
     expect(g).toMatch(/100\/s acknowledged 5,000 errors 0/);
-    expect(g).toMatch(/public\.orders\s+10\s+9\s+mismatch/);
+    // Before the fence a difference is drift: the target is behind, not a mismatch.
+    expect(g).toMatch(/public\.orders\s+10\s+9\s+behind/);
     // Each finished step is in the output exactly once (Static).
     expect(g.split('✔ Check the source').length - 1).toBe(1);
     for (const line of g.split('\n')) expect(line.length).toBeLessThanOrEqual(100);
@@ -194,8 +195,19 @@ describe('the TUI over a running machine', () => {
     const second = setup();
     second.machine.setStepStatus('catch-up', { kind: 'running', startedAt: now(), attempt: 1 });
     await delay(100);
+    // `a` asks first; any key but y keeps the run going, y aborts.
     second.ui.stdin.write('a');
-    await delay();
+    await delay(150);
+    expect(second.controller.signal.aborted).toBe(false);
+    expect(second.frame()).toContain('abort safely? ');
+    second.ui.stdin.write('x');
+    await delay(150);
+    expect(second.controller.signal.aborted).toBe(false);
+    expect(second.frame()).not.toContain('abort safely? ');
+    second.ui.stdin.write('a');
+    await delay(150);
+    second.ui.stdin.write('y');
+    await delay(150);
     expect(second.controller.signal.aborted).toBe(true);
     expect(second.frame()).toContain('aborting safely');
     second.ui.unmount();

@@ -119,10 +119,20 @@ describe('ValidationTable', () => {
     const { lastFrame } = render(<ValidationTable validation={validation} now={T0 + 30_000} width={80} />);
     const f = lastFrame()!;
     const lines = f.split('\n');
-    expect(lines[0]).toMatch(/Validation \(pre-fence\) 2 tables, 1 not matching · 30\.0s ago/);
+    // Before the fence writes go on: a difference is drift, said as such (final-validate decides).
+    expect(lines[0]).toMatch(/Validation \(pre-fence\) 2 tables, 1 drifting under live writes · 30\.0s ago/);
     expect(lines[1]).toMatch(/table\s+source rows\s+target rows\s+status/);
-    expect(lines[2]).toMatch(/public\.orders\s+52,310\s+52,300\s+mismatch/);
+    expect(lines[2]).toMatch(/public\.orders\s+52,310\s+52,300\s+behind/);
     expect(lines[3]).toMatch(/public\.customers\s+1,000\s+1,000\s+match/);
+  });
+
+  it('says "ahead" when the target has more rows before the fence, and "mismatch" after it', () => {
+    const tables = [{ table: 'public.orders', sourceRows: 100, targetRows: 103, status: 'mismatch' as const }];
+    const pre = render(<ValidationTable validation={{ at: iso(0), phase: 'pre-fence', tables }} now={T0} width={80} />).lastFrame()!;
+    expect(pre).toMatch(/public\.orders\s+100\s+103\s+ahead/);
+    const final = render(<ValidationTable validation={{ at: iso(0), phase: 'final', tables }} now={T0} width={80} />).lastFrame()!;
+    expect(final).toMatch(/1 not matching/);
+    expect(final).toMatch(/public\.orders\s+100\s+103\s+mismatch/);
   });
 
   it('summarises rows beyond the limit', () => {

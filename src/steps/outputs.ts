@@ -1,0 +1,255 @@
+// The outputs of every step, by step id: one type-only module, so steps read each other's outputs through the
+// typed accessor `output(ctx, 'snapshot')` (src/steps/common.ts) instead of importing each other or casting.
+// Adding a step: declare its output here and add it to StepOutputs under the step's id.
+import type { Check, FenceState, SlotInfo } from '../db/types.js';
+import type { ConsistentValidationOutput, PreflightFacts, ValidationOutput } from '../engine/facts.js';
+
+export type { AppliedCounts, ConsistentValidationOutput, PointTableComparison, RangeDifference, TableComparison, ValidationOutput } from '../engine/facts.js';
+
+/** Predicted write-unavailable window, from table sizes and the configured validation. */
+export interface CutoverEstimate {
+  /** Tables found on the source. */
+  tables: number;
+  /** Estimated rows (statistics). */
+  rows: number;
+  bytes: number;
+  /** Row counts while fenced (validation.final: counts; 0 by default). */
+  countSeconds: number;
+  /** Checksums while fenced: 0, they run at the consistent point outside the fence. */
+  checksumSeconds: number;
+  /** The consistent-point validation before the gate (counts and checksums on snapshots; writes go on). */
+  consistentPointSeconds: number;
+  /**
+   * The fenced part the time box bounds (cutover.fenceTimeoutSeconds): drain, stopping the task, the final checks
+   * and sequences, up to the switch. Preflight refuses a plan where this exceeds the time box.
+   */
+  fencedSeconds: number;
+  /** Drain, task stop and renames. */
+  fixedSeconds: number;
+  /** AWS's part of the window: the documented DNS time of the instance renames (about 10 minutes); 0 for clusters. */
+  awsRenameDnsSeconds: number;
+  totalSeconds: number;
+  /** How the numbers were made, for people. */
+  assumptions: string;
+}
+
+/** How long the CDC start position must stay in the source's binary log (MySQL). */
+export interface BinlogWindow {
+  /** Binlog retention on the source: hours, null = never purged automatically, undefined = could not be read. */
+  retentionHours?: number | null;
+  /** Expected time from the snapshot to a caught-up task: snapshot + restore + DMS setup + catch-up limit. */
+  expectedHours: number;
+  /** How the expectation was made, for people. */
+  assumptions: string;
+}
+
+/** What preflight found; the output of the preflight step and of `rekey plan`. */
+export interface PreflightReport extends PreflightFacts {
+  /** Every check, passed or not. */
+  checks: Check[];
+  /** Failed error checks (preflight fails when non-empty). */
+  problems: string[];
+  /** Failed warning checks. */
+  warnings: string[];
+  /** The source cluster as found. */
+  source?: { identifier: string; arn?: string; kmsKeyId?: string; engineVersion?: string; writer?: string; writerClass?: string };
+  /** The new key as resolved by DescribeKey. */
+  key?: { arn: string; keyId: string; aliases: string[] };
+  /** Whether the DMS replication instance existed at preflight (false: rekey creates it). */
+  dmsInstanceExisted?: boolean;
+  /** Its IP addresses, when it existed: sessions from them are DMS's own. */
+  dmsAddresses?: string[];
+  /** Sessions of rekey's/DMS's own login from other clients at preflight (the fence cannot lock them out). */
+  openSessions?: number;
+  /** schema.table of tables without a primary key. */
+  tablesWithoutPk: string[];
+  estimate: CutoverEstimate;
+  /** Whether the estimate rests on the source's table sizes (false: nothing could be read; the estimate is not shown). */
+  estimated?: boolean;
+  /** MySQL: binlog retention against the time the start position must survive. */
+  binlog?: BinlogWindow;
+}
+
+/** What prepare-source left on the source. */
+export interface PrepareSourceOutput {
+  /** The logical slot as created (or found); absent on MySQL. */
+  slot?: SlotInfo;
+  /** Sentinel table, in the engine's sentinel schema (PostgreSQL `public`, MySQL the runbook database). */
+  sentinelTable: string;
+}
+
+/** Where replica-position left the temporary replica and the source coordinates it had executed. */
+export interface ReplicaPositionOutput {
+  replicaId: string;
+  /** `<file>:<pos>` executed by the stopped replica: the CDC start position. */
+  position: string;
+  /** Binlog retention on the source as read back after setting it (null: never purged). */
+  retentionHours: number | null;
+}
+
+/** The snapshot the target is restored from. */
+export interface SnapshotOutput {
+  snapshotId: string;
+  snapshotArn?: string;
+}
+
+/** The snapshot copy under the new key. */
+export interface CopySnapshotOutput {
+  snapshotId: string;
+  snapshotArn?: string;
+  /** Full ARN of the key the copy reports. */
+  kmsKeyId: string;
+}
+
+/** The restored cluster under the new key. */
+export interface RestoreOutput {
+  clusterId: string;
+  clusterArn?: string;
+  writerId: string;
+  /** Full ARN of the key the restored cluster reports. */
+  kmsKeyId: string;
+  /** Whether a copy of the source slot was found on the target and dropped (always false on MySQL). */
+  droppedSlotCopy: boolean;
+  /** ISO time the restore was requested (or the restored cluster was created): events of the new writer start after it. */
+  startedAt: string;
+}
+
+/** The CDC start position. */
+export interface CapturePositionOutput {
+  /** The task's CdcStartPosition: an LSN (PostgreSQL) or `<file>:<pos>` (MySQL). */
+  position: string;
+  /** PostgreSQL: the source slot's confirmed_flush_lsn when checked. */
+  slotConfirmedFlushLsn?: string;
+  /** MySQL: size in bytes of the binlog file on the source when checked. */
+  binlogFileSize?: number;
+  /** MySQL: ISO time of the crash-recovery event the position came from. */
+  eventAt?: string;
+  /** Where the position came from: the seed function, the crash-recovery event, the stopped replica or the slot (fallback). */
+  source?: 'seed-function' | 'crash-recovery' | 'replica' | 'slot-fallback';
+  /** Set only on the opt-in slot fallback: changes between these LSNs are replayed onto a target that has them. */
+  overlap?: { fromLsn: string; snapshotAfter: true; reason: string };
+}
+
+/** The DMS resources of this run. */
+export interface DmsSetupOutput {
+  replicationInstanceArn: string;
+  /** rekey created the replication instance (so it may delete it at the end). */
+  createdInstance: boolean;
+  sourceEndpointArn: string;
+  targetEndpointArn: string;
+  taskArn: string;
+  /** The replication instance's IP addresses: sessions from them on the source are DMS's own. */
+  instanceAddresses?: string[];
+}
+
+/** The running task. */
+export interface StartCdcOutput {
+  taskArn: string;
+  /** How it was started this time. */
+  startType: 'start-replication' | 'resume-processing' | 'already-running';
+}
+
+/** Where catch-up stood when it passed. */
+export interface CatchUpOutput {
+  /** Total latency (source + target) at the last reading, seconds. */
+  latencySeconds: number;
+  sourceSeconds: number;
+  targetSeconds: number;
+  /** How long latency had stayed under the threshold. */
+  sustainedSeconds: number;
+  /** ISO time it passed. */
+  at: string;
+}
+
+/** Hooks that ran. */
+export interface HooksOutput {
+  ran: number;
+}
+
+/** The sentinel that arrived. */
+export interface DrainOutput {
+  token: string;
+  /** From the sentinel write to seeing it on the target. */
+  waitedMs: number;
+}
+
+/** How the task ended. */
+export interface StopTaskOutput {
+  status: string | undefined;
+}
+
+/** The sequence check. */
+export interface FixSequencesOutput {
+  /** Sequences checked on the target. */
+  checked: number;
+  /** Sequences still behind after the fix (0 on success). */
+  behind: number;
+  /** Sequences raised on the target. */
+  raised: number;
+}
+
+/** What the switch did. */
+export interface SwitchOutput {
+  mode: 'rename' | 'none';
+  /** Where the old cluster now lives. */
+  oldName?: string;
+  /** The identifier the new cluster answers to. */
+  newName: string;
+}
+
+/** One resource and the key AWS reports for it. */
+export interface KeyedResource {
+  kind: 'cluster' | 'instance' | 'snapshot' | 'performance-insights';
+  role: string;
+  identifier: string;
+  arn?: string;
+  kmsKeyId?: string;
+}
+
+/** What was verified. */
+export interface VerifyOutput {
+  identifier: string;
+  kmsKeyId: string;
+  /** host:port now serving it. */
+  endpoint: string;
+  serverVersion: string;
+  /** Evidence of the key change, read back from AWS when verified: the serving database, the old one, the snapshots. */
+  evidence?: { at: string; resources: KeyedResource[] };
+}
+
+/** What was cleaned up. */
+export interface CleanupOutput {
+  droppedSlot: boolean;
+  deletedDms: boolean;
+}
+
+/** The fence: each role's state before it (unfence restores exactly that), DMS's addresses, sessions left open. */
+export type FenceOutput = FenceState;
+
+/** Every step's output by step id (the instance variants included). */
+export interface StepOutputs {
+  preflight: PreflightReport;
+  'prepare-source': PrepareSourceOutput;
+  'replica-position': ReplicaPositionOutput;
+  snapshot: SnapshotOutput;
+  'copy-snapshot': CopySnapshotOutput;
+  restore: RestoreOutput;
+  'capture-position': CapturePositionOutput;
+  'dms-setup': DmsSetupOutput;
+  'start-cdc': StartCdcOutput;
+  'catch-up': CatchUpOutput;
+  validate: ValidationOutput;
+  'consistent-validate': ConsistentValidationOutput;
+  'before-fence': HooksOutput;
+  fence: FenceOutput;
+  drain: DrainOutput;
+  'stop-task': StopTaskOutput;
+  'final-validate': ValidationOutput;
+  'fix-sequences': FixSequencesOutput;
+  switch: SwitchOutput;
+  verify: VerifyOutput;
+  'after-switch': HooksOutput;
+  cleanup: CleanupOutput;
+}
+
+export type StepId = keyof StepOutputs;

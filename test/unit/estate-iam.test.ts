@@ -1,0 +1,107 @@
+// The generated IAM policy cannot drift from the code: every flow runs against the fake world (aws-sdk-client-mock
+// on the real SDK clients) and every AWS call it sent must be allowed by the policy made for its runbook.
+import { join } from 'node:path';
+import { buildFlow, planFlow, stepIds } from '../../src/flows/index.js';
+import { commandResources, iamPolicy, isAllowed, isReadOnlyAction, policyProblems } from '../../src/estate/iam-policy.js';
+import { loadRunbook } from '../../src/runbook/load.js';
+import type { Runbook } from '../../src/runbook/schema.js';
+import { cwMock, dmsMock, kmsMock, mysqlRunbook, OLD_KEY, rdsMock, runUntil, testRunbook, World } from './steps-world.js';
+
+const ACCOUNT = '111122223333';
+
+function sent(): { service: string; name: string; input: Record<string, unknown> }[] {
+  const services: [string, typeof rdsMock | typeof kmsMock | typeof dmsMock | typeof cwMock][] = [['rds', rdsMock], ['kms', kmsMock], ['dms', dmsMock], ['cloudwatch', cwMock]];
+  return services.flatMap(([service, mock]) =>
+    (mock as unknown as { calls(): { args: [{ constructor: { name: string }; input: Record<string, unknown> }] }[] }).calls().map((c) => ({
+      service, name: c.args[0].constructor.name.replace(/Command$/, ''), input: c.args[0].input,
+    })),
+  );
+}
+
+const engines: [string, () => Runbook][] = [
+  ['aurora-postgresql', () => testRunbook()],
+  ['aurora-mysql', () => mysqlRunbook()],
+  ['postgres', () => testRunbook({ source: { engine: 'postgres', identifier: 'app-db', database: 'app', username: 'rekey_admin', password: { env: 'PGPASSWORD_TEST' } } })],
+  ['mysql', () => testRunbook({
+    source: { engine: 'mysql', identifier: 'shop-db', database: 'shop', username: 'rekey_admin', password: { env: 'PGPASSWORD_TEST' } },
+    dms: { replicationInstance: { identifier: 'rekey-ri' }, sslMode: 'verify-full', certificateArn: 'arn:aws:dms:us-east-1:111122223333:cert:RDSCA' },
+  })],
+];
+
+describe('rekey iam-policy', () => {
+  test.each(engines)('%s: every AWS call of the whole dms-cdc flow is allowed by the generated policy', async (_engine, make) => {
+    const world = new World(make());
+    world.install();
+    await runUntil(buildFlow(world.runbook), world.context());
+    const calls = sent();
+    expect(calls.length).toBeGreaterThan(20);
+    const { policy } = iamPolicy(world.runbook, { oldKeyArn: OLD_KEY });
+    const uncovered = calls
+      .map((c) => ({ action: `${c.service}:${c.name}`, resources: commandResources(c.service, c.name, c.input, world.runbook.region, ACCOUNT) }))
+      .filter((c) => !isAllowed(policy, c.action, c.resources));
+    expect(uncovered).toEqual([]);
+    expect(policyProblems(policy)).toEqual([]);
+  });
+
+  test('a call the policy does not name is caught (the check can fail)', () => {
+    const { policy } = iamPolicy(testRunbook());
+    expect(isAllowed(policy, 'rds:DeleteDBCluster', ['arn:aws:rds:us-east-1:111122223333:cluster:app-db'])).toBe(false);
+    expect(isAllowed(policy, 'rds:DeleteDBCluster', ['arn:aws:rds:us-east-1:111122223333:cluster:app-db-rekey-ab12cd34'])).toBe(true);
+    expect(isAllowed(policy, 'rds:ModifyDBCluster', ['arn:aws:rds:us-east-1:111122223333:cluster:other-db'])).toBe(false);
+    expect(isAllowed(policy, 'rds:RebootDBCluster', [])).toBe(false);
+    expect(isAllowed(policy, 'kms:ScheduleKeyDeletion', [OLD_KEY])).toBe(false);
+    expect(isAllowed(policy, 'kms:DisableKey', [OLD_KEY])).toBe(false);
+  });
+
+  test('runbooks/aurora-postgresql.yaml: a valid policy, no Action "*", no Resource "*" on a mutating action, KMS scoped with the conditions RDS needs', () => {
+    const loaded = loadRunbook(join(process.cwd(), 'runbooks', 'aurora-postgresql.yaml'));
+    if (!loaded.ok) throw new Error('runbook does not load');
+    const { policy } = iamPolicy(loaded.runbook);
+    const doc = JSON.parse(JSON.stringify(policy)) as typeof policy;
+    expect(doc.Version).toBe('2012-10-17');
+    for (const s of doc.Statement) {
+      expect(s.Effect).toBe('Allow');
+      expect(s.Action).not.toContain('*');
+      if (s.Resource === '*') expect(s.Action.every(isReadOnlyAction)).toBe(true);
+      else expect(s.Resource.length).toBeGreaterThan(0);
+    }
+    const grant = doc.Statement.find((s) => s.Action.includes('kms:CreateGrant') && s.Sid.startsWith('KmsGrantForRds'));
+    expect(grant?.Condition?.Bool).toEqual({ 'kms:GrantIsForAWSResource': true });
+    const use = doc.Statement.find((s) => s.Sid.startsWith('KmsUseThroughRds'));
+    expect(use?.Action).toEqual(['kms:Decrypt', 'kms:GenerateDataKey*', 'kms:ReEncrypt*']);
+    expect(use?.Condition?.StringEquals).toEqual({ 'kms:ViaService': ['rds.us-east-1.amazonaws.com'] });
+    expect(doc.Statement.some((s) => s.Action.some((a) => a.startsWith('dms:')))).toBe(true);
+    expect(policyProblems(policy)).toEqual([]);
+  });
+
+  test('Secrets Manager only for the secrets named; DMS and CloudWatch only for dms-cdc; cross-Region copies scoped to their Regions and keys', () => {
+    const secret = 'arn:aws:secretsmanager:us-east-1:111122223333:secret:app-db-pass-AbCdEf';
+    const rb = testRunbook({ source: { engine: 'aurora-postgresql', identifier: 'app-db', database: 'app', username: 'u', password: { secretArn: secret } }, after: { copySnapshotTo: [{ region: 'us-west-2', kmsKeyId: 'arn:aws:kms:us-west-2:111122223333:key/33333333-3333-3333-3333-333333333333' }] } });
+    const { policy } = iamPolicy(rb, { oldKeyArn: OLD_KEY });
+    const sm = policy.Statement.filter((s) => s.Action.some((a) => a.startsWith('secretsmanager:')));
+    expect(sm).toHaveLength(1);
+    expect(sm[0]?.Resource).toEqual([secret]);
+    expect(isAllowed(policy, 'rds:CopyDBClusterSnapshot', ['arn:aws:rds:us-west-2:111122223333:cluster-snapshot:app-db-rekey-ab12cd34-snap'])).toBe(true);
+    expect(isAllowed(policy, 'kms:CreateGrant', ['arn:aws:kms:us-west-2:111122223333:key/33333333-3333-3333-3333-333333333333'])).toBe(true);
+    expect(policy.Statement.filter((s) => s.Action.some((a) => a.startsWith('secretsmanager:'))).flatMap((s) => s.Resource)).not.toContain('*');
+    const none = iamPolicy(testRunbook({ strategy: 'blue-green' }));
+    expect(none.policy.Statement.some((s) => s.Action.some((a) => a.startsWith('dms:') || a.startsWith('cloudwatch:')))).toBe(false);
+    expect(iamPolicy(testRunbook()).policy.Statement.some((s) => s.Action.some((a) => a.startsWith('secretsmanager:')))).toBe(false);
+  });
+});
+
+describe('after.copySnapshotTo', () => {
+  test('adds copy-snapshot-to at the end of the dms-cdc flow, planned as a copy in each destination Region', () => {
+    const rb = testRunbook({ after: { copySnapshotTo: [{ region: 'us-west-2', kmsKeyId: 'alias/dr' }, { region: 'eu-west-1', kmsKeyId: 'alias/dr-eu' }] } });
+    const flow = buildFlow(rb);
+    expect(flow.steps.map((s) => s.id)).toEqual(stepIds(rb));
+    expect(stepIds(rb).slice(-2)).toEqual(['cleanup', 'copy-snapshot-to']);
+    expect(stepIds(testRunbook())).not.toContain('copy-snapshot-to');
+    const world = new World(rb);
+    const plan = planFlow(flow, world.context()).find((e) => e.id === 'copy-snapshot-to');
+    expect(plan?.actions.map((a) => `${a.target} ${a.summary}`)).toEqual([
+      'rds:CopyDBClusterSnapshot copy app-db-rekey-ab12cd34-snap to us-west-2 under alias/dr',
+      'rds:CopyDBClusterSnapshot copy app-db-rekey-ab12cd34-snap to eu-west-1 under alias/dr-eu',
+    ]);
+  });
+});

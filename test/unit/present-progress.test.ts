@@ -1,0 +1,64 @@
+// ETAs where AWS gives none (earlier runs of this runbook, the rehearsal's delays) and the headless status line.
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, test } from '@jest/globals';
+import { RunMachine } from '../../src/engine/run-machine.js';
+import { expectedDurations, expectedLeftMs } from '../../src/present/expected.js';
+import { statusLine } from '../../src/present/headless-ticker.js';
+import { cutoverWindow, windowText } from '../../src/present/cutover-window.js';
+import { runbookSchema } from '../../src/runbook/schema.js';
+
+const runbook = runbookSchema.parse({
+  version: 1, name: 'eta test', region: 'us-east-1',
+  source: { engine: 'aurora-postgresql', identifier: 'orders-db', database: 'd', username: 'u', password: { env: 'PW' } },
+  target: { kmsKeyId: 'alias/new' },
+  dms: { replicationInstance: { identifier: 'ri' }, certificateArn: 'arn:aws:dms:us-east-1:123456789012:cert:ABC' },
+  rehearsal: { delays: { snapshotSeconds: 2, restoreSeconds: 3 } },
+});
+
+function earlierRun(root: string, id: string, restoreMs: number, name = 'eta test'): void {
+  mkdirSync(join(root, 'runs', id), { recursive: true });
+  const lines = [
+    { t: 'run_created', at: '2026-01-01T00:00:00Z', runId: id, flowId: 'f', runbookPath: 'r', runbookName: name, provider: 'aws', meta: {} },
+    { t: 'step_succeeded', at: '2026-01-01T00:10:00Z', stepId: 'restore', output: {}, durationMs: restoreMs },
+  ];
+  writeFileSync(join(root, 'runs', id, 'journal.jsonl'), `${lines.map((l) => JSON.stringify(l)).join('\n')}\n`);
+}
+
+describe('expectedDurations', () => {
+  test('the median of earlier runs of the same runbook, else the rehearsal delays', () => {
+    const root = mkdtempSync(join(tmpdir(), 'rekey-eta-'));
+    earlierRun(root, 'aaaaaaa1', 600_000);
+    earlierRun(root, 'aaaaaaa2', 900_000);
+    earlierRun(root, 'aaaaaaa3', 1_200_000);
+    earlierRun(root, 'aaaaaaa4', 5, 'another runbook');
+    const aws = expectedDurations(root, runbook, 'current1', 'aws');
+    expect(aws['expect.restore']).toBe('900000');
+    expect(aws['expect.restore.from']).toBe('3 earlier run(s)');
+    expect(expectedLeftMs(aws, 'restore', 300_000)).toEqual({ leftMs: 600_000, from: '3 earlier run(s)' });
+    const rehearsal = expectedDurations(join(root, 'none'), runbook, 'current1', 'rehearsal');
+    expect(rehearsal).toMatchObject({ 'expect.snapshot': '2000', 'expect.restore': '3000', 'expect.restore.from': 'the rehearsal delays' });
+  });
+});
+
+describe('statusLine and the cutover window', () => {
+  test('one line: where, how far, the ETA, latency and writes; the window while fenced', () => {
+    const t0 = Date.parse('2026-12-03T12:00:00Z');
+    const m = new RunMachine('r1', [{ id: 'restore', title: 'Restore the snapshot', hasGate: false }, { id: 'fence', title: 'Fence', hasGate: false }, { id: 'switch', title: 'Switch', hasGate: false }], { 'expect.restore': '60000', 'expect.restore.from': 'the rehearsal delays', fenceLimitSeconds: '30' }, { now: () => new Date(t0) });
+    m.setStepStatus('restore', { kind: 'running', startedAt: new Date(t0).toISOString(), attempt: 1 });
+    m.progress('restore', 'cluster x: creating');
+    m.metric('cdc.latency.source', 1.5);
+    m.metric('load.acknowledged', 120);
+    const line = statusLine(m.getSnapshot(), t0 + 20_000);
+    expect(line).toMatch(/^status: step 1\/3 Restore the snapshot eta ~40\.0 s \(from the rehearsal delays\) \(running 20\.0 s\) · elapsed 20\.0 s · CDC latency source 1\.5 s, target – · writes 0\/s, 120 acknowledged, 0 refused$/);
+    m.setStepStatus('restore', { kind: 'succeeded', startedAt: new Date(t0).toISOString(), endedAt: new Date(t0).toISOString(), durationMs: 1, resumed: false });
+    m.setStepStatus('fence', { kind: 'running', startedAt: new Date(t0 + 30_000).toISOString(), attempt: 1 });
+    const open = cutoverWindow(m.getSnapshot(), t0 + 32_500);
+    expect(open && windowText(open)).toBe('writes blocked 2.5 s (fence limit 30 s)');
+    expect(statusLine(m.getSnapshot(), t0 + 32_500)).toContain('WRITES BLOCKED 2.5 S');
+    m.setStepStatus('fence', { kind: 'succeeded', startedAt: new Date(t0 + 30_000).toISOString(), endedAt: new Date(t0 + 30_100).toISOString(), durationMs: 100, resumed: false });
+    m.setStepStatus('switch', { kind: 'succeeded', startedAt: new Date(t0 + 31_000).toISOString(), endedAt: new Date(t0 + 33_100).toISOString(), durationMs: 2100, resumed: false });
+    expect(cutoverWindow(m.getSnapshot(), t0 + 40_000)).toMatchObject({ phase: 'closed', blockedMs: 3100, closedBy: 'switch' });
+  });
+});
