@@ -7,7 +7,7 @@ import { createElement, type ReactElement } from 'react';
 import type { ExecuteOutcome } from '../src/engine/executor.js';
 import type { LogLine, RunMachine } from '../src/engine/run-machine.js';
 import type { ApprovalDecision, ApprovalRequest, Approver } from '../src/engine/types.js';
-import { buildSummary, nextStep, type Renderer } from '../src/cli/renderers.js';
+import { buildSummary, nextStep, type Renderer } from '../src/present/renderer.js';
 import { summaryLines } from '../src/present/summary-text.js';
 import { App } from './App.js';
 import { ThemeContext, colorFromEnv } from './use-theme.js';

@@ -2,9 +2,10 @@
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
-import { formatProblem, loadRunbook } from '../runbook/load.js';
+import { formatProblem, loadRunbook, type LoadOptions } from '../runbook/load.js';
 import type { Runbook } from '../runbook/schema.js';
-import { JsonRenderer, LineRenderer, processOutput, type Output, type Renderer } from './renderers.js';
+import { JsonRenderer, LineRenderer } from '../present/headless.js';
+import { processOutput, type Output, type Renderer } from '../present/renderer.js';
 
 /** An error that carries its exit code; printed once by main. */
 export class CliError extends Error {
@@ -28,9 +29,18 @@ export function packageRoot(): string {
   return process.cwd();
 }
 
-/** Loads and validates, or throws CliError(2) listing every problem as file:line:col. */
-export function loadRunbookOrExit(path: string): { runbook: Runbook; path: string } {
-  const result = loadRunbook(path);
+/** A valid runbook and its absolute path. */
+export interface LoadedRunbook {
+  runbook: Runbook;
+  path: string;
+}
+
+/**
+ * Loads and validates, or throws CliError(2) listing every problem as file:line:col. With `env`, every
+ * {env: NAME} secret must be set in it (a run against AWS must not discover a missing one mid-run).
+ */
+export function loadRunbookOrExit(path: string, opts: LoadOptions = {}): LoadedRunbook {
+  const result = loadRunbook(path, undefined, opts);
   if (!result.ok) {
     throw new CliError(`${path}: ${result.problems.length} problem${result.problems.length === 1 ? '' : 's'} in the runbook`, 2, result.problems.map(formatProblem));
   }
@@ -59,6 +69,11 @@ export async function pickRenderer(opts: RenderOptions, output: Output = process
   if (isHeadless(opts)) return new LineRenderer(output, common);
   const { InkRenderer } = await import('../../tui/ink-renderer.js');
   return new InkRenderer({ stateDirArg: common.stateDirArg });
+}
+
+/** The renderer of a command that runs no flow of its own (plan's preflight): JSON lines, or lines (read-only: no run to name, no ticker). */
+export function headlessRenderer(opts: { json?: boolean }): Renderer {
+  return opts.json ? new JsonRenderer() : new LineRenderer(processOutput, { readOnly: true });
 }
 
 /** Repeatable option collector for commander. */

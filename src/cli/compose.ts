@@ -52,7 +52,7 @@ function exec(command: string, env: Record<string, string>, timeoutMs: number, s
 
 /** Secret values the runbook references, for the redactor (env refs only: Secrets Manager values are learnt when fetched). */
 export function knownSecrets(runbook: Runbook, env: NodeJS.ProcessEnv = process.env): string[] {
-  const refs: SecretRef[] = [runbook.source.password, ...(runbook.dms.password ? [runbook.dms.password] : [])];
+  const refs: SecretRef[] = [runbook.source.password, ...(runbook.dms?.password ? [runbook.dms.password] : [])];
   const values = refs.map((r) => resolveSecret(r, env));
   const urlEnv = runbook.rehearsal?.source.urlPasswordEnv;
   if (urlEnv) values.push(env[urlEnv]);

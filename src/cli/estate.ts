@@ -14,7 +14,7 @@ import { inventory, retireCheck, type Inventory, type KeyInfo, type RetireCheck 
 import { openRehearsalRegistry } from '../rehearsal/estate-world.js';
 import { RunStore } from '../state/run-store.js';
 import { CliError, loadRunbookOrExit } from './common.js';
-import { createdOf } from './resume.js';
+import { createdOf } from './run-journal.js';
 
 /** Where the estate commands read: AWS (a profile) or a kept rehearsal's registry. */
 export interface EstateSource {

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
-// rekey's command line: parses, calls one command function, prints its errors once, exits with the contract's code.
+// rekey's command line: parses, loads the runbook once, calls one command function, renders what it returns,
+// prints its errors once, exits with the contract's code.
 import { Command, CommanderError, Option } from 'commander';
 // Commands are imported when chosen, so `--help` and input errors never load the AWS SDK or database drivers.
-import { CliError, collect, loadRunbookOrExit } from './common.js';
+import { CliError, collect, headlessRenderer, loadRunbookOrExit } from './common.js';
+import { processOutput } from '../present/renderer.js';
 
 const EXIT_CODES = `
 Exit codes:
@@ -50,9 +52,10 @@ function program(): Command {
     .option('--profile <name>', 'AWS profile')
     .addOption(stateDir())
     .action(async (runbook: string, o: { json?: boolean; rehearsal?: boolean; profile?: string; stateDir: string }) => {
-      loadRunbookOrExit(runbook); // invalid input is reported before the AWS SDK is even loaded
-      const { planCommand } = await import('./plan.js');
-      process.exitCode = await planCommand(runbook, o);
+      const loaded = loadRunbookOrExit(runbook); // invalid input is reported before the AWS SDK is even loaded
+      const { planCommand, printPlan } = await import('./plan.js');
+      const result = await planCommand(loaded, o, headlessRenderer(o), (m) => processOutput.err(`rekey: ${m}`));
+      process.exitCode = printPlan(result, o, processOutput.out);
     });
 
   cmd
@@ -67,9 +70,10 @@ function program(): Command {
     .option('--profile <name>', 'AWS profile')
     .addOption(stateDir())
     .action(async (runbook: string, o: { headless?: boolean; approve: string[]; yes?: boolean; json?: boolean; rehearsal?: boolean; profile?: string; stateDir: string }) => {
-      loadRunbookOrExit(runbook);
+      // Against AWS every {env: NAME} secret must be set now, not discovered missing mid-run.
+      const loaded = loadRunbookOrExit(runbook, o.rehearsal ? {} : { env: process.env });
       const { runCommand } = await import('./run.js');
-      process.exitCode = await runCommand(runbook, o);
+      process.exitCode = await runCommand(runbook, loaded, o);
     });
 
   cmd
@@ -94,8 +98,8 @@ function program(): Command {
     .option('--json', 'print JSON')
     .addOption(stateDir())
     .action(async (runId: string | undefined, o: { json?: boolean; stateDir: string }) => {
-      const { statusCommand } = await import('./status.js');
-      process.exitCode = statusCommand(runId, o);
+      const { printStatus, statusCommand } = await import('./status.js');
+      process.exitCode = printStatus(statusCommand(runId, o), o, (text) => process.stdout.write(text));
     });
 
   cmd
@@ -175,7 +179,8 @@ function program(): Command {
     .description('print the JSON Schema of runbooks')
     .action(async () => {
       const { schemaCommand } = await import('./schema.js');
-      process.exitCode = schemaCommand();
+      processOutput.out(JSON.stringify(schemaCommand(), null, 2));
+      process.exitCode = 0;
     });
   return cmd;
 }

@@ -7,8 +7,8 @@ import { openRehearsalSession } from '../rehearsal/session.js';
 import type { Runbook } from '../runbook/schema.js';
 import { RunStore, newRunId } from '../state/run-store.js';
 import { isHeadless, loadRunbookOrExit, packageRoot, pickRenderer } from './common.js';
-import { composeServices, redactorFor } from './compose.js';
-import { createdRecord, flowFor, runInfo } from './run.js';
+import { flowFor, runContext, runInfo } from './run-context.js';
+import { createdRecord } from './run-journal.js';
 import { runSession } from './session.js';
 
 export interface RehearsalRunOptions {
@@ -68,7 +68,7 @@ export async function rehearsalRun(o: RehearsalRunOptions): Promise<number> {
   let ok = false;
   try {
     rehearsal.startLoad();
-    const services = composeServices({ runbook, runId, provider: 'rehearsal', cloud: rehearsal.cloud });
+    const run = runContext({ runbook, runId, provider: 'rehearsal', flow, cloud: rehearsal.cloud });
     const approver = o.autoApprove
       ? headlessApprover({ approve: [], yes: true, by: 'rehearsal' })
       : headlessApprover({ approve: o.approve ?? [], yes: o.yes === true, by: o.yes ? '--yes' : '--approve' });
@@ -76,13 +76,13 @@ export async function rehearsalRun(o: RehearsalRunOptions): Promise<number> {
       store,
       runId,
       flow,
-      services,
+      services: run.services,
       runbook,
       ...(resuming ? {} : { created: createdRecord(runId, o.runbookPath, runbook, flow, 'rehearsal', { autoApprove: o.autoApprove, load: writesPerSecond }) }),
-      info: { ...runInfo(runbook, 'rehearsal', services.names.targetCluster), oldKey: 'rehearsal source key' },
+      info: { ...runInfo(runbook, 'rehearsal', run.services.names.targetCluster), oldKey: 'rehearsal source key' },
       renderer,
       approver,
-      redact: redactorFor(runbook),
+      redact: run.redact,
       command: resuming ? `rekey resume ${runId}` : `rekey rehearse ${o.runbookPath}`,
       onMachine: (machine: RunMachine) => rehearsal.reportLoadTo(machine),
       finish: async (outcome) => {

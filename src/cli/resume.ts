@@ -1,11 +1,10 @@
 // `rekey resume`: continue a run where its journal says it stopped, against the provider it started with.
 import { headlessApprover } from '../engine/approvers.js';
-import type { JournalRecord } from '../engine/journal.js';
 import { RunStore } from '../state/run-store.js';
-import { CliError, loadRunbookOrExit, pickRenderer } from './common.js';
-import { composeServices, redactorFor } from './compose.js';
+import { loadRunbookOrExit, pickRenderer } from './common.js';
 import { rehearsalRun } from './rehearse.js';
-import { flowFor, runInfo } from './run.js';
+import { runContext, runInfo } from './run-context.js';
+import { createdOf } from './run-journal.js';
 import { runSession } from './session.js';
 
 export interface ResumeOptions {
@@ -17,15 +16,7 @@ export interface ResumeOptions {
   stateDir: string;
 }
 
-/** The run_created record of a run, or exit 2 when there is no such run. */
-export async function createdOf(store: RunStore, runId: string): Promise<Extract<JournalRecord, { t: 'run_created' }>> {
-  if (!store.exists(runId)) throw new CliError(`no run ${runId} under ${store.root} (see rekey status)`, 2);
-  const records = await store.journal(runId).readAll();
-  const created = records.find((r): r is Extract<JournalRecord, { t: 'run_created' }> => r.t === 'run_created');
-  if (!created) throw new CliError(`run ${runId} has no run_created record; its journal is incomplete`, 1);
-  return created;
-}
-
+/** Returns the exit code of the CLI contract. */
 export async function resumeCommand(runId: string, opts: ResumeOptions): Promise<number> {
   const store = new RunStore(opts.stateDir);
   const created = await createdOf(store, runId);
@@ -44,21 +35,18 @@ export async function resumeCommand(runId: string, opts: ResumeOptions): Promise
       ...(typeof created.meta.load === 'number' ? { load: created.meta.load } : {}),
     });
   }
-  const flow = flowFor(runbook);
   const profile = opts.profile ?? (typeof created.meta.profile === 'string' ? created.meta.profile : undefined);
-  // One redactor for the session and the services: it learns each Secrets Manager value when it is fetched.
-  const redact = redactorFor(runbook);
-  const services = composeServices({ runbook, runId, provider: 'aws', redactor: redact, ...(profile ? { profile } : {}) });
+  const run = runContext({ runbook, runId, provider: 'aws', ...(profile ? { profile } : {}) });
   const result = await runSession({
     store,
     runId,
-    flow,
-    services,
+    flow: run.flow,
+    services: run.services,
     runbook,
-    info: runInfo(runbook, 'aws', services.names.targetCluster),
+    info: runInfo(runbook, 'aws', run.services.names.targetCluster),
     renderer: await pickRenderer(opts),
     approver: headlessApprover({ approve: opts.approve, yes: opts.yes === true, by: opts.yes ? '--yes' : '--approve' }),
-    redact,
+    redact: run.redact,
     command: `rekey resume ${runId}`,
   });
   return result.exitCode;

@@ -8,10 +8,10 @@ import { RunMachine } from '../engine/run-machine.js';
 import { openRehearsal, type RehearsalWorld } from '../rehearsal/world.js';
 import { RunStore } from '../state/run-store.js';
 import { loadRunbookOrExit } from './common.js';
-import { composeServices, redactorFor } from './compose.js';
-import { JsonRenderer, LineRenderer } from './renderers.js';
-import { createdOf } from './resume.js';
-import { flowFor } from './run.js';
+import { redactorFor } from './compose.js';
+import { JsonRenderer, LineRenderer } from '../present/headless.js';
+import { flowFor, runContext } from './run-context.js';
+import { createdOf } from './run-journal.js';
 import { rollbackRun } from '../engine/executor.js';
 import { appLogin } from '../rehearsal/workload/adopt.js';
 import { probeWritable } from '../rehearsal/workload/write-load.js';
@@ -31,7 +31,7 @@ export async function rollbackCommand(runId: string, opts: { json?: boolean; pro
   renderer.attach(machine);
   try {
     if (created.provider === 'rehearsal') world = await openRehearsal({ stateDir: join(store.runDir(runId), 'rehearsal'), runbook, fresh: false, log: (m: string) => renderer.notice(m) });
-    const services = composeServices({ runbook, runId, provider: created.provider, redactor: redact, ...(world ? { cloud: world.cloud } : {}), ...(opts.profile ? { profile: opts.profile } : {}) });
+    const { services } = runContext({ runbook, runId, provider: created.provider, flow, redact, ...(world ? { cloud: world.cloud } : {}), ...(opts.profile ? { profile: opts.profile } : {}) });
     // The reports of the last runner would still tell its ending: rewrite them with the rollback's.
     const rewriteReports = async (): Promise<void> => {
       try {

@@ -1,16 +1,11 @@
 // `rekey run`: a new run of a runbook against AWS (or, with --rehearsal, the local rehearsal cloud).
 import { headlessApprover } from '../engine/approvers.js';
-import type { JournalRecord } from '../engine/journal.js';
-import type { Flow } from '../engine/types.js';
-import { buildFlow } from '../flows/index.js';
-import { loadRunbook, formatProblem } from '../runbook/load.js';
-import type { Runbook } from '../runbook/schema.js';
-import type { RekeyServices } from '../steps/services.js';
 import { RunStore, newRunId } from '../state/run-store.js';
-import { CliError, loadRunbookOrExit, pickRenderer } from './common.js';
-import { composeServices, redactorFor } from './compose.js';
-import { runSession } from './session.js';
+import { pickRenderer, type LoadedRunbook } from './common.js';
 import { rehearsalRun } from './rehearse.js';
+import { runContext, runInfo } from './run-context.js';
+import { createdRecord } from './run-journal.js';
+import { runSession } from './session.js';
 
 export interface RunOptions {
   headless?: boolean;
@@ -22,72 +17,29 @@ export interface RunOptions {
   stateDir: string;
 }
 
-/** Header facts for renderers. */
-export function runInfo(runbook: Runbook, provider: 'aws' | 'rehearsal', targetName: string): Record<string, string> {
-  return {
-    runbook: runbook.name,
-    engine: runbook.source.engine,
-    source: runbook.source.identifier,
-    target: targetName,
-    newKey: runbook.target.kmsKeyId,
-    provider,
-  };
-}
-
-/** The journal's first record: enough for status and resume to find everything again. */
-export function createdRecord(runId: string, runbookPath: string, runbook: Runbook, flow: Flow<RekeyServices>, provider: 'aws' | 'rehearsal', meta: Record<string, string | number | boolean> = {}): Extract<JournalRecord, { t: 'run_created' }> {
-  return {
-    t: 'run_created',
-    at: new Date().toISOString(),
-    runId,
-    flowId: flow.id,
-    runbookPath,
-    runbookName: runbook.name,
-    provider,
-    meta: {
-      steps: flow.steps.map((s) => s.id).join(','),
-      gates: flow.steps.flatMap((s) => (s.gate ? [`${s.id}=${s.gate.id}`] : [])).join(','),
-      source: runbook.source.identifier,
-      ...meta,
-    },
-  };
-}
-
-/** Builds the flow or turns "engine not supported yet" into a preflight failure the user can read. */
-export function flowFor(runbook: Runbook): Flow<RekeyServices> {
-  try {
-    return buildFlow(runbook);
-  } catch (err) {
-    throw new CliError(`cannot run ${runbook.source.engine}: ${(err as Error).message}`, 4);
-  }
-}
-
-export async function runCommand(path: string, opts: RunOptions): Promise<number> {
+/**
+ * Runs the runbook main loaded (against AWS, every {env: NAME} secret was checked to be set then, not discovered
+ * missing mid-run); `path` is the runbook as the user named it. Returns the exit code of the CLI contract.
+ */
+export async function runCommand(path: string, loaded: LoadedRunbook, opts: RunOptions): Promise<number> {
+  const { runbook } = loaded;
   if (opts.rehearsal) {
-    const { runbook, path: abs } = loadRunbookOrExit(path);
-    return rehearsalRun({ runbook, runbookPath: abs, stateDir: opts.stateDir, json: opts.json, headless: opts.headless, approve: opts.approve, yes: opts.yes, autoApprove: false });
+    return rehearsalRun({ runbook, runbookPath: loaded.path, stateDir: opts.stateDir, json: opts.json, headless: opts.headless, approve: opts.approve, yes: opts.yes, autoApprove: false });
   }
-  // Against AWS every {env: NAME} secret must be set now, not discovered missing mid-run.
-  const loaded = loadRunbook(path, undefined, { env: process.env });
-  if (!loaded.ok) throw new CliError(`${path}: ${loaded.problems.length} problem(s) in the runbook`, 2, loaded.problems.map(formatProblem));
-  const runbook = loaded.runbook;
   const runId = newRunId();
-  const flow = flowFor(runbook);
-  // One redactor for the session and the services: it learns each Secrets Manager value when it is fetched.
-  const redact = redactorFor(runbook);
-  const services = composeServices({ runbook, runId, provider: 'aws', redactor: redact, ...(opts.profile ? { profile: opts.profile } : {}) });
+  const run = runContext({ runbook, runId, provider: 'aws', ...(opts.profile ? { profile: opts.profile } : {}) });
   const renderer = await pickRenderer(opts);
   const result = await runSession({
     store: new RunStore(opts.stateDir),
     runId,
-    flow,
-    services,
+    flow: run.flow,
+    services: run.services,
     runbook,
-    created: createdRecord(runId, loaded.path, runbook, flow, 'aws', opts.profile ? { profile: opts.profile } : {}),
-    info: runInfo(runbook, 'aws', services.names.targetCluster),
+    created: createdRecord(runId, path, runbook, run.flow, 'aws', opts.profile ? { profile: opts.profile } : {}),
+    info: runInfo(runbook, 'aws', run.services.names.targetCluster),
     renderer,
     approver: headlessApprover({ approve: opts.approve, yes: opts.yes === true, by: opts.yes ? '--yes' : '--approve' }),
-    redact,
+    redact: run.redact,
     command: `rekey run ${path}`,
   });
   return result.exitCode;

@@ -19,7 +19,7 @@ import type { Runbook } from '../runbook/schema.js';
 import type { RunStore } from '../state/run-store.js';
 import { join } from 'node:path';
 import { stateDirArg } from './common.js';
-import { buildSummary, nextStep, type Renderer } from './renderers.js';
+import { buildSummary, nextStep, type Renderer } from '../present/renderer.js';
 
 export interface SessionOptions<S> {
   store: RunStore;

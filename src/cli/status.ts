@@ -1,12 +1,14 @@
 // `rekey status`: what the journal says about runs, without touching AWS or databases.
-import { replay, type JournalRecord } from '../engine/journal.js';
+import type { JournalRecord } from '../engine/journal.js';
 import { runFindings, type RunFindings } from '../report/findings.js';
 import { RunStore } from '../state/run-store.js';
 import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CliError, stateDirArg } from './common.js';
+import { replayRun } from './run-journal.js';
 
-interface RunView {
+/** One run as `rekey status` shows it. */
+export interface RunView {
   runId: string;
   runbook: string;
   provider: string;
@@ -39,10 +41,7 @@ function readRecords(store: RunStore, runId: string): JournalRecord[] {
 
 export function describeRun(store: RunStore, runId: string): RunView {
   const records = readRecords(store, runId);
-  const created = records.find((r): r is Extract<JournalRecord, { t: 'run_created' }> => r.t === 'run_created');
-  const order = typeof created?.meta.steps === 'string' ? created.meta.steps.split(',') : [...new Set(records.flatMap((r) => (r.t === 'step_started' ? [r.stepId] : [])))];
-  const gates = typeof created?.meta.gates === 'string' ? new Map(created.meta.gates.split(',').filter(Boolean).map((g) => g.split('=') as [string, string])) : new Map<string, string>();
-  const state = replay(records, order, gates);
+  const { created, order, state } = replayRun(records);
   const steps = order.map((id) => {
     const done = state.succeeded.get(id);
     const failed = state.failures.get(id);
@@ -81,13 +80,23 @@ export function describeRun(store: RunStore, runId: string): RunView {
   };
 }
 
-export function statusCommand(runId: string | undefined, opts: { json?: boolean; stateDir: string }): number {
+/** What `rekey status` found: one run, or every run under the state dir. */
+export type StatusResult = { kind: 'run'; view: RunView } | { kind: 'list'; root: string; runs: RunView[] };
+
+/** Reads the journals only: never touches AWS or databases. Exit 2 for an unknown run. */
+export function statusCommand(runId: string | undefined, opts: { stateDir: string }): StatusResult {
   const store = new RunStore(opts.stateDir);
-  if (runId !== undefined) {
-    if (!store.exists(runId)) throw new CliError(`no run ${runId} under ${store.root}`, 2);
-    const view = describeRun(store, runId);
+  if (runId === undefined) return { kind: 'list', root: store.root, runs: store.list().map((id) => describeRun(store, id)) };
+  if (!store.exists(runId)) throw new CliError(`no run ${runId} under ${store.root}`, 2);
+  return { kind: 'run', view: describeRun(store, runId) };
+}
+
+/** Prints a status (JSON, or lines for people); returns the exit code. */
+export function printStatus(result: StatusResult, opts: { json?: boolean }, write: (text: string) => void): number {
+  if (result.kind === 'run') {
+    const { view } = result;
     if (opts.json) {
-      process.stdout.write(`${JSON.stringify(view)}\n`);
+      write(`${JSON.stringify(view)}\n`);
       return 0;
     }
     const out: string[] = [`run ${view.runId}  ${view.runbook}  (${view.provider})  ${view.status}${view.message ? `: ${view.message}` : ''}`];
@@ -101,18 +110,18 @@ export function statusCommand(runId: string | undefined, opts: { json?: boolean;
     if (f?.unfencedSessions) out.push(`sessions the fence left open: ${f.unfencedSessions.map((x) => `${x.user}@${x.client}`).join(', ')}`);
     for (const r of view.reports ?? []) out.push(`report: ${r}`);
     if (view.next) out.push(`next: ${view.next}`);
-    process.stdout.write(`${out.join('\n')}\n`);
+    write(`${out.join('\n')}\n`);
     return 0;
   }
-  const views = store.list().map((id) => describeRun(store, id));
+  const views = result.runs;
   if (opts.json) {
-    process.stdout.write(`${JSON.stringify({ runs: views.map(({ steps: _steps, findings: _findings, ...v }) => v) })}\n`);
+    write(`${JSON.stringify({ runs: views.map(({ steps: _steps, findings: _findings, ...v }) => v) })}\n`);
     return 0;
   }
   if (views.length === 0) {
-    process.stdout.write(`no runs under ${store.root}\n`);
+    write(`no runs under ${result.root}\n`);
     return 0;
   }
-  for (const v of views) process.stdout.write(`${v.runId}  ${v.status.padEnd(18)} ${v.provider.padEnd(9)} ${v.runbook}  ${v.updatedAt ?? ''}\n`);
+  for (const v of views) write(`${v.runId}  ${v.status.padEnd(18)} ${v.provider.padEnd(9)} ${v.runbook}  ${v.updatedAt ?? ''}\n`);
   return 0;
 }

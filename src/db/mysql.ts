@@ -29,6 +29,8 @@ import { normalizeAddress, withPreviousBefore } from './types.js';
 import { compareBinlogPositions, formatBinlogPosition, parseBinlogPosition, parseReplicaStatus } from './position.js';
 
 export { compareBinlogPositions, formatBinlogPosition, parseBinlogPosition, parseReplicaStatus };
+import { myNative } from './native.js';
+import type { MyNative } from './native.js';
 
 /** information_schema.TABLES.TABLE_TYPE values of tables holding rows (MariaDB system-versioned tables included). */
 const BASE_TABLE = "TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')";
@@ -250,6 +252,8 @@ class MysqlAdapter implements DbAdapter {
     private readonly pool: Pool,
     private readonly endpoint: DbEndpoint,
   ) {}
+
+  readonly myNative: MyNative = myNative((sql, params) => this.rows(sql, params));
 
   private async rows<R>(sql: string, params: unknown[] = []): Promise<R[]> {
     const [rows] = await this.pool.query<RowDataPacket[]>(sql, params);

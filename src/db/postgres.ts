@@ -25,6 +25,8 @@ import { normalizeAddress, withPreviousBefore } from './types.js';
 import { compareLsns, parseLsn } from './position.js';
 
 export { compareLsns, parseLsn };
+import { pgNative } from './native.js';
+import type { PgNative } from './native.js';
 
 /** Schemas that never hold user data. */
 const SYSTEM_SCHEMA_FILTER = `n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'`;
@@ -159,6 +161,8 @@ class PostgresAdapter implements DbAdapter {
     private readonly pool: pg.Pool,
     private readonly endpoint: DbEndpoint,
   ) {}
+
+  readonly pgNative: PgNative = pgNative((sql, params) => this.rows(sql, params));
 
   private async rows<R>(sql: string, params: unknown[] = []): Promise<R[]> {
     const result = await this.pool.query(sql, params);
@@ -379,7 +383,7 @@ class PostgresAdapter implements DbAdapter {
     return row ? PostgresAdapter.slotInfo(row) : undefined;
   }
 
-  async ensureLogicalSlot(name: string, plugin: 'test_decoding'): Promise<SlotInfo> {
+  async ensureLogicalSlot(name: string, plugin: 'test_decoding' | 'pgoutput'): Promise<SlotInfo> {
     const existing = await this.slotRow(name);
     if (existing) return this.acceptExistingSlot(existing, plugin);
     try {

@@ -1,5 +1,6 @@
 // Engine adapters: what steps need from a database connection, independent of PostgreSQL or MySQL.
 // Steps open adapters through DbConnector (from the step services); the engine never sees them.
+import type { MyNative, PgNative } from './native.js';
 
 /** Where to connect. The password is resolved from the runbook's secret reference and never logged. */
 export interface DbEndpoint {
@@ -170,7 +171,7 @@ export interface DbAdapter {
 
   // --- position (PostgreSQL)
   /** Creates the slot if missing (idempotent); returns it. */
-  ensureLogicalSlot(name: string, plugin: 'test_decoding'): Promise<SlotInfo>;
+  ensureLogicalSlot(name: string, plugin: 'test_decoding' | 'pgoutput'): Promise<SlotInfo>;
   slot(name: string): Promise<SlotInfo | undefined>;
   dropSlotIfExists(name: string): Promise<boolean>;
   /** The snapshot's start position on a restored database (`aurora_volume_logical_start_lsn()` etc.). */
@@ -215,6 +216,12 @@ export interface DbAdapter {
   columnMax(table: TableRef, column: string): Promise<bigint | null>;
   /** Makes the next value at least `next` (never lowers it). */
   raiseSequence(name: string, next: bigint): Promise<void>;
+
+  // --- native replication (strategy native; src/db/native.ts)
+  /** PostgreSQL adapters: publications, the subscription, WAL positions. */
+  readonly pgNative?: PgNative;
+  /** MySQL adapters: the RDS external-source procedures and the replica's status. */
+  readonly myNative?: MyNative;
 
   // --- binary log (MySQL only; absent on PostgreSQL adapters)
   /** The source's binary log files and their sizes in bytes (SHOW BINARY LOGS), oldest first. */

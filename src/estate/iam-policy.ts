@@ -183,15 +183,15 @@ export function iamPolicy(runbook: Runbook, opts: IamPolicyOptions = {}): IamPol
     statements.push({
       Sid: 'DmsCdcTask', Effect: 'Allow',
       Action: [
-        ...(runbook.dms.replicationInstance.create ? ['dms:CreateReplicationInstance'] : []),
+        ...(runbook.dms?.replicationInstance.create ? ['dms:CreateReplicationInstance'] : []),
         'dms:CreateEndpoint', 'dms:DeleteEndpoint', 'dms:TestConnection', 'dms:CreateReplicationTask', 'dms:StartReplicationTask',
         'dms:StopReplicationTask', 'dms:DeleteReplicationTask', 'dms:AddTagsToResource',
       ],
-      Resource: [dms('rep'), dms('endpoint'), dms('task'), ...(runbook.dms.certificateArn ? [runbook.dms.certificateArn] : [])],
+      Resource: [dms('rep'), dms('endpoint'), dms('task'), ...(runbook.dms?.certificateArn ? [runbook.dms.certificateArn] : [])],
     });
     statements.push({ Sid: 'CloudWatchCdcLatency', Effect: 'Allow', Action: ['cloudwatch:GetMetricData', 'cloudwatch:ListMetrics'], Resource: '*' });
   }
-  const secrets = secretArns([runbook.source.password, runbook.dms.password]);
+  const secrets = secretArns([runbook.source.password, runbook.dms?.password]);
   if (secrets.length > 0) {
     statements.push({ Sid: 'SecretsNamedInTheRunbook', Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: secrets.map((s) => (/-[A-Za-z0-9]{6}$/.test(s) ? s : `${s}-??????`)) });
   }

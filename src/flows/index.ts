@@ -5,6 +5,7 @@
 import { StepError } from '../engine/types.js';
 import type { Flow, PlannedAction, Step, StepContext } from '../engine/types.js';
 import type { Runbook } from '../runbook/schema.js';
+import { buildNativeFlow } from './native.js';
 import { capturePosition } from '../steps/capture-position.js';
 import { catchUp } from '../steps/catch-up.js';
 import { cleanup } from '../steps/cleanup.js';
@@ -32,11 +33,12 @@ import { verify } from '../steps/verify.js';
 export const SUPPORTED_ENGINES: readonly Runbook['source']['engine'][] = ['aurora-postgresql', 'aurora-mysql', 'postgres', 'mysql', 'mariadb'];
 
 export function buildFlow(runbook: Runbook): Flow<RekeyServices> {
-  if (runbook.strategy !== 'dms-cdc') {
-    throw new StepError(`strategy ${runbook.strategy} is not available yet: rekey runs strategy dms-cdc for now`, 'rejected');
-  }
   if (!SUPPORTED_ENGINES.includes(runbook.source.engine)) {
     throw new StepError(`engine ${runbook.source.engine} is not supported yet: rekey runs ${SUPPORTED_ENGINES.join(' and ')} for now`, 'rejected');
+  }
+  if (runbook.strategy === 'native') return buildNativeFlow(runbook);
+  if (runbook.strategy !== 'dms-cdc') {
+    throw new StepError(`strategy ${runbook.strategy} is not available yet: rekey runs strategies dms-cdc and native for now`, 'rejected');
   }
   const p = profile(runbook);
   // The order is this list; the ids, the plan and the journal all read it from here.

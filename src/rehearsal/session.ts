@@ -40,6 +40,8 @@ export interface MetricSink {
 /** The rehearsal's verdict on its write load, as the run summary shows it. */
 export interface RehearsalSummary extends Record<string, unknown> {
   engine: 'postgres' | 'mysql';
+  /** The runbook's strategy (dms-cdc, native, ...). */
+  strategy: string;
   runbook: string;
   downtimeMs: number;
   writes: { acknowledged: number; lost: number | null; duplicated: number | null; errors: number; verified?: false; verifyError?: string };
@@ -169,6 +171,7 @@ async function verdict(
   const keyAtEndpoint = await keyServingEndpoint(world.cloud, runbook).catch(() => undefined);
   const summary: RehearsalSummary = {
     engine: family,
+    strategy: runbook.strategy,
     runbook: runbook.name,
     downtimeMs: stats?.longestUnavailableMs ?? 0,
     writes: { acknowledged: writes.acknowledged, lost: writes.lost, duplicated: writes.duplicated, errors: stats?.errors ?? 0, ...(verifyError !== undefined ? { verified: false as const, verifyError } : {}) },

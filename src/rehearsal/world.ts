@@ -339,8 +339,8 @@ async function registerWorld(core: Core): Promise<void> {
   core.reg.save();
   await ensureProxy(core, id);
   core.proxies.point(id, { host: backend.host, port: backend.port });
-  const ri = runbook.dms.replicationInstance;
-  if (!ri.create) {
+  const ri = runbook.dms?.replicationInstance;
+  if (ri && !ri.create) {
     const record = registerReplicationInstance(core, ri.identifier, ri.class, { PubliclyAccessible: false, VpcSecurityGroupIds: ri.securityGroupIds });
     record.readyAt = record.createdAt;
     core.reg.save();

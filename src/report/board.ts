@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { EndOfRunFacts } from '../present/run-facts.js';
-import type { ReportInput } from './markdown.js';
+import type { ReportInput } from './input.js';
 
 /** rekey's own version, from its package.json (`unknown` when it cannot be found). */
 export function toolVersion(): string {

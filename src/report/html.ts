@@ -2,7 +2,7 @@
 // report, a timeline of the steps, and the CDC latency this runner saw against the threshold, both as inline SVG.
 import { writeFileSync } from 'node:fs';
 import { outcomeLine } from './markdown.js';
-import type { ReportInput } from './markdown.js';
+import type { ReportInput } from './input.js';
 import { boardHeaderMarkdown, boardSectionsMarkdown, markdownToHtml } from './board.js';
 import type { RunFindings } from './findings.js';
 import type { EndOfRunFacts } from '../present/run-facts.js';

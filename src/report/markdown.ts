@@ -1,21 +1,11 @@
 // The run report as Markdown: steps and durations, where CDC started (and any replayed overlap), the
 // write-unavailable window, writes, validation, sequences, gates.
 import { writeFileSync } from 'node:fs';
-import type { ExecuteOutcome } from '../engine/executor.js';
-import type { ReplayState } from '../engine/journal.js';
-import type { Runbook } from '../runbook/schema.js';
 import { boardHeaderMarkdown, boardSectionsMarkdown } from './board.js';
 import type { RunFindings } from './findings.js';
+import type { ReportInput } from './input.js';
 
-export interface ReportInput {
-  runId: string;
-  runbook: Runbook;
-  /** How the last runner ended; absent when the report is rewritten by `rekey rollback`. */
-  outcome?: ExecuteOutcome;
-  state: ReplayState;
-  summary: Record<string, unknown>;
-  steps: { id: string; title: string }[];
-}
+export type { ReportInput } from './input.js';
 
 function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { writeHtmlReport } from './html.js';
 import type { MetricHistories } from './html.js';
 import { writeReport } from './markdown.js';
-import type { ReportInput } from './markdown.js';
+import type { ReportInput } from './input.js';
 
 export function writeRunReports(runDir: string, input: ReportInput, metrics?: MetricHistories): { report: string; reportHtml: string } {
   const report = join(runDir, 'report.md');

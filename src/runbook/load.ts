@@ -137,7 +137,9 @@ function issueFindings(issue: Issue, base: Path, data: unknown): Finding[] {
   if (value === undefined && path.length > 0) {
     const parent = path.slice(0, -1);
     const missing = String(path[path.length - 1]);
-    return [{ path: parent, anchor: 'parent', missing, message: prefix(parent, `missing required key "${missing}"`) }];
+    // A custom rule (a key required only with some other setting) says why; a plain missing key needs no more.
+    const why = issue.code === 'custom' ? `: ${issue.message}` : '';
+    return [{ path: parent, anchor: 'parent', missing, message: prefix(parent, `missing required key "${missing}"${why}`) }];
   }
   if (issue.code === 'invalid_union') {
     const branch = bestBranch(issue.errors, value);
@@ -362,7 +364,7 @@ function arnStrings(value: unknown, path: Path): [Path, string][] {
 function envFindings(runbook: Runbook, env: Record<string, string | undefined>): Finding[] {
   const refs: [Path, SecretRef | undefined][] = [
     [['source', 'password'], runbook.source.password],
-    [['dms', 'password'], runbook.dms.password],
+    [['dms', 'password'], runbook.dms?.password],
   ];
   return refs.flatMap(([path, ref]) =>
     ref && 'env' in ref && resolveSecret(ref, env) === undefined

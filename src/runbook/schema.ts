@@ -283,15 +283,35 @@ export const runbookSchema = z
       ),
     source: sourceSchema,
     target: targetSchema,
-    dms: dmsSchema,
+    dms: dmsSchema.optional().describe('AWS DMS settings: required for strategy dms-cdc; not used by native and snapshot.'),
     cutover: cutoverSchema.default(cutoverSchema.parse({})),
     validation: validationSchema.default(validationSchema.parse({})),
     hooks: hooksSchema.default({ beforeFence: [], afterSwitch: [] }),
     after: afterSchema.optional(),
     rehearsal: rehearsalSchema.optional(),
   })
+  .superRefine((rb, issue) => {
+    // Runs even when other keys are wrong (`when`), so every problem is reported at once: rb may be partial here.
+    if (typeof rb.strategy === 'string' && usesDms(rb) && rb.dms === undefined) {
+      issue.addIssue({
+        code: 'custom',
+        path: ['dms'],
+        message: `is required for strategy ${rb.strategy} (its CDC runs as an AWS DMS task): add a dms section with replicationInstance.identifier, or choose strategy native, which needs none`,
+      });
+    }
+  }, { when: (payload) => typeof payload.value === 'object' && payload.value !== null })
   .describe('A rekey runbook: move one RDS/Aurora database onto a new KMS key.');
 
 export type Runbook = z.infer<typeof runbookSchema>;
+
+/** Whether a strategy moves changes with an AWS DMS task (and so needs the runbook's dms section). */
+export function usesDms(rb: { strategy: StrategyName }): boolean {
+  return rb.strategy === 'dms-cdc';
+}
+
+/** The tables replicated and validated: dms.tables when given, else every table. */
+export function tableSelection(rb: Runbook): { include: string[]; exclude: string[] } {
+  return rb.dms?.tables ?? { include: ['%.%'], exclude: [] };
+}
 export type RunbookInput = z.input<typeof runbookSchema>;
 export type RehearsalSettings = z.infer<typeof rehearsalSchema>;

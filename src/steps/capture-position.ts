@@ -138,7 +138,7 @@ async function seedOrFallback(ctx: Ctx): Promise<{ lsn?: string; reason?: string
   } catch (error) {
     if (error instanceof StepError) throw error;
     const reason = error instanceof Error ? error.message : String(error);
-    if (!ctx.services.runbook.dms.allowSlotPositionFallback) {
+    if (!ctx.services.runbook.dms?.allowSlotPositionFallback) {
       throw new StepError(
         `cannot read rds_tools.logical_seed_lsn() on the restored instance ${ctx.services.names.targetCluster}: ${reason}. Without it the CDC start position matching the snapshot is unknown, so no task was created.`,
         'fatal',
@@ -228,7 +228,7 @@ export const capturePosition: Step<RekeyServices, CapturePositionOutput> = {
       return [
         { kind: 'sql', target: 'target', summary: 'read the snapshot position', detail: 'CREATE EXTENSION IF NOT EXISTS rds_tools; SELECT rds_tools.logical_seed_lsn()' },
         { kind: 'sql', target: 'source', summary: `check it is not older than slot ${names.slot}`, detail: `SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '${names.slot}'` },
-        ...(runbook.dms.allowSlotPositionFallback
+        ...(runbook.dms?.allowSlotPositionFallback
           ? [{ kind: 'note' as const, target: 'fallback', summary: 'opt-in: without rds_tools, start at the slot\'s confirmed_flush_lsn; the task tolerates and reports the replayed overlap' }]
           : []),
       ];

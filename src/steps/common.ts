@@ -116,12 +116,18 @@ export async function newKeyArn(ctx: Ctx): Promise<string> {
 
 async function password(ctx: Ctx, who: 'source' | 'dms'): Promise<string | undefined> {
   const rb = ctx.services.runbook;
-  const ref = who === 'dms' ? (rb.dms.password ?? rb.source.password) : rb.source.password;
+  const ref = who === 'dms' ? (rb.dms?.password ?? rb.source.password) : rb.source.password;
   return ctx.services.secrets.resolve(ref);
 }
 
+/** The runbook's dms section; a rejected StepError for a strategy run without one (the loader requires it where DMS is used). */
+export function dmsSettings(rb: Runbook): NonNullable<Runbook['dms']> {
+  if (!rb.dms) throw new StepError(`strategy ${rb.strategy} needs the runbook's dms section, which is missing`, 'rejected');
+  return rb.dms;
+}
+
 export function dmsUsername(rb: Runbook): string {
-  return rb.dms.username ?? rb.source.username;
+  return rb.dms?.username ?? rb.source.username;
 }
 
 /** Password for the DMS endpoints (never logged). */

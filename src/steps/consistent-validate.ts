@@ -8,6 +8,7 @@ import type { TableStatistics } from '@aws-sdk/client-database-migration-service
 import { call } from '../aws/errors.js';
 import { findTask } from '../aws/dms.js';
 import { tableName } from '../db/sql.js';
+import { tableSelection } from '../runbook/schema.js';
 import type { DbAdapter, FenceState, KeyRange, RowsDigest, SnapshotReader, TableRef } from '../db/types.js';
 import { InterruptedError, StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
@@ -238,7 +239,7 @@ export function consistentValidateStep(): Step<RekeyServices, ConsistentValidati
       try {
         const [src, tgt] = await Promise.all([openDb(ctx, sourceAt), openDb(ctx, targetAt)]);
         adapters.push(src, tgt);
-        const tables = await src.listTables(rb.dms.tables.include, rb.dms.tables.exclude);
+        const tables = await src.listTables(tableSelection(rb).include, tableSelection(rb).exclude);
         const sizes = new Map((await src.tableSizes()).map((s) => [tableName(s), Math.max(0, s.estimatedRows)]));
         const workers = Math.max(1, Math.min(v.concurrency, 64));
         const opened = await Promise.all(Array.from({ length: workers }, async () => Promise.all([src.snapshotReader(), tgt.snapshotReader()])));

@@ -24,9 +24,10 @@ import { poll } from '../aws/poll.js';
 import { pollTiming } from '../aws/rds.js';
 import { StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
+import { tableSelection } from '../runbook/schema.js';
 import type { Runbook } from '../runbook/schema.js';
 import type { ResourceNames } from './services.js';
-import { dmsPassword, dmsUsername, mustFindDb, output, rekeyTags, required, waitEnv } from './common.js';
+import { dmsPassword, dmsSettings, dmsUsername, mustFindDb, output, rekeyTags, required, waitEnv } from './common.js';
 import type { Ctx } from './common.js';
 import { profile } from './engine.js';
 import type { RekeyServices } from './services.js';
@@ -46,9 +47,9 @@ export function tableMappings(rb: Runbook): string {
     return { 'schema-name': p.family === 'mysql' && schema === '%' ? rb.source.database : schema, 'table-name': pattern.slice(dot + 1) };
   };
   const selections = [
-    ...rb.dms.tables.include.map((pattern) => ({ locator: split(pattern), action: 'include' })),
+    ...tableSelection(rb).include.map((pattern) => ({ locator: split(pattern), action: 'include' })),
     { locator: { 'schema-name': p.sentinelSchema, 'table-name': rb.cutover.sentinelTable }, action: 'include' },
-    ...rb.dms.tables.exclude.map((pattern) => ({ locator: split(pattern), action: 'exclude' })),
+    ...tableSelection(rb).exclude.map((pattern) => ({ locator: split(pattern), action: 'exclude' })),
   ];
   return JSON.stringify({
     rules: selections.map((s, i) => ({
@@ -96,7 +97,7 @@ async function ensureEndpoint(ctx: Ctx, kind: 'source' | 'target', instanceArn: 
   let endpoint = await findEndpoint(cloud, id);
   if (!endpoint) {
     const db = await mustFindDb(ctx, kind === 'source' ? rb.source.identifier : names.targetCluster, kind);
-    const sslMode = rb.dms.sslMode ?? 'verify-full';
+    const sslMode = dmsSettings(rb).sslMode ?? 'verify-full';
     const out = await call(`dms:CreateEndpoint ${id}`, async () =>
       cloud.dms.send(
         new CreateEndpointCommand({
@@ -108,7 +109,7 @@ async function ensureEndpoint(ctx: Ctx, kind: 'source' | 'target', instanceArn: 
           Username: dmsUsername(rb),
           Password: await dmsPassword(ctx),
           SslMode: sslMode,
-          ...(rb.dms.certificateArn ? { CertificateArn: rb.dms.certificateArn } : {}),
+          ...(dmsSettings(rb).certificateArn ? { CertificateArn: dmsSettings(rb).certificateArn } : {}),
           ...endpointSettings(rb, names, kind),
           Tags: rekeyTags(ctx),
         }),
@@ -131,15 +132,15 @@ export const dmsSetup: Step<RekeyServices, DmsSetupOutput> = {
   title: 'Create the DMS endpoints and CDC task',
   describe(ctx) {
     const { names, runbook: rb } = ctx.services;
-    const ri = rb.dms.replicationInstance;
+    const ri = dmsSettings(rb).replicationInstance;
     const engine = profile(rb);
     return [
       { kind: 'aws', target: 'dms:DescribeReplicationInstances', summary: `replication instance ${ri.identifier}` },
       ...(ri.create
         ? [{ kind: 'aws' as const, target: 'dms:CreateReplicationInstance', summary: `create ${ri.identifier} (${ri.class}) if missing, PubliclyAccessible=false` }]
         : []),
-      { kind: 'aws', target: 'dms:CreateEndpoint', summary: `source endpoint ${names.sourceEndpoint}`, detail: `EngineName=${engine.dmsEngineName} SslMode=${rb.dms.sslMode ?? 'verify-full'} ${JSON.stringify(endpointSettings(rb, names, 'source'))}` },
-      { kind: 'aws', target: 'dms:CreateEndpoint', summary: `target endpoint ${names.targetEndpoint} on ${names.targetCluster}`, detail: `EngineName=${engine.dmsEngineName} SslMode=${rb.dms.sslMode ?? 'verify-full'} ${JSON.stringify(endpointSettings(rb, names, 'target'))}` },
+      { kind: 'aws', target: 'dms:CreateEndpoint', summary: `source endpoint ${names.sourceEndpoint}`, detail: `EngineName=${engine.dmsEngineName} SslMode=${dmsSettings(rb).sslMode ?? 'verify-full'} ${JSON.stringify(endpointSettings(rb, names, 'source'))}` },
+      { kind: 'aws', target: 'dms:CreateEndpoint', summary: `target endpoint ${names.targetEndpoint} on ${names.targetCluster}`, detail: `EngineName=${engine.dmsEngineName} SslMode=${dmsSettings(rb).sslMode ?? 'verify-full'} ${JSON.stringify(endpointSettings(rb, names, 'target'))}` },
       { kind: 'aws', target: 'dms:TestConnection', summary: 'test both endpoints from the replication instance (DescribeConnections until successful)' },
       { kind: 'aws', target: 'dms:CreateReplicationTask', summary: `CDC task ${names.task} from the snapshot ${engine.positionName}`, detail: `MigrationType=cdc CdcStartPosition=<captured ${engine.positionName}> TargetTablePrepMode=DO_NOTHING TableMappings=${tableMappings(rb)}` },
       { kind: 'wait', target: 'dms:DescribeReplicationTasks', summary: `until ${names.task} is ready` },
@@ -148,7 +149,7 @@ export const dmsSetup: Step<RekeyServices, DmsSetupOutput> = {
   async run(ctx) {
     const { cloud, names, runbook: rb } = ctx.services;
     const position = required(ctx, 'capture-position', 'dms-setup');
-    const ri = rb.dms.replicationInstance;
+    const ri = dmsSettings(rb).replicationInstance;
     // Created by this run when preflight did not find it (a resume must not take over someone else's instance).
     const createdInstance = ri.create && output(ctx, 'preflight')?.dmsInstanceExisted === false;
     if (!(await findReplicationInstance(cloud, ri.identifier))) {

@@ -76,8 +76,9 @@ export function describeSessions(sessions: readonly OpenSession[]): string {
 
 /** The DMS replication instance's addresses now (a Multi-AZ failover moves them), else as dms-setup saw them. */
 async function dmsAddresses(ctx: Ctx): Promise<string[]> {
+  if (!ctx.services.runbook.dms) return [];
   try {
-    const ri = await findReplicationInstance(ctx.services.cloud, ctx.services.runbook.dms.replicationInstance.identifier);
+    const ri = await findReplicationInstance(ctx.services.cloud, ctx.services.names.replicationInstance);
     if (ri) return [...(ri.ReplicationInstancePrivateIpAddresses ?? []), ...(ri.ReplicationInstancePublicIpAddresses ?? []), ...(ri.ReplicationInstanceIpv6Addresses ?? [])];
   } catch (error) {
     if (error instanceof InterruptedError) throw error;

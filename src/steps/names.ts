@@ -22,10 +22,12 @@ export function resourceNames(runbook: Runbook, runId: string): ResourceNames {
     targetCluster: identifier(src, `-rekey-${runId}`),
     targetWriter: identifier(src, `-rekey-${runId}-w1`),
     oldName: identifier(src, `-old-${runId}`),
-    slot: runbook.dms.slotName ?? `rekey_${runId}`,
+    slot: runbook.dms?.slotName ?? `rekey_${runId}`,
+    publication: `rekey_${runId}`,
+    subscription: `rekey_${runId}_sub`,
     sourceEndpoint: `rekey-${runId}-src`,
     targetEndpoint: `rekey-${runId}-tgt`,
     task: `rekey-${runId}-cdc`,
-    replicationInstance: runbook.dms.replicationInstance.identifier,
+    replicationInstance: runbook.dms?.replicationInstance.identifier ?? '',
   };
 }

@@ -62,9 +62,9 @@ export function estimateWindow(sizes: TableSize[], services: RekeyServices): Cut
   };
 }
 
-const AWS_SNAPSHOT_BYTES_PER_SECOND = 100e6;
-const AWS_RESTORE_BYTES_PER_SECOND = 100e6;
-const AWS_FIXED_SECONDS = 45 * 60;
+export const AWS_SNAPSHOT_BYTES_PER_SECOND = 100e6;
+export const AWS_RESTORE_BYTES_PER_SECOND = 100e6;
+export const AWS_FIXED_SECONDS = 45 * 60;
 
 /** How long the snapshot's binlog position must survive on the source: until catch-up has read past it. */
 export function expectedBinlogWindow(sizes: TableSize[], services: RekeyServices): BinlogWindow {
@@ -287,7 +287,8 @@ async function checkKey(ctx: Ctx, checks: Checks, report: PreflightReport, sourc
 }
 
 async function checkDms(ctx: Ctx, checks: Checks, report: PreflightReport): Promise<void> {
-  const ri = ctx.services.runbook.dms.replicationInstance;
+  const ri = ctx.services.runbook.dms?.replicationInstance;
+  if (!ri) return;
   try {
     const found = await findReplicationInstance(ctx.services.cloud, ri.identifier);
     report.dmsInstanceExisted = found !== undefined;
@@ -345,7 +346,10 @@ async function checkDatabase(ctx: Ctx, checks: Checks, report: PreflightReport, 
       const prefix = profile(rb).checkPrefix;
       const noPk = await db.tablesWithoutPrimaryKey();
       report.tablesWithoutPk = noPk.map((t) => `${t.schema}.${t.name}`);
-      const noPkEffect = prefix === 'pg' ? 'DMS ignores their UPDATEs and DELETEs' : 'DMS cannot tell their rows apart for UPDATEs and DELETEs';
+      const native = rb.strategy === 'native';
+      const noPkEffect = prefix === 'pg'
+        ? native ? 'only their INSERTs are replicated (publishing their updates would make UPDATEs fail on the source)' : 'DMS ignores their UPDATEs and DELETEs'
+        : native ? 'row-based replication finds their rows by a full scan, slowly' : 'DMS cannot tell their rows apart for UPDATEs and DELETEs';
       checks.warn(`${prefix}.primary_keys`, noPk.length === 0, noPk.length === 0 ? 'every table has a primary key' : `tables without a primary key (${noPkEffect}): ${report.tablesWithoutPk.join(', ')}`);
       await checkOpenSessions(ctx, checks, report, db);
       const concerns = await db.columnConcerns();
@@ -422,11 +426,15 @@ export async function runPreflight(ctx: Ctx): Promise<PreflightReport> {
     await checkDms(ctx, checks, report);
   }
   // The DMS endpoints' own password is needed only after the restore: read it now all the same.
-  const dmsPassword = ctx.services.runbook.dms.password;
+  const dmsPassword = ctx.services.runbook.dms?.password;
   if (dmsPassword) await checkPassword(ctx, checks, 'dms', dmsPassword);
   // Without credentials nothing was read about the source: no "not found", no window predicted from nothing.
   const sizes = checks.noCredentials ? [] : await checkDatabase(ctx, checks, report, source);
   report.estimated = sizes.length > 0;
+  if (ctx.services.runbook.strategy === 'native') {
+    // Passed as a check so the report lists it, not as a finding rekey could verify.
+    checks.warn('native.network', true, `not checked: the restored database connects to the source's endpoint (${ctx.services.runbook.source.identifier}); its security groups must allow it. Yours to ensure.`);
+  }
   report.estimate = estimateWindow(sizes, ctx.services);
   checkFenceTimeBox(checks, report.estimate, ctx.services.runbook);
   if (report.binlog) checkBinlogWindow(checks, report.binlog, expectedBinlogWindow(sizes, ctx.services));
@@ -437,7 +445,7 @@ export async function runPreflight(ctx: Ctx): Promise<PreflightReport> {
 
 /** Distinct Secrets Manager ARNs the runbook's passwords reference. */
 function secretArns(rb: Runbook): string[] {
-  const refs = [rb.source.password, ...(rb.dms.password ? [rb.dms.password] : [])];
+  const refs = [rb.source.password, ...(rb.dms?.password ? [rb.dms.password] : [])];
   return [...new Set(refs.flatMap((r) => ('secretArn' in r ? [r.secretArn] : [])))];
 }
 
@@ -462,7 +470,7 @@ export const preflight: Step<RekeyServices, PreflightReport> = {
       { kind: 'aws', target: 'kms:ListAliases', summary: 'aliases of the new key' },
       { kind: 'aws', target: 'kms:GetKeyPolicy', summary: 'key policy allows kms:CreateGrant for RDS', detail: 'PolicyName=default' },
       { kind: 'aws', target: 'kms:ListGrants', summary: 'grants on the new key' },
-      { kind: 'aws', target: 'dms:DescribeReplicationInstances', summary: `replication instance ${rb.dms.replicationInstance.identifier}` },
+      ...(rb.dms ? [{ kind: 'aws' as const, target: 'dms:DescribeReplicationInstances', summary: `replication instance ${rb.dms.replicationInstance.identifier}` }] : []),
       ...secretArns(rb).map((arn) => ({ kind: 'aws' as const, target: 'secretsmanager:GetSecretValue', summary: `password secret ${arn} (read in its own region)`, detail: `SecretId=${arn}` })),
       {
         kind: 'sql',

@@ -45,12 +45,16 @@ export interface ResourceNames {
   oldName: string;
   /** runbook.dms.slotName ?? `rekey_${runId}`: the logical slot on the source. */
   slot: string;
+  /** `rekey_${runId}`: native strategy (PostgreSQL): the publication on the source (`_ins` suffix: insert-only tables). */
+  publication: string;
+  /** `rekey_${runId}_sub`: native strategy (PostgreSQL): the subscription on the restored database. */
+  subscription: string;
   /** `rekey-${runId}-src`: DMS source endpoint identifier. */
   sourceEndpoint: string;
   /** `rekey-${runId}-tgt`: DMS target endpoint identifier. */
   targetEndpoint: string;
   /** `rekey-${runId}-cdc`: DMS CDC task identifier. */
   task: string;
-  /** runbook.dms.replicationInstance.identifier. */
+  /** runbook.dms.replicationInstance.identifier ('' for strategies without DMS). */
   replicationInstance: string;
 }

@@ -7,6 +7,7 @@ import type { DbAdapter, TableRef } from '../db/types.js';
 import { StepError } from '../engine/types.js';
 import type { PlannedAction, Step } from '../engine/types.js';
 import { findTask } from '../aws/dms.js';
+import { tableSelection } from '../runbook/schema.js';
 import { clusterEndpoint, mapLimit, openDb, output, withSource, withStatementTimeout, withTarget } from './common.js';
 import type { Ctx } from './common.js';
 import { appliedCounts, applyExceptionsTable } from './consistent-validate.js';
@@ -41,7 +42,7 @@ export async function compareTables(ctx: Ctx, withChecksums: boolean): Promise<V
   };
   try {
     const first = await open('source');
-    const tables: TableRef[] = await first.listTables(rb.dms.tables.include, rb.dms.tables.exclude);
+    const tables: TableRef[] = await first.listTables(tableSelection(rb).include, tableSelection(rb).exclude);
     const workers = Math.max(1, Math.min(rb.validation.concurrency, tables.length));
     // One connection pair per worker: a single connection would run the queries one after another anyway.
     // Opened all at once: inside the fence every millisecond is write downtime.
@@ -104,7 +105,7 @@ function describeFinal(ctx: Ctx): PlannedAction[] {
 function describeValidation(ctx: Ctx, final: boolean): PlannedAction[] {
   const v = ctx.services.runbook.validation;
   const actions: PlannedAction[] = [
-    { kind: 'sql', target: 'source', summary: 'list replicated tables', detail: `include ${ctx.services.runbook.dms.tables.include.join(', ')}; exclude ${ctx.services.runbook.dms.tables.exclude.join(', ') || 'none'}` },
+    { kind: 'sql', target: 'source', summary: 'list replicated tables', detail: `include ${tableSelection(ctx.services.runbook).include.join(', ')}; exclude ${tableSelection(ctx.services.runbook).exclude.join(', ') || 'none'}` },
   ];
   if (v.rowCounts) actions.push({ kind: 'sql', target: 'source+target', summary: `SELECT count(*) per table, ${v.concurrency} at a time on each side` });
   if (final && v.checksums !== false) actions.push({ kind: 'sql', target: 'source+target', summary: `content checksums of ${v.checksums === true ? 'every table' : v.checksums.join(', ')}` });
@@ -185,7 +186,10 @@ async function checkChangesSincePoint(ctx: Ctx, bounded: Ctx, point: ConsistentV
 export const finalValidate: Step<RekeyServices, ValidationOutput> = {
   id: 'final-validate',
   title: 'Final checks (source fenced, task stopped): what changed since the consistent point',
-  describe: (ctx) => (output(ctx, 'consistent-validate') !== undefined || ctx.outputs.validate === undefined ? describeFinal(ctx) : describeValidation(ctx, true)),
+  // The O(changes) checks follow a consistent-point validation (dms-cdc); otherwise (native, or a journal from
+  // before it existed) the full comparison runs inside the fence.
+  describe: (ctx) =>
+    output(ctx, 'consistent-validate') !== undefined || (ctx.outputs.validate === undefined && ctx.services.runbook.strategy === 'dms-cdc') ? describeFinal(ctx) : describeValidation(ctx, true),
   async run(ctx) {
     const { clock, runbook: rb } = ctx.services;
     const started = clock.now();

@@ -5,7 +5,7 @@ import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { headlessApprover } from '../../src/engine/approvers.js';
 import { InterruptedError, StepError, type Flow, type Step } from '../../src/engine/types.js';
-import { JsonRenderer, LineRenderer } from '../../src/cli/renderers.js';
+import { JsonRenderer, LineRenderer } from '../../src/present/headless.js';
 import { runSession } from '../../src/cli/session.js';
 import { RunStore, newRunId } from '../../src/state/run-store.js';
 import { makeRedactor } from '../../src/engine/redact.js';

@@ -22,10 +22,9 @@ const everything = (): string => tmux('capture-pane', '-p', '-J', '-S', '-400', 
 
 async function waitFor(what: string, read: () => string, re: RegExp, timeoutMs: number): Promise<string> {
   const deadline = Date.now() + timeoutMs;
-  let last = '';
   while (Date.now() < deadline) {
-    last = read();
-    if (re.test(last)) return last;
+    const screen = read();
+    if (re.test(screen)) return screen;
     if (/^EXITED \d+$/m.test(everything())) break;
     await new Promise((r) => setTimeout(r, 250));
   }

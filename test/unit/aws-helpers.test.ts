@@ -195,6 +195,8 @@ describe('resource names', () => {
       targetWriter: 'app-db-rekey-ab12cd34-w1',
       oldName: 'app-db-old-ab12cd34',
       slot: 'rekey_ab12cd34',
+      publication: 'rekey_ab12cd34',
+      subscription: 'rekey_ab12cd34_sub',
       sourceEndpoint: 'rekey-ab12cd34-src',
       targetEndpoint: 'rekey-ab12cd34-tgt',
       task: 'rekey-ab12cd34-cdc',

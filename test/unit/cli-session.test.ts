@@ -6,7 +6,7 @@ import { describe, expect, test } from '@jest/globals';
 import { headlessApprover } from '../../src/engine/approvers.js';
 import { makeRedactor } from '../../src/engine/redact.js';
 import type { Flow } from '../../src/engine/types.js';
-import { JsonRenderer } from '../../src/cli/renderers.js';
+import { JsonRenderer } from '../../src/present/headless.js';
 import { runSession } from '../../src/cli/session.js';
 import { runbookSchema } from '../../src/runbook/schema.js';
 import { RunStore } from '../../src/state/run-store.js';

@@ -30,7 +30,7 @@ describe('example runbooks', () => {
     expect(source).toMatchObject({ identifier: 'orders-db', database: 'orders', username: 'rekey_admin', password: { env: 'REKEY_SOURCE_PASSWORD' } });
     expect(source.engine).toBe(file.includes('postgres') ? 'aurora-postgresql' : 'aurora-mysql');
     expect(target.kmsKeyId).toBe('alias/orders-2026');
-    expect(dms.replicationInstance).toMatchObject({ identifier: 'rekey-dms', create: true });
+    expect(dms?.replicationInstance).toMatchObject({ identifier: 'rekey-dms', create: true });
     expect(rehearsal?.source.seedRows).toBe(300_000);
     expect(rehearsal?.load.writesPerSecond).toBe(100);
     expect(rehearsal?.keys.map((k) => k.id)).toContain('alias/orders-2026');

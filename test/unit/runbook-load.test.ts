@@ -26,7 +26,7 @@ describe('loadRunbook', () => {
     const r = loadRunbook('rb.yaml', VALID);
     if (!r.ok) throw new Error(r.problems.map(formatProblem).join('\n'));
     expect(r.runbook.cutover).toMatchObject({ maxLatencySeconds: 5, switch: 'rename', sentinelTable: 'rekey_sentinel' });
-    expect(r.runbook.dms.tables).toEqual({ include: ['%.%'], exclude: [] });
+    expect(r.runbook.dms?.tables).toEqual({ include: ['%.%'], exclude: [] });
     expect(r.runbook.rehearsal?.load.writesPerSecond).toBe(100);
   });
 
@@ -73,7 +73,7 @@ describe('loadRunbook', () => {
   it('resolves ordinary anchors and aliases', () => {
     const text = VALID.replace('password: {env: SRC_PW}', 'password: &pw {env: SRC_PW}').replace(/password: \{secretArn: .*\}/, 'password: *pw');
     const r = loadRunbook('rb.yaml', text);
-    expect(r.ok && r.runbook.dms.password).toEqual({ env: 'SRC_PW' });
+    expect(r.ok && r.runbook.dms?.password).toEqual({ env: 'SRC_PW' });
   });
 
   it('accepts a rehearsal URL whose scheme matches the engine family, without a password', () => {

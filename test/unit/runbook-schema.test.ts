@@ -87,7 +87,9 @@ describe('runbookJsonSchema', () => {
   it('is a draft 2020-12 object schema that lists the engines', () => {
     expect(schema.$schema).toBe('https://json-schema.org/draft/2020-12/schema');
     expect(schema.type).toBe('object');
-    expect(schema.required).toEqual(expect.arrayContaining(['version', 'name', 'region', 'source', 'target', 'dms']));
+    expect(schema.required).toEqual(expect.arrayContaining(['version', 'name', 'region', 'source', 'target']));
+    // dms is required only where DMS is used (strategy dms-cdc, also by default).
+    expect(schema.allOf).toEqual([{ if: expect.anything() as unknown, then: { required: ['dms'] } }]);
     expect(JSON.stringify(schema)).toContain(JSON.stringify([...ENGINES]));
   });
 

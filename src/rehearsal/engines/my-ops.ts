@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
 import mysql from 'mysql2/promise';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
+import { installReplicationProcedures } from './rds-procedures.js';
 import { findExecutable } from '../servers/index.js';
 import type { Backend } from '../registry.js';
 import { binlogPositionValue } from '../../db/position.js';
@@ -73,6 +74,7 @@ export async function prepareMyServer(host: string, port: number, admin: string)
       `CREATE DEFINER = ${myLiteral(admin)}@'%' PROCEDURE mysql.rds_set_configuration(IN n VARCHAR(64), IN v INT) SQL SECURITY DEFINER
        REPLACE INTO mysql.rekey_rds_configuration VALUES (n, v)`,
     );
+    await installReplicationProcedures(c, admin);
     // DMS reads MySQL binlogs without event checksums (the parameter group says NONE; the server agrees).
     const [checksum] = await rows<{ v: string }>(c, 'SELECT @@GLOBAL.binlog_checksum AS v');
     if (checksum?.v !== 'NONE') await c.query("SET GLOBAL binlog_checksum = 'NONE'");

@@ -1,64 +1,11 @@
 // Headless renderers: human lines with timestamps and durations, or JSON lines ending with a summary.
 // With GITHUB_ACTIONS=true, failures and gates also become workflow annotations.
 import type { ExecuteOutcome } from '../engine/executor.js';
-import type { RunMachine, RunSnapshot } from '../engine/run-machine.js';
+import type { RunMachine } from '../engine/run-machine.js';
 import type { Approver, RunEvent } from '../engine/types.js';
-import { startHeadlessTicker } from '../present/headless-ticker.js';
-import { summaryLines } from '../present/summary-text.js';
-
-export interface Renderer {
-  /** Starts rendering the machine; may supply its own approver (the TUI asks a person). */
-  attach(machine: RunMachine, controller: AbortController): { approver?: Approver };
-  notice(message: string): void;
-  error(message: string): void;
-  /** Final output; for --json the last line is the summary. */
-  done(outcome: ExecuteOutcome, machine: RunMachine, exitCode: number, extra: Record<string, unknown>): Promise<void>;
-}
-
-export interface Output {
-  out: (line: string) => void;
-  err: (line: string) => void;
-}
-
-export const processOutput: Output = {
-  out: (line) => process.stdout.write(`${line}\n`),
-  err: (line) => process.stderr.write(`${line}\n`),
-};
-
-/** The summary every renderer ends with (the `--json` last line). */
-export function buildSummary(outcome: ExecuteOutcome, snap: RunSnapshot, exitCode: number, extra: Record<string, unknown>): Record<string, unknown> {
-  return {
-    type: 'summary',
-    ok: exitCode === 0,
-    runId: snap.runId,
-    status: outcome.status,
-    exitCode,
-    ...(outcome.status === 'failed' ? { error: outcome.error } : {}),
-    ...(outcome.status === 'awaiting_approval' ? { gate: outcome.request.id, declined: outcome.declined } : {}),
-    steps: snap.steps.map((s) => ({
-      id: s.id,
-      status: s.status.kind,
-      ...(s.status.kind === 'succeeded' ? { durationMs: s.status.durationMs, resumed: s.status.resumed } : {}),
-    })),
-    ...extra,
-  };
-}
-
-/** What to tell the user to do next, for a stopped run. */
-export function nextStep(outcome: ExecuteOutcome, runId: string, stateDirArg: string): string | undefined {
-  switch (outcome.status) {
-    case 'succeeded':
-      return undefined;
-    case 'awaiting_approval':
-      return `approve and continue: rekey resume ${runId}${stateDirArg} --approve ${outcome.request.id}`;
-    case 'failed':
-      return outcome.error.kind === 'preflight'
-        ? 'fix the problems above and run again'
-        : `the source is writable; continue with: rekey resume ${runId}${stateDirArg}   or undo with: rekey rollback ${runId}${stateDirArg}`;
-    case 'interrupted':
-      return `continue with: rekey resume ${runId}${stateDirArg}`;
-  }
-}
+import { buildSummary, nextStep, processOutput, type Output, type Renderer } from './renderer.js';
+import { startHeadlessTicker } from './headless-ticker.js';
+import { summaryLines } from './summary-text.js';
 
 function fmtDuration(ms: number): string {
   if (ms < 1000) return `${ms}ms`;
