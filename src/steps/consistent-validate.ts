@@ -204,7 +204,9 @@ export async function digestRanges(
 export function consistentValidateStep(): Step<RekeyServices, ConsistentValidationOutput> {
   const fencer = fenceStep();
   const lifted = (ctx: Ctx): boolean => ctx.checkpoints?.[ID]?.lifted === true;
-  const isUp = async (ctx: Ctx): Promise<boolean> => !lifted(ctx) && (await fencer.inEffect!(briefFenceCtx(ctx)));
+  // Up while this step has not succeeded (its own finally lifts it) and has not journaled lifting it.
+  const isUp = async (ctx: Ctx): Promise<boolean> =>
+    !Object.prototype.hasOwnProperty.call(ctx.outputs, ID) && !lifted(ctx) && (await fencer.inEffect!(briefFenceCtx(ctx)));
   const lift = async (ctx: Ctx): Promise<void> => {
     await fencer.undo!(briefFenceCtx(ctx));
     await ctx.checkpoint?.('lifted', true);

@@ -115,6 +115,15 @@ describe('consistent-validate', () => {
     expect(await step(fresh, 'consistent-validate').inEffect!({ ...resumed, checkpoints: { 'consistent-validate': { before, lifted: true } } })).toBe(false);
   });
 
+  test('once it succeeded its brief fence is no guard: a failing before-fence hook rewinds nothing', async () => {
+    const flow = buildFlow(world.runbook);
+    const ctx = world.context();
+    await runUntil(flow, ctx, 'consistent-validate');
+    expect(await step(flow, 'consistent-validate').inEffect!(ctx)).toBe(false);
+    expect(await makeSafe(flow, ctx, 'before-fence')).toEqual([]);
+    expect(world.roles.get('app')).toBe(true);
+  });
+
   test('a drain that never arrives unfences and goes back to catch-up', async () => {
     const flow = buildFlow(world.runbook);
     const ctx = world.context();
