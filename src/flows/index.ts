@@ -28,6 +28,7 @@ import { stopTaskStep } from '../steps/stop-task.js';
 import { switchStep } from '../steps/switch.js';
 import { finalValidate, validate } from '../steps/validate.js';
 import { verify } from '../steps/verify.js';
+import { buildBlueGreenFlow } from './blue-green.js';
 
 /** Engines the DMS-CDC flow runs. */
 export const SUPPORTED_ENGINES: readonly Runbook['source']['engine'][] = ['aurora-postgresql', 'aurora-mysql', 'postgres', 'mysql', 'mariadb'];
@@ -37,8 +38,9 @@ export function buildFlow(runbook: Runbook): Flow<RekeyServices> {
     throw new StepError(`engine ${runbook.source.engine} is not supported yet: rekey runs ${SUPPORTED_ENGINES.join(' and ')} for now`, 'rejected');
   }
   if (runbook.strategy === 'native') return buildNativeFlow(runbook);
+  if (runbook.strategy === 'blue-green') return buildBlueGreenFlow(runbook);
   if (runbook.strategy !== 'dms-cdc') {
-    throw new StepError(`strategy ${runbook.strategy} is not available yet: rekey runs strategies dms-cdc and native for now`, 'rejected');
+    throw new StepError(`strategy ${runbook.strategy} is not available yet: rekey runs strategies dms-cdc, native and blue-green for now`, 'rejected');
   }
   const p = profile(runbook);
   // The order is this list; the ids, the plan and the journal all read it from here.

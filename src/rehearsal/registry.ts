@@ -430,6 +430,36 @@ export interface CdcRecord {
   };
 }
 
+/** A Blue/Green deployment (aws/blue-green.ts): green restored under the target key, fed by native replication from blue. */
+export interface BlueGreenRecord {
+  /** BlueGreenDeploymentIdentifier (bgd-...). */
+  identifier: string;
+  /** BlueGreenDeploymentName. */
+  name: string;
+  /** Blue's identifier (cluster or DB instance) when created; after the switchover it is `<that>-old1`. */
+  blue: string;
+  /** Green's identifier when created; after the switchover green carries blue's name. */
+  green: string;
+  /** Blue and green writer instances (Aurora), named as when created. */
+  writers?: { blue: string; green: string };
+  /** PROVISIONING, AVAILABLE, SWITCHOVER_IN_PROGRESS, SWITCHOVER_COMPLETED, SWITCHOVER_FAILED. */
+  status: string;
+  /** StatusDetails. */
+  statusDetails?: string;
+  /** CreateTime. */
+  createdAt: number;
+  /** PROVISIONING until this time. */
+  readyAt: number;
+  /** The snapshot of blue green was restored from (kept here, not listed as a manual snapshot). */
+  snapshot: SnapshotRecord;
+  /** The replication from blue to green while it runs (a subscription, or green's binlog replica). */
+  replication?: CdcRecord;
+  /** The switchover in flight: when it started and when AWS gives up. */
+  switchover?: { startedAt: number; deadline: number };
+  /** Tags. */
+  tags: TagRecord[];
+}
+
 /** An RDS event. */
 export interface EventRecord {
   /** SourceIdentifier. */
@@ -474,6 +504,8 @@ export interface RegistryState {
   events: EventRecord[];
   /** Every successful create/restore/copy call, oldest first: proves a resumed run never made a second one. */
   created?: { action: string; identifier: string; at: string }[];
+  /** Blue/Green deployments by identifier. */
+  blueGreen?: Record<string, BlueGreenRecord>;
   /** Stable proxy port per identifier. */
   proxyPorts: Record<string, number>;
   /** Snapshot copies into other Regions and retained automated backups (aws/estate.ts); absent in older registries. */

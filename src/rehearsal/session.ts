@@ -40,7 +40,7 @@ export interface MetricSink {
 /** The rehearsal's verdict on its write load, as the run summary shows it. */
 export interface RehearsalSummary extends Record<string, unknown> {
   engine: 'postgres' | 'mysql';
-  /** The runbook's strategy (dms-cdc, native, ...). */
+  /** The runbook's strategy (dms-cdc, native, blue-green, ...). */
   strategy: string;
   runbook: string;
   downtimeMs: number;

@@ -68,7 +68,7 @@ type Handler = (name: string, input: Input) => Promise<unknown>;
 let requestCounter = 0;
 
 const CREATES = /^(Create|Restore|Copy)/;
-const IDENTIFIER_KEYS = ['DBClusterSnapshotIdentifier', 'DBSnapshotIdentifier', 'TargetDBSnapshotIdentifier', 'DBClusterIdentifier', 'DBInstanceIdentifier', 'EndpointIdentifier', 'ReplicationTaskIdentifier', 'ReplicationInstanceIdentifier'];
+const IDENTIFIER_KEYS = ['DBClusterSnapshotIdentifier', 'DBSnapshotIdentifier', 'TargetDBSnapshotIdentifier', 'DBClusterIdentifier', 'DBInstanceIdentifier', 'EndpointIdentifier', 'ReplicationTaskIdentifier', 'ReplicationInstanceIdentifier', 'BlueGreenDeploymentName'];
 
 function sender(handler: Handler, before: () => Promise<void>, created?: (name: string, input: Input) => void): (command: unknown) => Promise<unknown> {
   return async (command: unknown) => {

@@ -176,6 +176,17 @@ export const validationSchema = z
   })
   .describe('Checks before the gate (full, at a consistent point outside the fence) and inside the cutover fence.');
 
+/** Options of `strategy: blue-green` (an RDS Blue/Green deployment whose green side is built under the new key). */
+export const blueGreenSchema = z
+  .strictObject({
+    switchoverTimeoutSeconds: seconds(30, 3600, 300, 'SwitchoverTimeout of SwitchoverBlueGreenDeployment (AWS accepts 30-3600 s, default 300); past it AWS reverts the switchover and nothing is switched.'),
+    deleteDeploymentAfter: z.boolean().default(false).describe('Delete the Blue/Green deployment object after a verified switchover (never its resources: the old -old1 databases stay, on the old key).'),
+    targetEngineVersion: z.string().min(1).optional().describe('TargetEngineVersion of the green side; unset (the default) keeps the source version: a key change only.'),
+    targetDBParameterGroupName: z.string().min(1).optional().describe('TargetDBParameterGroupName of the green instances; unset keeps the source group.'),
+    targetDBClusterParameterGroupName: z.string().min(1).optional().describe('Aurora: TargetDBClusterParameterGroupName of the green cluster; unset keeps the source group.'),
+  })
+  .describe('strategy blue-green: an RDS Blue/Green deployment with TargetResourceConfigurations naming the new key; AWS replicates, switches over and renames (the old side becomes <id>-old1).');
+
 const hookSchema = z
   .strictObject({
   run: z.string().min(1).describe('Command run by /bin/sh; receives REKEY_RUN_ID, REKEY_SOURCE, REKEY_STEP in its environment.'),
@@ -257,6 +268,14 @@ export const rehearsalSchema = z
           .boolean()
           .default(false)
           .describe('Test-only: once the target is restored, change one row of the largest table there (outside replication), so the consistent-point validation must find it (with validation.checksums: a changed value keeps the row counts) and refuse the cutover, naming the table and key range.'),
+        blueGreenRefusesTargetKey: z
+          .boolean()
+          .default(false)
+          .describe('CreateBlueGreenDeployment refuses TargetResourceConfigurations (as where AWS does not support a target key for the engine, version or Region), to practise the fallback to strategy dms-cdc.'),
+        blueGreenSwitchoverStalls: z
+          .boolean()
+          .default(false)
+          .describe('During a Blue/Green switchover green never catches up (as with replica lag or a long-running write on blue), so AWS\'s SwitchoverTimeout passes and the switchover is reverted.'),
         seedFunctionMissing: z
           .boolean()
           .default(false)
@@ -264,7 +283,7 @@ export const rehearsalSchema = z
             'RDS for PostgreSQL: the restored instance has no rds_tools.logical_seed_lsn() (as on engine versions without it), to practise the stop it causes or, with dms.allowSlotPositionFallback, the replayed overlap.',
           ),
       })
-      .default({ drainNeverArrives: false, seedFunctionMissing: false, corruptTargetRow: false })
+      .default({ drainNeverArrives: false, seedFunctionMissing: false, corruptTargetRow: false, blueGreenRefusesTargetKey: false, blueGreenSwitchoverStalls: false })
       .describe('Faults to inject, to practise the unhappy paths.'),
   })
   .describe('The local rehearsal cloud (used by `rekey rehearse`; ignored against AWS).');
@@ -287,6 +306,7 @@ export const runbookSchema = z
     cutover: cutoverSchema.default(cutoverSchema.parse({})),
     validation: validationSchema.default(validationSchema.parse({})),
     hooks: hooksSchema.default({ beforeFence: [], afterSwitch: [] }),
+    blueGreen: blueGreenSchema.default(blueGreenSchema.parse({})),
     after: afterSchema.optional(),
     rehearsal: rehearsalSchema.optional(),
   })
@@ -314,4 +334,5 @@ export function tableSelection(rb: Runbook): { include: string[]; exclude: strin
   return rb.dms?.tables ?? { include: ['%.%'], exclude: [] };
 }
 export type RunbookInput = z.input<typeof runbookSchema>;
+export type BlueGreenSettings = z.infer<typeof blueGreenSchema>;
 export type RehearsalSettings = z.infer<typeof rehearsalSchema>;

@@ -12,7 +12,7 @@ import type { FixSequencesOutput } from './outputs.js';
 export type { FixSequencesOutput } from './outputs.js';
 
 /** Smallest next value each target sequence must have: the source's position and every fed column's max + 1. */
-async function requiredNext(target: DbAdapter, targetSeqs: SequenceState[], source: Map<string, bigint | null>): Promise<Map<string, bigint>> {
+export async function requiredNext(target: DbAdapter, targetSeqs: SequenceState[], source: Map<string, bigint | null>): Promise<Map<string, bigint>> {
   const need = new Map<string, bigint>();
   for (const seq of targetSeqs) {
     let want = source.get(seq.name) ?? null;

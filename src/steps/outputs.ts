@@ -227,6 +227,41 @@ export interface CleanupOutput {
 export type FenceOutput = FenceState;
 
 /** Every step's output by step id (the instance variants included). */
+/** The Blue/Green deployment as created (strategy blue-green). */
+export interface BgCreateOutput {
+  /** BlueGreenDeploymentIdentifier. */
+  identifier: string;
+  /** BlueGreenDeploymentName. */
+  name: string;
+  /** Source ARN (blue). */
+  source: string;
+  /** Target ARN (green) as AWS reported it. */
+  target?: string;
+  /** Blue and green members, by ARN, as before any switchover. */
+  members: { source: string; target: string }[];
+}
+
+/** Every green resource and its key, as AWS reported it before the switchover. */
+export interface BgAttestOutput {
+  keyArn: string;
+  resources: KeyedResource[];
+}
+
+/** The Blue/Green switchover as observed. */
+export interface BgSwitchoverOutput {
+  /** ISO time the switchover was asked for (or found done). */
+  requestedAt: string;
+  /** How long it took as rekey saw it. */
+  durationMs: number;
+  /** Members switched (blue ARN → green ARN as before the switchover). */
+  members: { source: string; target: string }[];
+}
+
+/** Whether bg-delete deleted the deployment object. */
+export interface BgDeleteOutput {
+  deleted: boolean;
+}
+
 export interface StepOutputs {
   preflight: PreflightReport;
   'prepare-source': PrepareSourceOutput;
@@ -250,6 +285,10 @@ export interface StepOutputs {
   verify: VerifyOutput;
   'after-switch': HooksOutput;
   cleanup: CleanupOutput;
+  'bg-create': BgCreateOutput;
+  'bg-attest': BgAttestOutput;
+  'bg-switchover': BgSwitchoverOutput;
+  'bg-delete': BgDeleteOutput;
 }
 
 export type StepId = keyof StepOutputs;

@@ -26,6 +26,17 @@ describe.each(files)('runbooks/%s', (file) => {
     const ids = plan.map((p) => p.id);
     const gated = plan.find((p) => p.gate === 'cutover');
     expect(gated).toBeDefined();
+    if (runbook.strategy === 'blue-green') {
+      // No fence: the gate stands before AWS's switchover, after the attestation and the validation.
+      expect(gated!.id).toBe('bg-switchover');
+      expect(ids.indexOf('bg-attest')).toBeLessThan(ids.indexOf('bg-switchover'));
+      expect(ids.indexOf('validate')).toBeLessThan(ids.indexOf('bg-switchover'));
+      const text = JSON.stringify(plan);
+      expect(text).toContain(`${runbook.source.identifier}-rekey-plantest`);
+      expect(text).toContain(runbook.target.kmsKeyId);
+      expect(text).toContain('TargetResourceConfigurations');
+      return;
+    }
     expect(ids.indexOf(gated!.id)).toBeLessThan(ids.indexOf('fence'));
     const text = JSON.stringify(plan);
     // The plan names the real resources: the snapshot, the new key, the rename back to the source identifier.

@@ -147,11 +147,7 @@ export function estateRdsSend(core: Core, inner: Send): Send {
         return instanceBackups(core, input);
       case 'DescribeDBClusterAutomatedBackups':
         return clusterBackups(core, input);
-      case 'DescribeBlueGreenDeployments': {
-        const id = str(input, 'BlueGreenDeploymentIdentifier');
-        if (id !== undefined) throw awsFault('rds', 'BlueGreenDeploymentNotFoundFault', `BlueGreenDeployment ${id} not found.`, 404);
-        return { BlueGreenDeployments: [] };
-      }
+      // DescribeBlueGreenDeployments goes on to the fake RDS: aws/blue-green.ts keeps the deployments.
       case 'DescribeGlobalClusters': {
         const id = str(input, 'GlobalClusterIdentifier');
         if (id !== undefined) throw awsFault('rds', 'GlobalClusterNotFoundFault', `GlobalCluster ${id} not found.`, 404);

@@ -4,6 +4,7 @@ import { rmSync } from 'node:fs';
 import type { Core, Input } from '../core.js';
 import { arn, before, ensureProxy, isInstanceWorld, ms, str } from '../core.js';
 import { awsFault, UnsupportedCommandError } from './faults.js';
+import { blueGreenSend } from './blue-green.js';
 import { dbInstanceShape, findDbInstance, instanceSend } from './rds-instance.js';
 import { ident, pgConfig, withPg, dropSlotWhenFree } from '../engines/pg-ops.js';
 import type { ClusterRecord, ClusterSettings, InstanceRecord, SnapshotRecord } from '../registry.js';
@@ -351,7 +352,7 @@ export function rdsSend(core: Core): (name: string, input: Input) => Promise<unk
       case 'DescribeEvents':
         return describeEvents(core, input);
       default:
-        throw new UnsupportedCommandError('rds', name);
+        return blueGreenSend(core, name, input) ?? Promise.reject(new UnsupportedCommandError('rds', name));
     }
   };
 }
