@@ -3,6 +3,7 @@
 // prints its errors once, exits with the contract's code.
 import { Command, CommanderError, Option } from 'commander';
 // Commands are imported when chosen, so `--help` and input errors never load the AWS SDK or database drivers.
+import { RunLockedError } from '../engine/lock.js';
 import { CliError, collect, headlessRenderer, loadRunbookOrExit } from './common.js';
 import { processOutput } from '../present/renderer.js';
 
@@ -199,6 +200,11 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof CommanderError) {
       // --help and --version exit 0; usage errors are invalid input.
       return err.exitCode === 0 ? 0 : 2;
+    }
+    // Another runner holds the run: documented exit 1, not an internal error.
+    if (err instanceof RunLockedError) {
+      process.stderr.write(`rekey: ${err.message}\n`);
+      return 1;
     }
     if (err instanceof CliError) {
       for (const line of err.lines) process.stderr.write(`${line}\n`);

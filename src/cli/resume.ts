@@ -3,7 +3,7 @@ import { headlessApprover } from '../engine/approvers.js';
 import { RunStore } from '../state/run-store.js';
 import { loadRunbookOrExit, pickRenderer } from './common.js';
 import { rehearsalRun } from './rehearse.js';
-import { runContext, runInfo } from './run-context.js';
+import { checkApprovals, flowFor, runContext, runInfo } from './run-context.js';
 import { createdOf } from './run-journal.js';
 import { runSession } from './session.js';
 
@@ -21,6 +21,7 @@ export async function resumeCommand(runId: string, opts: ResumeOptions): Promise
   const store = new RunStore(opts.stateDir);
   const created = await createdOf(store, runId);
   const { runbook } = loadRunbookOrExit(created.runbookPath);
+  checkApprovals(flowFor(runbook), opts.approve);
   if (created.provider === 'rehearsal') {
     return rehearsalRun({
       runbook,

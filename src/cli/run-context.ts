@@ -23,6 +23,15 @@ export function flowFor(runbook: Runbook): Flow<RekeyServices> {
   }
 }
 
+/** --approve names must be gates of the flow: a typo would otherwise be accepted silently (exit 2). */
+export function checkApprovals(flow: Flow<RekeyServices>, approve: readonly string[] | undefined): void {
+  const gates = flow.steps.flatMap((s) => (s.gate ? [s.gate.id] : []));
+  const unknown = (approve ?? []).filter((g) => !gates.includes(g));
+  if (unknown.length > 0) {
+    throw new CliError(`--approve ${unknown.join(', ')}: no such gate (the gates of ${flow.id}: ${gates.join(', ') || 'none'})`, 2);
+  }
+}
+
 /** Header facts for renderers. */
 export function runInfo(runbook: Runbook, provider: Provider, targetName: string): Record<string, string> {
   return {
@@ -87,23 +96,31 @@ export function machineReporter(machine: RunMachine, stepId: string): StepReport
   };
 }
 
-/** The outputs and checkpoints of the steps a replayed run finished. */
-export function journaledOutputs(state: ReplayState): Pick<StepContext<RekeyServices>, 'outputs' | 'checkpoints'> {
+/** The outputs and checkpoints of the steps a replayed run finished, and every checkpoint ever journaled (fence records). */
+export function journaledOutputs(state: ReplayState): Pick<StepContext<RekeyServices>, 'outputs' | 'checkpoints' | 'journaled'> {
   return {
     outputs: Object.fromEntries([...state.succeeded].map(([id, s]) => [id, s.output])),
     checkpoints: Object.fromEntries(state.checkpoints),
+    journaled: (stepId, key) => state.checkpointHistory.get(stepId)?.get(key) ?? [],
   };
 }
 
 /** The context of a step a command calls itself rather than through the engine (plan's describe, rollback's undo). */
 export function stepContext(
   run: RunContext,
-  o: { outputs?: Record<string, unknown>; checkpoints?: StepContext<RekeyServices>['checkpoints']; signal?: AbortSignal; report?: StepReporter } = {},
+  o: {
+    outputs?: Record<string, unknown>;
+    checkpoints?: StepContext<RekeyServices>['checkpoints'];
+    journaled?: StepContext<RekeyServices>['journaled'];
+    signal?: AbortSignal;
+    report?: StepReporter;
+  } = {},
 ): StepContext<RekeyServices> {
   return {
     runId: run.runId,
     outputs: o.outputs ?? {},
     ...(o.checkpoints ? { checkpoints: o.checkpoints } : {}),
+    ...(o.journaled ? { journaled: o.journaled } : {}),
     services: run.services,
     signal: o.signal ?? new AbortController().signal,
     attempt: 1,

@@ -3,7 +3,7 @@ import { headlessApprover } from '../engine/approvers.js';
 import { RunStore, newRunId } from '../state/run-store.js';
 import { pickRenderer, type LoadedRunbook } from './common.js';
 import { rehearsalRun } from './rehearse.js';
-import { runContext, runInfo } from './run-context.js';
+import { checkApprovals, runContext, runInfo } from './run-context.js';
 import { createdRecord } from './run-journal.js';
 import { runSession } from './session.js';
 
@@ -28,6 +28,7 @@ export async function runCommand(path: string, loaded: LoadedRunbook, opts: RunO
   }
   const runId = newRunId();
   const run = runContext({ runbook, runId, provider: 'aws', ...(opts.profile ? { profile: opts.profile } : {}) });
+  checkApprovals(run.flow, opts.approve);
   const renderer = await pickRenderer(opts);
   const result = await runSession({
     store: new RunStore(opts.stateDir),

@@ -2,7 +2,7 @@
 // Every command that executes steps goes through here, so they all behave the same when killed or interrupted.
 import { executeFlow, exitCodeOf, type ExecuteOutcome } from '../engine/executor.js';
 import { replay, type JournalRecord } from '../engine/journal.js';
-import { RunLockedError } from '../engine/lock.js';
+import { RunLockedError, type HeldLock } from '../engine/lock.js';
 import { redactDeep } from '../engine/redact.js';
 import { RunMachine } from '../engine/run-machine.js';
 import type { Approver, Flow } from '../engine/types.js';
@@ -35,6 +35,8 @@ export interface SessionOptions<S> {
   approver: Approver;
   redact: (text: string) => string;
   command: string;
+  /** The run lock, when the caller took it before opening anything else of the run (the rehearsal cloud). */
+  held?: HeldLock;
   /** Called once the machine exists (rehearsal feeds it write-load metrics). */
   onMachine?: (machine: RunMachine) => void;
   /** The runbook, for the report written to the run's directory (report.md) when the runner stops; no report without it. */
@@ -72,9 +74,9 @@ export async function runSession<S>(opts: SessionOptions<S>): Promise<SessionRes
   const { store, runId, flow, renderer } = opts;
   store.create(runId);
   const journal = store.journal(runId);
-  let held;
+  let held = opts.held;
   try {
-    held = await store.lock(runId, opts.command).acquire();
+    held ??= await store.lock(runId, opts.command).acquire();
   } catch (err) {
     if (err instanceof RunLockedError) {
       renderer.error(err.message);
@@ -84,16 +86,17 @@ export async function runSession<S>(opts: SessionOptions<S>): Promise<SessionRes
   }
 
   const controller = new AbortController();
-  let signals = 0;
+  // The first interrupt finishes or undoes the step in flight; a second within 2 s exits at once.
+  let lastSignalAt: number | undefined;
   const onSignal = (sig: NodeJS.Signals): void => {
-    signals++;
-    if (signals === 1) {
-      renderer.notice(`${sig} received: finishing or undoing the current step, then stopping (press again to force)`);
-      controller.abort(new Error(sig));
-    } else {
-      renderer.error('forced exit; the journal is consistent and the run can be resumed');
+    const now = Date.now();
+    if (lastSignalAt !== undefined && now - lastSignalAt <= 2000) {
+      renderer.error(`forced exit; the journal is consistent: continue with rekey resume ${runId} (or undo with rekey rollback ${runId})`);
       process.exit(130);
     }
+    lastSignalAt = now;
+    renderer.notice(`${sig} received: finishing or undoing the current step, then stopping (press again within 2 s to exit at once)`);
+    controller.abort(new Error(sig));
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -160,7 +163,8 @@ export async function runSession<S>(opts: SessionOptions<S>): Promise<SessionRes
         }
       }
     }
-    await renderer.done(outcome, machine, exitCode, summary);
+    // The outcome's messages may quote a secret (the summary shows them): redacted like the rest.
+    await renderer.done(redactDeep(outcome, opts.redact), machine, exitCode, summary);
     if (process.env.GITHUB_STEP_SUMMARY) {
       const full = buildSummary(outcome, machine.getSnapshot(), exitCode, summary);
       const problem = appendStepSummary(summaryMarkdown(full, nextStep(outcome, runId, dirArg)));

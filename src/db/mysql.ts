@@ -626,6 +626,7 @@ class MysqlAdapter implements DbAdapter {
   }
 
   private async sessionsOf(users: string[]): Promise<number[]> {
+    if (users.length === 0) return [];
     const rows = await this.rows<{ id: string | number }>(
       'SELECT ID AS id FROM information_schema.PROCESSLIST WHERE USER IN (?) AND ID <> CONNECTION_ID()',
       [users],
@@ -650,6 +651,8 @@ class MysqlAdapter implements DbAdapter {
    * Accounts already locked are recorded as such and stay locked after unfence.
    */
   async fence(requested: string[], opts: FenceOptions = {}): Promise<FenceState> {
+    // Nothing to fence is a no-op: never `USER IN ()`.
+    if (requested.length === 0) return withPreviousBefore({ principals: [], at: new Date().toISOString() }, opts.previous);
     const accounts = await this.resolvePrincipals([...new Set(requested)]);
     const me = parseAccount(await this.currentUser()).user;
     if (accounts.some((a) => a.user === me)) throw new Error(`refusing to fence user ${me}: it is the user rekey itself connects as`);
@@ -667,6 +670,7 @@ class MysqlAdapter implements DbAdapter {
       // Lock first so killed sessions cannot come back.
       for (const [i, a] of accounts.entries()) {
         if (state.principals[i]?.before.accountLocked === false) await this.pool.query('ALTER USER ?@? ACCOUNT LOCK', [a.user, a.host]);
+        opts.afterEach?.(accountName(a), i + 1);
       }
       const gone = await pollUntil(async () => {
         const ids = await this.sessionsOf(users);
@@ -696,8 +700,22 @@ class MysqlAdapter implements DbAdapter {
     return Promise.all(sessions.map(async (r) => ({ user: r.user, client: await clientAddress(r.host), application: r.command })));
   }
 
+  async stillFenced(state: FenceState): Promise<string[]> {
+    const wanted = state.principals.filter((p) => p.before.accountLocked === false);
+    if (wanted.length === 0) return [];
+    const all = await this.accounts();
+    const out: string[] = [];
+    for (const p of wanted) {
+      const { user, host } = parseAccount(p.name);
+      const account = all.find((a) => a.user === user && a.host === host);
+      if (!account || (await this.isLocked(account))) out.push(p.name);
+    }
+    return out;
+  }
+
   /** Puts every recorded account back into its recorded lock state. */
   async unfence(state: FenceState): Promise<void> {
+    if (state.principals.length === 0) return;
     const problems: string[] = [];
     const all = await this.accounts();
     for (const p of state.principals) {

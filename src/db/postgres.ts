@@ -492,6 +492,8 @@ class PostgresAdapter implements DbAdapter {
 
   async fence(requested: string[], opts: FenceOptions = {}): Promise<FenceState> {
     const principals = [...new Set(requested)];
+    // Nothing to fence is a no-op: no statement, no record to write.
+    if (principals.length === 0) return withPreviousBefore({ principals: [], at: new Date().toISOString() }, opts.previous);
     const roles = await this.rows<{ rolname: string; rolcanlogin: boolean; rolconnlimit: number; is_me: boolean }>(
       `SELECT rolname, rolcanlogin, rolconnlimit, rolname = current_user AS is_me
        FROM pg_roles WHERE rolname = ANY($1::text[])`,
@@ -513,8 +515,10 @@ class PostgresAdapter implements DbAdapter {
     await opts.beforeChange?.(state);
     try {
       // NOLOGIN first so terminated sessions cannot come back; a role already NOLOGIN is left untouched.
-      for (const p of state.principals) {
+      // By the recorded prior state: a role an earlier attempt fenced reads NOLOGIN now but is fenced (again) all the same.
+      for (const [i, p] of state.principals.entries()) {
         if (p.before.rolcanlogin === true) await this.pool.query(`ALTER ROLE ${quoteIdent(p.name, 'postgres')} NOLOGIN`);
+        opts.afterEach?.(p.name, i + 1);
       }
       const sessions = async (): Promise<number> =>
         Number(
@@ -557,6 +561,14 @@ class PostgresAdapter implements DbAdapter {
       client: r.client !== null ? normalizeAddress(r.client) : r.visible ? 'local' : 'hidden (no pg_read_all_stats)',
       application: r.application ?? '',
     }));
+  }
+
+  async stillFenced(state: FenceState): Promise<string[]> {
+    const wanted = state.principals.filter((p) => p.before.rolcanlogin === true).map((p) => p.name);
+    if (wanted.length === 0) return [];
+    const rows = await this.rows<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE rolname = ANY($1::text[]) AND rolcanlogin', [wanted]);
+    const can = new Set(rows.map((r) => r.rolname));
+    return wanted.filter((n) => !can.has(n));
   }
 
   async unfence(state: FenceState): Promise<void> {

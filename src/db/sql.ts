@@ -1,5 +1,5 @@
 // Engine-neutral SQL helpers: identifier quoting and the `schema.table` pattern matching runbooks use.
-import type { KeyRange, TableRef } from './types.js';
+import type { FenceState, KeyRange, TableRef } from './types.js';
 
 /** Which quoting rules apply. */
 export type SqlDialect = 'postgres' | 'mysql';
@@ -94,3 +94,28 @@ export function keyRangePredicate(key: string[], range: KeyRange, dialect: SqlDi
   return { sql: parts.length > 0 ? parts.join(' AND ') : 'TRUE', params };
 }
 
+/** A MySQL string literal: `'a''b'` (backslashes doubled too, whatever sql_mode says). */
+function mysqlString(text: string): string {
+  return `'${text.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
+}
+
+/**
+ * The statements that put every principal of a fence record back as it was, to print when rekey could not: for
+ * people to run by hand (as the master user). Principals recorded as already fenced before rekey get none.
+ */
+export function unfenceStatements(state: FenceState, dialect: SqlDialect): string[] {
+  const out: string[] = [];
+  for (const p of state.principals) {
+    if (dialect === 'postgres') {
+      const role = quoteIdent(p.name, 'postgres');
+      if (p.before.rolcanlogin === true) out.push(`ALTER ROLE ${role} LOGIN;`);
+      if (typeof p.before.rolconnlimit === 'number') out.push(`ALTER ROLE ${role} CONNECTION LIMIT ${p.before.rolconnlimit};`);
+    } else if (p.before.accountLocked === false) {
+      const at = p.name.lastIndexOf('@');
+      const user = at >= 0 ? p.name.slice(0, at) : p.name;
+      const host = at >= 0 ? p.name.slice(at + 1) : '%';
+      out.push(`ALTER USER ${mysqlString(user)}@${mysqlString(host)} ACCOUNT UNLOCK;`);
+    }
+  }
+  return out;
+}

@@ -91,6 +91,22 @@ export function normalizeAddress(address: string): string {
 export interface FenceOptions {
   previous?: FenceState;
   beforeChange?: (state: FenceState) => Promise<void>;
+  /** Called after each principal was fenced (1-based), before the next: the test crash points hook in here. */
+  afterEach?: (name: string, n: number) => void;
+}
+
+/**
+ * Merges fence records (oldest first): every principal any of them names, each with the prior state the oldest
+ * record holds (a later record may have read it already fenced). The latest record's time and extras win.
+ * Undefined when there is no record at all.
+ */
+export function mergeFences(records: readonly (FenceState | undefined)[]): FenceState | undefined {
+  const present = records.filter((r): r is FenceState => r !== undefined && Array.isArray(r.principals));
+  if (present.length === 0) return undefined;
+  const before = new Map<string, FenceState['principals'][number]['before']>();
+  for (const r of present) for (const p of r.principals) if (!before.has(p.name)) before.set(p.name, p.before);
+  const last = present.at(-1)!;
+  return { ...last, principals: [...before].map(([name, b]) => ({ name, before: b })) };
 }
 
 /** Keeps the `before` values an earlier attempt recorded for the same principals. */
@@ -195,6 +211,8 @@ export interface DbAdapter {
    */
   fence(principals: string[], opts?: FenceOptions): Promise<FenceState>;
   unfence(state: FenceState): Promise<void>;
+  /** Principals of `state` that could log in before the fence and cannot now (what an unfence failed to restore). */
+  stillFenced?(state: FenceState): Promise<string[]>;
   /**
    * Client sessions of `users` that are not rekey's own connections, replication streams left out: the fence
    * cannot lock out the login rekey (and by default DMS) uses, so these are who could still write.

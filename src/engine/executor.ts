@@ -1,7 +1,8 @@
 // Walks a flow: skips what the journal says is done, asks at gates, runs each step once per attempt,
 // records every transition before moving on, and leaves the source safe when anything goes wrong.
+import { crashPoint } from './crash.js';
 import { makeSafe as makeSafeFlow, undoSteps, type UndoReport } from './compensation.js';
-import { replay, type JournalRecord, type JournalStore, type ReplayState } from './journal.js';
+import { rememberCheckpoint, replay, type JournalRecord, type JournalStore, type ReplayState } from './journal.js';
 import { redactDeep } from './redact.js';
 import type { RunMachine } from './run-machine.js';
 import {
@@ -38,7 +39,7 @@ export type ExecuteOutcome =
   | { status: 'succeeded' }
   | { status: 'awaiting_approval'; request: ApprovalRequest; declined: boolean }
   | { status: 'failed'; error: StepErrorInfo; madeSafe: boolean }
-  | { status: 'interrupted'; stepId?: string };
+  | { status: 'interrupted'; stepId?: string; madeSafe?: boolean };
 
 /** Exit codes of the CLI contract. */
 export function exitCodeOf(outcome: ExecuteOutcome): number {
@@ -107,7 +108,9 @@ export async function executeFlow<S>(opts: ExecuteOptions<S>): Promise<ExecuteOu
       const clean = redactDeep(value, redact);
       await write({ t: 'step_checkpoint', at: iso(), stepId: step.id, key, value: clean });
       state.checkpoints.set(step.id, { ...state.checkpoints.get(step.id), [key]: clean });
+      rememberCheckpoint(state, step.id, key, clean);
     },
+    journaled: (stepId, key) => state.checkpointHistory.get(stepId)?.get(key) ?? [],
     report: {
       progress: (message, percent, etaSeconds) => machine.progress(step.id, message, percent, etaSeconds),
       metric: (name, value, unit, labels) => machine.metric(name, value, unit, labels),
@@ -167,6 +170,7 @@ export async function executeFlow<S>(opts: ExecuteOptions<S>): Promise<ExecuteOu
     state.attempts.set(step.id, attempt);
     await write({ t: 'step_started', at: startedAt, stepId: step.id, attempt });
     machine.setStepStatus(step.id, { kind: 'running', startedAt, attempt });
+    crashPoint(`step:before:${step.id}`);
     if (attempt > 1) machine.log('info', `re-entering ${step.id} (attempt ${attempt}); it looks for what it created before`, step.id);
 
     let output: unknown;
@@ -178,8 +182,8 @@ export async function executeFlow<S>(opts: ExecuteOptions<S>): Promise<ExecuteOu
         await write({ t: 'step_interrupted', at: endedAt, stepId: step.id });
         machine.setStepStatus(step.id, { kind: 'pending' });
         machine.log('warn', `${step.title} was interrupted; the run can be resumed`, step.id);
-        await makeSafe(step, ctx);
-        return stop({ status: 'interrupted', stepId: step.id });
+        const madeSafe = await makeSafe(step, ctx);
+        return stop({ status: 'interrupted', stepId: step.id, madeSafe });
       }
       const error = toErrorInfo(step.id, 'run', err);
       await write({ t: 'step_failed', at: endedAt, stepId: step.id, error });
@@ -213,6 +217,7 @@ export async function executeFlow<S>(opts: ExecuteOptions<S>): Promise<ExecuteOu
     outputs[step.id] = cleanOutput;
     state.checkpoints.delete(step.id);
     machine.setStepStatus(step.id, { kind: 'succeeded', startedAt, endedAt, durationMs, resumed: false });
+    crashPoint(`step:after:${step.id}`);
     if (opts.pauseAfterStepMs) await new Promise((resolve) => setTimeout(resolve, opts.pauseAfterStepMs));
   }
   return stop({ status: 'succeeded' });
@@ -277,7 +282,8 @@ export interface RollbackOptions<S> extends Pick<ExecuteOptions<S>, 'runId' | 'f
   discard?: boolean;
 }
 
-export type RollbackOutcome = ({ status: 'succeeded' } | { status: 'failed'; error: StepErrorInfo }) & UndoReport;
+/** `cause` is what the undo threw, for a caller that knows its type (the CLI names who is still fenced). */
+export type RollbackOutcome = ({ status: 'succeeded' } | { status: 'failed'; error: StepErrorInfo; cause: unknown }) & UndoReport;
 
 /**
  * `rekey rollback`: replays the journal, then undoes every succeeded or started step newest first (undoSteps),
@@ -294,6 +300,7 @@ export async function rollbackRun<S>(opts: RollbackOptions<S>): Promise<Rollback
     runId: opts.runId,
     outputs,
     checkpoints: Object.fromEntries(state.checkpoints),
+    journaled: (stepId, key) => state.checkpointHistory.get(stepId)?.get(key) ?? [],
     services: opts.services,
     signal: new AbortController().signal,
     attempt: 1,
@@ -315,7 +322,7 @@ export async function rollbackRun<S>(opts: RollbackOptions<S>): Promise<Rollback
     const error = toErrorInfo('rollback', 'undo', err);
     await journal.append({ t: 'rollback', at: now().toISOString(), status: 'failed', message: redact(error.message) });
     machine.log('error', `rollback failed: ${error.message}`);
-    return { status: 'failed', error, ...report };
+    return { status: 'failed', error, cause: err, ...report };
   }
   for (const k of report.kept) machine.log('info', `kept ${k.what} (${k.stepId})`);
   await journal.append({ t: 'rollback', at: now().toISOString(), status: 'succeeded' });

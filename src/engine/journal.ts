@@ -68,6 +68,15 @@ export interface ReplayState {
   rollback: Extract<JournalRecord, { t: 'rollback' }> | undefined;
   /** Checkpoints of steps that have not succeeded (or been undone) since, by step id then key. */
   checkpoints: Map<string, Record<string, unknown>>;
+  /** Every checkpoint value ever journaled, by step id then key, oldest first; never cleared. */
+  checkpointHistory: Map<string, Map<string, unknown[]>>;
+}
+
+/** Appends a checkpoint value to the never-cleared history. */
+export function rememberCheckpoint(state: ReplayState, stepId: string, key: string, value: unknown): void {
+  const byKey = state.checkpointHistory.get(stepId) ?? new Map<string, unknown[]>();
+  byKey.set(key, [...(byKey.get(key) ?? []), value]);
+  state.checkpointHistory.set(stepId, byKey);
 }
 
 /**
@@ -86,6 +95,7 @@ export function replay(records: readonly JournalRecord[], order: readonly string
     failures: new Map(),
     rollback: undefined,
     checkpoints: new Map(),
+    checkpointHistory: new Map(),
   };
   for (const r of records) {
     switch (r.t) {
@@ -101,6 +111,7 @@ export function replay(records: readonly JournalRecord[], order: readonly string
         break;
       case 'step_checkpoint':
         state.checkpoints.set(r.stepId, { ...state.checkpoints.get(r.stepId), [r.key]: r.value });
+        rememberCheckpoint(state, r.stepId, r.key, r.value);
         break;
       case 'step_succeeded':
         state.checkpoints.delete(r.stepId);

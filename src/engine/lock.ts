@@ -19,7 +19,7 @@ export class RunLockedError extends Error {
     readonly holder: { pid: number; startedAt: string; command?: string },
   ) {
     super(
-      `run ${runId} is already being run by process ${holder.pid} (started ${holder.startedAt}${holder.command ? `, ${holder.command}` : ''}); ` +
+      `run ${runId} is held by process ${holder.pid} since ${holder.startedAt}${holder.command ? ` (${holder.command})` : ''}: ` +
         `wait for it, or stop it first (it leaves the run resumable)`,
     );
   }

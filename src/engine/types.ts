@@ -139,6 +139,11 @@ export interface StepContext<Services = unknown> {
   checkpoints?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
   /** Journals `value` under `key` for this step before the promise resolves (fsync'd); never secrets. */
   checkpoint?(key: string, value: unknown): Promise<void>;
+  /**
+   * Every value ever checkpointed under `stepId`/`key` in this run, oldest first, whatever happened since (a step
+   * undone, succeeded or rewound keeps its records here): what a step must never forget, like a fence's prior state.
+   */
+  journaled?(stepId: string, key: string): readonly unknown[];
 }
 
 /**

@@ -122,7 +122,7 @@ export class LineRenderer implements Renderer {
     this.stopTicker?.();
     const snap = machine.getSnapshot();
     this.output.out('');
-    const next = nextStep(outcome, snap.runId, this.opts.stateDirArg ?? '');
+    const next = typeof extra.next === 'string' ? undefined : nextStep(outcome, snap.runId, this.opts.stateDirArg ?? '');
     for (const l of summaryLines(buildSummary(outcome, snap, exitCode, extra), { ...(next ? { next } : {}), ...(snap.message ? { message: snap.message } : {}) })) this.output.out(l);
     return Promise.resolve();
   }
@@ -155,7 +155,7 @@ export class JsonRenderer implements Renderer {
 
   done(outcome: ExecuteOutcome, machine: RunMachine, exitCode: number, extra: Record<string, unknown>): Promise<void> {
     const snap = machine.getSnapshot();
-    const next = nextStep(outcome, snap.runId, this.opts.stateDirArg ?? '');
+    const next = typeof extra.next === 'string' ? undefined : nextStep(outcome, snap.runId, this.opts.stateDirArg ?? '');
     this.output.out(JSON.stringify({ ...buildSummary(outcome, snap, exitCode, extra), ...(next ? { next } : {}) }));
     return Promise.resolve();
   }

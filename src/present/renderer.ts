@@ -51,10 +51,11 @@ export function nextStep(outcome: ExecuteOutcome, runId: string, stateDirArg: st
     case 'awaiting_approval':
       return `approve and continue: rekey resume ${runId}${stateDirArg} --approve ${outcome.request.id}`;
     case 'failed':
-      return outcome.error.kind === 'preflight'
-        ? 'fix the problems above and run again'
-        : `the source is writable; continue with: rekey resume ${runId}${stateDirArg}   or undo with: rekey rollback ${runId}${stateDirArg}`;
+      if (outcome.error.kind === 'preflight') return 'fix the problems above and run again';
+      if (!outcome.madeSafe) return `the source may still be fenced (see the error above): run rekey rollback ${runId}${stateDirArg} again, or the statements printed above`;
+      return `the source is writable; continue with: rekey resume ${runId}${stateDirArg}   or undo with: rekey rollback ${runId}${stateDirArg}`;
     case 'interrupted':
+      if (outcome.madeSafe === false) return `the source may still be fenced (see the error above): rekey rollback ${runId}${stateDirArg} lifts it; or continue with: rekey resume ${runId}${stateDirArg}`;
       return `continue with: rekey resume ${runId}${stateDirArg}`;
   }
 }

@@ -11,10 +11,10 @@ import type { Runbook } from '../runbook/schema.js';
 import { isInstanceEngine } from './core.js';
 import { openRehearsal } from './world.js';
 import type { RehearsalWorld } from './world.js';
-import { adoptedSource, appLogin, prepareAdoptedSource, rehearsalSecret } from './workload/adopt.js';
+import { adoptedSource, appLogin, prepareAdoptedSource, rehearsalSecret, restoreAdoptedSource } from './workload/adopt.js';
 import { seedMysqlDemo } from './workload/seed-mysql.js';
 import { seedPostgresDemo } from './workload/seed.js';
-import { probeWritable, startWriteLoad, verifyWrites } from './workload/write-load.js';
+import { probeWritable, startWriteLoad, verifyWrites, windowOfJournals } from './workload/write-load.js';
 import type { WriteLoad } from './workload/write-load.js';
 
 /** What opening a rehearsal session needs. */
@@ -43,7 +43,12 @@ export interface RehearsalSummary extends Record<string, unknown> {
   /** The runbook's strategy (dms-cdc, native, blue-green, ...). */
   strategy: string;
   runbook: string;
+  /** The longest write-unavailable window over every runner of the run (the shared write log). */
   downtimeMs: number;
+  /** Set when that window lies between two runners' loads: a runner died (or stopped) inside it. */
+  windowSpansCrash?: true;
+  /** How many runners' loads wrote to the log, when more than one. */
+  runners?: number;
   writes: { acknowledged: number; lost: number | null; duplicated: number | null; errors: number; verified?: false; verifyError?: string };
   endpointWritable: boolean;
   endpointWriteError?: string;
@@ -73,8 +78,24 @@ export interface RehearsalSession {
   reportLoadTo(sink: MetricSink): void;
   /** Stop the load, then verify the writes, probe the endpoint and read which key serves it. */
   finish(): Promise<RehearsalVerdict>;
+  /**
+   * After a finished rehearsal on an adopted database: give it back the logins the fence locked (`undoSql`) and the
+   * slots the rehearsal left (`slot` and its own `rh_` ones). Returns what it did; nothing without an adopted source.
+   */
+  restoreAdopted(undoSql: readonly string[], slot: string): Promise<string[]>;
   /** Stop the load, close the cloud and its servers; `removeServers` deletes the servers' data afterwards. */
   close(opts: { removeServers: boolean }): Promise<void>;
+}
+
+/** The adopted source (rehearsal.source.url) refused the preparation: nothing of the rehearsal was started. */
+export class AdoptedSourceRefusedError extends Error {
+  constructor(
+    readonly url: string,
+    readonly reason: string,
+  ) {
+    super(`cannot use the adopted source ${url}: ${reason}`);
+    this.name = 'AdoptedSourceRefusedError';
+  }
 }
 
 /** The engine family of a runbook's source. */
@@ -92,17 +113,27 @@ export async function openRehearsalSession(o: RehearsalSessionOptions): Promise<
   const app = appLogin(runbook, family);
   const sourcePassword = rehearsalSecret(runbook, runbook.source.password);
 
+  const adoptUrl = runbook.rehearsal?.source.url;
+  const adopted = adoptUrl !== undefined ? adoptedSource(adoptUrl, family, runbook.source.database, runbook.rehearsal?.source.urlPasswordEnv) : undefined;
+  if (!o.resuming && adoptUrl !== undefined && adopted) {
+    // Before any server starts: a refused login leaves nothing running (the CLI makes it a preflight failure).
+    notice(`adopting ${adoptUrl} as the source; adding the app login and rehearsal_writes for the write load`);
+    try {
+      await prepareAdoptedSource(adopted, app.password);
+    } catch (err) {
+      throw new AdoptedSourceRefusedError(adoptUrl, err instanceof Error ? err.message : String(err));
+    }
+  }
   notice(`${o.resuming ? 'reopening' : 'starting'} the rehearsal cloud in ${worldDir}`);
   const world = await openRehearsal({ stateDir: worldDir, runbook, fresh: !o.resuming, log: notice });
-  const adoptUrl = runbook.rehearsal?.source.url;
   if (!o.resuming && adoptUrl === undefined) {
     const rows = runbook.rehearsal?.source.seedRows ?? 300_000;
     notice(`seeding the demo database "${runbook.source.database}" with ${rows} rows`);
     const seed = family === 'postgres' ? seedPostgresDemo : seedMysqlDemo;
-    await seed(world.servers.source.adminUrl, { database: runbook.source.database, rows });
-  } else if (!o.resuming && adoptUrl !== undefined) {
-    notice(`adopting ${adoptUrl} as the source; adding the app login and rehearsal_writes for the write load`);
-    await prepareAdoptedSource(adoptedSource(adoptUrl, family, runbook.source.database, runbook.rehearsal?.source.urlPasswordEnv), app.password);
+    await seed(world.servers.source.adminUrl, { database: runbook.source.database, rows }).catch(async (err: unknown) => {
+      await world.close({ stopServers: true });
+      throw err;
+    });
   }
 
   let load: WriteLoad | undefined;
@@ -133,6 +164,9 @@ export async function openRehearsalSession(o: RehearsalSessionOptions): Promise<
     async finish() {
       await stopLoad();
       return verdict(world, runbook, { load, family, writesLog, app, sourcePassword });
+    },
+    async restoreAdopted(undoSql, slot) {
+      return adopted ? restoreAdoptedSource(adopted, undoSql, slot) : [];
     },
     async close({ removeServers }) {
       await stopLoad();
@@ -173,7 +207,8 @@ async function verdict(
     engine: family,
     strategy: runbook.strategy,
     runbook: runbook.name,
-    downtimeMs: stats?.longestUnavailableMs ?? 0,
+    // Over the whole run: the shared write log holds every runner's acknowledgements (a resumed run's too).
+    ...wholeRunWindow(stats?.longestUnavailableMs ?? 0, o.writesLog),
     writes: { acknowledged: writes.acknowledged, lost: writes.lost, duplicated: writes.duplicated, errors: stats?.errors ?? 0, ...(verifyError !== undefined ? { verified: false as const, verifyError } : {}) },
     endpointWritable: probe.writable,
     ...(probe.error ? { endpointWriteError: probe.error } : {}),
@@ -182,6 +217,13 @@ async function verdict(
     ...((writes.duplicated ?? 0) > 0 ? { duplicatedSample: writes.duplicatedSample } : {}),
   };
   return { summary, writesOk: writes.lost === 0 && writes.duplicated === 0, ...(verifyError !== undefined ? { verifyError } : {}) };
+}
+
+/** downtimeMs over every runner of the run, and whether the window spans a crash (or a stop) of the runner. */
+function wholeRunWindow(thisRunnerMs: number, writesLog: string): { downtimeMs: number; windowSpansCrash?: true; runners?: number } {
+  const logged = windowOfJournals([writesLog]);
+  if (logged.runners <= 1 || logged.longestMs <= thisRunnerMs) return { downtimeMs: thisRunnerMs };
+  return { downtimeMs: logged.longestMs, ...(logged.spansRunners ? { windowSpansCrash: true as const } : {}), runners: logged.runners };
 }
 
 /** Which key encrypts the cluster (or instance) that now answers to the source identifier. */

@@ -49,6 +49,12 @@ export const kmsKeyRef = z
     'is not a KMS key id, multi-Region key id (mrk-...), alias (alias/name), key ARN or alias ARN',
   );
 
+/**
+ * An AWS Region name: a known geography (us, eu, ap, sa, ca, me, af, il, mx, cn; GovCloud and ISO partitions), a
+ * compass direction and a number. Made-up names like zz-nowhere-9 are input errors, not a failure deep in a run.
+ */
+export const AWS_REGION = /^(us|eu|ap|sa|ca|me|af|il|mx|cn)(-gov|-iso[a-z]?)?-(central|north|south|east|west|northeast|northwest|southeast|southwest)-\d{1,2}$/;
+
 /** A secret is referenced, never inlined. */
 export const secretRef = z.union(
   [
@@ -131,6 +137,13 @@ export const dmsSchema = z
     tables: tableMappingSchema.default({ include: ['%.%'], exclude: [] }).describe('DMS selection rules; the sentinel table is always added.'),
     username: z.string().min(1).optional().describe('User DMS connects as; default: source.username.'),
     password: secretRef.optional().describe('Password of the DMS user; default: source.password.'),
+    secretsManagerAccessRoleArn: z
+      .string()
+      .regex(/^arn:(aws|aws-cn|aws-us-gov):iam::\d{12}:role\/.+$/, 'must be an IAM role ARN (arn:aws:iam::ACCOUNT:role/...)')
+      .optional()
+      .describe(
+        'IAM role DMS assumes to read the password secret. With it, and a {secretArn} password, the DMS endpoints name the secret (SecretsManagerSecretId) instead of carrying the password, so a rotation does not break the task.',
+      ),
   })
   .describe('AWS DMS settings for the CDC task.');
 
@@ -292,7 +305,7 @@ export const runbookSchema = z
   .strictObject({
     version: z.literal(1, { error: 'must be 1 (the only runbook format version)' }).describe('Runbook format version.'),
     name: z.string().min(1).max(100).describe('A name for people and reports.'),
-    region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'must be an AWS region like us-east-1').describe('AWS region of the source, the key and DMS.'),
+    region: z.string().regex(AWS_REGION, 'must be an AWS region like us-east-1').describe('AWS region of the source, the key and DMS.'),
     account: z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id').optional().describe('Expected AWS account; ARNs must agree with it.'),
     strategy: z
       .enum(STRATEGIES)

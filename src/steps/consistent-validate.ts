@@ -14,7 +14,7 @@ import { InterruptedError, StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
 import { checkAborted, clusterEndpoint, openDb } from './common.js';
 import type { Ctx } from './common.js';
-import { drainStep } from './drain.js';
+import { drainStepAs } from './drain.js';
 import { family } from './engine.js';
 import { fenceStep } from './fence.js';
 import type { AppliedCounts, ConsistentValidationOutput, DrainOutput, PointTableComparison, RangeDifference } from './outputs.js';
@@ -30,8 +30,18 @@ const ID = 'consistent-validate';
  */
 function briefFenceCtx(ctx: Ctx): Ctx {
   const { fence: _cutover, ...outputs } = ctx.outputs;
-  return { ...ctx, outputs, checkpoints: { ...(ctx.checkpoints ?? {}), fence: ctx.checkpoints?.[ID] ?? {} } };
+  const journaled = ctx.journaled?.bind(ctx);
+  return {
+    ...ctx,
+    outputs,
+    checkpoints: { ...(ctx.checkpoints ?? {}), fence: ctx.checkpoints?.[ID] ?? {} },
+    // The fence's write-ahead records of this run are this step's own, not the cutover fence's.
+    ...(journaled ? { journaled: (stepId: string, key: string) => journaled(stepId === 'fence' ? ID : stepId, key) } : {}),
+  };
 }
+
+/** Its own crash points (REKEY_CRASH_AT): consistent-validate:fence:after-journal, ...:drain:after-sentinel. */
+const briefDrain = drainStepAs(`${ID}:drain`);
 
 /** At most this many differing ranges are looked into row by row, and this many keys named per range. */
 const SAMPLED_RANGES = 5;
@@ -202,8 +212,9 @@ export async function digestRanges(
  * step among its safety guards) and a rollback does too.
  */
 export function consistentValidateStep(): Step<RekeyServices, ConsistentValidationOutput> {
-  const fencer = fenceStep();
-  const lifted = (ctx: Ctx): boolean => ctx.checkpoints?.[ID]?.lifted === true;
+  const fencer = fenceStep(`${ID}:fence`);
+  // The latest `lifted` record of the run (false is journaled before each brief fence, true once it is lifted).
+  const lifted = (ctx: Ctx): boolean => (ctx.journaled ? ctx.journaled(ID, 'lifted').at(-1) : ctx.checkpoints?.[ID]?.lifted) === true;
   // Up while this step has not succeeded (its own finally lifts it) and has not journaled lifting it.
   const isUp = async (ctx: Ctx): Promise<boolean> =>
     !Object.prototype.hasOwnProperty.call(ctx.outputs, ID) && !lifted(ctx) && (await fencer.inEffect!(briefFenceCtx(ctx)));
@@ -261,7 +272,7 @@ export function consistentValidateStep(): Step<RekeyServices, ConsistentValidati
         let fence: FenceState | undefined;
         try {
           fence = await fencer.run(briefFenceCtx(ctx));
-          drain = await drainStep.run({ ...ctx, outputs: { ...ctx.outputs, fence } });
+          drain = await briefDrain.run({ ...ctx, outputs: { ...ctx.outputs, fence } });
           await Promise.all(readers.map((r) => r.begin()));
           point = clock.now();
         } finally {

@@ -91,13 +91,42 @@ export function endpointSettings(rb: Runbook, names: ResourceNames, kind: 'sourc
   };
 }
 
+/**
+ * How a DMS endpoint authenticates: by the Secrets Manager secret (SecretsManagerSecretId + the access role, in
+ * the engine's settings) when the password is a secret reference and dms.secretsManagerAccessRoleArn is set, so a
+ * rotation does not break the task; else by username and password. TLS: verify-full whenever a certificate is given.
+ */
+export function endpointAuth(rb: Runbook): { secret?: { SecretsManagerSecretId: string; SecretsManagerAccessRoleArn: string }; sslMode: string } {
+  const dms = dmsSettings(rb);
+  const ref = dms.password ?? rb.source.password;
+  const sslMode = dms.certificateArn && dms.sslMode !== 'verify-ca' ? 'verify-full' : (dms.sslMode ?? 'verify-full');
+  if ('secretArn' in ref && dms.secretsManagerAccessRoleArn) {
+    return { secret: { SecretsManagerSecretId: ref.secretArn, SecretsManagerAccessRoleArn: dms.secretsManagerAccessRoleArn }, sslMode };
+  }
+  return { sslMode };
+}
+
+/** The plan's words for endpointAuth. */
+function describeAuth(rb: Runbook): string {
+  const auth = endpointAuth(rb);
+  const how = auth.secret ? `SecretsManagerSecretId=${auth.secret.SecretsManagerSecretId} SecretsManagerAccessRoleArn=${auth.secret.SecretsManagerAccessRoleArn}` : `Username=${dmsUsername(rb)} Password=<from the runbook's secret>`;
+  return `${how} SslMode=${auth.sslMode}${dmsSettings(rb).certificateArn ? ` CertificateArn=${dmsSettings(rb).certificateArn}` : ''}`;
+}
+
+/** endpointSettings with the secret's fields merged into the engine's settings block. */
+function withSecret(settings: Partial<CreateEndpointMessage>, rb: Runbook, secret: NonNullable<ReturnType<typeof endpointAuth>['secret']>): Partial<CreateEndpointMessage> {
+  if (profile(rb).family === 'mysql') return { ...settings, MySQLSettings: { ...settings.MySQLSettings, ...secret } };
+  return { ...settings, PostgreSQLSettings: { ...settings.PostgreSQLSettings, ...secret } };
+}
+
 async function ensureEndpoint(ctx: Ctx, kind: 'source' | 'target', instanceArn: string): Promise<Endpoint> {
   const { cloud, names, runbook: rb } = ctx.services;
   const id = kind === 'source' ? names.sourceEndpoint : names.targetEndpoint;
   let endpoint = await findEndpoint(cloud, id);
   if (!endpoint) {
     const db = await mustFindDb(ctx, kind === 'source' ? rb.source.identifier : names.targetCluster, kind);
-    const sslMode = dmsSettings(rb).sslMode ?? 'verify-full';
+    const auth = endpointAuth(rb);
+    const settings = endpointSettings(rb, names, kind);
     const out = await call(`dms:CreateEndpoint ${id}`, async () =>
       cloud.dms.send(
         new CreateEndpointCommand({
@@ -106,11 +135,10 @@ async function ensureEndpoint(ctx: Ctx, kind: 'source' | 'target', instanceArn: 
           EngineName: profile(rb).dmsEngineName,
           ServerName: db.host,
           Port: db.port,
-          Username: dmsUsername(rb),
-          Password: await dmsPassword(ctx),
-          SslMode: sslMode,
+          ...(auth.secret ? {} : { Username: dmsUsername(rb), Password: await dmsPassword(ctx) }),
+          SslMode: auth.sslMode as CreateEndpointMessage['SslMode'],
           ...(dmsSettings(rb).certificateArn ? { CertificateArn: dmsSettings(rb).certificateArn } : {}),
-          ...endpointSettings(rb, names, kind),
+          ...(auth.secret ? withSecret(settings, rb, auth.secret) : settings),
           Tags: rekeyTags(ctx),
         }),
       ),
@@ -139,8 +167,8 @@ export const dmsSetup: Step<RekeyServices, DmsSetupOutput> = {
       ...(ri.create
         ? [{ kind: 'aws' as const, target: 'dms:CreateReplicationInstance', summary: `create ${ri.identifier} (${ri.class}) if missing, PubliclyAccessible=false` }]
         : []),
-      { kind: 'aws', target: 'dms:CreateEndpoint', summary: `source endpoint ${names.sourceEndpoint}`, detail: `EngineName=${engine.dmsEngineName} SslMode=${dmsSettings(rb).sslMode ?? 'verify-full'} ${JSON.stringify(endpointSettings(rb, names, 'source'))}` },
-      { kind: 'aws', target: 'dms:CreateEndpoint', summary: `target endpoint ${names.targetEndpoint} on ${names.targetCluster}`, detail: `EngineName=${engine.dmsEngineName} SslMode=${dmsSettings(rb).sslMode ?? 'verify-full'} ${JSON.stringify(endpointSettings(rb, names, 'target'))}` },
+      { kind: 'aws', target: 'dms:CreateEndpoint', summary: `source endpoint ${names.sourceEndpoint}`, detail: `EngineName=${engine.dmsEngineName} ${describeAuth(rb)} ${JSON.stringify(endpointSettings(rb, names, 'source'))}` },
+      { kind: 'aws', target: 'dms:CreateEndpoint', summary: `target endpoint ${names.targetEndpoint} on ${names.targetCluster}`, detail: `EngineName=${engine.dmsEngineName} ${describeAuth(rb)} ${JSON.stringify(endpointSettings(rb, names, 'target'))}` },
       { kind: 'aws', target: 'dms:TestConnection', summary: 'test both endpoints from the replication instance (DescribeConnections until successful)' },
       { kind: 'aws', target: 'dms:CreateReplicationTask', summary: `CDC task ${names.task} from the snapshot ${engine.positionName}`, detail: `MigrationType=cdc CdcStartPosition=<captured ${engine.positionName}> TargetTablePrepMode=DO_NOTHING TableMappings=${tableMappings(rb)}` },
       { kind: 'wait', target: 'dms:DescribeReplicationTasks', summary: `until ${names.task} is ready` },

@@ -1,12 +1,16 @@
-// fence: stop every writer role from writing on the source, time-boxed; the FenceState (what each role
-// looked like before) is the step output, so unfence restores exactly that, even after a resume.
-import { normalizeAddress } from '../db/types.js';
+// fence: stop every writer role from writing on the source, time-boxed. Write-ahead: each attempt journals what it
+// will change and each principal's prior state before changing anything; unfence restores the union of every
+// record of the run (resume, makeSafe, rollback, undo), so a crash at any instruction forgets nothing.
+import { unfenceStatements } from '../db/sql.js';
+import { mergeFences, normalizeAddress } from '../db/types.js';
+import { crashPoint } from '../engine/crash.js';
 import type { DbAdapter, FenceState, OpenSession } from '../db/types.js';
 import { findReplicationInstance } from '../aws/dms.js';
 import { InterruptedError, StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
 import { dmsUsername, output, withSource } from './common.js';
-import { profile } from './engine.js';
+import { family, profile, type Family } from './engine.js';
+import type { ReplayState } from '../engine/journal.js';
 import type { Ctx } from './common.js';
 import type { FenceOutput } from './outputs.js';
 import type { RekeyServices } from './services.js';
@@ -18,23 +22,78 @@ export function fenceExclusions(ctx: Ctx): string[] {
 }
 
 /**
- * The fence in effect, if any: the one this process applied and has not lifted (`inFlight`), else the fence step's
- * output, else what an attempt killed mid-fence journaled before it changed anything.
+ * Everything any fence of this run recorded: the union of every journaled fence record (each attempt journals
+ * its record before it changes a principal), the fence step's output and the fence this process applied and has
+ * not lifted (`inFlight`), each principal with the oldest prior state recorded. Never a fresh listing: a principal
+ * fenced by a runner killed before its output was journaled reads as "cannot log in" now and would be forgotten.
+ * Undefined when nothing was recorded.
  */
 export function currentFence(ctx: Ctx, inFlight?: FenceState): FenceState | undefined {
-  return inFlight ?? output(ctx, 'fence') ?? fenceCheckpoint(ctx);
+  return mergeFences([...fenceCheckpoints(ctx), output(ctx, 'fence'), inFlight]);
 }
 
-/** The roles' state journaled by the fence step before it changed anything. */
-function fenceCheckpoint(ctx: Ctx): FenceState | undefined {
-  return ctx.checkpoints?.fence?.before as FenceState | undefined;
+/** Every fence record journaled by the fence step before it changed anything, oldest first. */
+function fenceCheckpoints(ctx: Ctx): readonly (FenceState | undefined)[] {
+  return (ctx.journaled?.('fence', 'before') ?? [ctx.checkpoints?.fence?.before]) as readonly (FenceState | undefined)[];
 }
 
-/** Restores the roles to their pre-fence state (idempotent). Returns whether there was a fence to lift. */
+/** currentFence from a replayed journal, for the CLI's endings (rehearsal summary, rollback). */
+export function fenceOfJournal(state: Pick<ReplayState, 'checkpointHistory' | 'succeeded'>): FenceState | undefined {
+  const journaled = (state.checkpointHistory.get('fence')?.get('before') ?? []) as readonly (FenceState | undefined)[];
+  return mergeFences([...journaled, state.succeeded.get('fence')?.output as FenceState | undefined]);
+}
+
+/** What a summary says when the source refuses the application's writes: who rekey fenced, and the SQL undoing it. */
+export function unwritableAdvice(state: FenceState | undefined, fam: Family): { stillFenced: string[]; undo: string[] } {
+  if (!state) return { stillFenced: [], undo: [] };
+  const fenced = fencedByRekey(state);
+  return { stillFenced: fenced, undo: unfenceStatements({ ...state, principals: state.principals.filter((p) => fenced.includes(p.name)) }, fam) };
+}
+
+/** Principals the fence changed (they could log in before it): the ones that must be able to again. */
+export function fencedByRekey(state: FenceState): string[] {
+  return state.principals.filter((p) => p.before.rolcanlogin === true || p.before.accountLocked === false).map((p) => p.name);
+}
+
+/** Thrown when the source is still fenced after an unfence: names who, and the SQL that undoes it by hand. */
+export class StillFencedError extends StepError {
+  constructor(
+    readonly fenced: string[],
+    readonly undoSql: string[],
+  ) {
+    super(
+      `the source is still fenced: ${fenced.join(', ')} cannot log in. Run \`rekey rollback\` again, or undo it by hand on the source as the master user: ${undoSql.join(' ')}`,
+      'fatal',
+      undoSql,
+    );
+  }
+}
+
+/**
+ * Restores the roles to their pre-fence state (idempotent), then checks it: every principal the fence changed
+ * must be able to log in again, else StillFencedError. Returns whether there was a fence to lift.
+ */
 export async function unfence(ctx: Ctx, inFlight?: FenceState): Promise<boolean> {
   const state = currentFence(ctx, inFlight);
   if (!state) return false;
-  await withSource(ctx, (db) => db.unfence(state));
+  const mustLogIn = fencedByRekey(state);
+  if (state.principals.length > 0) {
+    const still = await withSource(ctx, async (db) => {
+      try {
+        await db.unfence(state);
+      } catch (error) {
+        if (error instanceof InterruptedError) throw error;
+        ctx.report.log('error', error instanceof Error ? error.message : String(error));
+      }
+      if (db.stillFenced) return db.stillFenced(state);
+      const writers = new Set(await db.writerPrincipals(fenceExclusions(ctx)));
+      return mustLogIn.filter((p) => !writers.has(p));
+    });
+    if (still.length > 0) {
+      const undo = unfenceStatements({ ...state, principals: state.principals.filter((p) => still.includes(p.name)) }, family(ctx.services.runbook));
+      throw new StillFencedError(still, undo);
+    }
+  }
   ctx.report.log('info', `unfenced ${state.principals.map((p) => p.name).join(', ') || 'nothing'}`);
   return true;
 }
@@ -124,7 +183,7 @@ export async function guardOpenSessions(ctx: Ctx, db: DbAdapter, addresses: read
  * The fence step. Its undo lifts the fence (the engine calls it to make the source safe and on rollback); it also
  * remembers, in this process, a fence applied by an attempt that has not finished (for contexts without checkpoints).
  */
-export function fenceStep(): Step<RekeyServices, FenceOutput> {
+export function fenceStep(crashAs = 'fence'): Step<RekeyServices, FenceOutput> {
   let inFlight: FenceState | undefined;
   return {
     id: 'fence',
@@ -146,22 +205,29 @@ export function fenceStep(): Step<RekeyServices, FenceOutput> {
       // Read before the fence goes up: inside it every call is write downtime.
       const addresses = await dmsAddresses(ctx);
       return withSource(ctx, async (db) => {
-        const principals = (rb.cutover.writerRoles ?? (await db.writerPrincipals(exclude))).filter((p) => !exclude.includes(p));
+        // What earlier attempts recorded stays in: a principal they fenced may not be listed as a writer any more.
+        const journaled = currentFence(ctx, inFlight);
+        const listed = rb.cutover.writerRoles ?? (await db.writerPrincipals(exclude));
+        const principals = [...new Set([...listed, ...(journaled?.principals.map((p) => p.name) ?? [])])].filter((p) => !exclude.includes(p));
         if (principals.length === 0) ctx.report.log('warn', 'no writer roles to fence: nothing stops writes during the cutover');
-        // The roles' state is journaled before anything changes: a runner killed mid-fence must not come back,
-        // read the half-fenced roles as "before", and later restore them fenced.
-        const previous = fenceCheckpoint(ctx);
+        // Write-ahead: the record (every principal with its prior state) is journaled, fsync'd, before the first
+        // principal changes; a runner killed at any later instruction leaves a record that names what it touched.
         const state = await db.fence(principals, {
-          ...(previous ? { previous } : {}),
+          ...(journaled ? { previous: journaled } : {}),
           beforeChange: async (before) => {
-            inFlight = before;
-            await ctx.checkpoint?.('before', before);
+            const record = mergeFences([journaled, before])!;
+            inFlight = record;
+            await ctx.checkpoint?.('before', record);
+            crashPoint(`${crashAs}:after-journal`);
           },
+          afterEach: (_name, n) => crashPoint(`${crashAs}:after-principal:${n}`),
         });
-        inFlight = state;
+        const fenced = mergeFences([journaled, state])!;
+        inFlight = fenced;
         ctx.report.log('info', `fenced ${principals.join(', ') || 'nothing'}`);
+        crashPoint(`${crashAs}:after-sessions`);
         const open = await guardOpenSessions(ctx, db, addresses, 'once the fence is up');
-        return { ...state, dmsAddresses: addresses, ...(open.length > 0 ? { unfenced: open } : {}) };
+        return { ...fenced, dmsAddresses: addresses, ...(open.length > 0 ? { unfenced: open } : {}) };
       });
     },
     inEffect: (ctx) => currentFence(ctx, inFlight) !== undefined,

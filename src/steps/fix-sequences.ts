@@ -1,5 +1,6 @@
 // fix-sequences: DMS does not carry sequence positions. Copy each sequence's position from the fenced
 // source, raise it to the column maximum where that is higher, then verify nothing is behind.
+import { crashPoint } from '../engine/crash.js';
 import type { DbAdapter, SequenceState } from '../db/types.js';
 import { StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
@@ -51,12 +52,14 @@ export const fixSequences: Step<RekeyServices, FixSequencesOutput> = {
       const targetSeqs = await db.sequences();
       const missing = sourceSeqs.filter((s) => !targetSeqs.some((t) => t.name === s.name)).map((s) => s.name);
       const need = await requiredNext(db, targetSeqs, sourceNext);
+      crashPoint('fix-sequences:after-read');
       let raised = 0;
       for (const seq of targetSeqs) {
         const want = need.get(seq.name);
         if (want !== undefined && (seq.nextValue === null || seq.nextValue < want)) {
           await db.raiseSequence(seq.name, want);
           raised++;
+          crashPoint('fix-sequences:after-raise');
         }
       }
       const after = await db.sequences();

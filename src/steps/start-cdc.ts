@@ -1,5 +1,6 @@
 // start-cdc: StartReplicationTask (start-replication at the captured position the first time; a task that ran
 // before is resumed, never restarted, since a restart would recreate the slot), then wait for `running`.
+import { crashPoint } from '../engine/crash.js';
 import { StartReplicationTaskCommand, StopReplicationTaskCommand } from '@aws-sdk/client-database-migration-service';
 import { findTask, waitTask } from '../aws/dms.js';
 import { call } from '../aws/errors.js';
@@ -61,6 +62,7 @@ export async function stopTask(ctx: Ctx, fast: boolean, timeoutSeconds?: number)
   const arn = task.ReplicationTaskArn;
   if (task.Status === 'running' || task.Status === 'starting') {
     await call('dms:StopReplicationTask', () => cloud.dms.send(new StopReplicationTaskCommand({ ReplicationTaskArn: arn })));
+    if (fast) crashPoint('stop-task:after-stop-call');
   }
   if (task.Status === 'ready' || task.Status === 'failed') return task.Status;
   const stopped = await waitTask(cloud, names.task, 'stopped', waitEnv(ctx, fast, timeoutSeconds));

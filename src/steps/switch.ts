@@ -4,6 +4,7 @@
 // `available` under an endpoint address that starts with the new identifier.
 import { ModifyDBClusterCommand, ModifyDBInstanceCommand } from '@aws-sdk/client-rds';
 import { call } from '../aws/errors.js';
+import { crashPoint } from '../engine/crash.js';
 import { waitClusterAvailable, waitClusterRenamed, waitInstanceAvailable, waitInstanceRenamed } from '../aws/rds.js';
 import { StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
@@ -26,6 +27,7 @@ async function rename(ctx: Ctx, from: DbView, to: string): Promise<void> {
     await call(`rds:ModifyDBInstance ${id} -> ${to}`, () =>
       cloud.rds.send(new ModifyDBInstanceCommand({ DBInstanceIdentifier: id, NewDBInstanceIdentifier: to, ApplyImmediately: true })),
     );
+    crashPoint('switch:after-rename-call');
     ctx.report.log('info', `renaming instance ${id} -> ${to} (AWS: the new DNS name takes about ${INSTANCE_RENAME_DNS_SECONDS / 60} minutes)`);
     await waitInstanceRenamed(cloud, to, waitEnv(ctx, true));
     return;
@@ -34,6 +36,7 @@ async function rename(ctx: Ctx, from: DbView, to: string): Promise<void> {
   await call(`rds:ModifyDBCluster ${id} -> ${to}`, () =>
     cloud.rds.send(new ModifyDBClusterCommand({ DBClusterIdentifier: id, NewDBClusterIdentifier: to, ApplyImmediately: true })),
   );
+  crashPoint('switch:after-rename-call');
   ctx.report.log('info', `renaming ${id} -> ${to}`);
   await waitClusterRenamed(cloud, to, before, waitEnv(ctx, true));
 }
@@ -60,6 +63,7 @@ async function swap(ctx: Ctx, newKey: string, plan: { park: string; parkAt: stri
   } else if (await findDb(ctx, plan.parkAt)) {
     await waitAvailable(ctx, plan.parkAt);
   }
+  crashPoint('switch:between-renames');
   atDest = await findDb(ctx, plan.bringTo);
   if (isMoving(atDest)) return;
   const moving = await findDb(ctx, plan.bring);
@@ -102,9 +106,14 @@ export const switchStep: Step<RekeyServices, SwitchOutput> = {
       },
     ];
   },
-  async run(ctx) {
-    const { names, runbook: rb } = ctx.services;
+  async run(outer) {
+    const { names, runbook: rb } = outer.services;
     if (rb.cutover.switch === 'none') return { mode: 'none', newName: names.targetCluster };
+    // An interrupt (Ctrl-C) must not stop the rename pair halfway, with nothing answering on the database's name:
+    // the switch finishes (its waits ignore the signal) and the runner stops after it. A second Ctrl-C still exits.
+    const ctx = { ...outer, signal: new AbortController().signal };
+    if (outer.signal.aborted) ctx.report.log('warn', 'interrupt received: finishing the switch (both renames) before stopping');
+    else outer.signal.addEventListener('abort', () => ctx.report.log('warn', 'interrupt received: finishing the switch (both renames) before stopping'), { once: true });
     const newKey = await newKeyArn(ctx);
     // The fence time-box only guards the start: once a rename began, finishing it is the safe direction.
     const atSource = await findDb(ctx, rb.source.identifier);

@@ -20,6 +20,8 @@ interface Args {
   yes: boolean;
   json: boolean;
   failAt?: string;
+  /** Steps finish their sleep even when interrupted (like a switch completing its rename pair). */
+  finishOnInterrupt?: boolean;
 }
 
 function parse(argv: string[]): Args {
@@ -34,6 +36,7 @@ function parse(argv: string[]): Args {
     else if (v === '--yes') a.yes = true;
     else if (v === '--json') a.json = true;
     else if (v === '--fail-at') a.failAt = next();
+    else if (v === '--finish-on-interrupt') a.finishOnInterrupt = true;
     else if (v === '--run-id') a.runId = next();
     else a.runId = v;
   }
@@ -55,6 +58,7 @@ interface FakeServices {
   resources: string;
   stepMs: number;
   failAt?: string;
+  finishOnInterrupt?: boolean;
   secret: string;
   /** The step entered last (what the engine makes safe after). */
   current?: string;
@@ -79,7 +83,7 @@ function fakeStep(id: string, gate = false): Step<FakeServices> {
       }
       ctx.report.progress(`working on ${id} with password ${s.secret}`, 50);
       ctx.report.log('info', `connecting as admin:${s.secret}@db`);
-      await sleep(s.stepMs, ctx.signal);
+      await sleep(s.stepMs, s.finishOnInterrupt ? new AbortController().signal : ctx.signal);
       if (s.failAt === id) throw new StepError(`${id} failed on purpose (secret ${s.secret})`, 'fatal');
       s.trace(`exit ${id}`);
       return { id, note: `made ${id}`, token: s.secret };
@@ -112,7 +116,7 @@ async function main(): Promise<void> {
     store,
     runId,
     flow,
-    services: { trace: (l) => appendFileSync(args.trace, `${l}\n`), resources, stepMs: args.stepMs, ...(args.failAt ? { failAt: args.failAt } : {}), secret },
+    services: { trace: (l) => appendFileSync(args.trace, `${l}\n`), resources, stepMs: args.stepMs, ...(args.failAt ? { failAt: args.failAt } : {}), ...(args.finishOnInterrupt ? { finishOnInterrupt: true } : {}), secret },
     ...(args.command === 'run'
       ? { created: { t: 'run_created' as const, at: new Date().toISOString(), runId, flowId: 'fake', runbookPath: 'fake.yaml', runbookName: 'fake', provider: 'rehearsal' as const, meta: {} } }
       : {}),

@@ -371,6 +371,17 @@ describe('fence', () => {
     expect(await isLocked(user('w'), '%')).toBe(false);
   });
 
+  it('an empty fence runs no SQL (never `USER IN ()`); stillFenced names what an unfence left locked', async () => {
+    expect(await db.fence([])).toMatchObject({ principals: [] });
+    await db.unfence({ principals: [], at: new Date().toISOString() });
+    expect(await isLocked(user('w'), '%')).toBe(false);
+    const state = await db.fence([writer, locked]);
+    expect(await db.stillFenced?.(state)).toEqual([writer]);
+    await db.unfence(state);
+    expect(await db.stillFenced?.(state)).toEqual([]);
+    expect(await isLocked(user('l'), '%')).toBe(true);
+  });
+
   it('a bare user name fences every host of that user', async () => {
     const state = await db.fence([user('m')]);
     expect(state.principals.map((p) => p.name).sort()).toEqual([`${user('m')}@%`, `${user('m')}@localhost`]);

@@ -418,6 +418,17 @@ describe('fence', () => {
     expect(await attrs()).toEqual(original);
   });
 
+  it('an empty fence runs no statement; stillFenced names what an unfence left locked', async () => {
+    const original = await attrs();
+    expect(await db.fence([])).toMatchObject({ principals: [] });
+    await db.unfence({ principals: [], at: new Date().toISOString() });
+    expect(await attrs()).toEqual(original);
+    const state = await db.fence([writer]);
+    expect(await db.stillFenced?.(state)).toEqual([writer]);
+    await db.unfence(state);
+    expect(await db.stillFenced?.(state)).toEqual([]);
+  });
+
   it('refuses to fence its own role or an unknown one, changing nothing', async () => {
     const before = await attrs();
     await expect(db.fence([writer, endpoint.user])).rejects.toThrow(/itself connects as/);

@@ -80,7 +80,8 @@ describe('engine: killed runners resume', () => {
     await waitFor(() => traceOf(trace).some((l) => l.startsWith('enter s1 ')));
     const second = await start(['resume', 'livetest', ...common, '--step-ms', '10']).done;
     expect(second.code).toBe(1);
-    expect(second.stderr).toMatch(/run livetest is already being run by process \d+/);
+    expect(second.stderr).toMatch(/run livetest is held by process \d+ since \S+/);
+    expect(second.stderr).not.toContain('internal error');
     first.child.kill('SIGKILL');
     await first.done;
     expect(count(traceOf(trace), 'enter s1 ')).toBe(1);
@@ -136,6 +137,38 @@ describe('engine: killed runners resume', () => {
     expect(count(lines, 'enter s2 ')).toBe(2);
     expect(count(lines, 'exit s2')).toBe(1);
     expect(count(lines, 'enter s1 ')).toBe(1);
+  });
+
+  it('a second SIGINT within 2 s exits at once (130) with the resume hint, leaving a resumable journal', async () => {
+    const dir = tempDir();
+    const trace = join(dir, 'trace.log');
+    const state = join(dir, 'state');
+    const first = start(['run', '--run-id', 'twicetst', '--state-dir', state, '--trace', trace, '--step-ms', '4000', '--yes', '--finish-on-interrupt']);
+    await waitFor(() => traceOf(trace).some((l) => l.startsWith('enter s2 ')));
+    first.child.kill('SIGINT');
+    await new Promise((r) => setTimeout(r, 200));
+    first.child.kill('SIGINT');
+    const stopped = await first.done;
+    expect(stopped.code).toBe(130);
+    expect(stopped.stderr).toContain('forced exit');
+    expect(stopped.stderr).toContain('rekey resume twicetst');
+    // It did not wait for the step: s2 never exited.
+    expect(count(traceOf(trace), 'exit s2')).toBe(0);
+    const resumed = await start(['resume', 'twicetst', '--state-dir', state, '--trace', trace, '--step-ms', '10', '--yes']).done;
+    expect(resumed.code).toBe(0);
+  });
+
+  it('one SIGINT lets a step that finishes on interrupt complete, then stops with 130 before the next', async () => {
+    const dir = tempDir();
+    const trace = join(dir, 'trace.log');
+    const state = join(dir, 'state');
+    const first = start(['run', '--run-id', 'oncetest', '--state-dir', state, '--trace', trace, '--step-ms', '1500', '--yes', '--finish-on-interrupt']);
+    await waitFor(() => traceOf(trace).some((l) => l.startsWith('enter s2 ')));
+    first.child.kill('SIGINT');
+    const stopped = await first.done;
+    expect(stopped.code).toBe(130);
+    expect(count(traceOf(trace), 'exit s2')).toBe(1);
+    expect(count(traceOf(trace), 'enter s3 ')).toBe(0);
   });
 
   it('a failed step exits 5 after making the source safe, and never leaks the secret', async () => {

@@ -95,3 +95,37 @@ export function adoptedSource(url: string, engine: 'postgres' | 'mysql', fallbac
     ...(password !== undefined ? { password } : {}),
   };
 }
+
+/**
+ * After a finished rehearsal, gives the adopted database back what the rehearsal changed on it: the logins the fence
+ * locked (`undoSql`, from the run's fence records) and the replication slots it left (rekey's slot and the rehearsal's
+ * own `rh_` slots, when inactive), so the next rehearsal on it starts clean. Returns what it did, for the log.
+ */
+export async function restoreAdoptedSource(src: AdoptedSource, undoSql: readonly string[], slot: string): Promise<string[]> {
+  const done: string[] = [];
+  if (src.engine === 'postgres') {
+    const c = new pg.Client({ host: src.host, port: src.port, database: src.database, user: src.user, password: src.password, application_name: 'rekey-adopt' });
+    await c.connect();
+    try {
+      for (const sql of undoSql) await c.query(sql);
+      if (undoSql.length > 0) done.push(`restored ${undoSql.length} login setting(s)`);
+      const slots = await c.query<{ slot_name: string }>(
+        "SELECT slot_name FROM pg_replication_slots WHERE NOT active AND (slot_name = $1 OR slot_name LIKE 'rh\\_%')",
+        [slot],
+      );
+      for (const s of slots.rows) await c.query('SELECT pg_drop_replication_slot($1)', [s.slot_name]);
+      if (slots.rows.length > 0) done.push(`dropped slot(s) ${slots.rows.map((s) => s.slot_name).join(', ')}`);
+    } finally {
+      await c.end();
+    }
+    return done;
+  }
+  const conn = await mysql.createConnection({ host: src.host, port: src.port, database: src.database, user: src.user, ...(src.password !== undefined ? { password: src.password } : {}) });
+  try {
+    for (const sql of undoSql) await conn.query(sql);
+    if (undoSql.length > 0) done.push(`unlocked ${undoSql.length} account(s)`);
+  } finally {
+    await conn.end();
+  }
+  return done;
+}

@@ -160,8 +160,9 @@ export function startWriteLoad(opts: WriteLoadOptions): WriteLoad {
           counter += 1;
           const token = `${tokenPrefix}-${counter}`;
           await session.write(token, counter);
-          journal.append(token);
-          onSuccess(Date.now());
+          const ackedAt = Date.now();
+          journal.append(`${token} ${ackedAt}`);
+          onSuccess(ackedAt);
         } catch (error) {
           if (error instanceof JournalError) throw error;
           onFailure(startedAt, error);
@@ -409,9 +410,50 @@ export function readJournalTokens(journalPaths: string[]): Set<string> {
   for (const journalPath of journalPaths) {
     const lines = fs.readFileSync(journalPath, 'utf8').split('\n');
     lines.pop(); // after the last newline: empty, or an incomplete line
-    for (const line of lines) if (line !== '') tokens.add(line);
+    // A line is `token` or `token ackedAtMs` (the time lets the window be measured across runners).
+    for (const line of lines) if (line !== '') tokens.add(line.split(' ')[0]!);
   }
   return tokens;
+}
+
+/** The longest write-unavailable window a shared write log shows, over every runner that appended to it. */
+export interface LoggedWindow {
+  /** Longest gap between two consecutive acknowledged writes (ms), 0 with fewer than two. */
+  longestMs: number;
+  /** Whether that gap lies between two runners' loads: a runner died (or stopped) inside it. */
+  spansRunners: boolean;
+  /** How many loads (runners) wrote to the log. */
+  runners: number;
+}
+
+/**
+ * The window over the whole run from the shared write log: the longest gap between consecutive acknowledgements,
+ * whichever runner made them. Time with no runner alive counts as unavailable (no write proves otherwise).
+ */
+export function windowOfJournals(journalPaths: string[]): LoggedWindow {
+  const acks: { at: number; load: string }[] = [];
+  for (const journalPath of journalPaths) {
+    if (!fs.existsSync(journalPath)) continue;
+    const lines = fs.readFileSync(journalPath, 'utf8').split('\n');
+    lines.pop();
+    for (const line of lines) {
+      const [token, at] = line.split(' ');
+      const t = Number(at);
+      if (!token || !Number.isFinite(t)) continue;
+      acks.push({ at: t, load: token.slice(0, token.lastIndexOf('-')) });
+    }
+  }
+  acks.sort((a, b) => a.at - b.at);
+  let longestMs = 0;
+  let spansRunners = false;
+  for (let i = 1; i < acks.length; i++) {
+    const gap = acks[i]!.at - acks[i - 1]!.at;
+    if (gap > longestMs) {
+      longestMs = gap;
+      spansRunners = acks[i]!.load !== acks[i - 1]!.load;
+    }
+  }
+  return { longestMs, spansRunners, runners: new Set(acks.map((a) => a.load)).size };
 }
 
 /** Every acknowledged token must appear exactly once in `rehearsal_writes` of the database serving the endpoint. */

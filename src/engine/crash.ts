@@ -1,0 +1,37 @@
+// Deterministic crash points for tests: REKEY_CRASH_AT names points (comma-separated) at which the runner kills
+// itself with SIGKILL, as abruptly as a power cut: no finally, no journal record, no unfence. Unset in real runs.
+//
+// Points: step:before:<id> (step_started journaled, nothing done), step:after:<id> (step_succeeded journaled),
+// fence:after-journal (the fence record is durable, no principal changed yet), fence:after-principal:<n> (the n-th
+// principal was fenced), fence:after-sessions (all fenced and their sessions gone, the output not yet journaled),
+// drain:after-sentinel, stop-task:after-stop-call, fix-sequences:after-read (both sides' counters read, none raised),
+// fix-sequences:after-raise (only when a counter was behind), switch:after-rename-call (a rename was
+// asked for, its wait not begun), switch:between-renames (the old database is parked, the new one not yet moved).
+// A point may carry `@N` to fire on its N-th visit only (e.g. switch:after-rename-call@2).
+
+const visits = new Map<string, number>();
+
+/** The configured points, parsed once per call (tests set the variable per child process). */
+function configured(): { point: string; nth: number }[] {
+  const raw = process.env.REKEY_CRASH_AT;
+  if (!raw) return [];
+  return raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+    .map((s) => {
+      const at = s.lastIndexOf('@');
+      return at > 0 ? { point: s.slice(0, at), nth: Number(s.slice(at + 1)) || 1 } : { point: s, nth: 1 };
+    });
+}
+
+/** Dies here (SIGKILL to itself) when REKEY_CRASH_AT names this point; a no-op otherwise. */
+export function crashPoint(point: string): void {
+  const wanted = configured().filter((c) => c.point === point);
+  if (wanted.length === 0) return;
+  const n = (visits.get(point) ?? 0) + 1;
+  visits.set(point, n);
+  if (!wanted.some((c) => c.nth === n)) return;
+  process.stderr.write(`REKEY_CRASH_AT: crashing at ${point}\n`);
+  process.kill(process.pid, 'SIGKILL');
+}
