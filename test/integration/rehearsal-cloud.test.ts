@@ -12,7 +12,7 @@ import type { ReplicationTask } from '@aws-sdk/client-database-migration-service
 import { DescribeKeyCommand, GetKeyPolicyCommand, ListGrantsCommand } from '@aws-sdk/client-kms';
 import {
   CreateDBClusterSnapshotCommand, CreateDBInstanceCommand, DescribeDBClusterParametersCommand, DescribeDBClustersCommand, DescribeDBClusterSnapshotsCommand,
-  DescribeDBProxiesCommand, DescribeDBSnapshotsCommand, ModifyDBClusterCommand, RestoreDBClusterFromSnapshotCommand, waitUntilDBClusterAvailable,
+  DescribeEngineDefaultParametersCommand, DescribeDBSnapshotsCommand, ModifyDBClusterCommand, RestoreDBClusterFromSnapshotCommand, waitUntilDBClusterAvailable,
   waitUntilDBClusterSnapshotAvailable,
 } from '@aws-sdk/client-rds';
 import type { DBCluster , RDSClient} from '@aws-sdk/client-rds';
@@ -344,7 +344,7 @@ describe('rehearsal cloud (PostgreSQL)', () => {
   }, 30_000);
 
   test('an unknown command fails loudly, naming it', async () => {
-    await expect(world.cloud.rds.send(new DescribeDBProxiesCommand({}))).rejects.toThrow(/does not implement rds:DescribeDBProxies/);
+    await expect(world.cloud.rds.send(new DescribeEngineDefaultParametersCommand({ DBParameterGroupFamily: 'postgres15' }))).rejects.toThrow(/does not implement rds:DescribeEngineDefaultParameters/);
   });
 
   test('an Aurora world has no DB snapshots: DescribeDBSnapshots answers an empty list, as AWS does (rekey inventory reads it)', async () => {

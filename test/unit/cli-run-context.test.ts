@@ -43,8 +43,9 @@ describe('run context', () => {
     expect(runContext({ runbook: rb, runId: 'ctx12345', provider: 'aws', flow }).flow).toBe(flow);
   });
 
-  test('a strategy that does not run yet is a preflight failure (exit 4)', () => {
-    const rb: Runbook = { ...runbook(), strategy: 'blue-green' };
+  test('a strategy the engine cannot run is a preflight failure (exit 4)', () => {
+    // clone is Aurora only: an RDS instance cannot take it.
+    const rb: Runbook = { ...runbook('runbooks/rds-postgres.yaml'), strategy: 'clone' };
     expect(() => flowFor(rb)).toThrow(CliError);
     try {
       flowFor(rb);
