@@ -21,6 +21,11 @@ import type { Endpoint, ReplicationTask } from '@aws-sdk/client-database-migrati
 import { DescribeKeyCommand, GetKeyPolicyCommand, KMSClient, ListAliasesCommand, ListGrantsCommand } from '@aws-sdk/client-kms';
 import type { KeyMetadata } from '@aws-sdk/client-kms';
 import {
+  CreateBlueGreenDeploymentCommand,
+  DeleteBlueGreenDeploymentCommand,
+  DescribeBlueGreenDeploymentsCommand,
+  DescribeDBProxiesCommand,
+  SwitchoverBlueGreenDeploymentCommand,
   CreateDBClusterSnapshotCommand,
   CreateDBInstanceCommand,
   DescribeDBClusterParametersCommand,
@@ -44,9 +49,10 @@ import {
   ModifyDBInstanceCommand,
   RestoreDBInstanceFromDBSnapshotCommand,
 } from '@aws-sdk/client-rds';
-import type { DBCluster, DBClusterSnapshot, DBInstance, DBSnapshot, Event } from '@aws-sdk/client-rds';
+import type { BlueGreenDeployment, DBCluster, DBClusterSnapshot, DBInstance, DBSnapshot, Event } from '@aws-sdk/client-rds';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { Cloud } from '../../src/aws/cloud.js';
+import type { MyNative, PgNative, SubscriptionState } from '../../src/db/native.js';
 import type { BinaryLog, DbAdapter, DbConnector, DbEndpoint, FenceState, KeyRange, OpenSession, SequenceState, SlotInfo, SnapshotReader, TableRef } from '../../src/db/types.js';
 import type { Flow, StepContext } from '../../src/engine/types.js';
 import { runbookSchema } from '../../src/runbook/schema.js';
@@ -125,6 +131,17 @@ function fault(name: string, message = name): Error {
 }
 
 type Side = 'source' | 'target';
+
+/** As the SDK's send: always a promise, a fault is a rejection (callers may use .catch on it). */
+function asSdk<I, O>(fn: (input: I) => O): (input: I) => Promise<O> {
+  return (input) => {
+    try {
+      return Promise.resolve(fn(input));
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+  };
+}
 
 /** In-memory state of everything; tests poke at it to make things fail. */
 export class World {
@@ -213,6 +230,17 @@ export class World {
   ];
   binlogRetentionHours: number | null = 24;
   private pendingCrashRecovery: { dueAtCall: number; events: Event[] } | undefined;
+
+  // --- native replication (strategy native): what the SQL leaves behind, per database
+  publications: Record<Side, Set<string>> = { source: new Set(), target: new Set() };
+  subscriptions: Record<Side, Map<string, SubscriptionState>> = { source: new Map(), target: new Map() };
+  /** MySQL: the replica configured by rds_set_external_source, and whether its threads run. */
+  replicas: Record<Side, { sourceHost: string; running: boolean; executed: { file: string; position: number } } | undefined> = { source: undefined, target: undefined };
+  /** Creations and removals the native SQL made (publications, subscriptions, replica settings). */
+  nativeCreates = 0;
+  nativeDeletes = 0;
+  // --- Blue/Green deployments, by name
+  deployments = new Map<string, BlueGreenDeployment>();
 
   // --- RDS instances
   readonly isInstance: boolean;
@@ -355,6 +383,7 @@ export class World {
       const i: DBInstance = { DBInstanceIdentifier: input.DBInstanceIdentifier, DBInstanceStatus: 'creating', KmsKeyId: snap?.KmsKeyId, Endpoint: endpoint(input.DBInstanceIdentifier), BackupRetentionPeriod: 1, MonitoringInterval: 0 };
       this.instances.set(input.DBInstanceIdentifier, i);
       this.slots.target = new Map(this.slots.source);
+      this.publications.target = new Set(this.publications.source);
       return { DBInstance: i };
     });
     rdsMock.on(CreateDBInstanceReadReplicaCommand).callsFake((input: { DBInstanceIdentifier: string }) => {
@@ -391,7 +420,7 @@ export class World {
       i.MaxAllocatedStorage = input.MaxAllocatedStorage as number;
       return { DBInstance: i };
     });
-    rdsMock.on(DescribeDBInstancesCommand).callsFake((input: { DBInstanceIdentifier: string }) => {
+    rdsMock.on(DescribeDBInstancesCommand).callsFake(asSdk((input: { DBInstanceIdentifier: string }) => {
       const i: (DBInstance & { renameLeft?: number }) | undefined = this.instances.get(input.DBInstanceIdentifier);
       if (!i) throw fault('DBInstanceNotFoundFault');
       if (i.renameLeft !== undefined) {
@@ -407,7 +436,7 @@ export class World {
       const copy = { ...i };
       if (i.DBInstanceStatus !== 'available') i.DBInstanceStatus = 'available';
       return { DBInstances: [copy] };
-    });
+    }));
   }
 
   get names() {
@@ -486,6 +515,7 @@ export class World {
       };
       this.clusters.set(input.DBClusterIdentifier, c);
       this.slots.target = new Map(this.slots.source);
+      this.publications.target = new Set(this.publications.source);
       return { DBCluster: c };
     });
     rdsMock.on(CreateDBInstanceCommand).callsFake((input: { DBInstanceIdentifier: string; DBInstanceClass: string }) => {
@@ -526,6 +556,7 @@ export class World {
       this.clusters.set(input.NewDBClusterIdentifier, renamed);
       return { DBCluster: renamed };
     });
+    this.installBlueGreen();
     // ---------------- KMS
     kmsMock.on(DescribeKeyCommand).callsFake(() => ({ KeyMetadata: this.key }));
     kmsMock.on(ListAliasesCommand).resolves({ Aliases: [{ AliasName: 'alias/app-new' }] });
@@ -640,6 +671,95 @@ export class World {
     });
   }
 
+  /**
+   * Blue/Green deployments as RDS keeps them: found by name or source ARN; a second create with the same name is
+   * refused; PROVISIONING and SWITCHOVER_IN_PROGRESS move on at each describe; the switchover swaps the names (blue
+   * becomes <id>-old1); DeleteTarget deletes green (refused after a switchover); a deleted deployment is gone.
+   */
+  private installBlueGreen(): void {
+    const log = (what: string) => this.timeline.push(what);
+    const id = this.runbook.source.identifier;
+    const arnOf = (name: string) => `arn:aws:rds:us-east-1:111122223333:${this.isInstance ? 'db' : 'cluster'}:${name}`;
+    const green = `${id}-green-abc123`;
+    rdsMock.on(DescribeDBProxiesCommand).resolves({ DBProxies: [] });
+    const rename = (from: string, to: string) => {
+      if (this.isInstance) {
+        const i = this.instances.get(from);
+        if (!i) return;
+        this.instances.delete(from);
+        this.instances.set(to, { ...i, DBInstanceIdentifier: to, DBInstanceArn: arnOf(to), Endpoint: { Address: `${to}.abc123.us-east-1.rds.amazonaws.com`, Port: i.Endpoint?.Port ?? 5432 } });
+        return;
+      }
+      const c = this.clusters.get(from);
+      if (!c) return;
+      this.clusters.delete(from);
+      this.clusters.set(to, { ...c, DBClusterIdentifier: to, DBClusterArn: arnOf(to), Endpoint: `${to}.cluster-abc.us-east-1.rds.amazonaws.com` });
+    };
+    rdsMock.on(DescribeBlueGreenDeploymentsCommand).callsFake((input: { Filters?: { Name: string; Values: string[] }[] }) => {
+      const f = input.Filters?.[0];
+      const found = [...this.deployments.values()].filter((d) =>
+        f === undefined || (f.Name === 'blue-green-deployment-name' ? f.Values.includes(d.BlueGreenDeploymentName ?? '') : f.Name === 'source' ? f.Values.includes(d.Source ?? '') : false),
+      );
+      const copies = found.map((d) => structuredClone(d));
+      for (const d of found) {
+        if (d.Status === 'PROVISIONING') d.Status = 'AVAILABLE';
+        else if (d.Status === 'SWITCHOVER_IN_PROGRESS') {
+          log(`rds:switchover ${d.BlueGreenDeploymentName ?? ''}`);
+          rename(id, `${id}-old1`);
+          rename(green, id);
+          d.Status = 'SWITCHOVER_COMPLETED';
+          d.Source = arnOf(`${id}-old1`);
+          d.Target = arnOf(id);
+          d.SwitchoverDetails = [{ SourceMember: arnOf(`${id}-old1`), TargetMember: arnOf(id), Status: 'SWITCHOVER_COMPLETED' }];
+        }
+      }
+      return { BlueGreenDeployments: copies };
+    });
+    rdsMock.on(CreateBlueGreenDeploymentCommand).callsFake((input: { BlueGreenDeploymentName: string; Source: string; TargetResourceConfigurations?: { SourceArn: string; TargetKmsKeyId: string }[] }) => {
+      log(`rds:CreateBlueGreenDeployment ${input.BlueGreenDeploymentName}`);
+      if (this.deployments.has(input.BlueGreenDeploymentName)) throw fault('BlueGreenDeploymentAlreadyExistsFault');
+      const key = input.TargetResourceConfigurations?.[0]?.TargetKmsKeyId;
+      if (this.isInstance) {
+        const blue = this.instances.get(id);
+        this.instances.set(green, { ...blue, DBInstanceIdentifier: green, DBInstanceArn: arnOf(green), KmsKeyId: key, PerformanceInsightsKMSKeyId: key, Endpoint: { Address: `${green}.abc123.us-east-1.rds.amazonaws.com`, Port: this.isMysql ? 3306 : 5432 } });
+      } else {
+        const blue = this.clusters.get(id);
+        this.clusters.set(green, { ...blue, DBClusterIdentifier: green, DBClusterArn: arnOf(green), KmsKeyId: key, Endpoint: `${green}.cluster-abc.us-east-1.rds.amazonaws.com` });
+      }
+      const d: BlueGreenDeployment = {
+        BlueGreenDeploymentIdentifier: 'bgd-123',
+        BlueGreenDeploymentName: input.BlueGreenDeploymentName,
+        Source: input.Source,
+        Target: arnOf(green),
+        Status: 'PROVISIONING',
+        SwitchoverDetails: [{ SourceMember: input.Source, TargetMember: arnOf(green), Status: 'PROVISIONING' }],
+      };
+      this.deployments.set(input.BlueGreenDeploymentName, d);
+      return { BlueGreenDeployment: structuredClone(d) };
+    });
+    const byIdentifier = (identifier: string) => [...this.deployments.values()].find((d) => d.BlueGreenDeploymentIdentifier === identifier);
+    rdsMock.on(SwitchoverBlueGreenDeploymentCommand).callsFake((input: { BlueGreenDeploymentIdentifier: string }) => {
+      log('rds:SwitchoverBlueGreenDeployment');
+      const d = byIdentifier(input.BlueGreenDeploymentIdentifier);
+      if (!d) throw fault('BlueGreenDeploymentNotFoundFault');
+      if (d.Status !== 'AVAILABLE' && d.Status !== 'SWITCHOVER_FAILED') throw fault('InvalidBlueGreenDeploymentStateFault');
+      d.Status = 'SWITCHOVER_IN_PROGRESS';
+      return { BlueGreenDeployment: structuredClone(d) };
+    });
+    rdsMock.on(DeleteBlueGreenDeploymentCommand).callsFake((input: { BlueGreenDeploymentIdentifier: string; DeleteTarget?: boolean }) => {
+      log(`rds:DeleteBlueGreenDeployment${input.DeleteTarget ? ' DeleteTarget' : ''}`);
+      const d = byIdentifier(input.BlueGreenDeploymentIdentifier);
+      if (!d) throw fault('BlueGreenDeploymentNotFoundFault');
+      if (input.DeleteTarget) {
+        if (d.Status === 'SWITCHOVER_COMPLETED') throw fault('InvalidBlueGreenDeploymentStateFault');
+        if (this.isInstance) this.instances.delete(green);
+        else this.clusters.delete(green);
+      }
+      this.deployments.delete(d.BlueGreenDeploymentName ?? '');
+      return { BlueGreenDeployment: { ...structuredClone(d), Status: 'DELETING' } };
+    });
+  }
+
   /** What a new Aurora MySQL writer reports: creation, the crash-recovery position (once enough calls were made), availability. */
   private addWriterEvents(writer: string): void {
     const at = (s: number) => new Date(this.now + s * 1000);
@@ -712,9 +832,98 @@ export class World {
           replicaExecutedPosition: () => (w.replicationStopped ? Promise.resolve({ ...w.replicaPosition }) : Promise.reject(new Error('replica still running'))),
         }
       : {};
+    const pgNativeFake: PgNative = {
+      withReplicaIdentity: (tables) => Promise.resolve(new Set(tables.filter((t) => t.name !== 'audit_log').map((t) => `${t.schema}.${t.name}`))),
+      ensurePublication: (name) => {
+        if (w.publications[side].has(name)) return Promise.resolve(false);
+        log(`CREATE PUBLICATION ${name}`);
+        w.publications[side].add(name);
+        w.nativeCreates++;
+        return Promise.resolve(true);
+      },
+      dropPublication: (name) => {
+        if (w.publications[side].delete(name)) {
+          log(`DROP PUBLICATION ${name}`);
+          w.nativeDeletes++;
+        }
+        return Promise.resolve();
+      },
+      subscription: (name) => {
+        const sub = w.subscriptions[side].get(name);
+        return Promise.resolve(sub ? { ...sub } : undefined);
+      },
+      createSubscription: (o) => {
+        // As PostgreSQL: a second CREATE SUBSCRIPTION with the name fails.
+        if (w.subscriptions[side].has(o.name)) return Promise.reject(new Error(`subscription "${o.name}" already exists`));
+        log(`CREATE SUBSCRIPTION ${o.name}`);
+        w.subscriptions[side].set(o.name, { name: o.name, enabled: false, slot: o.slot, originLsn: null, workerRunning: false });
+        w.nativeCreates++;
+        return Promise.resolve();
+      },
+      advanceOrigin: (name, lsn) => {
+        const sub = w.subscriptions[side].get(name);
+        if (!sub) return Promise.reject(new Error(`subscription ${name} does not exist`));
+        sub.originLsn = lsn;
+        return Promise.resolve();
+      },
+      setSubscriptionEnabled: (name, enabled) => {
+        const sub = w.subscriptions[side].get(name);
+        if (!sub) return Promise.reject(new Error(`subscription "${name}" does not exist`));
+        log(`ALTER SUBSCRIPTION ${name} ${enabled ? 'ENABLE' : 'DISABLE'}`);
+        sub.enabled = enabled;
+        sub.workerRunning = enabled;
+        return Promise.resolve();
+      },
+      dropSubscription: (name) => {
+        if (!w.subscriptions[side].delete(name)) return Promise.resolve(false);
+        log(`DROP SUBSCRIPTION ${name}`);
+        w.nativeDeletes++;
+        return Promise.resolve(true);
+      },
+      sourceWal: (slot) => {
+        const s = w.slots[side].get(slot);
+        return Promise.resolve({ current: '0/3000100', confirmedFlush: s ? '0/3000100' : null, replay: null });
+      },
+    };
+    const myNativeFake: MyNative = {
+      setExternalSource: (o) => {
+        // rds_set_external_source refuses while replication runs.
+        if (w.replicas[side]?.running) return Promise.reject(new Error('replication is running: stop it first'));
+        log(`rds_set_external_source ${o.host} ${o.position.file}:${o.position.position}`);
+        w.replicas[side] = { sourceHost: o.host, running: false, executed: { ...o.position } };
+        w.nativeCreates++;
+        return Promise.resolve('rds_set_external_source');
+      },
+      startReplication: () => {
+        const r = w.replicas[side];
+        if (!r) return Promise.reject(new Error('replication is not configured'));
+        log('rds_start_replication');
+        r.running = true;
+        return Promise.resolve();
+      },
+      stopReplication: () => {
+        const r = w.replicas[side];
+        log('rds_stop_replication');
+        if (r) r.running = false;
+        return Promise.resolve();
+      },
+      resetExternalSource: () => {
+        if (w.replicas[side]?.running) return Promise.reject(new Error('replication is running: stop it first'));
+        log('rds_reset_external_source');
+        if (w.replicas[side]) w.nativeDeletes++;
+        w.replicas[side] = undefined;
+        return Promise.resolve();
+      },
+      replicaState: () => {
+        const r = w.replicas[side];
+        if (!r) return Promise.resolve(undefined);
+        return Promise.resolve({ sourceHost: r.sourceHost, io: r.running ? 'Yes' : 'No', sql: r.running ? 'Yes' : 'No', secondsBehind: r.running ? 0 : null, executed: { ...r.executed } });
+      },
+    };
     return {
       engine: w.isMysql ? 'mysql' : 'postgres',
       ...mysqlOnly,
+      ...(w.isMysql ? { myNative: myNativeFake } : { pgNative: pgNativeFake }),
       close: () => Promise.resolve(),
       serverVersion: () => Promise.resolve('15.4'),
       replicationChecks: () =>
