@@ -4,8 +4,8 @@
 import { isIP } from 'node:net';
 import { lookup } from 'node:dns/promises';
 import mysql from 'mysql2/promise';
-import type { Pool, PoolOptions, RowDataPacket } from 'mysql2/promise';
-import { describeEndpoint, errorText, filterTables, isDmsArtefact, pollUntil, quoteIdent, quoteTable } from './sql.js';
+import type { Pool, PoolConnection, PoolOptions, RowDataPacket } from 'mysql2/promise';
+import { describeEndpoint, errorText, filterTables, isDmsArtefact, keyRangePredicate, pollUntil, quoteIdent, quoteTable } from './sql.js';
 import type {
   BinaryLog,
   BinlogPosition,
@@ -15,9 +15,13 @@ import type {
   DbEndpoint,
   FenceOptions,
   FenceState,
+  KeyRange,
   OpenSession,
+  PrimaryKey,
+  RowsDigest,
   SequenceState,
   SlotInfo,
+  SnapshotReader,
   TableRef,
   TableSize,
 } from './types.js';
@@ -134,10 +138,20 @@ export async function clientAddress(host: string | null): Promise<string> {
 }
 
 /** Opens a pool to the endpoint, proves it with one round trip and returns the adapter. */
-export async function createMysqlAdapter(endpoint: DbEndpoint): Promise<DbAdapter> {
-  const pool = mysql.createPool(poolOptions(endpoint));
+/**
+ * A pool whose connections are registered as rekey's own (openSessions leaves them out) and carry the session
+ * settings; with a statement timeout, the server cuts statements off and the pool stops waiting at the deadline.
+ */
+function openPool(endpoint: DbEndpoint, options: PoolOptions = poolOptions(endpoint)): Pool {
+  const pool = mysql.createPool(options);
   const own = ownThreads.get(serverKey(endpoint)) ?? new Set<number>();
   ownThreads.set(serverKey(endpoint), own);
+  const timeout = endpoint.statementTimeoutMs;
+  const sessionSql = [
+    ...SESSION_SQL,
+    // MariaDB takes seconds (max_statement_time), MySQL milliseconds for SELECTs (max_execution_time); each ignores the other's.
+    ...(timeout !== undefined ? [`SET SESSION max_statement_time = ${Math.max(0.001, timeout / 1000).toFixed(3)}`, `SET SESSION max_execution_time = ${Math.max(1, Math.ceil(timeout))}`] : []),
+  ];
   // Runs before any query of the new connection: mysql2 sends a connection's commands in order.
   pool.pool.on('connection', (conn) => {
     const id = conn.threadId;
@@ -149,11 +163,26 @@ export async function createMysqlAdapter(endpoint: DbEndpoint): Promise<DbAdapte
       conn.once('end', forget);
       (conn as unknown as { stream?: { once?: (event: string, fn: () => void) => void } }).stream?.once?.('close', forget);
     }
-    for (const sql of SESSION_SQL) {
+    for (const sql of sessionSql) {
       // MariaDB has no information_schema_stats_expiry (its statistics are never cached): ignore that error.
       conn.query(sql, () => undefined);
     }
   });
+  if (timeout !== undefined) {
+    const deadline = Date.now() + timeout;
+    const query = pool.query.bind(pool) as (options: { sql: string; timeout: number }, values?: unknown) => Promise<unknown>;
+    const bounded = (sql: string, values?: unknown): Promise<unknown> => {
+      const left = deadline - Date.now();
+      if (left <= 0) return Promise.reject(new Error(`statement timeout: the fence time box (${timeout} ms for this connection) is spent`));
+      return query({ sql, timeout: left }, values);
+    };
+    (pool as unknown as { query: typeof bounded }).query = bounded;
+  }
+  return pool;
+}
+
+export async function createMysqlAdapter(endpoint: DbEndpoint): Promise<DbAdapter> {
+  const pool = openPool(endpoint);
   try {
     await pool.query('SELECT 1');
   } catch (err) {
@@ -756,6 +785,16 @@ class MysqlAdapter implements DbAdapter {
     return `${r.n}:${r.s ?? '0'}`;
   }
 
+  async snapshotReader(): Promise<SnapshotReader> {
+    const pool = openPool(this.endpoint, { ...poolOptions(this.endpoint), connectionLimit: 1, maxIdle: 1 });
+    try {
+      return new MysqlSnapshotReader(pool, await pool.getConnection(), this.endpoint);
+    } catch (err) {
+      await pool.end().catch(() => undefined);
+      throw new Error(`cannot connect to ${where(this.endpoint)}: ${errorText(err)}`, { cause: err });
+    }
+  }
+
   // --- sequences
 
   private async autoIncrementColumns(filter?: TableRef): Promise<{ schema: string; name: string; column: string; next: string | null }[]> {
@@ -799,5 +838,100 @@ class MysqlAdapter implements DbAdapter {
     if (row.next !== null && BigInt(row.next) >= next) return;
     // The value is a bigint rendered by us, not input text: safe to inline (ALTER TABLE takes no placeholder here).
     await this.pool.query(`ALTER TABLE ${quoteTable(table, 'mysql')} AUTO_INCREMENT = ${next.toString()}`);
+  }
+}
+
+const MYSQL_INTEGER_TYPES = new Set(['tinyint', 'smallint', 'mediumint', 'int', 'bigint']);
+
+/** The row-text hash of the MySQL checksum: first 64 bits of MD5 of the QUOTE()d columns joined by commas. */
+function rowHashSql(cols: string[]): string {
+  return `CAST(CONV(LEFT(MD5(CONCAT_WS(',', ${cols.map((c) => `QUOTE(${quoteIdent(c, 'mysql')})`).join(', ')})), 16), 16, 10) AS UNSIGNED)`;
+}
+
+/** A dedicated connection holding one consistent-snapshot transaction (see SnapshotReader). */
+class MysqlSnapshotReader implements SnapshotReader {
+  private readonly columns = new Map<string, string[]>();
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly conn: PoolConnection,
+    private readonly endpoint: DbEndpoint,
+  ) {}
+
+  private async rows<R>(sql: string, params: unknown[] = []): Promise<R[]> {
+    const [rows] = await this.conn.query<RowDataPacket[]>(sql, params);
+    return rows as R[];
+  }
+
+  async begin(): Promise<void> {
+    await this.conn.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+    await this.conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
+  }
+
+  private async columnsOf(table: TableRef): Promise<string[]> {
+    const key = `${table.schema}.${table.name}`;
+    const known = this.columns.get(key);
+    if (known) return known;
+    const rows = await this.rows<{ c: string }>(
+      'SELECT COLUMN_NAME AS c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION',
+      [table.schema, table.name],
+    );
+    if (rows.length === 0) throw new Error(`table ${key} not found on ${where(this.endpoint)}`);
+    const cols = rows.map((r) => r.c);
+    this.columns.set(key, cols);
+    return cols;
+  }
+
+  async primaryKey(table: TableRef): Promise<PrimaryKey | undefined> {
+    const cols = await this.rows<{ col: string; type: string }>(
+      `SELECT k.COLUMN_NAME AS col, c.DATA_TYPE AS type
+       FROM information_schema.KEY_COLUMN_USAGE k
+       JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA = k.TABLE_SCHEMA AND c.TABLE_NAME = k.TABLE_NAME AND c.COLUMN_NAME = k.COLUMN_NAME
+       WHERE k.TABLE_SCHEMA = ? AND k.TABLE_NAME = ? AND k.CONSTRAINT_NAME = 'PRIMARY'
+       ORDER BY k.ORDINAL_POSITION`,
+      [table.schema, table.name],
+    );
+    if (cols.length === 0) return undefined;
+    return { columns: cols.map((c) => c.col), integer: cols.length === 1 && MYSQL_INTEGER_TYPES.has((cols[0]?.type ?? '').toLowerCase()) };
+  }
+
+  async keyExtent(table: TableRef, column: string): Promise<{ min: string; max: string } | undefined> {
+    const col = quoteIdent(column, 'mysql');
+    const [row] = await this.rows<{ min: string | null; max: string | null }>(`SELECT CAST(MIN(${col}) AS CHAR) AS min, CAST(MAX(${col}) AS CHAR) AS max FROM ${quoteTable(table, 'mysql')}`);
+    return row?.min != null && row.max != null ? { min: row.min, max: row.max } : undefined;
+  }
+
+  async keySplits(table: TableRef, columns: string[], every: number): Promise<string[][]> {
+    const cols = columns.map((c) => quoteIdent(c, 'mysql'));
+    const rows = await this.rows<Record<string, string>>(
+      `SELECT ${cols.map((c, i) => `CAST(${c} AS CHAR) AS k${i}`).join(', ')}
+       FROM (SELECT ${cols.join(', ')}, ROW_NUMBER() OVER (ORDER BY ${cols.join(', ')}) AS rn FROM ${quoteTable(table, 'mysql')}) s
+       WHERE rn % ? = 0 ORDER BY rn`,
+      [every],
+    );
+    return rows.map((r) => columns.map((_, i) => String(r[`k${i}`])));
+  }
+
+  async digest(table: TableRef, hash: boolean, range?: { key: string[]; range: KeyRange }): Promise<RowsDigest> {
+    const where = range ? keyRangePredicate(range.key, range.range, 'mysql') : { sql: 'TRUE', params: [] };
+    const sum = hash ? `SUM(${rowHashSql(await this.columnsOf(table))})` : 'NULL';
+    const [row] = await this.rows<{ n: string; s: string | null }>(`SELECT COUNT(*) AS n, ${sum} AS s FROM ${quoteTable(table, 'mysql')} WHERE ${where.sql}`, where.params);
+    return { rows: Number(row?.n ?? 0), ...(hash ? { sum: row?.s ?? '0' } : {}) };
+  }
+
+  async rowHashes(table: TableRef, key: string[], range: KeyRange, limit: number): Promise<Map<string, string>> {
+    const cols = key.map((c) => quoteIdent(c, 'mysql'));
+    const where = keyRangePredicate(key, range, 'mysql');
+    const rows = await this.rows<{ k: string; h: string }>(
+      `SELECT CAST(JSON_ARRAY(${cols.join(', ')}) AS CHAR) AS k, CAST(${rowHashSql(await this.columnsOf(table))} AS CHAR) AS h
+       FROM ${quoteTable(table, 'mysql')} WHERE ${where.sql} ORDER BY ${cols.join(', ')} LIMIT ${Math.max(1, Math.floor(limit))}`,
+      where.params,
+    );
+    return new Map(rows.map((r) => [r.k, r.h]));
+  }
+
+  async close(): Promise<void> {
+    this.conn.release();
+    await this.pool.end().catch(() => undefined);
   }
 }

@@ -3,9 +3,13 @@
 // identifier is quoted with quoteIdent.
 import pg from 'pg';
 import type { PoolConfig } from 'pg';
-import { describeEndpoint, errorText, filterTables, isDmsArtefact, pollUntil, quoteIdent, quoteTable } from './sql.js';
+import { describeEndpoint, errorText, filterTables, isDmsArtefact, keyRangePredicate, pollUntil, quoteIdent, quoteTable } from './sql.js';
 import type {
   Check,
+  KeyRange,
+  PrimaryKey,
+  RowsDigest,
+  SnapshotReader,
   ColumnConcern,
   DbAdapter,
   DbEndpoint,
@@ -55,7 +59,26 @@ export function poolConfig(endpoint: DbEndpoint): PoolConfig {
     idleTimeoutMillis: 10_000,
     // Fixed output settings so checksums of the same rows read the same on source and target.
     options: '-c TimeZone=UTC -c DateStyle=ISO,YMD -c IntervalStyle=postgres -c extra_float_digits=1',
+    // Inside the fence the server cuts every statement off at what is left of the time box.
+    ...(endpoint.statementTimeoutMs !== undefined ? { statement_timeout: Math.max(1, Math.ceil(endpoint.statementTimeoutMs)) } : {}),
   };
+}
+
+/**
+ * With a statement timeout, the pool also stops waiting at the deadline (opened + timeout): a statement started
+ * late gets only what is left, and one started after the deadline fails at once.
+ */
+function boundPool(pool: pg.Pool, endpoint: DbEndpoint): void {
+  if (endpoint.statementTimeoutMs === undefined) return;
+  const deadline = Date.now() + endpoint.statementTimeoutMs;
+  const query = pool.query.bind(pool) as (config: pg.QueryConfig & { query_timeout?: number }) => Promise<pg.QueryResult>;
+  const bounded = (text: string | pg.QueryConfig, values?: unknown[]): Promise<pg.QueryResult> => {
+    const left = deadline - Date.now();
+    if (left <= 0) return Promise.reject(new Error(`statement timeout: the fence time box (${endpoint.statementTimeoutMs} ms for this connection) is spent`));
+    const config = typeof text === 'string' ? { text, ...(values ? { values } : {}) } : text;
+    return query({ ...config, query_timeout: left });
+  };
+  (pool as unknown as { query: typeof bounded }).query = bounded;
 }
 
 const where = (endpoint: DbEndpoint): string => describeEndpoint('postgres', endpoint);
@@ -65,6 +88,7 @@ export async function createPostgresAdapter(endpoint: DbEndpoint): Promise<DbAda
   const pool = new pg.Pool(poolConfig(endpoint));
   // An idle client whose backend went away (fence, rename, restart) must not crash the process.
   pool.on('error', () => undefined);
+  boundPool(pool, endpoint);
   try {
     await pool.query('SELECT 1');
   } catch (err) {
@@ -609,6 +633,17 @@ class PostgresAdapter implements DbAdapter {
     return `${row.n}:${row.s}`;
   }
 
+  async snapshotReader(): Promise<SnapshotReader> {
+    const client = new pg.Client(poolConfig(this.endpoint));
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+    } catch (err) {
+      throw new Error(`cannot connect to ${where(this.endpoint)}: ${errorText(err)}`, { cause: err });
+    }
+    return new PgSnapshotReader(client);
+  }
+
   // --- sequences
 
   async sequences(): Promise<SequenceState[]> {
@@ -680,5 +715,76 @@ class PostgresAdapter implements DbAdapter {
     if (nextNow >= next) return;
     // is_called = false: the next nextval() returns exactly `next`.
     await this.pool.query('SELECT setval($1::oid::regclass, $2::int8, false)', [seq.oid, next.toString()]);
+  }
+}
+
+const PG_INTEGER_TYPES = new Set(['smallint', 'integer', 'bigint']);
+
+/** A dedicated connection holding one REPEATABLE READ transaction (see SnapshotReader). */
+class PgSnapshotReader implements SnapshotReader {
+  constructor(private readonly client: pg.Client) {}
+
+  private async rows<R>(sql: string, params: unknown[] = []): Promise<R[]> {
+    return (await this.client.query(sql, params)).rows as R[];
+  }
+
+  async begin(): Promise<void> {
+    await this.client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    // The snapshot is taken by the transaction's first statement.
+    await this.client.query('SELECT 1');
+  }
+
+  async primaryKey(table: TableRef): Promise<PrimaryKey | undefined> {
+    const cols = await this.rows<{ col: string; type: string }>(
+      `SELECT a.attname AS col, format_type(a.atttypid, NULL) AS type
+       FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+       WHERE i.indrelid = $1::regclass AND i.indisprimary
+       ORDER BY array_position(i.indkey::int2[], a.attnum)`,
+      [quoteTable(table, 'postgres')],
+    );
+    if (cols.length === 0) return undefined;
+    return { columns: cols.map((c) => c.col), integer: cols.length === 1 && PG_INTEGER_TYPES.has(cols[0]?.type ?? '') };
+  }
+
+  async keyExtent(table: TableRef, column: string): Promise<{ min: string; max: string } | undefined> {
+    const col = quoteIdent(column, 'postgres');
+    const [row] = await this.rows<{ min: string | null; max: string | null }>(`SELECT min(${col})::text AS min, max(${col})::text AS max FROM ${quoteTable(table, 'postgres')}`);
+    return row?.min != null && row.max != null ? { min: row.min, max: row.max } : undefined;
+  }
+
+  async keySplits(table: TableRef, columns: string[], every: number): Promise<string[][]> {
+    const cols = columns.map((c) => quoteIdent(c, 'postgres'));
+    const rows = await this.rows<{ k: string[] }>(
+      `SELECT ARRAY[${cols.map((c) => `${c}::text`).join(', ')}] AS k
+       FROM (SELECT ${cols.join(', ')}, row_number() OVER (ORDER BY ${cols.join(', ')}) AS rn FROM ${quoteTable(table, 'postgres')}) s
+       WHERE rn % $1 = 0 ORDER BY rn`,
+      [every],
+    );
+    return rows.map((r) => r.k);
+  }
+
+  async digest(table: TableRef, hash: boolean, range?: { key: string[]; range: KeyRange }): Promise<RowsDigest> {
+    const where = range ? keyRangePredicate(range.key, range.range, 'postgres') : { sql: 'TRUE', params: [] };
+    const [row] = await this.rows<{ n: string; s: string | null }>(
+      `SELECT count(*)::text AS n, ${hash ? 'coalesce(sum(hashtextextended(t::text, 0)), 0)::text' : 'NULL'} AS s
+       FROM ${quoteTable(table, 'postgres')} AS t WHERE ${where.sql}`,
+      where.params,
+    );
+    return { rows: Number(row?.n ?? 0), ...(hash && row?.s != null ? { sum: row.s } : {}) };
+  }
+
+  async rowHashes(table: TableRef, key: string[], range: KeyRange, limit: number): Promise<Map<string, string>> {
+    const cols = key.map((c) => quoteIdent(c, 'postgres'));
+    const where = keyRangePredicate(key, range, 'postgres');
+    const rows = await this.rows<{ k: string; h: string }>(
+      `SELECT json_build_array(${cols.join(', ')})::text AS k, hashtextextended(t::text, 0)::text AS h
+       FROM ${quoteTable(table, 'postgres')} AS t WHERE ${where.sql} ORDER BY ${cols.join(', ')} LIMIT ${Math.max(1, Math.floor(limit))}`,
+      where.params,
+    );
+    return new Map(rows.map((r) => [r.k, r.h]));
+  }
+
+  async close(): Promise<void> {
+    await this.client.end().catch(() => undefined);
   }
 }

@@ -1,5 +1,5 @@
 // Engine-neutral SQL helpers: identifier quoting and the `schema.table` pattern matching runbooks use.
-import type { FenceState, TableRef } from './types.js';
+import type { FenceState, KeyRange, TableRef } from './types.js';
 
 /** Which quoting rules apply. */
 export type SqlDialect = 'postgres' | 'mysql';
@@ -74,6 +74,24 @@ export async function pollUntil(done: () => Promise<boolean>, timeoutMs: number)
     if (Date.now() >= deadline) return false;
     await new Promise((resolve) => setTimeout(resolve, delay));
   }
+}
+
+/** `(a, b) >= ($1, $2) AND (a, b) < ($3, $4)` for a key range, its parameters numbered from 1. */
+export function keyRangePredicate(key: string[], range: KeyRange, dialect: SqlDialect): { sql: string; params: string[] } {
+  const cols = key.map((c) => quoteIdent(c, dialect));
+  const tuple = cols.length === 1 ? (cols[0] as string) : `(${cols.join(', ')})`;
+  const params: string[] = [];
+  const place = (values: string[]): string => {
+    const marks = values.map((v) => {
+      params.push(v);
+      return dialect === 'postgres' ? `$${params.length}` : '?';
+    });
+    return marks.length === 1 ? (marks[0] as string) : `(${marks.join(', ')})`;
+  };
+  const parts: string[] = [];
+  if (range.from) parts.push(`${tuple} >= ${place(range.from)}`);
+  if (range.to) parts.push(`${tuple} < ${place(range.to)}`);
+  return { sql: parts.length > 0 ? parts.join(' AND ') : 'TRUE', params };
 }
 
 /** A MySQL string literal: `'a''b'` (backslashes doubled too, whatever sql_mode says). */

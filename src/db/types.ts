@@ -12,6 +12,12 @@ export interface DbEndpoint {
   password?: string;
   /** Use TLS (real AWS: yes; rehearsal: no). */
   tls?: boolean;
+  /**
+   * Inside the fence: every statement of this connection is cut off by the server after this many ms
+   * (PostgreSQL statement_timeout, MariaDB max_statement_time, MySQL max_execution_time), and the adapter gives
+   * up waiting once that much time has passed since it was opened.
+   */
+  statementTimeoutMs?: number;
 }
 
 /** One preflight finding. */
@@ -125,6 +131,44 @@ export interface TableCount extends TableRef {
   rows: number;
 }
 
+/** A primary-key range: key >= from (when set) and key < to (when set); values as text, in key column order. */
+export interface KeyRange {
+  from?: string[];
+  to?: string[];
+}
+
+/** Row count and order-independent sum of row hashes of some rows (`sum` undefined when only counted). */
+export interface RowsDigest {
+  rows: number;
+  sum?: string;
+}
+
+/** A table's primary key, as the chunker needs it. */
+export interface PrimaryKey {
+  columns: string[];
+  /** One integer column: ranges are cut by value. */
+  integer: boolean;
+}
+
+/**
+ * One connection that reads a consistent snapshot. Opened before the fence; `begin` (called while the source is
+ * fenced and the target drained) starts a REPEATABLE READ / consistent-snapshot transaction, so every read after
+ * it sees the database as it was at that point while writes and CDC go on.
+ */
+export interface SnapshotReader {
+  begin(): Promise<void>;
+  primaryKey(table: TableRef): Promise<PrimaryKey | undefined>;
+  /** Smallest and largest value of an integer key column, as text; undefined for an empty table. */
+  keyExtent(table: TableRef, column: string): Promise<{ min: string; max: string } | undefined>;
+  /** Key values of every `every`-th row in key order: range boundaries for keys that are not one integer. */
+  keySplits(table: TableRef, columns: string[], every: number): Promise<string[][]>;
+  /** Count (and with `hash`, the row-text hash sum) of the rows of a key range, or of the whole table. */
+  digest(table: TableRef, hash: boolean, range?: { key: string[]; range: KeyRange }): Promise<RowsDigest>;
+  /** Row-text hash per key (key as a JSON array text) of a key range, at most `limit` rows in key order. */
+  rowHashes(table: TableRef, key: string[], range: KeyRange, limit: number): Promise<Map<string, string>>;
+  close(): Promise<void>;
+}
+
 /**
  * A connection to one database. Methods are engine-neutral where the concept is; the engine-specific
  * ones say so and throw `unsupported` on the other engine.
@@ -181,6 +225,8 @@ export interface DbAdapter {
   rowCount(table: TableRef): Promise<number>;
   /** Order-independent content checksum of a table. */
   checksum(table: TableRef): Promise<string>;
+  /** A dedicated connection for consistent-point validation (see SnapshotReader); the caller closes it. */
+  snapshotReader(): Promise<SnapshotReader>;
 
   // --- sequences
   sequences(): Promise<SequenceState[]>;

@@ -9,10 +9,21 @@ export async function inEffect<S>(step: Step<S>, ctx: StepContext<S>): Promise<b
   return step.inEffect ? await step.inEffect(ctx) : has(ctx.outputs, step.id);
 }
 
-/** The step a resume starts from once the guard was lifted (SafetySpec.rewindTo). */
-export function rewindTarget(spec: SafetySpec, outputs: Readonly<Record<string, unknown>>): string {
+/**
+ * The step a resume starts from once the guard was lifted (SafetySpec.rewindTo): the first `ifStarted` entry whose
+ * step succeeded or is the one that failed (it may have done part of its work), else the first `ifSucceeded` entry
+ * whose step succeeded, else `default`.
+ */
+export function rewindTarget(spec: SafetySpec, outputs: Readonly<Record<string, unknown>>, failedStepId?: string): string {
+  const started = Object.entries(spec.rewindTo.ifStarted ?? {}).find(([id]) => has(outputs, id) || id === failedStepId);
+  if (started) return started[1];
   const hit = Object.entries(spec.rewindTo.ifSucceeded ?? {}).find(([id]) => has(outputs, id));
   return hit ? hit[1] : spec.rewindTo.default;
+}
+
+/** The guard steps of a spec, in flow order. */
+function guardsOf(spec: SafetySpec): readonly string[] {
+  return typeof spec.guard === 'string' ? [spec.guard] : spec.guard;
 }
 
 function stepOf<S>(flow: Flow<S>, id: string): Step<S> {
@@ -22,8 +33,8 @@ function stepOf<S>(flow: Flow<S>, id: string): Step<S> {
 }
 
 /**
- * Leaves the source safe after `failedStepId` failed or was interrupted (idempotent): lifts the guard (unfence)
- * unless the boundary (switch) happened or has begun. Returns the ids of succeeded steps to mark undone so a resume
+ * Leaves the source safe after `failedStepId` failed or was interrupted (idempotent): lifts every guard in effect
+ * (the cutover's fence, the consistent point's brief one) unless the boundary (switch) happened or has begun. Returns the ids of succeeded steps to mark undone so a resume
  * runs them again (empty when nothing was lifted).
  */
 export async function makeSafe<S>(flow: Flow<S>, ctx: StepContext<S>, failedStepId: string): Promise<string[]> {
@@ -31,17 +42,20 @@ export async function makeSafe<S>(flow: Flow<S>, ctx: StepContext<S>, failedStep
   if (!spec) return [];
   const ids = flow.steps.map((s) => s.id);
   const order = (id: string): number => ids.indexOf(id);
-  const guard = stepOf(flow, spec.guard);
+  const guards = guardsOf(spec).map((id) => stepOf(flow, id));
   const boundary = stepOf(flow, spec.boundary);
-  if (!(await inEffect(guard, ctx))) return [];
+  const up: Step<S>[] = [];
+  for (const guard of guards) if (await inEffect(guard, ctx)) up.push(guard);
+  if (up.length === 0) return [];
   if (has(ctx.outputs, boundary.id)) return [];
   // From the boundary on, look before lifting the guard: a half-done switch must be finished or rolled back.
   if (order(failedStepId) >= order(boundary.id) && boundary.inEffect && (await boundary.inEffect(ctx))) {
     ctx.report.log('warn', `the ${boundary.id} has (partly) happened: the old source stays fenced; resume to finish or rollback to rename back`);
     return [];
   }
-  await guard.undo?.(ctx);
-  const from = order(rewindTarget(spec, ctx.outputs));
+  // Newest first: a later guard's state was taken while an earlier one may still have been up.
+  for (const guard of up.reverse()) await guard.undo?.(ctx);
+  const from = order(rewindTarget(spec, ctx.outputs, failedStepId));
   return ids.filter((id) => order(id) >= from && order(id) < order(boundary.id) && has(ctx.outputs, id));
 }
 

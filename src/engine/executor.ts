@@ -129,9 +129,13 @@ export async function executeFlow<S>(opts: ExecuteOptions<S>): Promise<ExecuteOu
   machine.setRunStatus('running');
 
   let rewinds = 0;
+  /** The steps the last makeSafe marked undone: a rewind never starts after the first of them. */
+  let madeUndone: string[] = [];
   const makeSafe = async (step: Step<S>, ctx: StepContext<S>): Promise<boolean> => {
+    madeUndone = [];
     try {
       const undone = await makeSafeFlow(flow, ctx, step.id);
+      madeUndone = undone;
       for (const id of undone) {
         delete outputs[id];
         state.checkpoints.delete(id);
@@ -189,9 +193,11 @@ export async function executeFlow<S>(opts: ExecuteOptions<S>): Promise<ExecuteOu
       const maxRewinds = opts.maxRewinds ?? 3;
       if (madeSafe && retryFrom !== undefined && order.includes(retryFrom) && rewinds < maxRewinds) {
         rewinds++;
-        await write({ t: 'rewind', at: iso(), toStepId: retryFrom, reason: error.message });
-        machine.log('warn', `${error.message}; going back to ${retryFrom} (${rewinds}/${maxRewinds})`, step.id);
-        const from = order.indexOf(retryFrom);
+        // Never past a step making safe marked undone (e.g. start-cdc once the task was stopped).
+        const from = Math.min(order.indexOf(retryFrom), ...madeUndone.map((id) => order.indexOf(id)).filter((n) => n >= 0));
+        const to = flow.steps[from]!.id;
+        await write({ t: 'rewind', at: iso(), toStepId: to, reason: error.message });
+        machine.log('warn', `${error.message}; going back to ${to} (${rewinds}/${maxRewinds})`, step.id);
         for (const s of flow.steps.slice(from)) {
           delete outputs[s.id];
           state.checkpoints.delete(s.id);

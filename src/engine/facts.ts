@@ -23,6 +23,59 @@ export interface ValidationOutput {
   /** ISO time the pass finished. */
   at: string;
   durationMs: number;
+  /** final-validate: what was checked inside the fence (absent in journals from before validation.final). */
+  final?: 'none' | 'counts' | 'full';
+  /** final-validate: the consistent point the full comparison was made at. */
+  consistentPoint?: string;
+  /** final-validate: changes the DMS task applied since the consistent point (its table statistics). */
+  changesSincePoint?: number;
+  /** final-validate: apply exceptions DMS logged on the target since the consistent point. */
+  applyExceptionsSincePoint?: number;
+}
+
+/** One primary-key range whose rows differ at the consistent point. */
+export interface RangeDifference {
+  /** The range as people read it, e.g. `id in [200001, 300001)`. */
+  range: string;
+  sourceRows: number;
+  targetRows: number;
+  checksumMatch?: boolean;
+  /** Keys (JSON arrays) that differ, each with what is wrong; empty when not sampled. */
+  sampleKeys: string[];
+}
+
+/** One table compared at the consistent point. */
+export interface PointTableComparison extends TableComparison {
+  /** Ranges compared (1 for a whole-table comparison). */
+  ranges: number;
+  /** No primary key: compared as a whole. */
+  keyless?: boolean;
+  differences: RangeDifference[];
+}
+
+/** The DMS task's per-table statistics at a point: inserts, updates, deletes applied, and the table state. */
+export interface AppliedCounts {
+  [table: string]: { applied: number; state: string | undefined };
+}
+
+/** The consistent-point validation (consistent-validate's output, also published when it fails). */
+export interface ConsistentValidationOutput extends ValidationOutput {
+  results: PointTableComparison[];
+  /** ISO time of the consistent point (both sides' snapshots opened, source fenced and drained). */
+  point: string;
+  /** Write-unavailable window of this step: from the fence going up to the source unfenced. */
+  windowMs: number;
+  /** Sentinel wait inside that window. */
+  drainMs: number;
+  /** Rows read on the source snapshot, and how fast both sides were compared. */
+  rows: number;
+  rowsPerSecond: number;
+  /** Tables compared as a whole for want of a primary key. */
+  keyless: string[];
+  /** DMS apply exceptions logged on the target up to the point (undefined: no such table). */
+  applyExceptions?: number;
+  /** DescribeTableStatistics at the point (undefined when DMS did not answer). */
+  applied?: AppliedCounts;
 }
 
 /** What preflight publishes that readers show (the whole report is published; these fields are relied on). */
@@ -71,6 +124,7 @@ export interface PositionOverlapFact {
 export interface PublishedFacts {
   preflight: PreflightFacts;
   'validation-pre-fence': ValidationOutput;
+  'validation-consistent-point': ConsistentValidationOutput;
   validation: ValidationOutput;
   sequences: SequenceFacts;
   unfencedSessions: SessionFact[];
@@ -95,6 +149,12 @@ export type CutoverGateFacts = {
   validationAgeSeconds?: number;
   tablesCompared?: number;
   tablesDifferingBeforeFence?: number;
+  /** The consistent-point validation: when, how many tables were equal (`n/m`), rows read, its brief fence. */
+  consistentPoint?: string;
+  tablesEqualAtConsistentPoint?: string;
+  rowsCompared?: number;
+  consistentPointWindowMs?: number;
+  comparedWholeWithoutPrimaryKey?: string;
   predictedWindowSeconds?: number;
   awsRenameDnsSeconds?: number;
   tablesWithoutPrimaryKey?: number;

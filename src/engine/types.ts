@@ -187,16 +187,21 @@ export interface Step<Services = unknown, Out = unknown> {
  * `rewindTo` up to (not including) the boundary are marked undone, so a resume runs them again.
  */
 export interface SafetySpec {
-  /** The step whose undo makes the source safe (e.g. `fence`). */
-  guard: string;
+  /**
+   * The step whose undo makes the source safe (e.g. `fence`), or several (each lifted when its `inEffect` says so,
+   * newest first), e.g. `['consistent-validate', 'fence']` when a step before the cutover fences briefly too.
+   */
+  guard: string | readonly string[];
   /** The first step past which making safe means finishing or rolling back, not unfencing (e.g. `switch`). */
   boundary: string;
   /**
-   * Where a resume starts again once the guard was lifted: `default`, or the value of the first `ifSucceeded`
-   * entry (in declaration order) whose key step has succeeded, e.g.
-   * `{ default: 'catch-up', ifSucceeded: { 'stop-task': 'start-cdc' } }` (a stopped task must be started again).
+   * Where a resume starts again once the guard was lifted: the value of the first `ifStarted` entry whose key step
+   * has succeeded or is the step that failed (it may have done part of its work), else of the first `ifSucceeded`
+   * entry (in declaration order) whose key step has succeeded, else `default`, e.g.
+   * `{ default: 'catch-up', ifStarted: { 'stop-task': 'start-cdc' } }` (a task stopped, or being stopped, must be
+   * started again).
    */
-  rewindTo: { default: string; ifSucceeded?: Readonly<Record<string, string>> };
+  rewindTo: { default: string; ifStarted?: Readonly<Record<string, string>>; ifSucceeded?: Readonly<Record<string, string>> };
 }
 
 /**

@@ -11,6 +11,7 @@ import { buildCloneFlow } from './clone.js';
 import { capturePosition } from '../steps/capture-position.js';
 import { catchUp } from '../steps/catch-up.js';
 import { cleanup } from '../steps/cleanup.js';
+import { consistentValidateStep } from '../steps/consistent-validate.js';
 import { dmsSetup } from '../steps/dms-setup.js';
 import { drainStep } from '../steps/drain.js';
 import { fenceStep } from '../steps/fence.js';
@@ -60,6 +61,7 @@ export function buildFlow(runbook: Runbook): Flow<RekeyServices> {
     startCdc,
     catchUp,
     validate,
+    consistentValidateStep(),
     beforeFence,
     fenceStep(),
     drainStep,
@@ -75,9 +77,10 @@ export function buildFlow(runbook: Runbook): Flow<RekeyServices> {
   return {
     id: `dms-cdc/${runbook.source.engine}`,
     steps,
-    // After a failure: unfence unless the switch happened (or has begun); then everything from catch-up (from
-    // start-cdc once the task was stopped) up to the switch runs again on resume.
-    safety: { guard: 'fence', boundary: 'switch', rewindTo: { default: 'catch-up', ifSucceeded: { 'stop-task': 'start-cdc' } } },
+    // After a failure: unfence (the cutover's fence, or the consistent point's brief one) unless the switch happened
+    // (or has begun); then everything from catch-up (from start-cdc once the task was stopped or was being stopped:
+    // start-cdc resumes it) up to the switch runs again on resume.
+    safety: { guard: ['consistent-validate', 'fence'], boundary: 'switch', rewindTo: { default: 'catch-up', ifStarted: { 'stop-task': 'start-cdc' } } },
   };
 }
 

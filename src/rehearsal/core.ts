@@ -25,7 +25,7 @@ export interface Core {
   /** Simulated timings. */
   delays: Delays;
   /** Injected faults. */
-  failures: { dmsTaskFailsAfterSeconds?: number; drainNeverArrives: boolean; seedFunctionMissing?: boolean; blueGreenRefusesTargetKey?: boolean; blueGreenSwitchoverStalls?: boolean };
+  failures: { dmsTaskFailsAfterSeconds?: number; drainNeverArrives: boolean; seedFunctionMissing?: boolean; corruptTargetRow?: boolean; blueGreenRefusesTargetKey?: boolean; blueGreenSwitchoverStalls?: boolean };
   /** The two local servers. */
   servers: { source: LocalServer; target: LocalServer };
   /** Endpoint proxies, one per cluster identifier. */

@@ -66,7 +66,13 @@ export function runFindings(state: ReplayState, published: PublishedSoFar = {}):
   const unfenced = outputOf(state, 'fence')?.unfenced;
   const evidence = outputOf(state, 'verify')?.evidence;
   return {
-    validation: validationSummary(outputOf(state, 'final-validate') ?? (state.failures.has('final-validate') ? published.validation : undefined) ?? outputOf(state, 'validate')),
+    validation: validationSummary(
+      outputOf(state, 'final-validate') ??
+        (state.failures.has('final-validate') ? published.validation : undefined) ??
+        outputOf(state, 'consistent-validate') ??
+        (state.failures.has('consistent-validate') ? published['validation-consistent-point'] : undefined) ??
+        outputOf(state, 'validate'),
+    ),
     sequences: sequenceSummary(outputOf(state, 'fix-sequences')),
     ...(typeof capture?.position === 'string' ? { position: { value: capture.position, source: typeof capture.source === 'string' ? capture.source : 'unknown' } } : {}),
     ...(overlap && typeof overlap.fromLsn === 'string'

@@ -172,9 +172,22 @@ export const validationSchema = z
     checksums: z
       .union([z.boolean(), z.array(z.string())], { error: 'must be true, false or a list of schema.table names' })
       .default(false).describe('Also compare content checksums: true for all tables, or a list of schema.table.'),
-    concurrency: z.number().int().min(1).max(64).default(4).describe('Tables counted at once on each side.'),
+    concurrency: z.number().int().min(1).max(64).default(4).describe('Connections per side: tables (and, at the consistent point, primary-key ranges) compared at once on each side.'),
+    chunkRows: z
+      .number()
+      .int()
+      .min(1000)
+      .max(100_000_000)
+      .default(100_000)
+      .describe('Consistent-point validation cuts each table with a primary key into ranges of about this many rows (a difference is reported per range, with sample keys); tables without a primary key are compared whole.'),
+    final: z
+      .enum(['none', 'counts'])
+      .default('none')
+      .describe(
+        'What the cutover itself checks while writes are fenced. none (default): only what changed since the consistent-point validation (the sentinel, the DMS task\'s apply errors and table statistics), so the window does not grow with the data. counts: also exact row counts of every table inside the fence (the plan shows the predicted cost).',
+      ),
   })
-  .describe('Checks before the gate and after the drain.');
+  .describe('Checks before the gate (full, at a consistent point outside the fence) and inside the cutover fence.');
 
 /** Options of `strategy: blue-green` (an RDS Blue/Green deployment whose green side is built under the new key). */
 export const blueGreenSchema = z
@@ -264,6 +277,10 @@ export const rehearsalSchema = z
       .strictObject({
         dmsTaskFailsAfterSeconds: z.number().min(0).optional().describe('Make the CDC task fail this long after it starts.'),
         drainNeverArrives: z.boolean().default(false).describe('Hold back the sentinel row so the drain times out.'),
+        corruptTargetRow: z
+          .boolean()
+          .default(false)
+          .describe('Test-only: once the target is restored, change one row of the largest table there (outside replication), so the consistent-point validation must find it (with validation.checksums: a changed value keeps the row counts) and refuse the cutover, naming the table and key range.'),
         blueGreenRefusesTargetKey: z
           .boolean()
           .default(false)
@@ -279,7 +296,7 @@ export const rehearsalSchema = z
             'RDS for PostgreSQL: the restored instance has no rds_tools.logical_seed_lsn() (as on engine versions without it), to practise the stop it causes or, with dms.allowSlotPositionFallback, the replayed overlap.',
           ),
       })
-      .default({ drainNeverArrives: false, seedFunctionMissing: false, blueGreenRefusesTargetKey: false, blueGreenSwitchoverStalls: false })
+      .default({ drainNeverArrives: false, seedFunctionMissing: false, corruptTargetRow: false, blueGreenRefusesTargetKey: false, blueGreenSwitchoverStalls: false })
       .describe('Faults to inject, to practise the unhappy paths.'),
   })
   .describe('The local rehearsal cloud (used by `rekey rehearse`; ignored against AWS).');

@@ -9,7 +9,7 @@ import { deleteDeployment, findOwnDeployment, idOfArn, isClusterArn, oldName } f
 import { greenKeys } from './bg-attest.js';
 import { findDb, mustFindDb, newKeyArn, output, required, withTarget } from './common.js';
 import { family, isInstance } from './engine.js';
-import { requiredNext } from './fix-sequences.js';
+import { raiseAndVerify, requiredNext } from './fix-sequences.js';
 import type { FixSequencesOutput } from './fix-sequences.js';
 import type { RekeyServices } from './services.js';
 import type { BgDeleteOutput, KeyedResource, VerifyOutput } from './outputs.js';
@@ -34,27 +34,8 @@ export const bgFixSequences: Step<RekeyServices, FixSequencesOutput> = {
       async (db) => {
         const seqs = await db.sequences();
         const need = await requiredNext(db, seqs, oldNext);
-        let raised = 0;
-        for (const seq of seqs) {
-          const want = need.get(seq.name);
-          if (want !== undefined && (seq.nextValue === null || seq.nextValue < want)) {
-            await db.raiseSequence(seq.name, want);
-            raised++;
-          }
-        }
-        const after = await db.sequences();
-        const behind = after
-          .filter((s) => {
-            const want = need.get(s.name);
-            return want !== undefined && (s.nextValue === null || s.nextValue < want);
-          })
-          .map((s) => `${s.name}: next ${s.nextValue ?? 'unset'}, needs ${need.get(s.name) ?? '?'}`);
-        const missing = oldSeqs.filter((s) => !after.some((t) => t.name === s.name)).map((s) => `${s.name}: exists on the old primary but not on the new one`);
-        const problems = [...behind, ...missing];
-        ctx.report.progress(`${after.length} sequences checked, ${raised} raised, ${problems.length} behind`);
-        ctx.report.publish('sequences', { checked: after.length, behind: problems.length, raised, problems });
-        if (problems.length > 0) throw new StepError(`${problems.length} sequences are behind on the new primary`, 'fatal', problems);
-        return { checked: after.length, behind: 0, raised };
+        const missing = oldSeqs.filter((s) => !seqs.some((t) => t.name === s.name)).map((s) => `${s.name}: exists on the old primary but not on the new one`);
+        return raiseAndVerify(ctx, db, seqs, need, missing, 'the new primary');
       },
       id,
     );

@@ -163,6 +163,16 @@ export function openDb(ctx: Ctx, endpoint: DbEndpoint): Promise<DbAdapter> {
   return ctx.services.db.open(family(ctx.services.runbook), endpoint);
 }
 
+/**
+ * The context with every database connection it opens bounded by a statement timeout of `ms` (inside the fence:
+ * what is left of cutover.fenceTimeoutSeconds), enforced by the server and by the adapter.
+ */
+export function withStatementTimeout(ctx: Ctx, ms: number): Ctx {
+  const db = ctx.services.db;
+  const bounded = Math.max(1, Math.floor(ms));
+  return { ...ctx, services: { ...ctx.services, db: { open: (engine, endpoint) => db.open(engine, { ...endpoint, statementTimeoutMs: bounded }) } } };
+}
+
 /** Runs fn against an endpoint with the runbook engine's adapter. */
 export function withEndpoint<T>(ctx: Ctx, endpoint: DbEndpoint, fn: (db: DbAdapter) => Promise<T>): Promise<T> {
   return withDb(ctx.services.db, family(ctx.services.runbook), endpoint, fn);

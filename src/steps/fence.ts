@@ -183,7 +183,7 @@ export async function guardOpenSessions(ctx: Ctx, db: DbAdapter, addresses: read
  * The fence step. Its undo lifts the fence (the engine calls it to make the source safe and on rollback); it also
  * remembers, in this process, a fence applied by an attempt that has not finished (for contexts without checkpoints).
  */
-export function fenceStep(): Step<RekeyServices, FenceOutput> {
+export function fenceStep(crashAs = 'fence'): Step<RekeyServices, FenceOutput> {
   let inFlight: FenceState | undefined;
   return {
     id: 'fence',
@@ -218,14 +218,14 @@ export function fenceStep(): Step<RekeyServices, FenceOutput> {
             const record = mergeFences([journaled, before])!;
             inFlight = record;
             await ctx.checkpoint?.('before', record);
-            crashPoint('fence:after-journal');
+            crashPoint(`${crashAs}:after-journal`);
           },
-          afterEach: (_name, n) => crashPoint(`fence:after-principal:${n}`),
+          afterEach: (_name, n) => crashPoint(`${crashAs}:after-principal:${n}`),
         });
         const fenced = mergeFences([journaled, state])!;
         inFlight = fenced;
         ctx.report.log('info', `fenced ${principals.join(', ') || 'nothing'}`);
-        crashPoint('fence:after-sessions');
+        crashPoint(`${crashAs}:after-sessions`);
         const open = await guardOpenSessions(ctx, db, addresses, 'once the fence is up');
         return { ...fenced, dmsAddresses: addresses, ...(open.length > 0 ? { unfenced: open } : {}) };
       });

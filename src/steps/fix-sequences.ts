@@ -4,7 +4,7 @@ import { crashPoint } from '../engine/crash.js';
 import type { DbAdapter, SequenceState } from '../db/types.js';
 import { StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
-import { withSource, withTarget } from './common.js';
+import { withSource, withStatementTimeout, withTarget } from './common.js';
 import { family } from './engine.js';
 import { fenceBudgetMs } from './fence.js';
 import type { RekeyServices } from './services.js';
@@ -26,6 +26,37 @@ export async function requiredNext(target: DbAdapter, targetSeqs: SequenceState[
   return need;
 }
 
+/**
+ * Raises every sequence of `seqs` that is behind `need` (never lowers one), then reads them again: publishes
+ * `sequences` and fails with one line per sequence still behind or `missing` on `where`.
+ */
+export async function raiseAndVerify(
+  ctx: Parameters<Step<RekeyServices>['run']>[0],
+  db: DbAdapter,
+  seqs: SequenceState[],
+  need: Map<string, bigint>,
+  missing: string[],
+  where: string,
+): Promise<FixSequencesOutput> {
+  const isBehind = (s: SequenceState): boolean => {
+    const want = need.get(s.name);
+    return want !== undefined && (s.nextValue === null || s.nextValue < want);
+  };
+  let raised = 0;
+  for (const seq of seqs.filter(isBehind)) {
+    await db.raiseSequence(seq.name, need.get(seq.name)!);
+    raised++;
+    crashPoint('fix-sequences:after-raise');
+  }
+  const after = await db.sequences();
+  const behind = after.filter(isBehind).map((s) => `${s.name}: next ${s.nextValue ?? 'unset'}, needs ${need.get(s.name) ?? '?'}`);
+  const problems = [...behind, ...missing];
+  ctx.report.progress(`${after.length} sequences checked, ${raised} raised, ${problems.length} behind`);
+  ctx.report.publish('sequences', { checked: after.length, behind: problems.length, raised, problems });
+  if (problems.length > 0) throw new StepError(`${problems.length} sequences are behind on ${where}`, 'fatal', problems);
+  return { checked: after.length, behind: 0, raised };
+}
+
 export const fixSequences: Step<RekeyServices, FixSequencesOutput> = {
   id: 'fix-sequences',
   title: 'Fix sequences on the target',
@@ -44,35 +75,16 @@ export const fixSequences: Step<RekeyServices, FixSequencesOutput> = {
     ];
   },
   async run(ctx) {
-    fenceBudgetMs(ctx, 'fix-sequences');
-    const sourceSeqs = await withSource(ctx, (db) => db.sequences());
+    // Every statement inside the fence is cut off at what is left of the time box.
+    const bounded = withStatementTimeout(ctx, fenceBudgetMs(ctx, 'fix-sequences'));
+    const sourceSeqs = await withSource(bounded, (db) => db.sequences());
     const sourceNext = new Map(sourceSeqs.map((s) => [s.name, s.nextValue]));
-    return withTarget(ctx, async (db) => {
+    return withTarget(bounded, async (db) => {
       const targetSeqs = await db.sequences();
       const missing = sourceSeqs.filter((s) => !targetSeqs.some((t) => t.name === s.name)).map((s) => s.name);
       const need = await requiredNext(db, targetSeqs, sourceNext);
       crashPoint('fix-sequences:after-read');
-      let raised = 0;
-      for (const seq of targetSeqs) {
-        const want = need.get(seq.name);
-        if (want !== undefined && (seq.nextValue === null || seq.nextValue < want)) {
-          await db.raiseSequence(seq.name, want);
-          raised++;
-          crashPoint('fix-sequences:after-raise');
-        }
-      }
-      const after = await db.sequences();
-      const behind = after
-        .filter((s) => {
-          const want = need.get(s.name);
-          return want !== undefined && (s.nextValue === null || s.nextValue < want);
-        })
-        .map((s) => `${s.name}: next ${s.nextValue ?? 'unset'}, needs ${need.get(s.name) ?? '?'}`);
-      const problems = [...behind, ...missing.map((m) => `${m}: exists on the source but not on the target`)];
-      ctx.report.progress(`${after.length} sequences checked, ${raised} raised, ${problems.length} behind`);
-      ctx.report.publish('sequences', { checked: after.length, behind: problems.length, raised, problems });
-      if (problems.length > 0) throw new StepError(`${problems.length} sequences are behind on the target`, 'fatal', problems);
-      return { checked: after.length, behind: 0, raised };
+      return raiseAndVerify(ctx, db, targetSeqs, need, missing.map((m) => `${m}: exists on the source but not on the target`), 'the target');
     });
   },
 };

@@ -52,6 +52,14 @@ export const cutoverGate: GateSpec = {
       facts.tablesCompared = validation.tables;
       facts.tablesDifferingBeforeFence = validation.mismatched;
     }
+    const point = output(c, 'consistent-validate');
+    if (point) {
+      facts.consistentPoint = point.point;
+      facts.tablesEqualAtConsistentPoint = `${point.tables - point.mismatched}/${point.tables}`;
+      facts.rowsCompared = point.rows;
+      facts.consistentPointWindowMs = point.windowMs;
+      if (point.keyless.length > 0) facts.comparedWholeWithoutPrimaryKey = point.keyless.join(', ');
+    }
     if (preflight) {
       facts.predictedWindowSeconds = preflight.estimate.totalSeconds;
       if (preflight.estimate.awsRenameDnsSeconds > 0) facts.awsRenameDnsSeconds = preflight.estimate.awsRenameDnsSeconds;

@@ -2,9 +2,9 @@
 // typed accessor `output(ctx, 'snapshot')` (src/steps/common.ts) instead of importing each other or casting.
 // Adding a step: declare its output here and add it to StepOutputs under the step's id.
 import type { Check, FenceState, SlotInfo } from '../db/types.js';
-import type { PreflightFacts, ValidationOutput } from '../engine/facts.js';
+import type { ConsistentValidationOutput, PreflightFacts, ValidationOutput } from '../engine/facts.js';
 
-export type { TableComparison, ValidationOutput } from '../engine/facts.js';
+export type { AppliedCounts, ConsistentValidationOutput, PointTableComparison, RangeDifference, TableComparison, ValidationOutput } from '../engine/facts.js';
 
 /** Predicted write-unavailable window, from table sizes and the configured validation. */
 export interface CutoverEstimate {
@@ -13,10 +13,17 @@ export interface CutoverEstimate {
   /** Estimated rows (statistics). */
   rows: number;
   bytes: number;
-  /** Final row counts while fenced. */
+  /** Row counts while fenced (validation.final: counts; 0 by default). */
   countSeconds: number;
-  /** Final checksums while fenced. */
+  /** Checksums while fenced: 0, they run at the consistent point outside the fence. */
   checksumSeconds: number;
+  /** The consistent-point validation before the gate (counts and checksums on snapshots; writes go on). */
+  consistentPointSeconds: number;
+  /**
+   * The fenced part the time box bounds (cutover.fenceTimeoutSeconds): drain, stopping the task, the final checks
+   * and sequences, up to the switch. Preflight refuses a plan where this exceeds the time box.
+   */
+  fencedSeconds: number;
   /** Drain, task stop and renames. */
   fixedSeconds: number;
   /** AWS's part of the window: the documented DNS time of the instance renames (about 10 minutes); 0 for clusters. */
@@ -298,6 +305,7 @@ export interface StepOutputs {
   'start-cdc': StartCdcOutput;
   'catch-up': CatchUpOutput;
   validate: ValidationOutput;
+  'consistent-validate': ConsistentValidationOutput;
   'before-fence': HooksOutput;
   fence: FenceOutput;
   drain: DrainOutput;

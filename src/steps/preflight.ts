@@ -30,7 +30,8 @@ export function estimateWindow(sizes: TableSize[], services: RekeyServices): Cut
   const rows = sizes.reduce((n, t) => n + Math.max(0, t.estimatedRows), 0);
   const bytes = sizes.reduce((n, t) => n + Math.max(0, t.bytes), 0);
   const workers = rb.validation.concurrency;
-  const countSeconds = rb.validation.rowCounts ? rows / (COUNT_ROWS_PER_SECOND * workers) : 0;
+  const allCountSeconds = rb.validation.rowCounts ? rows / (COUNT_ROWS_PER_SECOND * workers) : 0;
+  const countSeconds = rb.validation.final === 'counts' ? rows / (COUNT_ROWS_PER_SECOND * workers) : 0;
   const checked = rb.validation.checksums === true
     ? rows
     : Array.isArray(rb.validation.checksums)
@@ -38,6 +39,9 @@ export function estimateWindow(sizes: TableSize[], services: RekeyServices): Cut
       : 0;
   const checksumSeconds = checked / (CHECKSUM_ROWS_PER_SECOND * workers);
   const aws = services.cloud.provider === 'aws';
+  // Inside the time box: the sentinel (about the CDC latency, under its threshold at the gate), stopping the task
+  // (UNCERTAIN on AWS: assumed 30 s), the DMS statistics and sequences, and row counts when asked for.
+  const fencedSeconds = rb.cutover.maxLatencySeconds / 2 + (aws ? 30 : 0.2) + (aws ? 2 : 0.2) + countSeconds;
   // Drain ~ the latency threshold; stopping a DMS task and two cluster renames take about a minute each on AWS.
   const fixedSeconds = rb.cutover.maxLatencySeconds + 1 + (aws ? 60 : 1) + (rb.cutover.switch === 'rename' ? (aws ? 120 : 2) : 0);
   const round = (n: number) => Math.round(n * 10) / 10;
@@ -48,11 +52,13 @@ export function estimateWindow(sizes: TableSize[], services: RekeyServices): Cut
     rows,
     bytes,
     countSeconds: round(countSeconds),
-    checksumSeconds: round(checksumSeconds),
+    checksumSeconds: 0,
+    consistentPointSeconds: round(Math.max(allCountSeconds, checksumSeconds)),
+    fencedSeconds: round(fencedSeconds),
     fixedSeconds: round(fixedSeconds),
     awsRenameDnsSeconds,
-    totalSeconds: round(countSeconds + checksumSeconds + fixedSeconds + awsRenameDnsSeconds),
-    assumptions: `counts at ${COUNT_ROWS_PER_SECOND} rows/s and checksums at ${CHECKSUM_ROWS_PER_SECOND} rows/s per worker x ${workers}; drain, task stop and renames as fixed costs${awsRenameDnsSeconds > 0 ? `; plus AWS's part: ${awsRenameDnsSeconds / 60} min documented DNS time of the instance rename` : ''}`,
+    totalSeconds: round(countSeconds + fixedSeconds + awsRenameDnsSeconds),
+    assumptions: `full validation at the consistent point outside the fence (counts at ${COUNT_ROWS_PER_SECOND} rows/s, checksums at ${CHECKSUM_ROWS_PER_SECOND} rows/s per connection x ${workers}); inside the fence ${countSeconds > 0 ? 'row counts (validation.final: counts), ' : ''}drain, task stop and renames as fixed costs${awsRenameDnsSeconds > 0 ? `; plus AWS's part: ${awsRenameDnsSeconds / 60} min documented DNS time of the instance rename` : ''}`,
   };
 }
 
@@ -397,6 +403,19 @@ function checkBinlogWindow(checks: Checks, window: BinlogWindow, expected: Binlo
   );
 }
 
+/** The fenced part of the predicted window must fit in cutover.fenceTimeoutSeconds, or the cutover could never finish. */
+function checkFenceTimeBox(checks: Checks, estimate: CutoverEstimate, rb: Runbook): void {
+  const limit = rb.cutover.fenceTimeoutSeconds;
+  const ok = estimate.fencedSeconds <= limit;
+  checks.error(
+    'cutover.fence_time_box',
+    ok,
+    ok
+      ? `the fenced part of the cutover is predicted at ${estimate.fencedSeconds} s, within cutover.fenceTimeoutSeconds (${limit} s)`
+      : `the fenced part of the cutover is predicted at ${estimate.fencedSeconds} s (drain, task stop, final checks${estimate.countSeconds > 0 ? `, ${estimate.countSeconds} s of row counts (validation.final: counts)` : ''}, sequences), over cutover.fenceTimeoutSeconds (${limit} s): every attempt would be cut off. Raise the time box${estimate.countSeconds > 0 ? ' or set validation.final: none' : ''}.`,
+  );
+}
+
 /** Runs every check; never throws for a failed check (the step does). */
 export async function runPreflight(ctx: Ctx): Promise<PreflightReport> {
   const checks = new Checks();
@@ -417,6 +436,7 @@ export async function runPreflight(ctx: Ctx): Promise<PreflightReport> {
     checks.warn('native.network', true, `not checked: the restored database connects to the source's endpoint (${ctx.services.runbook.source.identifier}); its security groups must allow it. Yours to ensure.`);
   }
   report.estimate = estimateWindow(sizes, ctx.services);
+  checkFenceTimeBox(checks, report.estimate, ctx.services.runbook);
   if (report.binlog) checkBinlogWindow(checks, report.binlog, expectedBinlogWindow(sizes, ctx.services));
   report.problems = checks.all.filter((c) => !c.ok && c.severity === 'error').map((c) => `${c.id}: ${c.message}`);
   report.warnings = checks.all.filter((c) => !c.ok && c.severity === 'warning').map((c) => `${c.id}: ${c.message}`);

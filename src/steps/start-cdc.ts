@@ -27,12 +27,15 @@ export const startCdc: Step<RekeyServices, StartCdcOutput> = {
     const { cloud, names } = ctx.services;
     const dms = required(ctx, 'dms-setup', 'start-cdc');
     const position = required(ctx, 'capture-position', 'start-cdc');
-    const task = await findTask(cloud, names.task);
+    let task = await findTask(cloud, names.task);
     if (!task) throw new StepError(`task ${names.task} not found`, 'fatal');
+    // A cutover abandoned while the task was being stopped: let it stop, then resume it from its checkpoint.
+    if (task.Status === 'stopping') task = await waitTask(cloud, names.task, 'stopped', waitEnv(ctx));
     let startType: StartCdcOutput['startType'] = 'already-running';
     if (task.Status === 'ready' || task.Status === 'stopped' || task.Status === 'failed') {
       const ranBefore = task.Status !== 'ready' || task.ReplicationTaskStartDate !== undefined;
       startType = ranBefore ? 'resume-processing' : 'start-replication';
+      if (ranBefore) ctx.report.log('info', `resuming ${names.task} from its recorded position (${task.Status})`);
       await call('dms:StartReplicationTask', () =>
         cloud.dms.send(
           new StartReplicationTaskCommand({
@@ -51,8 +54,8 @@ export const startCdc: Step<RekeyServices, StartCdcOutput> = {
   },
 };
 
-/** Stops the task if it is running; waits until stopped. Returns the final status. */
-export async function stopTask(ctx: Ctx, fast: boolean): Promise<string | undefined> {
+/** Stops the task if it is running; waits until stopped (at most `timeoutSeconds`). Returns the final status. */
+export async function stopTask(ctx: Ctx, fast: boolean, timeoutSeconds?: number): Promise<string | undefined> {
   const { cloud, names } = ctx.services;
   const task = await findTask(cloud, names.task);
   if (!task?.ReplicationTaskArn) return undefined;
@@ -62,6 +65,6 @@ export async function stopTask(ctx: Ctx, fast: boolean): Promise<string | undefi
     if (fast) crashPoint('stop-task:after-stop-call');
   }
   if (task.Status === 'ready' || task.Status === 'failed') return task.Status;
-  const stopped = await waitTask(cloud, names.task, 'stopped', waitEnv(ctx, fast));
+  const stopped = await waitTask(cloud, names.task, 'stopped', waitEnv(ctx, fast, timeoutSeconds));
   return stopped.Status;
 }

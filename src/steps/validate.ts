@@ -1,14 +1,19 @@
-// validate (before the fence, informative under live writes) and final-validate (after the drain: any
-// difference fails the run). Row counts and optional checksums, tables in parallel with bounded concurrency.
+// validate (before the fence, informative under live writes) and final-validate (inside the cutover fence, after
+// the drain: any difference fails the run). The full comparison happens at the consistent point before the gate
+// (consistent-validate.ts); inside the fence final-validate does only O(changes) work by default (validation.final:
+// none): the DMS task's state, table statistics and apply exceptions since that point. validation.final: counts
+// adds exact row counts; a journal from before consistent-validate existed gets the old full comparison.
 import type { DbAdapter, TableRef } from '../db/types.js';
 import { StepError } from '../engine/types.js';
 import type { PlannedAction, Step } from '../engine/types.js';
+import { findTask } from '../aws/dms.js';
 import { tableSelection } from '../runbook/schema.js';
-import { clusterEndpoint, mapLimit, openDb, output, withSource } from './common.js';
+import { clusterEndpoint, mapLimit, openDb, output, withSource, withStatementTimeout, withTarget } from './common.js';
 import type { Ctx } from './common.js';
+import { appliedCounts, applyExceptionsTable } from './consistent-validate.js';
 import { fenceBudgetMs, guardOpenSessions } from './fence.js';
 import type { RekeyServices } from './services.js';
-import type { ValidationOutput } from './outputs.js';
+import type { ConsistentValidationOutput, ValidationOutput } from './outputs.js';
 
 export type { TableComparison, ValidationOutput } from './outputs.js';
 
@@ -78,6 +83,25 @@ export async function compareTables(ctx: Ctx, withChecksums: boolean): Promise<V
   }
 }
 
+/** Row counts inside the fence at `validation.concurrency` tables per side per second: the predicted cost. */
+export const FENCED_COUNT_ROWS_PER_SECOND = 2_000_000;
+
+function describeFinal(ctx: Ctx): PlannedAction[] {
+  const v = ctx.services.runbook.validation;
+  const actions: PlannedAction[] = [
+    { kind: 'aws', target: 'dms:DescribeReplicationTasks', summary: 'the task stopped cleanly (not failed)' },
+    { kind: 'aws', target: 'dms:DescribeTableStatistics', summary: 'no table in error; changes applied since the consistent point' },
+    { kind: 'sql', target: 'target', summary: `rows in ${'awsdms_apply_exceptions'} since the consistent point: any fails the cutover` },
+  ];
+  if (v.final === 'counts') {
+    const rows = (output(ctx, 'preflight')?.estimate.rows ?? 0);
+    const seconds = Math.round((rows / (FENCED_COUNT_ROWS_PER_SECOND * v.concurrency)) * 10) / 10;
+    actions.push({ kind: 'sql', target: 'source+target', summary: `SELECT count(*) per table inside the fence, ${v.concurrency} at a time on each side (validation.final: counts)`, detail: `predicted ${seconds} s of write downtime for about ${rows} rows` });
+  }
+  actions.push({ kind: 'sql', target: 'source', summary: 'sessions of rekey\'s login from other clients: any refuses the cutover' });
+  return actions;
+}
+
 function describeValidation(ctx: Ctx, final: boolean): PlannedAction[] {
   const v = ctx.services.runbook.validation;
   const actions: PlannedAction[] = [
@@ -129,20 +153,78 @@ export const validate: Step<RekeyServices, ValidationOutput> = {
   },
 };
 
+/** Fails unless the DMS task applied everything since the consistent point without an error. O(changes). */
+async function checkChangesSincePoint(ctx: Ctx, bounded: Ctx, point: ConsistentValidationOutput): Promise<{ changes?: number; exceptions?: number }> {
+  const { cloud, names } = ctx.services;
+  const problems: string[] = [];
+  const task = await findTask(cloud, names.task);
+  if (task?.Status === 'failed') problems.push(`the CDC task failed: ${task.LastFailureMessage ?? task.StopReason ?? 'no reason given'}`);
+  const now = await appliedCounts(ctx);
+  let changes: number | undefined;
+  if (now) {
+    for (const [table, s] of Object.entries(now)) {
+      if (s.state === 'Table error') problems.push(`${table}: DMS reports the table in error (TableState ${s.state})`);
+    }
+    if (point.applied) {
+      const before = point.applied;
+      changes = Object.entries(now).reduce((n, [table, s]) => n + Math.max(0, s.applied - (before[table]?.applied ?? 0)), 0);
+    }
+  }
+  let exceptions: number | undefined;
+  const table = applyExceptionsTable(ctx);
+  const rows = await withTarget(bounded, (db) => db.rowCount(table)).catch(() => undefined);
+  if (rows !== undefined) {
+    exceptions = Math.max(0, rows - (point.applyExceptions ?? 0));
+    if (exceptions > 0) problems.push(`DMS logged ${exceptions} apply exception${exceptions === 1 ? '' : 's'} on the target since the consistent point (${table.schema}.${table.name}): changes were not applied`);
+  }
+  if (problems.length > 0) {
+    throw new StepError(`the CDC task did not apply everything since the consistent point (${point.point})`, 'fatal', problems);
+  }
+  return { ...(changes !== undefined ? { changes } : {}), ...(exceptions !== undefined ? { exceptions } : {}) };
+}
+
 export const finalValidate: Step<RekeyServices, ValidationOutput> = {
   id: 'final-validate',
-  title: 'Final validation (source fenced, task stopped)',
-  describe: (ctx) => describeValidation(ctx, true),
+  title: 'Final checks (source fenced, task stopped): what changed since the consistent point',
+  // The O(changes) checks follow a consistent-point validation (dms-cdc); otherwise (native, or a journal from
+  // before it existed) the full comparison runs inside the fence.
+  describe: (ctx) =>
+    output(ctx, 'consistent-validate') !== undefined || (ctx.outputs.validate === undefined && ctx.services.runbook.strategy === 'dms-cdc') ? describeFinal(ctx) : describeValidation(ctx, true),
   async run(ctx) {
-    fenceBudgetMs(ctx, 'final-validate');
-    const out = await compareTables(ctx, true);
+    const { clock, runbook: rb } = ctx.services;
+    const started = clock.now();
+    // Every statement inside the fence is cut off at what is left of the time box.
+    const bounded = withStatementTimeout(ctx, fenceBudgetMs(ctx, 'final-validate'));
+    const point = output(ctx, 'consistent-validate');
+    let out: ValidationOutput;
+    if (!point) {
+      // A run journaled before the consistent-point validation existed: the full comparison, as then.
+      out = { ...(await compareTables(bounded, true)), final: 'full' };
+    } else {
+      const since = await checkChangesSincePoint(ctx, bounded, point);
+      const counted = rb.validation.final === 'counts' ? await compareTables(bounded, false) : undefined;
+      const now = clock.now();
+      out = {
+        ...(counted ?? { tables: point.tables, mismatched: point.mismatched, results: point.results.map(({ table, sourceRows, targetRows, checksumMatch, matches }) => ({ table, sourceRows, targetRows, ...(checksumMatch !== undefined ? { checksumMatch } : {}), matches })) }),
+        at: new Date(now).toISOString(),
+        durationMs: now - started,
+        final: rb.validation.final,
+        consistentPoint: point.point,
+        ...(since.changes !== undefined ? { changesSincePoint: since.changes } : {}),
+        ...(since.exceptions !== undefined ? { applyExceptionsSincePoint: since.exceptions } : {}),
+      };
+    }
     ctx.report.publish('validation', out);
-    ctx.report.progress(`${out.tables} tables compared, ${out.mismatched} mismatched`);
+    ctx.report.progress(
+      point && rb.validation.final === 'none'
+        ? `${out.tables} tables compared at the consistent point; since then ${out.changesSincePoint ?? '?'} changes applied, ${out.applyExceptionsSincePoint ?? 0} apply exceptions`
+        : `${out.tables} tables compared, ${out.mismatched} mismatched`,
+    );
     if (out.mismatched > 0) {
       throw new StepError(`final validation failed: ${out.mismatched} of ${out.tables} tables differ`, 'fatal', [...mismatchLines(out), ...overlapDuplicates(ctx, out)]);
     }
     // A session of rekey's own login opened since the fence went up could still write before the switch.
-    await withSource(ctx, (db) => guardOpenSessions(ctx, db, output(ctx, 'fence')?.dmsAddresses ?? [], 'after the final validation'));
+    await withSource(bounded, (db) => guardOpenSessions(ctx, db, output(ctx, 'fence')?.dmsAddresses ?? [], 'after the final validation'));
     return out;
   },
 };

@@ -1,7 +1,8 @@
 // `npm run bench`: the figures rekey promises, measured on this machine, each beside a baseline from the
 // same run: the write-unavailable window of rehearsed cutovers (Aurora PostgreSQL and MySQL clusters, RDS
 // PostgreSQL and MySQL instances), against the longest gap the same write load shows with no cutover at all;
-// and the TUI's start-up and idle CPU. REKEY_BENCH_ENGINES picks the flavours, REKEY_BENCH_RUNS the runs.
+// the scaling of the window with the data and the validation throughput (scaling.ts, its own variables); and the
+// TUI's start-up and idle CPU. REKEY_BENCH_ENGINES picks the flavours, REKEY_BENCH_RUNS the runs.
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +13,7 @@ import { ProxyRegistry } from '../../src/rehearsal/aws/proxy.js';
 import { seedPostgresDemo } from '../../src/rehearsal/workload/seed.js';
 import { startPostgres } from '../../src/rehearsal/servers/index.js';
 import { startWriteLoad } from '../../src/rehearsal/workload/write-load.js';
+import { benchScaling } from './scaling.js';
 import { benchTui } from './tui.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -114,6 +116,8 @@ async function main(): Promise<void> {
       if (engines.includes(flavour)) await benchEngine(flavour, dir, baseline);
       else console.log(`${flavour}: not measured (REKEY_BENCH_ENGINES)`);
     }
+
+    await benchScaling(ROOT, dir, rehearse);
 
     const tui = await benchTui();
     console.log('tui:');

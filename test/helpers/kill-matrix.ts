@@ -120,7 +120,9 @@ export function killMatrix(engine: Engine): void {
         doc.setIn(['rehearsal', 'failures', 'drainNeverArrives'], true);
         doc.setIn(['cutover', 'drainTimeoutSeconds'], 1);
       });
-      await crashAt('fence:after-principal:1', ['rehearse', path, '--json'], cwd);
+      // The sentinel never arriving stops the run already at the consistent point's brief fence (before the gate):
+      // that fence, killed half-way, is the one the resumed run meets its drain timeout in.
+      await crashAt('consistent-validate:fence:after-principal:1', ['rehearse', path, '--json'], cwd);
       const runId = onlyRun(cwd);
       const resumed = await rekey(['resume', runId, '--json'], cwd);
       const s = summaryOf(resumed) as Extra;
@@ -129,7 +131,7 @@ export function killMatrix(engine: Engine): void {
       expect(s.writes).toMatchObject({ lost: 0, duplicated: 0 });
       expect(s.stillFenced).toBeUndefined();
       // The fence of the resumed attempt kept the principal the killed one had fenced.
-      const fenced = journalOf(cwd, runId).filter((r) => r.t === 'step_checkpoint' && r.stepId === 'fence') as unknown as { value: { principals: { name: string }[] } }[];
+      const fenced = journalOf(cwd, runId).filter((r) => r.t === 'step_checkpoint' && r.stepId === 'consistent-validate' && (r as { key?: string }).key === 'before') as unknown as { value: { principals: { name: string }[] } }[];
       expect(fenced.length).toBeGreaterThanOrEqual(2);
       const first = fenced[0]!.value.principals.map((p) => p.name);
       for (const later of fenced.slice(1)) expect(later.value.principals.map((p) => p.name)).toEqual(expect.arrayContaining(first));

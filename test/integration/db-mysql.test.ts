@@ -488,6 +488,83 @@ describe('validation', () => {
   });
 });
 
+describe('consistent-point reads', () => {
+  beforeAll(async () => {
+    await sql.query('CREATE TABLE s_big (id BIGINT PRIMARY KEY, note VARCHAR(20))');
+    await sql.query('CREATE TABLE s_pair (a VARCHAR(5), b INT, v VARCHAR(10), PRIMARY KEY (a, b))');
+    await sql.query('CREATE TABLE s_bag (v VARCHAR(5))');
+    await sql.query("INSERT INTO s_big WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 1000) SELECT n, CONCAT('n', n) FROM g");
+    await sql.query("INSERT INTO s_pair WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 30) SELECT CHAR(97 + n % 3), n, CONCAT('v', n) FROM g");
+  });
+  const big = (): { schema: string; name: string } => ({ schema: dbName, name: 's_big' });
+
+  it('reads primary keys: one integer column, composite, none', async () => {
+    const r = await db.snapshotReader();
+    try {
+      expect(await r.primaryKey(big())).toEqual({ columns: ['id'], integer: true });
+      expect(await r.primaryKey({ schema: dbName, name: 's_pair' })).toEqual({ columns: ['a', 'b'], integer: false });
+      expect(await r.primaryKey({ schema: dbName, name: 's_bag' })).toBeUndefined();
+      expect(await r.keyExtent(big(), 'id')).toEqual({ min: '1', max: '1000' });
+      expect(await r.keySplits({ schema: dbName, name: 's_pair' }, ['a', 'b'], 10)).toEqual([['a', '30'], ['b', '28'], ['c', '29']]);
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('a begun reader sees the table as it was, whatever is written after; ranges add up to the whole', async () => {
+    const r = await db.snapshotReader();
+    try {
+      await r.begin();
+      const whole = await r.digest(big(), true);
+      await sql.query("UPDATE s_big SET note = 'changed' WHERE id = 500");
+      await sql.query("INSERT INTO s_big VALUES (1001, 'new')");
+      expect(await r.digest(big(), true)).toEqual(whole);
+      const parts = await Promise.all([{ to: ['400'] }, { from: ['400'], to: ['700'] }, { from: ['700'] }].map((range) => r.digest(big(), true, { key: ['id'], range })));
+      expect(parts.map((p) => p.rows)).toEqual([399, 300, 301]);
+      expect(parts.reduce((n, p) => n + BigInt(p.sum ?? '0'), 0n).toString()).toBe(whole.sum);
+      const fresh = await db.snapshotReader();
+      try {
+        expect((await fresh.digest(big(), true)).rows).toBe(1001);
+        const then = await r.rowHashes(big(), ['id'], { from: ['499'], to: ['502'] }, 10);
+        const now = await fresh.rowHashes(big(), ['id'], { from: ['499'], to: ['502'] }, 10);
+        expect([...then.keys()]).toEqual(['[499]', '[500]', '[501]']);
+        expect(then.get('[500]')).not.toBe(now.get('[500]'));
+        expect(then.get('[499]')).toBe(now.get('[499]'));
+      } finally {
+        await fresh.close();
+      }
+      expect((await r.digest({ schema: dbName, name: 's_pair' }, false, { key: ['a', 'b'], range: { from: ['b', '0'], to: ['c', '0'] } })).rows).toBe(10);
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('a reader\'s session is rekey\'s own: openSessions leaves it out', async () => {
+    const before = await db.openSessions([endpoint.user]);
+    const r = await db.snapshotReader();
+    try {
+      await r.begin();
+      expect(await db.openSessions([endpoint.user])).toEqual(before);
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('a statement timeout cuts off a long statement (max_statement_time), and the connection stops at its deadline', async () => {
+    await sql.query('CREATE OR REPLACE VIEW s_slow AS SELECT SLEEP(2) AS s');
+    const bounded = await createMysqlAdapter({ ...endpoint, statementTimeoutMs: 300 });
+    try {
+      const t0 = Date.now();
+      await expect(bounded.rowCount({ schema: dbName, name: 's_slow' })).rejects.toThrow();
+      expect(Date.now() - t0).toBeLessThan(1500);
+      await new Promise((r) => setTimeout(r, 350));
+      await expect(bounded.rowCount(big())).rejects.toThrow(/statement timeout: the fence time box/);
+    } finally {
+      await bounded.close();
+    }
+  });
+});
+
 describe('AUTO_INCREMENT counters', () => {
   beforeAll(async () => {
     await sql.query(`

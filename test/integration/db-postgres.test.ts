@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { defaultConnector } from '../../src/db/connector.js';
-import { compareLsns, createPostgresAdapter, parseLsn } from '../../src/db/postgres.js';
+import { compareLsns, createPostgresAdapter, parseLsn, poolConfig } from '../../src/db/postgres.js';
 import { filterTables, matchesTablePattern, quoteIdent } from '../../src/db/sql.js';
 import type { DbAdapter, DbEndpoint } from '../../src/db/types.js';
 import { postgresBinDir, startPostgres } from '../../src/rehearsal/servers/index.js';
@@ -502,6 +502,78 @@ describe('validation', () => {
     expect(filterTables(refs, ['%.t1', 's.%'], ['x.%'])).toEqual([{ schema: 's', name: 't1' }, { schema: 's', name: 't2' }]);
     expect(quoteIdent('we"ird', 'postgres')).toBe('"we""ird"');
     expect(quoteIdent('we`ird', 'mysql')).toBe('`we``ird`');
+  });
+});
+
+describe('consistent-point reads', () => {
+  beforeAll(async () => {
+    await sql.query(`
+      CREATE SCHEMA snap;
+      CREATE TABLE snap.big (id bigint PRIMARY KEY, note text);
+      CREATE TABLE snap.pair (a text, b int, v text, PRIMARY KEY (a, b));
+      CREATE TABLE snap.bag (v text);
+      INSERT INTO snap.big SELECT g, 'n' || g FROM generate_series(1, 1000) g;
+      INSERT INTO snap.pair SELECT chr(97 + g % 3), g, 'v' || g FROM generate_series(1, 30) g;
+      INSERT INTO snap.bag VALUES ('x'), ('y');
+      CREATE VIEW snap.slow AS SELECT 1 AS s FROM pg_sleep(2);
+    `);
+  });
+  const big = { schema: 'snap', name: 'big' };
+
+  it('reads primary keys: one integer column, composite, none', async () => {
+    const r = await db.snapshotReader();
+    try {
+      expect(await r.primaryKey(big)).toEqual({ columns: ['id'], integer: true });
+      expect(await r.primaryKey({ schema: 'snap', name: 'pair' })).toEqual({ columns: ['a', 'b'], integer: false });
+      expect(await r.primaryKey({ schema: 'snap', name: 'bag' })).toBeUndefined();
+      expect(await r.keyExtent(big, 'id')).toEqual({ min: '1', max: '1000' });
+      expect(await r.keySplits({ schema: 'snap', name: 'pair' }, ['a', 'b'], 10)).toEqual([['a', '30'], ['b', '28'], ['c', '29']]);
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('a begun reader sees the table as it was, whatever is written after; ranges add up to the whole', async () => {
+    const r = await db.snapshotReader();
+    try {
+      await r.begin();
+      const whole = await r.digest(big, true);
+      await sql.query(`UPDATE snap.big SET note = 'changed' WHERE id = 500; INSERT INTO snap.big VALUES (1001, 'new')`);
+      expect(await r.digest(big, true)).toEqual(whole);
+      const parts = await Promise.all([{ to: ['400'] }, { from: ['400'], to: ['700'] }, { from: ['700'] }].map((range) => r.digest(big, true, { key: ['id'], range })));
+      expect(parts.map((p) => p.rows)).toEqual([399, 300, 301]);
+      expect(parts.reduce((n, p) => n + BigInt(p.sum ?? '0'), 0n).toString()).toBe(whole.sum);
+      const fresh = await db.snapshotReader();
+      try {
+        expect((await fresh.digest(big, true)).rows).toBe(1001);
+        const then = await r.rowHashes(big, ['id'], { from: ['499'], to: ['502'] }, 10);
+        const now = await fresh.rowHashes(big, ['id'], { from: ['499'], to: ['502'] }, 10);
+        expect([...then.keys()]).toEqual(['[499]', '[500]', '[501]']);
+        expect(then.get('[500]')).not.toBe(now.get('[500]'));
+        expect(then.get('[499]')).toBe(now.get('[499]'));
+      } finally {
+        await fresh.close();
+      }
+      // Composite keys compare as row values.
+      expect((await r.digest({ schema: 'snap', name: 'pair' }, false, { key: ['a', 'b'], range: { from: ['b', '0'], to: ['c', '0'] } })).rows).toBe(10);
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('a statement timeout cuts off a long statement, and the connection stops at its deadline', async () => {
+    const bounded = await createPostgresAdapter({ ...endpoint, database: dbName, statementTimeoutMs: 300 });
+    try {
+      const t0 = Date.now();
+      // Whichever comes first: the server's statement_timeout or the client's read timeout at the deadline.
+      await expect(bounded.rowCount({ schema: 'snap', name: 'slow' })).rejects.toThrow(/timeout/i);
+      expect(poolConfig({ ...endpoint, statementTimeoutMs: 300 })).toMatchObject({ statement_timeout: 300 });
+      expect(Date.now() - t0).toBeLessThan(1500);
+      await new Promise((r) => setTimeout(r, 350));
+      await expect(bounded.rowCount(big)).rejects.toThrow(/statement timeout: the fence time box/);
+    } finally {
+      await bounded.close();
+    }
   });
 });
 

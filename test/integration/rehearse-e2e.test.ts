@@ -84,11 +84,50 @@ describe.each<Engine>(['postgres', 'mysql'])('rekey rehearse --engine %s end to 
     const s = summaryOf(out);
     expect(out.code).toBe(5);
     expect(s).toMatchObject({ ok: false, switched: false, endpointWritable: true });
-    expect(s.error.stepId).toBe('drain');
+    // The sentinel never arrives, so already the consistent point before the gate cannot be reached.
+    expect(s.error.stepId).toBe('consistent-validate');
     const journal = journalOf(cwd, s.runId);
     expect(journal.some((r) => r.t === 'rewind')).toBe(true);
     expect(journal.some((r) => r.t === 'step_started' && r.stepId === 'switch')).toBe(false);
     expect(s.writes).toMatchObject({ lost: 0, duplicated: 0 });
+  });
+
+  it('a corrupted target row is found at the consistent point: the cutover is refused, naming the table, the key range and the key', async () => {
+    const cwd = tempDir(`corrupt-${engine}`);
+    const path = variant(engine, cwd, 'corrupt', (doc) => {
+      doc.setIn(['rehearsal', 'failures', 'corruptTargetRow'], true);
+      doc.setIn(['validation', 'chunkRows'], 1000);
+      // A changed value keeps the counts: only the checksums see it.
+      doc.setIn(['validation', 'checksums'], true);
+      doc.setIn(['cutover', 'sustainSeconds'], 1);
+    });
+    const out = await rekey(['rehearse', path, '--json'], cwd);
+    const s = summaryOf(out);
+    expect(out.code).toBe(5);
+    expect(s).toMatchObject({ ok: false, switched: false, endpointWritable: true });
+    expect(s.error.stepId).toBe('consistent-validate');
+    expect(s.error.message).toMatch(/consistent-point validation failed: 1 of \d+ tables differ .*the cutover is not offered/);
+    expect((s.error.details ?? []).join('\n')).toMatch(/orders id < \d+: source \d+ rows, target \d+ rows, checksums differ; keys: \[1\] differs/);
+    const journal = journalOf(cwd, s.runId);
+    expect(journal.some((r) => r.t === 'gate_requested')).toBe(false);
+    expect(journal.some((r) => r.t === 'step_started' && r.stepId === 'fence')).toBe(false);
+    expect(s.writes).toMatchObject({ lost: 0, duplicated: 0 });
+  });
+
+  it('with cutover.fenceTimeoutSeconds: 2 the window stays under 2 s plus one statement timeout, and the run ends switched or writable', async () => {
+    const cwd = tempDir(`fence2-${engine}`);
+    const path = variant(engine, cwd, 'fence-2s', (doc) => {
+      doc.setIn(['cutover', 'fenceTimeoutSeconds'], 2);
+      doc.setIn(['cutover', 'sustainSeconds'], 1);
+      doc.setIn(['rehearsal', 'delays', 'renameSeconds'], 0);
+    });
+    const out = await rekey(['rehearse', path, '--json'], cwd);
+    const s = summaryOf(out);
+    expect(s.endpointWritable).toBe(true);
+    expect(s.writes).toMatchObject({ lost: 0, duplicated: 0 });
+    if (s.ok) expectCleanCutover(s);
+    else expect(s.next).toContain(`rekey resume ${s.runId}`);
+    expect(s.downtimeMs).toBeLessThan(4000);
   });
 
   it('rekey rollback after a completed rehearsal renames back: the source name serves the old key again, writable', async () => {

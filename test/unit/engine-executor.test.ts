@@ -202,6 +202,41 @@ describe('engine-owned compensation', () => {
     expect(services.log).toEqual(['undo fence', 'undo fence']);
   });
 
+  it('several guards: each in effect is lifted, newest first; ifStarted also counts the step that failed', async () => {
+    const services: S = { log: [], drainFailures: 0 };
+    const brief = undoable('brief', { inEffect: (ctx) => ctx.services.drainFailures > 0 });
+    const guarded: Flow<S> = {
+      ...flow,
+      steps: [...flow.steps.slice(0, 3), brief, ...flow.steps.slice(3)],
+      safety: { guard: ['brief', 'fence'], boundary: 'switch', rewindTo: { default: 'catch-up', ifStarted: { 'stop-task': 'start-cdc' } } },
+    };
+    // The brief fence is up (a failure inside it): only it is lifted.
+    services.drainFailures = 1;
+    expect(await makeSafe(guarded, ctxWith(services, done('restore', 'start-cdc', 'catch-up')), 'brief')).toEqual(['catch-up']);
+    expect(services.log).toEqual(['undo brief']);
+    services.log.length = 0;
+    services.drainFailures = 0;
+    // stop-task failed part-way: the task may be stopping, so start-cdc runs again.
+    expect(await makeSafe(guarded, ctxWith(services, done('restore', 'start-cdc', 'catch-up', 'brief', 'fence')), 'stop-task')).toEqual(['start-cdc', 'catch-up', 'brief', 'fence']);
+    expect(services.log).toEqual(['undo fence']);
+  });
+
+  it('a rewind goes back no later than the first step making safe marked undone', async () => {
+    const services: S = { log: [], drainFailures: 0 };
+    const journal = new MemoryJournalStore();
+    let fails = 1;
+    const late: Flow<S> = {
+      ...flow,
+      steps: flow.steps.map((s) =>
+        s.id === 'verify' ? { ...s, id: 'final', run: () => (fails-- > 0 ? Promise.reject(new StepError('time box spent', 'retryable', [], { retryFrom: 'catch-up' })) : Promise.resolve({})) } : s,
+      ).filter((s) => s.id !== 'switch').concat([undoable('switch')]),
+    };
+    const outcome = await executeFlow({ runId: 'run1', flow: late, services, journal, machine: machineFor(late), approver: approveAll, signal: new AbortController().signal });
+    expect(outcome.status).toBe('succeeded');
+    expect(journal.records.filter((r) => r.t === 'rewind').map((r) => (r as { toStepId: string }).toStepId)).toEqual(['start-cdc']);
+    expect(journal.records.filter((r) => r.t === 'step_started' && (r as { stepId: string }).stepId === 'start-cdc')).toHaveLength(2);
+  });
+
   it('rollbackRun undoes from the journal and records started / succeeded', async () => {
     const services: S = { log: [], drainFailures: 0 };
     const journal = new MemoryJournalStore();

@@ -26,8 +26,8 @@ import { cwMock, DMS_ADDRESS, dmsMock, kmsMock, NEW_KEY, OLD_KEY, PASSWORD, rdsM
 
 /** The contract's step ids of the cluster flows, in order. */
 const STEP_IDS = [
-  'preflight', 'prepare-source', 'snapshot', 'restore', 'capture-position', 'dms-setup', 'start-cdc', 'catch-up', 'validate', 'before-fence',
-  'fence', 'drain', 'stop-task', 'final-validate', 'fix-sequences', 'switch', 'verify', 'after-switch', 'cleanup',
+  'preflight', 'prepare-source', 'snapshot', 'restore', 'capture-position', 'dms-setup', 'start-cdc', 'catch-up', 'validate', 'consistent-validate',
+  'before-fence', 'fence', 'drain', 'stop-task', 'final-validate', 'fix-sequences', 'switch', 'verify', 'after-switch', 'cleanup',
 ];
 
 function input<T>(mock: { commandCalls: (c: never) => { args: [{ input: T }] }[] }, command: unknown, i = 0): T {
@@ -61,7 +61,7 @@ describe('the aurora-postgresql flow', () => {
     for (const op of ['rds:CreateDBClusterSnapshot', 'rds:RestoreDBClusterFromSnapshot', 'rds:CreateDBInstance', 'dms:CreateEndpoint', 'dms:TestConnection', 'dms:CreateReplicationTask', 'dms:StartReplicationTask', 'cloudwatch:GetMetricData', 'dms:StopReplicationTask', 'rds:ModifyDBCluster', 'dms:DeleteReplicationTask']) {
       expect(targets).toContain(op);
     }
-    expect(renderPlan(plan)).toMatch(/16\. switch: .*\n.*rename app-db -> app-db-old-ab12cd34/);
+    expect(renderPlan(plan)).toMatch(/17\. switch: .*\n.*rename app-db -> app-db-old-ab12cd34/);
     expect(rdsMock.calls()).toHaveLength(0);
     expect(world.opened).toHaveLength(0);
   });
@@ -302,7 +302,7 @@ describe('the aurora-postgresql flow', () => {
     await runUntil(flow, ctx, 'fence');
     expect(world.roles.get('app')).toBe(false);
     world.sentinelArrives = false;
-    const err = (await flow.steps[11]!.run(ctx).catch((e: unknown) => e)) as StepError;
+    const err = (await step(flow, 'drain').run(ctx).catch((e: unknown) => e)) as StepError;
     expect(err).toBeInstanceOf(StepError);
     expect(err.kind).toBe('retryable');
     expect(err.retryFrom).toBe('catch-up');
@@ -312,22 +312,24 @@ describe('the aurora-postgresql flow', () => {
     expect(rdsMock.commandCalls(ModifyDBClusterCommand)).toHaveLength(0);
     // makeSafe is idempotent and marks the cutover steps for a re-run
     const reverted = await makeSafe(flow, ctx, 'drain');
-    expect(reverted).toEqual(['catch-up', 'validate', 'before-fence', 'fence']);
+    expect(reverted).toEqual(['catch-up', 'validate', 'consistent-validate', 'before-fence', 'fence']);
     expect(world.roles.get('app')).toBe(true);
   });
 
   test('a final validation mismatch fails; makeSafe unfences and sends the run back to start-cdc', async () => {
+    world = new World(testRunbook({ validation: { final: 'counts' } }));
+    world.install();
     const flow = buildFlow(world.runbook);
     const ctx = world.context();
     await runUntil(flow, ctx, 'stop-task');
     world.rows.target.set('public.items', 39);
-    const err = (await flow.steps[13]!.run(ctx).catch((e: unknown) => e)) as StepError;
+    const err = (await step(flow, 'final-validate').run(ctx).catch((e: unknown) => e)) as StepError;
     expect(err.message).toMatch(/1 of 2 tables differ/);
     expect(err.details).toEqual(['public.items: source 40 rows, target 39 rows']);
     expect(world.roles.get('app')).toBe(false);
     const reverted = await makeSafe(flow, ctx, 'final-validate');
     expect(world.roles.get('app')).toBe(true);
-    expect(reverted).toEqual(['start-cdc', 'catch-up', 'validate', 'before-fence', 'fence', 'drain', 'stop-task']);
+    expect(reverted).toEqual(['start-cdc', 'catch-up', 'validate', 'consistent-validate', 'before-fence', 'fence', 'drain', 'stop-task']);
   });
 
   test('sessions of rekey\'s own login from another client: the fence refuses, and makeSafe lifts it; DMS\'s own sessions do not count', async () => {
@@ -396,6 +398,8 @@ describe('the aurora-postgresql flow', () => {
   });
 
   test('after the slot fallback, a keyless table with extra target rows fails final validation with the way out', async () => {
+    world = new World(testRunbook({ validation: { final: 'counts' } }));
+    world.install();
     const flow = buildFlow(world.runbook);
     const ctx = world.context();
     await runUntil(flow, ctx, 'stop-task');
@@ -417,7 +421,7 @@ describe('the aurora-postgresql flow', () => {
     const ctx = world.context();
     await runUntil(flow, ctx, 'final-validate');
     world.now += 121_000;
-    await expect(flow.steps[14]!.run(ctx)).rejects.toThrow(/fenced for \d+ s, over cutover.fenceTimeoutSeconds/);
+    await expect(step(flow, 'fix-sequences').run(ctx)).rejects.toThrow(/fenced for \d+ s, over cutover.fenceTimeoutSeconds/);
     expect(rdsMock.commandCalls(ModifyDBClusterCommand)).toHaveLength(0);
   });
 
@@ -428,7 +432,7 @@ describe('the aurora-postgresql flow', () => {
     const flow = buildFlow(rb);
     const ctx = world.context();
     await runUntil(flow, ctx, 'validate');
-    await expect(flow.steps[9]!.run(ctx)).rejects.toThrow(/before-fence hook 1 \(pause-workers --fail\) exited with code 3/);
+    await expect(step(flow, 'before-fence').run(ctx)).rejects.toThrow(/before-fence hook 1 \(pause-workers --fail\) exited with code 3/);
     expect(world.timeline).toContain('exec pause-workers --fail before-fence');
     expect(world.roles.get('app')).toBe(true);
   });
@@ -438,7 +442,7 @@ describe('the aurora-postgresql flow', () => {
     const ctx = world.context();
     await runUntil(flow, ctx, 'validate');
     world.now += 42_000;
-    const gate = flow.steps[9]!.gate!;
+    const gate = step(flow, 'before-fence').gate!;
     expect(await gate.facts(ctx)).toMatchObject({
       latencySeconds: 3,
       validationAgeSeconds: 42,

@@ -1,5 +1,7 @@
-// Every step id of every DMS-CDC flow (each engine) through the one lifecycle harness, against the fake world:
-// run, run again (no second create), undo, undo again (nothing more deleted), run.
+// Every step id of every flow through the one lifecycle harness, against the fake world: run, run again (no second
+// create), undo, undo again (nothing more deleted), run. DMS-CDC on all five engines; strategy native (publications,
+// subscription, replica settings in the fake databases) and strategy blue-green (the fake deployment) on Aurora
+// PostgreSQL/MySQL and the postgres/mysql instance engines.
 import { describe, expect, test } from '@jest/globals';
 import { buildFlow } from '../../src/flows/index.js';
 import type { Runbook } from '../../src/runbook/schema.js';
@@ -12,12 +14,26 @@ const instance = (engine: 'postgres' | 'mysql' | 'mariadb'): Runbook =>
     dms: { replicationInstance: { identifier: 'rekey-ri' }, sslMode: 'verify-full', certificateArn: 'arn:aws:dms:us-east-1:111122223333:cert:RDSCA' },
   });
 
+type Engine = 'aurora-postgresql' | 'aurora-mysql' | 'postgres' | 'mysql';
+/** A runbook of another strategy (no dms section) for an engine. */
+const strategy = (name: 'native' | 'blue-green', engine: Engine): Runbook =>
+  testRunbook({
+    strategy: name,
+    dms: undefined,
+    // bg-delete then deletes the deployment object (and must find nothing on its re-run).
+    ...(name === 'blue-green' ? { blueGreen: { deleteDeploymentAfter: true } } : {}),
+    source: { engine, identifier: engine.endsWith('postgresql') || engine === 'postgres' ? 'app-db' : 'shop-db', database: engine.endsWith('postgresql') || engine === 'postgres' ? 'app' : 'shop', username: 'rekey_admin', password: { env: 'PGPASSWORD_TEST' } },
+  });
+const ENGINES: Engine[] = ['aurora-postgresql', 'aurora-mysql', 'postgres', 'mysql'];
+
 const RUNBOOKS: Record<string, () => Runbook> = {
   'aurora-postgresql': () => testRunbook(),
   'aurora-mysql': () => mysqlRunbook(),
   postgres: () => instance('postgres'),
   mysql: () => instance('mysql'),
   mariadb: () => instance('mariadb'),
+  ...Object.fromEntries(ENGINES.map((e) => [`native ${e}`, () => strategy('native', e)])),
+  ...Object.fromEntries(ENGINES.map((e) => [`blue-green ${e}`, () => strategy('blue-green', e)])),
 };
 
 const CREATES = /^(Create|Restore|Copy|Start)/;
@@ -26,7 +42,7 @@ const count = (re: RegExp): number =>
   [...rdsMock.calls(), ...dmsMock.calls()].filter((c) => re.test((c.args[0] as object).constructor.name.replace(/Command$/, ''))).length;
 
 /** Steps whose undo must delete or stop something once they ran (the others only change SQL state or nothing). */
-const UNDO_DELETES = new Set(['replica-position', 'snapshot', 'copy-snapshot', 'restore', 'dms-setup', 'start-cdc', 'switch']);
+const UNDO_DELETES = new Set(['replica-position', 'snapshot', 'copy-snapshot', 'restore', 'dms-setup', 'start-cdc', 'switch', 'native-setup', 'bg-create']);
 
 for (const [engine, runbook] of Object.entries(RUNBOOKS)) {
   describe(`the ${engine} flow: every step through run, run again, undo, undo again, run`, () => {
@@ -38,14 +54,24 @@ for (const [engine, runbook] of Object.entries(RUNBOOKS)) {
       const result = await stepLifecycle({
         flow: buildFlow(world.runbook),
         ctx: world.context(),
-        creations: () => count(CREATES) + slots(),
-        deletions: () => count(DELETES),
+        creations: () => count(CREATES) + slots() + world.nativeCreates,
+        deletions: () => count(DELETES) + world.nativeDeletes,
         afterUndo: (stepId) => {
           if (stepId === 'fence') expect([...world.roles.values()].every(Boolean)).toBe(true);
-          if (stepId === 'prepare-source' && !world.isMysql) expect(world.slots.source.size).toBe(0);
+          if (stepId === 'prepare-source' && !world.isMysql) expect([world.slots.source.size, world.publications.source.size]).toEqual([0, 0]);
+          if (stepId === 'native-setup') expect([world.subscriptions.target.size, world.replicas.target]).toEqual([0, undefined]);
+          if (stepId === 'bg-create') expect(world.deployments.size).toBe(0);
         },
       }, id);
       if (UNDO_DELETES.has(id)) expect(result.deletedByUndo).toBeGreaterThan(0);
+      // The final run left what the step makes: the enabled subscription at the captured LSN / the running replica; the deployment.
+      if (id === 'native-setup') {
+        if (world.isMysql) expect(world.replicas.target?.running).toBe(true);
+        else expect(world.subscriptions.target.get(world.names.subscription)).toMatchObject({ enabled: true, originLsn: expect.any(String) });
+        expect(result.createdByRun).toBeGreaterThan(0);
+      }
+      if (id === 'bg-create') expect([result.createdByRun, world.deployments.size]).toEqual([1, 1]);
+      if (id === 'bg-delete') expect(world.deployments.size).toBe(0);
     });
   });
 }

@@ -24,7 +24,7 @@ import { dmsMock, inputs, mysqlRunbook, NEW_KEY, PASSWORD, rdsMock, runUntil, st
 
 /** The contract's step ids of the cluster flows, in order. */
 const STEP_IDS = [
-  'preflight', 'prepare-source', 'snapshot', 'restore', 'capture-position', 'dms-setup', 'start-cdc', 'catch-up', 'validate', 'before-fence',
+  'preflight', 'prepare-source', 'snapshot', 'restore', 'capture-position', 'dms-setup', 'start-cdc', 'catch-up', 'validate', 'consistent-validate', 'before-fence',
   'fence', 'drain', 'stop-task', 'final-validate', 'fix-sequences', 'switch', 'verify', 'after-switch', 'cleanup',
 ];
 

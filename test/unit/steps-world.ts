@@ -12,6 +12,7 @@ import {
   DescribeEndpointsCommand,
   DescribeReplicationInstancesCommand,
   DescribeReplicationTasksCommand,
+  DescribeTableStatisticsCommand,
   StartReplicationTaskCommand,
   StopReplicationTaskCommand,
   TestConnectionCommand,
@@ -20,6 +21,11 @@ import type { Endpoint, ReplicationTask } from '@aws-sdk/client-database-migrati
 import { DescribeKeyCommand, GetKeyPolicyCommand, KMSClient, ListAliasesCommand, ListGrantsCommand } from '@aws-sdk/client-kms';
 import type { KeyMetadata } from '@aws-sdk/client-kms';
 import {
+  CreateBlueGreenDeploymentCommand,
+  DeleteBlueGreenDeploymentCommand,
+  DescribeBlueGreenDeploymentsCommand,
+  DescribeDBProxiesCommand,
+  SwitchoverBlueGreenDeploymentCommand,
   CreateDBClusterSnapshotCommand,
   CreateDBInstanceCommand,
   DescribeDBClusterParametersCommand,
@@ -43,10 +49,11 @@ import {
   ModifyDBInstanceCommand,
   RestoreDBInstanceFromDBSnapshotCommand,
 } from '@aws-sdk/client-rds';
-import type { DBCluster, DBClusterSnapshot, DBInstance, DBSnapshot, Event } from '@aws-sdk/client-rds';
+import type { BlueGreenDeployment, DBCluster, DBClusterSnapshot, DBInstance, DBSnapshot, Event } from '@aws-sdk/client-rds';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { Cloud } from '../../src/aws/cloud.js';
-import type { BinaryLog, DbAdapter, DbConnector, DbEndpoint, FenceState, OpenSession, SequenceState, SlotInfo, TableRef } from '../../src/db/types.js';
+import type { MyNative, PgNative, SubscriptionState } from '../../src/db/native.js';
+import type { BinaryLog, DbAdapter, DbConnector, DbEndpoint, FenceState, KeyRange, OpenSession, SequenceState, SlotInfo, SnapshotReader, TableRef } from '../../src/db/types.js';
 import type { Flow, StepContext } from '../../src/engine/types.js';
 import { runbookSchema } from '../../src/runbook/schema.js';
 import type { Runbook, RunbookInput } from '../../src/runbook/schema.js';
@@ -125,6 +132,17 @@ function fault(name: string, message = name): Error {
 
 type Side = 'source' | 'target';
 
+/** As the SDK's send: always a promise, a fault is a rejection (callers may use .catch on it). */
+function asSdk<I, O>(fn: (input: I) => O): (input: I) => Promise<O> {
+  return (input) => {
+    try {
+      return Promise.resolve(fn(input));
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+  };
+}
+
 /** In-memory state of everything; tests poke at it to make things fail. */
 export class World {
   readonly timeline: string[] = [];
@@ -183,6 +201,16 @@ export class World {
     source: new Map<string, bigint | null>([['public.orders.id', 1000n], ['public.items.code', 70n]]),
     target: new Map<string, bigint | null>([['public.orders.id', 1000n], ['public.items.code', 80n]]),
   };
+  /** Rows (by id, tables with an integer key) whose content differs on that side. */
+  corrupt: Record<Side, Set<string>> = { source: new Set(), target: new Set() };
+  /** Tables with an integer primary key `id` (ids 1..rows); the others have none. */
+  keyed = new Set(['public.orders']);
+  /** Snapshot transactions begun, by side. */
+  snapshotsBegun: Record<Side, number> = { source: 0, target: 0 };
+  /** DescribeTableStatistics answers (per table: applied changes and state). */
+  tableStatistics: { SchemaName: string; TableName: string; AppliedInserts: number; AppliedUpdates: number; AppliedDeletes: number; TableState: string }[] = [
+    { SchemaName: 'public', TableName: 'orders', AppliedInserts: 10, AppliedUpdates: 0, AppliedDeletes: 0, TableState: 'Table completed' },
+  ];
   opened: DbEndpoint[] = [];
   /** Which adapters the connector was asked for. */
   openedEngines = new Set<string>();
@@ -202,6 +230,17 @@ export class World {
   ];
   binlogRetentionHours: number | null = 24;
   private pendingCrashRecovery: { dueAtCall: number; events: Event[] } | undefined;
+
+  // --- native replication (strategy native): what the SQL leaves behind, per database
+  publications: Record<Side, Set<string>> = { source: new Set(), target: new Set() };
+  subscriptions: Record<Side, Map<string, SubscriptionState>> = { source: new Map(), target: new Map() };
+  /** MySQL: the replica configured by rds_set_external_source, and whether its threads run. */
+  replicas: Record<Side, { sourceHost: string; running: boolean; executed: { file: string; position: number } } | undefined> = { source: undefined, target: undefined };
+  /** Creations and removals the native SQL made (publications, subscriptions, replica settings). */
+  nativeCreates = 0;
+  nativeDeletes = 0;
+  // --- Blue/Green deployments, by name
+  deployments = new Map<string, BlueGreenDeployment>();
 
   // --- RDS instances
   readonly isInstance: boolean;
@@ -344,6 +383,7 @@ export class World {
       const i: DBInstance = { DBInstanceIdentifier: input.DBInstanceIdentifier, DBInstanceStatus: 'creating', KmsKeyId: snap?.KmsKeyId, Endpoint: endpoint(input.DBInstanceIdentifier), BackupRetentionPeriod: 1, MonitoringInterval: 0 };
       this.instances.set(input.DBInstanceIdentifier, i);
       this.slots.target = new Map(this.slots.source);
+      this.publications.target = new Set(this.publications.source);
       return { DBInstance: i };
     });
     rdsMock.on(CreateDBInstanceReadReplicaCommand).callsFake((input: { DBInstanceIdentifier: string }) => {
@@ -380,7 +420,7 @@ export class World {
       i.MaxAllocatedStorage = input.MaxAllocatedStorage as number;
       return { DBInstance: i };
     });
-    rdsMock.on(DescribeDBInstancesCommand).callsFake((input: { DBInstanceIdentifier: string }) => {
+    rdsMock.on(DescribeDBInstancesCommand).callsFake(asSdk((input: { DBInstanceIdentifier: string }) => {
       const i: (DBInstance & { renameLeft?: number }) | undefined = this.instances.get(input.DBInstanceIdentifier);
       if (!i) throw fault('DBInstanceNotFoundFault');
       if (i.renameLeft !== undefined) {
@@ -396,7 +436,7 @@ export class World {
       const copy = { ...i };
       if (i.DBInstanceStatus !== 'available') i.DBInstanceStatus = 'available';
       return { DBInstances: [copy] };
-    });
+    }));
   }
 
   get names() {
@@ -475,6 +515,7 @@ export class World {
       };
       this.clusters.set(input.DBClusterIdentifier, c);
       this.slots.target = new Map(this.slots.source);
+      this.publications.target = new Set(this.publications.source);
       return { DBCluster: c };
     });
     rdsMock.on(CreateDBInstanceCommand).callsFake((input: { DBInstanceIdentifier: string; DBInstanceClass: string }) => {
@@ -515,6 +556,7 @@ export class World {
       this.clusters.set(input.NewDBClusterIdentifier, renamed);
       return { DBCluster: renamed };
     });
+    this.installBlueGreen();
     // ---------------- KMS
     kmsMock.on(DescribeKeyCommand).callsFake(() => ({ KeyMetadata: this.key }));
     kmsMock.on(ListAliasesCommand).resolves({ Aliases: [{ AliasName: 'alias/app-new' }] });
@@ -595,6 +637,7 @@ export class World {
       t.Status = 'stopping';
       return { ReplicationTask: { ...t } };
     });
+    dmsMock.on(DescribeTableStatisticsCommand).callsFake(() => ({ TableStatistics: this.tableStatistics.map((s) => ({ ...s })) }));
     dmsMock.on(DeleteReplicationTaskCommand).callsFake((input: { ReplicationTaskArn: string }) => {
       log('dms:DeleteReplicationTask');
       const t = taskByArn(input.ReplicationTaskArn);
@@ -625,6 +668,95 @@ export class World {
           { Id: 'latency_target', Timestamps: [at], Values: [tgt] },
         ],
       };
+    });
+  }
+
+  /**
+   * Blue/Green deployments as RDS keeps them: found by name or source ARN; a second create with the same name is
+   * refused; PROVISIONING and SWITCHOVER_IN_PROGRESS move on at each describe; the switchover swaps the names (blue
+   * becomes <id>-old1); DeleteTarget deletes green (refused after a switchover); a deleted deployment is gone.
+   */
+  private installBlueGreen(): void {
+    const log = (what: string) => this.timeline.push(what);
+    const id = this.runbook.source.identifier;
+    const arnOf = (name: string) => `arn:aws:rds:us-east-1:111122223333:${this.isInstance ? 'db' : 'cluster'}:${name}`;
+    const green = `${id}-green-abc123`;
+    rdsMock.on(DescribeDBProxiesCommand).resolves({ DBProxies: [] });
+    const rename = (from: string, to: string) => {
+      if (this.isInstance) {
+        const i = this.instances.get(from);
+        if (!i) return;
+        this.instances.delete(from);
+        this.instances.set(to, { ...i, DBInstanceIdentifier: to, DBInstanceArn: arnOf(to), Endpoint: { Address: `${to}.abc123.us-east-1.rds.amazonaws.com`, Port: i.Endpoint?.Port ?? 5432 } });
+        return;
+      }
+      const c = this.clusters.get(from);
+      if (!c) return;
+      this.clusters.delete(from);
+      this.clusters.set(to, { ...c, DBClusterIdentifier: to, DBClusterArn: arnOf(to), Endpoint: `${to}.cluster-abc.us-east-1.rds.amazonaws.com` });
+    };
+    rdsMock.on(DescribeBlueGreenDeploymentsCommand).callsFake((input: { Filters?: { Name: string; Values: string[] }[] }) => {
+      const f = input.Filters?.[0];
+      const found = [...this.deployments.values()].filter((d) =>
+        f === undefined || (f.Name === 'blue-green-deployment-name' ? f.Values.includes(d.BlueGreenDeploymentName ?? '') : f.Name === 'source' ? f.Values.includes(d.Source ?? '') : false),
+      );
+      const copies = found.map((d) => structuredClone(d));
+      for (const d of found) {
+        if (d.Status === 'PROVISIONING') d.Status = 'AVAILABLE';
+        else if (d.Status === 'SWITCHOVER_IN_PROGRESS') {
+          log(`rds:switchover ${d.BlueGreenDeploymentName ?? ''}`);
+          rename(id, `${id}-old1`);
+          rename(green, id);
+          d.Status = 'SWITCHOVER_COMPLETED';
+          d.Source = arnOf(`${id}-old1`);
+          d.Target = arnOf(id);
+          d.SwitchoverDetails = [{ SourceMember: arnOf(`${id}-old1`), TargetMember: arnOf(id), Status: 'SWITCHOVER_COMPLETED' }];
+        }
+      }
+      return { BlueGreenDeployments: copies };
+    });
+    rdsMock.on(CreateBlueGreenDeploymentCommand).callsFake((input: { BlueGreenDeploymentName: string; Source: string; TargetResourceConfigurations?: { SourceArn: string; TargetKmsKeyId: string }[] }) => {
+      log(`rds:CreateBlueGreenDeployment ${input.BlueGreenDeploymentName}`);
+      if (this.deployments.has(input.BlueGreenDeploymentName)) throw fault('BlueGreenDeploymentAlreadyExistsFault');
+      const key = input.TargetResourceConfigurations?.[0]?.TargetKmsKeyId;
+      if (this.isInstance) {
+        const blue = this.instances.get(id);
+        this.instances.set(green, { ...blue, DBInstanceIdentifier: green, DBInstanceArn: arnOf(green), KmsKeyId: key, PerformanceInsightsKMSKeyId: key, Endpoint: { Address: `${green}.abc123.us-east-1.rds.amazonaws.com`, Port: this.isMysql ? 3306 : 5432 } });
+      } else {
+        const blue = this.clusters.get(id);
+        this.clusters.set(green, { ...blue, DBClusterIdentifier: green, DBClusterArn: arnOf(green), KmsKeyId: key, Endpoint: `${green}.cluster-abc.us-east-1.rds.amazonaws.com` });
+      }
+      const d: BlueGreenDeployment = {
+        BlueGreenDeploymentIdentifier: 'bgd-123',
+        BlueGreenDeploymentName: input.BlueGreenDeploymentName,
+        Source: input.Source,
+        Target: arnOf(green),
+        Status: 'PROVISIONING',
+        SwitchoverDetails: [{ SourceMember: input.Source, TargetMember: arnOf(green), Status: 'PROVISIONING' }],
+      };
+      this.deployments.set(input.BlueGreenDeploymentName, d);
+      return { BlueGreenDeployment: structuredClone(d) };
+    });
+    const byIdentifier = (identifier: string) => [...this.deployments.values()].find((d) => d.BlueGreenDeploymentIdentifier === identifier);
+    rdsMock.on(SwitchoverBlueGreenDeploymentCommand).callsFake((input: { BlueGreenDeploymentIdentifier: string }) => {
+      log('rds:SwitchoverBlueGreenDeployment');
+      const d = byIdentifier(input.BlueGreenDeploymentIdentifier);
+      if (!d) throw fault('BlueGreenDeploymentNotFoundFault');
+      if (d.Status !== 'AVAILABLE' && d.Status !== 'SWITCHOVER_FAILED') throw fault('InvalidBlueGreenDeploymentStateFault');
+      d.Status = 'SWITCHOVER_IN_PROGRESS';
+      return { BlueGreenDeployment: structuredClone(d) };
+    });
+    rdsMock.on(DeleteBlueGreenDeploymentCommand).callsFake((input: { BlueGreenDeploymentIdentifier: string; DeleteTarget?: boolean }) => {
+      log(`rds:DeleteBlueGreenDeployment${input.DeleteTarget ? ' DeleteTarget' : ''}`);
+      const d = byIdentifier(input.BlueGreenDeploymentIdentifier);
+      if (!d) throw fault('BlueGreenDeploymentNotFoundFault');
+      if (input.DeleteTarget) {
+        if (d.Status === 'SWITCHOVER_COMPLETED') throw fault('InvalidBlueGreenDeploymentStateFault');
+        if (this.isInstance) this.instances.delete(green);
+        else this.clusters.delete(green);
+      }
+      this.deployments.delete(d.BlueGreenDeploymentName ?? '');
+      return { BlueGreenDeployment: { ...structuredClone(d), Status: 'DELETING' } };
     });
   }
 
@@ -700,9 +832,98 @@ export class World {
           replicaExecutedPosition: () => (w.replicationStopped ? Promise.resolve({ ...w.replicaPosition }) : Promise.reject(new Error('replica still running'))),
         }
       : {};
+    const pgNativeFake: PgNative = {
+      withReplicaIdentity: (tables) => Promise.resolve(new Set(tables.filter((t) => t.name !== 'audit_log').map((t) => `${t.schema}.${t.name}`))),
+      ensurePublication: (name) => {
+        if (w.publications[side].has(name)) return Promise.resolve(false);
+        log(`CREATE PUBLICATION ${name}`);
+        w.publications[side].add(name);
+        w.nativeCreates++;
+        return Promise.resolve(true);
+      },
+      dropPublication: (name) => {
+        if (w.publications[side].delete(name)) {
+          log(`DROP PUBLICATION ${name}`);
+          w.nativeDeletes++;
+        }
+        return Promise.resolve();
+      },
+      subscription: (name) => {
+        const sub = w.subscriptions[side].get(name);
+        return Promise.resolve(sub ? { ...sub } : undefined);
+      },
+      createSubscription: (o) => {
+        // As PostgreSQL: a second CREATE SUBSCRIPTION with the name fails.
+        if (w.subscriptions[side].has(o.name)) return Promise.reject(new Error(`subscription "${o.name}" already exists`));
+        log(`CREATE SUBSCRIPTION ${o.name}`);
+        w.subscriptions[side].set(o.name, { name: o.name, enabled: false, slot: o.slot, originLsn: null, workerRunning: false });
+        w.nativeCreates++;
+        return Promise.resolve();
+      },
+      advanceOrigin: (name, lsn) => {
+        const sub = w.subscriptions[side].get(name);
+        if (!sub) return Promise.reject(new Error(`subscription ${name} does not exist`));
+        sub.originLsn = lsn;
+        return Promise.resolve();
+      },
+      setSubscriptionEnabled: (name, enabled) => {
+        const sub = w.subscriptions[side].get(name);
+        if (!sub) return Promise.reject(new Error(`subscription "${name}" does not exist`));
+        log(`ALTER SUBSCRIPTION ${name} ${enabled ? 'ENABLE' : 'DISABLE'}`);
+        sub.enabled = enabled;
+        sub.workerRunning = enabled;
+        return Promise.resolve();
+      },
+      dropSubscription: (name) => {
+        if (!w.subscriptions[side].delete(name)) return Promise.resolve(false);
+        log(`DROP SUBSCRIPTION ${name}`);
+        w.nativeDeletes++;
+        return Promise.resolve(true);
+      },
+      sourceWal: (slot) => {
+        const s = w.slots[side].get(slot);
+        return Promise.resolve({ current: '0/3000100', confirmedFlush: s ? '0/3000100' : null, replay: null });
+      },
+    };
+    const myNativeFake: MyNative = {
+      setExternalSource: (o) => {
+        // rds_set_external_source refuses while replication runs.
+        if (w.replicas[side]?.running) return Promise.reject(new Error('replication is running: stop it first'));
+        log(`rds_set_external_source ${o.host} ${o.position.file}:${o.position.position}`);
+        w.replicas[side] = { sourceHost: o.host, running: false, executed: { ...o.position } };
+        w.nativeCreates++;
+        return Promise.resolve('rds_set_external_source');
+      },
+      startReplication: () => {
+        const r = w.replicas[side];
+        if (!r) return Promise.reject(new Error('replication is not configured'));
+        log('rds_start_replication');
+        r.running = true;
+        return Promise.resolve();
+      },
+      stopReplication: () => {
+        const r = w.replicas[side];
+        log('rds_stop_replication');
+        if (r) r.running = false;
+        return Promise.resolve();
+      },
+      resetExternalSource: () => {
+        if (w.replicas[side]?.running) return Promise.reject(new Error('replication is running: stop it first'));
+        log('rds_reset_external_source');
+        if (w.replicas[side]) w.nativeDeletes++;
+        w.replicas[side] = undefined;
+        return Promise.resolve();
+      },
+      replicaState: () => {
+        const r = w.replicas[side];
+        if (!r) return Promise.resolve(undefined);
+        return Promise.resolve({ sourceHost: r.sourceHost, io: r.running ? 'Yes' : 'No', sql: r.running ? 'Yes' : 'No', secondsBehind: r.running ? 0 : null, executed: { ...r.executed } });
+      },
+    };
     return {
       engine: w.isMysql ? 'mysql' : 'postgres',
       ...mysqlOnly,
+      ...(w.isMysql ? { myNative: myNativeFake } : { pgNative: pgNativeFake }),
       close: () => Promise.resolve(),
       serverVersion: () => Promise.resolve('15.4'),
       replicationChecks: () =>
@@ -770,6 +991,7 @@ export class World {
       listTables: () => Promise.resolve<TableRef[]>([{ schema: 'public', name: 'orders' }, { schema: 'public', name: 'items' }]),
       rowCount: (t) => Promise.resolve(w.rows[side].get(`${t.schema}.${t.name}`) ?? 0),
       checksum: (t) => Promise.resolve(`sum-${w.rows[side].get(`${t.schema}.${t.name}`) ?? 0}`),
+      snapshotReader: () => Promise.resolve(w.snapshotReader(side)),
       sequences: () => Promise.resolve(seqState(side)),
       columnMax: (t, column) => Promise.resolve(w.columnMax[side].get(`${t.schema}.${t.name}.${column}`) ?? null),
       raiseSequence: (name, next) => {
@@ -778,6 +1000,50 @@ export class World {
         if (cur === null || cur < next) w.sequences[side].set(name, next);
         return Promise.resolve();
       },
+    };
+  }
+
+  /** A fake snapshot reader: reads the world's rows as they are when `begin` ran. */
+  snapshotReader(side: Side): SnapshotReader {
+    let rows: Map<string, number> | undefined;
+    let corrupt: Set<string> | undefined;
+    const view = () => ({ rows: rows ?? this.rows[side], corrupt: corrupt ?? this.corrupt[side] });
+    const ids = (name: string, range: KeyRange | undefined): number[] => {
+      const n = view().rows.get(name) ?? 0;
+      const from = range?.from ? Number(range.from[0]) : 1;
+      const to = range?.to ? Number(range.to[0]) : n + 1;
+      const out: number[] = [];
+      for (let id = Math.max(1, from); id < Math.min(n + 1, to); id++) out.push(id);
+      return out;
+    };
+    const hash = (name: string, id: number) => (view().corrupt.has(`${name}:${id}`) ? id * 7 + 1 : id * 7);
+    return {
+      begin: () => {
+        this.snapshotsBegun[side]++;
+        rows = new Map(this.rows[side]);
+        corrupt = new Set(this.corrupt[side]);
+        return Promise.resolve();
+      },
+      primaryKey: (t) => Promise.resolve(this.keyed.has(`${t.schema}.${t.name}`) ? { columns: ['id'], integer: true } : undefined),
+      keyExtent: (t) => {
+        const n = view().rows.get(`${t.schema}.${t.name}`) ?? 0;
+        return Promise.resolve(n > 0 ? { min: '1', max: String(n) } : undefined);
+      },
+      keySplits: () => Promise.resolve([]),
+      digest: (t, withHash, range) => {
+        const name = `${t.schema}.${t.name}`;
+        if (!range) {
+          const n = view().rows.get(name) ?? 0;
+          return Promise.resolve({ rows: n, ...(withHash ? { sum: `${n}-${[...view().corrupt].filter((k) => k.startsWith(`${name}:`)).length}` } : {}) });
+        }
+        const list = ids(name, range.range);
+        return Promise.resolve({ rows: list.length, ...(withHash ? { sum: String(list.reduce((s, id) => s + hash(name, id), 0)) } : {}) });
+      },
+      rowHashes: (t, _key, range, limit) => {
+        const name = `${t.schema}.${t.name}`;
+        return Promise.resolve(new Map(ids(name, range).slice(0, limit).map((id) => [`[${id}]`, String(hash(name, id))])));
+      },
+      close: () => Promise.resolve(),
     };
   }
 

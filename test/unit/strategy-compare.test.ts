@@ -14,7 +14,7 @@ function report(over: Partial<PreflightReport> = {}): PreflightReport {
     problems: [],
     warnings: [],
     tablesWithoutPk: [],
-    estimate: { tables: 3, rows: 1000, bytes: 360e9, countSeconds: 1, checksumSeconds: 0, fixedSeconds: 187, awsRenameDnsSeconds: 0, totalSeconds: 188, assumptions: '' },
+    estimate: { tables: 3, rows: 1000, bytes: 360e9, countSeconds: 1, checksumSeconds: 0, consistentPointSeconds: 0, fencedSeconds: 1, fixedSeconds: 187, awsRenameDnsSeconds: 0, totalSeconds: 188, assumptions: '' },
     ...over,
   };
 }

@@ -40,6 +40,8 @@ interface Sampler {
 /** The running tasks' samplers. */
 export class LagSamplers {
   private readonly samplers = new Map<string, Sampler>();
+  /** Set by close: samples still in flight no longer report their failures. */
+  private closed = false;
 
   /** `fail` marks a task failed (and stops its sampler). */
   constructor(private readonly core: Core, private readonly fail: (t: TaskRecord, message: string) => void) {}
@@ -91,7 +93,9 @@ export class LagSamplers {
       this.publish(t, now, sourceLatency, totalLatency, incoming);
       if (obs.confirmed !== null) await advanceSlot(cdc.source, cdc.runnerSlot, obs.confirmed);
     } catch (error) {
-      this.core.log(`rehearsal: sampling task ${t.identifier} failed: ${error instanceof Error ? error.message : String(error)}`);
+      // A sample still in flight when the cloud closed fails as the servers stop: nothing to tell (and the CLI's
+      // last JSON line must stay its summary).
+      if (!this.closed) this.core.log(`rehearsal: sampling task ${t.identifier} failed: ${error instanceof Error ? error.message : String(error)}`);
     } finally {
       sampler.busy = false;
     }
@@ -135,6 +139,7 @@ export class LagSamplers {
 
   /** Stop every sampler. */
   close(): void {
+    this.closed = true;
     for (const s of this.samplers.values()) clearInterval(s.timer);
     this.samplers.clear();
   }

@@ -5,8 +5,8 @@
 import pg from 'pg';
 import type { Core, Input } from '../core.js';
 import { arn, before, filterValues, ms, promised, str } from '../core.js';
-import { myTables, withMy } from '../engines/my-ops.js';
-import { targetTuples } from '../engines/pg-ops.js';
+import { myConfig, myTables, withMy } from '../engines/my-ops.js';
+import { pgConfig, targetTuples, withPg } from '../engines/pg-ops.js';
 import type { Backend, EndpointRecord, ReplicationInstanceRecord, TaskRecord } from '../registry.js';
 import { resourceId } from '../registry.js';
 import { dropCdc, DmsCdc, setCdcRunning } from './dms-cdc.js';
@@ -347,6 +347,7 @@ export class FakeDms {
         this.fail(t, problem);
         return;
       }
+      if (type === 'start-replication' && this.core.failures.corruptTargetRow) await this.corruptTargetRow(t);
       t.state = 'running';
       t.startedAt = this.core.now();
       t.hasRun = true;
@@ -356,6 +357,23 @@ export class FakeDms {
     } catch (error) {
       this.fail(t, `Task could not start: ${error instanceof Error ? error.message : String(error)}`);
     }
+  }
+
+  /**
+   * Fault injection (rehearsal.failures.corruptTargetRow): one row of the demo's orders table changes on the target
+   * behind the replication's back, the first order (the write load never touches it).
+   */
+  private async corruptTargetRow(t: TaskRecord): Promise<void> {
+    const target = t.cdc?.target;
+    if (!target) return;
+    try {
+      if (t.cdc?.mysql) await withMy(myConfig(target), (c) => c.query('UPDATE orders SET total = total + 1 ORDER BY id LIMIT 1'));
+      else await withPg(pgConfig(target), (c) => c.query('UPDATE orders SET total = total + 1 WHERE id = (SELECT min(id) FROM orders)'));
+    } catch (error) {
+      this.core.log(`rehearsal: could not corrupt a target row (no demo orders table?): ${error instanceof Error ? error.message : String(error)}`);
+      return;
+    }
+    this.core.log(`rehearsal: changed the first row of orders on ${target.database} behind the replication (rehearsal.failures.corruptTargetRow)`);
   }
 
   private stopTask(input: Input): unknown {

@@ -1,0 +1,384 @@
+// consistent-validate: full validation at one consistent point, outside the cutover fence. A brief fence and a
+// drained sentinel line both sides up; a REPEATABLE READ / consistent-snapshot transaction is opened on every
+// reader of the source and of the target at that point; the fence is lifted at once. Row counts and row-text
+// checksums are then compared on the two snapshots, by primary-key range over `validation.concurrency`
+// connections per side, while writes and CDC go on. Any difference fails the step: the cutover is not offered.
+import { DescribeTableStatisticsCommand } from '@aws-sdk/client-database-migration-service';
+import type { TableStatistics } from '@aws-sdk/client-database-migration-service';
+import { call } from '../aws/errors.js';
+import { findTask } from '../aws/dms.js';
+import { tableName } from '../db/sql.js';
+import { tableSelection } from '../runbook/schema.js';
+import type { DbAdapter, FenceState, KeyRange, RowsDigest, SnapshotReader, TableRef } from '../db/types.js';
+import { InterruptedError, StepError } from '../engine/types.js';
+import type { Step } from '../engine/types.js';
+import { checkAborted, clusterEndpoint, openDb } from './common.js';
+import type { Ctx } from './common.js';
+import { drainStepAs } from './drain.js';
+import { family } from './engine.js';
+import { fenceStep } from './fence.js';
+import type { AppliedCounts, ConsistentValidationOutput, DrainOutput, PointTableComparison, RangeDifference } from './outputs.js';
+import type { RekeyServices } from './services.js';
+
+export type { AppliedCounts, ConsistentValidationOutput, PointTableComparison, RangeDifference } from './outputs.js';
+
+const ID = 'consistent-validate';
+
+/**
+ * The context the brief fence runs in: the fence step's logic, its journal under this step (`before` is what the
+ * roles looked like, `lifted` that this step unfenced them again), and no cutover fence to fall back on.
+ */
+function briefFenceCtx(ctx: Ctx): Ctx {
+  const { fence: _cutover, ...outputs } = ctx.outputs;
+  const journaled = ctx.journaled?.bind(ctx);
+  return {
+    ...ctx,
+    outputs,
+    checkpoints: { ...(ctx.checkpoints ?? {}), fence: ctx.checkpoints?.[ID] ?? {} },
+    // The fence's write-ahead records of this run are this step's own, not the cutover fence's.
+    ...(journaled ? { journaled: (stepId: string, key: string) => journaled(stepId === 'fence' ? ID : stepId, key) } : {}),
+  };
+}
+
+/** Its own crash points (REKEY_CRASH_AT): consistent-validate:fence:after-journal, ...:drain:after-sentinel. */
+const briefDrain = drainStepAs(`${ID}:drain`);
+
+/** At most this many differing ranges are looked into row by row, and this many keys named per range. */
+const SAMPLED_RANGES = 5;
+const SAMPLE_KEYS = 5;
+/** Ranges with more rows than this are not read row by row for sample keys. */
+const SAMPLE_ROW_LIMIT = 200_000;
+/** Integer keys: at most this many ranges per table. */
+const MAX_RANGES = 10_000;
+
+/** The control table DMS logs failed changes in, on the target (PostgreSQL: public; MySQL: awsdms_control). */
+export function applyExceptionsTable(ctx: Ctx): TableRef {
+  return { schema: family(ctx.services.runbook) === 'mysql' ? 'awsdms_control' : 'public', name: 'awsdms_apply_exceptions' };
+}
+
+/** The task's table statistics by schema.table, or undefined when DMS does not answer. */
+export async function appliedCounts(ctx: Ctx): Promise<AppliedCounts | undefined> {
+  const { cloud, names } = ctx.services;
+  try {
+    const task = await findTask(cloud, names.task);
+    const arn = task?.ReplicationTaskArn;
+    if (!arn) return undefined;
+    const stats: TableStatistics[] = [];
+    let marker: string | undefined;
+    do {
+      const out = await call('dms:DescribeTableStatistics', () =>
+        cloud.dms.send(new DescribeTableStatisticsCommand({ ReplicationTaskArn: arn, MaxRecords: 500, ...(marker ? { Marker: marker } : {}) })),
+      );
+      stats.push(...(out.TableStatistics ?? []));
+      marker = out.Marker;
+    } while (marker);
+    return Object.fromEntries(
+      stats.map((s) => [`${s.SchemaName ?? ''}.${s.TableName ?? ''}`, { applied: (s.AppliedInserts ?? s.Inserts ?? 0) + (s.AppliedUpdates ?? s.Updates ?? 0) + (s.AppliedDeletes ?? s.Deletes ?? 0), state: s.TableState }]),
+    );
+  } catch (error) {
+    if (error instanceof InterruptedError) throw error;
+    ctx.report.log('warn', `dms:DescribeTableStatistics did not answer: ${error instanceof Error ? error.message : String(error)}`);
+    return undefined;
+  }
+}
+
+function wantsChecksum(ctx: Ctx, table: string): boolean {
+  const c = ctx.services.runbook.validation.checksums;
+  return c === true || (Array.isArray(c) && c.includes(table));
+}
+
+/** A range as people read it. */
+export function describeRange(key: string[], range: KeyRange): string {
+  const cols = key.length === 1 ? (key[0] as string) : `(${key.join(', ')})`;
+  const value = (v: string[]) => (v.length === 1 ? (v[0] as string) : `(${v.join(', ')})`);
+  if (range.from && range.to) return `${cols} in [${value(range.from)}, ${value(range.to)})`;
+  if (range.from) return `${cols} >= ${value(range.from)}`;
+  if (range.to) return `${cols} < ${value(range.to)}`;
+  return `${cols}: every key`;
+}
+
+/** Splits [min, max] of an integer key into about (max - min + 1) / chunkRows ranges, open at both ends. */
+export function integerRanges(min: bigint, max: bigint, chunkRows: number): KeyRange[] {
+  const span = max - min + 1n;
+  const n = span <= 0n ? 1n : BigInt(Math.min(MAX_RANGES, Math.max(1, Math.ceil(Number(span) / chunkRows))));
+  const width = (span + n - 1n) / n;
+  const bounds: string[] = [];
+  for (let i = 1n; i < n; i++) bounds.push((min + i * width).toString());
+  return rangesFromBounds(bounds.map((b) => [b]));
+}
+
+/** Consecutive ranges between boundaries: (-inf, b1), [b1, b2), ..., [bn, +inf). */
+export function rangesFromBounds(bounds: string[][]): KeyRange[] {
+  if (bounds.length === 0) return [{}];
+  const ranges: KeyRange[] = [{ to: bounds[0] }];
+  for (let i = 1; i < bounds.length; i++) ranges.push({ from: bounds[i - 1], to: bounds[i] });
+  ranges.push({ from: bounds[bounds.length - 1] });
+  return ranges;
+}
+
+/** A table cut into key ranges. */
+export interface TablePlan {
+  table: TableRef;
+  name: string;
+  hash: boolean;
+  key?: string[];
+  ranges: KeyRange[];
+}
+
+/** Cuts a table into primary-key ranges (whole table without a key). Runs on a source reader before the fence. */
+export async function planTable(reader: SnapshotReader, table: TableRef, hash: boolean, chunkRows: number, estimatedRows: number): Promise<TablePlan> {
+  const name = tableName(table);
+  const pk = await reader.primaryKey(table);
+  if (!pk) return { table, name, hash, ranges: [{}] };
+  if (pk.integer) {
+    const extent = await reader.keyExtent(table, pk.columns[0] as string);
+    if (!extent) return { table, name, hash, key: pk.columns, ranges: [{}] };
+    return { table, name, hash, key: pk.columns, ranges: integerRanges(BigInt(extent.min), BigInt(extent.max), chunkRows) };
+  }
+  if (estimatedRows <= chunkRows) return { table, name, hash, key: pk.columns, ranges: [{}] };
+  return { table, name, hash, key: pk.columns, ranges: rangesFromBounds(await reader.keySplits(table, pk.columns, chunkRows)) };
+}
+
+/** Keys that differ between two row-hash maps, each with what is wrong. */
+export function differingKeys(source: Map<string, string>, target: Map<string, string>, limit: number): string[] {
+  const out: string[] = [];
+  for (const [k, h] of source) {
+    if (out.length >= limit) return out;
+    const t = target.get(k);
+    if (t === undefined) out.push(`${k} missing on the target`);
+    else if (t !== h) out.push(`${k} differs`);
+  }
+  for (const k of target.keys()) {
+    if (out.length >= limit) return out;
+    if (!source.has(k)) out.push(`${k} only on the target`);
+  }
+  return out;
+}
+
+/** Lines for people: one per differing table, then its ranges. */
+export function pointMismatchLines(out: ConsistentValidationOutput): string[] {
+  const lines: string[] = [];
+  for (const r of out.results.filter((x) => !x.matches)) {
+    lines.push(`${r.table}: source ${r.sourceRows ?? '-'} rows, target ${r.targetRows ?? '-'} rows${r.checksumMatch === false ? ', checksums differ' : ''}${r.keyless ? ' (no primary key: compared as a whole)' : ''}`);
+    for (const d of r.differences) {
+      lines.push(`  ${r.table} ${d.range}: source ${d.sourceRows} rows, target ${d.targetRows} rows${d.checksumMatch === false ? ', checksums differ' : ''}${d.sampleKeys.length > 0 ? `; keys: ${d.sampleKeys.join('; ')}` : ''}`);
+    }
+  }
+  return lines;
+}
+
+/** Both sides' digests of one range. */
+export interface RangeDigest {
+  source: RowsDigest;
+  target: RowsDigest;
+  range: KeyRange;
+}
+
+/**
+ * Digests every range of every plan on both sides, one job per reader pair at a time (the pairs share the work
+ * queue, so one big table is spread over all of them). `progress` hears the running totals after each range.
+ */
+export async function digestRanges(
+  pairs: readonly { source: SnapshotReader; target: SnapshotReader }[],
+  plans: readonly TablePlan[],
+  progress?: (rowsDone: number, jobsDone: number) => void,
+): Promise<Map<TablePlan, RangeDigest[]>> {
+  const jobs = plans.flatMap((plan) => plan.ranges.map((range) => ({ plan, range })));
+  const digests = new Map<TablePlan, RangeDigest[]>();
+  let next = 0;
+  let rowsDone = 0;
+  let jobsDone = 0;
+  await Promise.all(
+    pairs.map(async (pair) => {
+      while (next < jobs.length) {
+        const job = jobs[next++] as (typeof jobs)[number];
+        const on = job.plan.key ? { key: job.plan.key, range: job.range } : undefined;
+        const [source, target] = await Promise.all([pair.source.digest(job.plan.table, job.plan.hash, on), pair.target.digest(job.plan.table, job.plan.hash, on)]);
+        const list = digests.get(job.plan) ?? [];
+        list.push({ source, target, range: job.range });
+        digests.set(job.plan, list);
+        rowsDone += source.rows;
+        jobsDone++;
+        progress?.(rowsDone, jobsDone);
+      }
+    }),
+  );
+  return digests;
+}
+
+/**
+ * The step. Its brief fence is the fence step's own logic, journaled under this step: while it is up, `inEffect`
+ * says so and `undo` lifts it, so the engine unfences after a failure or interruption inside it (the flow lists this
+ * step among its safety guards) and a rollback does too.
+ */
+export function consistentValidateStep(): Step<RekeyServices, ConsistentValidationOutput> {
+  const fencer = fenceStep(`${ID}:fence`);
+  // The latest `lifted` record of the run (false is journaled before each brief fence, true once it is lifted).
+  const lifted = (ctx: Ctx): boolean => (ctx.journaled ? ctx.journaled(ID, 'lifted').at(-1) : ctx.checkpoints?.[ID]?.lifted) === true;
+  // Up while this step has not succeeded (its own finally lifts it) and has not journaled lifting it.
+  const isUp = async (ctx: Ctx): Promise<boolean> =>
+    !Object.prototype.hasOwnProperty.call(ctx.outputs, ID) && !lifted(ctx) && (await fencer.inEffect!(briefFenceCtx(ctx)));
+  const lift = async (ctx: Ctx): Promise<void> => {
+    await fencer.undo!(briefFenceCtx(ctx));
+    await ctx.checkpoint?.('lifted', true);
+  };
+  return {
+    id: ID,
+    title: 'Validate at a consistent point (brief fence, then compare snapshots while writes go on)',
+    describe(ctx) {
+      const rb = ctx.services.runbook;
+      const v = rb.validation;
+      return [
+        { kind: 'sql', target: 'source+target', summary: `open ${v.concurrency} connections per side; cut each table into primary-key ranges of about ${v.chunkRows} rows (tables without a primary key: compared whole)` },
+        { kind: 'sql', target: 'source', summary: 'fence the writer roles briefly (as the cutover does) and write a sentinel row', detail: `at most ${rb.cutover.fenceTimeoutSeconds} s; the window is measured and reported` },
+        { kind: 'wait', target: 'target', summary: 'until the sentinel is on the target: both sides are at the same point' },
+        { kind: 'sql', target: 'source+target', summary: 'start a REPEATABLE READ / consistent-snapshot transaction on every connection, then unfence at once' },
+        {
+          kind: 'sql', target: 'source+target',
+          summary: `compare ${v.rowCounts ? 'row counts' : ''}${v.rowCounts && v.checksums !== false ? ' and ' : ''}${v.checksums !== false ? `row-text checksums of ${v.checksums === true ? 'every table' : v.checksums.join(', ')}` : ''} per range on the two snapshots while writes and CDC go on`,
+          detail: 'any difference fails this step: the cutover is not offered',
+        },
+        { kind: 'aws', target: 'dms:DescribeTableStatistics', summary: 'the task\'s per-table statistics at the point (the cutover checks what was applied since)' },
+      ];
+    },
+    async run(ctx) {
+      const { runbook: rb, names, clock } = ctx.services;
+      const started = clock.now();
+      const v = rb.validation;
+      const sourceAt = await clusterEndpoint(ctx, rb.source.identifier, true);
+      const targetAt = await clusterEndpoint(ctx, names.targetCluster, false);
+      const adapters: DbAdapter[] = [];
+      const readers: SnapshotReader[] = [];
+      try {
+        const [src, tgt] = await Promise.all([openDb(ctx, sourceAt), openDb(ctx, targetAt)]);
+        adapters.push(src, tgt);
+        const tables = await src.listTables(tableSelection(rb).include, tableSelection(rb).exclude);
+        const sizes = new Map((await src.tableSizes()).map((s) => [tableName(s), Math.max(0, s.estimatedRows)]));
+        const workers = Math.max(1, Math.min(v.concurrency, 64));
+        const opened = await Promise.all(Array.from({ length: workers }, async () => Promise.all([src.snapshotReader(), tgt.snapshotReader()])));
+        for (const [s, t] of opened) readers.push(s, t);
+        const pairs = opened.map(([source, target]) => ({ source, target }));
+        const planner = pairs[0]?.source as SnapshotReader;
+        const plans: TablePlan[] = [];
+        for (const t of tables) plans.push(await planTable(planner, t, wantsChecksum(ctx, tableName(t)), v.chunkRows, sizes.get(tableName(t)) ?? 0));
+        const keyless = plans.filter((p) => !p.key).map((p) => p.name);
+        for (const name of keyless) ctx.report.log('info', `${name} has no primary key: compared as a whole table, not by range`);
+        checkAborted(ctx);
+
+        // The consistent point: fence, drain, snapshots on every connection, unfence.
+        await ctx.checkpoint?.('lifted', false);
+        let drain: DrainOutput;
+        let point: number;
+        let fence: FenceState | undefined;
+        try {
+          fence = await fencer.run(briefFenceCtx(ctx));
+          drain = await briefDrain.run({ ...ctx, outputs: { ...ctx.outputs, fence } });
+          await Promise.all(readers.map((r) => r.begin()));
+          point = clock.now();
+        } finally {
+          await lift(ctx);
+        }
+        const fencedAt = Date.parse(fence.at);
+        const windowMs = clock.now() - (Number.isFinite(fencedAt) ? fencedAt : started);
+        ctx.report.metric('consistent-point.window.ms', windowMs, 'ms');
+        ctx.report.log('info', `consistent point at ${new Date(point).toISOString()}: writes were fenced for ${windowMs} ms (sentinel ${drain.waitedMs} ms); comparing the snapshots while writes go on`);
+        const applied = await appliedCounts(ctx);
+
+        // Compare, range by range, on the two snapshots.
+        const totalRows = Math.max(1, plans.reduce((n, p) => n + (sizes.get(p.name) ?? 0), 0));
+        const jobCount = plans.reduce((n, p) => n + p.ranges.length, 0);
+        const compareStarted = clock.now();
+        const digests = await digestRanges(pairs, plans, (rowsDone, jobsDone) => {
+          checkAborted(ctx);
+          const elapsed = (clock.now() - compareStarted) / 1000;
+          const share = Math.min(0.99, Math.max(rowsDone / totalRows, jobsDone / jobCount));
+          const eta = share > 0 ? Math.round((elapsed / share) * (1 - share)) : undefined;
+          ctx.report.progress(`consistent-point validation: ${jobsDone}/${jobCount} ranges, ${rowsDone} rows`, Math.round(share * 100), eta);
+        });
+
+        const results: PointTableComparison[] = [];
+        let sampled = 0;
+        for (const plan of plans) {
+          const list = digests.get(plan) ?? [];
+          const sourceRows = list.reduce((n, d) => n + d.source.rows, 0);
+          const targetRows = list.reduce((n, d) => n + d.target.rows, 0);
+          const differences: RangeDifference[] = [];
+          for (const d of list) {
+            const sumsDiffer = plan.hash && d.source.sum !== d.target.sum;
+            if (d.source.rows === d.target.rows && !sumsDiffer) continue;
+            let sampleKeys: string[] = [];
+            if (plan.key && sampled < SAMPLED_RANGES && Math.max(d.source.rows, d.target.rows) <= SAMPLE_ROW_LIMIT) {
+              sampled++;
+              const reader = pairs[0] as (typeof pairs)[number];
+              const [s, t] = await Promise.all([reader.source.rowHashes(plan.table, plan.key, d.range, SAMPLE_ROW_LIMIT), reader.target.rowHashes(plan.table, plan.key, d.range, SAMPLE_ROW_LIMIT)]);
+              sampleKeys = differingKeys(s, t, SAMPLE_KEYS);
+            }
+            differences.push({
+              range: plan.key ? describeRange(plan.key, d.range) : 'whole table (no primary key)',
+              sourceRows: d.source.rows,
+              targetRows: d.target.rows,
+              ...(plan.hash ? { checksumMatch: !sumsDiffer } : {}),
+              sampleKeys,
+            });
+          }
+          const checksumMatch = plan.hash ? !differences.some((d) => d.checksumMatch === false) : undefined;
+          results.push({
+            table: plan.name,
+            sourceRows,
+            targetRows,
+            ...(checksumMatch !== undefined ? { checksumMatch } : {}),
+            matches: differences.length === 0,
+            ranges: plan.ranges.length,
+            ...(plan.key ? {} : { keyless: true }),
+            differences,
+          });
+        }
+        // Last, since a missing table ends a PostgreSQL transaction: DMS's apply exceptions as of the point.
+        let applyExceptions: number | undefined;
+        try {
+          applyExceptions = (await pairs[0]!.target.digest(applyExceptionsTable(ctx), false)).rows;
+        } catch {
+          applyExceptions = undefined;
+        }
+        const now = clock.now();
+        const rows = results.reduce((n, r) => n + (r.sourceRows ?? 0), 0);
+        const compareMs = Math.max(1, now - compareStarted);
+        const out: ConsistentValidationOutput = {
+          tables: results.length,
+          mismatched: results.filter((r) => !r.matches).length,
+          results,
+          at: new Date(now).toISOString(),
+          durationMs: now - started,
+          point: new Date(point).toISOString(),
+          windowMs,
+          drainMs: drain.waitedMs,
+          rows,
+          rowsPerSecond: Math.round((rows * 1000) / compareMs),
+          keyless,
+          ...(applyExceptions !== undefined ? { applyExceptions } : {}),
+          ...(applied ? { applied } : {}),
+        };
+        ctx.report.metric('consistent-point.rows-per-second', out.rowsPerSecond, 'rows/s');
+        ctx.report.publish('validation-consistent-point', out);
+        ctx.report.progress(`${out.tables} tables compared at the consistent point (${jobCount} ranges, ${rows} rows, ${out.rowsPerSecond} rows/s), ${out.mismatched} differ; writes were fenced ${windowMs} ms`);
+        if (out.mismatched > 0) {
+          throw new StepError(
+            `consistent-point validation failed: ${out.mismatched} of ${out.tables} tables differ between the source and the target at ${out.point}; the cutover is not offered`,
+            'fatal',
+            [
+              ...pointMismatchLines(out),
+              'the target does not hold what the source held at the same point: find out why (apply errors in the DMS task log, writes to the target), then `rekey rollback` and start again',
+            ],
+          );
+        }
+        return out;
+      } finally {
+        await Promise.allSettled([...readers.map((r) => r.close()), ...adapters.map((a) => a.close())]);
+      }
+    },
+    inEffect: (ctx) => isUp(ctx),
+    async undo(ctx) {
+      if (await isUp(ctx)) await lift(ctx);
+    },
+  };
+}
