@@ -123,6 +123,17 @@ describe('rekey iam-policy per strategy', () => {
     expect(notes.join('\n')).toMatch(/partial name patterns/);
   });
 
+  test.each(['blue-green-aurora-postgresql.yaml', 'blue-green-rds-mysql.yaml', 'native-aurora-postgresql.yaml', 'native-rds-mysql.yaml'])('runbooks/%s: a policy for its strategy with no Action "*" and no Resource "*" on a mutating action', (file) => {
+    const loaded = loadRunbook(join(process.cwd(), 'runbooks', file));
+    if (!loaded.ok) throw new Error(`${file} does not load`);
+    const { policy, strategy } = iamPolicy(loaded.runbook);
+    expect(strategy).toBe(loaded.runbook.strategy);
+    expect(policyProblems(policy)).toEqual([]);
+    const actions = policy.Statement.flatMap((s) => s.Action);
+    expect(actions.some((a) => a.includes('BlueGreenDeployment'))).toBe(strategy === 'blue-green');
+    expect(actions.some((a) => /^(dms|cloudwatch):/.test(a))).toBe(false);
+  });
+
   test('native: the snapshot, restore and rename statements of dms-cdc, nothing of DMS or CloudWatch', () => {
     const rb = testRunbook({ strategy: 'native', dms: undefined });
     const { policy } = iamPolicy(rb, { oldKeyArn: OLD_KEY });
