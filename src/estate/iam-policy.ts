@@ -53,6 +53,9 @@ const READ_RDS = [
   'rds:DescribeDBParameters', 'rds:DescribeDBClusterParameterGroups', 'rds:DescribeEvents', 'rds:ListTagsForResource',
 ];
 
+/** What the blue-green flow reads besides: its deployments, and the proxies in front of the source (a B/G blocker). */
+const READ_BLUE_GREEN = ['rds:DescribeBlueGreenDeployments', 'rds:DescribeDBProxies', 'rds:DescribeDBProxyTargets'];
+
 /** Read-only actions: the only ones that may have `"Resource": "*"`. */
 export function isReadOnlyAction(action: string): boolean {
   const name = action.split(':')[1] ?? '';
@@ -74,6 +77,47 @@ function secretArns(refs: (SecretRef | undefined)[]): string[] {
   return [...new Set(refs.flatMap((r) => (r && 'secretArn' in r ? [r.secretArn] : [])))];
 }
 
+/**
+ * strategy blue-green: the deployment actions on the deployment resource type (its identifier is AWS's, `bgd-...`),
+ * and the actions AWS checks along with them (IAM Service Authorization Reference, Amazon RDS: CreateBlueGreenDeployment
+ * needs the source db/cluster and its parameter groups, and creates green with CreateDBCluster/CreateDBInstance/
+ * CreateDBInstanceReadReplica and AddTagsToResource; SwitchoverBlueGreenDeployment renames and promotes with
+ * ModifyDBCluster/ModifyDBInstance/PromoteReadReplica(DBCluster); DeleteBlueGreenDeployment with DeleteTarget deletes
+ * green with DeleteDBCluster/DeleteDBInstance).
+ */
+function blueGreenStatements(runbook: Runbook, instance: boolean, rds: (kind: string, id: string) => string): PolicyStatement[] {
+  const deployments = [rds('deployment', '*')];
+  // Green is named by AWS (`<source>-green-<random>`) and switchover moves names across: the resource type, never `*`.
+  const dbs = instance ? [rds('db', '*')] : [rds('cluster', '*'), rds('db', '*')];
+  const bg = runbook.blueGreen;
+  const targetGroups = [
+    ...(bg?.targetDBParameterGroupName ? [rds('pg', bg.targetDBParameterGroupName)] : []),
+    ...(bg?.targetDBClusterParameterGroupName ? [rds('cluster-pg', bg.targetDBClusterParameterGroupName)] : []),
+  ];
+  const groups = instance ? [rds('pg', '*'), rds('og', '*'), rds('subgrp', '*'), rds('secgrp', '*')] : [rds('cluster-pg', '*'), rds('pg', '*'), rds('subgrp', '*'), rds('secgrp', '*')];
+  return [
+    {
+      Sid: 'RdsBlueGreenCreate', Effect: 'Allow', Action: ['rds:CreateBlueGreenDeployment', 'rds:AddTagsToResource'],
+      Resource: [...deployments, rds(instance ? 'db' : 'cluster', runbook.source.identifier), ...(instance ? [] : [rds('db', '*')]), ...targetGroups, ...groups],
+    },
+    {
+      Sid: 'RdsBlueGreenBuildGreen', Effect: 'Allow',
+      Action: instance ? ['rds:CreateDBInstanceReadReplica', 'rds:CreateDBInstance', 'rds:AddTagsToResource'] : ['rds:CreateDBCluster', 'rds:CreateDBInstance', 'rds:AddTagsToResource'],
+      Resource: [...dbs, ...groups],
+    },
+    {
+      Sid: 'RdsBlueGreenSwitchover', Effect: 'Allow',
+      Action: ['rds:SwitchoverBlueGreenDeployment', ...(instance ? ['rds:ModifyDBInstance', 'rds:PromoteReadReplica'] : ['rds:ModifyDBCluster', 'rds:ModifyDBInstance', 'rds:PromoteReadReplicaDBCluster'])],
+      Resource: [...deployments, ...dbs],
+    },
+    {
+      Sid: 'RdsBlueGreenDelete', Effect: 'Allow',
+      Action: ['rds:DeleteBlueGreenDeployment', ...(instance ? ['rds:DeleteDBInstance'] : ['rds:DeleteDBCluster', 'rds:DeleteDBInstance'])],
+      Resource: [...deployments, ...dbs],
+    },
+  ];
+}
+
 /** The least-privilege policy for the runbook's strategy and engine. */
 export function iamPolicy(runbook: Runbook, opts: IamPolicyOptions = {}): IamPolicyResult {
   const notes: string[] = [];
@@ -88,7 +132,7 @@ export function iamPolicy(runbook: Runbook, opts: IamPolicyOptions = {}): IamPol
   const copyTo = opts.copyTo ?? runbook.after?.copySnapshotTo ?? [];
 
   const statements: PolicyStatement[] = [];
-  statements.push({ Sid: 'RdsRead', Effect: 'Allow', Action: READ_RDS, Resource: '*' });
+  statements.push({ Sid: 'RdsRead', Effect: 'Allow', Action: runbook.strategy === 'blue-green' ? [...READ_RDS, ...READ_BLUE_GREEN] : READ_RDS, Resource: '*' });
 
   // The databases the run changes: the source (renamed away), the new one (restored, renamed in), and their parked names.
   const dbKind = p.instance ? 'db' : 'cluster';
@@ -96,7 +140,8 @@ export function iamPolicy(runbook: Runbook, opts: IamPolicyOptions = {}): IamPol
   const snapshots = p.instance ? [rds('snapshot', wild(n.snapshot)), rds('snapshot', wild(n.snapshotCopy))] : [rds('cluster-snapshot', wild(n.snapshot))];
   // Groups named in restore requests are copied from the source at run time: scoped to their resource type.
   const groups = p.instance ? [rds('pg', '*'), rds('og', '*'), rds('subgrp', '*'), rds('secgrp', '*')] : [rds('cluster-pg', '*'), rds('pg', '*'), rds('subgrp', '*'), rds('secgrp', '*')];
-  if (runbook.strategy === 'dms-cdc') {
+  if (runbook.strategy === 'dms-cdc' || runbook.strategy === 'native') {
+    // Both restore a snapshot under the new key and rename it in; they differ only in what replicates (DMS or the engine).
     statements.push({
       Sid: 'RdsSnapshotTheSource', Effect: 'Allow',
       Action: [p.instance ? 'rds:CreateDBSnapshot' : 'rds:CreateDBClusterSnapshot', 'rds:AddTagsToResource'],
@@ -130,6 +175,13 @@ export function iamPolicy(runbook: Runbook, opts: IamPolicyOptions = {}): IamPol
       Sid: 'RdsDeleteWhatTheRunCreated', Effect: 'Allow', Action: p.instance ? ['rds:DeleteDBInstance'] : ['rds:DeleteDBInstance', 'rds:DeleteDBCluster'],
       Resource: p.instance ? [rds('db', wild(n.targetCluster))] : [rds('cluster', wild(n.targetCluster)), rds('db', wild(n.targetWriter))],
     });
+  } else if (runbook.strategy === 'blue-green') {
+    statements.push(...blueGreenStatements(runbook, p.instance, rds));
+    notes.push(
+      'blue-green: AWS names the green resources itself and switchover renames both sides, and IAM policies for Blue/Green '
+      + 'deployments cannot use partial name patterns (AWS, "Authorizing access to Amazon RDS blue/green deployment operations"): '
+      + 'the actions RDS performs on the green and renamed resources are scoped to the resource type (db:*, cluster:*) in the account and Region',
+    );
   } else {
     notes.push(`strategy ${runbook.strategy}: only the read and KMS statements are generated until its flow lands`);
   }
@@ -229,6 +281,15 @@ export function commandResources(service: string, name: string, input: Record<st
   const asArn = (kind: string, id: string | undefined): string[] => (id === undefined ? [] : id.startsWith('arn:') ? [id] : [`arn:aws:rds:${region}:${account}:${kind}:${id}`]);
   if (service === 'rds') {
     if (/^Describe/.test(name)) return [];
+    if (/BlueGreenDeployment$/.test(name)) {
+      // The deployment's identifier is AWS's (`bgd-...`); a new one is authorized on the deployment ARN it will get.
+      const targets = Array.isArray(input.TargetResourceConfigurations) ? (input.TargetResourceConfigurations as { SourceArn?: string }[]).flatMap((t) => (t.SourceArn ? [t.SourceArn] : [])) : [];
+      return [
+        ...asArn('deployment', str('BlueGreenDeploymentIdentifier') ?? (name === 'CreateBlueGreenDeployment' ? `bgd-${str('BlueGreenDeploymentName') ?? ''}` : undefined)),
+        ...(str('Source') ? [str('Source')!] : []), ...targets,
+        ...asArn('pg', str('TargetDBParameterGroupName')), ...asArn('cluster-pg', str('TargetDBClusterParameterGroupName')),
+      ];
+    }
     const snapKind = /Cluster/.test(name) ? 'cluster-snapshot' : 'snapshot';
     return [
       ...asArn('cluster', str('DBClusterIdentifier')), ...asArn('cluster', str('NewDBClusterIdentifier')),

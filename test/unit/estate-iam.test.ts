@@ -90,6 +90,61 @@ describe('rekey iam-policy', () => {
   });
 });
 
+describe('rekey iam-policy per strategy', () => {
+  const ARN = (kind: string, id: string): string => `arn:aws:rds:us-east-1:111122223333:${kind}:${id}`;
+  const allowedSent = (rb: Runbook, name: string, input: Record<string, unknown>): boolean =>
+    isAllowed(iamPolicy(rb, { oldKeyArn: OLD_KEY }).policy, `rds:${name}`, commandResources('rds', name, input, rb.region, ACCOUNT));
+
+  test.each([['aurora-postgresql', 'cluster'], ['postgres', 'db']] as const)('blue-green (%s): the deployment actions on the deployment resource type, the green side by type, never Resource "*"', (engine, kind) => {
+    const rb = testRunbook({ strategy: 'blue-green', account: ACCOUNT, source: { ...testRunbook().source, engine } });
+    const { policy, notes } = iamPolicy(rb, { oldKeyArn: OLD_KEY });
+    expect(policyProblems(policy)).toEqual([]);
+    const actions = policy.Statement.flatMap((s) => s.Action);
+    for (const a of ['rds:CreateBlueGreenDeployment', 'rds:SwitchoverBlueGreenDeployment', 'rds:DeleteBlueGreenDeployment', 'rds:DescribeBlueGreenDeployments', 'rds:DescribeDBProxies']) expect(actions).toContain(a);
+    expect(actions.filter((a) => /^(dms|cloudwatch):/.test(a))).toEqual([]);
+    // No snapshot or restore: AWS builds green.
+    expect(actions).not.toContain('rds:RestoreDBClusterFromSnapshot');
+    expect(actions).not.toContain('rds:CreateDBClusterSnapshot');
+    for (const s of policy.Statement.filter((x) => x.Action.some((a) => /BlueGreenDeployment$/.test(a) && !a.includes('Describe')))) {
+      expect(s.Resource).toContain('arn:aws:rds:us-east-1:111122223333:deployment:*');
+    }
+    // The exact requests the steps send (bg-create, bg-switchover, bg-delete): allowed.
+    const source = ARN(kind, 'app-db');
+    expect(allowedSent(rb, 'CreateBlueGreenDeployment', { BlueGreenDeploymentName: 'app-db-rekey-ab12cd34', Source: source, TargetResourceConfigurations: [{ SourceArn: source, TargetKmsKeyId: OLD_KEY }] })).toBe(true);
+    expect(allowedSent(rb, 'SwitchoverBlueGreenDeployment', { BlueGreenDeploymentIdentifier: 'bgd-abc123', SwitchoverTimeout: 300 })).toBe(true);
+    expect(allowedSent(rb, 'DeleteBlueGreenDeployment', { BlueGreenDeploymentIdentifier: 'bgd-abc123', DeleteTarget: true })).toBe(true);
+    // A deployment of another database, or an action outside the flow, is not.
+    expect(allowedSent(rb, 'CreateBlueGreenDeployment', { BlueGreenDeploymentName: 'x', Source: ARN(kind, 'other-db') })).toBe(false);
+    expect(isAllowed(policy, 'rds:ModifyDBClusterSnapshotAttribute', [ARN('cluster-snapshot', 'x')])).toBe(false);
+    expect(isAllowed(policy, 'rds:SwitchoverBlueGreenDeployment', ['arn:aws:rds:us-west-2:111122223333:deployment:bgd-abc123'])).toBe(false);
+    // KMS: grants for RDS on the target key, which CreateBlueGreenDeployment's TargetKmsKeyId names.
+    const grant = policy.Statement.find((s) => s.Sid === 'KmsGrantForRds0');
+    expect(grant?.Condition?.Bool).toEqual({ 'kms:GrantIsForAWSResource': true });
+    expect(notes.join('\n')).toMatch(/partial name patterns/);
+  });
+
+  test.each(['blue-green-aurora-postgresql.yaml', 'blue-green-rds-mysql.yaml', 'native-aurora-postgresql.yaml', 'native-rds-mysql.yaml'])('runbooks/%s: a policy for its strategy with no Action "*" and no Resource "*" on a mutating action', (file) => {
+    const loaded = loadRunbook(join(process.cwd(), 'runbooks', file));
+    if (!loaded.ok) throw new Error(`${file} does not load`);
+    const { policy, strategy } = iamPolicy(loaded.runbook);
+    expect(strategy).toBe(loaded.runbook.strategy);
+    expect(policyProblems(policy)).toEqual([]);
+    const actions = policy.Statement.flatMap((s) => s.Action);
+    expect(actions.some((a) => a.includes('BlueGreenDeployment'))).toBe(strategy === 'blue-green');
+    expect(actions.some((a) => /^(dms|cloudwatch):/.test(a))).toBe(false);
+  });
+
+  test('native: the snapshot, restore and rename statements of dms-cdc, nothing of DMS or CloudWatch', () => {
+    const rb = testRunbook({ strategy: 'native', dms: undefined });
+    const { policy } = iamPolicy(rb, { oldKeyArn: OLD_KEY });
+    const actions = policy.Statement.flatMap((s) => s.Action);
+    expect(actions.filter((a) => /^(dms|cloudwatch):/.test(a))).toEqual([]);
+    for (const a of ['rds:CreateDBClusterSnapshot', 'rds:RestoreDBClusterFromSnapshot', 'rds:ModifyDBCluster', 'rds:DeleteDBCluster']) expect(actions).toContain(a);
+    expect(actions.some((a) => /BlueGreen/.test(a))).toBe(false);
+    expect(policyProblems(policy)).toEqual([]);
+  });
+});
+
 describe('after.copySnapshotTo', () => {
   test('adds copy-snapshot-to at the end of the dms-cdc flow, planned as a copy in each destination Region', () => {
     const rb = testRunbook({ after: { copySnapshotTo: [{ region: 'us-west-2', kmsKeyId: 'alias/dr' }, { region: 'eu-west-1', kmsKeyId: 'alias/dr-eu' }] } });
