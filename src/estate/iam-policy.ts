@@ -229,7 +229,7 @@ export function iamPolicy(runbook: Runbook, opts: IamPolicyOptions = {}): IamPol
   if (runbook.strategy === 'dms-cdc') {
     const dms = (kind: string) => `arn:aws:dms:${region}:${account}:${kind}:*`;
     statements.push({
-      Sid: 'DmsRead', Effect: 'Allow', Action: ['dms:DescribeReplicationInstances', 'dms:DescribeEndpoints', 'dms:DescribeReplicationTasks', 'dms:DescribeConnections'], Resource: '*',
+      Sid: 'DmsRead', Effect: 'Allow', Action: ['dms:DescribeReplicationInstances', 'dms:DescribeEndpoints', 'dms:DescribeReplicationTasks', 'dms:DescribeTableStatistics', 'dms:DescribeConnections'], Resource: '*',
     });
     // DMS ARNs end in random resource ids: scoped to the resource type in the account and Region.
     statements.push({

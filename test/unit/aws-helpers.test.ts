@@ -111,9 +111,9 @@ describe('AWS error mapping', () => {
   test('a command the world does not know fails loudly', async () => {
     const world = new World();
     world.install();
-    // The world now deletes clusters (rollback's discard path); DB proxies it never models.
-    const { DescribeDBProxiesCommand } = await import('@aws-sdk/client-rds');
-    await expect(world.cloud().rds.send(new DescribeDBProxiesCommand({}))).rejects.toThrow(/unexpected command/);
+    // The world deletes clusters (rollback's discard path) and lists proxies (blue-green preflight); engine defaults it never models.
+    const { DescribeEngineDefaultParametersCommand } = await import('@aws-sdk/client-rds');
+    await expect(world.cloud().rds.send(new DescribeEngineDefaultParametersCommand({ DBParameterGroupFamily: 'postgres15' }))).rejects.toThrow(/unexpected command/);
   });
 });
 
