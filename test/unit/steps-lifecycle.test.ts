@@ -1,7 +1,7 @@
 // Every step id of every flow through the one lifecycle harness, against the fake world: run, run again (no second
-// create), undo, undo again (nothing more deleted), run. DMS-CDC on all five engines; strategy native (publications,
-// subscription, replica settings in the fake databases) and strategy blue-green (the fake deployment) on Aurora
-// PostgreSQL/MySQL and the postgres/mysql instance engines.
+// create), undo, undo again (nothing more deleted), run. DMS-CDC on all five engines; strategies native (publications,
+// subscription, replica settings in the fake databases), blue-green (the fake deployment) and snapshot (offline) on
+// Aurora PostgreSQL/MySQL and the postgres/mysql instance engines; clone (point-in-time restore) on Aurora.
 import { describe, expect, test } from '@jest/globals';
 import { buildFlow } from '../../src/flows/index.js';
 import type { Runbook } from '../../src/runbook/schema.js';
@@ -16,12 +16,14 @@ const instance = (engine: 'postgres' | 'mysql' | 'mariadb'): Runbook =>
 
 type Engine = 'aurora-postgresql' | 'aurora-mysql' | 'postgres' | 'mysql';
 /** A runbook of another strategy (no dms section) for an engine. */
-const strategy = (name: 'native' | 'blue-green', engine: Engine): Runbook =>
+const strategy = (name: 'native' | 'blue-green' | 'snapshot' | 'clone', engine: Engine): Runbook =>
   testRunbook({
     strategy: name,
     dms: undefined,
     // bg-delete then deletes the deployment object (and must find nothing on its re-run).
     ...(name === 'blue-green' ? { blueGreen: { deleteDeploymentAfter: true } } : {}),
+    // The offline copy's predicted outage (no snapshot history in the fake world: the size model) must fit the fence.
+    ...(name === 'snapshot' ? { cutover: { fenceTimeoutSeconds: 3600 } } : {}),
     source: { engine, identifier: engine.endsWith('postgresql') || engine === 'postgres' ? 'app-db' : 'shop-db', database: engine.endsWith('postgresql') || engine === 'postgres' ? 'app' : 'shop', username: 'rekey_admin', password: { env: 'PGPASSWORD_TEST' } },
   });
 const ENGINES: Engine[] = ['aurora-postgresql', 'aurora-mysql', 'postgres', 'mysql'];
@@ -34,6 +36,8 @@ const RUNBOOKS: Record<string, () => Runbook> = {
   mariadb: () => instance('mariadb'),
   ...Object.fromEntries(ENGINES.map((e) => [`native ${e}`, () => strategy('native', e)])),
   ...Object.fromEntries(ENGINES.map((e) => [`blue-green ${e}`, () => strategy('blue-green', e)])),
+  ...Object.fromEntries(ENGINES.map((e) => [`snapshot ${e}`, () => strategy('snapshot', e)])),
+  ...Object.fromEntries((['aurora-postgresql', 'aurora-mysql'] as const).map((e) => [`clone ${e}`, () => strategy('clone', e)])),
 };
 
 const CREATES = /^(Create|Restore|Copy|Start)/;

@@ -37,6 +37,7 @@ import {
   ModifyDBClusterCommand,
   RDSClient,
   RestoreDBClusterFromSnapshotCommand,
+  RestoreDBClusterToPointInTimeCommand,
   CopyDBSnapshotCommand,
   CreateDBInstanceReadReplicaCommand,
   CreateDBSnapshotCommand,
@@ -502,8 +503,10 @@ export class World {
       if (s.PercentProgress === 100) s.Status = 'available';
       return { DBClusterSnapshots: [copy] };
     });
-    rdsMock.on(RestoreDBClusterFromSnapshotCommand).callsFake((input: { DBClusterIdentifier: string; KmsKeyId: string; Port: number }) => {
-      log(`rds:RestoreDBClusterFromSnapshot ${input.DBClusterIdentifier}`);
+    // A restore from a snapshot and a clone (point in time, now) both bring up a creating cluster under the given key,
+    // carrying the source's slots and publications.
+    const restoreCluster = (command: string) => (input: { DBClusterIdentifier: string; KmsKeyId: string; Port: number }) => {
+      log(`rds:${command} ${input.DBClusterIdentifier}`);
       const c: DBCluster = {
         DBClusterIdentifier: input.DBClusterIdentifier,
         Status: 'creating',
@@ -517,7 +520,9 @@ export class World {
       this.slots.target = new Map(this.slots.source);
       this.publications.target = new Set(this.publications.source);
       return { DBCluster: c };
-    });
+    };
+    rdsMock.on(RestoreDBClusterFromSnapshotCommand).callsFake(restoreCluster('RestoreDBClusterFromSnapshot'));
+    rdsMock.on(RestoreDBClusterToPointInTimeCommand).callsFake(restoreCluster('RestoreDBClusterToPointInTime'));
     rdsMock.on(CreateDBInstanceCommand).callsFake((input: { DBInstanceIdentifier: string; DBInstanceClass: string }) => {
       log(`rds:CreateDBInstance ${input.DBInstanceIdentifier}`);
       this.instances.set(input.DBInstanceIdentifier, { DBInstanceIdentifier: input.DBInstanceIdentifier, DBInstanceClass: input.DBInstanceClass, DBInstanceStatus: 'creating' });
