@@ -1,6 +1,7 @@
 // Least-privilege IAM policy for one runbook: the actions its strategy and engine send, scoped to the resource ARNs
 // the run touches. Run-scoped names are deterministic (src/steps/names.ts) except for the random run id, so each is
 // matched by its name with the run id replaced by `*`. Pure; `isAllowed` is the evaluator the coverage test uses.
+import { usesDms } from '../runbook/schema.js';
 import type { Runbook, SecretRef } from '../runbook/schema.js';
 import { resourceNames } from '../steps/names.js';
 import { profile } from '../steps/engine.js';
@@ -140,13 +141,17 @@ export function iamPolicy(runbook: Runbook, opts: IamPolicyOptions = {}): IamPol
   const snapshots = p.instance ? [rds('snapshot', wild(n.snapshot)), rds('snapshot', wild(n.snapshotCopy))] : [rds('cluster-snapshot', wild(n.snapshot))];
   // Groups named in restore requests are copied from the source at run time: scoped to their resource type.
   const groups = p.instance ? [rds('pg', '*'), rds('og', '*'), rds('subgrp', '*'), rds('secgrp', '*')] : [rds('cluster-pg', '*'), rds('pg', '*'), rds('subgrp', '*'), rds('secgrp', '*')];
-  if (runbook.strategy === 'dms-cdc' || runbook.strategy === 'native') {
-    // Both restore a snapshot under the new key and rename it in; they differ only in what replicates (DMS or the engine).
-    statements.push({
-      Sid: 'RdsSnapshotTheSource', Effect: 'Allow',
-      Action: [p.instance ? 'rds:CreateDBSnapshot' : 'rds:CreateDBClusterSnapshot', 'rds:AddTagsToResource'],
-      Resource: [rds(dbKind, src), ...(p.instance && p.family === 'mysql' ? [rds('db', wild(n.readReplica))] : []), ...snapshots],
-    });
+  if (runbook.strategy !== 'blue-green') {
+    // dms-cdc, native and snapshot restore a snapshot under the new key and rename it in; they differ in what replicates
+    // (DMS, the engine, nothing while fenced). clone makes the new cluster with a point-in-time restore of the source instead.
+    const clone = runbook.strategy === 'clone';
+    if (!clone) {
+      statements.push({
+        Sid: 'RdsSnapshotTheSource', Effect: 'Allow',
+        Action: [p.instance ? 'rds:CreateDBSnapshot' : 'rds:CreateDBClusterSnapshot', 'rds:AddTagsToResource'],
+        Resource: [rds(dbKind, src), ...(p.instance && p.family === 'mysql' && runbook.strategy !== 'snapshot' ? [rds('db', wild(n.readReplica))] : []), ...snapshots],
+      });
+    }
     if (p.instance) {
       statements.push({ Sid: 'RdsCopySnapshotUnderTheNewKey', Effect: 'Allow', Action: ['rds:CopyDBSnapshot', 'rds:AddTagsToResource'], Resource: snapshots });
       if (p.family === 'mysql') {
@@ -158,8 +163,13 @@ export function iamPolicy(runbook: Runbook, opts: IamPolicyOptions = {}): IamPol
     }
     statements.push({
       Sid: 'RdsRestoreUnderTheNewKey', Effect: 'Allow',
-      Action: p.instance ? ['rds:RestoreDBInstanceFromDBSnapshot', 'rds:AddTagsToResource'] : ['rds:RestoreDBClusterFromSnapshot', 'rds:CreateDBInstance', 'rds:AddTagsToResource'],
-      Resource: [rds(dbKind, wild(n.targetCluster)), ...(p.instance ? [] : [rds('db', wild(n.targetWriter)), rds('cluster', wild(n.targetCluster))]), ...snapshots, ...groups],
+      Action: p.instance
+        ? ['rds:RestoreDBInstanceFromDBSnapshot', 'rds:AddTagsToResource']
+        : [clone ? 'rds:RestoreDBClusterToPointInTime' : 'rds:RestoreDBClusterFromSnapshot', 'rds:CreateDBInstance', 'rds:AddTagsToResource'],
+      Resource: [
+        rds(dbKind, wild(n.targetCluster)), ...(p.instance ? [] : [rds('db', wild(n.targetWriter)), rds('cluster', wild(n.targetCluster))]),
+        ...(clone ? [rds('cluster', src)] : snapshots), ...groups,
+      ],
     });
     statements.push({
       Sid: 'RdsRenameAndSettings', Effect: 'Allow', Action: [p.instance ? 'rds:ModifyDBInstance' : 'rds:ModifyDBCluster'],
@@ -182,8 +192,6 @@ export function iamPolicy(runbook: Runbook, opts: IamPolicyOptions = {}): IamPol
       + 'deployments cannot use partial name patterns (AWS, "Authorizing access to Amazon RDS blue/green deployment operations"): '
       + 'the actions RDS performs on the green and renamed resources are scoped to the resource type (db:*, cluster:*) in the account and Region',
     );
-  } else {
-    notes.push(`strategy ${runbook.strategy}: only the read and KMS statements are generated until its flow lands`);
   }
   if (copyTo.length > 0) {
     const kind = p.instance ? 'snapshot' : 'cluster-snapshot';
@@ -226,7 +234,7 @@ export function iamPolicy(runbook: Runbook, opts: IamPolicyOptions = {}): IamPol
   }
   statements.push({ Sid: 'KmsListAliases', Effect: 'Allow', Action: ['kms:ListAliases'], Resource: '*' });
 
-  if (runbook.strategy === 'dms-cdc') {
+  if (usesDms(runbook)) {
     const dms = (kind: string) => `arn:aws:dms:${region}:${account}:${kind}:*`;
     statements.push({
       Sid: 'DmsRead', Effect: 'Allow', Action: ['dms:DescribeReplicationInstances', 'dms:DescribeEndpoints', 'dms:DescribeReplicationTasks', 'dms:DescribeTableStatistics', 'dms:DescribeConnections'], Resource: '*',
@@ -294,6 +302,7 @@ export function commandResources(service: string, name: string, input: Record<st
     return [
       ...asArn('cluster', str('DBClusterIdentifier')), ...asArn('cluster', str('NewDBClusterIdentifier')),
       ...asArn('db', str('DBInstanceIdentifier')), ...asArn('db', str('NewDBInstanceIdentifier')), ...asArn('db', str('SourceDBInstanceIdentifier')),
+      ...asArn('cluster', str('SourceDBClusterIdentifier')),
       ...asArn('cluster-snapshot', str('DBClusterSnapshotIdentifier')), ...asArn('snapshot', str('DBSnapshotIdentifier')),
       ...asArn(snapKind, str('SourceDBSnapshotIdentifier')), ...asArn(snapKind, str('TargetDBSnapshotIdentifier')),
       ...asArn(snapKind, str('SourceDBClusterSnapshotIdentifier')), ...asArn(snapKind, str('TargetDBClusterSnapshotIdentifier')),

@@ -130,3 +130,25 @@ describe.each(ENGINES)('strategy blue-green, %s', (file) => {
     expect(uncovered(runbook, log, oldKey)).toEqual([]);
   }, 300_000);
 });
+
+describe.each(ENGINES)('strategy snapshot, %s', (file) => {
+  test('every AWS call of the offline flow is allowed by the generated policy, which names nothing of DMS or CloudWatch', async () => {
+    const { runbook, log, oldKey } = await recordedRun(file, `estate-iam-snap-${file.replace('.yaml', '')}`, (doc) => {
+      doc.strategy = 'snapshot';
+      delete doc.dms;
+    });
+    expect(log.filter((c) => c.service === 'dms' || c.service === 'cloudwatch')).toEqual([]);
+    expect(uncovered(runbook, log, oldKey)).toEqual([]);
+  }, 300_000);
+});
+
+describe.each(['rehearsal-postgres.yaml', 'rehearsal-mysql.yaml'])('strategy clone, %s', (file) => {
+  test('every AWS call of the clone flow (native CDC) is allowed by the generated policy', async () => {
+    const { runbook, log, oldKey } = await recordedRun(file, `estate-iam-clone-${file.replace('.yaml', '')}`, (doc) => {
+      doc.strategy = 'clone';
+      delete doc.dms;
+    });
+    expect(log.map((c) => c.name)).toContain('RestoreDBClusterToPointInTime');
+    expect(uncovered(runbook, log, oldKey)).toEqual([]);
+  }, 300_000);
+});
