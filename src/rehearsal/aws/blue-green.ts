@@ -243,13 +243,15 @@ async function runSwitchover(core: Core, d: BlueGreenRecord): Promise<void> {
   await ensureProxy(core, d.blue);
   core.proxies.point(d.blue, undefined);
   await dropSessions(core, blue);
-  if (core.failures.blueGreenSwitchoverStalls === true && d.replication) {
-    // Fault injection: green stops applying, so it never catches up within the timeout.
+  const stalls = core.failures.blueGreenSwitchoverStalls === true && d.replication !== undefined;
+  if (stalls && d.replication) {
+    // Fault injection: green stops applying, so it never catches up within the timeout (even when blue's last
+    // write had already arrived: the stalled switchover never reports it, whatever the timing).
     if (d.replication.mysql) await setReplicaRunning(d.replication.target, false);
     else await setSubscriptionEnabled(d.replication.target, d.replication.subscription, false);
   }
   for (;;) {
-    if (await caughtUp(core, d, blue)) break;
+    if (!stalls && (await caughtUp(core, d, blue))) break;
     if (core.now() >= d.switchover.deadline) {
       // AWS's revert: nothing switched, blue answers again and stays writable.
       if (d.replication?.mysql) await setReplicaRunning(d.replication.target, true);
