@@ -51,7 +51,7 @@ export async function rollbackCommand(runId: string, opts: { json?: boolean; pro
   renderer.attach(machine);
   try {
     if (created.provider === 'rehearsal') world = await openRehearsal({ stateDir: join(store.runDir(runId), 'rehearsal'), runbook, fresh: false, log: (m: string) => renderer.notice(m) });
-    const run = runContext({ runbook, runId, provider: created.provider, flow, redact, ...(world ? { cloud: world.cloud } : {}), ...(opts.profile ? { profile: opts.profile } : {}) });
+    const run = runContext({ runbook, runId, provider: created.provider, flow, redact, ...(world ? { cloud: world.cloud } : {}), ...(world?.passfile !== undefined ? { passfile: world.passfile } : {}), ...(opts.profile ? { profile: opts.profile } : {}) });
     // The reports of the last runner would still tell its ending: rewrite them with the rollback's.
     const rewriteReports = async (): Promise<void> => {
       try {
