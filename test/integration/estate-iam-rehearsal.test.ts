@@ -30,7 +30,7 @@ interface Sent {
 
 /** The cloud with every send recorded (in every Region it reaches). */
 function recording(cloud: Cloud, log: Sent[]): Cloud {
-  const wrap = (service: 'rds' | 'kms' | 'dms' | 'cloudwatch') => ({
+  const wrap = (service: 'rds' | 'kms' | 'dms' | 'cloudwatch' | 'autoscaling') => ({
     send: (command: { constructor: { name: string }; input: Record<string, unknown> }) => {
       log.push({ service, name: command.constructor.name.replace(/Command$/, ''), region: cloud.region, input: command.input });
       return (cloud[service].send as (c: unknown) => Promise<unknown>)(command);
@@ -38,7 +38,7 @@ function recording(cloud: Cloud, log: Sent[]): Cloud {
   });
   return {
     provider: cloud.provider, region: cloud.region,
-    rds: wrap('rds'), kms: wrap('kms'), dms: wrap('dms'), cloudwatch: wrap('cloudwatch'),
+    rds: wrap('rds'), kms: wrap('kms'), dms: wrap('dms'), cloudwatch: wrap('cloudwatch'), autoscaling: wrap('autoscaling'),
     inRegion: (r: string) => recording(cloud.inRegion!(r), log),
   };
 }
