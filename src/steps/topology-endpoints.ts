@@ -18,7 +18,7 @@ import { crashPoint } from '../engine/crash.js';
 import type { PlannedAction, Step } from '../engine/types.js';
 import { findCustomEndpoint, READ_REPLICA_COUNT } from '../topology/aurora.js';
 import type { AutoScalingSpec, CustomEndpointSpec } from '../topology/aurora.js';
-import { checkAborted, newKeyArn, output, rekeyTags, waitEnv } from './common.js';
+import { checkAborted, newKeyArn, rekeyTags, waitEnv } from './common.js';
 import type { Ctx } from './common.js';
 import type { RekeyServices } from './services.js';
 import type { TopologyAfterSwitchOutput, TopologyEndpointsOutput, TopologyReleaseOutput } from './outputs.js';
