@@ -12,7 +12,8 @@
 //
 // A resumed run must adopt what the killed one created (the rehearsal cloud's registry lists every create, restore
 // and copy call: none twice; Blue/Green: one deployment, one switchover started) and finish: 0 acknowledged writes
-// lost or duplicated. A rollback after a kill leaves the source writable, and with --discard nothing behind.
+// lost or duplicated. A rollback after a kill leaves the source writable, and with --discard nothing behind but a
+// restored database that copied the source's deletion protection (rekey never lifts it; the log names it).
 //
 // Every cell is a whole rehearsal, so all run only under `npm run test:chaos` (REKEY_CHAOS=full): six rehearsals,
 // chains where one rehearsal can carry several kills.
@@ -155,7 +156,9 @@ describe('strategy snapshot (offline): killed inside the snapshot, the copy and 
     expect(copies).toHaveLength(2);
     await crashAt('restore:after-restore-call', ['resume', runId, '--json'], cwd);
     const restoring = registryOf(cwd, runId);
-    const restored = calls(restoring, 'RestoreDBInstanceFromDBSnapshot');
+    expect(calls(restoring, 'RestoreDBInstanceFromDBSnapshot')).toHaveLength(1);
+    const source = String(parseDocument(readFileSync(resolve('runbooks/rehearsal-rds-postgres.yaml'), 'utf8')).getIn(['source', 'identifier']));
+    const restored = Object.keys(restoring.clusters).filter((id) => id !== source);
     expect(restored).toHaveLength(1);
     expect(restoring.clusters[restored[0]!]!.readyAt).toBeGreaterThan(Date.now());
 
@@ -207,16 +210,23 @@ describe('strategy clone: killed after RestoreDBClusterToPointInTime, before the
     expectNoDoubleCreate(cwd, runId);
   }, 600_000);
 
-  full('rolled back with --discard after the kill: the source writable, the clone deleted, nothing behind', async () => {
+  full('rolled back with --discard after the kill: the source writable, nothing behind but the clone deletion protection keeps, named', async () => {
     const cwd = tempDir('kms-clone-rb');
     await crashAt('clone:after-clone-call', ['rehearse', variant('postgres', 'clone', cwd, ['restoreSeconds']), '--json'], cwd);
     const runId = onlyRun(cwd);
-    expect(Object.keys(registryOf(cwd, runId).clusters)).toHaveLength(2);
-    const s = await rollBack(cwd, runId, true);
-    expect(s.undone).toContain('restore');
+    const clones = Object.keys(registryOf(cwd, runId).clusters).filter((id) => id !== 'orders-db');
+    expect(clones).toHaveLength(1);
+    const out = await rekey(['rollback', runId, '--json', '--discard'], cwd);
+    const s = summaryOf(out) as Summary & { undone: string[] };
+    expect({ code: out.code, ok: s.ok, status: s.status, endpointWritable: s.endpointWritable }).toEqual({ code: 0, ok: true, status: 'rolled_back', endpointWritable: true });
+    expect(s.writes).toMatchObject({ lost: 0, duplicated: 0 });
+    expect(s.undone).toEqual(expect.arrayContaining(['restore', 'prepare-source']));
+    // The clone copied the source's deletion protection: rekey never lifts it, and says which cluster is left.
+    expect(out.stdout).toContain(`${clones[0]!} has deletion protection; leaving it for you to delete`);
     const reg = registryOf(cwd, runId);
-    expect(Object.keys(reg.clusters)).toEqual(['orders-db']);
+    expect(Object.keys(reg.clusters).sort()).toEqual(['orders-db', clones[0]!].sort());
     expect(Object.values(reg.instances).map((i) => i.clusterIdentifier)).toEqual(['orders-db']);
     expect(ownSnapshots(reg)).toEqual([]);
+    expect(calls(reg, 'RestoreDBClusterToPointInTime')).toHaveLength(1);
   }, 600_000);
 });
