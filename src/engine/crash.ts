@@ -11,7 +11,9 @@
 // restore asked for; a cluster's writer not yet), clone:after-clone-call (RestoreDBClusterToPointInTime accepted),
 // bg-create:after-create-call (CreateBlueGreenDeployment accepted, AVAILABLE not awaited),
 // bg-switchover:after-switchover-call (SwitchoverBlueGreenDeployment accepted, its completion not awaited): each
-// AWS call made, its wait not begun.
+// AWS call made, its wait not begun. native-setup:after-create (PostgreSQL: the subscription created disabled, its
+// origin not advanced; MySQL: the external source set, replication not started), native-setup:after-advance
+// (PostgreSQL: the origin at the captured position, the subscription still disabled).
 // A point may carry `@N` to fire on its N-th visit only (e.g. switch:after-rename-call@2).
 
 const visits = new Map<string, number>();

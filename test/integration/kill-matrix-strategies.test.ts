@@ -7,6 +7,8 @@
 //   copy-snapshot:after-copy-call        the copy under the new key asked for (RDS instances)
 //   restore:after-restore-call           the restore asked for, the database still creating
 //   clone:after-clone-call               RestoreDBClusterToPointInTime accepted, the clone still creating
+//   native-setup:after-create            PostgreSQL: subscription created disabled; MySQL: external source set
+//   native-setup:after-advance           PostgreSQL: its origin advanced to the captured position, still disabled
 // The AWS delay of the resource being waited on is a few seconds, so the kill lands while it is still in progress
 // (each cell checks the registry says so); every other delay is 0, and the data is small (500 rows).
 //
@@ -15,7 +17,7 @@
 // lost or duplicated. A rollback after a kill leaves the source writable, and with --discard nothing behind but a
 // restored database that copied the source's deletion protection (rekey never lifts it; the log names it).
 //
-// Every cell is a whole rehearsal, so all run only under `npm run test:chaos` (REKEY_CHAOS=full): six rehearsals,
+// Every cell is a whole rehearsal, so all run only under `npm run test:chaos` (REKEY_CHAOS=full): seven rehearsals,
 // chains where one rehearsal can carry several kills.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -26,8 +28,8 @@ import type { Done, Summary } from '../helpers/rehearse-cli.js';
 
 afterAll(stopServersLeftUnder);
 
-type Flavour = 'postgres' | 'rds-postgres';
-type Strategy = 'blue-green' | 'snapshot' | 'clone';
+type Flavour = 'postgres' | 'mysql' | 'rds-postgres';
+type Strategy = 'blue-green' | 'snapshot' | 'clone' | 'native';
 type Delay = 'snapshotSeconds' | 'restoreSeconds';
 
 /** The bundled runbook with `strategy` at the top level, small, every delay 0 but `slow` (the one a kill lands in). */
@@ -192,21 +194,27 @@ describe('strategy snapshot (offline): killed inside the snapshot, the copy and 
 });
 
 describe('strategy clone: killed after RestoreDBClusterToPointInTime, before the clone is available', () => {
-  full('resumed: one clone, 0 lost', async () => {
+  full('MySQL, resumed, killed again inside native-setup, resumed: one clone, replication set once, 0 lost', async () => {
     const cwd = tempDir('kms-clone');
-    const path = variant('postgres', 'clone', cwd, ['restoreSeconds']);
+    const path = variant('mysql', 'clone', cwd, ['restoreSeconds']);
     await crashAt('clone:after-clone-call', ['rehearse', path, '--json'], cwd);
     const runId = onlyRun(cwd);
     const cloning = registryOf(cwd, runId);
-    const clones = calls(cloning, 'RestoreDBClusterToPointInTime');
+    expect(calls(cloning, 'RestoreDBClusterToPointInTime')).toHaveLength(1);
+    const clones = Object.keys(cloning.clusters).filter((id) => id !== 'orders-db');
     expect(clones).toHaveLength(1);
     expect(cloning.clusters[clones[0]!]!.readyAt).toBeGreaterThan(Date.now());
-    const s = expectFinished(await rekey(['resume', runId, '--json'], cwd));
+    // The clone's external source is set, replication not started: the resume must start it, not set it again.
+    await crashAt('native-setup:after-create', ['resume', runId, '--json'], cwd);
+    const last = await rekey(['resume', runId, '--json'], cwd);
+    const s = expectFinished(last);
     expect(s).toMatchObject({ strategy: 'clone' });
+    expect(s.sequences.behind).toBe(0);
+    expect(last.stdout).not.toMatch(/rds_set_external_(source|master) to /);
     const reg = registryOf(cwd, runId);
     expect(calls(reg, 'RestoreDBClusterToPointInTime')).toHaveLength(1);
     expect(calls(reg, 'CreateDBInstance')).toHaveLength(1);
-    expect(reg.clusters['orders-db']?.kmsKeyArn).toBe(newKey(reg, 'postgres'));
+    expect(reg.clusters['orders-db']?.kmsKeyArn).toBe(newKey(reg, 'mysql'));
     expectNoDoubleCreate(cwd, runId);
   }, 600_000);
 
@@ -228,5 +236,23 @@ describe('strategy clone: killed after RestoreDBClusterToPointInTime, before the
     expect(Object.values(reg.instances).map((i) => i.clusterIdentifier)).toEqual(['orders-db']);
     expect(ownSnapshots(reg)).toEqual([]);
     expect(calls(reg, 'RestoreDBClusterToPointInTime')).toHaveLength(1);
+  }, 600_000);
+});
+
+describe('strategy native: killed inside native-setup (PostgreSQL)', () => {
+  full('after the subscription is created, then after its origin is advanced: resumed each time, 0 lost, 0 duplicated', async () => {
+    const cwd = tempDir('kms-native');
+    const path = variant('postgres', 'native', cwd, []);
+    await crashAt('native-setup:after-create', ['rehearse', path, '--json'], cwd);
+    const runId = onlyRun(cwd);
+    // The resumed runner finds the subscription, advances its origin and is killed before enabling it.
+    await crashAt('native-setup:after-advance', ['resume', runId, '--json'], cwd);
+    const last = await rekey(['resume', runId, '--json'], cwd);
+    const s = expectFinished(last);
+    expect(s).toMatchObject({ strategy: 'native' });
+    expect(s.sequences.behind).toBe(0);
+    // The origin is moved once: the last runner found it already at the captured position.
+    expect(last.stdout).not.toMatch(/origin of \S+ advanced to/);
+    expectNoDoubleCreate(cwd, runId);
   }, 600_000);
 });
