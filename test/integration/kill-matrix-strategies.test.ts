@@ -9,8 +9,9 @@
 //   clone:after-clone-call               RestoreDBClusterToPointInTime accepted, the clone still creating
 //   native-setup:after-create            PostgreSQL: subscription created disabled; MySQL: external source set
 //   native-setup:after-advance           PostgreSQL: its origin advanced to the captured position, still disabled
-// The AWS delay of the resource being waited on is a few seconds, so the kill lands while it is still in progress
-// (each cell checks the registry says so); every other delay is 0, and the data is small (500 rows).
+// The AWS delay of the resource being waited on is 10 s, so the kill lands while it is still in progress (each cell
+// checks the registry says so; the rehearsal counts its own copying work into that delay, which on a loaded machine
+// took over 4 s for 500 rows); every other delay is 0, and the data is small (500 rows).
 //
 // A resumed run must adopt what the killed one created (the rehearsal cloud's registry lists every create, restore
 // and copy call: none twice; Blue/Green: one deployment, one switchover started) and finish: 0 acknowledged writes
@@ -31,6 +32,8 @@ afterAll(stopServersLeftUnder);
 type Flavour = 'postgres' | 'mysql' | 'rds-postgres';
 type Strategy = 'blue-green' | 'snapshot' | 'clone' | 'native';
 type Delay = 'snapshotSeconds' | 'restoreSeconds';
+/** The simulated AWS time of the resource a kill lands in. */
+const SLOW_SECONDS = 10;
 
 /** The bundled runbook with `strategy` at the top level, small, every delay 0 but `slow` (the one a kill lands in). */
 function variant(flavour: Flavour, strategy: Strategy, dir: string, slow: Delay[]): string {
@@ -40,7 +43,7 @@ function variant(flavour: Flavour, strategy: Strategy, dir: string, slow: Delay[
   doc.setIn(['rehearsal', 'source', 'seedRows'], 500);
   doc.setIn(['rehearsal', 'load', 'writesPerSecond'], 50);
   const delays: Record<string, number> = { snapshotSeconds: 0, restoreSeconds: 0, renameSeconds: 0, availableSeconds: 0 };
-  for (const d of slow) delays[d] = 4;
+  for (const d of slow) delays[d] = SLOW_SECONDS;
   doc.setIn(['rehearsal', 'delays'], delays);
   doc.setIn(['cutover', 'sustainSeconds'], 1);
   doc.setIn(['cutover', 'fenceTimeoutSeconds'], 600);
