@@ -3,6 +3,14 @@
 import type { PublishedSoFar, ValidationOutput } from '../engine/facts.js';
 import type { ReplayState } from '../engine/journal.js';
 import type { FixSequencesOutput, StepId, StepOutputs } from '../steps/outputs.js';
+import { replicaTopology } from './topology.js';
+import type { ReplicaTopology } from './topology.js';
+
+/** `topology` of the summary, when there is one to show. */
+function topologyFindings(state: ReplayState): { topology?: RunFindings['topology'] } {
+  const replicas = replicaTopology(state);
+  return replicas ? { topology: { ...replicas } } : {};
+}
 
 /** The fields of a value read from a journal or a publication (an older rekey may have written another shape). */
 function fields(value: unknown): Readonly<Record<string, unknown>> {
@@ -42,6 +50,8 @@ export interface RunFindings {
   evidence?: { at: string; resources: { kind: string; role: string; identifier: string; arn?: string; kmsKeyId?: string }[] };
   /** Sessions the fence left open (cutover.openSessions: warn): rekey's or DMS's login used by other clients. */
   unfencedSessions?: { user: string; client: string; application: string }[];
+  /** The topology beyond the writer (src/report/topology.ts): read replicas and Regions without one. */
+  topology?: Partial<ReplicaTopology> & Record<string, unknown>;
 }
 
 /**
@@ -86,5 +96,6 @@ export function runFindings(state: ReplayState, published: PublishedSoFar = {}):
       : {}),
     ...(evidence && Array.isArray(evidence.resources) ? { evidence } : {}),
     ...(Array.isArray(unfenced) && unfenced.length > 0 ? { unfencedSessions: unfenced } : {}),
+    ...topologyFindings(state),
   };
 }

@@ -3,6 +3,7 @@
 // Adding a step: declare its output here and add it to StepOutputs under the step's id.
 import type { Check, FenceState, SlotInfo } from '../db/types.js';
 import type { ConsistentValidationOutput, PreflightFacts, ValidationOutput } from '../engine/facts.js';
+import type { RegionKey, ReplicaInfo } from '../topology/replicas.js';
 
 export type { AppliedCounts, ConsistentValidationOutput, PointTableComparison, RangeDifference, TableComparison, ValidationOutput } from '../engine/facts.js';
 
@@ -91,6 +92,47 @@ export interface PreflightReport extends PreflightFacts {
   estimated?: boolean;
   /** MySQL: binlog retention against the time the start position must survive. */
   binlog?: BinlogWindow;
+  /** RDS instances: the source's read replicas and what happens to each (src/topology/replicas.ts). */
+  replicas?: ReplicaPlan;
+}
+
+/** The source's read replicas as preflight found them, the keys of their Regions, and the plan for each. */
+export interface ReplicaPlan {
+  found: ReplicaInfo[];
+  /** Regions of cross-Region replicas (sorted). */
+  regions: string[];
+  /** Each secondary Region's key as checked there (target.regionKeys). */
+  regionKeys: RegionKey[];
+  /** Expected seconds the new primary serves without replicas after the switch (renames + creation + first sync). */
+  withoutReplicasSeconds: number;
+  /** Per replica, what the run will do (for the plan and the report). */
+  actions: string[];
+}
+
+/** What recreate-replicas did, per replica. */
+export interface ReplicaResult {
+  /** The old replica's identifier (now its `-old-<runid>` name, unless the run does not rename). */
+  oldIdentifier: string;
+  /** The old replica's name after the run. */
+  oldNow: string;
+  /** The new replica's identifier. */
+  identifier: string;
+  region: string;
+  crossRegion: boolean;
+  /** Its key (read back from AWS). */
+  kmsKeyId?: string;
+  arn?: string;
+  /** The primary it replicates from. */
+  primary: string;
+  /** Replication lag when it was read (seconds), when known. */
+  lagSeconds?: number;
+}
+
+/** Output of recreate-replicas. */
+export interface RecreateReplicasOutput {
+  replicas: ReplicaResult[];
+  /** Regions of cross-Region replicas that have no new replica (empty when all were made). */
+  regionsWithoutReplica: string[];
 }
 
 /** What prepare-source left on the source. */
@@ -230,9 +272,11 @@ export interface SwitchOutput {
 
 /** One resource and the key AWS reports for it. */
 export interface KeyedResource {
-  kind: 'cluster' | 'instance' | 'snapshot' | 'performance-insights';
+  kind: 'cluster' | 'instance' | 'snapshot' | 'performance-insights' | 'read-replica';
   role: string;
   identifier: string;
+  /** Its Region, when not the runbook's (cross-Region read replicas). */
+  region?: string;
   arn?: string;
   kmsKeyId?: string;
 }
@@ -314,6 +358,7 @@ export interface StepOutputs {
   'fix-sequences': FixSequencesOutput;
   switch: SwitchOutput;
   verify: VerifyOutput;
+  'recreate-replicas': RecreateReplicasOutput;
   'after-switch': HooksOutput;
   cleanup: CleanupOutput;
   'unfence-target': UnfenceTargetOutput;
