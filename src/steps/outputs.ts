@@ -3,7 +3,9 @@
 // Adding a step: declare its output here and add it to StepOutputs under the step's id.
 import type { Check, FenceState, SlotInfo } from '../db/types.js';
 import type { ConsistentValidationOutput, PreflightFacts, ValidationOutput } from '../engine/facts.js';
-import type { RegionKey, ReplicaInfo } from '../topology/replicas.js';
+import type { ReplicaPlan } from '../topology/replicas.js';
+
+export type { ReplicaPlan } from '../topology/replicas.js';
 
 export type { AppliedCounts, ConsistentValidationOutput, PointTableComparison, RangeDifference, TableComparison, ValidationOutput } from '../engine/facts.js';
 
@@ -96,18 +98,6 @@ export interface PreflightReport extends PreflightFacts {
   replicas?: ReplicaPlan;
 }
 
-/** The source's read replicas as preflight found them, the keys of their Regions, and the plan for each. */
-export interface ReplicaPlan {
-  found: ReplicaInfo[];
-  /** Regions of cross-Region replicas (sorted). */
-  regions: string[];
-  /** Each secondary Region's key as checked there (target.regionKeys). */
-  regionKeys: RegionKey[];
-  /** Expected seconds the new primary serves without replicas after the switch (renames + creation + first sync). */
-  withoutReplicasSeconds: number;
-  /** Per replica, what the run will do (for the plan and the report). */
-  actions: string[];
-}
 
 /** What recreate-replicas did, per replica. */
 export interface ReplicaResult {

@@ -20,7 +20,6 @@ import { awsErrorName, call, lookup } from '../aws/errors.js';
 import { findCluster, findInstance } from '../aws/rds.js';
 import type { Check } from '../db/types.js';
 import type { Runbook } from '../runbook/schema.js';
-import type { ReplicaPlan } from '../steps/outputs.js';
 import { evaluateKeyPolicy } from '../steps/key-policy.js';
 
 /** A read replica of the source as found before the run, with what its recreation carries over. */
@@ -144,6 +143,19 @@ export function oldReplicaName(identifier: string, runId: string): string {
 /** The new replica's name when the run does not rename (cutover.switch none): beside the old one. */
 export function newReplicaNameBeside(identifier: string, runId: string): string {
   return withSuffix(identifier.toLowerCase(), `-rekey-${runId}`);
+}
+
+/** The source's read replicas as preflight found them, the keys of their Regions, and the plan for each. */
+export interface ReplicaPlan {
+  found: ReplicaInfo[];
+  /** Regions of cross-Region replicas (sorted). */
+  regions: string[];
+  /** Each secondary Region's key as checked there (target.regionKeys). */
+  regionKeys: RegionKey[];
+  /** Expected seconds the new primary serves without replicas after the switch (renames + creation + first sync). */
+  withoutReplicasSeconds: number;
+  /** Per replica, what the run will do (for the plan and the report). */
+  actions: string[];
 }
 
 /** A secondary Region's key as checked by preflight. */

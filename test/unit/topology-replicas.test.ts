@@ -37,14 +37,20 @@ const notFound = (name: string): Error => Object.assign(new Error(name), { name,
 
 /** One Region: real SDK clients, each mocked on its own instance, and a tiny RDS instance store behind them. */
 class Region {
-  readonly rds = new RDSClient({ region: this.name });
-  readonly kms = new KMSClient({ region: this.name });
-  readonly cw = new CloudWatchClient({ region: this.name });
-  readonly rdsMock: AwsClientStub<RDSClient> = mockClient(this.rds);
-  readonly kmsMock: AwsClientStub<KMSClient> = mockClient(this.kms);
-  readonly cwMock: AwsClientStub<CloudWatchClient> = mockClient(this.cw);
+  readonly rds: RDSClient;
+  readonly kms: KMSClient;
+  readonly cw: CloudWatchClient;
+  readonly rdsMock: AwsClientStub<RDSClient>;
+  readonly kmsMock: AwsClientStub<KMSClient>;
+  readonly cwMock: AwsClientStub<CloudWatchClient>;
   readonly instances = new Map<string, DBInstance>();
   constructor(readonly name: string) {
+    this.rds = new RDSClient({ region: name });
+    this.kms = new KMSClient({ region: name });
+    this.cw = new CloudWatchClient({ region: name });
+    this.rdsMock = mockClient(this.rds);
+    this.kmsMock = mockClient(this.kms);
+    this.cwMock = mockClient(this.cw);
     this.rdsMock.on(DescribeDBInstancesCommand).callsFake((input: { DBInstanceIdentifier: string }) => {
       const i = this.instances.get(input.DBInstanceIdentifier);
       if (!i) throw notFound('DBInstanceNotFoundFault');
