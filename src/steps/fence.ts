@@ -8,7 +8,7 @@ import type { DbAdapter, FenceState, OpenSession } from '../db/types.js';
 import { findReplicationInstance } from '../aws/dms.js';
 import { InterruptedError, StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
-import { dmsUsername, output, withSource } from './common.js';
+import { activeDms, dmsUsername, output, withSource } from './common.js';
 import { family, profile, type Family } from './engine.js';
 import type { ReplayState } from '../engine/journal.js';
 import type { Ctx } from './common.js';
@@ -135,7 +135,7 @@ export function describeSessions(sessions: readonly OpenSession[]): string {
 
 /** The DMS replication instance's addresses now (a Multi-AZ failover moves them), else as dms-setup saw them. */
 async function dmsAddresses(ctx: Ctx): Promise<string[]> {
-  if (!ctx.services.runbook.dms) return [];
+  if (!activeDms(ctx.services.runbook)) return [];
   try {
     const ri = await findReplicationInstance(ctx.services.cloud, ctx.services.names.replicationInstance);
     if (ri) return [...(ri.ReplicationInstancePrivateIpAddresses ?? []), ...(ri.ReplicationInstancePublicIpAddresses ?? []), ...(ri.ReplicationInstanceIpv6Addresses ?? [])];
