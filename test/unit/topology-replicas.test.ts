@@ -259,3 +259,16 @@ describe('Aurora Global Database', () => {
     expect([home.rdsMock.commandCalls(CreateGlobalClusterCommand).length, eu.rdsMock.commandCalls(CreateDBClusterCommand).length]).toEqual([1, 1]);
   });
 });
+
+describe('the cutover gate', () => {
+  test('shows how many replicas are recreated after the switch, the Regions without one until then, and for how long', async () => {
+    const { cutoverGate } = await import('../../src/steps/hooks.js');
+    const { home, eu, ap } = world();
+    eu.key('alias/app-eu', euMeta);
+    const rb = runbook({ 'eu-west-1': 'alias/app-eu' });
+    const { plan } = await replicaPreflight(cloudOf(home, [eu, ap]), rb, source, { runId: RUN_ID, newPrimaryName: 'x', replicaSeconds: 42 });
+    const ctx = stepContext(cloudOf(home, [eu, ap]), rb, plan);
+    (ctx.outputs as Record<string, unknown>).preflight = { ...(ctx.outputs.preflight as object), tablesWithoutPk: [], estimate: { totalSeconds: 9, awsRenameDnsSeconds: 0 } };
+    expect(await cutoverGate.facts(ctx)).toMatchObject({ replicasToRecreate: 2, replicaRegions: 'eu-west-1', withoutReplicasSeconds: 42 });
+  });
+});
