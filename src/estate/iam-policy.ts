@@ -51,7 +51,7 @@ const RUN_ID_PLACEHOLDER = 'zzzzzzzz';
 
 const READ_RDS = [
   'rds:DescribeDBClusters', 'rds:DescribeDBInstances', 'rds:DescribeDBClusterSnapshots', 'rds:DescribeDBSnapshots', 'rds:DescribeDBClusterParameters',
-  'rds:DescribeDBParameters', 'rds:DescribeDBClusterParameterGroups', 'rds:DescribeEvents', 'rds:ListTagsForResource',
+  'rds:DescribeDBParameters', 'rds:DescribeDBClusterParameterGroups', 'rds:DescribeEvents', 'rds:ListTagsForResource', 'rds:DescribeGlobalClusters',
 ];
 
 /** What the blue-green flow reads besides: its deployments, and the proxies in front of the source (a B/G blocker). */

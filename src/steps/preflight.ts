@@ -16,7 +16,7 @@ import { isInstance, profile } from './engine.js';
 import { describeSessions, fenceExclusions, foreignSessions } from './fence.js';
 import type { ParameterRequirement } from './engine.js';
 import { evaluateKeyPolicy } from './key-policy.js';
-import { replicaPreflight } from '../topology/replicas.js';
+import { globalClusterPreflight, replicaPreflight } from '../topology/replicas.js';
 import type { RekeyServices } from './services.js';
 import { INSTANCE_RENAME_DNS_SECONDS } from './switch.js';
 import type { BinlogWindow, CutoverEstimate, PreflightReport } from './outputs.js';
@@ -190,6 +190,7 @@ async function checkSource(ctx: Ctx, checks: Checks, report: PreflightReport): P
   const retention = cluster.BackupRetentionPeriod ?? 0;
   checks.error('source.backups', retention > 0, retention > 0 ? `backups kept ${retention} days` : 'automated backups are disabled (BackupRetentionPeriod 0)');
   await checkParameters(ctx, checks, cluster.DBClusterParameterGroup, engine.parameters);
+  for (const c of (await globalClusterPreflight(ctx.services.cloud, rb, cluster)).checks) checks.add(c.id, c.ok, c.severity, c.message);
   const writerId = cluster.DBClusterMembers?.find((m) => m.IsClusterWriter)?.DBInstanceIdentifier;
   let writerClass: string | undefined;
   if (!writerId) {
@@ -492,6 +493,7 @@ export const preflight: Step<RekeyServices, PreflightReport> = {
             { kind: 'aws' as const, target: 'rds:DescribeDBClusters', summary: `source cluster ${rb.source.identifier}: state, engine, backups, key`, detail: `DBClusterIdentifier=${rb.source.identifier}` },
             { kind: 'aws' as const, target: 'rds:DescribeDBClusterParameters', summary: `${engine.parameters.map((p) => `${p.name} = ${p.accepted.join('|')}`).join(', ')} in the cluster parameter group` },
             { kind: 'aws' as const, target: 'rds:DescribeDBInstances', summary: 'source writer instance class' },
+            { kind: 'aws' as const, target: 'rds:DescribeGlobalClusters', summary: 'whether the source is the primary of an Aurora global database, and its secondary Regions (their keys from target.regionKeys checked there)' },
           ]),
       { kind: 'aws', target: 'kms:DescribeKey', summary: `new key ${rb.target.kmsKeyId}: Enabled, SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT, region ${rb.region}, not pending deletion` },
       { kind: 'aws', target: 'kms:ListAliases', summary: 'aliases of the new key' },

@@ -358,3 +358,30 @@ export async function addGlobalSecondary(
   if (createdSecondary) await call(`rds:CreateDBCluster ${secondary.identifier} (${secondary.region})`, () => there.rds.send(new CreateDBClusterCommand(requests.secondary)));
   return { createdGlobal, createdSecondary };
 }
+
+/**
+ * Aurora: whether the source cluster is the primary of a global database, and its secondary Regions (each Region's
+ * key checked there when target.regionKeys names one). rekey does not re-add the secondaries to a global database
+ * after the switch yet (addGlobalSecondary is the building block): preflight says so, so nothing is left silently.
+ */
+export async function globalClusterPreflight(cloud: Cloud, rb: Runbook, cluster: Pick<DBCluster, 'DBClusterArn' | 'DBClusterIdentifier'>): Promise<{ checks: Check[]; globalCluster?: { identifier: string; secondaryRegions: string[] } }> {
+  const checks: Check[] = [];
+  const out = await lookup('rds:DescribeGlobalClusters', () => cloud.rds.send(new DescribeGlobalClustersCommand({})));
+  const global = (out?.GlobalClusters ?? []).find((g) => (g.GlobalClusterMembers ?? []).some((m) => m.DBClusterArn === cluster.DBClusterArn && m.IsWriter !== false));
+  if (!global) return { checks };
+  const identifier = global.GlobalClusterIdentifier ?? '?';
+  const secondaryRegions = [...new Set((global.GlobalClusterMembers ?? []).filter((m) => m.DBClusterArn !== cluster.DBClusterArn).map((m) => m.DBClusterArn?.split(':')[3] ?? '?'))].sort();
+  for (const region of secondaryRegions) {
+    const ref = regionKeyRef(rb, region);
+    if (ref === undefined) {
+      checks.push({ id: `global.key.${region}`, ok: false, severity: 'warning', message: `global database ${identifier} has a secondary in ${region}; target.regionKeys has no key for ${region} (needed to re-add it under a key of that Region)` });
+      continue;
+    }
+    checks.push(...(await checkRegionKey(cloud, region, ref)).checks);
+  }
+  checks.push({
+    id: 'global.secondaries', ok: false, severity: 'warning',
+    message: `${cluster.DBClusterIdentifier ?? 'the source'} is the primary of Aurora global database ${identifier} (secondary Regions: ${secondaryRegions.join(', ') || 'none'}): the new cluster is not in it after the switch, and rekey does not re-add the secondaries yet; do it after the run (CreateGlobalCluster from the new cluster, CreateDBCluster with GlobalClusterIdentifier and the Region's KmsKeyId)`,
+  });
+  return { checks, globalCluster: { identifier, secondaryRegions } };
+}

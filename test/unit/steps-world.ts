@@ -32,6 +32,7 @@ import {
   DescribeDBClustersCommand,
   DescribeDBClusterSnapshotsCommand,
   DescribeDBInstancesCommand,
+  DescribeGlobalClustersCommand,
   DescribeEventsCommand,
   ListTagsForResourceCommand,
   ModifyDBClusterCommand,
@@ -470,6 +471,8 @@ export class World {
     cwMock.reset().onAnyCommand().callsFake(unexpected);
     const log = (what: string) => this.timeline.push(what);
     // ---------------- RDS
+    // Aurora preflight asks whether the source is in a global database (here: none).
+    rdsMock.on(DescribeGlobalClustersCommand).resolves({ GlobalClusters: [] });
     rdsMock.on(DescribeDBClustersCommand).callsFake((input: { DBClusterIdentifier: string }) => {
       const c = this.clusters.get(input.DBClusterIdentifier);
       if (!c) throw fault('DBClusterNotFoundFault', `DBCluster ${input.DBClusterIdentifier} not found.`);

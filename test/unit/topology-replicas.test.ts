@@ -21,7 +21,7 @@ import type { Runbook } from '../../src/runbook/schema.js';
 import { resourceNames } from '../../src/steps/names.js';
 import type { RekeyServices } from '../../src/steps/services.js';
 import { recreateReplicas } from '../../src/steps/topology-replicas.js';
-import { addGlobalSecondary, replicaPreflight } from '../../src/topology/replicas.js';
+import { addGlobalSecondary, globalClusterPreflight, replicaPreflight } from '../../src/topology/replicas.js';
 
 const ACCOUNT = '111122223333';
 const NEW_KEY = `arn:aws:kms:us-east-1:${ACCOUNT}:key/11111111-2222-3333-4444-555555555555`;
@@ -270,5 +270,26 @@ describe('the cutover gate', () => {
     const ctx = stepContext(cloudOf(home, [eu, ap]), rb, plan);
     (ctx.outputs as Record<string, unknown>).preflight = { ...(ctx.outputs.preflight as object), tablesWithoutPk: [], estimate: { totalSeconds: 9, awsRenameDnsSeconds: 0 } };
     expect(await cutoverGate.facts(ctx)).toMatchObject({ replicasToRecreate: 2, replicaRegions: 'eu-west-1', withoutReplicasSeconds: 42 });
+  });
+});
+
+describe('Aurora global database at preflight', () => {
+  test('the source as primary of a global database: its secondary Regions named, their keys checked there, the gap said', async () => {
+    const { home, eu, ap } = world();
+    eu.key('alias/app-eu', euMeta);
+    const arn = `arn:aws:rds:us-east-1:${ACCOUNT}:cluster:orders`;
+    home.rdsMock.on(DescribeGlobalClustersCommand).resolves({
+      GlobalClusters: [{
+        GlobalClusterIdentifier: 'orders-global',
+        GlobalClusterMembers: [{ DBClusterArn: arn, IsWriter: true }, { DBClusterArn: `arn:aws:rds:eu-west-1:${ACCOUNT}:cluster:orders-eu`, IsWriter: false }, { DBClusterArn: `arn:aws:rds:ap-south-1:${ACCOUNT}:cluster:orders-ap`, IsWriter: false }],
+      }],
+    });
+    const { checks, globalCluster } = await globalClusterPreflight(cloudOf(home, [eu, ap]), runbook({ 'eu-west-1': 'alias/app-eu' }), { DBClusterArn: arn, DBClusterIdentifier: 'orders' });
+    expect(globalCluster).toEqual({ identifier: 'orders-global', secondaryRegions: ['ap-south-1', 'eu-west-1'] });
+    expect(checks.filter((c) => !c.ok).map((c) => c.id)).toEqual(['global.key.ap-south-1', 'global.secondaries']);
+    expect(checks.find((c) => c.id === 'replicas.key.eu-west-1')).toMatchObject({ ok: true });
+    expect(checks.find((c) => c.id === 'global.secondaries')?.message).toContain('rekey does not re-add the secondaries yet');
+    // Not a member: nothing to say.
+    expect((await globalClusterPreflight(cloudOf(home, [eu, ap]), runbook({}), { DBClusterArn: `arn:aws:rds:us-east-1:${ACCOUNT}:cluster:other` })).checks).toEqual([]);
   });
 });
