@@ -87,7 +87,7 @@ const rehearsalForbidden = [noPresent('The rehearsal cloud'), ...above('The rehe
 /** Which folder gets which list. */
 const boundaries = [
   [['src/engine/**/*.ts'], engineForbidden],
-  [['src/steps/**/*.ts', 'src/flows/**/*.ts'], stepsForbidden],
+  [['src/steps/**/*.ts', 'src/flows/**/*.ts', 'src/topology/**/*.ts'], stepsForbidden],
   [['tui/**/*.ts', 'tui/**/*.tsx'], tuiForbidden],
   [['src/db/**/*.ts'], dbForbidden],
   [['src/aws/**/*.ts'], awsForbidden],

@@ -83,3 +83,30 @@ export async function readLatency(cloud: Cloud, dimensions: Dimension[], periodS
 function timeOf(t: Date | string | undefined): number {
   return t === undefined ? 0 : new Date(t).getTime();
 }
+
+/** RDS read replica lag (AWS/RDS ReplicaLag, seconds), the newest datapoint of the last five periods (at least 5 minutes); undefined without one. */
+export async function readReplicaLag(cloud: Cloud, instanceId: string, periodSeconds: number, nowMs: number): Promise<number | undefined> {
+  const windowMs = Math.max(periodSeconds * 5, 300) * 1000;
+  const out = await call('cloudwatch:GetMetricData', () =>
+    cloud.cloudwatch.send(
+      new GetMetricDataCommand({
+        StartTime: new Date(nowMs - windowMs),
+        EndTime: new Date(nowMs),
+        ScanBy: 'TimestampDescending',
+        MetricDataQueries: [{
+          Id: 'replica_lag',
+          MetricStat: { Metric: { Namespace: 'AWS/RDS', MetricName: 'ReplicaLag', Dimensions: [{ Name: 'DBInstanceIdentifier', Value: instanceId }] }, Period: Math.max(60, periodSeconds), Stat: 'Maximum' },
+          ReturnData: true,
+        }],
+      }),
+    ),
+  );
+  const r = out.MetricDataResults?.find((x) => x.Id === 'replica_lag');
+  if (!r?.Values?.length) return undefined;
+  const times = r.Timestamps ?? [];
+  let best = 0;
+  for (let i = 1; i < r.Values.length; i++) {
+    if (timeOf(times[i]) > timeOf(times[best])) best = i;
+  }
+  return r.Values[best];
+}

@@ -170,6 +170,12 @@ export type CutoverGateFacts = {
   expectedOutageSeconds?: number;
   /** strategy snapshot: what the outage estimate rests on (history of this source's snapshots, or assumptions). */
   outageEstimateFrom?: string;
+  /** RDS read replicas rekey recreates after the switch (same-Region and cross-Region). */
+  replicasToRecreate?: number;
+  /** Regions of cross-Region replicas: without a replica from the switch until their new one replicates. */
+  replicaRegions?: string;
+  /** Expected time the new primary serves without read replicas after the switch (their recreation). */
+  withoutReplicasSeconds?: number;
 };
 
 export type CutoverFactKey = keyof CutoverGateFacts;

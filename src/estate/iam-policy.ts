@@ -51,7 +51,7 @@ const RUN_ID_PLACEHOLDER = 'zzzzzzzz';
 
 const READ_RDS = [
   'rds:DescribeDBClusters', 'rds:DescribeDBInstances', 'rds:DescribeDBClusterSnapshots', 'rds:DescribeDBSnapshots', 'rds:DescribeDBClusterParameters',
-  'rds:DescribeDBParameters', 'rds:DescribeDBClusterParameterGroups', 'rds:DescribeEvents', 'rds:ListTagsForResource',
+  'rds:DescribeDBParameters', 'rds:DescribeDBClusterParameterGroups', 'rds:DescribeEvents', 'rds:ListTagsForResource', 'rds:DescribeGlobalClusters',
 ];
 
 /** What the blue-green flow reads besides: its deployments, and the proxies in front of the source (a B/G blocker). */
@@ -194,6 +194,18 @@ export function iamPolicy(runbook: Runbook, opts: IamPolicyOptions = {}): IamPol
       Sid: 'RdsRenameAndSettings', Effect: 'Allow', Action: [p.instance ? 'rds:ModifyDBInstance' : 'rds:ModifyDBCluster'],
       Resource: [...databases, ...groups],
     });
+    if (p.instance) {
+      // The source's read replicas are found at run time (names unknown offline): the old ones are renamed away and
+      // recreated from the new primary, in the source's Region and in each Region of target.regionKeys.
+      const replicaRegions = [region, ...Object.keys(runbook.target.regionKeys).filter((r) => r !== region)];
+      statements.push({
+        Sid: 'RdsRecreateReadReplicas', Effect: 'Allow', Action: ['rds:CreateDBInstanceReadReplica', 'rds:ModifyDBInstance', 'rds:DeleteDBInstance', 'rds:AddTagsToResource'],
+        Resource: replicaRegions.flatMap((r) => [rds('db', '*', r), rds('pg', '*', r), rds('og', '*', r), rds('subgrp', '*', r), rds('secgrp', '*', r)]),
+      });
+      // GetMetricData has no resource-level permissions; it reads only AWS/RDS ReplicaLag of the new replicas.
+      statements.push({ Sid: 'CloudWatchReplicaLag', Effect: 'Allow', Action: ['cloudwatch:GetMetricData'], Resource: '*' });
+      notes.push(`read replicas are found at run time: renaming the old ones, creating the new ones and deleting them on rollback are scoped to db:* in ${replicaRegions.join(', ')}`);
+    }
     // The restore carries the source's Enhanced Monitoring role over: passing it needs iam:PassRole, to RDS monitoring only.
     statements.push({
       Sid: 'PassTheMonitoringRole', Effect: 'Allow', Action: ['iam:PassRole'], Resource: [`arn:aws:iam::${account}:role/*`],
@@ -225,8 +237,11 @@ export function iamPolicy(runbook: Runbook, opts: IamPolicyOptions = {}): IamPol
   if (opts.oldKeyArn !== undefined) keys.push(keyResource(opts.oldKeyArn, region, account));
   else notes.push('the old key is not known offline: it is matched through RDS only (kms:ViaService); pass --old-key ARN to name it exactly');
   for (const c of copyTo) keys.push(keyResource(c.kmsKeyId, c.region, account));
+  // The keys of secondary Regions (cross-Region read replicas), checked by preflight and used by RDS there.
+  const regionKeys = Object.entries(runbook.target.regionKeys);
+  for (const [r, k] of regionKeys) keys.push(keyResource(k, r, account));
   const viaRds = (r: string) => `rds.${r}.amazonaws.com`;
-  const regions = [...new Set([region, ...copyTo.map((c) => c.region)])];
+  const regions = [...new Set([region, ...copyTo.map((c) => c.region), ...regionKeys.map(([r]) => r)])];
   const withCondition = (base: PolicyStatement['Condition'], extra?: PolicyStatement['Condition']): PolicyStatement['Condition'] | undefined => {
     const merged = { ...base };
     for (const [op, kv] of Object.entries(extra ?? {})) merged[op] = { ...merged[op], ...kv };

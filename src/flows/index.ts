@@ -29,6 +29,7 @@ import { snapshot } from '../steps/snapshot.js';
 import { startCdc } from '../steps/start-cdc.js';
 import { stopTaskStep } from '../steps/stop-task.js';
 import { switchStep } from '../steps/switch.js';
+import { recreateReplicas } from '../steps/topology-replicas.js';
 import { finalValidate, validate } from '../steps/validate.js';
 import { verify } from '../steps/verify.js';
 import { buildBlueGreenFlow } from './blue-green.js';
@@ -70,6 +71,8 @@ export function buildFlow(runbook: Runbook): Flow<RekeyServices> {
     finalValidate,
     fixSequences,
     switchStep,
+    // RDS instances: the read replicas, recreated from the new primary before verify reads back every key.
+    ...(p.instance ? [recreateReplicas] : []),
     verify,
     afterSwitch,
     cleanup,

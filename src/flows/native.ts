@@ -18,6 +18,7 @@ import { restore } from '../steps/restore.js';
 import type { RekeyServices } from '../steps/services.js';
 import { snapshot } from '../steps/snapshot.js';
 import { switchStep } from '../steps/switch.js';
+import { recreateReplicas } from '../steps/topology-replicas.js';
 import { finalValidate, validate } from '../steps/validate.js';
 import { verify } from '../steps/verify.js';
 
@@ -41,6 +42,8 @@ export function buildNativeFlow(runbook: Runbook): Flow<RekeyServices> {
     finalValidate,
     fixSequences,
     switchStep,
+    // RDS instances: the read replicas, recreated from the new primary before verify reads back every key.
+    ...(p.instance ? [recreateReplicas] : []),
     verify,
     afterSwitch,
     nativeCleanup,

@@ -15,6 +15,7 @@ import { restore } from '../steps/restore.js';
 import type { RekeyServices } from '../steps/services.js';
 import { beforeFenceOffline, offlineCleanup, offlineSnapshot, snapshotPreflight, unfenceTarget } from '../steps/snapshot-offline.js';
 import { switchStep } from '../steps/switch.js';
+import { recreateReplicas } from '../steps/topology-replicas.js';
 import { finalValidate } from '../steps/validate.js';
 import { verify } from '../steps/verify.js';
 
@@ -31,6 +32,8 @@ export function buildSnapshotFlow(runbook: Runbook): Flow<RekeyServices> {
     fixSequences,
     { ...finalValidate, title: 'Validate at rest (source fenced): row counts and checksums' },
     switchStep,
+    // RDS instances: the read replicas, recreated from the new primary before verify reads back every key.
+    ...(p.instance ? [recreateReplicas] : []),
     verify,
     afterSwitch,
     offlineCleanup,

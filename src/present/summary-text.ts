@@ -33,6 +33,7 @@ export function summaryRows(summary: Readonly<Record<string, unknown>>): Row[] {
     switched?: boolean;
     overlap?: { fromLsn?: string };
     unfencedSessions?: unknown[];
+    topology?: { replicas?: { expected?: number; recreated?: number; regions?: { region?: string; recreated?: boolean }[] }; regionsWithoutReplica?: string[] };
     report?: string;
     reportHtml?: string;
   } & Partial<EndOfRunFacts>;
@@ -70,6 +71,11 @@ export function summaryRows(summary: Readonly<Record<string, unknown>>): Row[] {
   }
   if (s.overlap?.fromLsn) rows.push({ label: 'overlap', text: `CDC started at ${s.overlap.fromLsn}, before the snapshot: replayed changes were upserted` });
   if (Array.isArray(s.unfencedSessions) && s.unfencedSessions.length > 0) rows.push({ label: 'sessions', text: `${s.unfencedSessions.length} session(s) of rekey's own login stayed open through the fence` });
+  const replicas = s.topology?.replicas;
+  if (replicas && (replicas.expected ?? 0) > 0) {
+    const without = s.topology?.regionsWithoutReplica ?? [];
+    rows.push({ label: 'replicas', text: `${replicas.recreated ?? 0} of ${replicas.expected ?? 0} read replicas recreated under the new keys${without.length > 0 ? `; without a replica: ${without.join(', ')}` : ''}` });
+  }
   if (s.endpointWritable === false) rows.push({ label: 'endpoint', text: `NOT writable after the run${s.endpointWriteError ? `: ${s.endpointWriteError}` : ''}` });
   if (s.approval) rows.push({ label: 'approval', text: `gate ${s.approval.gate} ${s.approval.decision} by ${s.approval.by}${s.approval.waitedMs !== undefined ? ` after ${humanDuration(s.approval.waitedMs)}` : ''}` });
   if (s.rollback && (s.switched === true || s.status === 'failed' || s.status === 'succeeded')) {

@@ -9,6 +9,7 @@ import type { Core, Input } from './core.js';
 import { estateKmsSend, estateRdsSend, otherRegionRdsSend } from './aws/estate.js';
 import { awsFault, UnsupportedCommandError } from './aws/faults.js';
 import { kmsSend } from './aws/kms.js';
+import { cloudwatchSend } from './aws/cloudwatch.js';
 import { ProxyRegistry } from './aws/proxy.js';
 import { rdsSend } from './aws/rds.js';
 import { Registry } from './registry.js';
@@ -18,19 +19,20 @@ type Send = (name: string, input: Input) => Promise<unknown>;
 let requests = 0;
 
 /** A `send` that takes SDK command objects, as the SDK clients' do, and answers with `$metadata`. */
-function sdkSend(handler: Send): (command: unknown) => Promise<unknown> {
+function sdkSend(handler: Send, created?: (name: string, input: Input) => void): (command: unknown) => Promise<unknown> {
   return async (command: unknown) => {
     const cmd = command as { constructor?: { name?: string }; input?: unknown };
     const className = cmd.constructor?.name ?? '';
     const name = className.endsWith('Command') ? className.slice(0, -'Command'.length) : className;
     const output = await handler(name, (cmd.input ?? {}) as Input);
+    created?.(name, (cmd.input ?? {}) as Input);
     requests += 1;
     return { $metadata: { httpStatusCode: 200, requestId: `rehearsal-estate-${requests}`, attempts: 1, totalRetryDelay: 0 }, ...structuredClone(output as object) };
   };
 }
 
 function refuse(service: 'dms' | 'cloudwatch' | 'autoscaling', region: string): Send {
-  return (name) => Promise.reject(new UnsupportedCommandError(service, `${name} (in ${region}: the second rehearsal Region holds snapshot copies only)`));
+  return (name) => Promise.reject(new UnsupportedCommandError(service, `${name} (in ${region}: the second rehearsal Region holds snapshot copies and read replicas only)`));
 }
 
 /** The rehearsal cloud of another Region over the same registry: snapshot copies, its keys (declared with that region), Sign/Verify. */
@@ -39,10 +41,18 @@ export function rehearsalRegionCloud(core: Core, region: string): Cloud {
   return {
     provider: 'rehearsal',
     region,
-    rds: { send: sdkSend(otherRegionRdsSend(core, region)) },
+    rds: {
+      send: sdkSend(otherRegionRdsSend(core, region), (name, input) => {
+        // Like the home Region's: every replica made here is recorded, so a resumed run is seen never to make two.
+        if (name !== 'CreateDBInstanceReadReplica' || typeof input.DBInstanceIdentifier !== 'string') return;
+        (core.reg.state.created ??= []).push({ action: `${name} (${region})`, identifier: input.DBInstanceIdentifier, at: new Date().toISOString() });
+        core.reg.save();
+      }),
+    },
     kms: { send: sdkSend(estateKmsSend(core, region, kmsSend(regional))) },
     dms: { send: sdkSend(refuse('dms', region)) },
-    cloudwatch: { send: sdkSend(refuse('cloudwatch', region)) },
+    // The Region's RDS metrics (ReplicaLag of its read replicas): the shared datapoints, by instance identifier.
+    cloudwatch: { send: sdkSend(cloudwatchSend(regional)) },
     autoscaling: { send: sdkSend(refuse('autoscaling', region)) },
   } as unknown as Cloud;
 }

@@ -101,6 +101,10 @@ export interface ClusterRecord {
   instance?: DbInstanceSettings;
   /** RestoreDBClusterToPointInTime: the RestoreType it was made with. */
   restoreType?: string;
+  /** Its Region, when not the rehearsal's home Region (a cross-Region read replica). */
+  region?: string;
+  /** A read replica served as a read-only route to its primary's data (no server or database of its own). */
+  route?: boolean;
 }
 
 /** What an RDS DB instance shows beyond the settings it shares with a cluster. */

@@ -9,7 +9,7 @@ import type { Runbook } from '../runbook/schema.js';
 import { cloudwatchSend } from './aws/cloudwatch.js';
 import type { Core, Input } from './core.js';
 import { REHEARSAL_ADMIN, ensureProxy, isInstanceWorld, isMysql, localBackend } from './core.js';
-import { defaultDbParameterGroup, defaultOptionGroup, REPLICA_SERVER_ID, replicaServerName } from './aws/rds-instance.js';
+import { defaultDbParameterGroup, defaultOptionGroup, instanceSend, REPLICA_SERVER_ID, replicaServerName } from './aws/rds-instance.js';
 import { FakeDms, registerReplicationInstance } from './aws/dms.js';
 import { declareKey, findKey, kmsSend } from './aws/kms.js';
 import { myConfig, prepareMyServer, resetReplica, rows, SYSTEM_DATABASES, withMy, myIdent } from './engines/my-ops.js';
@@ -385,6 +385,7 @@ async function registerWorld(core: Core): Promise<void> {
   core.reg.save();
   await ensureProxy(core, id);
   core.proxies.point(id, { host: backend.host, port: backend.port });
+  if (isInstanceWorld(core)) await registerReplicas(core, rehearsal.source.replicas);
   const ri = runbook.dms?.replicationInstance;
   if (ri && !ri.create) {
     const record = registerReplicationInstance(core, ri.identifier, ri.class, { PubliclyAccessible: false, VpcSecurityGroupIds: ri.securityGroupIds });
@@ -430,6 +431,28 @@ function registerTopology(core: Core, id: string, createdAt: number, az: string[
       },
     };
   }
+}
+
+/**
+ * The source's read replicas (rehearsal.source.replicas), made through CreateDBInstanceReadReplica as a client
+ * would, in their Regions: a cross-Region one under its Region's AWS managed key (declared there), each ready at once.
+ */
+async function registerReplicas(core: Core, replicas: { region?: string | undefined; identifier?: string | undefined }[]): Promise<void> {
+  const source = core.runbook.source.identifier;
+  for (const [n, r] of replicas.entries()) {
+    const region = r.region ?? core.region;
+    const id = r.identifier ?? `${source}-replica-${n + 1}`;
+    const there: Core = { ...core, region };
+    const cross = region !== core.region;
+    const key = cross ? declareKey(core.reg.state, OLD_KEY_ALIAS, { region, description: `rehearsal: the replica's current key in ${region}` }) : undefined;
+    await instanceSend(there, 'CreateDBInstanceReadReplica', {
+      DBInstanceIdentifier: id, SourceDBInstanceIdentifier: cross ? `arn:aws:rds:${core.region}:${core.account}:db:${source}` : source, DBInstanceClass: 'db.m6g.large',
+      AvailabilityZone: `${region}b`, StorageType: 'gp3', AllocatedStorage: 100, ...(cross ? { KmsKeyId: key?.arn, SourceRegion: core.region } : {}), Tags: [{ Key: 'env', Value: 'rehearsal' }],
+    });
+    const record = core.reg.state.clusters[id];
+    if (record) record.readyAt = core.now();
+  }
+  core.reg.save();
 }
 
 /** The writer instance of the Aurora source cluster. */

@@ -3,6 +3,15 @@
 import type { PublishedSoFar, ValidationOutput } from '../engine/facts.js';
 import type { ReplayState } from '../engine/journal.js';
 import type { FixSequencesOutput, StepId, StepOutputs } from '../steps/outputs.js';
+import { replicaTopology } from './topology.js';
+import type { ReplicaTopology } from './topology.js';
+
+/** `topology` of the summary, when there is one to show: the Aurora part and the replica part, each when it applies. */
+function topologyFindings(state: ReplayState): TopologySummary | undefined {
+  const aurora = topologySummary(state);
+  const replicas = replicaTopology(state);
+  return aurora || replicas ? { ...aurora, ...replicas } : undefined;
+}
 
 /** The fields of a value read from a journal or a publication (an older rekey may have written another shape). */
 function fields(value: unknown): Readonly<Record<string, unknown>> {
@@ -50,7 +59,7 @@ export interface RunFindings {
  * The summary's `topology`: one key per part. Aurora readers, custom endpoints and Auto Scaling come from the topology
  * steps' outputs; `replicas` and `regions` (RDS read replicas, cross-Region replicas, Global Database) are added here too.
  */
-export interface TopologySummary {
+export interface TopologySummary extends Partial<ReplicaTopology> {
   readers?: { expected: number; recreated: number };
   customEndpoints?: { expected: number; moved: number };
   autoScaling?: { expected: number; registered: number };
@@ -90,7 +99,7 @@ export function runFindings(state: ReplayState, published: PublishedSoFar = {}):
   const overlap = capture?.overlap;
   const unfenced = outputOf(state, 'fence')?.unfenced;
   const evidence = outputOf(state, 'verify')?.evidence;
-  const topology = topologySummary(state);
+  const topology = topologyFindings(state);
   return {
     validation: validationSummary(
       outputOf(state, 'final-validate') ??

@@ -70,6 +70,13 @@ export function renderReport(r: ReportInput): string {
     if (sm.writes?.verifyError !== undefined) lines.push(`- writes acknowledged ${sm.writes.acknowledged}, **not verified**: ${sm.writes.verifyError}`);
     else if (sm.writes) lines.push(`- writes acknowledged ${sm.writes.acknowledged}, lost **${sm.writes.lost}**, duplicated **${sm.writes.duplicated}**, ${sm.writes.errors ?? 0} writes refused while writes were blocked (the fence rejects them)`);
   }
+  const replicas = sm.topology?.replicas;
+  if (replicas) {
+    lines.push('', '## Read replicas', '', `- recreated from the new primary: **${replicas.recreated} of ${replicas.expected}**`);
+    for (const r of replicas.regions) lines.push(`  - ${r.region}: ${r.recreated ? 'recreated' : '**not recreated yet**'} under \`${r.key}\`${r.lagSeconds !== undefined ? `, lag ${r.lagSeconds} s` : ''}`);
+    const without = sm.topology?.regionsWithoutReplica ?? [];
+    if (without.length > 0) lines.push(`- **Regions without a replica**: ${without.join(', ')}`);
+  }
   if (sm.evidence) {
     lines.push('', '## Encryption evidence', '', `As AWS reported them when the switch was verified (${sm.evidence.at}); a key not read is marked:`, '', '| resource | identifier | KMS key |', '|---|---|---|');
     for (const x of sm.evidence.resources) lines.push(`| ${x.kind}: ${x.role} | \`${x.identifier}\` | ${x.kmsKeyId ? `\`${x.kmsKeyId}\`` : '(not read)'} |`);

@@ -95,6 +95,12 @@ export const targetSchema = z
     kmsKeyId: kmsKeyRef.describe('The new KMS key: key id, alias/name, key ARN or alias ARN. Must be a symmetric key in the runbook region.'),
     instanceClass: z.string().regex(/^db\.[a-z0-9]+\.[a-z0-9]+$/, 'must look like db.r6g.large').optional().describe('Writer instance class; default: the source writer class.'),
     tags: z.record(z.string(), z.string()).default({}).describe('Extra tags on everything rekey creates (rekey:run-id is always added).'),
+    regionKeys: z
+      .record(z.string().regex(AWS_REGION, 'must be an AWS region like eu-west-1'), kmsKeyRef)
+      .default({})
+      .describe(
+        'The key of each secondary Region: {eu-west-1: alias/...}. A cross-Region read replica (RDS) or Aurora Global Database secondary is recreated in its Region under that Region\'s key (KMS keys are regional; a multi-Region key is allowed and reported as such). Preflight checks each key in its own Region, and a Region with a replica but no entry here is a preflight problem. Same-Region replicas need no entry: they inherit the new primary\'s key.',
+      ),
   })
   .describe('What the new database gets.');
 
@@ -276,8 +282,17 @@ export const rehearsalSchema = z
           })
           .optional()
           .describe('Aurora: Aurora Auto Scaling registered for the source cluster (Application Auto Scaling on rds:cluster:ReadReplicaCount); it is stored and listed, readers are not added by load.'),
+        replicas: z
+          .array(
+            z.strictObject({
+              region: z.string().regex(AWS_REGION, 'must be an AWS region like eu-west-1').optional().describe('Region of the replica; default: the runbook region (a same-Region replica). Another Region is a cross-Region replica, encrypted with a key of that Region (declare it in rehearsal.keys with this region).'),
+              identifier: rdsIdentifier.optional().describe('Its DB instance identifier; default <source>-replica-N. Identifiers are unique across the rehearsal\'s Regions.'),
+            }),
+          )
+          .default([])
+          .describe('RDS instance engines: read replicas the source has at the start (read-only routes to the primary; MySQL/MariaDB same-Region replicas are real replica servers). After the switch rekey recreates them from the new primary under the right keys.'),
       })
-      .default({ seedRows: 300_000, readers: 0, customEndpoints: [] })
+      .default({ seedRows: 300_000, readers: 0, customEndpoints: [], replicas: [] })
       .describe('Where the rehearsal source database comes from.'),
     load: z
       .strictObject({

@@ -65,6 +65,12 @@ export const cutoverGate: GateSpec = {
       if (preflight.estimate.awsRenameDnsSeconds > 0) facts.awsRenameDnsSeconds = preflight.estimate.awsRenameDnsSeconds;
       facts.tablesWithoutPrimaryKey = preflight.tablesWithoutPk.length;
       if ((preflight.openSessions ?? 0) > 0) facts.sessionsOfRekeyLoginAtPreflight = preflight.openSessions ?? 0;
+      const replicas = preflight.replicas;
+      if (replicas && replicas.found.length > 0) {
+        facts.replicasToRecreate = replicas.found.length;
+        if (replicas.regions.length > 0) facts.replicaRegions = replicas.regions.join(', ');
+        facts.withoutReplicasSeconds = replicas.withoutReplicasSeconds;
+      }
     }
     const topology = output(c, 'topology-readers');
     if (topology) {

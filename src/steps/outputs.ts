@@ -4,6 +4,9 @@
 import type { Check, FenceState, SlotInfo } from '../db/types.js';
 import type { ConsistentValidationOutput, PreflightFacts, ValidationOutput } from '../engine/facts.js';
 import type { AuroraTopology } from '../topology/aurora.js';
+import type { ReplicaPlan } from '../topology/replicas.js';
+
+export type { ReplicaPlan } from '../topology/replicas.js';
 
 export type { AppliedCounts, ConsistentValidationOutput, PointTableComparison, RangeDifference, TableComparison, ValidationOutput } from '../engine/facts.js';
 
@@ -94,6 +97,34 @@ export interface PreflightReport extends PreflightFacts {
   binlog?: BinlogWindow;
   /** Aurora: the source's readers, custom endpoints and Auto Scaling, and what happens to each. */
   topology?: { found: AuroraTopology; plan: string[] };
+  /** RDS instances: the source's read replicas and what happens to each (src/topology/replicas.ts). */
+  replicas?: ReplicaPlan;
+}
+
+/** What recreate-replicas did, per replica. */
+export interface ReplicaResult {
+  /** The old replica's identifier (now its `-old-<runid>` name, unless the run does not rename). */
+  oldIdentifier: string;
+  /** The old replica's name after the run. */
+  oldNow: string;
+  /** The new replica's identifier. */
+  identifier: string;
+  region: string;
+  crossRegion: boolean;
+  /** Its key (read back from AWS). */
+  kmsKeyId?: string;
+  arn?: string;
+  /** The primary it replicates from. */
+  primary: string;
+  /** Replication lag when it was read (seconds), when known. */
+  lagSeconds?: number;
+}
+
+/** Output of recreate-replicas. */
+export interface RecreateReplicasOutput {
+  replicas: ReplicaResult[];
+  /** Regions of cross-Region replicas that have no new replica (empty when all were made). */
+  regionsWithoutReplica: string[];
 }
 
 /** What prepare-source left on the source. */
@@ -233,9 +264,11 @@ export interface SwitchOutput {
 
 /** One resource and the key AWS reports for it. */
 export interface KeyedResource {
-  kind: 'cluster' | 'instance' | 'snapshot' | 'performance-insights';
+  kind: 'cluster' | 'instance' | 'snapshot' | 'performance-insights' | 'read-replica';
   role: string;
   identifier: string;
+  /** Its Region, when not the runbook's (cross-Region read replicas). */
+  region?: string;
   arn?: string;
   kmsKeyId?: string;
 }
@@ -345,6 +378,7 @@ export interface StepOutputs {
   'fix-sequences': FixSequencesOutput;
   switch: SwitchOutput;
   verify: VerifyOutput;
+  'recreate-replicas': RecreateReplicasOutput;
   'after-switch': HooksOutput;
   cleanup: CleanupOutput;
   'unfence-target': UnfenceTargetOutput;

@@ -1,7 +1,7 @@
 // preflight: read-only. Every check runs and every failed one is reported at once.
 import { DescribeKeyCommand, GetKeyPolicyCommand, ListAliasesCommand, ListGrantsCommand } from '@aws-sdk/client-kms';
 import type { KeyMetadata } from '@aws-sdk/client-kms';
-import type { DBCluster } from '@aws-sdk/client-rds';
+import type { DBCluster, DBInstance } from '@aws-sdk/client-rds';
 import { credentialsProblem, isCredentialsError } from '../aws/credentials.js';
 import { awsErrorName, classifyAwsError, isNotFound } from '../aws/errors.js';
 import { findReplicationInstance } from '../aws/dms.js';
@@ -15,7 +15,8 @@ import type { Ctx } from './common.js';
 import { isInstance, profile } from './engine.js';
 import { describeSessions, fenceExclusions, foreignSessions } from './fence.js';
 import type { ParameterRequirement } from './engine.js';
-import { evaluateKeyPolicy } from './key-policy.js';
+import { evaluateKeyPolicy } from '../aws/key-policy.js';
+import { globalClusterPreflight, replicaPreflight } from '../topology/replicas.js';
 import type { RekeyServices } from './services.js';
 import { INSTANCE_RENAME_DNS_SECONDS } from './switch.js';
 import { describeTopology, discoverAurora } from '../topology/aurora.js';
@@ -152,7 +153,20 @@ async function checkInstanceSource(ctx: Ctx, checks: Checks, report: PreflightRe
     writer: id,
     ...(instance.DBInstanceClass ? { writerClass: instance.DBInstanceClass } : {}),
   };
+  await checkReplicas(ctx, checks, report, instance);
   return instance;
+}
+
+/** The source's read replicas and their Regions' keys (src/topology/replicas.ts): every problem as a check. */
+async function checkReplicas(ctx: Ctx, checks: Checks, report: PreflightReport, instance: DBInstance): Promise<void> {
+  const rb = ctx.services.runbook;
+  const d = rb.rehearsal?.delays;
+  const found = await replicaPreflight(ctx.services.cloud, rb, instance, {
+    runId: ctx.runId, newPrimaryName: ctx.services.names.targetCluster,
+    ...(ctx.services.cloud.provider === 'rehearsal' ? { replicaSeconds: (d?.renameSeconds ?? 1) + (d?.restoreSeconds ?? 1) } : {}),
+  });
+  for (const c of found.checks) checks.add(c.id, c.ok, c.severity, c.message);
+  if (found.plan) report.replicas = found.plan;
 }
 
 async function checkSource(ctx: Ctx, checks: Checks, report: PreflightReport): Promise<KeyedSource | undefined> {
@@ -178,6 +192,7 @@ async function checkSource(ctx: Ctx, checks: Checks, report: PreflightReport): P
   const retention = cluster.BackupRetentionPeriod ?? 0;
   checks.error('source.backups', retention > 0, retention > 0 ? `backups kept ${retention} days` : 'automated backups are disabled (BackupRetentionPeriod 0)');
   await checkParameters(ctx, checks, cluster.DBClusterParameterGroup, engine.parameters);
+  for (const c of (await globalClusterPreflight(ctx.services.cloud, rb, cluster)).checks) checks.add(c.id, c.ok, c.severity, c.message);
   const writerId = cluster.DBClusterMembers?.find((m) => m.IsClusterWriter)?.DBInstanceIdentifier;
   let writerClass: string | undefined;
   if (!writerId) {
@@ -479,6 +494,10 @@ export const preflight: Step<RekeyServices, PreflightReport> = {
         ? [
             { kind: 'aws' as const, target: 'rds:DescribeDBInstances', summary: `source instance ${rb.source.identifier}: state, engine, backups, Multi-AZ, key`, detail: `DBInstanceIdentifier=${rb.source.identifier}` },
             { kind: 'aws' as const, target: 'rds:DescribeDBParameters', summary: `${engine.parameters.map((p) => `${p.name} = ${p.accepted.join('|')}`).join(', ')} in the instance's DB parameter group` },
+            { kind: 'aws' as const, target: 'rds:DescribeDBInstances', summary: 'each read replica the source lists (ReadReplicaDBInstanceIdentifiers), cross-Region ones in their own Region: class, AZ, storage, parameter group, key' },
+            ...Object.entries(rb.target.regionKeys).map(([region, ref]) => ({
+              kind: 'aws' as const, target: 'kms:DescribeKey', summary: `key ${ref} in ${region} (target.regionKeys): Enabled, SYMMETRIC_DEFAULT, in ${region} (multi-Region keys allowed), key policy lets RDS in ${region} use it`,
+            })),
           ]
         : [
             { kind: 'aws' as const, target: 'rds:DescribeDBClusters', summary: `source cluster ${rb.source.identifier}: state, engine, backups, key`, detail: `DBClusterIdentifier=${rb.source.identifier}` },
@@ -486,6 +505,7 @@ export const preflight: Step<RekeyServices, PreflightReport> = {
             { kind: 'aws' as const, target: 'rds:DescribeDBInstances', summary: 'source writer instance class; each reader\'s settings' },
             { kind: 'aws' as const, target: 'rds:DescribeDBClusterEndpoints', summary: 'custom endpoints of the source cluster and their members' },
             { kind: 'aws' as const, target: 'application-autoscaling:DescribeScalableTargets', summary: 'Aurora Auto Scaling of the readers and its policies' },
+            { kind: 'aws' as const, target: 'rds:DescribeGlobalClusters', summary: 'whether the source is the primary of an Aurora global database, and its secondary Regions (their keys from target.regionKeys checked there)' },
           ]),
       { kind: 'aws', target: 'kms:DescribeKey', summary: `new key ${rb.target.kmsKeyId}: Enabled, SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT, region ${rb.region}, not pending deletion` },
       { kind: 'aws', target: 'kms:ListAliases', summary: 'aliases of the new key' },

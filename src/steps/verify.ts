@@ -4,13 +4,31 @@ import { StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
 import { findCluster, findInstance } from '../aws/rds.js';
 import { findDb, mustFindDb, newKeyArn, output, withTarget } from './common.js';
+import type { Ctx } from './common.js';
+import { regionCloud } from '../topology/replicas.js';
 import { isInstance } from './engine.js';
 import type { RekeyServices } from './services.js';
 import type { KeyedResource, VerifyOutput } from './outputs.js';
 
 export type { KeyedResource, VerifyOutput } from './outputs.js';
 
-const keyed = (d: { arn?: string; kmsKeyId?: string }): { arn?: string; kmsKeyId?: string } => ({ ...(d.arn ? { arn: d.arn } : {}), ...(d.kmsKeyId ? { kmsKeyId: d.kmsKeyId } : {}) });
+const keyed = (d: { arn?: string | undefined; kmsKeyId?: string | undefined }): { arn?: string; kmsKeyId?: string } => ({ ...(d.arn ? { arn: d.arn } : {}), ...(d.kmsKeyId ? { kmsKeyId: d.kmsKeyId } : {}) });
+
+/** The read replicas, new and old, each read back in its Region with its key (RDS instances with replicas). */
+async function replicaEvidence(ctx: Ctx): Promise<KeyedResource[]> {
+  const made = output(ctx, 'recreate-replicas')?.replicas ?? [];
+  const out: KeyedResource[] = [];
+  for (const r of made) {
+    const cloud = regionCloud(ctx.services.cloud, r.region);
+    if (!cloud) continue;
+    const where = r.crossRegion ? ` in ${r.region}` : '';
+    const [now, old] = await Promise.all([findInstance(cloud, r.identifier), r.oldNow !== r.identifier ? findInstance(cloud, r.oldNow) : Promise.resolve(undefined)]);
+    const region = r.crossRegion ? { region: r.region } : {};
+    out.push({ kind: 'read-replica', role: `read replica of the new primary${where}${now ? '' : ' (not found when verified)'}`, identifier: r.identifier, ...region, ...(now ? keyed({ arn: now.DBInstanceArn, kmsKeyId: now.KmsKeyId }) : {}) });
+    if (old) out.push({ kind: 'read-replica', role: `old read replica${where} (attached to the old primary)`, identifier: r.oldNow, ...region, ...keyed({ arn: old.DBInstanceArn, kmsKeyId: old.KmsKeyId }) });
+  }
+  return out;
+}
 
 export const verify: Step<RekeyServices, VerifyOutput> = {
   id: 'verify',
@@ -59,6 +77,7 @@ export const verify: Step<RekeyServices, VerifyOutput> = {
     if (snap) resources.push({ kind: 'snapshot', role: 'snapshot of the source', identifier: snap.snapshotId, ...(snap.snapshotArn ? { arn: snap.snapshotArn } : {}) });
     const copy = output(ctx, 'copy-snapshot');
     if (copy) resources.push({ kind: 'snapshot', role: 'copy under the new key (restored from; key as read when the copy finished)', identifier: copy.snapshotId, kmsKeyId: copy.kmsKeyId, ...(copy.snapshotArn ? { arn: copy.snapshotArn } : {}) });
+    resources.push(...(await replicaEvidence(ctx)));
     const evidence = { at: new Date(ctx.services.clock.now()).toISOString(), resources };
     return { identifier: id, kmsKeyId: keyArn, endpoint: `${db.host ?? ''}:${db.port ?? ''}`, serverVersion, evidence };
   },

@@ -110,16 +110,26 @@ test('every AWS call of the dms-cdc aurora-postgresql flow on the rehearsal clou
 const ENGINES = ['rehearsal-postgres.yaml', 'rehearsal-mysql.yaml', 'rehearsal-rds-postgres.yaml', 'rehearsal-rds-mysql.yaml'];
 
 describe.each(ENGINES)('strategy native, %s', (file) => {
-  test('every AWS call of the flow is allowed by the generated policy, which names nothing of DMS or CloudWatch', async () => {
+  test('every AWS call of the flow is allowed by the generated policy, which names nothing of DMS (of CloudWatch: GetMetricData, RDS instances only)', async () => {
+    // RDS for PostgreSQL: with a same-Region and a cross-Region read replica, so their recreation is checked too.
+    const replicas = file === 'rehearsal-rds-postgres.yaml';
     const { runbook, log, oldKey } = await recordedRun(file, `estate-iam-native-${file.replace('.yaml', '')}`, (doc) => {
       doc.strategy = 'native';
       delete doc.dms;
+      if (replicas) {
+        doc.rehearsal.source.replicas = [{}, { region: 'eu-west-1' }];
+        doc.rehearsal.keys.push({ id: 'alias/billing-eu', region: 'eu-west-1' });
+        doc.target.regionKeys = { 'eu-west-1': 'alias/billing-eu' };
+      }
     });
-    expect(log.filter((c) => c.service === 'dms' || c.service === 'cloudwatch')).toEqual([]);
+    // CloudWatch only for the replicas' lag (AWS/RDS ReplicaLag).
+    expect(log.filter((c) => c.service === 'dms' || (c.service === 'cloudwatch' && !(replicas && c.name === 'GetMetricData')))).toEqual([]);
+    if (replicas) expect(log.filter((c) => c.name === 'CreateDBInstanceReadReplica').map((c) => c.region)).toEqual(['us-east-1', 'eu-west-1']);
     expect(log.filter((c) => c.service === 'rds' && !/^Describe|^ListTags/.test(c.name)).length).toBeGreaterThan(2);
     expect(uncovered(runbook, log, oldKey)).toEqual([]);
     const { policy } = iamPolicy(runbook, { oldKeyArn: oldKey });
-    expect(policy.Statement.flatMap((s) => s.Action).filter((a) => /^(dms|cloudwatch):/.test(a))).toEqual([]);
+    const instance = file.includes('-rds-');
+    expect(policy.Statement.flatMap((s) => s.Action).filter((a) => /^(dms|cloudwatch):/.test(a))).toEqual(instance ? ['cloudwatch:GetMetricData'] : []);
   }, 300_000);
 });
 

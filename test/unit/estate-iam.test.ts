@@ -131,7 +131,26 @@ describe('rekey iam-policy per strategy', () => {
     expect(policyProblems(policy)).toEqual([]);
     const actions = policy.Statement.flatMap((s) => s.Action);
     expect(actions.some((a) => a.includes('BlueGreenDeployment'))).toBe(strategy === 'blue-green');
-    expect(actions.some((a) => /^(dms|cloudwatch):/.test(a))).toBe(false);
+    expect(actions.some((a) => /^dms:/.test(a))).toBe(false);
+    // RDS instances read their recreated read replicas' lag (AWS/RDS ReplicaLag), nothing else of CloudWatch (Blue/Green: AWS moves the replicas).
+    expect(actions.filter((a) => /^cloudwatch:/.test(a))).toEqual(file.includes('-rds-') && strategy !== 'blue-green' ? ['cloudwatch:GetMetricData'] : []);
+  });
+
+  test('RDS instances: read replicas recreated in the runbook Region and each Region of target.regionKeys, whose keys RDS uses there', () => {
+    const rb = testRunbook({
+      source: { engine: 'postgres', identifier: 'app-db', database: 'app', username: 'rekey_admin', password: { env: 'PGPASSWORD_TEST' } },
+      target: { kmsKeyId: 'alias/app-new', regionKeys: { 'eu-west-1': 'alias/app-eu' } },
+      account: '111122223333',
+    });
+    const { policy, notes } = iamPolicy(rb, { oldKeyArn: OLD_KEY });
+    expect(policyProblems(policy)).toEqual([]);
+    const eu = (kind: string, id: string) => `arn:aws:rds:eu-west-1:111122223333:${kind}:${id}`;
+    expect(isAllowed(policy, 'rds:CreateDBInstanceReadReplica', [eu('db', 'app-db-r2'), 'arn:aws:rds:us-east-1:111122223333:db:app-db', eu('pg', 'app-replica')])).toBe(true);
+    expect(isAllowed(policy, 'rds:CreateDBInstanceReadReplica', ['arn:aws:rds:ap-south-1:111122223333:db:app-db-r3'])).toBe(false);
+    expect(isAllowed(policy, 'kms:DescribeKey', ['arn:aws:kms:eu-west-1:111122223333:key/alias/app-eu'])).toBe(true);
+    const use = policy.Statement.find((s) => s.Sid === 'KmsUseThroughRds0');
+    expect(use?.Condition?.StringEquals?.['kms:ViaService']).toEqual(['rds.us-east-1.amazonaws.com', 'rds.eu-west-1.amazonaws.com']);
+    expect(notes.join('\n')).toContain('read replicas are found at run time');
   });
 
   test('native: the snapshot, restore and rename statements of dms-cdc, nothing of DMS or CloudWatch', () => {

@@ -160,3 +160,46 @@ describe('the HTML report', () => {
     expect(text).toContain('threshold 2 s');
   });
 });
+
+describe('topology: read replicas', () => {
+  const ORDER2 = ['preflight', 'switch', 'recreate-replicas', 'verify'];
+  const plan = {
+    found: [
+      { identifier: 'billing-db-r1', region: 'us-east-1', crossRegion: false },
+      { identifier: 'billing-db-eu', region: 'eu-west-1', crossRegion: true },
+    ],
+    regions: ['eu-west-1'], regionKeys: [{ region: 'eu-west-1', ref: 'alias/eu', arn: 'arn:aws:kms:eu-west-1:1:key/eu' }], withoutReplicasSeconds: 900, actions: [],
+  };
+  const preflight = done('preflight', { tablesWithoutPk: [], key: { arn: 'arn:aws:kms:us-east-1:1:key/new', keyId: 'new', aliases: [] }, replicas: plan });
+  const render = (records: JournalRecord[]): string => {
+    const state = replay(records, ORDER2);
+    return renderReport({ runId: 'r1', runbook, outcome: { status: 'succeeded' }, state, summary: { ...runFindings(state) }, steps: ORDER2.map((id) => ({ id, title: id })) });
+  };
+
+  test('until recreate-replicas succeeded, every Region with a replica elsewhere is without one; then none is', () => {
+    const before = runFindings(replay([preflight, done('switch', { mode: 'rename' })], ORDER2));
+    expect(before.topology).toEqual({
+      replicas: {
+        expected: 2, recreated: 0,
+        regions: [{ region: 'us-east-1', key: 'arn:aws:kms:us-east-1:1:key/new', recreated: false }, { region: 'eu-west-1', key: 'arn:aws:kms:eu-west-1:1:key/eu', recreated: false }],
+      },
+      regionsWithoutReplica: ['eu-west-1'],
+    });
+    expect(render([preflight])).toContain('- **Regions without a replica**: eu-west-1');
+    const made = done('recreate-replicas', {
+      replicas: [
+        { oldIdentifier: 'billing-db-r1', oldNow: 'billing-db-r1-old-r1', identifier: 'billing-db-r1', region: 'us-east-1', crossRegion: false, kmsKeyId: 'arn:aws:kms:us-east-1:1:key/new', primary: 'billing-db', lagSeconds: 0 },
+        { oldIdentifier: 'billing-db-eu', oldNow: 'billing-db-eu-old-r1', identifier: 'billing-db-eu', region: 'eu-west-1', crossRegion: true, kmsKeyId: 'arn:aws:kms:eu-west-1:1:key/eu', primary: 'billing-db', lagSeconds: 4 },
+      ],
+      regionsWithoutReplica: [],
+    });
+    const after = runFindings(replay([preflight, made], ORDER2));
+    expect(after.topology?.replicas).toMatchObject({ expected: 2, recreated: 2, regions: [{ recreated: true, lagSeconds: 0 }, { recreated: true, lagSeconds: 4 }] });
+    expect(after.topology?.regionsWithoutReplica).toEqual([]);
+    expect(render([preflight, made])).toContain('  - eu-west-1: recreated under `arn:aws:kms:eu-west-1:1:key/eu`, lag 4 s');
+  });
+
+  test('a source without replicas has no topology in the summary', () => {
+    expect(runFindings(replay([done('preflight', { tablesWithoutPk: [] })], ORDER2)).topology).toBeUndefined();
+  });
+});

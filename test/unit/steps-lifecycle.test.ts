@@ -86,3 +86,18 @@ for (const [engine, runbook] of Object.entries(RUNBOOKS)) {
     });
   });
 }
+
+describe('recreate-replicas with a same-Region read replica: run, run again, undo, undo again, run', () => {
+  test.each(['dms-cdc', 'native'] as const)('%s on postgres', async (strategy) => {
+    const rb = (): Runbook => (strategy === 'native' ? { ...instance('postgres'), strategy: 'native', dms: undefined } : instance('postgres'));
+    const world = new World(rb(), { readReplicas: ['app-db-r1'] });
+    world.install();
+    const result = await stepLifecycle({ flow: buildFlow(world.runbook), ctx: world.context(), creations: () => count(CREATES), deletions: () => count(DELETES) }, 'recreate-replicas');
+    // The run renamed the old replica away and created one new replica; the undo deleted it and renamed the old one back.
+    expect(result.createdByRun).toBe(1);
+    expect(result.deletedByUndo).toBe(2);
+    const old = `app-db-r1-old-${world.names.oldName.slice(-8)}`;
+    expect(world.instances.get('app-db-r1')).toMatchObject({ KmsKeyId: world.key.Arn, ReadReplicaSourceDBInstanceIdentifier: 'app-db', TagList: expect.arrayContaining([{ Key: 'rekey:run-id', Value: expect.any(String) }]) });
+    expect(world.instances.get(old)).toMatchObject({ KmsKeyId: expect.not.stringMatching(world.key.Arn ?? '') });
+  });
+});

@@ -2,7 +2,7 @@
 import { DescribeKeyCommand, GetKeyPolicyCommand } from '@aws-sdk/client-kms';
 import { StepError } from '../../src/engine/types.js';
 import { preflight, runPreflight } from '../../src/steps/preflight.js';
-import { evaluateKeyPolicy } from '../../src/steps/key-policy.js';
+import { evaluateKeyPolicy } from '../../src/aws/key-policy.js';
 import { DMS_ADDRESS, NEW_KEY, OLD_KEY, World, dmsMock, kmsMock, testRunbook } from './steps-world.js';
 
 let world: World;

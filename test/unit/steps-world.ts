@@ -44,6 +44,7 @@ import {
   DescribeDBClustersCommand,
   DescribeDBClusterSnapshotsCommand,
   DescribeDBInstancesCommand,
+  DescribeGlobalClustersCommand,
   DescribeEventsCommand,
   ListTagsForResourceCommand,
   ModifyDBClusterCommand,
@@ -273,13 +274,22 @@ export class World {
   /** How many polls an instance rename stays in `renaming` before `available`. */
   renamePolls = 2;
 
-  constructor(readonly runbook: Runbook = testRunbook()) {
+  constructor(readonly runbook: Runbook = testRunbook(), opts: { readReplicas?: string[] } = {}) {
     const engine = runbook.source.engine;
     this.isMysql = engine === 'aurora-mysql' || engine === 'mysql' || engine === 'mariadb';
     this.isInstance = engine === 'postgres' || engine === 'mysql' || engine === 'mariadb';
     if (this.isInstance) {
       this.instanceParameters = this.isMysql ? { binlog_format: 'ROW', binlog_row_image: 'FULL', binlog_checksum: 'NONE' } : { 'rds.logical_replication': '1' };
-      this.instances.set(runbook.source.identifier, this.sourceInstance());
+      const replicas = opts.readReplicas ?? [];
+      this.instances.set(runbook.source.identifier, { ...this.sourceInstance(), ...(replicas.length > 0 ? { ReadReplicaDBInstanceIdentifiers: replicas } : {}) });
+      // Same-Region read replicas of the source: on its key, attached to it.
+      for (const id of replicas) {
+        this.instances.set(id, {
+          DBInstanceIdentifier: id, DBInstanceArn: `arn:aws:rds:us-east-1:111122223333:db:${id}`, DBInstanceStatus: 'available', KmsKeyId: OLD_KEY, DBInstanceClass: 'db.r6g.large',
+          AvailabilityZone: 'us-east-1c', StorageType: 'gp3', AllocatedStorage: 100, DBParameterGroups: [{ DBParameterGroupName: 'app-replica-params' }],
+          ReadReplicaSourceDBInstanceIdentifier: runbook.source.identifier, Endpoint: { Address: `${id}.abc123.us-east-1.rds.amazonaws.com`, Port: this.isMysql ? 3306 : 5432 },
+        });
+      }
       return;
     }
     const id = runbook.source.identifier;
@@ -430,9 +440,15 @@ export class World {
       this.publications.target = new Set(this.publications.source);
       return { DBInstance: i };
     });
-    rdsMock.on(CreateDBInstanceReadReplicaCommand).callsFake((input: { DBInstanceIdentifier: string }) => {
+    rdsMock.on(CreateDBInstanceReadReplicaCommand).callsFake((input: { DBInstanceIdentifier: string; SourceDBInstanceIdentifier: string; Tags?: { Key: string; Value: string }[] }) => {
       log(`rds:CreateDBInstanceReadReplica ${input.DBInstanceIdentifier}`);
-      this.instances.set(input.DBInstanceIdentifier, { DBInstanceIdentifier: input.DBInstanceIdentifier, DBInstanceStatus: 'creating', KmsKeyId: OLD_KEY, Endpoint: endpoint(input.DBInstanceIdentifier) });
+      if (this.instances.has(input.DBInstanceIdentifier)) throw fault('DBInstanceAlreadyExistsFault');
+      // A same-Region replica has its primary's key.
+      const primary = this.instances.get(input.SourceDBInstanceIdentifier);
+      this.instances.set(input.DBInstanceIdentifier, {
+        DBInstanceIdentifier: input.DBInstanceIdentifier, DBInstanceStatus: 'creating', KmsKeyId: primary?.KmsKeyId ?? OLD_KEY, Endpoint: endpoint(input.DBInstanceIdentifier),
+        ReadReplicaSourceDBInstanceIdentifier: input.SourceDBInstanceIdentifier, ...(input.Tags ? { TagList: input.Tags } : {}),
+      });
       return {};
     });
     rdsMock.on(DeleteDBInstanceCommand).callsFake((input: { DBInstanceIdentifier: string }) => {
@@ -498,6 +514,8 @@ export class World {
     cwMock.reset().onAnyCommand().callsFake(unexpected);
     const log = (what: string) => this.timeline.push(what);
     // ---------------- RDS
+    // Aurora preflight asks whether the source is in a global database (here: none).
+    rdsMock.on(DescribeGlobalClustersCommand).resolves({ GlobalClusters: [] });
     rdsMock.on(DescribeDBClustersCommand).callsFake((input: { DBClusterIdentifier: string }) => {
       const c = this.clusters.get(input.DBClusterIdentifier);
       if (!c) throw fault('DBClusterNotFoundFault', `DBCluster ${input.DBClusterIdentifier} not found.`);

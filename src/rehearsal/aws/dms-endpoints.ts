@@ -25,5 +25,5 @@ export function clusterForEndpoint(core: Core, e: EndpointRecord): ClusterRecord
     const c = id !== undefined ? st.clusters[id] : undefined;
     if (c && !c.rename) return c;
   }
-  return Object.values(st.clusters).find((c) => c.backend.host === e.serverName && c.backend.port === e.port);
+  return Object.values(st.clusters).find((c) => c.route !== true && c.backend.host === e.serverName && c.backend.port === e.port);
 }

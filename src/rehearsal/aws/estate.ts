@@ -10,7 +10,8 @@ import { arn, isInstanceWorld, ms, str } from '../core.js';
 import type { ClusterRecord, EstateState, KeyRecord, RegionalCopy, SnapshotRecord, TagRecord } from '../registry.js';
 import { awsFault } from './faults.js';
 import { declareKey, findKey } from './kms.js';
-import { paginate, restoreKeyArn, snapshotProgress, tagsOf } from './rds-records.js';
+import { paginate, rdsTick, restoreKeyArn, snapshotProgress, tagsOf } from './rds-records.js';
+import { dbInstanceShape, inRegion, instanceSend } from './rds-instance.js';
 
 /** A signing key every rehearsal has (ECC_NIST_P256), declared when first used: `rekey attest --sign-key` against a rehearsal. */
 export const REHEARSAL_SIGNING_ALIAS = 'alias/rekey-rehearsal-attest';
@@ -207,6 +208,7 @@ function copyByArn(core: Core, ref: string | undefined): RegionalCopy | undefine
 
 /** The fake RDS of another Region: it holds only the snapshot copies made into it. */
 export function otherRegionRdsSend(core: Core, region: string): Send {
+  const regional: Core = { ...core, region };
   return (name, input) => {
     try {
       switch (name) {
@@ -231,8 +233,20 @@ export function otherRegionRdsSend(core: Core, region: string): Send {
         }
         case 'DescribeDBClusters':
           return Promise.resolve({ DBClusters: [] });
-        case 'DescribeDBInstances':
-          return Promise.resolve({ DBInstances: [] });
+        case 'DescribeDBInstances': {
+          // Cross-Region read replicas live here (the registry's records of this Region).
+          const id = str(input, 'DBInstanceIdentifier');
+          const list = Object.values(core.reg.state.clusters).filter((c) => c.instance && inRegion(regional, c) && (id === undefined || c.identifier === id || dbInstanceShape(regional, c).DBInstanceArn === id));
+          if (id !== undefined && list.length === 0) throw awsFault('rds', 'DBInstanceNotFoundFault', `DBInstance ${id} not found.`, 404);
+          return rdsTick(regional).then(() => ({ DBInstances: list.map((c) => dbInstanceShape(regional, c)) }));
+        }
+        case 'CreateDBInstanceReadReplica':
+        case 'ModifyDBInstance':
+        case 'DeleteDBInstance':
+          return instanceSend(regional, name, input).then((out) => {
+            if (out === undefined) throw awsFault('rds', 'DBInstanceNotFoundFault', `DBInstance ${str(input, 'DBInstanceIdentifier') ?? '(none)'} not found.`, 404);
+            return out;
+          });
         case 'DescribeDBInstanceAutomatedBackups':
           return Promise.resolve({ DBInstanceAutomatedBackups: [] });
         case 'DescribeDBClusterAutomatedBackups':

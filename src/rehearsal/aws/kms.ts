@@ -16,7 +16,8 @@ export function declareKey(
   ref: string,
   spec: { state?: KeyRecord['state']; keySpec?: string; region?: string; grantsRds?: boolean; description?: string },
 ): KeyRecord {
-  const found = findKey(state, ref, state.region);
+  // An alias or bare key id names a key of the Region it is declared in.
+  const found = findKey(state, ref, spec.region ?? state.region);
   if (found) return found;
   let region = spec.region ?? state.region;
   let account = state.account;

@@ -20,7 +20,22 @@ import { formatBinlogPosition } from '../../db/position.js';
 export function findDbInstance(core: Core, id: string | undefined): ClusterRecord | undefined {
   if (id === undefined) return undefined;
   const c = core.reg.state.clusters[id] ?? Object.values(core.reg.state.clusters).find((x) => arn.rds(core, 'db', x.identifier) === id);
-  return c?.instance ? c : undefined;
+  return c?.instance && inRegion(core, c) ? c : undefined;
+}
+
+/** Whether a record lives in the Region `core` answers for (records without a region are the home Region's). */
+export function inRegion(core: Core, c: ClusterRecord): boolean {
+  return (c.region ?? core.reg.state.region) === core.region;
+}
+
+/** The ARN of an instance record in its own Region. */
+function instanceArn(core: Core, c: ClusterRecord): string {
+  return `arn:aws:rds:${c.region ?? core.reg.state.region}:${core.account}:db:${c.identifier}`;
+}
+
+/** A DB instance named by an ARN of any rehearsal Region (a cross-Region replica's SourceDBInstanceIdentifier). */
+function findInstanceByArn(core: Core, ref: string): ClusterRecord | undefined {
+  return Object.values(core.reg.state.clusters).find((c) => c.instance && instanceArn(core, c) === ref);
 }
 
 function mustDbInstance(core: Core, id: string | undefined): ClusterRecord & { instance: DbInstanceSettings } {
@@ -41,7 +56,7 @@ export function dbInstanceShape(core: Core, c: ClusterRecord): Record<string, un
   const s = c.settings;
   const port = core.reg.state.proxyPorts[c.identifier] ?? 0;
   return {
-    DBInstanceIdentifier: c.identifier, DBInstanceArn: arn.rds(core, 'db', c.identifier), DbiResourceId: i.dbiResourceId, DBInstanceClass: i.instanceClass,
+    DBInstanceIdentifier: c.identifier, DBInstanceArn: instanceArn(core, c), DbiResourceId: i.dbiResourceId, DBInstanceClass: i.instanceClass,
     Engine: c.engine, EngineVersion: c.engineVersion, DBInstanceStatus: clusterStatus(core, c), MasterUsername: s.masterUsername, DBName: s.databaseName,
     // The endpoint is the instance's proxy on the loopback address (see waitInstanceRenamed: no per-name DNS here).
     Endpoint: { Address: '127.0.0.1', Port: port }, DbInstancePort: port, InstanceCreateTime: new Date(c.createdAt),
@@ -55,13 +70,25 @@ export function dbInstanceShape(core: Core, c: ClusterRecord): Record<string, un
     DeletionProtection: s.deletionProtection, CopyTagsToSnapshot: s.copyTagsToSnapshot, IAMDatabaseAuthenticationEnabled: s.iamDatabaseAuthentication,
     EnabledCloudwatchLogsExports: s.cloudwatchLogsExports, MonitoringInterval: i.monitoringInterval, ...(i.monitoringRoleArn !== undefined ? { MonitoringRoleArn: i.monitoringRoleArn } : {}),
     PerformanceInsightsEnabled: i.performanceInsights, ...(i.performanceInsights && i.performanceInsightsKmsKeyArn !== undefined ? { PerformanceInsightsKMSKeyId: i.performanceInsightsKmsKeyArn } : {}), AutoMinorVersionUpgrade: i.autoMinorVersionUpgrade, LicenseModel: c.engine === 'postgres' ? 'postgresql-license' : 'general-public-license',
-    ...(i.replicaOf !== undefined ? { ReadReplicaSourceDBInstanceIdentifier: i.replicaOf } : {}), ReadReplicaDBInstanceIdentifiers: replicasOf(core, c.identifier),
+    ...(i.replicaOf !== undefined ? { ReadReplicaSourceDBInstanceIdentifier: replicaSource(core, c), StatusInfos: [{ StatusType: 'read replication', Normal: true, Status: 'replicating' }] } : {}),
+    ReadReplicaDBInstanceIdentifiers: replicasOf(core, c),
     PendingModifiedValues: {}, TagList: c.tags,
   };
 }
 
-function replicasOf(core: Core, id: string): string[] {
-  return Object.values(core.reg.state.clusters).filter((x) => x.instance?.replicaOf === id).map((x) => x.identifier);
+/** The replicas of a primary, as RDS lists them: same-Region ones by identifier, others by ARN. */
+function replicasOf(core: Core, primary: ClusterRecord): string[] {
+  return Object.values(core.reg.state.clusters)
+    .filter((x) => x.instance !== undefined && (x.instance.replicaOfResourceId !== undefined ? x.instance.replicaOfResourceId === primary.resourceId : x.instance.replicaOf === primary.identifier))
+    .map((x) => ((x.region ?? core.reg.state.region) === (primary.region ?? core.reg.state.region) ? x.identifier : instanceArn(core, x)));
+}
+
+/** A replica's primary as RDS names it (its current identifier, after renames; an ARN from another Region). */
+function replicaSource(core: Core, replica: ClusterRecord): string {
+  const i = replica.instance as DbInstanceSettings;
+  const primary = Object.values(core.reg.state.clusters).find((c) => c.resourceId === i.replicaOfResourceId);
+  if (!primary) return i.replicaOf ?? '';
+  return (primary.region ?? core.reg.state.region) === (replica.region ?? core.reg.state.region) ? primary.identifier : instanceArn(core, primary);
 }
 
 function dbSnapshotShape(core: Core, s: SnapshotRecord): Record<string, unknown> {
@@ -146,10 +173,14 @@ async function adoptedSourceProblem(core: Core, source: Backend): Promise<string
 async function createReadReplica(core: Core, input: Input): Promise<unknown> {
   const id = str(input, 'DBInstanceIdentifier');
   if (id === undefined) throw awsFault('rds', 'InvalidParameterValue', 'DBInstanceIdentifier is required');
-  const primary = mustDbInstance(core, str(input, 'SourceDBInstanceIdentifier'));
+  const sourceRef = str(input, 'SourceDBInstanceIdentifier');
+  const byArn = sourceRef !== undefined && sourceRef.startsWith('arn:') ? findInstanceByArn(core, sourceRef) : undefined;
+  const primary = (byArn ?? mustDbInstance(core, sourceRef)) as ClusterRecord & { instance: DbInstanceSettings };
   if (core.reg.state.clusters[id]) throw awsFault('rds', 'DBInstanceAlreadyExistsFault', 'DB instance already exists');
   requireAvailable(core, primary);
-  if (!isMysql(core)) throw awsFault('rds', 'InvalidParameterCombination', 'The rehearsal cloud models read replicas of MySQL and MariaDB instances only.');
+  const crossRegion = !inRegion(core, primary);
+  const kmsKeyArn = replicaKeyArn(core, input, primary, crossRegion);
+  if (crossRegion || !isMysql(core)) return createRouteReplica(core, input, id, primary, kmsKeyArn);
   if (primary.backend.server === 'external') {
     const problem = await adoptedSourceProblem(core, primary.backend);
     if (problem !== undefined) throw awsFault('rds', 'InvalidDBInstanceStateFault', problem);
@@ -187,16 +218,81 @@ async function createReadReplica(core: Core, input: Input): Promise<unknown> {
   const record: ClusterRecord = {
     identifier: id, resourceId: dbi, engine: primary.engine, engineVersion: primary.engineVersion, backend, kmsKeyArn: primary.kmsKeyArn, createdAt: now,
     readyAt: now + ms(core.delays.restoreSeconds), settings: { ...primary.settings, parameterGroup: group ?? primary.settings.parameterGroup, backupRetentionPeriod: 0, deletionProtection: false },
-    tags: tagsOf(input),
-    instance: {
-      ...primary.instance, dbiResourceId: dbi, instanceClass: str(input, 'DBInstanceClass') ?? primary.instance.instanceClass, parameterGroup: group ?? primary.instance.parameterGroup,
-      multiAz: bool(input, 'MultiAZ') ?? false, publiclyAccessible: bool(input, 'PubliclyAccessible') ?? false, replicaOf: primary.identifier, replicaOfResourceId: primary.resourceId,
-    },
+    tags: tagsOf(input), instance: replicaSettings(core, input, primary, dbi),
   };
   core.reg.state.clusters[id] = record;
   await ensureProxy(core, id);
   core.proxies.point(id, { host: backend.host, port: backend.port });
   core.reg.event('db-instance', id, `Read replica of ${primary.identifier} created`, ['creation'], now);
+  core.reg.save();
+  return { DBInstance: dbInstanceShape(core, record) };
+}
+
+/**
+ * The key of a new read replica, checked as RDS does. Same Region: the primary's (a KmsKeyId naming another key is
+ * refused; AWS says not to give one). Cross-Region: KmsKeyId is required, must be a usable key of the replica's
+ * Region, and the request must carry SourceRegion (the SDK turns it into the presigned URL) or PreSignedUrl.
+ */
+function replicaKeyArn(core: Core, input: Input, primary: ClusterRecord, crossRegion: boolean): string {
+  const ref = str(input, 'KmsKeyId');
+  if (!crossRegion) {
+    if (ref !== undefined && findKey(core.reg.state, ref, core.region)?.arn !== primary.kmsKeyArn) {
+      throw awsFault('rds', 'InvalidParameterCombination', `A read replica in the same Region is encrypted with its primary's key ${primary.kmsKeyArn}; do not give another KmsKeyId (${ref}).`);
+    }
+    return primary.kmsKeyArn;
+  }
+  if (str(input, 'SourceRegion') === undefined && str(input, 'PreSignedUrl') === undefined) {
+    throw awsFault('rds', 'InvalidParameterCombination', 'A cross-Region read replica of an encrypted instance needs PreSignedUrl (the SDK computes it from SourceRegion).');
+  }
+  if (ref === undefined) throw awsFault('rds', 'InvalidParameterCombination', `An encrypted cross-Region read replica needs a KmsKeyId of the destination Region ${core.region}.`);
+  const key = findKey(core.reg.state, ref, core.region);
+  if (!key) throw awsFault('rds', 'KMSKeyNotAccessibleFault', `The specified KMS key [${ref}] does not exist in ${core.region}, is not enabled or you do not have permissions to access it.`);
+  if (key.region !== core.region) throw awsFault('rds', 'KMSKeyNotAccessibleFault', `The specified KMS key [${ref}] is in region ${key.region}; RDS in ${core.region} cannot use it.`);
+  if (key.state !== 'Enabled') throw awsFault('rds', 'KMSKeyNotAccessibleFault', `The specified KMS key [${ref}] is ${key.state} and cannot be used (KMSInvalidStateException).`);
+  if (key.keySpec !== 'SYMMETRIC_DEFAULT') throw awsFault('rds', 'KMSKeyNotAccessibleFault', `The specified KMS key [${ref}] is asymmetric (${key.keySpec}); RDS supports only symmetric encryption KMS keys.`);
+  if (!key.grantsRds) throw awsFault('rds', 'KMSKeyNotAccessibleFault', `RDS cannot create a grant on the specified KMS key [${ref}]: its key policy does not allow it.`);
+  return key.arn;
+}
+
+/** The instance settings of a new replica: the primary's, with what the request gives (class, AZ, storage, groups). */
+function replicaSettings(core: Core, input: Input, primary: ClusterRecord & { instance: DbInstanceSettings }, dbi: string): DbInstanceSettings {
+  const group = str(input, 'DBParameterGroupName');
+  const iops = num(input, 'Iops');
+  const throughput = num(input, 'StorageThroughput');
+  const max = num(input, 'MaxAllocatedStorage');
+  const { iops: _i, storageThroughput: _t, maxAllocatedStorage: _m, ...base } = primary.instance;
+  return {
+    ...base, dbiResourceId: dbi, instanceClass: str(input, 'DBInstanceClass') ?? primary.instance.instanceClass, parameterGroup: group ?? primary.instance.parameterGroup,
+    optionGroup: str(input, 'OptionGroupName') ?? primary.instance.optionGroup, storageType: str(input, 'StorageType') ?? primary.instance.storageType,
+    allocatedStorage: num(input, 'AllocatedStorage') ?? primary.instance.allocatedStorage, ...(iops !== undefined ? { iops } : {}), ...(throughput !== undefined ? { storageThroughput: throughput } : {}),
+    ...(max !== undefined ? { maxAllocatedStorage: max } : {}), availabilityZone: str(input, 'AvailabilityZone') ?? `${core.region}a`,
+    multiAz: bool(input, 'MultiAZ') ?? false, publiclyAccessible: bool(input, 'PubliclyAccessible') ?? false, monitoringInterval: 0, performanceInsights: false,
+    autoMinorVersionUpgrade: bool(input, 'AutoMinorVersionUpgrade') ?? true, replicaOf: primary.identifier, replicaOfResourceId: primary.resourceId,
+  };
+}
+
+/**
+ * CreateDBInstanceReadReplica as a read-only route (PostgreSQL, and every cross-Region replica): the replica's
+ * endpoint proxy reaches its primary's data, so it lags by nothing; CloudWatch ReplicaLag reads 0 from when it is
+ * ready. Its key is its own (the primary's in the same Region, the given one in another): what AWS reports.
+ */
+async function createRouteReplica(core: Core, input: Input, id: string, primary: ClusterRecord & { instance: DbInstanceSettings }, kmsKeyArn: string): Promise<unknown> {
+  const group = str(input, 'DBParameterGroupName');
+  if (group !== undefined && !core.reg.state.parameterGroups[group]) throw awsFault('rds', 'DBParameterGroupNotFoundFault', `DBParameterGroup not found: ${group}`, 404);
+  const now = core.now();
+  const dbi = `db-${resourceId()}`;
+  const home = core.region === core.reg.state.region;
+  const record: ClusterRecord = {
+    identifier: id, resourceId: dbi, engine: primary.engine, engineVersion: primary.engineVersion, backend: { ...primary.backend }, kmsKeyArn, createdAt: now,
+    readyAt: now + ms(core.delays.restoreSeconds), route: true, ...(home ? {} : { region: core.region }),
+    settings: { ...primary.settings, parameterGroup: group ?? primary.settings.parameterGroup, subnetGroup: str(input, 'DBSubnetGroupName') ?? primary.settings.subnetGroup, backupRetentionPeriod: 0, deletionProtection: bool(input, 'DeletionProtection') ?? false },
+    tags: tagsOf(input), instance: replicaSettings(core, input, primary, dbi),
+  };
+  core.reg.state.clusters[id] = record;
+  await ensureProxy(core, id);
+  core.proxies.point(id, { host: record.backend.host, port: record.backend.port });
+  core.reg.addDatapoints([{ t: record.readyAt, ns: 'AWS/RDS', m: 'ReplicaLag', d: { DBInstanceIdentifier: id }, v: 0 }]);
+  core.reg.event('db-instance', id, `Read replica of ${primary.identifier}${home ? '' : ` (${primary.region ?? core.reg.state.region})`} created`, ['creation'], now);
   core.reg.save();
   return { DBInstance: dbInstanceShape(core, record) };
 }
@@ -327,7 +423,11 @@ async function deleteDbInstance(core: Core, inst: ClusterRecord, input: Input): 
     throw awsFault('rds', 'InvalidParameterCombination', `The rehearsal cloud never deletes the source instance ${inst.identifier}.`);
   }
   const shape = { ...dbInstanceShape(core, inst), DBInstanceStatus: 'deleting' };
-  if (inst.backend.server === 'replica') {
+  if (inst.route === true) {
+    // A read-only route has no data of its own: it stops answering, the primary's data stays.
+    delete core.reg.state.clusters[inst.identifier];
+    core.proxies.point(inst.identifier, undefined);
+  } else if (inst.backend.server === 'replica') {
     // A read replica has its own server: it stops, and its name stops resolving.
     const name = replicaServerName(inst.resourceId);
     await core.extraServers.get(name)?.stop();

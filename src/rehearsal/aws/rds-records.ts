@@ -68,7 +68,7 @@ export function restoreKeyArn(core: Core, ref: string | undefined, snapshot: Sna
 export async function restoreData(core: Core, snapshot: SnapshotRecord, id: string, seed: 'aurora' | 'rds_tools'): Promise<Backend> {
   const which = restoreServer(snapshot);
   const database = snapshot.sourceBackend.database;
-  const taken = Object.values(core.reg.state.clusters).find((c) => c.backend.server === which && c.backend.database === database);
+  const taken = Object.values(core.reg.state.clusters).find((c) => c.route !== true && c.backend.server === which && c.backend.database === database);
   if (taken) {
     const what = taken.instance ? 'instance' : 'cluster';
     throw awsFault('rds', 'InsufficientDBClusterCapacityFault', `The rehearsal ${which} server already holds database ${database} for ${what} ${taken.identifier}; delete that ${what} first (one restored copy per server).`);

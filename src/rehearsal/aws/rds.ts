@@ -8,7 +8,7 @@ import { findKey } from './kms.js';
 import { restoreToPointInTime } from './rds-clone.js';
 import { blueGreenSend } from './blue-green.js';
 import { dropClusterEndpoints, instanceProxy, routeTopology, topologySend, writerOf } from './topology.js';
-import { dbInstanceShape, findDbInstance, instanceSend } from './rds-instance.js';
+import { dbInstanceShape, findDbInstance, inRegion, instanceSend } from './rds-instance.js';
 import { ident, pgConfig, withPg, dropSlotWhenFree } from '../engines/pg-ops.js';
 import type { ClusterRecord, ClusterSettings, InstanceRecord, SnapshotRecord } from '../registry.js';
 import { resourceId } from '../registry.js';
@@ -327,7 +327,7 @@ export function rdsSend(core: Core): (name: string, input: Input) => Promise<unk
         if (id !== undefined && !st.instances[id] && !single) throw awsFault('rds', 'DBInstanceNotFoundFault', `DBInstance ${id} not found.`, 404);
         const clusterFilter = (Array.isArray(input.Filters) ? (input.Filters as { Name: string; Values: string[] }[]) : []).find((f) => f.Name === 'db-cluster-id')?.Values;
         const list = Object.values(st.instances).filter((i) => (id === undefined || i.identifier === id) && (clusterFilter === undefined || clusterFilter.includes(i.clusterIdentifier)));
-        const singles = clusterFilter !== undefined ? [] : single ? [single] : id === undefined ? Object.values(st.clusters).filter((c) => c.instance) : [];
+        const singles = clusterFilter !== undefined ? [] : single ? [single] : id === undefined ? Object.values(st.clusters).filter((c) => c.instance && inRegion(core, c)) : [];
         const { page, Marker } = paginate([...list.map((i) => instanceShape(core, i)), ...singles.map((c) => dbInstanceShape(core, c))], input);
         return { DBInstances: page, ...(Marker !== undefined ? { Marker } : {}) };
       }
