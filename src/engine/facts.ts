@@ -144,8 +144,10 @@ export type CutoverGateFacts = {
   source: string;
   newKey: string;
   switch: string;
-  /** DMS latency when catch-up finished. */
+  /** CDC latency (source + target) when the gate opened, else when catch-up finished. */
   latencySeconds?: number;
+  /** ISO time latencySeconds was read (the gate re-samples it while it waits: the TUI shows the newest). */
+  latencySampledAt?: string;
   validationAgeSeconds?: number;
   tablesCompared?: number;
   tablesDifferingBeforeFence?: number;

@@ -7,7 +7,8 @@ import type { LatencyReading } from '../aws/metrics.js';
 import { poll } from '../aws/poll.js';
 import type { Verdict } from '../aws/poll.js';
 import type { Step } from '../engine/types.js';
-import { required } from './common.js';
+import { output, required } from './common.js';
+import type { Ctx } from './common.js';
 import type { RekeyServices } from './services.js';
 import type { CatchUpOutput } from './outputs.js';
 
@@ -103,3 +104,25 @@ export const catchUp: Step<RekeyServices, CatchUpOutput> = {
     };
   },
 };
+
+/**
+ * The CDC task's latency now, one CloudWatch reading (ListMetrics once per `dimensions` holder, then GetMetricData):
+ * undefined when the flow has no DMS task or CloudWatch has no datapoint yet. For the cutover gate, which must show
+ * the latency of the moment it is read, not catch-up's (after a resume, catch-up's is the old run's).
+ */
+export async function sampleLatency(ctx: Ctx, dimensions: { value?: Dimension[] } = {}): Promise<LatencyReading | undefined> {
+  const dms = output(ctx, 'dms-setup');
+  if (!dms?.taskArn) return undefined;
+  const { cloud, names, timing, clock } = ctx.services;
+  dimensions.value ??= await discoverTaskDimensions(cloud, names.replicationInstance, dms.taskArn);
+  if (!dimensions.value) return undefined;
+  const latency = await readLatency(cloud, dimensions.value, timing.metricPeriodSeconds, clock.now());
+  return latency.total === undefined ? undefined : latency;
+}
+
+/** Reports a reading as the metrics the TUI, line mode and --json show (the same names catch-up reports). */
+export function reportLatency(ctx: Ctx, latency: LatencyReading): void {
+  ctx.report.metric('cdc.latency.source', latency.source ?? 0, 's');
+  ctx.report.metric('cdc.latency.target', latency.target ?? 0, 's');
+  if (latency.total !== undefined) ctx.report.metric('cdc.latency', latency.total, 's');
+}

@@ -454,6 +454,44 @@ describe('the aurora-postgresql flow', () => {
     expect(await gate.facts(ctx)).not.toHaveProperty('cdcStartedBeforeSnapshot');
   });
 
+  test('the cutover gate reads latency when it opens (not catch-up\'s, which a resume makes old) and re-samples it while it waits', async () => {
+    const flow = buildFlow(world.runbook);
+    const ctx = world.context();
+    await runUntil(flow, ctx, 'validate');
+    expect(ctx.outputs['catch-up']).toMatchObject({ latencySeconds: 3 });
+    // Later (a resume, or a gate opened long after catch-up): CloudWatch now says 0.5 + 0.25.
+    world.now += 600_000;
+    world.latencies = [[0.5, 0.25], [4, 2], [1, 1]];
+    world.events.length = 0;
+    const gate = step(flow, 'before-fence').gate!;
+    expect(await gate.facts(ctx)).toMatchObject({ latencySeconds: 0.75, latencySampledAt: new Date(world.now).toISOString() });
+    expect(world.events).toEqual(['metric cdc.latency.source=0.5', 'metric cdc.latency.target=0.25', 'metric cdc.latency=0.75']);
+    // While it waits: one reading per poll (at least 5 s apart), reported as the metrics the TUI draws; stops on abort.
+    world.events.length = 0;
+    const watching = new AbortController();
+    const t0 = world.now;
+    const services = ctx.services;
+    const sleeps: number[] = [];
+    const clock = { now: () => world.now, sleep: async (ms: number, signal: AbortSignal) => {
+      sleeps.push(ms);
+      if (sleeps.length === 3) watching.abort();
+      await services.clock.sleep(ms, signal);
+    } };
+    await gate.watch!({ ...ctx, services: { ...services, clock } }, watching.signal);
+    expect(sleeps).toEqual([5000, 5000, 5000]);
+    expect(world.now - t0).toBe(10_000);
+    expect(world.events).toEqual(['metric cdc.latency.source=4', 'metric cdc.latency.target=2', 'metric cdc.latency=6', 'metric cdc.latency.source=1', 'metric cdc.latency.target=1', 'metric cdc.latency=2']);
+  });
+
+  test('without a fresh datapoint the gate falls back to catch-up\'s latency and says when it was read', async () => {
+    const flow = buildFlow(world.runbook);
+    const ctx = world.context();
+    await runUntil(flow, ctx, 'validate');
+    world.metricsPublished = false;
+    const facts = await step(flow, 'before-fence').gate!.facts(ctx);
+    expect(facts).toMatchObject({ latencySeconds: 3, latencySampledAt: (ctx.outputs['catch-up'] as { at: string }).at });
+  });
+
   test('the cutover gate tells of sessions the fence cannot lock out and of a CDC start before the snapshot', async () => {
     world.foreignSessions = [{ user: 'rekey_admin', client: '10.1.2.3', application: 'billing-api' }];
     const flow = buildFlow(world.runbook);
