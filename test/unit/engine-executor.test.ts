@@ -116,11 +116,11 @@ describe('executeFlow', () => {
               let n = 0;
               while (!signal.aborted) {
                 ctx.report.metric('cdc.latency', ++n);
-                ctx.services.log.push(`watch ${n}`);
+                services.log.push(`watch ${n}`);
                 if (n === 3) answer?.();
                 await new Promise((r) => setTimeout(r, 5));
               }
-              ctx.services.log.push('watch stopped');
+              services.log.push('watch stopped');
             },
           },
         },
