@@ -61,4 +61,17 @@ describe('statusLine and the cutover window', () => {
     m.setStepStatus('switch', { kind: 'succeeded', startedAt: new Date(t0 + 31_000).toISOString(), endedAt: new Date(t0 + 33_100).toISOString(), durationMs: 2100, resumed: false });
     expect(cutoverWindow(m.getSnapshot(), t0 + 40_000)).toMatchObject({ phase: 'closed', blockedMs: 3100, closedBy: 'switch' });
   });
+
+  test('during catch-up: its backlog %, ETA and the bytes behind on the source', () => {
+    const t0 = Date.parse('2026-12-03T12:00:00Z');
+    const m = new RunMachine('r1', [{ id: 'catch-up', title: 'Wait for CDC to catch up', hasGate: false }], {}, { now: () => new Date(t0) });
+    m.setStepStatus('catch-up', { kind: 'running', startedAt: new Date(t0).toISOString(), attempt: 1 });
+    m.progress('catch-up', 'behind: latency 22 s (threshold 5 s, peak 32 s)', 30, 95);
+    m.metric('cdc.latency.source', 20);
+    m.metric('cdc.latency.target', 2);
+    m.metric('cdc.backlog.bytes', 48 * 1024 * 1024);
+    expect(statusLine(m.getSnapshot(), t0 + 10_000)).toBe(
+      'status: step 1/1 Wait for CDC to catch up 30% eta 1m35s (running 10.0 s) · elapsed 10.0 s · CDC latency source 20 s, target 2 s · backlog 48.0 MB of WAL/binlog on the source',
+    );
+  });
 });

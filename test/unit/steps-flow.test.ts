@@ -20,6 +20,7 @@ import {
   RestoreDBClusterFromSnapshotCommand,
 } from '@aws-sdk/client-rds';
 import { StepError } from '../../src/engine/types.js';
+import { catchUpProgress } from '../../src/steps/catch-up.js';
 import { makeSafe, undoSteps } from '../../src/engine/compensation.js';
 import { buildFlow, planFlow, renderPlan } from '../../src/flows/index.js';
 import { cwMock, DMS_ADDRESS, dmsMock, kmsMock, NEW_KEY, OLD_KEY, PASSWORD, rdsMock, runUntil, SEED_LSN, step, testRunbook, World } from './steps-world.js';
@@ -294,6 +295,35 @@ describe('the aurora-postgresql flow', () => {
     const err = await flow.steps[7]!.run(ctx).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StepError);
     expect(err).toMatchObject({ kind: 'retryable', message: expect.stringMatching(/timed out/) });
+  });
+
+  test('catch-up measures the backlog: latency down from its peak and the WAL the source retains for the slot, with an ETA', async () => {
+    const flow = buildFlow(world.runbook);
+    const ctx = world.context();
+    await runUntil(flow, ctx, 'start-cdc');
+    world.latencies = [[30, 2], [20, 2], [12, 2], [4, 1], [1, 1], [1, 1], [1, 0], [1, 0], [1, 0], [1, 0]];
+    world.retainedWal = 48 * 1024 * 1024;
+    const seen: { message: string; percent?: number; eta?: number }[] = [];
+    ctx.report = { ...ctx.report, progress: (message, percent, eta) => seen.push({ message, ...(percent !== undefined ? { percent } : {}), ...(eta !== undefined ? { eta } : {}) }) };
+    await step(flow, 'catch-up').run(ctx);
+    expect(seen[0]).toMatchObject({ message: 'behind: latency 32 s (threshold 5 s, peak 32 s), source WAL retained for the slot 48.0 MB', percent: 0 });
+    // 32 -> 22 of the way to 5: 10/27 of the backlog share (80 %), and the fall's rate gives the ETA.
+    expect(seen[1]).toMatchObject({ message: expect.stringMatching(/^behind: latency 22 s/), percent: 30, eta: expect.any(Number) });
+    expect(seen[2]!.percent).toBeGreaterThan(seen[1]!.percent!);
+    const caughtUp = seen.filter((p) => p.message.startsWith('caught up'));
+    expect(caughtUp[0]).toMatchObject({ message: expect.stringMatching(/^caught up: latency 5 s \(threshold 5 s\), source WAL retained for the slot 48\.0 MB; under it for \d+\/\d+ s$/), percent: 80 });
+    const percents = seen.map((p) => p.percent ?? 0);
+    expect([...percents].sort((a, b) => a - b)).toEqual(percents);
+    expect(Math.max(...percents)).toBeLessThanOrEqual(99);
+    expect(world.events).toContain(`metric cdc.backlog.bytes=${48 * 1024 * 1024}`);
+  });
+
+  test('catchUpProgress: the sustain window fills the last part; without one the backlog is the whole bar', () => {
+    const track = {};
+    expect(catchUpProgress({ latency: 12, underForMs: 0 }, { thresholdSeconds: 2, sustainMs: 0 }, track, 0).percent).toBe(0);
+    expect(catchUpProgress({ latency: 7, underForMs: 0 }, { thresholdSeconds: 2, sustainMs: 0 }, track, 10_000)).toMatchObject({ percent: 50, etaSeconds: 10 });
+    expect(catchUpProgress({ latency: 1, underForMs: 5000 }, { thresholdSeconds: 2, sustainMs: 20_000 }, {}, 0)).toMatchObject({ percent: 85, etaSeconds: 15 });
+    expect(catchUpProgress({ underForMs: 0, backlogBytes: 2048 }, { thresholdSeconds: 2, sustainMs: 0 }, {}, 0)).toEqual({ message: 'waiting for CDC latency datapoints, source WAL retained for the slot 2.0 kB' });
   });
 
   test('drain timeout unfences, goes back to catch-up and never switches', async () => {
