@@ -207,7 +207,14 @@ describe('the aurora-postgresql flow', () => {
     expect(world.roles.get('rekey_admin')).toBe(true);
     expect(input(dmsMock, StopReplicationTaskCommand)).toEqual({ ReplicationTaskArn: 'arn:aws:dms:us-east-1:111122223333:task:TASKRESOURCEID7' });
     expect(ctx.outputs['final-validate']).toMatchObject({ tables: 2, mismatched: 0 });
-    expect(ctx.outputs['fix-sequences']).toEqual({ checked: 2, behind: 0, raised: 2 });
+    expect(ctx.outputs['fix-sequences']).toMatchObject({ checked: 2, behind: 0, raised: 2 });
+    // Per sequence: the source's position, the target's before, what it was set to (at least both, never lower).
+    const items = (ctx.outputs['fix-sequences'] as { items: { name: string; source: string | null; targetBefore: string | null; setTo?: string }[] }).items;
+    expect(items.map((x) => x.name).sort()).toEqual(['public.orders_id_seq', 'public.shared_seq']);
+    expect(items.find((x) => x.name === 'public.shared_seq')).toEqual({ name: 'public.shared_seq', source: '77', targetBefore: '10', setTo: '81' }); // max(column) + 1 is above the source's 77
+    const orders = items.find((x) => x.name === 'public.orders_id_seq')!;
+    expect(orders).toMatchObject({ source: '1001', targetBefore: '950' });
+    expect(BigInt(orders.setTo!)).toBeGreaterThanOrEqual(1001n);
     expect(world.sequences.target.get('public.orders_id_seq')).toBe(1001n);
     expect(world.sequences.target.get('public.shared_seq')).toBe(81n);
     expect(rdsMock.commandCalls(ModifyDBClusterCommand).map((c) => c.args[0].input)).toEqual([
