@@ -59,6 +59,12 @@ function liveLatency(snap: RunSnapshot, now: number): string {
   return `source ${s ? formatSeconds(s.value) : '–'}, target ${t ? formatSeconds(t.value) : '–'}${age}`;
 }
 
+/** ISO time of the newest latency sample. */
+function latestSample(snap: RunSnapshot): string | undefined {
+  const times = [snap.metrics['cdc.latency.source']?.at, snap.metrics['cdc.latency.target']?.at].filter((t): t is string => t !== undefined);
+  return times.length > 0 ? times.sort().at(-1) : undefined;
+}
+
 /**
  * The gate's facts are frozen when it opens; these replace the ones that change while it waits: the latest CDC
  * latency (with the age of its sample) and the age of the last validation, ticking.
@@ -68,9 +74,11 @@ export function liveFacts(snap: RunSnapshot, gateFacts: Readonly<Record<string, 
   const hasLatency = snap.metrics['cdc.latency.source'] !== undefined || snap.metrics['cdc.latency.target'] !== undefined;
   const v = latestValidation(snap.published);
   const at = v?.at ? Date.parse(v.at) : NaN;
+  // By the typed names of CutoverGateFacts.
   for (const [k, value] of Object.entries(gateFacts)) {
-    if (/latency/i.test(k) && hasLatency) live[k] = liveLatency(snap, now);
-    if (/validationAge/i.test(k) && typeof value === 'number') {
+    if (k === ('latencySeconds' satisfies CutoverFactKey) && hasLatency) live[k] = liveLatency(snap, now);
+    if (k === ('latencySampledAt' satisfies CutoverFactKey) && hasLatency) live[k] = latestSample(snap) ?? String(value);
+    if (k === ('validationAgeSeconds' satisfies CutoverFactKey) && typeof value === 'number') {
       const opened = snap.gate ? gateOpenedAt(snap.gate.request, now) : now;
       const ageMs = Number.isFinite(at) ? now - at : value * 1000 + (now - opened);
       live[k] = formatDuration(Math.max(0, ageMs));

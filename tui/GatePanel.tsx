@@ -38,6 +38,7 @@ const FACT_LABELS: Readonly<Record<CutoverFactKey, string>> = {
   newKey: 'new key',
   switch: 'switch',
   latencySeconds: 'latency (s)',
+  latencySampledAt: 'latency sampled at',
   validationAgeSeconds: 'validation age (s)',
   tablesCompared: 'tables compared',
   tablesDifferingBeforeFence: 'tables differing before fence',

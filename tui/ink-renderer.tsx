@@ -10,6 +10,7 @@ import type { ApprovalDecision, ApprovalRequest, Approver } from '../src/engine/
 import { buildSummary, nextStep, type Renderer } from '../src/present/renderer.js';
 import { summaryLines } from '../src/present/summary-text.js';
 import { App } from './App.js';
+import { clearOnNarrowing } from './resize.js';
 import { ThemeContext, colorFromEnv } from './use-theme.js';
 
 /** What the renderer mounts into; Ink's `render` by default, ink-testing-library's in tests. */
@@ -37,7 +38,16 @@ export interface InkRendererOptions {
 
 function defaultMount(tree: ReactElement): Mounted {
   // Ctrl-C is a key in raw mode: the App turns it into a safe stop instead of Ink tearing down mid-step.
-  return render(tree, { exitOnCtrlC: false, maxFps: 15 });
+  const instance = render(tree, { exitOnCtrlC: false, maxFps: 15 });
+  // After Ink subscribed to resizes: this one is prepended, so it clears before Ink redraws.
+  const stopClearing = clearOnNarrowing(process.stdout);
+  return {
+    rerender: (t) => instance.rerender(t),
+    unmount: () => {
+      stopClearing();
+      instance.unmount();
+    },
+  };
 }
 
 function osUser(): string {

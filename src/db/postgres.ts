@@ -384,6 +384,14 @@ class PostgresAdapter implements DbAdapter {
     return row ? PostgresAdapter.slotInfo(row) : undefined;
   }
 
+  async slotRetainedWalBytes(name: string): Promise<number | undefined> {
+    const [row] = await this.rows<{ bytes: string | null }>(
+      'SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::text AS bytes FROM pg_replication_slots WHERE slot_name = $1',
+      [name],
+    );
+    return row?.bytes == null ? undefined : Number(row.bytes);
+  }
+
   async ensureLogicalSlot(name: string, plugin: 'test_decoding' | 'pgoutput'): Promise<SlotInfo> {
     const existing = await this.slotRow(name);
     if (existing) return this.acceptExistingSlot(existing, plugin);

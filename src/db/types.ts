@@ -197,6 +197,12 @@ export interface DbAdapter {
   /** Creates the slot if missing (idempotent); returns it. */
   ensureLogicalSlot(name: string, plugin: 'test_decoding' | 'pgoutput'): Promise<SlotInfo>;
   slot(name: string): Promise<SlotInfo | undefined>;
+  /**
+   * PostgreSQL: WAL bytes the source keeps for the slot, from its restart_lsn to the current write position
+   * (`pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)`): how far behind its reader is, in bytes. Undefined
+   * when the slot is missing or has no restart_lsn yet. Absent on MySQL adapters.
+   */
+  slotRetainedWalBytes?(name: string): Promise<number | undefined>;
   dropSlotIfExists(name: string): Promise<boolean>;
   /** The snapshot's start position on a restored database (`aurora_volume_logical_start_lsn()` etc.). */
   seedPosition(fn: 'aurora_volume_logical_start_lsn' | 'rds_tools.logical_seed_lsn'): Promise<string>;

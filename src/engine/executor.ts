@@ -9,6 +9,7 @@ import {
   InterruptedError,
   StepError,
   type ApprovalRequest,
+  type ApprovalDecision,
   type Approver,
   type Flow,
   type PlannedAction,
@@ -246,7 +247,21 @@ export async function executeFlow<S>(opts: ExecuteOptions<S>): Promise<ExecuteOu
     await write({ t: 'gate_requested', at: iso(), request });
     machine.setStepStatus(step.id, { kind: 'awaiting_approval', request });
     machine.gate(request);
-    const decision = await opts.approver.decide(request, signal);
+    // The gate's watcher keeps its facts live while a person reads them; it stops with the answer.
+    const watching = new AbortController();
+    const stopWatching = (): void => watching.abort();
+    signal.addEventListener('abort', stopWatching, { once: true });
+    const watcher = gate.watch?.(ctx, watching.signal).catch((err: unknown) => {
+      if (!watching.signal.aborted) machine.log('debug', `gate ${gate.id}: live facts stopped: ${toErrorInfo(step.id, 'gate', err).message}`, step.id);
+    });
+    let decision: ApprovalDecision | undefined;
+    try {
+      decision = await opts.approver.decide(request, signal);
+    } finally {
+      stopWatching();
+      signal.removeEventListener('abort', stopWatching);
+    }
+    await watcher;
     if (signal.aborted) {
       machine.setStepStatus(step.id, { kind: 'pending' });
       return stop({ status: 'interrupted', stepId: step.id });

@@ -96,6 +96,17 @@ export interface PreflightFacts {
   key?: { arn: string };
 }
 
+/** One sequence (or AUTO_INCREMENT counter) as fix-sequences found and left it; values as decimal text (bigint). */
+export interface SequenceChange {
+  name: string;
+  /** Its position on the source (the next value it hands out); null when unset or not on the source. */
+  source: string | null;
+  /** The target's position before the fix; null when unset. */
+  targetBefore: string | null;
+  /** What the fix set it to (at least the source's and max(column) + 1); absent when it was not behind. */
+  setTo?: string;
+}
+
 /** The sequence check as fix-sequences publishes it (also when it fails). */
 export interface SequenceFacts {
   checked: number;
@@ -103,6 +114,8 @@ export interface SequenceFacts {
   raised: number;
   /** One line per sequence still behind or missing on the target. */
   problems: string[];
+  /** Every sequence of the target, source and target values and what it was set to (absent in older journals). */
+  items?: SequenceChange[];
 }
 
 /** A session of rekey's (or DMS's) own login from another client: the fence cannot lock it out. */
@@ -144,8 +157,10 @@ export type CutoverGateFacts = {
   source: string;
   newKey: string;
   switch: string;
-  /** DMS latency when catch-up finished. */
+  /** CDC latency (source + target) when the gate opened, else when catch-up finished. */
   latencySeconds?: number;
+  /** ISO time latencySeconds was read (the gate re-samples it while it waits: the TUI shows the newest). */
+  latencySampledAt?: string;
   validationAgeSeconds?: number;
   tablesCompared?: number;
   tablesDifferingBeforeFence?: number;

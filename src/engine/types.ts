@@ -63,6 +63,12 @@ export interface GateSpec {
   facts(ctx: StepContext): Promise<Record<string, string | number | boolean>> | Record<string, string | number | boolean>;
   /** For a typed confirmation: the text the person must type (e.g. the source identifier). */
   confirmText?(ctx: StepContext): string;
+  /**
+   * While the gate waits for an answer: keeps what it shows live (re-samples latency and reports it through
+   * `ctx.report.metric`) until `signal` aborts, which it does once the gate is answered or the run stops. Failures
+   * are logged, never fatal; the gate's own facts stay as they were asked.
+   */
+  watch?(ctx: StepContext, signal: AbortSignal): Promise<void>;
 }
 
 /** An approval request is plain data so it can be journaled and shown again on resume. */

@@ -5,6 +5,7 @@ import type { RunMachine, RunSnapshot } from '../engine/run-machine.js';
 import { cutoverWindow, windowContext, windowText, type CutoverWindow } from './cutover-window.js';
 import { expectedLeftMs } from './expected.js';
 import { humanDuration } from './summary-text.js';
+import { formatBytes } from '../steps/bytes.js';
 
 export interface TickerOptions {
   /** How often the status line is printed (default 30 s). */
@@ -51,6 +52,8 @@ export function statusLine(snap: RunSnapshot, now: number): string {
     const threshold = m['cdc.threshold']?.value;
     parts.push(`CDC latency source ${seconds(src)}, target ${seconds(tgt)}${threshold !== undefined ? ` (threshold ${threshold} s)` : ''}`);
   }
+  const backlog = m['cdc.backlog.bytes']?.value;
+  if (backlog !== undefined && step?.id === 'catch-up') parts.push(`backlog ${formatBytes(backlog)} of WAL/binlog on the source`);
   const ack = m['load.acknowledged']?.value;
   if (ack !== undefined) parts.push(`writes ${Math.round(m['load.perSecond']?.value ?? 0)}/s, ${ack} acknowledged, ${m['load.errors']?.value ?? 0} refused`);
   const w = cutoverWindow(snap, now);

@@ -4,6 +4,7 @@ import type { ExecuteOutcome } from '../engine/executor.js';
 import type { RunMachine } from '../engine/run-machine.js';
 import type { Approver, RunEvent } from '../engine/types.js';
 import { buildSummary, nextStep, processOutput, type Output, type Renderer } from './renderer.js';
+import { watchWindow } from './cutover-window.js';
 import { startHeadlessTicker } from './headless-ticker.js';
 import { summaryLines } from './summary-text.js';
 
@@ -141,6 +142,8 @@ export class JsonRenderer implements Renderer {
         this.output.err(annotation('error', `rekey ${e.stepId}`, e.status.error.message));
       }
     });
+    // Subscribed second, so it follows the step event that opens or closes it: writes blocked / flowing again.
+    watchWindow(machine, (w) => this.output.out(JSON.stringify(w)));
     return {};
   }
 

@@ -1,6 +1,7 @@
 // The end-of-run summary for people, from the same record `--json` prints last: old -> new key, the window against
 // the prediction, writes (the refused ones explained), validation, sequences, what is kept for rollback and what is
 // left to clean up. Lines for the terminal (line mode and after the TUI) and Markdown for $GITHUB_STEP_SUMMARY.
+import type { SequenceChange } from '../engine/facts.js';
 import type { EndOfRunFacts } from './run-facts.js';
 
 /** Seconds with one decimal below a minute, `4m05s` above: `3063` ms -> `3.1 s`. */
@@ -11,6 +12,9 @@ export function humanDuration(ms: number): string {
   if (m < 60) return `${m}m${String(s).padStart(2, '0')}s`;
   return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }
+
+/** Raised sequences the terminal summary names; the report lists every one. */
+const SEQUENCES_SHOWN = 3;
 
 type Writes = { acknowledged?: number; lost?: number | null; duplicated?: number | null; errors?: number; verified?: boolean; verifyError?: string };
 
@@ -27,7 +31,7 @@ export function summaryRows(summary: Readonly<Record<string, unknown>>): Row[] {
     downtimeMs?: number;
     writes?: Writes;
     validation?: { tables?: number; mismatched?: number };
-    sequences?: { checked?: number; behind?: number };
+    sequences?: { checked?: number; behind?: number; items?: SequenceChange[] };
     endpointWritable?: boolean;
     endpointWriteError?: string;
     switched?: boolean;
@@ -67,7 +71,14 @@ export function summaryRows(summary: Readonly<Record<string, unknown>>): Row[] {
   }
   if (s.sequences && (s.sequences.checked ?? 0) > 0) {
     const behind = s.sequences.behind ?? 0;
-    rows.push({ label: 'sequences', text: `${s.sequences.checked} checked, ${behind === 0 ? 'none behind' : `${behind} behind`}` });
+    const raised = (s.sequences.items ?? []).filter((x) => x.setTo !== undefined);
+    // Compact: the first few raised, `name before → set to (source N)`; the report has them all.
+    const shown = raised.slice(0, SEQUENCES_SHOWN).map((x) => `${x.name} ${x.targetBefore ?? 'unset'} → ${x.setTo} (source ${x.source ?? '–'})`);
+    const more = raised.length > SEQUENCES_SHOWN ? `, ${raised.length - SEQUENCES_SHOWN} more in the report` : '';
+    rows.push({
+      label: 'sequences',
+      text: `${s.sequences.checked} checked, ${behind === 0 ? 'none behind' : `${behind} behind`}${s.sequences.items ? `; ${raised.length === 0 ? 'none raised' : `raised ${raised.length}: ${shown.join(', ')}${more}`}` : ''}`,
+    });
   }
   if (s.overlap?.fromLsn) rows.push({ label: 'overlap', text: `CDC started at ${s.overlap.fromLsn}, before the snapshot: replayed changes were upserted` });
   if (Array.isArray(s.unfencedSessions) && s.unfencedSessions.length > 0) rows.push({ label: 'sessions', text: `${s.unfencedSessions.length} session(s) of rekey's own login stayed open through the fence` });

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { SequenceChange } from '../engine/facts.js';
 import type { EndOfRunFacts } from '../present/run-facts.js';
 import type { ReportInput } from './input.js';
 
@@ -36,7 +37,7 @@ export interface BoardFacts {
   facts: Partial<EndOfRunFacts>;
   tables: { table: string; sourceRows: number | null; targetRows: number | null; checksumMatch?: boolean; matches: boolean }[];
   validationPhase?: 'final' | 'pre-fence';
-  sequences?: { checked: number; raised?: number; problems: string[] };
+  sequences?: { checked: number; raised?: number; problems: string[]; items?: SequenceChange[] };
   warnings: string[];
   caveats: string[];
   interruptions: string[];
@@ -52,7 +53,7 @@ export function boardFacts(r: ReportInput): BoardFacts {
   const final = outputOf<Validation>(r, 'final-validate');
   const pre = outputOf<Validation>(r, 'validate');
   const tables = Array.isArray(final?.results) ? final.results : Array.isArray(pre?.results) ? pre.results : [];
-  const seq = outputOf<{ checked?: number; raised?: number }>(r, 'fix-sequences');
+  const seq = outputOf<{ checked?: number; raised?: number; items?: SequenceChange[] }>(r, 'fix-sequences');
   const preflight = outputOf<{ warnings?: unknown }>(r, 'preflight');
   const warnings = Array.isArray(preflight?.warnings) ? preflight.warnings.filter((w): w is string => typeof w === 'string') : [];
   const aurora = r.runbook.source.engine.startsWith('aurora');
@@ -74,7 +75,9 @@ export function boardFacts(r: ReportInput): BoardFacts {
     facts,
     tables,
     ...(final ? { validationPhase: 'final' as const } : pre ? { validationPhase: 'pre-fence' as const } : {}),
-    ...(seq && typeof seq.checked === 'number' ? { sequences: { checked: seq.checked, ...(typeof seq.raised === 'number' ? { raised: seq.raised } : {}), problems: [] } } : {}),
+    ...(seq && typeof seq.checked === 'number'
+      ? { sequences: { checked: seq.checked, ...(typeof seq.raised === 'number' ? { raised: seq.raised } : {}), problems: [], ...(Array.isArray(seq.items) ? { items: seq.items } : {}) } }
+      : {}),
     warnings,
     caveats,
     interruptions,
@@ -113,7 +116,14 @@ export function boardSectionsMarkdown(r: ReportInput): string[] {
     lines.push('', `## Validation per table (${b.validationPhase === 'final' ? 'final, while fenced' : 'before the fence, under live writes'})`, '', '| table | source rows | target rows | checksums | result |', '|---|---|---|---|---|');
     for (const t of b.tables) lines.push(`| \`${t.table}\` | ${t.sourceRows ?? '–'} | ${t.targetRows ?? '–'} | ${t.checksumMatch === undefined ? 'not compared' : t.checksumMatch ? 'equal' : 'differ'} | ${t.matches ? 'match' : '**differs**'} |`);
   }
-  if (b.sequences) lines.push('', '## Sequences (detail)', '', `- ${b.sequences.checked} checked on the target, ${b.sequences.raised ?? 0} raised to at least the source's position`);
+  if (b.sequences) {
+    lines.push('', '## Sequences (detail)', '', `- ${b.sequences.checked} checked on the target, ${b.sequences.raised ?? 0} raised to at least the source's position and max(column) + 1`);
+    const items = b.sequences.items ?? [];
+    if (items.length > 0) {
+      lines.push('', '| sequence | source | target before | set to |', '|---|---|---|---|');
+      for (const x of items) lines.push(`| \`${x.name}\` | ${x.source ?? '–'} | ${x.targetBefore ?? 'unset'} | ${x.setTo !== undefined ? `**${x.setTo}**` : 'unchanged'} |`);
+    }
+  }
   lines.push('', '## Preflight warnings', '');
   if (b.warnings.length === 0) lines.push('- none');
   for (const x of b.warnings) lines.push(`- ${x}`);

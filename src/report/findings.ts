@@ -1,6 +1,6 @@
 // What a run found, read from its steps' journaled outputs: validation, sequences, and where CDC started
 // (with the overlap when the opt-in slot fallback was used). Shared by the summary and the report.
-import type { PublishedSoFar, ValidationOutput } from '../engine/facts.js';
+import type { PublishedSoFar, SequenceChange, ValidationOutput } from '../engine/facts.js';
 import type { ReplayState } from '../engine/journal.js';
 import type { FixSequencesOutput, StepId, StepOutputs } from '../steps/outputs.js';
 import { replicaTopology } from './topology.js';
@@ -26,10 +26,11 @@ export function validationSummary(output: ValidationOutput | undefined): { table
   return { tables: typeof o.tables === 'number' ? o.tables : tables.length, mismatched };
 }
 
-export function sequenceSummary(output: FixSequencesOutput | undefined): { checked: number; behind: number } {
+export function sequenceSummary(output: FixSequencesOutput | undefined): { checked: number; behind: number; items?: SequenceChange[] } {
   const o = fields(output);
   const n = (v: unknown): number => (typeof v === 'number' ? v : Array.isArray(v) ? v.length : 0);
-  return { checked: n(o.checked), behind: n(o.behind) };
+  const items = Array.isArray(o.items) ? (o.items as unknown[]).filter((i): i is SequenceChange => typeof i === 'object' && i !== null && typeof (i as { name?: unknown }).name === 'string') : undefined;
+  return { checked: n(o.checked), behind: n(o.behind), ...(items ? { items } : {}) };
 }
 
 /** The CDC start position was the slot's, before the snapshot: changes in between were applied twice (as upserts). */
@@ -43,7 +44,7 @@ export interface OverlapFinding {
 
 export interface RunFindings {
   validation: { tables: number; mismatched: number };
-  sequences: { checked: number; behind: number };
+  sequences: { checked: number; behind: number; items?: SequenceChange[] };
   /** Where CDC started and how that position was found. */
   position?: { value: string; source: string };
   overlap?: OverlapFinding;

@@ -35,7 +35,7 @@ export const bgFixSequences: Step<RekeyServices, FixSequencesOutput> = {
         const seqs = await db.sequences();
         const need = await requiredNext(db, seqs, oldNext);
         const missing = oldSeqs.filter((s) => !seqs.some((t) => t.name === s.name)).map((s) => `${s.name}: exists on the old primary but not on the new one`);
-        return raiseAndVerify(ctx, db, seqs, need, missing, 'the new primary');
+        return raiseAndVerify(ctx, db, seqs, need, missing, 'the new primary', oldNext);
       },
       id,
     );

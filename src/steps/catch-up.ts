@@ -7,7 +7,9 @@ import type { LatencyReading } from '../aws/metrics.js';
 import { poll } from '../aws/poll.js';
 import type { Verdict } from '../aws/poll.js';
 import type { Step } from '../engine/types.js';
-import { required } from './common.js';
+import { formatBytes } from './bytes.js';
+import { output, required, withSource } from './common.js';
+import type { Ctx } from './common.js';
 import type { RekeyServices } from './services.js';
 import type { CatchUpOutput } from './outputs.js';
 
@@ -20,6 +22,8 @@ export interface CatchUpObservation {
   latency: LatencyReading | undefined;
   /** How long latency has been continuously under the threshold (0 when it is not). */
   underForMs: number;
+  /** PostgreSQL: WAL the source retains for the slot, bytes (undefined when not readable). */
+  backlogBytes?: number;
 }
 
 /** Pure: success once latency stayed under the threshold long enough; failure when the task stopped or failed. */
@@ -31,6 +35,60 @@ export function classifyCatchUp(o: CatchUpObservation, sustainMs: number): Verdi
   if (o.underForMs > 0 && o.underForMs >= sustainMs) return { state: 'success' };
   return { state: 'retry', note: `latency ${o.latency.total} s` };
 }
+
+/** What catch-up has seen so far, for its progress: the largest backlog and when the latency was last seen over it. */
+export interface BacklogTrack {
+  /** The highest latency seen (seconds) and when. */
+  peak?: { latency: number; at: number };
+  /** The source's retained WAL for the slot (bytes) at its highest. */
+  peakBytes?: number;
+}
+
+/** The share of the bar the backlog takes; the sustain window fills the rest. */
+const BACKLOG_SHARE = 80;
+
+/**
+ * Catch-up's progress from the backlog, not only the sustain window: how far the latency came down from its peak
+ * towards the threshold (0-80 %), then how much of the sustain window passed (80-99 %). The ETA extrapolates the
+ * rate the latency fell since its peak, plus what is left of the sustain window. Pure; updates `track`.
+ */
+export function catchUpProgress(
+  o: { latency?: number; underForMs: number; backlogBytes?: number; backlogWhat?: string },
+  rule: { thresholdSeconds: number; sustainMs: number },
+  track: BacklogTrack,
+  now: number,
+): { percent?: number; etaSeconds?: number; message: string } {
+  const { thresholdSeconds, sustainMs } = rule;
+  const sustainLeftMs = Math.max(0, sustainMs - o.underForMs);
+  const bytes = o.backlogBytes !== undefined ? `, ${o.backlogWhat ?? 'source WAL retained for the slot'} ${formatBytes(o.backlogBytes)}` : '';
+  if (o.backlogBytes !== undefined) track.peakBytes = Math.max(track.peakBytes ?? 0, o.backlogBytes);
+  if (o.latency === undefined) return { message: `waiting for CDC latency datapoints${bytes}` };
+  if (!track.peak || o.latency >= track.peak.latency) track.peak = { latency: o.latency, at: now };
+  const sustainShare = sustainMs > 0 ? 99 - BACKLOG_SHARE : 0;
+  const backlogShare = 99 - sustainShare;
+  if (o.latency > thresholdSeconds) {
+    const span = track.peak.latency - thresholdSeconds;
+    const done = span > 0 ? (track.peak.latency - o.latency) / span : 0;
+    const percent = Math.max(0, Math.min(backlogShare, Math.round(done * backlogShare)));
+    const elapsed = (now - track.peak.at) / 1000;
+    const rate = elapsed > 0 ? (track.peak.latency - o.latency) / elapsed : 0;
+    const eta = rate > 0 ? Math.round((o.latency - thresholdSeconds) / rate + sustainMs / 1000) : undefined;
+    return {
+      percent,
+      ...(eta !== undefined ? { etaSeconds: eta } : {}),
+      message: `behind: latency ${o.latency} s (threshold ${thresholdSeconds} s, peak ${track.peak.latency} s)${bytes}`,
+    };
+  }
+  const sustained = sustainMs > 0 ? Math.min(1, o.underForMs / sustainMs) : 1;
+  return {
+    percent: Math.min(99, backlogShare + Math.round(sustained * sustainShare)),
+    etaSeconds: Math.ceil(sustainLeftMs / 1000),
+    message: `caught up: latency ${o.latency} s (threshold ${thresholdSeconds} s)${bytes}; under it for ${Math.floor(o.underForMs / 1000)}/${Math.round(sustainMs / 1000)} s`,
+  };
+}
+
+/** How often catch-up reads the slot's retained WAL on the source (a query on the source, not on every fast poll). */
+export const BACKLOG_READ_MIN_MS = 5000;
 
 export const catchUp: Step<RekeyServices, CatchUpOutput> = {
   id: 'catch-up',
@@ -54,6 +112,19 @@ export const catchUp: Step<RekeyServices, CatchUpOutput> = {
     const sustainMs = rb.cutover.sustainSeconds * 1000;
     let dimensions: Dimension[] | undefined;
     let underSince: number | undefined;
+    const track: BacklogTrack = {};
+    // PostgreSQL: the source keeps WAL for the slot DMS reads; how much is the backlog in bytes.
+    const slot = output(ctx, 'prepare-source')?.slot?.name;
+    let backlog: { bytes?: number; at: number } | undefined;
+    const readBacklog = async (): Promise<number | undefined> => {
+      if (!slot) return undefined;
+      const now = clock.now();
+      if (backlog && now - backlog.at < Math.max(timing.pollMs, BACKLOG_READ_MIN_MS)) return backlog.bytes;
+      const bytes = await withSource(ctx, async (db) => (db.slotRetainedWalBytes ? db.slotRetainedWalBytes(slot) : undefined)).catch(() => undefined);
+      backlog = { at: now, ...(bytes !== undefined ? { bytes } : {}) };
+      if (bytes !== undefined) ctx.report.metric('cdc.backlog.bytes', bytes, 'B');
+      return bytes;
+    };
     const last = await poll<CatchUpObservation>({
       what: `CDC latency under ${rb.cutover.maxLatencySeconds} s for ${rb.cutover.sustainSeconds} s`,
       clock,
@@ -79,19 +150,18 @@ export const catchUp: Step<RekeyServices, CatchUpOutput> = {
         ctx.report.metric('cdc.threshold', thresholdSeconds, 's');
         ctx.report.metric('cdc.sustained', Math.floor(underForMs / 1000), 's');
         ctx.report.metric('cdc.sustain.required', rb.cutover.sustainSeconds, 's');
-        return { taskStatus: task?.Status, taskFailure: task?.LastFailureMessage, latency, underForMs };
+        const backlogBytes = await readBacklog();
+        return { taskStatus: task?.Status, taskFailure: task?.LastFailureMessage, latency, underForMs, ...(backlogBytes !== undefined ? { backlogBytes } : {}) };
       },
       classify: (o) => classifyCatchUp(o, sustainMs),
       onRetry: (o) => {
-        const total = o.latency?.total;
-        const sustain = rb.cutover.sustainSeconds;
-        const percent = sustain > 0 ? Math.min(99, Math.round((o.underForMs / sustainMs) * 100)) : undefined;
-        ctx.report.progress(
-          total === undefined
-            ? 'waiting for CDC latency datapoints'
-            : `latency ${total} s (threshold ${rb.cutover.maxLatencySeconds} s), under it for ${Math.floor(o.underForMs / 1000)}/${sustain} s`,
-          percent,
+        const p = catchUpProgress(
+          { ...(o.latency?.total !== undefined ? { latency: o.latency.total } : {}), underForMs: o.underForMs, ...(o.backlogBytes !== undefined ? { backlogBytes: o.backlogBytes } : {}) },
+          { thresholdSeconds, sustainMs },
+          track,
+          clock.now(),
         );
+        ctx.report.progress(p.message, p.percent, p.etaSeconds);
       },
     });
     return {
@@ -103,3 +173,25 @@ export const catchUp: Step<RekeyServices, CatchUpOutput> = {
     };
   },
 };
+
+/**
+ * The CDC task's latency now, one CloudWatch reading (ListMetrics once per `dimensions` holder, then GetMetricData):
+ * undefined when the flow has no DMS task or CloudWatch has no datapoint yet. For the cutover gate, which must show
+ * the latency of the moment it is read, not catch-up's (after a resume, catch-up's is the old run's).
+ */
+export async function sampleLatency(ctx: Ctx, dimensions: { value?: Dimension[] } = {}): Promise<LatencyReading | undefined> {
+  const dms = output(ctx, 'dms-setup');
+  if (!dms?.taskArn) return undefined;
+  const { cloud, names, timing, clock } = ctx.services;
+  dimensions.value ??= await discoverTaskDimensions(cloud, names.replicationInstance, dms.taskArn);
+  if (!dimensions.value) return undefined;
+  const latency = await readLatency(cloud, dimensions.value, timing.metricPeriodSeconds, clock.now());
+  return latency.total === undefined ? undefined : latency;
+}
+
+/** Reports a reading as the metrics the TUI, line mode and --json show (the same names catch-up reports). */
+export function reportLatency(ctx: Ctx, latency: LatencyReading): void {
+  ctx.report.metric('cdc.latency.source', latency.source ?? 0, 's');
+  ctx.report.metric('cdc.latency.target', latency.target ?? 0, 's');
+  if (latency.total !== undefined) ctx.report.metric('cdc.latency', latency.total, 's');
+}

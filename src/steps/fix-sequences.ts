@@ -2,6 +2,7 @@
 // source, raise it to the column maximum where that is higher, then verify nothing is behind.
 import { crashPoint } from '../engine/crash.js';
 import type { DbAdapter, SequenceState } from '../db/types.js';
+import type { SequenceChange } from '../engine/facts.js';
 import { StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
 import { withSource, withStatementTimeout, withTarget } from './common.js';
@@ -37,24 +38,35 @@ export async function raiseAndVerify(
   need: Map<string, bigint>,
   missing: string[],
   where: string,
+  /** Each sequence's position on the source (the old primary), for the per-sequence table. */
+  sourceNext: ReadonlyMap<string, bigint | null> = new Map(),
 ): Promise<FixSequencesOutput> {
   const isBehind = (s: SequenceState): boolean => {
     const want = need.get(s.name);
     return want !== undefined && (s.nextValue === null || s.nextValue < want);
   };
   let raised = 0;
+  const setTo = new Map<string, bigint>();
   for (const seq of seqs.filter(isBehind)) {
     await db.raiseSequence(seq.name, need.get(seq.name)!);
+    setTo.set(seq.name, need.get(seq.name)!);
     raised++;
     crashPoint('fix-sequences:after-raise');
   }
+  const text = (v: bigint | null | undefined): string | null => (v === null || v === undefined ? null : v.toString());
+  const items: SequenceChange[] = seqs.map((s) => ({
+    name: s.name,
+    source: text(sourceNext.get(s.name)),
+    targetBefore: text(s.nextValue),
+    ...(setTo.has(s.name) ? { setTo: setTo.get(s.name)!.toString() } : {}),
+  }));
   const after = await db.sequences();
   const behind = after.filter(isBehind).map((s) => `${s.name}: next ${s.nextValue ?? 'unset'}, needs ${need.get(s.name) ?? '?'}`);
   const problems = [...behind, ...missing];
   ctx.report.progress(`${after.length} sequences checked, ${raised} raised, ${problems.length} behind`);
-  ctx.report.publish('sequences', { checked: after.length, behind: problems.length, raised, problems });
+  ctx.report.publish('sequences', { checked: after.length, behind: problems.length, raised, problems, items });
   if (problems.length > 0) throw new StepError(`${problems.length} sequences are behind on ${where}`, 'fatal', problems);
-  return { checked: after.length, behind: 0, raised };
+  return { checked: after.length, behind: 0, raised, items };
 }
 
 export const fixSequences: Step<RekeyServices, FixSequencesOutput> = {
@@ -84,7 +96,7 @@ export const fixSequences: Step<RekeyServices, FixSequencesOutput> = {
       const missing = sourceSeqs.filter((s) => !targetSeqs.some((t) => t.name === s.name)).map((s) => s.name);
       const need = await requiredNext(db, targetSeqs, sourceNext);
       crashPoint('fix-sequences:after-read');
-      return raiseAndVerify(ctx, db, targetSeqs, need, missing.map((m) => `${m}: exists on the source but not on the target`), 'the target');
+      return raiseAndVerify(ctx, db, targetSeqs, need, missing.map((m) => `${m}: exists on the source but not on the target`), 'the target', sourceNext);
     });
   },
 };

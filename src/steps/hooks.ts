@@ -3,6 +3,7 @@
 import { StepError } from '../engine/types.js';
 import type { CutoverGateFacts } from '../engine/facts.js';
 import type { GateSpec, PlannedAction, Step } from '../engine/types.js';
+import { reportLatency, sampleLatency } from './catch-up.js';
 import { output } from './common.js';
 import type { Ctx } from './common.js';
 import type { RekeyServices } from './services.js';
@@ -35,10 +36,12 @@ function describeHooks(hooks: HookList, when: string): PlannedAction[] {
 export const cutoverGate: GateSpec = {
   id: 'cutover',
   question: 'Fence writes on the source and cut over to the new cluster?',
-  facts(ctx) {
+  async facts(ctx) {
     const c = ctx as Ctx;
-    const now = c.services.clock.now();
     const catchUp = output(c, 'catch-up');
+    // The latency of the moment the gate opens: after a resume, catch-up's reading is the old run's.
+    const fresh = await sampleLatency(c).catch(() => undefined);
+    const now = c.services.clock.now();
     const validation = output(c, 'validate');
     const preflight = output(c, 'preflight');
     const facts: CutoverGateFacts = {
@@ -46,7 +49,14 @@ export const cutoverGate: GateSpec = {
       newKey: preflight?.key?.arn ?? c.services.runbook.target.kmsKeyId,
       switch: c.services.runbook.cutover.switch,
     };
-    if (catchUp) facts.latencySeconds = catchUp.latencySeconds;
+    if (fresh?.total !== undefined) {
+      reportLatency(c, fresh);
+      facts.latencySeconds = fresh.total;
+      facts.latencySampledAt = new Date(now).toISOString();
+    } else if (catchUp) {
+      facts.latencySeconds = catchUp.latencySeconds;
+      facts.latencySampledAt = catchUp.at;
+    }
     if (validation) {
       facts.validationAgeSeconds = Math.round((now - Date.parse(validation.at)) / 1000);
       facts.tablesCompared = validation.tables;
@@ -85,7 +95,45 @@ export const cutoverGate: GateSpec = {
     return facts;
   },
   confirmText: (ctx) => (ctx as Ctx).services.runbook.source.identifier,
+  async watch(ctx, signal) {
+    const c = ctx as Ctx;
+    if (!output(c, 'dms-setup')) return;
+    // CloudWatch keeps one datapoint a period; sampling faster than the poll cadence (or every 5 s) shows nothing new.
+    const everyMs = Math.max(c.services.timing.pollMs, GATE_SAMPLE_MIN_MS);
+    const dimensions = {};
+    while (!signal.aborted) {
+      try {
+        await c.services.clock.sleep(everyMs, signal);
+      } catch {
+        return;
+      }
+      const latency = await untilAborted(sampleLatency(c, dimensions), signal);
+      if (latency && !signal.aborted) reportLatency(c, latency);
+    }
+  },
 };
+
+/** The slowest the gate re-samples latency in a rehearsal (whose poll cadence is ~100 ms). */
+export const GATE_SAMPLE_MIN_MS = 5000;
+
+/** `work`'s result, or undefined as soon as `signal` aborts (a CloudWatch call does not hold the gate's answer up). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T | undefined> {
+  if (signal.aborted) return Promise.resolve(undefined);
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => resolve(undefined);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  });
+}
 
 export const beforeFence: Step<RekeyServices, HooksOutput> = {
   id: 'before-fence',

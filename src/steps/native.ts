@@ -14,6 +14,7 @@ import type { PlannedAction, Step } from '../engine/types.js';
 import { tableSelection } from '../runbook/schema.js';
 import { mustFindDb, output, required, withSource, withTarget } from './common.js';
 import type { Ctx } from './common.js';
+import { catchUpProgress, type BacklogTrack } from './catch-up.js';
 import { profile } from './engine.js';
 import type { PrepareSourceOutput } from './prepare-source.js';
 import type { RekeyServices } from './services.js';
@@ -277,6 +278,8 @@ export interface NativeLagObservation {
   /** Replication lag in seconds, if known. */
   lagSeconds: number | undefined;
   underForMs: number;
+  /** Bytes of WAL / binlog the target has still to apply, where readable. */
+  backlogBytes?: number;
 }
 
 /** Pure: success once the lag stayed under the threshold for the sustain window; failure when replication broke. */
@@ -303,6 +306,19 @@ function binlogValue(p: { file: string; position: number }): bigint {
   return (BigInt(Number(p.file.slice(p.file.lastIndexOf('.') + 1)) || 0) << 32n) + BigInt(p.position);
 }
 
+/** Binlog bytes from `executed` to `current`: within one file the difference, across files the sizes between. */
+async function binlogBytesBehind(db: DbAdapter, current: { file: string; position: number }, executed: { file: string; position: number }): Promise<number | undefined> {
+  if (current.file === executed.file) return Math.max(0, current.position - executed.position);
+  if (!db.binaryLogs) return undefined;
+  const logs = await db.binaryLogs();
+  const from = logs.findIndex((l) => l.file === executed.file);
+  const to = logs.findIndex((l) => l.file === current.file);
+  if (from < 0 || to < from) return undefined;
+  let bytes = (logs[from]?.size ?? 0) - executed.position;
+  for (let i = from + 1; i < to; i++) bytes += logs[i]?.size ?? 0;
+  return Math.max(0, bytes + current.position);
+}
+
 export const nativeCatchUp: Step<RekeyServices, NativeCatchUpOutput> = {
   id: 'catch-up',
   title: 'Wait for native replication to catch up',
@@ -324,6 +340,7 @@ export const nativeCatchUp: Step<RekeyServices, NativeCatchUpOutput> = {
       let running: boolean;
       let failure: string | undefined;
       let lag: number | undefined;
+      let backlogBytes: number | undefined;
       if (pgFamily) {
         const wal = await withSource(ctx, (db) => pgOf(db).sourceWal(names.slot, names.subscription));
         const sub = await withTarget(ctx, (db) => pgOf(db).subscription(names.subscription));
@@ -334,6 +351,8 @@ export const nativeCatchUp: Step<RekeyServices, NativeCatchUpOutput> = {
         const confirmed = wal.confirmedFlush ? lsnValue(wal.confirmedFlush) : 0n;
         const replay = wal.replay ? lsnValue(wal.replay) : 0n;
         if (running) lag = positions.lagSeconds(now, replay > confirmed ? replay : confirmed);
+        const applied = replay > confirmed ? replay : confirmed;
+        if (applied > 0n) backlogBytes = Number(lsnValue(wal.current) - applied);
       } else {
         const current = await withSource(ctx, (db) => (db.binlogPosition ? db.binlogPosition() : Promise.resolve(undefined)));
         const st = await withTarget(ctx, (db) => myOf(db).replicaState());
@@ -349,6 +368,8 @@ export const nativeCatchUp: Step<RekeyServices, NativeCatchUpOutput> = {
         if (running && st) {
           const byPosition = current ? positions.lagSeconds(now, binlogValue(st.executed)) : 0;
           lag = Math.max(st.secondsBehind ?? 0, byPosition);
+          // Bytes of binlog the replica has still to execute (within one file; across files, the files' sizes).
+          if (current) backlogBytes = await withSource(ctx, (db) => binlogBytesBehind(db, current, st.executed)).catch(() => undefined);
         }
       }
       if (lag !== undefined) {
@@ -360,8 +381,10 @@ export const nativeCatchUp: Step<RekeyServices, NativeCatchUpOutput> = {
       ctx.report.metric('cdc.threshold', rb.cutover.maxLatencySeconds, 's');
       ctx.report.metric('cdc.sustained', Math.floor(underForMs / 1000), 's');
       ctx.report.metric('cdc.sustain.required', rb.cutover.sustainSeconds, 's');
-      return { running, ...(failure !== undefined ? { failure } : {}), lagSeconds: lag, underForMs };
+      if (backlogBytes !== undefined && backlogBytes >= 0) ctx.report.metric('cdc.backlog.bytes', backlogBytes, 'B');
+      return { running, ...(failure !== undefined ? { failure } : {}), lagSeconds: lag, underForMs, ...(backlogBytes !== undefined && backlogBytes >= 0 ? { backlogBytes } : {}) };
     };
+    const track: BacklogTrack = {};
     const last = await poll<NativeLagObservation>({
       what: `replication lag under ${rb.cutover.maxLatencySeconds} s for ${rb.cutover.sustainSeconds} s`,
       clock,
@@ -371,7 +394,16 @@ export const nativeCatchUp: Step<RekeyServices, NativeCatchUpOutput> = {
       timeoutMs: rb.cutover.catchUpTimeoutSeconds * 1000,
       observe,
       classify: (o) => classifyNativeLag(o, sustainMs),
-      onRetry: (o) => ctx.report.progress(o.lagSeconds === undefined ? 'waiting for replication to run' : `lag ${o.lagSeconds.toFixed(1)} s (threshold ${rb.cutover.maxLatencySeconds} s), under it for ${Math.floor(o.underForMs / 1000)}/${rb.cutover.sustainSeconds} s`),
+      onRetry: (o) => {
+        if (o.lagSeconds === undefined) return ctx.report.progress('waiting for replication to run');
+        const p = catchUpProgress(
+          { latency: Math.round(o.lagSeconds * 10) / 10, underForMs: o.underForMs, ...(o.backlogBytes !== undefined ? { backlogBytes: o.backlogBytes, backlogWhat: pgFamily ? 'WAL not yet applied' : 'binlog not yet executed' } : {}) },
+          { thresholdSeconds: rb.cutover.maxLatencySeconds, sustainMs },
+          track,
+          clock.now(),
+        );
+        ctx.report.progress(p.message, p.percent, p.etaSeconds);
+      },
     });
     return { latencySeconds: last.lagSeconds ?? 0, sustainedSeconds: Math.floor(last.underForMs / 1000), at: new Date(clock.now()).toISOString() };
   },

@@ -2,7 +2,7 @@
 // typed accessor `output(ctx, 'snapshot')` (src/steps/common.ts) instead of importing each other or casting.
 // Adding a step: declare its output here and add it to StepOutputs under the step's id.
 import type { Check, FenceState, SlotInfo } from '../db/types.js';
-import type { ConsistentValidationOutput, PreflightFacts, ValidationOutput } from '../engine/facts.js';
+import type { ConsistentValidationOutput, PreflightFacts, SequenceChange, ValidationOutput } from '../engine/facts.js';
 import type { AuroraTopology } from '../topology/aurora.js';
 import type { ReplicaPlan } from '../topology/replicas.js';
 
@@ -251,6 +251,8 @@ export interface FixSequencesOutput {
   behind: number;
   /** Sequences raised on the target. */
   raised: number;
+  /** Per sequence: source value, target value before, what it was set to (absent in journals from before it). */
+  items?: SequenceChange[];
 }
 
 /** What the switch did. */

@@ -233,6 +233,19 @@ describe('slots and positions', () => {
     expect(db.comparePositions(first.confirmedFlushLsn!, now.rows[0].lsn)).toBeLessThanOrEqual(0);
   });
 
+  it('reads the WAL the source retains for a slot, growing as the source writes and nobody reads', async () => {
+    const name = slotName('backlog');
+    createdSlots.push(name);
+    expect(await db.slotRetainedWalBytes!(name)).toBeUndefined();
+    await db.ensureLogicalSlot(name, 'test_decoding');
+    const before = await db.slotRetainedWalBytes!(name);
+    expect(before).toBeGreaterThanOrEqual(0);
+    await sql.query("SELECT pg_logical_emit_message(true, 'rekey-test', repeat('x', 100000))");
+    const after = await db.slotRetainedWalBytes!(name);
+    // At least most of the 100 kB message (the record's exact size in WAL is the server's business).
+    expect(after! - before!).toBeGreaterThanOrEqual(50_000);
+  });
+
   it('refuses a slot of that name with another plugin', async () => {
     const name = slotName('pgout');
     createdSlots.push(name);

@@ -1,6 +1,7 @@
 // A rehearsal in a real 80x24 terminal (tmux): the cutover gate fits the screen, its question and the approval
 // prompt are on the visible screen (not scrolled off the top), the new key's ARN is whole, and declining stops the
-// run at the gate (exit 3) with the resume command.
+// run at the gate (exit 3) with the resume command. Made narrower at the gate, the screen shows the gate once,
+// redrawn at the new width, with no fragments of the old frame.
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -61,6 +62,25 @@ suite('rekey rehearse in an 80x24 terminal (tmux)', () => {
     const arn = /arn:aws:kms:[^\s║]+(?:\s*║\s*\n║\s+[0-9a-f-]+)?/.exec(gate)?.[0] ?? '';
     expect(arn.replace(/[\s║]/g, '')).toMatch(/^arn:aws:kms:us-east-1:\d{12}:key\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
     for (const line of gate.split('\n')) expect(line.length).toBeLessThanOrEqual(80);
+
+    // Narrower mid-run: the terminal re-wraps the old frame; the screen is cleared once and redrawn, no fragments.
+    tmux('resize-window', '-t', SESSION, '-x', '64', '-y', '24');
+    await new Promise((r) => setTimeout(r, 1500));
+    const narrow = await waitFor('the gate redrawn at 64 columns', visible, /To approve, type orders-db/, 10_000);
+    if (process.env.SHOW_FRAME) console.log(narrow);
+    expect(narrow.split('Gate “cutover”').length - 1).toBe(1);
+    expect(narrow.split('To approve, type orders-db').length - 1).toBe(1);
+    // One gate box, drawn at the new width: the old 79-column borders would re-wrap into extra ╔/╚ runs.
+    expect(narrow.split('╔').length - 1).toBe(1);
+    expect(narrow.split('╚').length - 1).toBe(1);
+    expect(/╔═+╗/.exec(narrow)?.[0].length).toBeLessThanOrEqual(64);
+    // Every box side on screen lies inside that box: a fragment of the old frame (seen without the clear: a re-wrapped
+    // `║ latency …` line above the step list) would sit outside it.
+    const rows = narrow.split('\n');
+    const top = rows.findIndex((l) => l.includes('╔'));
+    const bottom = rows.findIndex((l) => l.includes('╚'));
+    const sides = rows.flatMap((l, i) => (l.includes('║') ? [i] : []));
+    expect(sides.every((i) => i > top && i < bottom)).toBe(true);
 
     tmux('send-keys', '-t', SESSION, 'Escape');
     const end = await waitFor('the run to stop at the gate', everything, /^EXITED \d+$/m, 60_000);

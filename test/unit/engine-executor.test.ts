@@ -98,6 +98,53 @@ describe('executeFlow', () => {
     expect(services.log).toEqual(['a#1']);
   });
 
+  it("runs the gate's watcher while it waits, its metrics live, and stops it with the answer before the step runs", async () => {
+    const services: S = { log: [], drainFailures: 0 };
+    let answer: (() => void) | undefined;
+    const answered = new Promise<void>((r) => (answer = r));
+    const flow: Flow<S> = {
+      id: 'f',
+      steps: [
+        step('a'),
+        {
+          ...step('b'),
+          gate: {
+            id: 'cutover',
+            question: 'go?',
+            facts: () => ({ latencySeconds: 9 }),
+            watch: async (ctx, signal) => {
+              let n = 0;
+              while (!signal.aborted) {
+                ctx.report.metric('cdc.latency', ++n);
+                services.log.push(`watch ${n}`);
+                if (n === 3) answer?.();
+                await new Promise((r) => setTimeout(r, 5));
+              }
+              services.log.push('watch stopped');
+            },
+          },
+        },
+      ],
+    };
+    const approver: Approver = { decide: async (r) => (await answered, { id: r.id, decision: 'approved', by: 'alice', at: new Date().toISOString() }) };
+    const machine = machineFor(flow);
+    const outcome = await executeFlow({ runId: 'run1', flow, services, journal: new MemoryJournalStore(), machine, approver, signal: new AbortController().signal });
+    expect(outcome.status).toBe('succeeded');
+    // Sampled while waiting, stopped before b ran, never again after.
+    expect(services.log.slice(0, 4)).toEqual(['a#1', 'watch 1', 'watch 2', 'watch 3']);
+    expect(services.log.slice(-2)).toEqual(['watch stopped', 'b#1']);
+    expect(machine.getSnapshot().metrics['cdc.latency']?.history.length).toBeGreaterThanOrEqual(3);
+  });
+
+  it("a failing watcher is logged and does not stop the gate", async () => {
+    const services: S = { log: [], drainFailures: 0 };
+    const flow: Flow<S> = { id: 'f', steps: [{ ...step('b'), gate: { id: 'cutover', question: 'go?', facts: () => ({}), watch: () => Promise.reject(new Error('CloudWatch throttled')) } }] };
+    const machine = machineFor(flow);
+    const outcome = await executeFlow({ runId: 'run1', flow, services, journal: new MemoryJournalStore(), machine, approver: approveAll, signal: new AbortController().signal });
+    expect(outcome.status).toBe('succeeded');
+    expect(machine.getSnapshot().logs.map((l) => l.message).join('\n')).toMatch(/live facts stopped: CloudWatch throttled/);
+  });
+
   it('maps preflight failures to exit 4 and keeps every detail', async () => {
     const flow: Flow<S> = { id: 'f', steps: [step('preflight', () => { throw new StepError('preflight found 2 problems', 'preflight', ['key disabled', 'no backups']); })] };
     const outcome = await executeFlow({ runId: 'run1', flow, services: { log: [], drainFailures: 0 }, journal: new MemoryJournalStore(), machine: machineFor(flow), approver: approveAll, signal: new AbortController().signal });

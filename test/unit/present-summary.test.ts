@@ -109,6 +109,15 @@ describe('summaryLines / summaryMarkdown', () => {
     expect(text).toContain('validation: 7 tables compared, all match');
     expect(text).toContain('sequences: 4 checked, none behind');
     expect(text).toContain('rollback: kept: ');
+    // With fix-sequences' per-sequence output: the raised ones, compact, the rest left to the report.
+    const items = [
+      { name: 'public.orders_id_seq', source: '1001', targetBefore: '950', setTo: '1001' },
+      { name: 'public.shared_seq', source: '77', targetBefore: '90' },
+      ...['a', 'b', 'c'].map((n) => ({ name: `public.${n}_seq`, source: '5', targetBefore: null, setTo: '6' })),
+    ];
+    const compact = summaryLines({ ...summary, sequences: { checked: 5, behind: 0, items } }).join('\n');
+    expect(compact).toContain('sequences: 5 checked, none behind; raised 4: public.orders_id_seq 950 → 1001 (source 1001), public.a_seq unset → 6 (source 5), public.b_seq unset → 6 (source 5), 1 more in the report');
+    expect(summaryLines({ ...summary, sequences: { checked: 1, behind: 0, items: [items[1]] } }).join('\n')).toContain('sequences: 1 checked, none behind; none raised');
     expect(text).toContain('Undo with: rekey rollback ab12cd34');
     expect(text).toContain('approval: gate cutover approved by alice after 3.0 s');
     expect(text).not.toContain('downtimeMs');

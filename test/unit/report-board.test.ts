@@ -27,8 +27,17 @@ function input(failed: boolean): ReportInput {
     failed
       ? { t: 'step_failed', at: at(5), stepId: 'final-validate', error: { stepId: 'final-validate', phase: 'run', kind: 'fatal', message: 'final validation failed: 1 of 1 tables differ' } }
       : { t: 'step_succeeded', at: at(5), stepId: 'final-validate', output: { results: [{ table: 'public.orders', sourceRows: 10, targetRows: 10, checksumMatch: true, matches: true }] }, durationMs: 1000 },
+    ...(failed
+      ? []
+      : [
+          { t: 'step_started', at: at(6), stepId: 'fix-sequences', attempt: 1 },
+          {
+            t: 'step_succeeded', at: at(7), stepId: 'fix-sequences', durationMs: 100,
+            output: { checked: 2, behind: 0, raised: 1, items: [{ name: 'public.orders_id_seq', source: '1001', targetBefore: '950', setTo: '1001' }, { name: 'public.shared_seq', source: '77', targetBefore: '90' }] },
+          },
+        ] satisfies JournalRecord[]),
   ];
-  const state = replay(records, steps.map((s) => s.id));
+  const state = replay(records, [...steps.map((s) => s.id), 'fix-sequences']);
   const summary = {
     keys: { old: OLD, new: NEW },
     timing: { startedAt: at(0), endedAt: at(9), durationMs: 9000, timeZone: 'Europe/Paris', resumes: 1 },
@@ -58,6 +67,15 @@ describe('the report for a change board', () => {
     expect(md).toContain('custom endpoints were moved by name');
     expect(md).toContain('to roll back: `rekey rollback ab12cd34`');
     expect(md).toContain('resumed 1 time');
+    expect(md).toContain('| sequence | source | target before | set to |');
+    expect(md).toContain('| `public.orders_id_seq` | 1001 | 950 | **1001** |');
+    expect(md).toContain('| `public.shared_seq` | 77 | 90 | unchanged |');
+  });
+
+  test('HTML: the per-sequence table', () => {
+    const html = renderHtmlReport(input(false));
+    expect(html).toContain('<tr><th>sequence</th><th>source</th><th>target before</th><th>set to</th></tr>');
+    expect(html).toContain('<tr><td><code>public.orders_id_seq</code></td><td>1001</td><td>950</td><td><strong>1001</strong></td></tr>');
   });
 
   test('a failed run says which step failed, by title; the HTML shows titles and marks the window on the timeline', () => {

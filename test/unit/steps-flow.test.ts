@@ -20,6 +20,7 @@ import {
   RestoreDBClusterFromSnapshotCommand,
 } from '@aws-sdk/client-rds';
 import { StepError } from '../../src/engine/types.js';
+import { catchUpProgress } from '../../src/steps/catch-up.js';
 import { makeSafe, undoSteps } from '../../src/engine/compensation.js';
 import { buildFlow, planFlow, renderPlan } from '../../src/flows/index.js';
 import { cwMock, DMS_ADDRESS, dmsMock, kmsMock, NEW_KEY, OLD_KEY, PASSWORD, rdsMock, runUntil, SEED_LSN, step, testRunbook, World } from './steps-world.js';
@@ -210,7 +211,14 @@ describe('the aurora-postgresql flow', () => {
     expect(world.roles.get('rekey_admin')).toBe(true);
     expect(input(dmsMock, StopReplicationTaskCommand)).toEqual({ ReplicationTaskArn: 'arn:aws:dms:us-east-1:111122223333:task:TASKRESOURCEID7' });
     expect(ctx.outputs['final-validate']).toMatchObject({ tables: 2, mismatched: 0 });
-    expect(ctx.outputs['fix-sequences']).toEqual({ checked: 2, behind: 0, raised: 2 });
+    expect(ctx.outputs['fix-sequences']).toMatchObject({ checked: 2, behind: 0, raised: 2 });
+    // Per sequence: the source's position, the target's before, what it was set to (at least both, never lower).
+    const items = (ctx.outputs['fix-sequences'] as { items: { name: string; source: string | null; targetBefore: string | null; setTo?: string }[] }).items;
+    expect(items.map((x) => x.name).sort()).toEqual(['public.orders_id_seq', 'public.shared_seq']);
+    expect(items.find((x) => x.name === 'public.shared_seq')).toEqual({ name: 'public.shared_seq', source: '77', targetBefore: '10', setTo: '81' }); // max(column) + 1 is above the source's 77
+    const orders = items.find((x) => x.name === 'public.orders_id_seq')!;
+    expect(orders).toMatchObject({ source: '1001', targetBefore: '950' });
+    expect(BigInt(orders.setTo!)).toBeGreaterThanOrEqual(1001n);
     expect(world.sequences.target.get('public.orders_id_seq')).toBe(1001n);
     expect(world.sequences.target.get('public.shared_seq')).toBe(81n);
     expect(rdsMock.commandCalls(ModifyDBClusterCommand).map((c) => c.args[0].input)).toEqual([
@@ -302,6 +310,35 @@ describe('the aurora-postgresql flow', () => {
     const err = await step(flow, 'catch-up').run(ctx).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StepError);
     expect(err).toMatchObject({ kind: 'retryable', message: expect.stringMatching(/timed out/) });
+  });
+
+  test('catch-up measures the backlog: latency down from its peak and the WAL the source retains for the slot, with an ETA', async () => {
+    const flow = buildFlow(world.runbook);
+    const ctx = world.context();
+    await runUntil(flow, ctx, 'start-cdc');
+    world.latencies = [[30, 2], [20, 2], [12, 2], [4, 1], [1, 1], [1, 1], [1, 0], [1, 0], [1, 0], [1, 0]];
+    world.retainedWal = 48 * 1024 * 1024;
+    const seen: { message: string; percent?: number; eta?: number }[] = [];
+    ctx.report = { ...ctx.report, progress: (message, percent, eta) => seen.push({ message, ...(percent !== undefined ? { percent } : {}), ...(eta !== undefined ? { eta } : {}) }) };
+    await step(flow, 'catch-up').run(ctx);
+    expect(seen[0]).toMatchObject({ message: 'behind: latency 32 s (threshold 5 s, peak 32 s), source WAL retained for the slot 48.0 MB', percent: 0 });
+    // 32 -> 22 of the way to 5: 10/27 of the backlog share (80 %), and the fall's rate gives the ETA.
+    expect(seen[1]).toMatchObject({ message: expect.stringMatching(/^behind: latency 22 s/), percent: 30, eta: expect.any(Number) });
+    expect(seen[2]!.percent).toBeGreaterThan(seen[1]!.percent!);
+    const caughtUp = seen.filter((p) => p.message.startsWith('caught up'));
+    expect(caughtUp[0]).toMatchObject({ message: expect.stringMatching(/^caught up: latency 5 s \(threshold 5 s\), source WAL retained for the slot 48\.0 MB; under it for \d+\/\d+ s$/), percent: 80 });
+    const percents = seen.map((p) => p.percent ?? 0);
+    expect([...percents].sort((a, b) => a - b)).toEqual(percents);
+    expect(Math.max(...percents)).toBeLessThanOrEqual(99);
+    expect(world.events).toContain(`metric cdc.backlog.bytes=${48 * 1024 * 1024}`);
+  });
+
+  test('catchUpProgress: the sustain window fills the last part; without one the backlog is the whole bar', () => {
+    const track = {};
+    expect(catchUpProgress({ latency: 12, underForMs: 0 }, { thresholdSeconds: 2, sustainMs: 0 }, track, 0).percent).toBe(0);
+    expect(catchUpProgress({ latency: 7, underForMs: 0 }, { thresholdSeconds: 2, sustainMs: 0 }, track, 10_000)).toMatchObject({ percent: 50, etaSeconds: 10 });
+    expect(catchUpProgress({ latency: 1, underForMs: 5000 }, { thresholdSeconds: 2, sustainMs: 20_000 }, {}, 0)).toMatchObject({ percent: 85, etaSeconds: 15 });
+    expect(catchUpProgress({ underForMs: 0, backlogBytes: 2048 }, { thresholdSeconds: 2, sustainMs: 0 }, {}, 0)).toEqual({ message: 'waiting for CDC latency datapoints, source WAL retained for the slot 2.0 kB' });
   });
 
   test('drain timeout unfences, goes back to catch-up and never switches', async () => {
@@ -460,6 +497,44 @@ describe('the aurora-postgresql flow', () => {
     expect(gate.confirmText?.(ctx)).toBe('app-db');
     expect(await gate.facts(ctx)).not.toHaveProperty('sessionsOfRekeyLoginAtPreflight');
     expect(await gate.facts(ctx)).not.toHaveProperty('cdcStartedBeforeSnapshot');
+  });
+
+  test('the cutover gate reads latency when it opens (not catch-up\'s, which a resume makes old) and re-samples it while it waits', async () => {
+    const flow = buildFlow(world.runbook);
+    const ctx = world.context();
+    await runUntil(flow, ctx, 'validate');
+    expect(ctx.outputs['catch-up']).toMatchObject({ latencySeconds: 3 });
+    // Later (a resume, or a gate opened long after catch-up): CloudWatch now says 0.5 + 0.25.
+    world.now += 600_000;
+    world.latencies = [[0.5, 0.25], [4, 2], [1, 1]];
+    world.events.length = 0;
+    const gate = step(flow, 'before-fence').gate!;
+    expect(await gate.facts(ctx)).toMatchObject({ latencySeconds: 0.75, latencySampledAt: new Date(world.now).toISOString() });
+    expect(world.events).toEqual(['metric cdc.latency.source=0.5', 'metric cdc.latency.target=0.25', 'metric cdc.latency=0.75']);
+    // While it waits: one reading per poll (at least 5 s apart), reported as the metrics the TUI draws; stops on abort.
+    world.events.length = 0;
+    const watching = new AbortController();
+    const t0 = world.now;
+    const services = ctx.services;
+    const sleeps: number[] = [];
+    const clock = { now: () => world.now, sleep: async (ms: number, signal: AbortSignal) => {
+      sleeps.push(ms);
+      if (sleeps.length === 3) watching.abort();
+      await services.clock.sleep(ms, signal);
+    } };
+    await gate.watch!({ ...ctx, services: { ...services, clock } }, watching.signal);
+    expect(sleeps).toEqual([5000, 5000, 5000]);
+    expect(world.now - t0).toBe(10_000);
+    expect(world.events).toEqual(['metric cdc.latency.source=4', 'metric cdc.latency.target=2', 'metric cdc.latency=6', 'metric cdc.latency.source=1', 'metric cdc.latency.target=1', 'metric cdc.latency=2']);
+  });
+
+  test('without a fresh datapoint the gate falls back to catch-up\'s latency and says when it was read', async () => {
+    const flow = buildFlow(world.runbook);
+    const ctx = world.context();
+    await runUntil(flow, ctx, 'validate');
+    world.metricsPublished = false;
+    const facts = await step(flow, 'before-fence').gate!.facts(ctx);
+    expect(facts).toMatchObject({ latencySeconds: 3, latencySampledAt: (ctx.outputs['catch-up'] as { at: string }).at });
   });
 
   test('the cutover gate tells of sessions the fence cannot lock out and of a CDC start before the snapshot', async () => {

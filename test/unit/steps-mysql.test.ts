@@ -185,7 +185,7 @@ describe('the aurora-mysql flow', () => {
 
     // cutover: same steps, engine-neutral
     expect(ctx.outputs.fence).toMatchObject({ principals: [{ name: 'app' }, { name: 'reporting' }] });
-    expect(ctx.outputs['fix-sequences']).toEqual({ checked: 2, behind: 0, raised: 2 });
+    expect(ctx.outputs['fix-sequences']).toMatchObject({ checked: 2, behind: 0, raised: 2, items: [{ name: 'public.orders_id_seq', source: '1001', targetBefore: '950', setTo: '1001' }, { name: 'public.shared_seq', source: '77', targetBefore: '10', setTo: '81' }] });
     expect(inputs(rdsMock, ModifyDBClusterCommand)).toEqual([
       { DBClusterIdentifier: 'shop-db', NewDBClusterIdentifier: 'shop-db-old-ab12cd34', ApplyImmediately: true },
       { DBClusterIdentifier: n.targetCluster, NewDBClusterIdentifier: 'shop-db', ApplyImmediately: true },

@@ -197,6 +197,8 @@ export class World {
   /** Latency readings returned in turn by GetMetricData (the last repeats). */
   latencies: [number, number][] = [[2, 1]];
   metricsPublished = true;
+  /** WAL bytes the source retains for a slot (pg_wal_lsn_diff against restart_lsn); undefined: not readable. */
+  retainedWal: number | undefined = undefined;
   taskFailsOnStart: string | undefined;
   sentinelArrives = true;
   // --- databases
@@ -1054,6 +1056,7 @@ export class World {
           return Promise.resolve(slot);
         }),
       slot: (name) => pgOnly('slot', () => Promise.resolve(w.slots[side].get(name))),
+      slotRetainedWalBytes: (name) => pgOnly('slotRetainedWalBytes', () => Promise.resolve(w.slots[side].has(name) ? w.retainedWal : undefined)),
       dropSlotIfExists: (name) =>
         pgOnly('dropSlotIfExists', () => {
           log(`dropSlotIfExists ${name}`);

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { cleanup, render } from 'ink-testing-library';
 import { RunMachine } from '../../src/engine/run-machine.js';
 import type { ApprovalRequest } from '../../src/engine/types.js';
-import { App } from '../../tui/App.js';
+import { App, liveFacts } from '../../tui/App.js';
 import { wrapText } from '../../tui/wrap.js';
 
 const delay = (ms = 60): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -111,5 +111,36 @@ describe('wrapText', () => {
     const parts = wrapText(`newKey ${NEW_KEY}`, 30);
     expect(parts.every((p) => p.length <= 30)).toBe(true);
     expect(parts.join('').replace('newKey', '')).toBe(NEW_KEY);
+  });
+});
+
+describe('the gate facts while it waits', () => {
+  afterEach(cleanup);
+
+  it('after a resume shows the latency sampled now, not the old run\'s, and the validation age ticks', async () => {
+    // A resumed runner: nothing published in this session, the gate's facts as the engine read them at the opening.
+    const machine = new RunMachine('ab12cd34', IDS.map((id) => ({ id, title: `Title of ${id}`, hasGate: id === 'before-fence' })), { source: 'orders-db', provider: 'rehearsal' });
+    machine.setRunStatus('running');
+    const resumed: ApprovalRequest = { ...request, facts: { ...request.facts, latencySeconds: 7, latencySampledAt: '2026-01-01T00:00:00.000Z', validationAgeSeconds: 42 } };
+    machine.setStepStatus('before-fence', { kind: 'awaiting_approval', request: resumed });
+    machine.gate(resumed);
+    const t0 = Date.now();
+    const before = liveFacts(machine.getSnapshot(), resumed.facts, t0);
+    // No sample yet in this session: the gate's own value stays, the validation age counts on from 42 s.
+    expect(before.latencySeconds).toBeUndefined();
+    expect(before.validationAgeSeconds).toBe('42.0s');
+    expect(liveFacts(machine.getSnapshot(), resumed.facts, t0 + 5000).validationAgeSeconds).toBe('47.0s');
+    // The gate's watcher samples CloudWatch: the newest reading replaces the old one, with its time.
+    machine.metric('cdc.latency.source', 0.2);
+    machine.metric('cdc.latency.target', 0.3);
+    const after = liveFacts(machine.getSnapshot(), resumed.facts, Date.now());
+    expect(after.latencySeconds).toMatch(/^source 0\.2s, target 0\.3s, sampled just now$/);
+    expect(after.latencySampledAt).toBe(machine.getSnapshot().metrics['cdc.latency.target']?.at);
+    const ui = render(<App run={machine} size={{ columns: 100, rows: 30 }} onAbort={() => undefined} onQuit={() => undefined} onInterrupt={() => undefined} onAnswer={() => undefined} throttleMs={10} />);
+    await delay(150);
+    const frame = ui.lastFrame() ?? '';
+    expect(frame).toMatch(/latency\s+source 0\.2s, target 0\.3s, sampled/);
+    expect(frame).not.toMatch(/latency \(s\)\s+7/);
+    ui.unmount();
   });
 });
