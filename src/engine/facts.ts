@@ -50,6 +50,8 @@ export interface PointTableComparison extends TableComparison {
   ranges: number;
   /** No primary key: compared as a whole. */
   keyless?: boolean;
+  /** How checksummed rows were hashed: each column by its type's hash (both sides agreed on every column), or the row text. */
+  hashing?: 'typed' | 'row-text';
   differences: RangeDifference[];
 }
 
