@@ -69,6 +69,8 @@ export interface ConsistentValidationOutput extends ValidationOutput {
   windowMs: number;
   /** Sentinel wait inside that window. */
   drainMs: number;
+  /** After the compare, unfenced: how long a new sentinel took to reach the target (absent if it did not in time). */
+  caughtUpMs?: number;
   /** Rows read on the source snapshot, and how fast both sides were compared. */
   rows: number;
   rowsPerSecond: number;

@@ -3,9 +3,11 @@
 // reader of the source and of the target at that point; the fence is lifted at once. Row counts and row-text
 // checksums are then compared on the two snapshots, by primary-key range over `validation.concurrency`
 // connections per side, while writes and CDC go on. Any difference fails the step: the cutover is not offered.
+import { randomBytes } from 'node:crypto';
 import { DescribeTableStatisticsCommand } from '@aws-sdk/client-database-migration-service';
 import type { TableStatistics } from '@aws-sdk/client-database-migration-service';
 import { call } from '../aws/errors.js';
+import { poll } from '../aws/poll.js';
 import { findTask } from '../aws/dms.js';
 import { tableName } from '../db/sql.js';
 import { tableSelection } from '../runbook/schema.js';
@@ -281,6 +283,38 @@ export async function digestRanges(
 }
 
 /**
+ * After the compare, unfenced: a sentinel written now must reach the target. The compare kept both servers busy
+ * and CDC may have fallen behind meanwhile (the more rows, the further); once the sentinel is there, the cutover's
+ * fenced drain waits only for the changes made since, not for a backlog that grows with the data. Returns how long
+ * it took, or undefined (a warning, not a failure: catch-up and the drain still decide) when it did not arrive
+ * within cutover.drainTimeoutSeconds.
+ */
+async function catchUpAfterCompare(ctx: Ctx, src: DbAdapter, tgt: DbAdapter): Promise<number | undefined> {
+  const { runbook: rb, clock, timing } = ctx.services;
+  const token = `${ctx.runId}-${ctx.attempt}-cv-${clock.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+  const started = clock.now();
+  const delay = timing.fencedPollMs ?? Math.min(timing.pollMs, 250);
+  try {
+    await src.writeSentinel(rb.cutover.sentinelTable, token);
+    await poll({
+      what: `sentinel ${token} on the target after the compare`,
+      observe: () => tgt.hasSentinel(rb.cutover.sentinelTable, token),
+      classify: (seen) => (seen ? { state: 'success' } : { state: 'retry', note: 'not arrived yet' }),
+      clock,
+      signal: ctx.signal,
+      minDelayMs: delay,
+      maxDelayMs: delay,
+      timeoutMs: rb.cutover.drainTimeoutSeconds * 1000,
+    });
+  } catch (error) {
+    if (error instanceof InterruptedError) throw error;
+    ctx.report.log('warn', `CDC did not catch up within ${rb.cutover.drainTimeoutSeconds} s after the compare: ${error instanceof Error ? error.message : String(error)}`);
+    return undefined;
+  }
+  return clock.now() - started;
+}
+
+/**
  * The step. Its brief fence is the fence step's own logic, journaled under this step: while it is up, `inEffect`
  * says so and `undo` lifts it, so the engine unfences after a failure or interruption inside it (the flow lists this
  * step among its safety guards) and a rollback does too.
@@ -313,6 +347,7 @@ export function consistentValidateStep(): Step<RekeyServices, ConsistentValidati
           detail: 'any difference fails this step: the cutover is not offered',
         },
         { kind: 'aws', target: 'dms:DescribeTableStatistics', summary: 'the task\'s per-table statistics at the point (the cutover checks what was applied since)' },
+        { kind: 'wait', target: 'target', summary: `a sentinel written after the compare (unfenced) reaches the target, so the cutover's drain waits only for the last changes (at most ${rb.cutover.drainTimeoutSeconds} s)` },
       ];
     },
     async run(ctx) {
@@ -448,6 +483,11 @@ export function consistentValidateStep(): Step<RekeyServices, ConsistentValidati
               'the target does not hold what the source held at the same point: find out why (apply errors in the DMS task log, writes to the target), then `rekey rollback` and start again',
             ],
           );
+        }
+        const caughtUp = await catchUpAfterCompare(ctx, src, tgt);
+        if (caughtUp !== undefined) {
+          out.caughtUpMs = caughtUp;
+          ctx.report.metric('consistent-point.catch-up.ms', caughtUp, 'ms');
         }
         return out;
       } finally {
