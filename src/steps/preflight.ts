@@ -10,7 +10,7 @@ import type { Check, DbAdapter, TableSize } from '../db/types.js';
 import { InterruptedError, StepError } from '../engine/types.js';
 import type { PlannedAction, Step } from '../engine/types.js';
 import type { Runbook, SecretRef } from '../runbook/schema.js';
-import { withSource } from './common.js';
+import { activeDms, withSource } from './common.js';
 import type { Ctx } from './common.js';
 import { isInstance, profile } from './engine.js';
 import { describeSessions, fenceExclusions, foreignSessions } from './fence.js';
@@ -287,7 +287,7 @@ async function checkKey(ctx: Ctx, checks: Checks, report: PreflightReport, sourc
 }
 
 async function checkDms(ctx: Ctx, checks: Checks, report: PreflightReport): Promise<void> {
-  const ri = ctx.services.runbook.dms?.replicationInstance;
+  const ri = activeDms(ctx.services.runbook)?.replicationInstance;
   if (!ri) return;
   try {
     const found = await findReplicationInstance(ctx.services.cloud, ri.identifier);
@@ -426,11 +426,13 @@ export async function runPreflight(ctx: Ctx): Promise<PreflightReport> {
     await checkDms(ctx, checks, report);
   }
   // The DMS endpoints' own password is needed only after the restore: read it now all the same.
-  const dmsPassword = ctx.services.runbook.dms?.password;
+  const dmsPassword = activeDms(ctx.services.runbook)?.password;
   if (dmsPassword) await checkPassword(ctx, checks, 'dms', dmsPassword);
   // Without credentials nothing was read about the source: no "not found", no window predicted from nothing.
   const sizes = checks.noCredentials ? [] : await checkDatabase(ctx, checks, report, source);
   report.estimated = sizes.length > 0;
+  const rb = ctx.services.runbook;
+  checks.warn('runbook.dms_unused', rb.dms === undefined || activeDms(rb) !== undefined, `the runbook's dms section is ignored: strategy ${rb.strategy}${rb.strategy === 'clone' ? ` with cdc ${rb.cdc ?? 'native'}` : ''} runs no DMS task (remove the section to silence this)`);
   if (ctx.services.runbook.strategy === 'native' || (ctx.services.runbook.strategy === 'clone' && ctx.services.runbook.cdc !== 'dms')) {
     // Passed as a check so the report lists it, not as a finding rekey could verify.
     checks.warn('native.network', true, `not checked: the restored database connects to the source's endpoint (${ctx.services.runbook.source.identifier}); its security groups must allow it. Yours to ensure.`);
@@ -443,9 +445,16 @@ export async function runPreflight(ctx: Ctx): Promise<PreflightReport> {
   return report;
 }
 
+/** The plan's DMS look-up, for strategies that run a DMS task. */
+function activeDmsInstance(rb: Runbook): { kind: 'aws'; target: string; summary: string }[] {
+  const dms = activeDms(rb);
+  return dms ? [{ kind: 'aws', target: 'dms:DescribeReplicationInstances', summary: `replication instance ${dms.replicationInstance.identifier}` }] : [];
+}
+
 /** Distinct Secrets Manager ARNs the runbook's passwords reference. */
 function secretArns(rb: Runbook): string[] {
-  const refs = [rb.source.password, ...(rb.dms?.password ? [rb.dms.password] : [])];
+  const dmsPassword = activeDms(rb)?.password;
+  const refs = [rb.source.password, ...(dmsPassword ? [dmsPassword] : [])];
   return [...new Set(refs.flatMap((r) => ('secretArn' in r ? [r.secretArn] : [])))];
 }
 
@@ -470,7 +479,7 @@ export const preflight: Step<RekeyServices, PreflightReport> = {
       { kind: 'aws', target: 'kms:ListAliases', summary: 'aliases of the new key' },
       { kind: 'aws', target: 'kms:GetKeyPolicy', summary: 'key policy allows kms:CreateGrant for RDS', detail: 'PolicyName=default' },
       { kind: 'aws', target: 'kms:ListGrants', summary: 'grants on the new key' },
-      ...(rb.dms ? [{ kind: 'aws' as const, target: 'dms:DescribeReplicationInstances', summary: `replication instance ${rb.dms.replicationInstance.identifier}` }] : []),
+      ...activeDmsInstance(rb),
       ...secretArns(rb).map((arn) => ({ kind: 'aws' as const, target: 'secretsmanager:GetSecretValue', summary: `password secret ${arn} (read in its own region)`, detail: `SecretId=${arn}` })),
       {
         kind: 'sql',

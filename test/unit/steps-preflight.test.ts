@@ -3,7 +3,7 @@ import { DescribeKeyCommand, GetKeyPolicyCommand } from '@aws-sdk/client-kms';
 import { StepError } from '../../src/engine/types.js';
 import { preflight, runPreflight } from '../../src/steps/preflight.js';
 import { evaluateKeyPolicy } from '../../src/steps/key-policy.js';
-import { DMS_ADDRESS, NEW_KEY, OLD_KEY, World, kmsMock, testRunbook } from './steps-world.js';
+import { DMS_ADDRESS, NEW_KEY, OLD_KEY, World, dmsMock, kmsMock, testRunbook } from './steps-world.js';
 
 let world: World;
 beforeEach(() => {
@@ -46,6 +46,17 @@ describe('preflight', () => {
     expect(report.warnings).toContainEqual(
       'source.open_sessions: 1 session of rekey_admin from other clients now: rekey_admin@10.1.2.3 (billing-api). The fence cannot lock out this login; the cutover stops if any is open when the fence is up or after the final validation (cutover.openSessions: refuse). Give applications their own login.',
     );
+  });
+
+  test('a strategy without DMS ignores a leftover dms section: no DMS call, a warning that says so', async () => {
+    world = new World(testRunbook({ strategy: 'native' }));
+    world.install();
+    expect(world.runbook.dms).toBeDefined();
+    const report = await preflight.run(world.context());
+    expect(report.problems).toEqual([]);
+    expect(report.warnings).toContainEqual(expect.stringMatching(/^runbook.dms_unused: the runbook's dms section is ignored: strategy native runs no DMS task/));
+    expect(dmsMock.calls()).toHaveLength(0);
+    expect(JSON.stringify(preflight.describe?.(world.context()))).not.toContain('dms:DescribeReplicationInstances');
   });
 
   test('a disabled key is named', async () => {
