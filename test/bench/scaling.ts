@@ -100,7 +100,7 @@ async function peer(url: string, tables: TableRef[]): Promise<number> {
   }
 }
 
-/** rekey's: snapshot readers, tables cut into primary-key ranges, the ranges over the connections. */
+/** rekey's: snapshot readers, the step's plans (typed row hash where both sides agree) and jobs over the connections. */
 async function ours(url: string, tables: (TableRef & { estimate: number })[]): Promise<{ ms: number; rows: number }> {
   const u = new URL(url);
   const endpoint = { host: u.hostname, port: Number(u.port), database: u.pathname.slice(1), user: decodeURIComponent(u.username), ...(u.password ? { password: decodeURIComponent(u.password) } : {}) };
@@ -157,7 +157,7 @@ async function throughput(dir: string): Promise<void> {
     const o = rate(median(oursMs));
     const p = rate(median(peerMs));
     console.log(`validation throughput, PostgreSQL, ${counted} rows compared on both sides, ${CONNECTIONS} connections per side (median of 2, warm cache):`);
-    console.log(`  consistent-point, chunked by primary key (${CHUNK_ROWS} rows a range): ${o} rows/s (${median(oursMs)} ms)`);
+    console.log(`  consistent-point (a pass per table or primary-key segment, ${CHUNK_ROWS}-row ranges where one differs; typed row hash): ${o} rows/s (${median(oursMs)} ms)`);
     console.log(`  peer, pgcopydb-style sum(hashtext(t::text)) one query per table: ${p} rows/s (${median(peerMs)} ms)`);
     console.log(`  ratio x${(o / p).toFixed(2)} (target >= 1.5: ${o / p >= 1.5 ? 'met' : 'MISSED'})`);
   } finally {
