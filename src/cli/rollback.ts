@@ -33,7 +33,7 @@ async function sourceWrites(world: RehearsalWorld, runbook: Runbook, runDir: str
   return { acknowledged: v.acknowledged, lost: v.lost, duplicated: v.duplicated };
 }
 
-export async function rollbackCommand(runId: string, opts: { json?: boolean; profile?: string; stateDir: string }): Promise<number> {
+export async function rollbackCommand(runId: string, opts: { json?: boolean; discard?: boolean; profile?: string; stateDir: string }): Promise<number> {
   const store = new RunStore(opts.stateDir);
   const created = await createdOf(store, runId);
   const { runbook } = loadRunbookOrExit(created.runbookPath);
@@ -77,7 +77,7 @@ export async function rollbackCommand(runId: string, opts: { json?: boolean; pro
       return 5;
     };
     // The engine undoes the succeeded (and started) steps newest first: rename back, unfence, stop the task.
-    const outcome = await rollbackRun({ runId, flow, services: run.services, journal, machine, redact });
+    const outcome = await rollbackRun({ runId, flow, services: run.services, journal, machine, redact, discard: opts.discard ?? false });
     await rewriteReports();
     if (outcome.status === 'failed') {
       const advice = unwritableAdvice(fenced, family(runbook));
@@ -117,7 +117,7 @@ export async function rollbackCommand(runId: string, opts: { json?: boolean; pro
     const writes = world && !switched ? await sourceWrites(world, runbook, store.runDir(runId)) : undefined;
     machine.log('info', 'rollback done: the source is unfenced and serves its original name');
     if (probe) machine.log('info', 'the source endpoint accepts writes');
-    summary(true, { ...(probe || awsWritable ? { endpointWritable: true } : {}), ...(writes ? { writes } : {}) });
+    summary(true, { ...(probe || awsWritable ? { endpointWritable: true } : {}), ...(writes ? { writes } : {}), undone: outcome.undone, kept: outcome.kept.map((k) => `${k.stepId}: ${k.what}`) });
     return 0;
   } finally {
     await world?.close({ stopServers: true });

@@ -10,7 +10,14 @@
 // consistent-validate's brief fence and drain under its name (consistent-validate:fence:after-principal:<n>,
 // consistent-validate:drain:after-sentinel), consistent-validate:after-fence (the brief fence up, no drain yet),
 // consistent-validate:after-snapshots (every snapshot open, the fence still up), consistent-validate:after-lift
-// (the fence lifted, the comparison not begun).
+// (the fence lifted, the comparison not begun); snapshot:after-create-call, copy-snapshot:after-copy-call,
+// restore:after-restore-call (the cluster or instance restore asked for; a cluster's writer not yet),
+// clone:after-clone-call (RestoreDBClusterToPointInTime accepted), bg-create:after-create-call
+// (CreateBlueGreenDeployment accepted, AVAILABLE not awaited), bg-switchover:after-switchover-call
+// (SwitchoverBlueGreenDeployment accepted, its completion not awaited): each AWS call made, its wait not begun;
+// native-setup:after-create (PostgreSQL: the subscription created disabled, its origin not advanced; MySQL: the
+// external source set, replication not started), native-setup:after-advance (PostgreSQL: the origin at the
+// captured position, the subscription still disabled).
 // A point may carry `@N` to fire on its N-th visit only (e.g. switch:after-rename-call@2).
 
 const visits = new Map<string, number>();

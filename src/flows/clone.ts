@@ -2,6 +2,7 @@
 // key, copy-on-write, else full-copy when AWS refuses it) in place of snapshot + restore. The slot (PostgreSQL) is
 // made before the clone, so the clone's seed LSN is where the subscription starts; the rest is the native flow's.
 // `cdc: dms` runs the dms-cdc flow's CDC (a DMS task from the same position) instead.
+import { withAuroraTopology } from './topology.js';
 import { StepError } from '../engine/types.js';
 import type { Flow, Step } from '../engine/types.js';
 import type { Runbook } from '../runbook/schema.js';
@@ -51,7 +52,7 @@ export function buildCloneFlow(runbook: Runbook): Flow<RekeyServices> {
   ];
   return {
     id: `clone/${runbook.source.engine}`,
-    steps,
+    steps: withAuroraTopology(runbook, steps),
     safety: { guard: 'fence', boundary: 'switch', rewindTo: { default: 'catch-up', ifSucceeded: { 'stop-replication': 'native-setup' } } },
   };
 }
@@ -81,7 +82,7 @@ function dmsCloneFlow(runbook: Runbook): Flow<RekeyServices> {
   ];
   return {
     id: `clone-dms/${runbook.source.engine}`,
-    steps,
+    steps: withAuroraTopology(runbook, steps),
     safety: { guard: 'fence', boundary: 'switch', rewindTo: { default: 'catch-up', ifSucceeded: { 'stop-task': 'start-cdc' } } },
   };
 }

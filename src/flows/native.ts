@@ -2,6 +2,7 @@
 // preflight, (replica-position,) snapshot, (copy-snapshot,) restore, capture-position, validate, the hooks, fence,
 // drain, final-validate, fix-sequences, switch, verify. Its own (src/steps/native.ts): prepare-source with
 // publications and a pgoutput slot, native-setup, catch-up from the engine's lag, stop-replication, cleanup.
+import { withAuroraTopology } from './topology.js';
 import type { Flow, Step } from '../engine/types.js';
 import type { Runbook } from '../runbook/schema.js';
 import { capturePosition } from '../steps/capture-position.js';
@@ -46,7 +47,7 @@ export function buildNativeFlow(runbook: Runbook): Flow<RekeyServices> {
   ];
   return {
     id: `native/${runbook.source.engine}`,
-    steps,
+    steps: withAuroraTopology(runbook, steps),
     // After a failure: unfence unless the switch happened (or has begun); then everything from catch-up up to the
     // switch runs again (from native-setup, which enables replication again, once stop-replication ran).
     safety: { guard: 'fence', boundary: 'switch', rewindTo: { default: 'catch-up', ifSucceeded: { 'stop-replication': 'native-setup' } } },

@@ -95,7 +95,7 @@ export async function ensureProxy(core: Core, identifier: string): Promise<numbe
 
 /** ARN helpers. */
 export const arn = {
-  rds: (core: Core, kind: 'cluster' | 'db' | 'cluster-snapshot' | 'snapshot' | 'cluster-pg' | 'pg' | 'subgrp', id: string): string => `arn:aws:rds:${core.region}:${core.account}:${kind}:${id}`,
+  rds: (core: Core, kind: 'cluster' | 'db' | 'cluster-endpoint' | 'cluster-snapshot' | 'snapshot' | 'cluster-pg' | 'pg' | 'subgrp', id: string): string => `arn:aws:rds:${core.region}:${core.account}:${kind}:${id}`,
   dms: (core: Core, kind: 'rep' | 'endpoint' | 'task', resourceId: string): string => `arn:aws:dms:${core.region}:${core.account}:${kind}:${resourceId}`,
 };
 

@@ -17,6 +17,8 @@ import { dropDatabase, ident, pgConfig, withPg } from './engines/pg-ops.js';
 import { ProxyRegistry } from './aws/proxy.js';
 import { rdsSend } from './aws/rds.js';
 import { rdsTick } from './aws/rds-records.js';
+import { customProxy, readerProxy, routeTopology } from './aws/topology.js';
+import { autoscalingSend } from './aws/autoscaling.js';
 import { estateKmsSend, estateRdsSend } from './aws/estate.js';
 import { withRehearsalRegions } from './estate-world.js';
 import type { Backend, ClusterSettings, ParameterGroupRecord, RegistryState } from './registry.js';
@@ -53,6 +55,10 @@ export interface RehearsalWorld {
   cloud: Cloud;
   /** Where the source cluster's endpoint listens (its stable proxy), e.g. for the seeder and the write load. */
   sourceEndpoint(): { host: string; port: number };
+  /** Where a cluster's reader endpoint listens (its proxy), once the world models readers or custom endpoints. */
+  readerEndpoint(clusterId: string): { host: string; port: number } | undefined;
+  /** Where a custom endpoint listens (the same port whichever cluster it is made on). */
+  customEndpoint(name: string): { host: string; port: number } | undefined;
   /** The persisted registry file. */
   registryPath: string;
   /** The password file subscriptions on its PostgreSQL servers name for an adopted source's passwords (none: undefined). */
@@ -72,7 +78,7 @@ type Handler = (name: string, input: Input) => Promise<unknown>;
 let requestCounter = 0;
 
 const CREATES = /^(Create|Restore|Copy)/;
-const IDENTIFIER_KEYS = ['DBClusterSnapshotIdentifier', 'DBSnapshotIdentifier', 'TargetDBSnapshotIdentifier', 'DBClusterIdentifier', 'DBInstanceIdentifier', 'EndpointIdentifier', 'ReplicationTaskIdentifier', 'ReplicationInstanceIdentifier', 'BlueGreenDeploymentName'];
+const IDENTIFIER_KEYS = ['DBClusterSnapshotIdentifier', 'DBSnapshotIdentifier', 'TargetDBSnapshotIdentifier', 'DBClusterEndpointIdentifier', 'DBInstanceIdentifier', 'DBClusterIdentifier', 'EndpointIdentifier', 'ReplicationTaskIdentifier', 'ReplicationInstanceIdentifier', 'BlueGreenDeploymentName'];
 
 function sender(handler: Handler, before: () => Promise<void>, created?: (name: string, input: Input) => void): (command: unknown) => Promise<unknown> {
   return async (command: unknown) => {
@@ -159,10 +165,14 @@ export async function openRehearsal(opts: { stateDir: string; runbook: Runbook; 
   }
   await ensureProxy(core, runbook.source.identifier);
   await rdsTick(core);
+  await routeTopology(core);
 
   const dms = new FakeDms(core);
   dms.resume();
-  const tick = (): Promise<void> => rdsTick(core);
+  const tick = async (): Promise<void> => {
+    await rdsTick(core);
+    await routeTopology(core);
+  };
   const timer = setInterval(() => core.background('rename tick', tick), 250);
   timer.unref();
 
@@ -178,6 +188,7 @@ export async function openRehearsal(opts: { stateDir: string; runbook: Runbook; 
     kms: { send: sender(estateKmsSend(core, core.region, kmsSend(core)), () => Promise.resolve()) },
     dms: { send: sender(dms.send, () => Promise.resolve(), created) },
     cloudwatch: { send: sender(cloudwatchSend(core), () => Promise.resolve()) },
+    autoscaling: { send: sender(autoscalingSend(core), () => Promise.resolve()) },
   } as unknown as Cloud;
   withRehearsalRegions(core, cloud);
 
@@ -189,6 +200,8 @@ export async function openRehearsal(opts: { stateDir: string; runbook: Runbook; 
     servers: { source, target },
     proxies: core.proxies,
     sourceEndpoint: () => ({ host: '127.0.0.1', port: core.reg.state.proxyPorts[runbook.source.identifier] ?? 0 }),
+    readerEndpoint: (clusterId) => portOf(core, readerProxy(clusterId)),
+    customEndpoint: (name) => portOf(core, customProxy(name)),
     inspect: () => structuredClone(core.reg.state),
     close: async (closeOpts) => {
       if (closed) return;
@@ -219,6 +232,11 @@ function adoptedLogins(runbook: Runbook): { user: string; password: string }[] {
     ...(runbook.dms?.password ? [{ user: runbook.dms.username ?? runbook.source.username, password: rehearsalSecret(runbook, runbook.dms.password) }] : []),
   ];
   return logins.flatMap((l) => (l.password !== undefined && l.password !== '' ? [{ user: l.user, password: l.password }] : []));
+}
+
+function portOf(core: Core, key: string): { host: string; port: number } | undefined {
+  const port = core.reg.state.proxyPorts[key];
+  return port === undefined ? undefined : { host: '127.0.0.1', port };
 }
 
 /** Where the rehearsal source's data lives: the adopted URL, or the source server. */
@@ -361,6 +379,7 @@ async function registerWorld(core: Core): Promise<void> {
     core.reg.event('db-instance', id, 'DB instance created', ['creation'], createdAt);
   } else {
     registerWriter(core, id, createdAt, az);
+    registerTopology(core, id, createdAt, az);
     core.reg.event('db-cluster', id, 'DB cluster created', ['creation'], createdAt);
   }
   core.reg.save();
@@ -371,6 +390,45 @@ async function registerWorld(core: Core): Promise<void> {
     const record = registerReplicationInstance(core, ri.identifier, ri.class, { PubliclyAccessible: false, VpcSecurityGroupIds: ri.securityGroupIds });
     record.readyAt = record.createdAt;
     core.reg.save();
+  }
+}
+
+/** The source cluster's readers (`<id>-reader-<n>`), custom endpoints and Aurora Auto Scaling, from rehearsal.source. */
+function registerTopology(core: Core, id: string, createdAt: number, az: string[]): void {
+  const source = core.runbook.rehearsal?.source;
+  if (!source) return;
+  const st = core.reg.state;
+  const cluster = st.clusters[id];
+  if (!cluster) return;
+  for (let n = 1; n <= source.readers; n++) {
+    // Readers spread over the other zones, failover tier 2, monitoring and Performance Insights on: settings a recreation must carry.
+    st.instances[`${id}-reader-${n}`] = {
+      identifier: `${id}-reader-${n}`, resourceId: `db-${resourceId()}`, clusterIdentifier: id, instanceClass: 'db.r6g.large', engine: core.runbook.source.engine,
+      createdAt: createdAt + n, readyAt: createdAt + n, parameterGroup: isMysql(core) ? MYSQL_DEFAULT_PARAMETER_GROUP : DEFAULT_PARAMETER_GROUP, promotionTier: 2,
+      availabilityZone: az[n % az.length] ?? 'a', tags: [{ Key: 'role', Value: 'reader' }],
+      extra: { monitoringInterval: 60, monitoringRoleArn: `arn:aws:iam::${core.account}:role/rds-monitoring-role`, performanceInsights: true, performanceInsightsKmsKeyArn: cluster.kmsKeyArn, performanceInsightsRetentionPeriod: 7, autoMinorVersionUpgrade: false },
+    };
+  }
+  const eps = (st.clusterEndpoints ??= {});
+  for (const e of source.customEndpoints) {
+    for (const m of [...e.staticMembers, ...e.excludedMembers]) {
+      if (!st.instances[m] || st.instances[m]?.clusterIdentifier !== id) throw new Error(`rehearsal.source.customEndpoints ${e.name}: ${m} is not an instance of ${id} (its instances: ${Object.values(st.instances).filter((i) => i.clusterIdentifier === id).map((i) => i.identifier).join(', ')})`);
+    }
+    eps[e.name] = { identifier: e.name, clusterResourceId: cluster.resourceId, type: e.type, staticMembers: e.staticMembers, excludedMembers: e.excludedMembers, readyAt: createdAt, tags: [] };
+  }
+  if (source.autoScaling) {
+    const resource = `cluster:${id}`;
+    const dimension = 'rds:cluster:ReadReplicaCount';
+    const a = source.autoScaling;
+    st.autoScaling = {
+      targets: { [`${resource} ${dimension}`]: { resourceId: resource, dimension, min: a.minCapacity, max: Math.max(a.minCapacity, a.maxCapacity) } },
+      policies: {
+        [`${resource} ${dimension} reader-cpu`]: {
+          name: 'reader-cpu', resourceId: resource, dimension, type: 'TargetTrackingScaling',
+          configuration: { TargetValue: a.targetCpu, PredefinedMetricSpecification: { PredefinedMetricType: 'RDSReaderAverageCPUUtilization' }, ScaleInCooldown: 300, ScaleOutCooldown: 300, DisableScaleIn: false },
+        },
+      },
+    };
   }
 }
 

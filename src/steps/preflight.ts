@@ -18,6 +18,8 @@ import type { ParameterRequirement } from './engine.js';
 import { evaluateKeyPolicy } from './key-policy.js';
 import type { RekeyServices } from './services.js';
 import { INSTANCE_RENAME_DNS_SECONDS } from './switch.js';
+import { describeTopology, discoverAurora } from '../topology/aurora.js';
+import { topologyNames } from './names.js';
 import type { BinlogWindow, CutoverEstimate, PreflightReport } from './outputs.js';
 
 export type { CutoverEstimate, BinlogWindow, PreflightReport } from './outputs.js';
@@ -188,14 +190,22 @@ async function checkSource(ctx: Ctx, checks: Checks, report: PreflightReport): P
       checks.error('source.writer', false, `cannot describe writer ${writerId}: ${reason(error)}`);
     }
   }
-  const readers = (cluster.DBClusterMembers ?? []).filter((m) => !m.IsClusterWriter).map((m) => m.DBInstanceIdentifier ?? '?');
-  checks.warn(
-    'source.readers',
-    readers.length === 0,
-    readers.length === 0
-      ? 'no reader instances'
-      : `${readers.length} reader instance${readers.length === 1 ? '' : 's'} (${readers.join(', ')}) not recreated: the new cluster gets a writer only, so after the switch its reader endpoint serves the writer until you add readers (add them to ${ctx.services.names.targetCluster} before approving the cutover to keep read capacity)`,
-  );
+  // The topology around the writer, and what happens to each part: preflight, plan and report list it.
+  if (rb.strategy === 'blue-green') {
+    checks.warn('source.topology', true, 'Blue/Green: AWS gives green the same readers; custom endpoints and Auto Scaling follow the switchover as AWS documents');
+  } else {
+    try {
+      const found = await discoverAurora(ctx.services.cloud, cluster, topologyNames(rb, ctx.runId));
+      const plan = describeTopology(found, id);
+      report.topology = { found, plan };
+      checks.warn('source.topology', true, `${found.readers.length} reader${found.readers.length === 1 ? '' : 's'} and ${found.customEndpoints.length} custom endpoint${found.customEndpoints.length === 1 ? '' : 's'} move with the cluster: ${plan.join('; ')}`);
+      if (found.autoScalingError) checks.warn('source.autoscaling', false, `Aurora Auto Scaling of ${id} cannot be read (${found.autoScalingError}): it is not registered again after the switch`);
+      const unmapped = found.customEndpoints.filter((e) => e.unmapped.length > 0);
+      if (unmapped.length > 0) checks.warn('source.custom_endpoints', false, `members without a counterpart on the new cluster are left out: ${unmapped.map((e) => `${e.name} (${e.unmapped.join(', ')})`).join('; ')}`);
+    } catch (error) {
+      checks.warn('source.topology', false, `cannot read the readers and custom endpoints of ${id}: ${reason(error)}; they would not be recreated`);
+    }
+  }
   report.source = {
     identifier: id,
     ...(cluster.DBClusterArn ? { arn: cluster.DBClusterArn } : {}),
@@ -473,7 +483,9 @@ export const preflight: Step<RekeyServices, PreflightReport> = {
         : [
             { kind: 'aws' as const, target: 'rds:DescribeDBClusters', summary: `source cluster ${rb.source.identifier}: state, engine, backups, key`, detail: `DBClusterIdentifier=${rb.source.identifier}` },
             { kind: 'aws' as const, target: 'rds:DescribeDBClusterParameters', summary: `${engine.parameters.map((p) => `${p.name} = ${p.accepted.join('|')}`).join(', ')} in the cluster parameter group` },
-            { kind: 'aws' as const, target: 'rds:DescribeDBInstances', summary: 'source writer instance class' },
+            { kind: 'aws' as const, target: 'rds:DescribeDBInstances', summary: 'source writer instance class; each reader\'s settings' },
+            { kind: 'aws' as const, target: 'rds:DescribeDBClusterEndpoints', summary: 'custom endpoints of the source cluster and their members' },
+            { kind: 'aws' as const, target: 'application-autoscaling:DescribeScalableTargets', summary: 'Aurora Auto Scaling of the readers and its policies' },
           ]),
       { kind: 'aws', target: 'kms:DescribeKey', summary: `new key ${rb.target.kmsKeyId}: Enabled, SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT, region ${rb.region}, not pending deletion` },
       { kind: 'aws', target: 'kms:ListAliases', summary: 'aliases of the new key' },
