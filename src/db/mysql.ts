@@ -18,6 +18,7 @@ import type {
   KeyRange,
   OpenSession,
   PrimaryKey,
+  RowHashSpec,
   RowsDigest,
   SequenceState,
   SlotInfo,
@@ -930,11 +931,12 @@ class MysqlSnapshotReader implements SnapshotReader {
     return rows.map((r) => columns.map((_, i) => String(r[`k${i}`])));
   }
 
-  async digest(table: TableRef, hash: boolean, range?: { key: string[]; range: KeyRange }): Promise<RowsDigest> {
+  /** MySQL has one row hash (the row text's): the spec a caller passes is read as `true`. */
+  async digest(table: TableRef, hash: boolean | RowHashSpec, range?: { key: string[]; range: KeyRange }): Promise<RowsDigest> {
     const where = range ? keyRangePredicate(range.key, range.range, 'mysql') : { sql: 'TRUE', params: [] };
-    const sum = hash ? `SUM(${rowHashSql(await this.columnsOf(table))})` : 'NULL';
+    const sum = hash !== false ? `SUM(${rowHashSql(await this.columnsOf(table))})` : 'NULL';
     const [row] = await this.rows<{ n: string; s: string | null }>(`SELECT COUNT(*) AS n, ${sum} AS s FROM ${quoteTable(table, 'mysql')} WHERE ${where.sql}`, where.params);
-    return { rows: Number(row?.n ?? 0), ...(hash ? { sum: row?.s ?? '0' } : {}) };
+    return { rows: Number(row?.n ?? 0), ...(hash !== false ? { sum: row?.s ?? '0' } : {}) };
   }
 
   async rowHashes(table: TableRef, key: string[], range: KeyRange, limit: number): Promise<Map<string, string>> {

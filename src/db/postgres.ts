@@ -8,6 +8,7 @@ import type {
   Check,
   KeyRange,
   PrimaryKey,
+  RowHashSpec,
   RowsDigest,
   SnapshotReader,
   ColumnConcern,
@@ -755,6 +756,31 @@ class PostgresAdapter implements DbAdapter {
 
 const PG_INTEGER_TYPES = new Set(['smallint', 'integer', 'bigint']);
 
+/**
+ * Built-in types (by OID, fixed across versions) whose own extended hash is equal exactly when their text under
+ * poolConfig's settings is: integers, boolean, bytes, uuid, dates and timestamps (the stored instant; the text is
+ * fixed by TimeZone/DateStyle), text and varchar hashed byte by byte (COLLATE "C"), numeric only with a declared
+ * scale (its hash ignores display scale). Everything else (float's -0, interval's 24 h = 1 day, json, enums by OID,
+ * arrays, domains, ...) is hashed by its text.
+ */
+const PG_TYPED_HASH = new Map<number, 'plain' | 'bytes' | 'scaled'>([
+  [16, 'plain'], [17, 'plain'], [20, 'plain'], [21, 'plain'], [23, 'plain'], [26, 'plain'], [2950, 'plain'],
+  [1082, 'plain'], [1114, 'plain'], [1184, 'plain'],
+  [25, 'bytes'], [1043, 'bytes'],
+  [1700, 'scaled'],
+]);
+
+/** The row hash of a spec: hash_record_extended over the columns, typed ones as they are, the rest as text. */
+function pgRowHashSql(spec: RowHashSpec | undefined): string {
+  if (!spec) return 'hashtextextended(t::text, 0)';
+  const cols = spec.columns.map((c) => {
+    const col = `t.${quoteIdent(c.name, 'postgres')}`;
+    if (c.hash === 'text') return `(${col})::text COLLATE "C"`;
+    return c.type === 'text' || c.type.startsWith('character varying') ? `${col} COLLATE "C"` : col;
+  });
+  return `hash_record_extended(ROW(${cols.join(', ')}), 0)`;
+}
+
 /** A dedicated connection holding one REPEATABLE READ transaction (see SnapshotReader). */
 class PgSnapshotReader implements SnapshotReader {
   constructor(private readonly client: pg.Client) {}
@@ -798,21 +824,42 @@ class PgSnapshotReader implements SnapshotReader {
     return rows.map((r) => r.k);
   }
 
-  async digest(table: TableRef, hash: boolean, range?: { key: string[]; range: KeyRange }): Promise<RowsDigest> {
+  async hashSpec(table: TableRef): Promise<RowHashSpec | undefined> {
+    const cols = await this.rows<{ name: string; oid: number; typmod: number; type: string; ok: boolean }>(
+      `SELECT a.attname AS name, a.atttypid::int4 AS oid, a.atttypmod AS typmod, format_type(a.atttypid, a.atttypmod) AS type,
+         to_regprocedure('pg_catalog.hash_record_extended(record, bigint)') IS NOT NULL AS ok
+       FROM pg_attribute a
+       WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped
+       ORDER BY a.attnum`,
+      [quoteTable(table, 'postgres')],
+    );
+    // hash_record_extended arrived in PostgreSQL 14.
+    if (cols.length === 0 || !cols[0]?.ok) return undefined;
+    return {
+      columns: cols.map((c) => {
+        const kind = PG_TYPED_HASH.get(c.oid);
+        const typed = kind !== undefined && (kind !== 'scaled' || c.typmod >= 0);
+        return { name: c.name, type: c.type, hash: typed ? 'typed' : 'text' };
+      }),
+    };
+  }
+
+  async digest(table: TableRef, hash: boolean | RowHashSpec, range?: { key: string[]; range: KeyRange }): Promise<RowsDigest> {
     const where = range ? keyRangePredicate(range.key, range.range, 'postgres') : { sql: 'TRUE', params: [] };
+    const sum = hash === false ? 'NULL' : `coalesce(sum(${pgRowHashSql(hash === true ? undefined : hash)}), 0)::text`;
     const [row] = await this.rows<{ n: string; s: string | null }>(
-      `SELECT count(*)::text AS n, ${hash ? 'coalesce(sum(hashtextextended(t::text, 0)), 0)::text' : 'NULL'} AS s
+      `SELECT count(*)::text AS n, ${sum} AS s
        FROM ${quoteTable(table, 'postgres')} AS t WHERE ${where.sql}`,
       where.params,
     );
-    return { rows: Number(row?.n ?? 0), ...(hash && row?.s != null ? { sum: row.s } : {}) };
+    return { rows: Number(row?.n ?? 0), ...(hash !== false && row?.s != null ? { sum: row.s } : {}) };
   }
 
-  async rowHashes(table: TableRef, key: string[], range: KeyRange, limit: number): Promise<Map<string, string>> {
+  async rowHashes(table: TableRef, key: string[], range: KeyRange, limit: number, spec?: RowHashSpec): Promise<Map<string, string>> {
     const cols = key.map((c) => quoteIdent(c, 'postgres'));
     const where = keyRangePredicate(key, range, 'postgres');
     const rows = await this.rows<{ k: string; h: string }>(
-      `SELECT json_build_array(${cols.join(', ')})::text AS k, hashtextextended(t::text, 0)::text AS h
+      `SELECT json_build_array(${cols.join(', ')})::text AS k, ${pgRowHashSql(spec)}::text AS h
        FROM ${quoteTable(table, 'postgres')} AS t WHERE ${where.sql} ORDER BY ${cols.join(', ')} LIMIT ${Math.max(1, Math.floor(limit))}`,
       where.params,
     );

@@ -151,6 +151,16 @@ export interface RowsDigest {
   sum?: string;
 }
 
+/**
+ * How a reader hashes rows, decided once per table from both sides' catalogs (SnapshotReader.hashSpec): each column
+ * by its type's own hash (`typed`: only types whose hash is equal exactly when their text is equal) or by its text
+ * (`text`), the column hashes mixed per row. Cheaper than the row text: no output function per column.
+ */
+export interface RowHashSpec {
+  /** Every column in table order; `type` as the catalog names it (a type that differs between sides differs here). */
+  columns: { name: string; type: string; hash: 'typed' | 'text' }[];
+}
+
 /** A table's primary key, as the chunker needs it. */
 export interface PrimaryKey {
   columns: string[];
@@ -170,10 +180,18 @@ export interface SnapshotReader {
   keyExtent(table: TableRef, column: string): Promise<{ min: string; max: string } | undefined>;
   /** Key values of every `every`-th row in key order: range boundaries for keys that are not one integer. */
   keySplits(table: TableRef, columns: string[], every: number): Promise<string[][]>;
-  /** Count (and with `hash`, the row-text hash sum) of the rows of a key range, or of the whole table. */
-  digest(table: TableRef, hash: boolean, range?: { key: string[]; range: KeyRange }): Promise<RowsDigest>;
-  /** Row-text hash per key (key as a JSON array text) of a key range, at most `limit` rows in key order. */
-  rowHashes(table: TableRef, key: string[], range: KeyRange, limit: number): Promise<Map<string, string>>;
+  /**
+   * The cheaper row hash this reader can compute for a table (see RowHashSpec), or undefined when only the row text
+   * is portable (an engine or server version without one). Used only when both sides return the same spec.
+   */
+  hashSpec?(table: TableRef): Promise<RowHashSpec | undefined>;
+  /**
+   * Count (and with `hash`, the hash sum) of the rows of a key range, or of the whole table. `hash` true hashes the
+   * row text; a RowHashSpec hashes as it says (both sides must be given the same).
+   */
+  digest(table: TableRef, hash: boolean | RowHashSpec, range?: { key: string[]; range: KeyRange }): Promise<RowsDigest>;
+  /** Row hash per key (key as a JSON array text) of a key range, at most `limit` rows in key order (row text unless `spec`). */
+  rowHashes(table: TableRef, key: string[], range: KeyRange, limit: number, spec?: RowHashSpec): Promise<Map<string, string>>;
   close(): Promise<void>;
 }
 

@@ -50,6 +50,8 @@ export interface PointTableComparison extends TableComparison {
   ranges: number;
   /** No primary key: compared as a whole. */
   keyless?: boolean;
+  /** How checksummed rows were hashed: each column by its type's hash (both sides agreed on every column), or the row text. */
+  hashing?: 'typed' | 'row-text';
   differences: RangeDifference[];
 }
 
@@ -67,6 +69,8 @@ export interface ConsistentValidationOutput extends ValidationOutput {
   windowMs: number;
   /** Sentinel wait inside that window. */
   drainMs: number;
+  /** After the compare, unfenced: how long a new sentinel took to reach the target (absent if it did not in time). */
+  caughtUpMs?: number;
   /** Rows read on the source snapshot, and how fast both sides were compared. */
   rows: number;
   rowsPerSecond: number;

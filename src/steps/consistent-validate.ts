@@ -3,13 +3,15 @@
 // reader of the source and of the target at that point; the fence is lifted at once. Row counts and row-text
 // checksums are then compared on the two snapshots, by primary-key range over `validation.concurrency`
 // connections per side, while writes and CDC go on. Any difference fails the step: the cutover is not offered.
+import { randomBytes } from 'node:crypto';
 import { DescribeTableStatisticsCommand } from '@aws-sdk/client-database-migration-service';
 import type { TableStatistics } from '@aws-sdk/client-database-migration-service';
 import { call } from '../aws/errors.js';
+import { poll } from '../aws/poll.js';
 import { findTask } from '../aws/dms.js';
 import { tableName } from '../db/sql.js';
 import { tableSelection } from '../runbook/schema.js';
-import type { DbAdapter, FenceState, KeyRange, RowsDigest, SnapshotReader, TableRef } from '../db/types.js';
+import type { DbAdapter, FenceState, KeyRange, RowHashSpec, RowsDigest, SnapshotReader, TableRef } from '../db/types.js';
 import { crashPoint } from '../engine/crash.js';
 import { InterruptedError, StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
@@ -127,22 +129,41 @@ export interface TablePlan {
   table: TableRef;
   name: string;
   hash: boolean;
+  /** Rows the statistics expect (sizes the compare's jobs); 0 or absent when unknown. */
+  estimatedRows?: number;
+  /** The typed row hash both sides compute alike (hash is true); absent: the row text is hashed. */
+  rowHash?: RowHashSpec;
   key?: string[];
   ranges: KeyRange[];
 }
 
-/** Cuts a table into primary-key ranges (whole table without a key). Runs on a source reader before the fence. */
-export async function planTable(reader: SnapshotReader, table: TableRef, hash: boolean, chunkRows: number, estimatedRows: number): Promise<TablePlan> {
+/**
+ * The typed row hash for a table when both readers offer one and it is the same column for column (names, types,
+ * how each is hashed); otherwise undefined and the portable row-text hash is used.
+ */
+export async function commonHashSpec(source: SnapshotReader, target: SnapshotReader, table: TableRef): Promise<RowHashSpec | undefined> {
+  if (!source.hashSpec || !target.hashSpec) return undefined;
+  const [a, b] = await Promise.all([source.hashSpec(table), target.hashSpec(table)]);
+  return a && b && JSON.stringify(a) === JSON.stringify(b) ? a : undefined;
+}
+
+/**
+ * Cuts a table into primary-key ranges (whole table without a key). Runs on a source reader before the fence;
+ * with `target` (a reader of the other side) a checksummed table gets the typed row hash when both sides agree on it.
+ */
+export async function planTable(reader: SnapshotReader, table: TableRef, hash: boolean, chunkRows: number, estimatedRows: number, target?: SnapshotReader): Promise<TablePlan> {
   const name = tableName(table);
+  const rowHash = hash && target ? await commonHashSpec(reader, target, table) : undefined;
+  const base = { table, name, hash, ...(rowHash ? { rowHash } : {}), ...(Number.isFinite(estimatedRows) && estimatedRows > 0 ? { estimatedRows } : {}) };
   const pk = await reader.primaryKey(table);
-  if (!pk) return { table, name, hash, ranges: [{}] };
+  if (!pk) return { ...base, ranges: [{}] };
   if (pk.integer) {
     const extent = await reader.keyExtent(table, pk.columns[0] as string);
-    if (!extent) return { table, name, hash, key: pk.columns, ranges: [{}] };
-    return { table, name, hash, key: pk.columns, ranges: integerRanges(BigInt(extent.min), BigInt(extent.max), chunkRows) };
+    if (!extent) return { ...base, key: pk.columns, ranges: [{}] };
+    return { ...base, key: pk.columns, ranges: integerRanges(BigInt(extent.min), BigInt(extent.max), chunkRows) };
   }
-  if (estimatedRows <= chunkRows) return { table, name, hash, key: pk.columns, ranges: [{}] };
-  return { table, name, hash, key: pk.columns, ranges: rangesFromBounds(await reader.keySplits(table, pk.columns, chunkRows)) };
+  if (estimatedRows <= chunkRows) return { ...base, key: pk.columns, ranges: [{}] };
+  return { ...base, key: pk.columns, ranges: rangesFromBounds(await reader.keySplits(table, pk.columns, chunkRows)) };
 }
 
 /** Keys that differ between two row-hash maps, each with what is wrong. */
@@ -180,36 +201,123 @@ export interface RangeDigest {
   range: KeyRange;
 }
 
+/** One job of the compare: ranges first..last of a plan, read as one range (they are consecutive). */
+export interface DigestJob {
+  plan: TablePlan;
+  first: number;
+  last: number;
+  /** Rows expected, for the order of the queue. */
+  size: number;
+}
+
 /**
- * Digests every range of every plan on both sides, one job per reader pair at a time (the pairs share the work
- * queue, so one big table is spread over all of them). `progress` hears the running totals after each range.
+ * The compare's jobs, largest first. A table is read in as few passes as keep the pairs busy: whole, unless it
+ * holds more than a pair's fair share of all rows, then in that many segments of consecutive ranges. One pass
+ * over a table scans it once (the server may parallelise it); a segment that differs is then read range by range
+ * (digestRanges), so differences are still reported per range of about `chunkRows`.
+ */
+export function digestJobs(plans: readonly TablePlan[], pairs: number, chunkRows: number): DigestJob[] {
+  const rowsOf = (p: TablePlan) => p.estimatedRows ?? (p.key ? p.ranges.length : 1) * chunkRows;
+  const total = plans.reduce((n, p) => n + rowsOf(p), 0);
+  const share = Math.max(chunkRows, Math.ceil(total / Math.max(1, pairs)));
+  const jobs: DigestJob[] = [];
+  for (const plan of plans) {
+    const rows = rowsOf(plan);
+    const n = plan.ranges.length;
+    const segments = Math.min(n, Math.max(1, Math.ceil(rows / share)));
+    for (let s = 0; s < segments; s++) {
+      const first = Math.floor((s * n) / segments);
+      const last = Math.floor(((s + 1) * n) / segments) - 1;
+      jobs.push({ plan, first, last, size: ((last - first + 1) * rows) / n });
+    }
+  }
+  // Stable: equal sizes keep the plans' order.
+  return jobs.map((j, i) => ({ j, i })).sort((a, b) => b.j.size - a.j.size || a.i - b.i).map(({ j }) => j);
+}
+
+/** Ranges first..last of a plan as one range (they are consecutive). */
+function spanOf(plan: TablePlan, first: number, last: number): KeyRange {
+  const from = plan.ranges[first]?.from;
+  const to = plan.ranges[last]?.to;
+  return { ...(from ? { from } : {}), ...(to ? { to } : {}) };
+}
+
+/** Whether two sides' digests of the same rows disagree. */
+function differs(plan: TablePlan, d: { source: RowsDigest; target: RowsDigest }): boolean {
+  return d.source.rows !== d.target.rows || (plan.hash && d.source.sum !== d.target.sum);
+}
+
+/**
+ * Digests every plan on both sides, one job per reader pair at a time (the pairs share the work queue, so a big
+ * table's segments spread over all of them). A segment that differs is read again range by range on the same
+ * snapshots, so the result lists, per plan and in key order, one digest per segment that matched and one per
+ * range of a segment that did not. `progress` hears the running totals (rows, planned ranges) after each job.
  */
 export async function digestRanges(
   pairs: readonly { source: SnapshotReader; target: SnapshotReader }[],
   plans: readonly TablePlan[],
-  progress?: (rowsDone: number, jobsDone: number) => void,
+  progress?: (rowsDone: number, rangesDone: number) => void,
+  chunkRows = 100_000,
 ): Promise<Map<TablePlan, RangeDigest[]>> {
-  const jobs = plans.flatMap((plan) => plan.ranges.map((range) => ({ plan, range })));
-  const digests = new Map<TablePlan, RangeDigest[]>();
+  const jobs = digestJobs(plans, pairs.length, chunkRows);
+  const found = new Map<TablePlan, { at: number; digest: RangeDigest }[]>();
   let next = 0;
   let rowsDone = 0;
-  let jobsDone = 0;
+  let rangesDone = 0;
+  const both = async (pair: (typeof pairs)[number], plan: TablePlan, range: KeyRange): Promise<RangeDigest> => {
+    const hash = plan.rowHash ?? plan.hash;
+    const on = plan.key ? { key: plan.key, range } : undefined;
+    const [source, target] = await Promise.all([pair.source.digest(plan.table, hash, on), pair.target.digest(plan.table, hash, on)]);
+    return { source, target, range };
+  };
   await Promise.all(
     pairs.map(async (pair) => {
       while (next < jobs.length) {
-        const job = jobs[next++] as (typeof jobs)[number];
-        const on = job.plan.key ? { key: job.plan.key, range: job.range } : undefined;
-        const [source, target] = await Promise.all([pair.source.digest(job.plan.table, job.plan.hash, on), pair.target.digest(job.plan.table, job.plan.hash, on)]);
-        const list = digests.get(job.plan) ?? [];
-        list.push({ source, target, range: job.range });
-        digests.set(job.plan, list);
-        rowsDone += source.rows;
-        jobsDone++;
-        progress?.(rowsDone, jobsDone);
+        const { plan, first, last } = jobs[next++] as DigestJob;
+        const whole = await both(pair, plan, spanOf(plan, first, last));
+        const list = found.get(plan) ?? [];
+        found.set(plan, list);
+        if (first === last || !differs(plan, whole)) list.push({ at: first, digest: whole });
+        else for (let i = first; i <= last; i++) list.push({ at: i, digest: await both(pair, plan, plan.ranges[i] as KeyRange) });
+        rowsDone += whole.source.rows;
+        rangesDone += last - first + 1;
+        progress?.(rowsDone, rangesDone);
       }
     }),
   );
-  return digests;
+  return new Map([...found].map(([plan, list]) => [plan, list.sort((a, b) => a.at - b.at).map((x) => x.digest)]));
+}
+
+/**
+ * After the compare, unfenced: a sentinel written now must reach the target. The compare kept both servers busy
+ * and CDC may have fallen behind meanwhile (the more rows, the further); once the sentinel is there, the cutover's
+ * fenced drain waits only for the changes made since, not for a backlog that grows with the data. Returns how long
+ * it took, or undefined (a warning, not a failure: catch-up and the drain still decide) when it did not arrive
+ * within cutover.drainTimeoutSeconds.
+ */
+async function catchUpAfterCompare(ctx: Ctx, src: DbAdapter, tgt: DbAdapter): Promise<number | undefined> {
+  const { runbook: rb, clock, timing } = ctx.services;
+  const token = `${ctx.runId}-${ctx.attempt}-cv-${clock.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+  const started = clock.now();
+  const delay = timing.fencedPollMs ?? Math.min(timing.pollMs, 250);
+  try {
+    await src.writeSentinel(rb.cutover.sentinelTable, token);
+    await poll({
+      what: `sentinel ${token} on the target after the compare`,
+      observe: () => tgt.hasSentinel(rb.cutover.sentinelTable, token),
+      classify: (seen) => (seen ? { state: 'success' } : { state: 'retry', note: 'not arrived yet' }),
+      clock,
+      signal: ctx.signal,
+      minDelayMs: delay,
+      maxDelayMs: delay,
+      timeoutMs: rb.cutover.drainTimeoutSeconds * 1000,
+    });
+  } catch (error) {
+    if (error instanceof InterruptedError) throw error;
+    ctx.report.log('warn', `CDC did not catch up within ${rb.cutover.drainTimeoutSeconds} s after the compare: ${error instanceof Error ? error.message : String(error)}`);
+    return undefined;
+  }
+  return clock.now() - started;
 }
 
 /**
@@ -245,6 +353,7 @@ export function consistentValidateStep(): Step<RekeyServices, ConsistentValidati
           detail: 'any difference fails this step: the cutover is not offered',
         },
         { kind: 'aws', target: 'dms:DescribeTableStatistics', summary: 'the task\'s per-table statistics at the point (the cutover checks what was applied since)' },
+        { kind: 'wait', target: 'target', summary: `a sentinel written after the compare (unfenced) reaches the target, so the cutover's drain waits only for the last changes (at most ${rb.cutover.drainTimeoutSeconds} s)` },
       ];
     },
     async run(ctx) {
@@ -264,11 +373,14 @@ export function consistentValidateStep(): Step<RekeyServices, ConsistentValidati
         const opened = await Promise.all(Array.from({ length: workers }, async () => Promise.all([src.snapshotReader(), tgt.snapshotReader()])));
         for (const [s, t] of opened) readers.push(s, t);
         const pairs = opened.map(([source, target]) => ({ source, target }));
-        const planner = pairs[0]?.source as SnapshotReader;
+        const planner = pairs[0] as (typeof pairs)[number];
         const plans: TablePlan[] = [];
-        for (const t of tables) plans.push(await planTable(planner, t, wantsChecksum(ctx, tableName(t)), v.chunkRows, sizes.get(tableName(t)) ?? 0));
+        for (const t of tables) plans.push(await planTable(planner.source, t, wantsChecksum(ctx, tableName(t)), v.chunkRows, sizes.get(tableName(t)) ?? 0, planner.target));
         const keyless = plans.filter((p) => !p.key).map((p) => p.name);
         for (const name of keyless) ctx.report.log('info', `${name} has no primary key: compared as a whole table, not by range`);
+        const hashed = plans.filter((p) => p.hash);
+        const typed = hashed.filter((p) => p.rowHash);
+        if (hashed.length > 0) ctx.report.log('info', `row checksums: ${typed.length} of ${hashed.length} tables hashed column by column by type (both sides agree on every column), ${hashed.length - typed.length} by row text`);
         checkAborted(ctx);
 
         // The consistent point: fence, drain, snapshots on every connection, unfence.
@@ -297,13 +409,13 @@ export function consistentValidateStep(): Step<RekeyServices, ConsistentValidati
         const totalRows = Math.max(1, plans.reduce((n, p) => n + (sizes.get(p.name) ?? 0), 0));
         const jobCount = plans.reduce((n, p) => n + p.ranges.length, 0);
         const compareStarted = clock.now();
-        const digests = await digestRanges(pairs, plans, (rowsDone, jobsDone) => {
+        const digests = await digestRanges(pairs, plans, (rowsDone, rangesDone) => {
           checkAborted(ctx);
           const elapsed = (clock.now() - compareStarted) / 1000;
-          const share = Math.min(0.99, Math.max(rowsDone / totalRows, jobsDone / jobCount));
+          const share = Math.min(0.99, Math.max(rowsDone / totalRows, rangesDone / jobCount));
           const eta = share > 0 ? Math.round((elapsed / share) * (1 - share)) : undefined;
-          ctx.report.progress(`consistent-point validation: ${jobsDone}/${jobCount} ranges, ${rowsDone} rows`, Math.round(share * 100), eta);
-        });
+          ctx.report.progress(`consistent-point validation: ${rangesDone}/${jobCount} ranges, ${rowsDone} rows`, Math.round(share * 100), eta);
+        }, v.chunkRows);
 
         const results: PointTableComparison[] = [];
         let sampled = 0;
@@ -319,7 +431,7 @@ export function consistentValidateStep(): Step<RekeyServices, ConsistentValidati
             if (plan.key && sampled < SAMPLED_RANGES && Math.max(d.source.rows, d.target.rows) <= SAMPLE_ROW_LIMIT) {
               sampled++;
               const reader = pairs[0] as (typeof pairs)[number];
-              const [s, t] = await Promise.all([reader.source.rowHashes(plan.table, plan.key, d.range, SAMPLE_ROW_LIMIT), reader.target.rowHashes(plan.table, plan.key, d.range, SAMPLE_ROW_LIMIT)]);
+              const [s, t] = await Promise.all([reader.source.rowHashes(plan.table, plan.key, d.range, SAMPLE_ROW_LIMIT, plan.rowHash), reader.target.rowHashes(plan.table, plan.key, d.range, SAMPLE_ROW_LIMIT, plan.rowHash)]);
               sampleKeys = differingKeys(s, t, SAMPLE_KEYS);
             }
             differences.push({
@@ -339,6 +451,7 @@ export function consistentValidateStep(): Step<RekeyServices, ConsistentValidati
             matches: differences.length === 0,
             ranges: plan.ranges.length,
             ...(plan.key ? {} : { keyless: true }),
+            ...(plan.hash ? { hashing: plan.rowHash ? ('typed' as const) : ('row-text' as const) } : {}),
             differences,
           });
         }
@@ -379,6 +492,11 @@ export function consistentValidateStep(): Step<RekeyServices, ConsistentValidati
               'the target does not hold what the source held at the same point: find out why (apply errors in the DMS task log, writes to the target), then `rekey rollback` and start again',
             ],
           );
+        }
+        const caughtUp = await catchUpAfterCompare(ctx, src, tgt);
+        if (caughtUp !== undefined) {
+          out.caughtUpMs = caughtUp;
+          ctx.report.metric('consistent-point.catch-up.ms', caughtUp, 'ms');
         }
         return out;
       } finally {

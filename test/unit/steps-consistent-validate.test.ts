@@ -5,7 +5,8 @@ import { ModifyDBClusterCommand } from '@aws-sdk/client-rds';
 import { makeSafe } from '../../src/engine/compensation.js';
 import { StepError } from '../../src/engine/types.js';
 import { buildFlow } from '../../src/flows/index.js';
-import { describeRange, differingKeys, integerRanges, rangesFromBounds } from '../../src/steps/consistent-validate.js';
+import { describeRange, differingKeys, digestJobs, digestRanges, integerRanges, planTable, rangesFromBounds } from '../../src/steps/consistent-validate.js';
+import type { SnapshotReader, TableRef } from '../../src/db/types.js';
 import type { ConsistentValidationOutput } from '../../src/steps/consistent-validate.js';
 import { runPreflight } from '../../src/steps/preflight.js';
 import { dmsMock, inputs, rdsMock, runUntil, step, testRunbook, World } from './steps-world.js';
@@ -42,6 +43,75 @@ describe('key ranges', () => {
   });
 });
 
+describe('the compare\'s jobs', () => {
+  const plan = (name: string, ranges: number, estimatedRows: number | undefined, key = true) => ({
+    table: { schema: 'public', name },
+    name: `public.${name}`,
+    hash: true,
+    ...(estimatedRows !== undefined ? { estimatedRows } : {}),
+    ...(key ? { key: ['id'] } : {}),
+    ranges: key ? integerRanges(1n, BigInt(ranges * 1000), 1000) : [{}],
+  });
+
+  test('a table is read in one pass unless it holds more than a pair\'s share; the largest jobs go first', () => {
+    const big = plan('big', 10, 1_000_000);
+    const small = plan('small', 1, 10_000);
+    const bag = plan('bag', 1, 300_000, false);
+    const jobs = digestJobs([small, big, bag], 2, 1000);
+    // 1.31M rows over 2 pairs: a share of 655k, so big (1M) is read in 2 passes of 5 ranges each.
+    expect(jobs.map((j) => [j.plan.name, j.first, j.last, j.size])).toEqual([
+      ['public.big', 0, 4, 500_000],
+      ['public.big', 5, 9, 500_000],
+      ['public.bag', 0, 0, 300_000],
+      ['public.small', 0, 0, 10_000],
+    ]);
+    // One pair: every table whole. Without statistics, ranges x chunkRows stand in for the rows.
+    expect(digestJobs([small, big, bag], 1, 1000).map((j) => [j.plan.name, j.first, j.last])).toEqual([
+      ['public.big', 0, 9],
+      ['public.bag', 0, 0],
+      ['public.small', 0, 0],
+    ]);
+    expect(digestJobs([plan('a', 4, undefined), plan('b', 2, undefined)], 2, 1000).map((j) => [j.plan.name, j.first, j.last, j.size])).toEqual([
+      ['public.a', 0, 1, 2000],
+      ['public.a', 2, 3, 2000],
+      ['public.b', 0, 1, 2000],
+    ]);
+  });
+
+  test('a segment that matches is one read per side; one that differs is read again range by range, on the same snapshots', async () => {
+    const reads: string[] = [];
+    const counted = (side: 'source' | 'target'): SnapshotReader => {
+      const r = world.snapshotReader(side);
+      return { ...r, digest: (t: TableRef, hash, on) => (reads.push(`${side} ${on ? describeRange(on.key, on.range) : 'whole'}`), r.digest(t, hash, on)) };
+    };
+    const pairs = [{ source: counted('source'), target: counted('target') }, { source: counted('source'), target: counted('target') }];
+    await Promise.all(pairs.flatMap((p) => [p.source.begin(), p.target.begin()]));
+    const orders = { schema: 'public', name: 'orders' };
+    const p = await planTable(pairs[0]!.source, orders, true, 1000, 5000, pairs[0]!.target);
+    expect(p.ranges).toHaveLength(5);
+    // After the snapshots began: not seen.
+    world.corrupt.target.add('public.orders:4500');
+    const clean = await digestRanges(pairs, [p], undefined, 1000);
+    expect(reads.filter((r) => r.startsWith('source')).sort()).toEqual(['source id < 2001', 'source id >= 2001']);
+    expect(clean.get(p)!.map((d) => d.range)).toEqual([{ to: ['2001'] }, { from: ['2001'] }]);
+
+    reads.length = 0;
+    const later = [{ source: counted('source'), target: counted('target') }, { source: counted('source'), target: counted('target') }];
+    await Promise.all(later.flatMap((x) => [x.source.begin(), x.target.begin()]));
+    const progress: number[] = [];
+    const digests = (await digestRanges(later, [p], (_rows, ranges) => progress.push(ranges), 1000)).get(p)!;
+    // The second segment differs: its three ranges are read again one by one; the differing one is named.
+    expect(reads.filter((r) => r.startsWith('target')).sort()).toEqual(['target id < 2001', 'target id >= 2001', 'target id >= 4001', 'target id in [2001, 3001)', 'target id in [3001, 4001)']);
+    expect(digests.map((d) => [describeRange(['id'], d.range), d.source.rows, d.source.sum === d.target.sum])).toEqual([
+      ['id < 2001', 2000, true],
+      ['id in [2001, 3001)', 1000, true],
+      ['id in [3001, 4001)', 1000, true],
+      ['id >= 4001', 1000, false],
+    ]);
+    expect(progress.sort()).toEqual([2, 5]);
+  });
+});
+
 describe('consistent-validate', () => {
   test('fences briefly, opens snapshots on both sides at the drained point, unfences, then compares by range', async () => {
     const flow = buildFlow(world.runbook);
@@ -50,12 +120,16 @@ describe('consistent-validate', () => {
     const out = (await step(flow, 'consistent-validate').run(ctx)) as ConsistentValidationOutput;
     // Two connections per side, each in its own snapshot transaction.
     expect(world.snapshotsBegun).toEqual({ source: 2, target: 2 });
-    // Fenced, drained, unfenced: the writer roles can log in again.
+    // Fenced, drained, unfenced: the writer roles can log in again. After the compare, unfenced, one more sentinel
+    // must reach the target (CDC caught up again), so the cutover's drain finds no backlog.
     expect(world.timeline.filter((e) => /^source:(fence|unfence|writeSentinel)/.test(e)).map((e) => e.replace(/writeSentinel .*/, 'writeSentinel'))).toEqual([
       'source:fence app,reporting',
       'source:writeSentinel',
       'source:unfence app,reporting',
+      'source:writeSentinel',
     ]);
+    expect(out.caughtUpMs).toEqual(expect.any(Number));
+    expect(world.events.some((e) => /^metric consistent-point\.catch-up\.ms=\d+$/.test(e))).toBe(true);
     expect(world.roles.get('app')).toBe(true);
     expect(out).toMatchObject({ tables: 2, mismatched: 0, rows: 5040, keyless: ['public.items'], applyExceptions: 0, applied: { 'public.orders': { applied: 10 } } });
     expect(out.results.find((r) => r.table === 'public.orders')).toMatchObject({ ranges: 5, sourceRows: 5000, targetRows: 5000, checksumMatch: true, matches: true });

@@ -2,6 +2,7 @@
 // position), restore (accounts as of the snapshot, the dump), CDC by native binlog replication, lag.
 import { spawn } from 'node:child_process';
 import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import mysql from 'mysql2/promise';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { installReplicationProcedures } from './rds-procedures.js';
@@ -144,6 +145,21 @@ export function dumpPosition(head: string): BinlogPosition | undefined {
   return m?.[1] !== undefined && m[2] !== undefined ? { file: m[1], position: Number(m[2]) } : undefined;
 }
 
+/**
+ * The first `bytes` of a file, read without blocking: the rehearsal's endpoint proxies and write load share this
+ * process, so reading a whole dump of millions of rows at once would stall every write for seconds.
+ */
+async function fileHead(path: string, bytes: number): Promise<string> {
+  const file = await open(path, 'r');
+  try {
+    const buffer = Buffer.alloc(bytes);
+    const { bytesRead } = await file.read(buffer, 0, bytes, 0);
+    return buffer.subarray(0, bytesRead).toString('utf8');
+  } finally {
+    await file.close();
+  }
+}
+
 /** Dump the database with its binlog position (consistent snapshot), and its accounts (0600 file: password hashes). */
 export async function takeMyDump(b: Backend, dumpFile: string, accountsFile: string): Promise<BinlogPosition> {
   const accounts = await withMy(myConfig(b, ''), readAccounts);
@@ -151,8 +167,7 @@ export async function takeMyDump(b: Backend, dumpFile: string, accountsFile: str
   await runMyTool('mariadb-dump', [
     '--single-transaction', '--master-data=2', '--routines', '--triggers', '--events', '--hex-blob', '--databases', b.database, `--result-file=${dumpFile}`,
   ], b);
-  const head = readFileSync(dumpFile, 'utf8').slice(0, 64 * 1024);
-  const pos = dumpPosition(head);
+  const pos = dumpPosition(await fileHead(dumpFile, 64 * 1024));
   if (!pos) throw new Error('mariadb-dump wrote no CHANGE MASTER position (is the binary log on?)');
   return pos;
 }
