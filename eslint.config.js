@@ -74,6 +74,14 @@ const runbookForbidden = [
 ];
 // Key-estate operations (inventory, attestation, cross-Region copy, IAM policy) work through the Cloud seam like steps.
 const estateForbidden = [noRehearsal('src/estate'), noPresent('src/estate'), ...above('src/estate')];
+// The topology readers (src/topology) work through the Cloud seam like src/aws, and open no database connection.
+const topologyForbidden = [
+  adapterModules[0],
+  { group: ['**/db/**', '**/steps/**', '**/flows/**'], message: 'src/topology reads the AWS topology through the Cloud seam (src/aws); steps combine it with the rest.' },
+  noRehearsal('src/topology'),
+  noPresent('src/topology'),
+  ...above('src/topology'),
+];
 const rehearsalForbidden = [noPresent('The rehearsal cloud'), ...above('The rehearsal cloud')];
 
 /** Which folder gets which list. */
@@ -89,6 +97,7 @@ const boundaries = [
   [['src/runbook/**/*.ts'], runbookForbidden],
   [['src/rehearsal/**/*.ts'], rehearsalForbidden],
   [['src/estate/**/*.ts'], estateForbidden],
+  [['src/topology/**/*.ts'], topologyForbidden],
 ];
 
 export default tseslint.config(

@@ -53,6 +53,9 @@ const FACT_LABELS: Readonly<Record<CutoverFactKey, string>> = {
   cdcStartedBeforeSnapshot: 'cdc started before snapshot',
   expectedOutageSeconds: 'expected outage (s)',
   outageEstimateFrom: 'outage estimated from',
+  readersOnNewCluster: 'readers on the new cluster',
+  customEndpointsReady: 'custom endpoints ready',
+  autoScalingAfterSwitch: 'auto scaling after the switch',
 };
 
 /** `tablesDifferingBeforeFence` -> `tables differing before fence`, `latencySeconds` -> `latency (s)`; other keys as they are. */

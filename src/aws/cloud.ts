@@ -1,5 +1,6 @@
 // The Cloud seam: steps talk to AWS only through SDK v3 clients' `send(command)`.
 // Real mode hands in the SDK clients; rehearsal mode hands in src/rehearsal's implementations.
+import type { ApplicationAutoScalingClient } from '@aws-sdk/client-application-auto-scaling';
 import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import type { DatabaseMigrationServiceClient } from '@aws-sdk/client-database-migration-service';
 import type { KMSClient } from '@aws-sdk/client-kms';
@@ -13,6 +14,8 @@ export interface Cloud {
   kms: Sender<KMSClient>;
   dms: Sender<DatabaseMigrationServiceClient>;
   cloudwatch: Sender<CloudWatchClient>;
+  /** Application Auto Scaling: Aurora Auto Scaling of readers (`rds:cluster:ReadReplicaCount`). */
+  autoscaling: Sender<ApplicationAutoScalingClient>;
   /** `aws` against real AWS, `rehearsal` against the local rehearsal cloud. */
   provider: 'aws' | 'rehearsal';
   region: string;

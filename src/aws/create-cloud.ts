@@ -1,4 +1,5 @@
 // Real mode: the SDK v3 clients with the default credential chain, adaptive retries.
+import { ApplicationAutoScalingClient } from '@aws-sdk/client-application-auto-scaling';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { DatabaseMigrationServiceClient } from '@aws-sdk/client-database-migration-service';
 import { KMSClient } from '@aws-sdk/client-kms';
@@ -30,6 +31,7 @@ export function createAwsCloud(options: AwsCloudOptions): Cloud {
     kms: new KMSClient(config),
     dms: new DatabaseMigrationServiceClient(config),
     cloudwatch: new CloudWatchClient(config),
+    autoscaling: new ApplicationAutoScalingClient(config),
     provider: 'aws',
     region: options.region,
     inRegion: (region: string) => createAwsCloud({ ...options, region }),

@@ -160,6 +160,12 @@ export type CutoverGateFacts = {
   tablesWithoutPrimaryKey?: number;
   sessionsOfRekeyLoginAtPreflight?: number;
   cdcStartedBeforeSnapshot?: string;
+  /** Aurora: the new cluster's readers available now of those recreated (`n/m: names`). */
+  readersOnNewCluster?: string;
+  /** Aurora: custom endpoints ready on the new cluster under pre-switch names (`name -> pre-switch name, ...`); their names move at the switch. */
+  customEndpointsReady?: string;
+  /** Aurora: Auto Scaling registered again after the switch (`cluster:<id> min-max, n policies`). */
+  autoScalingAfterSwitch?: string;
   /** strategy snapshot: writes refused from the fence (before the snapshot) until the switch, expected. */
   expectedOutageSeconds?: number;
   /** strategy snapshot: what the outage estimate rests on (history of this source's snapshots, or assumptions). */

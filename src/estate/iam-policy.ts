@@ -3,7 +3,7 @@
 // matched by its name with the run id replaced by `*`. Pure; `isAllowed` is the evaluator the coverage test uses.
 import { usesDms } from '../runbook/schema.js';
 import type { Runbook, SecretRef } from '../runbook/schema.js';
-import { resourceNames } from '../steps/names.js';
+import { resourceNames, topologyNames } from '../steps/names.js';
 import { profile } from '../steps/engine.js';
 
 /** One IAM policy statement. */
@@ -171,6 +171,25 @@ export function iamPolicy(runbook: Runbook, opts: IamPolicyOptions = {}): IamPol
         ...(clone ? [rds('cluster', src)] : snapshots), ...groups,
       ],
     });
+    if (!p.instance) {
+      // Aurora topology: readers `<new cluster>-r<n>`; custom endpoints keep the source's own names (not known offline)
+      // and get pre-switch names `<name>-rekey-<run id>`, so they are scoped to the resource type; Auto Scaling of the readers.
+      const readers = rds('db', `${wild(topologyNames(runbook, RUN_ID_PLACEHOLDER).reader(1)).replace(/1$/, '')}*`);
+      statements.push({ Sid: 'RdsReadTopology', Effect: 'Allow', Action: ['rds:DescribeDBClusterEndpoints', 'application-autoscaling:DescribeScalableTargets', 'application-autoscaling:DescribeScalingPolicies'], Resource: '*' });
+      statements.push({
+        Sid: 'RdsRecreateTheReaders', Effect: 'Allow', Action: ['rds:CreateDBInstance', 'rds:DeleteDBInstance', 'rds:AddTagsToResource'],
+        Resource: [readers, rds('cluster', wild(n.targetCluster)), rds('cluster', src), ...groups],
+      });
+      statements.push({
+        Sid: 'RdsMoveTheCustomEndpoints', Effect: 'Allow', Action: ['rds:CreateDBClusterEndpoint', 'rds:ModifyDBClusterEndpoint', 'rds:DeleteDBClusterEndpoint', 'rds:AddTagsToResource'],
+        Resource: [rds('cluster-endpoint', '*'), ...databases, rds('db', wild(n.targetWriter)), readers],
+      });
+      statements.push({
+        Sid: 'AuroraAutoScalingOfTheReaders', Effect: 'Allow', Action: ['application-autoscaling:RegisterScalableTarget', 'application-autoscaling:PutScalingPolicy'],
+        Resource: [`arn:aws:application-autoscaling:${region}:${account}:scalable-target/*`],
+      });
+      notes.push('Aurora topology: custom endpoint names are the source\'s own (read at run time), so the endpoint actions are scoped to cluster-endpoint:* in the account and Region; RegisterScalableTarget may need iam:CreateServiceLinkedRole for AWSServiceRoleForApplicationAutoScaling_RDSCluster when the account has none yet');
+    }
     statements.push({
       Sid: 'RdsRenameAndSettings', Effect: 'Allow', Action: [p.instance ? 'rds:ModifyDBInstance' : 'rds:ModifyDBCluster'],
       Resource: [...databases, ...groups],
@@ -307,7 +326,7 @@ export function commandResources(service: string, name: string, input: Record<st
       ...asArn(snapKind, str('SourceDBSnapshotIdentifier')), ...asArn(snapKind, str('TargetDBSnapshotIdentifier')),
       ...asArn(snapKind, str('SourceDBClusterSnapshotIdentifier')), ...asArn(snapKind, str('TargetDBClusterSnapshotIdentifier')),
       ...asArn(name === 'RestoreDBClusterFromSnapshot' ? 'cluster-snapshot' : 'snapshot', str('SnapshotIdentifier')),
-      ...asArn('cluster-pg', str('DBClusterParameterGroupName')), ...asArn('pg', str('DBParameterGroupName')),
+      ...asArn('cluster-pg', str('DBClusterParameterGroupName')), ...asArn('pg', str('DBParameterGroupName')), ...asArn('cluster-endpoint', str('DBClusterEndpointIdentifier')),
       ...asArn('subgrp', str('DBSubnetGroupName')), ...asArn('og', str('OptionGroupName')), ...(str('ResourceName') ? [str('ResourceName')!] : []),
     ];
   }
@@ -325,5 +344,7 @@ export function commandResources(service: string, name: string, input: Record<st
     return arns;
   }
   if (service === 'secretsmanager') return str('SecretId') ? [str('SecretId')!] : [];
+  // A scalable target's ARN carries an id AWS assigns: authorized on the resource type in the account and Region.
+  if (service === 'application-autoscaling') return /^Describe/.test(name) ? [] : [`arn:aws:application-autoscaling:${region}:${account}:scalable-target/*`];
   return [];
 }

@@ -2,6 +2,7 @@
 // key, copy-on-write, else full-copy when AWS refuses it) in place of snapshot + restore. The slot (PostgreSQL) is
 // made before the clone, so the clone's seed LSN is where the subscription starts; the rest is the native flow's.
 // `cdc: dms` runs the dms-cdc flow's CDC (a DMS task from the same position) instead.
+import { withAuroraTopology } from './topology.js';
 import { StepError } from '../engine/types.js';
 import type { Flow, Step } from '../engine/types.js';
 import type { Runbook } from '../runbook/schema.js';
@@ -30,7 +31,7 @@ export function buildCloneFlow(runbook: Runbook): Flow<RekeyServices> {
     throw new StepError(`strategy clone needs an Aurora cluster; ${runbook.source.engine} is an RDS DB instance (use native or snapshot)`, 'rejected');
   }
   if (runbook.cdc === 'dms') return dmsCloneFlow(runbook);
-  return nativeFlow(`clone/${runbook.source.engine}`, [cloneRestore]);
+  return nativeFlow(runbook, `clone/${runbook.source.engine}`, [cloneRestore]);
 }
 
 /** `cdc: dms`: the dms-cdc flow with the clone in place of snapshot + restore. */
@@ -58,7 +59,7 @@ function dmsCloneFlow(runbook: Runbook): Flow<RekeyServices> {
   ];
   return {
     id: `clone-dms/${runbook.source.engine}`,
-    steps,
+    steps: withAuroraTopology(runbook, steps),
     safety: { guard: 'fence', boundary: 'switch', rewindTo: { default: 'catch-up', ifSucceeded: { 'stop-task': 'start-cdc' } } },
   };
 }

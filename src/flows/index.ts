@@ -2,6 +2,7 @@
 // in which order, and (as data) how the engine makes the source safe after a failure. Rollback is the engine's,
 // from each step's undo. The steps are shared; instances add copy-snapshot (and, for MySQL/MariaDB,
 // replica-position); what differs lives in the database adapters and src/steps/engine.ts.
+import { withAuroraTopology } from './topology.js';
 import { StepError } from '../engine/types.js';
 import type { Flow, PlannedAction, Step, StepContext } from '../engine/types.js';
 import type { Runbook } from '../runbook/schema.js';
@@ -76,7 +77,7 @@ export function buildFlow(runbook: Runbook): Flow<RekeyServices> {
   ];
   return {
     id: `dms-cdc/${runbook.source.engine}`,
-    steps,
+    steps: withAuroraTopology(runbook, steps),
     // After a failure: unfence (the cutover's fence, or the consistent point's brief one) unless the switch happened
     // (or has begun); then everything from catch-up (from start-cdc once the task was stopped or was being stopped:
     // start-cdc resumes it) up to the switch runs again on resume.

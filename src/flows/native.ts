@@ -2,6 +2,7 @@
 // preflight, (replica-position,) snapshot, (copy-snapshot,) restore, capture-position, validate, the hooks, fence,
 // drain, final-validate, fix-sequences, switch, verify. Its own (src/steps/native.ts): prepare-source with
 // publications and a pgoutput slot, native-setup, catch-up from the engine's lag, stop-replication, cleanup.
+import { withAuroraTopology } from './topology.js';
 import type { Flow, Step } from '../engine/types.js';
 import type { Runbook } from '../runbook/schema.js';
 import { capturePosition } from '../steps/capture-position.js';
@@ -23,14 +24,14 @@ import { verify } from '../steps/verify.js';
 export function buildNativeFlow(runbook: Runbook): Flow<RekeyServices> {
   const p = profile(runbook);
   const seed = [...(p.instance && p.family === 'mysql' ? [replicaPosition] : []), snapshot, ...(p.instance ? [copySnapshot] : []), restore];
-  return nativeFlow(`native/${runbook.source.engine}`, seed);
+  return nativeFlow(runbook, `native/${runbook.source.engine}`, seed);
 }
 
 /**
  * The native flow with `seed` (the steps that make the new database under the new key, e.g. snapshot + restore)
  * between prepare-source and capture-position; strategy clone shares it with an Aurora clone as its seed.
  */
-export function nativeFlow(id: string, seed: Step<RekeyServices>[]): Flow<RekeyServices> {
+export function nativeFlow(runbook: Runbook, id: string, seed: Step<RekeyServices>[]): Flow<RekeyServices> {
   const steps: Step<RekeyServices>[] = [
     preflight,
     prepareSourceNative,
@@ -52,7 +53,7 @@ export function nativeFlow(id: string, seed: Step<RekeyServices>[]): Flow<RekeyS
   ];
   return {
     id,
-    steps,
+    steps: withAuroraTopology(runbook, steps),
     // After a failure: unfence unless the switch happened (or has begun); then everything from catch-up up to the
     // switch runs again (from native-setup, which enables replication again, once stop-replication ran).
     safety: { guard: 'fence', boundary: 'switch', rewindTo: { default: 'catch-up', ifSucceeded: { 'stop-replication': 'native-setup' } } },

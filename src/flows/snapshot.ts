@@ -3,6 +3,7 @@
 // state (the snapshot carried the fence), fix sequences, validate exactly at rest (counts and
 // checksums), switch, verify. Writes are refused from before the snapshot until the switch: never acknowledged and
 // then lost. Any failure before the switch lifts the fence (the fence's undo); the outage is estimated in preflight.
+import { withAuroraTopology } from './topology.js';
 import type { Flow, Step } from '../engine/types.js';
 import type { Runbook } from '../runbook/schema.js';
 import { profile } from '../steps/engine.js';
@@ -36,7 +37,7 @@ export function buildSnapshotFlow(runbook: Runbook): Flow<RekeyServices> {
   ];
   return {
     id: `snapshot/${runbook.source.engine}`,
-    steps,
+    steps: withAuroraTopology(runbook, steps),
     // A failure before the switch unfences; a resume fences again and takes the snapshot inside the new fence
     // (offlineSnapshot refuses a snapshot older than the fence).
     safety: { guard: 'fence', boundary: 'switch', rewindTo: { default: 'fence' } },

@@ -36,6 +36,11 @@ export interface Core {
   log: (msg: string) => void;
   /** Clock (epoch ms). */
   now: () => number;
+  /**
+   * The libpq password file the PostgreSQL servers read an adopted source's passwords from (see
+   * servers/passfile.ts); undefined when none is needed (the rehearsal's own servers, no password, MySQL).
+   */
+  passfile?: string;
   /** DMS endpoint passwords by endpoint ARN: memory only, never persisted. */
   passwords: Map<string, string>;
   /** Run work in the background; errors go to the log; close() waits for it. */
@@ -90,7 +95,7 @@ export async function ensureProxy(core: Core, identifier: string): Promise<numbe
 
 /** ARN helpers. */
 export const arn = {
-  rds: (core: Core, kind: 'cluster' | 'db' | 'cluster-snapshot' | 'snapshot' | 'cluster-pg' | 'pg' | 'subgrp', id: string): string => `arn:aws:rds:${core.region}:${core.account}:${kind}:${id}`,
+  rds: (core: Core, kind: 'cluster' | 'db' | 'cluster-endpoint' | 'cluster-snapshot' | 'snapshot' | 'cluster-pg' | 'pg' | 'subgrp', id: string): string => `arn:aws:rds:${core.region}:${core.account}:${kind}:${id}`,
   dms: (core: Core, kind: 'rep' | 'endpoint' | 'task', resourceId: string): string => `arn:aws:dms:${core.region}:${core.account}:${kind}:${resourceId}`,
 };
 

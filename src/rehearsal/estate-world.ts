@@ -1,6 +1,7 @@
 // Clouds of the key estate over a rehearsal registry: a second rehearsal Region (snapshot copies land there) for a
 // live world, and a read-only opening of a finished rehearsal's registry (no servers started) so `rekey inventory
 // --rehearsal RUN_ID` and `rekey attest` can look at what a `rekey rehearse --keep` left behind.
+import { autoscalingSend } from './aws/autoscaling.js';
 import { join } from 'node:path';
 import type { Cloud } from '../aws/cloud.js';
 import { rehearsalSchema, type Runbook } from '../runbook/schema.js';
@@ -28,7 +29,7 @@ function sdkSend(handler: Send): (command: unknown) => Promise<unknown> {
   };
 }
 
-function refuse(service: 'dms' | 'cloudwatch', region: string): Send {
+function refuse(service: 'dms' | 'cloudwatch' | 'autoscaling', region: string): Send {
   return (name) => Promise.reject(new UnsupportedCommandError(service, `${name} (in ${region}: the second rehearsal Region holds snapshot copies only)`));
 }
 
@@ -42,6 +43,7 @@ export function rehearsalRegionCloud(core: Core, region: string): Cloud {
     kms: { send: sdkSend(estateKmsSend(core, region, kmsSend(regional))) },
     dms: { send: sdkSend(refuse('dms', region)) },
     cloudwatch: { send: sdkSend(refuse('cloudwatch', region)) },
+    autoscaling: { send: sdkSend(refuse('autoscaling', region)) },
   } as unknown as Cloud;
 }
 
@@ -92,6 +94,7 @@ export function openRehearsalRegistry(worldDir: string, runbook: Runbook): Rehea
     kms: { send: sdkSend(estateKmsSend(core, core.region, kmsSend(core))) },
     dms: { send: sdkSend(refuse('dms', core.region)) },
     cloudwatch: { send: sdkSend(refuse('cloudwatch', core.region)) },
+    autoscaling: { send: sdkSend(autoscalingSend(core)) },
   } as unknown as Cloud;
   return { cloud: withRehearsalRegions(core, cloud), close: () => core.proxies.close() };
 }

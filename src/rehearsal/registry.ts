@@ -199,6 +199,36 @@ export interface InstanceRecord {
   availabilityZone: string;
   /** Tags. */
   tags: TagRecord[];
+  /** What CreateDBInstance set beyond the above (monitoring, Performance Insights, minor-version upgrades), shown back. */
+  extra?: { monitoringInterval?: number; monitoringRoleArn?: string; performanceInsights?: boolean; performanceInsightsKmsKeyArn?: string; performanceInsightsRetentionPeriod?: number; autoMinorVersionUpgrade?: boolean; publiclyAccessible?: boolean };
+}
+
+/** A custom endpoint of an Aurora cluster: it belongs to the cluster (by resource id, so it stays with it across renames). */
+export interface ClusterEndpointRecord {
+  /** DBClusterEndpointIdentifier (unique in the Region). */
+  identifier: string;
+  /** DbClusterResourceId of its cluster. */
+  clusterResourceId: string;
+  /** CustomEndpointType: READER or ANY. */
+  type: string;
+  /** StaticMembers. */
+  staticMembers: string[];
+  /** ExcludedMembers. */
+  excludedMembers: string[];
+  /** `creating` until this time. */
+  readyAt: number;
+  /** `deleting` until this time, then gone. */
+  deletingUntil?: number;
+  /** Tags. */
+  tags: TagRecord[];
+}
+
+/** Application Auto Scaling registrations (the rehearsal models the rds namespace only). */
+export interface AutoScalingState {
+  /** Scalable targets by `${ResourceId} ${ScalableDimension}`. */
+  targets: Record<string, { resourceId: string; dimension: string; min: number; max: number; suspended?: Record<string, boolean> }>;
+  /** Scaling policies by `${ResourceId} ${ScalableDimension} ${PolicyName}`. */
+  policies: Record<string, { name: string; resourceId: string; dimension: string; type: string; configuration: Record<string, unknown> }>;
 }
 
 /**
@@ -510,8 +540,12 @@ export interface RegistryState {
   created?: { action: string; identifier: string; at: string }[];
   /** Blue/Green deployments by identifier. */
   blueGreen?: Record<string, BlueGreenRecord>;
-  /** Stable proxy port per identifier. */
+  /** Stable proxy port per identifier (reader endpoints `ro:<cluster>`, reader instances `db:<instance>`, custom endpoints `custom:<name>`). */
   proxyPorts: Record<string, number>;
+  /** Custom endpoints by identifier (Aurora). */
+  clusterEndpoints?: Record<string, ClusterEndpointRecord>;
+  /** Aurora Auto Scaling registrations. */
+  autoScaling?: AutoScalingState;
   /** Snapshot copies into other Regions and retained automated backups (aws/estate.ts); absent in older registries. */
   estate?: EstateState;
 }

@@ -16,6 +16,8 @@ import { seedMysqlDemo } from './workload/seed-mysql.js';
 import { seedPostgresDemo } from './workload/seed.js';
 import { probeWritable, startWriteLoad, verifyWrites, windowOfJournals } from './workload/write-load.js';
 import type { WriteLoad } from './workload/write-load.js';
+import { readVerdict, startReadLoad } from './workload/read-load.js';
+import type { ReadLoad, ReadTargetStats } from './workload/read-load.js';
 
 /** What opening a rehearsal session needs. */
 export interface RehearsalSessionOptions {
@@ -55,6 +57,8 @@ export interface RehearsalSummary extends Record<string, unknown> {
   switched: boolean;
   lostSample?: string[];
   duplicatedSample?: string[];
+  /** Aurora readers or custom endpoints rehearsed: the reads through them, failed, and served by the old cluster after the switch began. */
+  reads?: { ok: number; failed: number; servedByOldAfterSwitch: number; byEndpoint: Record<string, { ok: number; failed: number; servedByOldAfterSwitch: number }> };
 }
 
 /** What `finish` found. */
@@ -72,6 +76,8 @@ export interface RehearsalSession {
   cloud: Cloud;
   /** The rehearsal cloud directory. */
   worldDir: string;
+  /** The password file of an adopted source's passwords (RehearsalWorld.passfile), for the run's services. */
+  passfile?: string;
   /** Start the write load (when writesPerSecond > 0). */
   startLoad(): void;
   /** Report the load's figures to `sink` every second until the load stops. */
@@ -137,18 +143,35 @@ export async function openRehearsalSession(o: RehearsalSessionOptions): Promise<
   }
 
   let load: WriteLoad | undefined;
+  let reads: ReadLoad | undefined;
+  let readStats: ReadTargetStats[] | undefined;
   let ticker: NodeJS.Timeout | undefined;
   const stopLoad = async (): Promise<void> => {
     if (ticker) clearInterval(ticker);
     await load?.stop();
+    if (reads) readStats = await reads.stop();
+    reads = undefined;
   };
 
   return {
     cloud: world.cloud,
     worldDir,
+    ...(world.passfile !== undefined ? { passfile: world.passfile } : {}),
     startLoad() {
       if (o.writesPerSecond > 0) {
         load = startWriteLoad({ endpoint: () => world.sourceEndpoint(), database: runbook.source.database, ...app, writesPerSecond: o.writesPerSecond, journalPath: writesLog, engine: family, runId: o.runId });
+      }
+      // Aurora readers or custom endpoints: an application reading through the reader endpoint and each custom endpoint.
+      const topo = runbook.rehearsal?.source;
+      if (topo && (topo.readers > 0 || topo.customEndpoints.length > 0)) {
+        const id = runbook.source.identifier;
+        reads = startReadLoad({
+          targets: [
+            { name: 'reader endpoint', endpoint: () => world.readerEndpoint(id) },
+            ...topo.customEndpoints.map((e) => ({ name: `custom endpoint ${e.name}`, endpoint: () => world.customEndpoint(e.name) })),
+          ],
+          engine: family, database: runbook.source.database, ...app, readsPerSecond: 10,
+        });
       }
     },
     reportLoadTo(sink) {
@@ -163,7 +186,7 @@ export async function openRehearsalSession(o: RehearsalSessionOptions): Promise<
     },
     async finish() {
       await stopLoad();
-      return verdict(world, runbook, { load, family, writesLog, app, sourcePassword });
+      return verdict(world, runbook, { load, family, writesLog, app, sourcePassword, ...(readStats ? { readStats } : {}) });
     },
     async restoreAdopted(undoSql, slot) {
       return adopted ? restoreAdoptedSource(adopted, undoSql, slot) : [];
@@ -184,7 +207,7 @@ export async function openRehearsalSession(o: RehearsalSessionOptions): Promise<
 async function verdict(
   world: RehearsalWorld,
   runbook: Runbook,
-  o: { load: WriteLoad | undefined; family: 'postgres' | 'mysql'; writesLog: string; app: { user: string; password?: string }; sourcePassword: string | undefined },
+  o: { load: WriteLoad | undefined; family: 'postgres' | 'mysql'; writesLog: string; app: { user: string; password?: string }; sourcePassword: string | undefined; readStats?: ReadTargetStats[] },
 ): Promise<RehearsalVerdict> {
   const { load, family, app, sourcePassword } = o;
   const stats = load?.stats();
@@ -203,6 +226,7 @@ async function verdict(
   const writes = verified ?? { acknowledged: stats?.acknowledged ?? 0, lost: null, duplicated: null, lostSample: [], duplicatedSample: [] };
   const probe = await probeWritable({ ...ep, engine: family, database: runbook.source.database, ...app });
   const keyAtEndpoint = await keyServingEndpoint(world.cloud, runbook).catch(() => undefined);
+  const reads = o.readStats ? readsOf(world, runbook, o.readStats) : undefined;
   const summary: RehearsalSummary = {
     engine: family,
     strategy: runbook.strategy,
@@ -215,8 +239,18 @@ async function verdict(
     switched: keyAtEndpoint?.isNew ?? false,
     ...((writes.lost ?? 0) > 0 ? { lostSample: writes.lostSample } : {}),
     ...((writes.duplicated ?? 0) > 0 ? { duplicatedSample: writes.duplicatedSample } : {}),
+    ...(reads ? { reads } : {}),
   };
-  return { summary, writesOk: writes.lost === 0 && writes.duplicated === 0, ...(verifyError !== undefined ? { verifyError } : {}) };
+  // A read the old, fenced cluster answered after the switch began is stale data served as current: the rehearsal fails.
+  return { summary, writesOk: writes.lost === 0 && writes.duplicated === 0 && (reads?.servedByOldAfterSwitch ?? 0) === 0, ...(verifyError !== undefined ? { verifyError } : {}) };
+}
+
+/** The reads' verdict: the old cluster is the source record (never restored); the switch began when it was renamed away. */
+function readsOf(world: RehearsalWorld, runbook: Runbook, stats: ReadTargetStats[]): NonNullable<RehearsalSummary['reads']> {
+  const st = world.inspect();
+  const old = Object.values(st.clusters).find((c) => c.restoredFrom === undefined && c.instance === undefined);
+  const switchAt = st.events.find((e) => e.message.startsWith(`Renaming cluster from ${runbook.source.identifier} to `))?.at;
+  return readVerdict(stats, old?.backend.port ?? -1, switchAt);
 }
 
 /** downtimeMs over every runner of the run, and whether the window spans a crash (or a stop) of the runner. */

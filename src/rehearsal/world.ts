@@ -17,11 +17,15 @@ import { dropDatabase, ident, pgConfig, withPg } from './engines/pg-ops.js';
 import { ProxyRegistry } from './aws/proxy.js';
 import { rdsSend } from './aws/rds.js';
 import { rdsTick } from './aws/rds-records.js';
+import { customProxy, readerProxy, routeTopology } from './aws/topology.js';
+import { autoscalingSend } from './aws/autoscaling.js';
 import { estateKmsSend, estateRdsSend } from './aws/estate.js';
 import { withRehearsalRegions } from './estate-world.js';
 import type { Backend, ClusterSettings, ParameterGroupRecord, RegistryState } from './registry.js';
 import { Registry, resourceId } from './registry.js';
 import { startMariadb, startPostgres } from './servers/index.js';
+import { removePassfile, writePassfile } from './servers/passfile.js';
+import { rehearsalSecret } from './workload/adopt.js';
 import type { LocalServer } from './servers/index.js';
 
 /** The custom cluster parameter group of the rehearsal source (logical replication on). */
@@ -51,8 +55,14 @@ export interface RehearsalWorld {
   cloud: Cloud;
   /** Where the source cluster's endpoint listens (its stable proxy), e.g. for the seeder and the write load. */
   sourceEndpoint(): { host: string; port: number };
+  /** Where a cluster's reader endpoint listens (its proxy), once the world models readers or custom endpoints. */
+  readerEndpoint(clusterId: string): { host: string; port: number } | undefined;
+  /** Where a custom endpoint listens (the same port whichever cluster it is made on). */
+  customEndpoint(name: string): { host: string; port: number } | undefined;
   /** The persisted registry file. */
   registryPath: string;
+  /** The password file subscriptions on its PostgreSQL servers name for an adopted source's passwords (none: undefined). */
+  passfile?: string;
   /** The two local servers. */
   servers: { source: LocalServer; target: LocalServer };
   /** The endpoint proxies (one per cluster identifier). */
@@ -68,7 +78,7 @@ type Handler = (name: string, input: Input) => Promise<unknown>;
 let requestCounter = 0;
 
 const CREATES = /^(Create|Restore|Copy)/;
-const IDENTIFIER_KEYS = ['DBClusterSnapshotIdentifier', 'DBSnapshotIdentifier', 'TargetDBSnapshotIdentifier', 'DBClusterIdentifier', 'DBInstanceIdentifier', 'EndpointIdentifier', 'ReplicationTaskIdentifier', 'ReplicationInstanceIdentifier', 'BlueGreenDeploymentName'];
+const IDENTIFIER_KEYS = ['DBClusterSnapshotIdentifier', 'DBSnapshotIdentifier', 'TargetDBSnapshotIdentifier', 'DBClusterEndpointIdentifier', 'DBInstanceIdentifier', 'DBClusterIdentifier', 'EndpointIdentifier', 'ReplicationTaskIdentifier', 'ReplicationInstanceIdentifier', 'BlueGreenDeploymentName'];
 
 function sender(handler: Handler, before: () => Promise<void>, created?: (name: string, input: Input) => void): (command: unknown) => Promise<unknown> {
   return async (command: unknown) => {
@@ -113,6 +123,9 @@ export async function openRehearsal(opts: { stateDir: string; runbook: Runbook; 
     reg = Registry.create(cloudDir, account, runbook.region);
   }
   mkdirSync(snapshotDir, { recursive: true, mode: 0o700 });
+  // An adopted PostgreSQL source's passwords, for the subscriptions on the servers to read (never in a conninfo).
+  const passfilePath = join(stateDir, 'servers', 'pgpass');
+  const passfile = !mysqlFamily && (await writePassfile(passfilePath, adoptedLogins(runbook))) ? passfilePath : undefined;
 
   const pending = new Set<Promise<void>>();
   const extraServers = new Map<string, LocalServer>();
@@ -125,7 +138,7 @@ export async function openRehearsal(opts: { stateDir: string; runbook: Runbook; 
       return server;
     },
     reg, runbook, region: runbook.region, account, delays: rehearsal.delays, failures: rehearsal.failures, servers: { source, target },
-    proxies: new ProxyRegistry(), snapshotDir, log, now: () => Date.now(), passwords: new Map(),
+    proxies: new ProxyRegistry(), snapshotDir, log, now: () => Date.now(), passwords: new Map(), ...(passfile ? { passfile } : {}),
     background: (what, work) => {
       const p = work()
         .catch((error: unknown) => log(`rehearsal: ${what} failed: ${error instanceof Error ? error.message : String(error)}`))
@@ -152,10 +165,14 @@ export async function openRehearsal(opts: { stateDir: string; runbook: Runbook; 
   }
   await ensureProxy(core, runbook.source.identifier);
   await rdsTick(core);
+  await routeTopology(core);
 
   const dms = new FakeDms(core);
   dms.resume();
-  const tick = (): Promise<void> => rdsTick(core);
+  const tick = async (): Promise<void> => {
+    await rdsTick(core);
+    await routeTopology(core);
+  };
   const timer = setInterval(() => core.background('rename tick', tick), 250);
   timer.unref();
 
@@ -171,6 +188,7 @@ export async function openRehearsal(opts: { stateDir: string; runbook: Runbook; 
     kms: { send: sender(estateKmsSend(core, core.region, kmsSend(core)), () => Promise.resolve()) },
     dms: { send: sender(dms.send, () => Promise.resolve(), created) },
     cloudwatch: { send: sender(cloudwatchSend(core), () => Promise.resolve()) },
+    autoscaling: { send: sender(autoscalingSend(core), () => Promise.resolve()) },
   } as unknown as Cloud;
   withRehearsalRegions(core, cloud);
 
@@ -178,9 +196,12 @@ export async function openRehearsal(opts: { stateDir: string; runbook: Runbook; 
   return {
     cloud,
     registryPath: reg.file,
+    ...(passfile ? { passfile } : {}),
     servers: { source, target },
     proxies: core.proxies,
     sourceEndpoint: () => ({ host: '127.0.0.1', port: core.reg.state.proxyPorts[runbook.source.identifier] ?? 0 }),
+    readerEndpoint: (clusterId) => portOf(core, readerProxy(clusterId)),
+    customEndpoint: (name) => portOf(core, customProxy(name)),
     inspect: () => structuredClone(core.reg.state),
     close: async (closeOpts) => {
       if (closed) return;
@@ -189,9 +210,33 @@ export async function openRehearsal(opts: { stateDir: string; runbook: Runbook; 
       dms.close();
       await Promise.allSettled([...pending]);
       await core.proxies.close();
+      // Only while a runner is alive: a subscription left behind cannot log in until the next one writes it again.
+      if (passfile) await removePassfile(passfile);
       if (closeOpts?.stopServers) await Promise.all([source.stop(), target.stop(), ...[...extraServers.values()].map((x) => x.stop())]);
     },
   };
+}
+
+/**
+ * The adopted source's logins with a password (the URL's user, the runbook's user, the DMS user): what a
+ * subscription of the rehearsal may connect to it as. None without rehearsal.source.url.
+ */
+function adoptedLogins(runbook: Runbook): { user: string; password: string }[] {
+  const url = runbook.rehearsal?.source.url;
+  if (url === undefined) return [];
+  const urlEnv = runbook.rehearsal?.source.urlPasswordEnv;
+  const urlUser = decodeURIComponent(new URL(url).username || 'postgres');
+  const logins = [
+    { user: urlUser, password: urlEnv !== undefined ? process.env[urlEnv] : undefined },
+    { user: runbook.source.username, password: rehearsalSecret(runbook, runbook.source.password) },
+    ...(runbook.dms?.password ? [{ user: runbook.dms.username ?? runbook.source.username, password: rehearsalSecret(runbook, runbook.dms.password) }] : []),
+  ];
+  return logins.flatMap((l) => (l.password !== undefined && l.password !== '' ? [{ user: l.user, password: l.password }] : []));
+}
+
+function portOf(core: Core, key: string): { host: string; port: number } | undefined {
+  const port = core.reg.state.proxyPorts[key];
+  return port === undefined ? undefined : { host: '127.0.0.1', port };
 }
 
 /** Where the rehearsal source's data lives: the adopted URL, or the source server. */
@@ -334,6 +379,7 @@ async function registerWorld(core: Core): Promise<void> {
     core.reg.event('db-instance', id, 'DB instance created', ['creation'], createdAt);
   } else {
     registerWriter(core, id, createdAt, az);
+    registerTopology(core, id, createdAt, az);
     core.reg.event('db-cluster', id, 'DB cluster created', ['creation'], createdAt);
   }
   core.reg.save();
@@ -344,6 +390,45 @@ async function registerWorld(core: Core): Promise<void> {
     const record = registerReplicationInstance(core, ri.identifier, ri.class, { PubliclyAccessible: false, VpcSecurityGroupIds: ri.securityGroupIds });
     record.readyAt = record.createdAt;
     core.reg.save();
+  }
+}
+
+/** The source cluster's readers (`<id>-reader-<n>`), custom endpoints and Aurora Auto Scaling, from rehearsal.source. */
+function registerTopology(core: Core, id: string, createdAt: number, az: string[]): void {
+  const source = core.runbook.rehearsal?.source;
+  if (!source) return;
+  const st = core.reg.state;
+  const cluster = st.clusters[id];
+  if (!cluster) return;
+  for (let n = 1; n <= source.readers; n++) {
+    // Readers spread over the other zones, failover tier 2, monitoring and Performance Insights on: settings a recreation must carry.
+    st.instances[`${id}-reader-${n}`] = {
+      identifier: `${id}-reader-${n}`, resourceId: `db-${resourceId()}`, clusterIdentifier: id, instanceClass: 'db.r6g.large', engine: core.runbook.source.engine,
+      createdAt: createdAt + n, readyAt: createdAt + n, parameterGroup: isMysql(core) ? MYSQL_DEFAULT_PARAMETER_GROUP : DEFAULT_PARAMETER_GROUP, promotionTier: 2,
+      availabilityZone: az[n % az.length] ?? 'a', tags: [{ Key: 'role', Value: 'reader' }],
+      extra: { monitoringInterval: 60, monitoringRoleArn: `arn:aws:iam::${core.account}:role/rds-monitoring-role`, performanceInsights: true, performanceInsightsKmsKeyArn: cluster.kmsKeyArn, performanceInsightsRetentionPeriod: 7, autoMinorVersionUpgrade: false },
+    };
+  }
+  const eps = (st.clusterEndpoints ??= {});
+  for (const e of source.customEndpoints) {
+    for (const m of [...e.staticMembers, ...e.excludedMembers]) {
+      if (!st.instances[m] || st.instances[m]?.clusterIdentifier !== id) throw new Error(`rehearsal.source.customEndpoints ${e.name}: ${m} is not an instance of ${id} (its instances: ${Object.values(st.instances).filter((i) => i.clusterIdentifier === id).map((i) => i.identifier).join(', ')})`);
+    }
+    eps[e.name] = { identifier: e.name, clusterResourceId: cluster.resourceId, type: e.type, staticMembers: e.staticMembers, excludedMembers: e.excludedMembers, readyAt: createdAt, tags: [] };
+  }
+  if (source.autoScaling) {
+    const resource = `cluster:${id}`;
+    const dimension = 'rds:cluster:ReadReplicaCount';
+    const a = source.autoScaling;
+    st.autoScaling = {
+      targets: { [`${resource} ${dimension}`]: { resourceId: resource, dimension, min: a.minCapacity, max: Math.max(a.minCapacity, a.maxCapacity) } },
+      policies: {
+        [`${resource} ${dimension} reader-cpu`]: {
+          name: 'reader-cpu', resourceId: resource, dimension, type: 'TargetTrackingScaling',
+          configuration: { TargetValue: a.targetCpu, PredefinedMetricSpecification: { PredefinedMetricType: 'RDSReaderAverageCPUUtilization' }, ScaleInCooldown: 300, ScaleOutCooldown: 300, DisableScaleIn: false },
+        },
+      },
+    };
   }
 }
 

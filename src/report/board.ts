@@ -58,10 +58,9 @@ export function boardFacts(r: ReportInput): BoardFacts {
   const aurora = r.runbook.source.engine.startsWith('aurora');
   const caveats = [
     aurora
-      ? 'The cluster endpoints (writer and reader) follow the rename; instance endpoints and custom endpoints stay with the old cluster, whose writer roles stay fenced: clients using them must move to the cluster endpoint.'
+      ? 'The cluster endpoints (writer and reader) follow the rename; the readers were recreated on the new cluster before the gate, custom endpoints were moved by name (deleted on the old cluster just before the switch, created on the new one right after: their reads failed in between) and Aurora Auto Scaling was registered again. Instance endpoints keep their names on the old cluster, whose writer roles stay fenced: clients using an instance endpoint must move to the new instance names or the cluster endpoints.'
       : 'The instance endpoint follows the rename, but AWS documents about 10 minutes until the new DNS name is effective: part of the write-unavailable window.',
     'The old database, its snapshots and the old key are kept for rollback; nothing is deleted by rekey.',
-    ...(r.runbook.source.engine.startsWith('aurora') ? ['Only the writer instance is recreated: add readers to the new cluster to keep read capacity.'] : []),
   ];
   const interruptions: string[] = [];
   const resumes = facts.timing?.resumes ?? 0;

@@ -42,6 +42,31 @@ export interface RunFindings {
   evidence?: { at: string; resources: { kind: string; role: string; identifier: string; arn?: string; kmsKeyId?: string }[] };
   /** Sessions the fence left open (cutover.openSessions: warn): rekey's or DMS's login used by other clients. */
   unfencedSessions?: { user: string; client: string; application: string }[];
+  /** The topology around the database: expected (found on the source) against done on the new one. */
+  topology?: TopologySummary;
+}
+
+/**
+ * The summary's `topology`: one key per part. Aurora readers, custom endpoints and Auto Scaling come from the topology
+ * steps' outputs; `replicas` and `regions` (RDS read replicas, cross-Region replicas, Global Database) are added here too.
+ */
+export interface TopologySummary {
+  readers?: { expected: number; recreated: number };
+  customEndpoints?: { expected: number; moved: number };
+  autoScaling?: { expected: number; registered: number };
+}
+
+/** The topology summary of a run, or undefined when no topology step ran. */
+export function topologySummary(state: ReplayState): TopologySummary | undefined {
+  const readers = outputOf(state, 'topology-readers');
+  if (!readers || typeof readers.topology !== 'object') return undefined;
+  const t = readers.topology;
+  const moved = outputOf(state, 'topology-after-switch');
+  return {
+    readers: { expected: t.readers.length, recreated: Array.isArray(readers.available) ? readers.available.length : 0 },
+    customEndpoints: { expected: t.customEndpoints.length, moved: Array.isArray(moved?.moved) ? moved.moved.length : 0 },
+    ...(t.autoScaling || t.autoScalingError ? { autoScaling: { expected: 1, registered: moved?.autoScaling.registered ? 1 : 0 } } : {}),
+  };
 }
 
 /**
@@ -65,6 +90,7 @@ export function runFindings(state: ReplayState, published: PublishedSoFar = {}):
   const overlap = capture?.overlap;
   const unfenced = outputOf(state, 'fence')?.unfenced;
   const evidence = outputOf(state, 'verify')?.evidence;
+  const topology = topologySummary(state);
   return {
     validation: validationSummary(
       outputOf(state, 'final-validate') ??
@@ -86,5 +112,6 @@ export function runFindings(state: ReplayState, published: PublishedSoFar = {}):
       : {}),
     ...(evidence && Array.isArray(evidence.resources) ? { evidence } : {}),
     ...(Array.isArray(unfenced) && unfenced.length > 0 ? { unfencedSessions: unfenced } : {}),
+    ...(topology ? { topology } : {}),
   };
 }

@@ -254,8 +254,30 @@ export const rehearsalSchema = z
           ),
         urlPasswordEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').optional().describe('Environment variable holding the password of source.url\'s user (only that user: source.username logs in with source.password). An `app` login the rehearsal creates on PostgreSQL gets this password too.'),
         seedRows: z.number().int().min(0).max(50_000_000).default(300_000).describe('Rows seeded into the demo database when no url is given.'),
+        readers: z
+          .number().int().min(0).max(15).default(0)
+          .describe('Aurora: reader instances of the source cluster (`<identifier>-reader-<n>`), each a read-only route to the writer server (no server of its own). The rehearsal then reads through the reader endpoint (and custom endpoints) for the whole run and reports reads that failed or reached the old cluster after the switch.'),
+        customEndpoints: z
+          .array(
+            z.strictObject({
+              name: z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'must be a DB cluster endpoint identifier: lower-case letters, digits and hyphens, starting with a letter').describe('DBClusterEndpointIdentifier.'),
+              type: z.enum(['READER', 'ANY']).default('READER').describe('CustomEndpointType.'),
+              staticMembers: z.array(z.string()).default([]).describe('Instances of the source cluster in the endpoint (e.g. orders-db-reader-1); empty: every eligible one, but excludedMembers.'),
+              excludedMembers: z.array(z.string()).default([]).describe('Instances left out when staticMembers is empty.'),
+            }),
+          )
+          .default([])
+          .describe('Aurora: custom endpoints of the source cluster (DescribeDBClusterEndpoints type CUSTOM); each is a proxy to the cluster\'s server.'),
+        autoScaling: z
+          .strictObject({
+            minCapacity: z.number().int().min(0).max(15).default(1).describe('MinCapacity of the scalable target.'),
+            maxCapacity: z.number().int().min(1).max(15).default(4).describe('MaxCapacity of the scalable target.'),
+            targetCpu: z.number().min(10).max(90).default(60).describe('Target of a target-tracking policy on RDSReaderAverageCPUUtilization.'),
+          })
+          .optional()
+          .describe('Aurora: Aurora Auto Scaling registered for the source cluster (Application Auto Scaling on rds:cluster:ReadReplicaCount); it is stored and listed, readers are not added by load.'),
       })
-      .default({ seedRows: 300_000 })
+      .default({ seedRows: 300_000, readers: 0, customEndpoints: [] })
       .describe('Where the rehearsal source database comes from.'),
     load: z
       .strictObject({

@@ -9,6 +9,7 @@ import { withDb } from '../db/types.js';
 import type { DbAdapter, DbEndpoint } from '../db/types.js';
 import { InterruptedError, StepError } from '../engine/types.js';
 import type { StepContext } from '../engine/types.js';
+import { usesDms } from '../runbook/schema.js';
 import type { Runbook } from '../runbook/schema.js';
 import { family, isInstance } from './engine.js';
 import type { StepId, StepOutputs } from './outputs.js';
@@ -124,6 +125,11 @@ async function password(ctx: Ctx, who: 'source' | 'dms'): Promise<string | undef
 export function dmsSettings(rb: Runbook): NonNullable<Runbook['dms']> {
   if (!rb.dms) throw new StepError(`strategy ${rb.strategy} needs the runbook's dms section, which is missing`, 'rejected');
   return rb.dms;
+}
+
+/** The dms section when the strategy runs a DMS task; undefined when it does not (a leftover section is ignored, never read). */
+export function activeDms(rb: Runbook): Runbook['dms'] {
+  return usesDms(rb) ? rb.dms : undefined;
 }
 
 export function dmsUsername(rb: Runbook): string {

@@ -66,6 +66,14 @@ export const cutoverGate: GateSpec = {
       facts.tablesWithoutPrimaryKey = preflight.tablesWithoutPk.length;
       if ((preflight.openSessions ?? 0) > 0) facts.sessionsOfRekeyLoginAtPreflight = preflight.openSessions ?? 0;
     }
+    const topology = output(c, 'topology-readers');
+    if (topology) {
+      const t = topology.topology;
+      facts.readersOnNewCluster = `${topology.available.length}/${t.readers.length}${topology.available.length > 0 ? `: ${topology.available.join(', ')}` : ''}`;
+      const ready = output(c, 'topology-endpoints')?.available ?? [];
+      if (t.customEndpoints.length > 0) facts.customEndpointsReady = `${ready.length}/${t.customEndpoints.length}: ${t.customEndpoints.map((e) => `${e.name} -> ${e.temporary}`).join(', ')}`;
+      if (t.autoScaling) facts.autoScalingAfterSwitch = `${t.autoScaling.resourceId} ${t.autoScaling.minCapacity}-${t.autoScaling.maxCapacity}, ${t.autoScaling.policies.length} polic${t.autoScaling.policies.length === 1 ? 'y' : 'ies'}`;
+    }
     const overlap = output(c, 'capture-position')?.overlap;
     if (overlap) facts.cdcStartedBeforeSnapshot = `at ${overlap.fromLsn}: the overlap was replayed as upserts`;
     return facts;

@@ -1,6 +1,7 @@
 // Deterministic resource names from (source identifier, run id): a re-run finds what it created, never duplicates.
 import type { Runbook } from '../runbook/schema.js';
 import type { ResourceNames } from './services.js';
+import type { TopologyNames } from '../topology/aurora.js';
 
 const RUN_ID = /^[a-z0-9]{8}$/;
 const MAX_IDENTIFIER = 63;
@@ -29,5 +30,20 @@ export function resourceNames(runbook: Runbook, runId: string): ResourceNames {
     targetEndpoint: `rekey-${runId}-tgt`,
     task: `rekey-${runId}-cdc`,
     replicationInstance: runbook.dms?.replicationInstance.identifier ?? '',
+  };
+}
+
+/**
+ * How the new cluster's members are named: the writer, the n-th reader `<src>-rekey-<runId>-r<n>`, and a custom
+ * endpoint's pre-switch name `<name>-rekey-<runId>` (custom endpoints cannot be renamed; the original name is created
+ * on the new cluster at the switch).
+ */
+export function topologyNames(runbook: Runbook, runId: string): TopologyNames {
+  const names = resourceNames(runbook, runId);
+  const src = runbook.source.identifier.toLowerCase();
+  return {
+    targetWriter: names.targetWriter,
+    reader: (n) => identifier(src, `-rekey-${runId}-r${n}`),
+    temporaryEndpoint: (name) => identifier(name.toLowerCase(), `-rekey-${runId}`),
   };
 }

@@ -140,6 +140,7 @@ async function setupPostgres(ctx: Ctx, position: string): Promise<NativeSetupOut
       const password = await secrets.resolve(rb.source.password);
       const conninfo = subscriptionConninfo({
         ...addr, database: rb.source.database, user: rb.source.username, ...(password !== undefined ? { password } : {}),
+        ...(ctx.services.passfile !== undefined ? { passfile: ctx.services.passfile } : {}),
         tls: ctx.services.cloud.provider === 'aws', applicationName: names.subscription,
       });
       await native.createSubscription({ name: names.subscription, conninfo, publications: [names.publication, insertOnlyPublication(names.publication)], slot: names.slot });

@@ -3,6 +3,7 @@
 // Adding a step: declare its output here and add it to StepOutputs under the step's id.
 import type { Check, FenceState, SlotInfo } from '../db/types.js';
 import type { ConsistentValidationOutput, PreflightFacts, ValidationOutput } from '../engine/facts.js';
+import type { AuroraTopology } from '../topology/aurora.js';
 
 export type { AppliedCounts, ConsistentValidationOutput, PointTableComparison, RangeDifference, TableComparison, ValidationOutput } from '../engine/facts.js';
 
@@ -91,6 +92,8 @@ export interface PreflightReport extends PreflightFacts {
   estimated?: boolean;
   /** MySQL: binlog retention against the time the start position must survive. */
   binlog?: BinlogWindow;
+  /** Aurora: the source's readers, custom endpoints and Auto Scaling, and what happens to each. */
+  topology?: { found: AuroraTopology; plan: string[] };
 }
 
 /** What prepare-source left on the source. */
@@ -237,6 +240,34 @@ export interface KeyedResource {
   kmsKeyId?: string;
 }
 
+/** topology-readers: the topology as read before the gate, and the readers made on the new cluster. */
+export interface TopologyReadersOutput {
+  /** The source's topology and its mapping onto the new cluster (later steps act on this, not on a new reading). */
+  topology: AuroraTopology;
+  /** New readers that were available when the step finished. */
+  available: string[];
+}
+
+/** topology-endpoints: the custom endpoints made on the new cluster under their pre-switch names. */
+export interface TopologyEndpointsOutput {
+  /** Pre-switch names, available when the step finished. */
+  available: string[];
+}
+
+/** topology-release: the source's custom endpoints deleted just before the switch (their names move to the new cluster). */
+export interface TopologyReleaseOutput {
+  /** Names deleted from the old cluster (or found gone). */
+  released: string[];
+}
+
+/** topology-after-switch: the original custom endpoint names on the new cluster, and Auto Scaling registered again. */
+export interface TopologyAfterSwitchOutput {
+  /** Custom endpoint names now on the cluster serving the source identifier, available. */
+  moved: string[];
+  /** Scaling policies put again (0 without Auto Scaling); whether the scalable target was registered. */
+  autoScaling: { registered: boolean; policies: number };
+}
+
 /** What was verified. */
 export interface VerifyOutput {
   identifier: string;
@@ -321,6 +352,10 @@ export interface StepOutputs {
   'bg-attest': BgAttestOutput;
   'bg-switchover': BgSwitchoverOutput;
   'bg-delete': BgDeleteOutput;
+  'topology-readers': TopologyReadersOutput;
+  'topology-endpoints': TopologyEndpointsOutput;
+  'topology-release': TopologyReleaseOutput;
+  'topology-after-switch': TopologyAfterSwitchOutput;
 }
 
 export type StepId = keyof StepOutputs;

@@ -10,7 +10,7 @@ import type { Check, DbAdapter, TableSize } from '../db/types.js';
 import { InterruptedError, StepError } from '../engine/types.js';
 import type { PlannedAction, Step } from '../engine/types.js';
 import type { Runbook, SecretRef } from '../runbook/schema.js';
-import { withSource } from './common.js';
+import { activeDms, withSource } from './common.js';
 import type { Ctx } from './common.js';
 import { isInstance, profile } from './engine.js';
 import { describeSessions, fenceExclusions, foreignSessions } from './fence.js';
@@ -18,6 +18,8 @@ import type { ParameterRequirement } from './engine.js';
 import { evaluateKeyPolicy } from './key-policy.js';
 import type { RekeyServices } from './services.js';
 import { INSTANCE_RENAME_DNS_SECONDS } from './switch.js';
+import { describeTopology, discoverAurora } from '../topology/aurora.js';
+import { topologyNames } from './names.js';
 import type { BinlogWindow, CutoverEstimate, PreflightReport } from './outputs.js';
 
 export type { CutoverEstimate, BinlogWindow, PreflightReport } from './outputs.js';
@@ -188,14 +190,22 @@ async function checkSource(ctx: Ctx, checks: Checks, report: PreflightReport): P
       checks.error('source.writer', false, `cannot describe writer ${writerId}: ${reason(error)}`);
     }
   }
-  const readers = (cluster.DBClusterMembers ?? []).filter((m) => !m.IsClusterWriter).map((m) => m.DBInstanceIdentifier ?? '?');
-  checks.warn(
-    'source.readers',
-    readers.length === 0,
-    readers.length === 0
-      ? 'no reader instances'
-      : `${readers.length} reader instance${readers.length === 1 ? '' : 's'} (${readers.join(', ')}) not recreated: the new cluster gets a writer only, so after the switch its reader endpoint serves the writer until you add readers (add them to ${ctx.services.names.targetCluster} before approving the cutover to keep read capacity)`,
-  );
+  // The topology around the writer, and what happens to each part: preflight, plan and report list it.
+  if (rb.strategy === 'blue-green') {
+    checks.warn('source.topology', true, 'Blue/Green: AWS gives green the same readers; custom endpoints and Auto Scaling follow the switchover as AWS documents');
+  } else {
+    try {
+      const found = await discoverAurora(ctx.services.cloud, cluster, topologyNames(rb, ctx.runId));
+      const plan = describeTopology(found, id);
+      report.topology = { found, plan };
+      checks.warn('source.topology', true, `${found.readers.length} reader${found.readers.length === 1 ? '' : 's'} and ${found.customEndpoints.length} custom endpoint${found.customEndpoints.length === 1 ? '' : 's'} move with the cluster: ${plan.join('; ')}`);
+      if (found.autoScalingError) checks.warn('source.autoscaling', false, `Aurora Auto Scaling of ${id} cannot be read (${found.autoScalingError}): it is not registered again after the switch`);
+      const unmapped = found.customEndpoints.filter((e) => e.unmapped.length > 0);
+      if (unmapped.length > 0) checks.warn('source.custom_endpoints', false, `members without a counterpart on the new cluster are left out: ${unmapped.map((e) => `${e.name} (${e.unmapped.join(', ')})`).join('; ')}`);
+    } catch (error) {
+      checks.warn('source.topology', false, `cannot read the readers and custom endpoints of ${id}: ${reason(error)}; they would not be recreated`);
+    }
+  }
   report.source = {
     identifier: id,
     ...(cluster.DBClusterArn ? { arn: cluster.DBClusterArn } : {}),
@@ -287,7 +297,7 @@ async function checkKey(ctx: Ctx, checks: Checks, report: PreflightReport, sourc
 }
 
 async function checkDms(ctx: Ctx, checks: Checks, report: PreflightReport): Promise<void> {
-  const ri = ctx.services.runbook.dms?.replicationInstance;
+  const ri = activeDms(ctx.services.runbook)?.replicationInstance;
   if (!ri) return;
   try {
     const found = await findReplicationInstance(ctx.services.cloud, ri.identifier);
@@ -426,11 +436,13 @@ export async function runPreflight(ctx: Ctx): Promise<PreflightReport> {
     await checkDms(ctx, checks, report);
   }
   // The DMS endpoints' own password is needed only after the restore: read it now all the same.
-  const dmsPassword = ctx.services.runbook.dms?.password;
+  const dmsPassword = activeDms(ctx.services.runbook)?.password;
   if (dmsPassword) await checkPassword(ctx, checks, 'dms', dmsPassword);
   // Without credentials nothing was read about the source: no "not found", no window predicted from nothing.
   const sizes = checks.noCredentials ? [] : await checkDatabase(ctx, checks, report, source);
   report.estimated = sizes.length > 0;
+  const rb = ctx.services.runbook;
+  checks.warn('runbook.dms_unused', rb.dms === undefined || activeDms(rb) !== undefined, `the runbook's dms section is ignored: strategy ${rb.strategy}${rb.strategy === 'clone' ? ` with cdc ${rb.cdc ?? 'native'}` : ''} runs no DMS task (remove the section to silence this)`);
   if (ctx.services.runbook.strategy === 'native' || (ctx.services.runbook.strategy === 'clone' && ctx.services.runbook.cdc !== 'dms')) {
     // Passed as a check so the report lists it, not as a finding rekey could verify.
     checks.warn('native.network', true, `not checked: the restored database connects to the source's endpoint (${ctx.services.runbook.source.identifier}); its security groups must allow it. Yours to ensure.`);
@@ -443,9 +455,16 @@ export async function runPreflight(ctx: Ctx): Promise<PreflightReport> {
   return report;
 }
 
+/** The plan's DMS look-up, for strategies that run a DMS task. */
+function activeDmsInstance(rb: Runbook): { kind: 'aws'; target: string; summary: string }[] {
+  const dms = activeDms(rb);
+  return dms ? [{ kind: 'aws', target: 'dms:DescribeReplicationInstances', summary: `replication instance ${dms.replicationInstance.identifier}` }] : [];
+}
+
 /** Distinct Secrets Manager ARNs the runbook's passwords reference. */
 function secretArns(rb: Runbook): string[] {
-  const refs = [rb.source.password, ...(rb.dms?.password ? [rb.dms.password] : [])];
+  const dmsPassword = activeDms(rb)?.password;
+  const refs = [rb.source.password, ...(dmsPassword ? [dmsPassword] : [])];
   return [...new Set(refs.flatMap((r) => ('secretArn' in r ? [r.secretArn] : [])))];
 }
 
@@ -464,13 +483,15 @@ export const preflight: Step<RekeyServices, PreflightReport> = {
         : [
             { kind: 'aws' as const, target: 'rds:DescribeDBClusters', summary: `source cluster ${rb.source.identifier}: state, engine, backups, key`, detail: `DBClusterIdentifier=${rb.source.identifier}` },
             { kind: 'aws' as const, target: 'rds:DescribeDBClusterParameters', summary: `${engine.parameters.map((p) => `${p.name} = ${p.accepted.join('|')}`).join(', ')} in the cluster parameter group` },
-            { kind: 'aws' as const, target: 'rds:DescribeDBInstances', summary: 'source writer instance class' },
+            { kind: 'aws' as const, target: 'rds:DescribeDBInstances', summary: 'source writer instance class; each reader\'s settings' },
+            { kind: 'aws' as const, target: 'rds:DescribeDBClusterEndpoints', summary: 'custom endpoints of the source cluster and their members' },
+            { kind: 'aws' as const, target: 'application-autoscaling:DescribeScalableTargets', summary: 'Aurora Auto Scaling of the readers and its policies' },
           ]),
       { kind: 'aws', target: 'kms:DescribeKey', summary: `new key ${rb.target.kmsKeyId}: Enabled, SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT, region ${rb.region}, not pending deletion` },
       { kind: 'aws', target: 'kms:ListAliases', summary: 'aliases of the new key' },
       { kind: 'aws', target: 'kms:GetKeyPolicy', summary: 'key policy allows kms:CreateGrant for RDS', detail: 'PolicyName=default' },
       { kind: 'aws', target: 'kms:ListGrants', summary: 'grants on the new key' },
-      ...(rb.dms ? [{ kind: 'aws' as const, target: 'dms:DescribeReplicationInstances', summary: `replication instance ${rb.dms.replicationInstance.identifier}` }] : []),
+      ...activeDmsInstance(rb),
       ...secretArns(rb).map((arn) => ({ kind: 'aws' as const, target: 'secretsmanager:GetSecretValue', summary: `password secret ${arn} (read in its own region)`, detail: `SecretId=${arn}` })),
       {
         kind: 'sql',

@@ -102,7 +102,7 @@ export const switchStep: Step<RekeyServices, SwitchOutput> = {
       { kind: 'wait', target: 'rds:DescribeDBClusters', summary: `until ${rb.source.identifier} exists, is available and its endpoint changed` },
       {
         kind: 'note', target: 'endpoints',
-        summary: `the cluster endpoints (${rb.source.identifier}.cluster-… and .cluster-ro-…) follow the rename; instance endpoints${writer ? ` such as ${writer}'s` : ''} and custom endpoints stay with the old cluster, whose writer roles remain fenced`,
+        summary: `the cluster endpoints (${rb.source.identifier}.cluster-… and .cluster-ro-…) follow the rename; the readers were recreated on the new cluster and custom endpoints move by name around the switch (topology-release, topology-after-switch); instance endpoints${writer ? ` such as ${writer}'s` : ''} keep their names on the old cluster, whose writer roles remain fenced: the new instances are named ${names.targetWriter} and ${names.targetCluster}-r<n>`,
       },
     ];
   },

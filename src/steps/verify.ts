@@ -36,14 +36,20 @@ export const verify: Step<RekeyServices, VerifyOutput> = {
     const serverVersion = await withTarget(ctx, (db) => db.serverVersion(), id);
     const kind = isInstance(rb) ? 'instance' : 'cluster';
     const resources: KeyedResource[] = [{ kind, role: 'serving the source identifier now', identifier: id, ...keyed(db) }];
-    // Performance Insights keeps its own key: of the instance, or of the new cluster's writer.
-    const piId = isInstance(rb) ? id : (await findCluster(ctx.services.cloud, id))?.DBClusterMembers?.find((m) => m.IsClusterWriter)?.DBInstanceIdentifier;
-    const pi = piId ? await findInstance(ctx.services.cloud, piId) : undefined;
-    if (piId && pi?.PerformanceInsightsEnabled && pi.PerformanceInsightsKMSKeyId) {
-      resources.push({ kind: 'performance-insights', role: 'Performance Insights data of the new database', identifier: piId, kmsKeyId: pi.PerformanceInsightsKMSKeyId });
-      const oldKey = output(ctx, 'preflight')?.source?.kmsKeyId;
-      if (oldKey !== undefined && pi.PerformanceInsightsKMSKeyId === oldKey) {
-        ctx.report.log('warn', `Performance Insights data of ${piId} is encrypted with the old key ${oldKey}: that key is still in use`);
+    // Every member of the new cluster (writer and readers) with its key, and Performance Insights with its own key.
+    const members = isInstance(rb) ? [{ id, role: 'instance' }] : ((await findCluster(ctx.services.cloud, id))?.DBClusterMembers ?? []).map((m) => ({ id: m.DBInstanceIdentifier ?? '?', role: m.IsClusterWriter ? 'writer' : 'reader' }));
+    const oldKey = output(ctx, 'preflight')?.source?.kmsKeyId;
+    for (const m of members) {
+      const inst = await findInstance(ctx.services.cloud, m.id);
+      if (!isInstance(rb) && inst) resources.push({ kind: 'instance', role: `${m.role} of the new cluster`, identifier: m.id, ...keyed({ ...(inst.DBInstanceArn ? { arn: inst.DBInstanceArn } : {}), ...(inst.KmsKeyId ? { kmsKeyId: inst.KmsKeyId } : {}) }) });
+      if (inst && !isInstance(rb) && inst.KmsKeyId !== undefined && inst.KmsKeyId !== keyArn) {
+        throw new StepError(`${m.id} (${m.role} of ${id}) reports KmsKeyId ${inst.KmsKeyId}, expected the new key ${keyArn}`, 'fatal');
+      }
+      if (inst?.PerformanceInsightsEnabled && inst.PerformanceInsightsKMSKeyId) {
+        resources.push({ kind: 'performance-insights', role: `Performance Insights data of ${m.role === 'instance' ? 'the new database' : `the new ${m.role}`}`, identifier: m.id, kmsKeyId: inst.PerformanceInsightsKMSKeyId });
+        if (oldKey !== undefined && inst.PerformanceInsightsKMSKeyId === oldKey) {
+          ctx.report.log('warn', `Performance Insights data of ${m.id} is encrypted with the old key ${oldKey}: that key is still in use`);
+        }
       }
     }
     const oldId = rb.cutover.switch === 'rename' ? names.oldName : rb.source.identifier;

@@ -30,15 +30,15 @@ interface Sent {
 
 /** The cloud with every send recorded (in every Region it reaches). */
 function recording(cloud: Cloud, log: Sent[]): Cloud {
-  const wrap = (service: 'rds' | 'kms' | 'dms' | 'cloudwatch') => ({
+  const wrap = (service: 'rds' | 'kms' | 'dms' | 'cloudwatch' | 'autoscaling') => ({
     send: (command: { constructor: { name: string }; input: Record<string, unknown> }) => {
-      log.push({ service, name: command.constructor.name.replace(/Command$/, ''), region: cloud.region, input: command.input });
+      log.push({ service: service === 'autoscaling' ? 'application-autoscaling' : service, name: command.constructor.name.replace(/Command$/, ''), region: cloud.region, input: command.input });
       return (cloud[service].send as (c: unknown) => Promise<unknown>)(command);
     },
   });
   return {
     provider: cloud.provider, region: cloud.region,
-    rds: wrap('rds'), kms: wrap('kms'), dms: wrap('dms'), cloudwatch: wrap('cloudwatch'),
+    rds: wrap('rds'), kms: wrap('kms'), dms: wrap('dms'), cloudwatch: wrap('cloudwatch'), autoscaling: wrap('autoscaling'),
     inRegion: (r: string) => recording(cloud.inRegion!(r), log),
   };
 }
@@ -96,7 +96,12 @@ test('every AWS call of the dms-cdc aurora-postgresql flow on the rehearsal clou
   const { runbook, log, oldKey } = await recordedRun('rehearsal-postgres.yaml', 'estate-iam', (doc) => {
     doc.rehearsal.keys.push({ id: 'alias/orders-dr', region: 'us-west-2' });
     doc.after = { copySnapshotTo: [{ region: 'us-west-2', kmsKeyId: 'alias/orders-dr' }] };
+    // The Aurora topology too: a reader, a custom endpoint on it, Aurora Auto Scaling.
+    doc.rehearsal.source.readers = 1;
+    doc.rehearsal.source.customEndpoints = [{ name: 'orders-analytics', staticMembers: ['orders-db-reader-1'] }];
+    doc.rehearsal.source.autoScaling = { minCapacity: 1, maxCapacity: 3 };
   });
+  for (const n of ['CreateDBInstance', 'CreateDBClusterEndpoint', 'DeleteDBClusterEndpoint', 'RegisterScalableTarget', 'PutScalingPolicy']) expect(log.map((c) => c.name)).toContain(n);
   expect(log.some((c) => c.name === 'CopyDBClusterSnapshot' && c.region === 'us-west-2' && String(c.input.SourceDBClusterSnapshotIdentifier).startsWith('arn:aws:rds:us-east-1:'))).toBe(true);
   expect(uncovered(runbook, log, oldKey)).toEqual([]);
   expect(new Set(log.map((c) => `${c.service}:${c.name}`)).size).toBeGreaterThan(25);

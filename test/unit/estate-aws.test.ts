@@ -17,7 +17,7 @@ const OLD = 'arn:aws:kms:us-east-1:111122223333:key/11111111-1111-1111-1111-1111
 const SIGN = 'arn:aws:kms:us-east-1:111122223333:key/99999999-9999-9999-9999-999999999999';
 
 function cloud(region = 'us-east-1'): Cloud {
-  const c: Cloud = { rds: new RDSClient({ region }), kms: new KMSClient({ region }), dms: undefined as never, cloudwatch: undefined as never, provider: 'aws', region };
+  const c: Cloud = { rds: new RDSClient({ region }), kms: new KMSClient({ region }), dms: undefined as never, cloudwatch: undefined as never, autoscaling: undefined as never, provider: 'aws', region };
   c.inRegion = (r) => cloud(r);
   return c;
 }

@@ -55,7 +55,7 @@ describe('the report for a change board', () => {
     expect(md).toContain('gate `cutover` approved by **alice**');
     expect(md).toContain('| `public.orders` | 10 | 10 | equal | match |');
     expect(md).toContain('pg.primary_keys: tables without a primary key');
-    expect(md).toContain('instance endpoints and custom endpoints stay with the old cluster');
+    expect(md).toContain('custom endpoints were moved by name');
     expect(md).toContain('to roll back: `rekey rollback ab12cd34`');
     expect(md).toContain('resumed 1 time');
   });

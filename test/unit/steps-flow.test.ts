@@ -26,8 +26,12 @@ import { cwMock, DMS_ADDRESS, dmsMock, kmsMock, NEW_KEY, OLD_KEY, PASSWORD, rdsM
 
 /** The contract's step ids of the cluster flows, in order. */
 const STEP_IDS = [
-  'preflight', 'prepare-source', 'snapshot', 'restore', 'capture-position', 'dms-setup', 'start-cdc', 'catch-up', 'validate', 'consistent-validate',
-  'before-fence', 'fence', 'drain', 'stop-task', 'final-validate', 'fix-sequences', 'switch', 'verify', 'after-switch', 'cleanup',
+  'preflight', 'prepare-source', 'snapshot', 'restore',
+  'topology-readers',
+  'topology-endpoints', 'capture-position', 'dms-setup', 'start-cdc', 'catch-up', 'validate', 'consistent-validate',
+  'before-fence', 'fence', 'drain', 'stop-task', 'final-validate', 'fix-sequences', 'topology-release',
+  'switch',
+  'topology-after-switch', 'verify', 'after-switch', 'cleanup',
 ];
 
 function input<T>(mock: { commandCalls: (c: never) => { args: [{ input: T }] }[] }, command: unknown, i = 0): T {
@@ -61,7 +65,7 @@ describe('the aurora-postgresql flow', () => {
     for (const op of ['rds:CreateDBClusterSnapshot', 'rds:RestoreDBClusterFromSnapshot', 'rds:CreateDBInstance', 'dms:CreateEndpoint', 'dms:TestConnection', 'dms:CreateReplicationTask', 'dms:StartReplicationTask', 'cloudwatch:GetMetricData', 'dms:StopReplicationTask', 'rds:ModifyDBCluster', 'dms:DeleteReplicationTask']) {
       expect(targets).toContain(op);
     }
-    expect(renderPlan(plan)).toMatch(/17\. switch: .*\n.*rename app-db -> app-db-old-ab12cd34/);
+    expect(renderPlan(plan)).toMatch(/20\. switch: .*\n.*rename app-db -> app-db-old-ab12cd34/);
     expect(rdsMock.calls()).toHaveLength(0);
     expect(world.opened).toHaveLength(0);
   });
@@ -219,6 +223,9 @@ describe('the aurora-postgresql flow', () => {
     const evidence = (ctx.outputs.verify as { evidence: { resources: { kind: string; identifier: string; kmsKeyId?: string }[] } }).evidence.resources;
     expect(evidence.map((r) => [r.kind, r.identifier, r.kmsKeyId])).toEqual([
       ['cluster', 'app-db', NEW_KEY],
+      // Every member of the new cluster: the writer and the recreated reader.
+      ['instance', 'app-db-rekey-ab12cd34-w1', NEW_KEY],
+      ['instance', 'app-db-rekey-ab12cd34-r1', NEW_KEY],
       ['cluster', 'app-db-old-ab12cd34', OLD_KEY],
       ['snapshot', 'app-db-rekey-ab12cd34-snap', undefined],
     ]);
@@ -243,7 +250,8 @@ describe('the aurora-postgresql flow', () => {
     }
     expect(rdsMock.commandCalls(CreateDBClusterSnapshotCommand)).toHaveLength(1);
     expect(rdsMock.commandCalls(RestoreDBClusterFromSnapshotCommand)).toHaveLength(1);
-    expect(rdsMock.commandCalls(CreateDBInstanceCommand)).toHaveLength(1);
+    // The writer and the source's one reader, each once.
+    expect(rdsMock.commandCalls(CreateDBInstanceCommand)).toHaveLength(2);
     expect(dmsMock.commandCalls(CreateEndpointCommand)).toHaveLength(2);
     expect(dmsMock.commandCalls(CreateReplicationTaskCommand)).toHaveLength(1);
     expect(dmsMock.commandCalls(StartReplicationTaskCommand)).toHaveLength(1);
@@ -258,7 +266,7 @@ describe('the aurora-postgresql flow', () => {
       world.clusters.set(i.DBClusterIdentifier, { DBClusterIdentifier: i.DBClusterIdentifier, Status: 'available', KmsKeyId: 'arn:aws:kms:us-east-1:111122223333:key/other', Endpoint: 'x', Port: 5432 });
       return {};
     });
-    await expect(flow.steps[3]!.run(ctx)).rejects.toThrow(/reports KmsKeyId .*other, expected/);
+    await expect(step(flow, 'restore').run(ctx)).rejects.toThrow(/reports KmsKeyId .*other, expected/);
   });
 
   test('capture-position refuses an LSN older than the slot', async () => {
@@ -266,7 +274,7 @@ describe('the aurora-postgresql flow', () => {
     const ctx = world.context();
     await runUntil(flow, ctx, 'restore');
     world.slots.source.get('rekey_ab12cd34')!.confirmedFlushLsn = '0/4000000';
-    await expect(flow.steps[4]!.run(ctx)).rejects.toThrow(/older than slot rekey_ab12cd34/);
+    await expect(step(flow, 'capture-position').run(ctx)).rejects.toThrow(/older than slot rekey_ab12cd34/);
   });
 
   test('a failed CDC task ends catch-up with its failure message', async () => {
@@ -275,7 +283,7 @@ describe('the aurora-postgresql flow', () => {
     await runUntil(flow, ctx, 'start-cdc');
     world.tasks.get('rekey-ab12cd34-cdc')!.Status = 'failed';
     world.tasks.get('rekey-ab12cd34-cdc')!.LastFailureMessage = 'slot rekey_ab12cd34 does not exist';
-    await expect(flow.steps[7]!.run(ctx)).rejects.toThrow(/CDC task is failed: slot rekey_ab12cd34 does not exist/);
+    await expect(step(flow, 'catch-up').run(ctx)).rejects.toThrow(/CDC task is failed: slot rekey_ab12cd34 does not exist/);
   });
 
   test('catch-up waits for latency to stay under the threshold for the sustain window, else times out retryable', async () => {
@@ -284,14 +292,14 @@ describe('the aurora-postgresql flow', () => {
     await runUntil(flow, ctx, 'start-cdc');
     world.latencies = [[30, 2], [3, 1], [9, 0], [1, 1], [1, 1], [1, 1], [1, 0], [1, 0]];
     const started = world.now;
-    const out = (await flow.steps[7]!.run(ctx)) as { sustainedSeconds: number };
+    const out = (await step(flow, 'catch-up').run(ctx)) as { sustainedSeconds: number };
     expect(out.sustainedSeconds).toBeGreaterThanOrEqual(3);
     // the reading of 9 s reset the window: it must have started at the 4th reading or later
     expect(world.now - started).toBeGreaterThanOrEqual(6000);
     expect(world.events.some((e) => e.startsWith('metric cdc.latency=32'))).toBe(true);
 
     world.latencies = [[60, 0]];
-    const err = await flow.steps[7]!.run(ctx).catch((e: unknown) => e);
+    const err = await step(flow, 'catch-up').run(ctx).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StepError);
     expect(err).toMatchObject({ kind: 'retryable', message: expect.stringMatching(/timed out/) });
   });
@@ -393,7 +401,7 @@ describe('the aurora-postgresql flow', () => {
     await runUntil(flow, ctx, 'preflight');
     const notes = step(flow, 'switch').describe(ctx).filter((a) => a.target === 'endpoints').map((a) => a.summary);
     expect(notes).toEqual([
-      "the cluster endpoints (app-db.cluster-… and .cluster-ro-…) follow the rename; instance endpoints such as app-db-w's and custom endpoints stay with the old cluster, whose writer roles remain fenced",
+      "the cluster endpoints (app-db.cluster-… and .cluster-ro-…) follow the rename; the readers were recreated on the new cluster and custom endpoints move by name around the switch (topology-release, topology-after-switch); instance endpoints such as app-db-w's keep their names on the old cluster, whose writer roles remain fenced: the new instances are named app-db-rekey-ab12cd34-w1 and app-db-rekey-ab12cd34-r<n>",
     ]);
   });
 

@@ -46,7 +46,7 @@ const count = (re: RegExp): number =>
   [...rdsMock.calls(), ...dmsMock.calls()].filter((c) => re.test((c.args[0] as object).constructor.name.replace(/Command$/, ''))).length;
 
 /** Steps whose undo must delete or stop something once they ran (the others only change SQL state or nothing). */
-const UNDO_DELETES = new Set(['replica-position', 'snapshot', 'copy-snapshot', 'restore', 'dms-setup', 'start-cdc', 'switch', 'native-setup', 'bg-create']);
+const UNDO_DELETES = new Set(['replica-position', 'snapshot', 'copy-snapshot', 'restore', 'dms-setup', 'start-cdc', 'switch', 'native-setup', 'bg-create', 'topology-readers', 'topology-endpoints', 'topology-after-switch']);
 
 for (const [engine, runbook] of Object.entries(RUNBOOKS)) {
   describe(`the ${engine} flow: every step through run, run again, undo, undo again, run`, () => {
@@ -76,6 +76,13 @@ for (const [engine, runbook] of Object.entries(RUNBOOKS)) {
       }
       if (id === 'bg-create') expect([result.createdByRun, world.deployments.size]).toEqual([1, 1]);
       if (id === 'bg-delete') expect(world.deployments.size).toBe(0);
+      // Aurora topology: the source's one reader made once on the new cluster; its custom endpoint moved; Auto Scaling put back.
+      if (id === 'topology-readers') expect([result.createdByRun, world.instances.has(`${world.names.targetCluster}-r1`)]).toEqual([1, true]);
+      if (id === 'topology-after-switch') {
+        const src = world.runbook.source.identifier;
+        expect(world.clusterEndpoints.get(`${src}-analytics`)).toMatchObject({ DBClusterIdentifier: src, StaticMembers: [expect.stringMatching(/-r1$/)] });
+        expect(world.scalingPolicies.map((p) => p.PolicyName)).toEqual(['cpu60']);
+      }
     });
   });
 }

@@ -3,7 +3,7 @@ import { DescribeKeyCommand, GetKeyPolicyCommand } from '@aws-sdk/client-kms';
 import { StepError } from '../../src/engine/types.js';
 import { preflight, runPreflight } from '../../src/steps/preflight.js';
 import { evaluateKeyPolicy } from '../../src/steps/key-policy.js';
-import { DMS_ADDRESS, NEW_KEY, OLD_KEY, World, kmsMock, testRunbook } from './steps-world.js';
+import { DMS_ADDRESS, NEW_KEY, OLD_KEY, World, dmsMock, kmsMock, testRunbook } from './steps-world.js';
 
 let world: World;
 beforeEach(() => {
@@ -24,10 +24,15 @@ describe('preflight', () => {
     expect(report.problems).toEqual([]);
     expect(report.key).toEqual({ arn: NEW_KEY, keyId: '22222222-2222-2222-2222-222222222222', aliases: ['alias/app-new'] });
     expect(report.tablesWithoutPk).toEqual(['public.audit_log']);
-    expect(report.warnings).toEqual([
-      expect.stringMatching(/^source.readers: 1 reader instance \(app-db-r\) not recreated: the new cluster gets a writer only.*\(add them to app-db-rekey-ab12cd34 before approving/),
-      expect.stringMatching(/^pg.primary_keys: .*public.audit_log/),
+    expect(report.warnings).toEqual([expect.stringMatching(/^pg.primary_keys: .*public.audit_log/)]);
+    // The topology is listed with what happens to each part, not warned about.
+    expect(report.topology?.plan).toEqual([
+      'writer app-db-w: restored as app-db-rekey-ab12cd34-w1; the instance name changes (its instance endpoint stays with the old cluster)',
+      'reader app-db-r (db.r6g.large, us-east-1c, tier 2): recreated as app-db-rekey-ab12cd34-r1 before the cutover gate; the instance name changes',
+      'custom endpoint app-db-analytics (READER, static app-db-r): made as app-db-analytics-rekey-ab12cd34 on the new cluster before the gate; at the switch the old one is deleted and app-db-analytics is created on the new cluster',
+      'Aurora Auto Scaling cluster:app-db (1-4 readers, 1 policy): registered again for app-db after the switch',
     ]);
+    expect(report.checks.find((c) => c.id === 'source.topology')).toMatchObject({ ok: true, message: expect.stringMatching(/^1 reader and 1 custom endpoint move with the cluster/) });
     // 8M rows counted by 4 connections at 2M rows/s = 1 s at the consistent point, outside the fence; inside it
     // only the drain/stop/rename fixed costs (validation.final: none)
     expect(report.estimate).toMatchObject({ tables: 2, rows: 8_000_040, countSeconds: 0, checksumSeconds: 0, consistentPointSeconds: 1 });
@@ -46,6 +51,17 @@ describe('preflight', () => {
     expect(report.warnings).toContainEqual(
       'source.open_sessions: 1 session of rekey_admin from other clients now: rekey_admin@10.1.2.3 (billing-api). The fence cannot lock out this login; the cutover stops if any is open when the fence is up or after the final validation (cutover.openSessions: refuse). Give applications their own login.',
     );
+  });
+
+  test('a strategy without DMS ignores a leftover dms section: no DMS call, a warning that says so', async () => {
+    world = new World(testRunbook({ strategy: 'native' }));
+    world.install();
+    expect(world.runbook.dms).toBeDefined();
+    const report = await preflight.run(world.context());
+    expect(report.problems).toEqual([]);
+    expect(report.warnings).toContainEqual(expect.stringMatching(/^runbook.dms_unused: the runbook's dms section is ignored: strategy native runs no DMS task/));
+    expect(dmsMock.calls()).toHaveLength(0);
+    expect(JSON.stringify(preflight.describe?.(world.context()))).not.toContain('dms:DescribeReplicationInstances');
   });
 
   test('a disabled key is named', async () => {

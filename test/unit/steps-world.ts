@@ -1,6 +1,14 @@
 // A small fake AWS + database world for the step unit tests: aws-sdk-client-mock answers every command the
 // flow sends from in-memory state (statuses move on at each describe), and a fake DbConnector plays the
 // source and target databases. One timeline records AWS calls and SQL side effects in order.
+import {
+  ApplicationAutoScalingClient,
+  DescribeScalableTargetsCommand,
+  DescribeScalingPoliciesCommand,
+  PutScalingPolicyCommand,
+  RegisterScalableTargetCommand,
+} from '@aws-sdk/client-application-auto-scaling';
+import type { ScalableTarget, ScalingPolicy } from '@aws-sdk/client-application-auto-scaling';
 import { CloudWatchClient, GetMetricDataCommand, ListMetricsCommand } from '@aws-sdk/client-cloudwatch';
 import {
   CreateEndpointCommand,
@@ -28,6 +36,10 @@ import {
   SwitchoverBlueGreenDeploymentCommand,
   CreateDBClusterSnapshotCommand,
   CreateDBInstanceCommand,
+  CreateDBClusterEndpointCommand,
+  DeleteDBClusterEndpointCommand,
+  DescribeDBClusterEndpointsCommand,
+  ModifyDBClusterEndpointCommand,
   DescribeDBClusterParametersCommand,
   DescribeDBClustersCommand,
   DescribeDBClusterSnapshotsCommand,
@@ -50,7 +62,7 @@ import {
   ModifyDBInstanceCommand,
   RestoreDBInstanceFromDBSnapshotCommand,
 } from '@aws-sdk/client-rds';
-import type { BlueGreenDeployment, DBCluster, DBClusterSnapshot, DBInstance, DBSnapshot, Event } from '@aws-sdk/client-rds';
+import type { BlueGreenDeployment, DBClusterEndpoint, DBCluster, DBClusterSnapshot, DBInstance, DBSnapshot, Event } from '@aws-sdk/client-rds';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { Cloud } from '../../src/aws/cloud.js';
 import type { MyNative, PgNative, SubscriptionState } from '../../src/db/native.js';
@@ -97,6 +109,7 @@ export const rdsMock = mockClient(RDSClient);
 export const kmsMock = mockClient(KMSClient);
 export const dmsMock = mockClient(DatabaseMigrationServiceClient);
 export const cwMock = mockClient(CloudWatchClient);
+export const asMock = mockClient(ApplicationAutoScalingClient);
 
 export const CRASH_RECOVERY = 'Binlog position from crash recovery is mysql-bin-changelog.000002 154';
 
@@ -240,6 +253,10 @@ export class World {
   /** Creations and removals the native SQL made (publications, subscriptions, replica settings). */
   nativeCreates = 0;
   nativeDeletes = 0;
+  // --- Aurora topology: custom endpoints by name, Auto Scaling targets and policies
+  clusterEndpoints = new Map<string, DBClusterEndpoint>();
+  scalableTargets: ScalableTarget[] = [];
+  scalingPolicies: ScalingPolicy[] = [];
   // --- Blue/Green deployments, by name
   deployments = new Map<string, BlueGreenDeployment>();
 
@@ -303,6 +320,32 @@ export class World {
       PerformanceInsightsKMSKeyId: OLD_KEY,
       PerformanceInsightsRetentionPeriod: 731,
     });
+    // One reader (another AZ, failover tier 2, its own monitoring) behind a custom endpoint, and Aurora Auto Scaling.
+    this.instances.set(`${id}-r`, {
+      DBInstanceIdentifier: `${id}-r`,
+      DBInstanceArn: `arn:aws:rds:us-east-1:111122223333:db:${id}-r`,
+      DBInstanceClass: 'db.r6g.large',
+      DBInstanceStatus: 'available',
+      AvailabilityZone: 'us-east-1c',
+      PromotionTier: 2,
+      DBParameterGroups: [{ DBParameterGroupName: this.isMysql ? 'shop-mysql8-instance' : 'app-pg15-instance' }],
+      MonitoringInterval: 60,
+      MonitoringRoleArn: 'arn:aws:iam::111122223333:role/rds-monitoring',
+      PerformanceInsightsEnabled: true,
+      PerformanceInsightsKMSKeyId: OLD_KEY,
+      PerformanceInsightsRetentionPeriod: 7,
+      AutoMinorVersionUpgrade: false,
+      PubliclyAccessible: false,
+      TagList: [{ Key: 'team', Value: 'payments' }, { Key: 'aws:cloudformation:stack-name', Value: 'x' }],
+    });
+    this.clusterEndpoints.set(`${id}-analytics`, {
+      DBClusterEndpointIdentifier: `${id}-analytics`, DBClusterIdentifier: id, EndpointType: 'CUSTOM', CustomEndpointType: 'READER', StaticMembers: [`${id}-r`], ExcludedMembers: [], Status: 'available',
+    });
+    this.scalableTargets = [{ ServiceNamespace: 'rds', ResourceId: `cluster:${id}`, ScalableDimension: 'rds:cluster:ReadReplicaCount', MinCapacity: 1, MaxCapacity: 4, RoleARN: 'x', CreationTime: new Date(0) }];
+    this.scalingPolicies = [{
+      PolicyName: 'cpu60', PolicyARN: 'arn:p', ServiceNamespace: 'rds', ResourceId: `cluster:${id}`, ScalableDimension: 'rds:cluster:ReadReplicaCount', PolicyType: 'TargetTrackingScaling', CreationTime: new Date(0),
+      TargetTrackingScalingPolicyConfiguration: { TargetValue: 60, PredefinedMetricSpecification: { PredefinedMetricType: 'RDSReaderAverageCPUUtilization' } },
+    }];
   }
 
   /** An RDS source instance with every setting the restore must carry over. */
@@ -523,16 +566,46 @@ export class World {
     };
     rdsMock.on(RestoreDBClusterFromSnapshotCommand).callsFake(restoreCluster('RestoreDBClusterFromSnapshot'));
     rdsMock.on(RestoreDBClusterToPointInTimeCommand).callsFake(restoreCluster('RestoreDBClusterToPointInTime'));
-    rdsMock.on(CreateDBInstanceCommand).callsFake((input: { DBInstanceIdentifier: string; DBInstanceClass: string }) => {
+    rdsMock.on(CreateDBInstanceCommand).callsFake((input: { DBInstanceIdentifier: string; DBInstanceClass: string; DBClusterIdentifier?: string }) => {
       log(`rds:CreateDBInstance ${input.DBInstanceIdentifier}`);
-      this.instances.set(input.DBInstanceIdentifier, { DBInstanceIdentifier: input.DBInstanceIdentifier, DBInstanceClass: input.DBInstanceClass, DBInstanceStatus: 'creating' });
-      if (this.isMysql) this.addWriterEvents(input.DBInstanceIdentifier);
+      if (this.instances.has(input.DBInstanceIdentifier)) throw fault('DBInstanceAlreadyExistsFault');
+      const cluster = input.DBClusterIdentifier !== undefined ? this.clusters.get(input.DBClusterIdentifier) : undefined;
+      const isWriter = !cluster?.DBClusterMembers?.length;
+      this.instances.set(input.DBInstanceIdentifier, { DBInstanceIdentifier: input.DBInstanceIdentifier, DBInstanceClass: input.DBInstanceClass, DBInstanceStatus: 'creating', DBClusterIdentifier: input.DBClusterIdentifier, KmsKeyId: cluster?.KmsKeyId });
+      if (cluster) cluster.DBClusterMembers = [...(cluster.DBClusterMembers ?? []), { DBInstanceIdentifier: input.DBInstanceIdentifier, IsClusterWriter: isWriter }];
+      if (this.isMysql && isWriter) this.addWriterEvents(input.DBInstanceIdentifier);
       return {};
     });
     // What the steps' undos delete (RDS deletes at once here; the next describe no longer finds it).
     rdsMock.on(DeleteDBInstanceCommand).callsFake((input: { DBInstanceIdentifier: string }) => {
       log(`rds:DeleteDBInstance ${input.DBInstanceIdentifier}`);
       this.instances.delete(input.DBInstanceIdentifier);
+      for (const c of this.clusters.values()) c.DBClusterMembers = c.DBClusterMembers?.filter((m) => m.DBInstanceIdentifier !== input.DBInstanceIdentifier);
+      return {};
+    });
+    // Custom endpoints: unique by name, they stay with their cluster (renames carry them along, below).
+    rdsMock.on(DescribeDBClusterEndpointsCommand).callsFake((input: { DBClusterIdentifier?: string; DBClusterEndpointIdentifier?: string }) => ({
+      DBClusterEndpoints: [...this.clusterEndpoints.values()].filter((e) => (input.DBClusterEndpointIdentifier === undefined || e.DBClusterEndpointIdentifier === input.DBClusterEndpointIdentifier) && (input.DBClusterIdentifier === undefined || e.DBClusterIdentifier === input.DBClusterIdentifier)).map((e) => ({ ...e })),
+    }));
+    rdsMock.on(CreateDBClusterEndpointCommand).callsFake((input: { DBClusterEndpointIdentifier: string; DBClusterIdentifier: string; EndpointType: string; StaticMembers?: string[]; ExcludedMembers?: string[] }) => {
+      log(`rds:CreateDBClusterEndpoint ${input.DBClusterEndpointIdentifier} on ${input.DBClusterIdentifier}`);
+      if (this.clusterEndpoints.has(input.DBClusterEndpointIdentifier)) throw fault('DBClusterEndpointAlreadyExistsFault');
+      if (!this.clusters.has(input.DBClusterIdentifier)) throw fault('DBClusterNotFoundFault');
+      const e: DBClusterEndpoint = { DBClusterEndpointIdentifier: input.DBClusterEndpointIdentifier, DBClusterIdentifier: input.DBClusterIdentifier, EndpointType: 'CUSTOM', CustomEndpointType: input.EndpointType, StaticMembers: input.StaticMembers ?? [], ExcludedMembers: input.ExcludedMembers ?? [], Status: 'available' };
+      this.clusterEndpoints.set(input.DBClusterEndpointIdentifier, e);
+      return { ...e };
+    });
+    rdsMock.on(ModifyDBClusterEndpointCommand).callsFake((input: { DBClusterEndpointIdentifier: string; StaticMembers?: string[]; ExcludedMembers?: string[] }) => {
+      log(`rds:ModifyDBClusterEndpoint ${input.DBClusterEndpointIdentifier}`);
+      const e = this.clusterEndpoints.get(input.DBClusterEndpointIdentifier);
+      if (!e) throw fault('DBClusterEndpointNotFoundFault');
+      if (input.StaticMembers) e.StaticMembers = input.StaticMembers;
+      if (input.ExcludedMembers) e.ExcludedMembers = input.ExcludedMembers;
+      return { ...e };
+    });
+    rdsMock.on(DeleteDBClusterEndpointCommand).callsFake((input: { DBClusterEndpointIdentifier: string }) => {
+      log(`rds:DeleteDBClusterEndpoint ${input.DBClusterEndpointIdentifier}`);
+      if (!this.clusterEndpoints.delete(input.DBClusterEndpointIdentifier)) throw fault('DBClusterEndpointNotFoundFault');
       return {};
     });
     rdsMock.on(DeleteDBClusterCommand).callsFake((input: { DBClusterIdentifier: string }) => {
@@ -557,11 +630,26 @@ export class World {
       if (!c) throw fault('DBClusterNotFoundFault');
       if (this.clusters.has(input.NewDBClusterIdentifier)) throw fault('DBClusterAlreadyExistsFault');
       this.clusters.delete(input.DBClusterIdentifier);
+      for (const e of this.clusterEndpoints.values()) if (e.DBClusterIdentifier === input.DBClusterIdentifier) e.DBClusterIdentifier = input.NewDBClusterIdentifier;
       const renamed = { ...c, DBClusterIdentifier: input.NewDBClusterIdentifier, Status: 'renaming', Endpoint: `${input.NewDBClusterIdentifier}.cluster-abc.us-east-1.rds.amazonaws.com` };
       this.clusters.set(input.NewDBClusterIdentifier, renamed);
       return { DBCluster: renamed };
     });
     this.installBlueGreen();
+    // ---------------- Application Auto Scaling (Aurora readers)
+    asMock.reset().onAnyCommand().callsFake(unexpected);
+    asMock.on(DescribeScalableTargetsCommand).callsFake((input: { ResourceIds?: string[] }) => ({ ScalableTargets: this.scalableTargets.filter((t) => !input.ResourceIds || input.ResourceIds.includes(t.ResourceId ?? '')) }));
+    asMock.on(DescribeScalingPoliciesCommand).callsFake((input: { ResourceId?: string }) => ({ ScalingPolicies: this.scalingPolicies.filter((p) => p.ResourceId === input.ResourceId) }));
+    asMock.on(RegisterScalableTargetCommand).callsFake((input: ScalableTarget) => {
+      log(`application-autoscaling:RegisterScalableTarget ${input.ResourceId ?? ''}`);
+      this.scalableTargets = [...this.scalableTargets.filter((t) => t.ResourceId !== input.ResourceId), { ...input, CreationTime: new Date(this.now) }];
+      return {};
+    });
+    asMock.on(PutScalingPolicyCommand).callsFake((input: ScalingPolicy) => {
+      log(`application-autoscaling:PutScalingPolicy ${input.PolicyName ?? ''}`);
+      this.scalingPolicies = [...this.scalingPolicies.filter((p) => !(p.ResourceId === input.ResourceId && p.PolicyName === input.PolicyName)), { ...input, CreationTime: new Date(this.now) }];
+      return { PolicyARN: 'arn:p' };
+    });
     // ---------------- KMS
     kmsMock.on(DescribeKeyCommand).callsFake(() => ({ KeyMetadata: this.key }));
     kmsMock.on(ListAliasesCommand).resolves({ Aliases: [{ AliasName: 'alias/app-new' }] });
@@ -1063,6 +1151,7 @@ export class World {
       kms: new KMSClient({ region: REGION }),
       dms: new DatabaseMigrationServiceClient({ region: REGION }),
       cloudwatch: new CloudWatchClient({ region: REGION }),
+      autoscaling: new ApplicationAutoScalingClient({ region: REGION }),
       provider: 'aws',
       region: REGION,
     };

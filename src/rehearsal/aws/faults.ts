@@ -1,21 +1,23 @@
 // AWS service errors as the SDK raises them: the modelled exception class when the SDK has one (so
 // `instanceof DBClusterNotFoundFault` works), else the service's base exception carrying the fault name.
+import * as autoscaling from '@aws-sdk/client-application-auto-scaling';
 import * as cloudwatch from '@aws-sdk/client-cloudwatch';
 import * as dms from '@aws-sdk/client-database-migration-service';
 import * as kms from '@aws-sdk/client-kms';
 import * as rds from '@aws-sdk/client-rds';
 
 /** Which fake service raises the fault. */
-export type ServiceName = 'rds' | 'kms' | 'dms' | 'cloudwatch';
+export type ServiceName = 'rds' | 'kms' | 'dms' | 'cloudwatch' | 'autoscaling';
 
 type ExceptionClass = new (opts: Record<string, unknown>) => Error;
 
-const modules: Record<ServiceName, Record<string, unknown>> = { rds, kms, dms, cloudwatch };
+const modules: Record<ServiceName, Record<string, unknown>> = { rds, kms, dms, cloudwatch, autoscaling };
 const bases: Record<ServiceName, ExceptionClass> = {
   rds: rds.RDSServiceException as unknown as ExceptionClass,
   kms: kms.KMSServiceException as unknown as ExceptionClass,
   dms: dms.DatabaseMigrationServiceServiceException as unknown as ExceptionClass,
   cloudwatch: cloudwatch.CloudWatchServiceException as unknown as ExceptionClass,
+  autoscaling: autoscaling.ApplicationAutoScalingServiceException as unknown as ExceptionClass,
 };
 
 let requestCounter = 0;

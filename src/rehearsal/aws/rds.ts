@@ -4,8 +4,10 @@ import { rmSync } from 'node:fs';
 import type { Core, Input } from '../core.js';
 import { arn, before, ensureProxy, isInstanceWorld, ms, str } from '../core.js';
 import { awsFault, UnsupportedCommandError } from './faults.js';
+import { findKey } from './kms.js';
 import { restoreToPointInTime } from './rds-clone.js';
 import { blueGreenSend } from './blue-green.js';
+import { dropClusterEndpoints, instanceProxy, routeTopology, topologySend, writerOf } from './topology.js';
 import { dbInstanceShape, findDbInstance, instanceSend } from './rds-instance.js';
 import { ident, pgConfig, withPg, dropSlotWhenFree } from '../engines/pg-ops.js';
 import type { ClusterRecord, ClusterSettings, InstanceRecord, SnapshotRecord } from '../registry.js';
@@ -24,6 +26,7 @@ function instanceStatus(core: Core, i: InstanceRecord): string {
 function clusterShape(core: Core, c: ClusterRecord): Record<string, unknown> {
   const port = core.reg.state.proxyPorts[c.identifier] ?? 0;
   const members = Object.values(core.reg.state.instances).filter((i) => i.clusterIdentifier === c.identifier);
+  const writer = writerOf(core, c.identifier);
   const s = c.settings;
   return {
     DBClusterIdentifier: c.identifier, DBClusterArn: arn.rds(core, 'cluster', c.identifier), DbClusterResourceId: c.resourceId,
@@ -35,17 +38,24 @@ function clusterShape(core: Core, c: ClusterRecord): Record<string, unknown> {
     PreferredMaintenanceWindow: s.preferredMaintenanceWindow, DeletionProtection: s.deletionProtection, CopyTagsToSnapshot: s.copyTagsToSnapshot,
     IAMDatabaseAuthenticationEnabled: s.iamDatabaseAuthentication, EnabledCloudwatchLogsExports: s.cloudwatchLogsExports,
     ClusterCreateTime: new Date(c.createdAt), HttpEndpointEnabled: false, TagList: c.tags,
-    DBClusterMembers: members.map((i) => ({ DBInstanceIdentifier: i.identifier, IsClusterWriter: true, DBClusterParameterGroupStatus: 'in-sync', PromotionTier: i.promotionTier })),
+    DBClusterMembers: members.map((i) => ({ DBInstanceIdentifier: i.identifier, IsClusterWriter: i === writer, DBClusterParameterGroupStatus: 'in-sync', PromotionTier: i.promotionTier })),
   };
 }
 
 function instanceShape(core: Core, i: InstanceRecord): Record<string, unknown> {
   const cluster = core.reg.state.clusters[i.clusterIdentifier];
+  const x = i.extra ?? {};
+  // A reader answers on its own endpoint (a proxy to the cluster's server); the writer on the cluster's.
+  const port = core.reg.state.proxyPorts[instanceProxy(i.identifier)] ?? core.reg.state.proxyPorts[i.clusterIdentifier] ?? 0;
   return {
+    ...(x.monitoringInterval !== undefined ? { MonitoringInterval: x.monitoringInterval } : {}), ...(x.monitoringRoleArn ? { MonitoringRoleArn: x.monitoringRoleArn } : {}),
+    ...(x.performanceInsights !== undefined ? { PerformanceInsightsEnabled: x.performanceInsights } : {}),
+    ...(x.performanceInsights ? { PerformanceInsightsKMSKeyId: x.performanceInsightsKmsKeyArn ?? cluster?.kmsKeyArn, PerformanceInsightsRetentionPeriod: x.performanceInsightsRetentionPeriod ?? 7 } : {}),
+    ...(x.autoMinorVersionUpgrade !== undefined ? { AutoMinorVersionUpgrade: x.autoMinorVersionUpgrade } : {}),
     DBInstanceIdentifier: i.identifier, DBInstanceArn: arn.rds(core, 'db', i.identifier), DbiResourceId: i.resourceId, DBInstanceClass: i.instanceClass,
     Engine: i.engine, EngineVersion: cluster?.engineVersion, DBInstanceStatus: instanceStatus(core, i), DBClusterIdentifier: i.clusterIdentifier,
-    Endpoint: { Address: '127.0.0.1', Port: core.reg.state.proxyPorts[i.clusterIdentifier] ?? 0 }, InstanceCreateTime: new Date(i.createdAt),
-    StorageEncrypted: true, KmsKeyId: cluster?.kmsKeyArn, AvailabilityZone: i.availabilityZone, PubliclyAccessible: false, PromotionTier: i.promotionTier,
+    Endpoint: { Address: '127.0.0.1', Port: port }, InstanceCreateTime: new Date(i.createdAt),
+    StorageEncrypted: true, KmsKeyId: cluster?.kmsKeyArn, AvailabilityZone: i.availabilityZone, PubliclyAccessible: x.publiclyAccessible ?? false, PromotionTier: i.promotionTier,
     DBParameterGroups: [{ DBParameterGroupName: i.parameterGroup, ParameterApplyStatus: 'in-sync' }], TagList: i.tags, MultiAZ: false,
   };
 }
@@ -148,7 +158,7 @@ async function restore(core: Core, input: Input): Promise<unknown> {
   return { DBCluster: clusterShape(core, cluster) };
 }
 
-function createInstance(core: Core, input: Input): unknown {
+async function createInstance(core: Core, input: Input): Promise<unknown> {
   const id = str(input, 'DBInstanceIdentifier');
   if (id === undefined) throw awsFault('rds', 'InvalidParameterValue', 'DBInstanceIdentifier is required');
   if (core.reg.state.instances[id]) throw awsFault('rds', 'DBInstanceAlreadyExistsFault', `DB instance already exists`);
@@ -157,7 +167,7 @@ function createInstance(core: Core, input: Input): unknown {
     identifier: id, resourceId: `db-${resourceId()}`, clusterIdentifier: cluster.identifier, instanceClass: str(input, 'DBInstanceClass') ?? 'db.r6g.large',
     engine: str(input, 'Engine') ?? cluster.engine, createdAt: core.now(), readyAt: core.now() + ms(core.delays.availableSeconds),
     parameterGroup: str(input, 'DBParameterGroupName') ?? defaultParameterGroup(cluster.engine), promotionTier: typeof input.PromotionTier === 'number' ? input.PromotionTier : 1,
-    availabilityZone: str(input, 'AvailabilityZone') ?? `${core.region}a`, tags: tagsOf(input),
+    availabilityZone: str(input, 'AvailabilityZone') ?? `${core.region}a`, tags: tagsOf(input), extra: instanceExtra(core, input, cluster),
   };
   core.reg.state.instances[id] = instance;
   core.reg.event('db-instance', id, 'DB instance created', ['creation']);
@@ -173,7 +183,27 @@ function createInstance(core: Core, input: Input): unknown {
     core.reg.event('db-instance', id, 'DB instance is available', ['availability'], ready);
   }
   core.reg.save();
+  await routeTopology(core);
   return { DBInstance: instanceShape(core, instance) };
+}
+
+/** Monitoring, Performance Insights and the rest a CreateDBInstance request set (PI data on the cluster's key unless named). */
+function instanceExtra(core: Core, input: Input, cluster: ClusterRecord): InstanceRecord['extra'] {
+  const num = (k: string): number | undefined => (typeof input[k] === 'number' ? input[k] : undefined);
+  const bool = (k: string): boolean | undefined => (typeof input[k] === 'boolean' ? input[k] : undefined);
+  const pi = bool('EnablePerformanceInsights');
+  const piKey = str(input, 'PerformanceInsightsKMSKeyId');
+  const found = piKey !== undefined ? findKey(core.reg.state, piKey, core.region) : undefined;
+  const extra: NonNullable<InstanceRecord['extra']> = {
+    ...(num('MonitoringInterval') !== undefined ? { monitoringInterval: num('MonitoringInterval') } : {}),
+    ...(str(input, 'MonitoringRoleArn') ? { monitoringRoleArn: str(input, 'MonitoringRoleArn') } : {}),
+    ...(pi !== undefined ? { performanceInsights: pi } : {}),
+    ...(pi ? { performanceInsightsKmsKeyArn: found?.arn ?? piKey ?? cluster.kmsKeyArn } : {}),
+    ...(num('PerformanceInsightsRetentionPeriod') !== undefined ? { performanceInsightsRetentionPeriod: num('PerformanceInsightsRetentionPeriod') } : {}),
+    ...(bool('AutoMinorVersionUpgrade') !== undefined ? { autoMinorVersionUpgrade: bool('AutoMinorVersionUpgrade') } : {}),
+    ...(bool('PubliclyAccessible') !== undefined ? { publiclyAccessible: bool('PubliclyAccessible') } : {}),
+  };
+  return extra;
 }
 
 async function modifyCluster(core: Core, input: Input): Promise<unknown> {
@@ -204,6 +234,7 @@ async function deleteCluster(core: Core, input: Input): Promise<unknown> {
   }
   if (cluster.restoredFrom === undefined) throw awsFault('rds', 'InvalidParameterCombination', `The rehearsal cloud never deletes the source cluster ${cluster.identifier}.`);
   const shape = { ...clusterShape(core, cluster), Status: 'deleting' };
+  dropClusterEndpoints(core, cluster);
   await dropRecord(core, cluster);
   core.reg.event('db-cluster', cluster.identifier, 'DB cluster deleted', ['deletion']);
   core.reg.save();
@@ -281,6 +312,7 @@ function describeEvents(core: Core, input: Input): unknown {
 export function rdsSend(core: Core): (name: string, input: Input) => Promise<unknown> {
   return async (name, input) => {
     await rdsTick(core);
+    await routeTopology(core);
     const st = core.reg.state;
     switch (name) {
       case 'DescribeDBClusters': {
@@ -355,7 +387,7 @@ export function rdsSend(core: Core): (name: string, input: Input) => Promise<unk
       case 'DescribeEvents':
         return describeEvents(core, input);
       default:
-        return blueGreenSend(core, name, input) ?? Promise.reject(new UnsupportedCommandError('rds', name));
+        return topologySend(core, name, input) ?? blueGreenSend(core, name, input) ?? Promise.reject(new UnsupportedCommandError('rds', name));
     }
   };
 }

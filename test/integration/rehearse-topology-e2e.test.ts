@@ -1,0 +1,75 @@
+// The whole Aurora topology moves (issue 15, readers and custom endpoints): `rekey rehearse` with readers, a custom
+// endpoint and Aurora Auto Scaling on the source, with live writes and reads through the reader and custom endpoints.
+// PostgreSQL: killed right after the first reader's CreateDBInstance, then resumed: no reader (or anything else)
+// created twice. MySQL: one reader. Both: ok, 0 lost, topology expected = recreated/moved, no read served by the old
+// cluster after the switch. Small data, delays 0, short sustain.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import { crashAt, expectNoDoubleCreate, onlyRun } from '../helpers/kill-matrix.js';
+import { rekey, stopServersLeftUnder, summaryOf, tempDir } from '../helpers/rehearse-cli.js';
+
+function runbook(dir: string, file: string, source: Record<string, unknown>): string {
+  const doc = parseDocument(readFileSync(resolve('runbooks', file), 'utf8'));
+  doc.setIn(['rehearsal', 'source'], doc.createNode({ seedRows: 2000, ...source }));
+  doc.setIn(['rehearsal', 'delays'], doc.createNode({ snapshotSeconds: 0, restoreSeconds: 0, renameSeconds: 0, availableSeconds: 0 }));
+  doc.setIn(['cutover', 'sustainSeconds'], 1);
+  const path = join(dir, file);
+  writeFileSync(path, doc.toString());
+  return path;
+}
+
+interface Registry {
+  created: { action: string; identifier: string }[];
+  instances: Record<string, { clusterIdentifier: string }>;
+  clusterEndpoints: Record<string, { clusterResourceId: string; staticMembers: string[] }>;
+  clusters: Record<string, { resourceId: string }>;
+  autoScaling?: { targets: Record<string, unknown>; policies: Record<string, unknown> };
+}
+const registryOf = (cwd: string, runId: string): Registry => JSON.parse(readFileSync(join(cwd, '.rekey', 'runs', runId, 'rehearsal', 'cloud', 'registry.json'), 'utf8')) as Registry;
+
+afterAll(stopServersLeftUnder);
+
+describe('rekey rehearse: the Aurora topology moves with the cluster', () => {
+  it('PostgreSQL, 2 readers and a custom endpoint, killed while the readers are created: resumed, each made once, moved, no stale read', async () => {
+    const cwd = tempDir('topology-pg');
+    const file = runbook(cwd, 'rehearsal-postgres.yaml', {
+      readers: 2,
+      customEndpoints: [{ name: 'orders-analytics', staticMembers: ['orders-db-reader-1', 'orders-db-reader-2'] }],
+      autoScaling: { minCapacity: 1, maxCapacity: 3 },
+    });
+    await crashAt('topology-readers:after-create@1', ['rehearse', file, '--json'], cwd);
+    const runId = onlyRun(cwd);
+    const out = await rekey(['resume', runId, '--json'], cwd);
+    const s = summaryOf(out) as ReturnType<typeof summaryOf> & { topology: unknown; reads: { servedByOldAfterSwitch: number; ok: number } };
+    expect(out.code).toBe(0);
+    expect(s).toMatchObject({ ok: true, switched: true });
+    expect(s.writes).toMatchObject({ lost: 0, duplicated: 0 });
+    expect(s.topology).toEqual({ readers: { expected: 2, recreated: 2 }, customEndpoints: { expected: 1, moved: 1 }, autoScaling: { expected: 1, registered: 1 } });
+    expect(s.reads.servedByOldAfterSwitch).toBe(0);
+    expect(s.reads.ok).toBeGreaterThan(0);
+    expectNoDoubleCreate(cwd, runId);
+    const reg = registryOf(cwd, runId);
+    const readers = reg.created.filter((c) => c.action === 'CreateDBInstance' && /-r\d$/.test(c.identifier)).map((c) => c.identifier).sort();
+    expect(readers).toEqual([`orders-db-rekey-${runId}-r1`, `orders-db-rekey-${runId}-r2`]);
+    // The custom endpoint's name is on the cluster now serving orders-db, its members the new readers; the pre-switch name is gone.
+    const ep = reg.clusterEndpoints['orders-analytics'];
+    expect(ep?.clusterResourceId).toBe(reg.clusters['orders-db']?.resourceId);
+    expect(ep?.staticMembers.sort()).toEqual(readers);
+    expect(Object.keys(reg.clusterEndpoints)).toEqual(['orders-analytics']);
+    expect(Object.values(reg.instances).filter((i) => i.clusterIdentifier === 'orders-db')).toHaveLength(3);
+    expect(Object.keys(reg.autoScaling?.policies ?? {})).toEqual(['cluster:orders-db rds:cluster:ReadReplicaCount reader-cpu']);
+  }, 400_000);
+
+  it('MySQL, 1 reader: recreated, 0 lost, no read served by the old cluster after the switch', async () => {
+    const cwd = tempDir('topology-my');
+    const out = await rekey(['rehearse', runbook(cwd, 'rehearsal-mysql.yaml', { readers: 1 }), '--json'], cwd);
+    const s = summaryOf(out) as ReturnType<typeof summaryOf> & { topology: unknown; reads: { servedByOldAfterSwitch: number; ok: number } };
+    expect(out.code).toBe(0);
+    expect(s).toMatchObject({ ok: true, switched: true });
+    expect(s.writes).toMatchObject({ lost: 0, duplicated: 0 });
+    expect(s.topology).toEqual({ readers: { expected: 1, recreated: 1 }, customEndpoints: { expected: 0, moved: 0 } });
+    expect(s.reads.servedByOldAfterSwitch).toBe(0);
+    expect(s.reads.ok).toBeGreaterThan(0);
+  }, 400_000);
+});
