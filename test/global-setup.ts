@@ -17,6 +17,9 @@ import type { TestServer } from './helpers/servers.js';
 
 type ServersModule = typeof ServersIndex;
 
+// Same name as TEMPLATES_ENV in src/rehearsal/servers/launch.ts (not importable from here, see above).
+const TEMPLATES_ENV = 'REKEY_SERVER_TEMPLATES';
+
 const REPO = dirname(dirname(fileURLToPath(import.meta.url)));
 const SERVERS_SRC = join(REPO, 'src', 'rehearsal', 'servers');
 
@@ -133,6 +136,9 @@ export default async function globalSetup(): Promise<void> {
   await reapAbandonedRoots(mod);
   const root = await mkdtemp(join(tmpdir(), ROOT_PREFIX));
   await chmod(root, 0o755);
+  // Every server of the run (these, the suites' own, the rehearsals' of the CLI children) copies its data directory
+  // from one initialised per engine here instead of running initdb / mariadb-install-db again.
+  process.env[TEMPLATES_ENV] = join(root, 'server-templates');
 
   const starts: [TestServer, Promise<LocalServer>][] = [
     ['pgSource', startPostgres({ dir: join(root, 'pg-source') })],

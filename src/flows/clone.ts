@@ -8,12 +8,12 @@ import type { Flow, Step } from '../engine/types.js';
 import type { Runbook } from '../runbook/schema.js';
 import { capturePosition } from '../steps/capture-position.js';
 import { cloneRestore } from '../steps/clone.js';
+import { nativeFlow } from './native.js';
 import { drainStep } from '../steps/drain.js';
 import { profile } from '../steps/engine.js';
 import { fenceStep } from '../steps/fence.js';
 import { fixSequences } from '../steps/fix-sequences.js';
 import { afterSwitch, beforeFence } from '../steps/hooks.js';
-import { nativeCatchUp, nativeCleanup, nativeSetup, prepareSourceNative, stopReplicationStep } from '../steps/native.js';
 import { preflight } from '../steps/preflight.js';
 import type { RekeyServices } from '../steps/services.js';
 import { switchStep } from '../steps/switch.js';
@@ -31,30 +31,7 @@ export function buildCloneFlow(runbook: Runbook): Flow<RekeyServices> {
     throw new StepError(`strategy clone needs an Aurora cluster; ${runbook.source.engine} is an RDS DB instance (use native or snapshot)`, 'rejected');
   }
   if (runbook.cdc === 'dms') return dmsCloneFlow(runbook);
-  const steps: Step<RekeyServices>[] = [
-    preflight,
-    prepareSourceNative,
-    cloneRestore,
-    capturePosition,
-    nativeSetup,
-    nativeCatchUp,
-    validate,
-    beforeFence,
-    fenceStep(),
-    drainStep,
-    stopReplicationStep,
-    finalValidate,
-    fixSequences,
-    switchStep,
-    verify,
-    afterSwitch,
-    nativeCleanup,
-  ];
-  return {
-    id: `clone/${runbook.source.engine}`,
-    steps: withAuroraTopology(runbook, steps),
-    safety: { guard: 'fence', boundary: 'switch', rewindTo: { default: 'catch-up', ifSucceeded: { 'stop-replication': 'native-setup' } } },
-  };
+  return nativeFlow(runbook, `clone/${runbook.source.engine}`, [cloneRestore]);
 }
 
 /** `cdc: dms`: the dms-cdc flow with the clone in place of snapshot + restore. */

@@ -24,13 +24,19 @@ import { verify } from '../steps/verify.js';
 
 export function buildNativeFlow(runbook: Runbook): Flow<RekeyServices> {
   const p = profile(runbook);
+  const seed = [...(p.instance && p.family === 'mysql' ? [replicaPosition] : []), snapshot, ...(p.instance ? [copySnapshot] : []), restore];
+  return nativeFlow(runbook, `native/${runbook.source.engine}`, seed);
+}
+
+/**
+ * The native flow with `seed` (the steps that make the new database under the new key, e.g. snapshot + restore)
+ * between prepare-source and capture-position; strategy clone shares it with an Aurora clone as its seed.
+ */
+export function nativeFlow(runbook: Runbook, id: string, seed: Step<RekeyServices>[]): Flow<RekeyServices> {
   const steps: Step<RekeyServices>[] = [
     preflight,
     prepareSourceNative,
-    ...(p.instance && p.family === 'mysql' ? [replicaPosition] : []),
-    snapshot,
-    ...(p.instance ? [copySnapshot] : []),
-    restore,
+    ...seed,
     capturePosition,
     nativeSetup,
     nativeCatchUp,
@@ -49,7 +55,7 @@ export function buildNativeFlow(runbook: Runbook): Flow<RekeyServices> {
     nativeCleanup,
   ];
   return {
-    id: `native/${runbook.source.engine}`,
+    id,
     steps: withAuroraTopology(runbook, steps),
     // After a failure: unfence unless the switch happened (or has begun); then everything from catch-up up to the
     // switch runs again (from native-setup, which enables replication again, once stop-replication ran).

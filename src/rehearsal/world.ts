@@ -104,10 +104,10 @@ export async function openRehearsal(opts: { stateDir: string; runbook: Runbook; 
       startMariadb({ dir: join(stateDir, 'servers', 'my-source'), serverId: 1, reuse: true }),
       startMariadb({ dir: join(stateDir, 'servers', 'my-target'), serverId: 2, reuse: true }),
     ])
-    : [
-      await startPostgres({ dir: join(stateDir, 'servers', 'pg-source'), reuse: true, superuser: REHEARSAL_ADMIN }),
-      await startPostgres({ dir: join(stateDir, 'servers', 'pg-target'), reuse: true, superuser: REHEARSAL_ADMIN }),
-    ];
+    : await Promise.all([
+      startPostgres({ dir: join(stateDir, 'servers', 'pg-source'), reuse: true, superuser: REHEARSAL_ADMIN }),
+      startPostgres({ dir: join(stateDir, 'servers', 'pg-target'), reuse: true, superuser: REHEARSAL_ADMIN }),
+    ]);
   if (mysqlFamily) {
     // root stays the servers' local superuser; the cloud itself works as rdsadmin, which the fence leaves alone.
     for (const s of [source, target]) await prepareMyServer(s.host, s.port, REHEARSAL_ADMIN);

@@ -1,10 +1,11 @@
 // Shared by the end-to-end suites: run the built `rekey` CLI in a throwaway directory, read its `--json` summary
 // and journal, and stop whatever servers a killed runner left behind.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { expect } from '@jest/globals';
+import { parseDocument } from 'yaml';
 import { stopAllUnder } from '../../src/rehearsal/servers/index.js';
 
 export const CLI = resolve('dist/src/cli/main.js');
@@ -112,4 +113,76 @@ export function expectCleanCutover(s: Summary): void {
   expect(s.validation.mismatched).toBe(0);
   expect(s.sequences.checked).toBeGreaterThanOrEqual(4);
   expect(s.sequences.behind).toBe(0);
+}
+
+/** A runbook document being edited. */
+export type RunbookDoc = ReturnType<typeof parseDocument>;
+
+/**
+ * The bundled runbooks/<file> made small and fast for a test: `seedRows` demo rows (5000 unless given), every simulated
+ * AWS delay 0, cutover.sustainSeconds 1; then `edit`. Written to dir/<name>.yaml; returns its path.
+ */
+export function testRunbook(file: string, dir: string, name: string, edit: (doc: RunbookDoc) => void = () => undefined, o: { seedRows?: number } = {}): string {
+  const doc = parseDocument(readFileSync(resolve('runbooks', file), 'utf8'));
+  doc.setIn(['rehearsal', 'source', 'seedRows'], o.seedRows ?? 5000);
+  doc.setIn(['rehearsal', 'delays'], { snapshotSeconds: 0, restoreSeconds: 0, renameSeconds: 0, availableSeconds: 0 });
+  doc.setIn(['cutover', 'sustainSeconds'], 1);
+  edit(doc);
+  const path = join(dir, `${name}.yaml`);
+  writeFileSync(path, doc.toString());
+  return path;
+}
+
+/** What the suites read of the rehearsal cloud's registry (rehearsal/cloud/registry.json). */
+export interface Registry {
+  created: { action: string; identifier: string }[];
+  clusters: Record<string, { identifier: string; kmsKeyArn: string; instance?: { replicaOf?: string } }>;
+  keys: Record<string, { arn: string; aliases: string[] }>;
+  blueGreen?: Record<string, { status: string }>;
+  proxyPorts: Record<string, number>;
+}
+
+export const registryOf = (cwd: string, runId: string): Registry =>
+  JSON.parse(readFileSync(join(cwd, '.rekey', 'runs', runId, 'rehearsal', 'cloud', 'registry.json'), 'utf8')) as Registry;
+
+/** The ids of the steps journaled as succeeded, in order. */
+export const succeededSteps = (cwd: string, runId: string): string[] =>
+  journalOf(cwd, runId).flatMap((r) => (r.t === 'step_succeeded' && r.stepId ? [r.stepId] : []));
+
+/** The flow's step ids, as the run_created record lists them. */
+export function flowSteps(cwd: string, runId: string): string[] {
+  const created = journalOf(cwd, runId).find((r) => r.t === 'run_created') as unknown as { meta: { steps: string } } | undefined;
+  return created ? created.meta.steps.split(',') : [];
+}
+
+/** How a run that was killed after every step ended. */
+export interface KilledRun {
+  runId: string;
+  /** The last runner's exit. */
+  final: Done;
+  /** After which step each runner was killed (the last succeeded step when the kill came). */
+  killedAfter: string[];
+}
+
+/**
+ * `rekey rehearse path`, its runner killed with SIGKILL each time it has journaled one more step (REKEY_CHAOS_PAUSE_MS
+ * holds it between two steps) and resumed with `rekey resume`, until a runner ends by itself.
+ */
+export async function killAfterEachStep(path: string, cwd: string): Promise<KilledRun> {
+  const chaos = { REKEY_CHAOS_PAUSE_MS: '400' };
+  let runner = start(['rehearse', path, '--json'], cwd, chaos);
+  const runsDir = join(cwd, '.rekey', 'runs');
+  const runId = await until(() => (existsSync(runsDir) ? readdirSync(runsDir)[0] : undefined));
+  await until(() => (journalOf(cwd, runId).some((r) => r.t === 'runner_started') ? true : undefined));
+  const killedAfter: string[] = [];
+  for (;;) {
+    const before = succeededSteps(cwd, runId).length;
+    // Wait for one more step to finish (or the runner to end), then kill it.
+    const ended = await Promise.race([runner.done, until(() => (succeededSteps(cwd, runId).length > before ? true : undefined), 120_000).then(() => undefined)]);
+    if (ended) return { runId, final: ended, killedAfter };
+    runner.child.kill('SIGKILL');
+    await runner.done;
+    killedAfter.push(succeededSteps(cwd, runId).at(-1) ?? '');
+    runner = start(['resume', runId, '--json'], cwd, chaos);
+  }
 }

@@ -1,13 +1,13 @@
 // The kill matrix on MySQL (MariaDB): see kill-matrix-postgres.test.ts for the points and what every cell asserts.
 import { journalOf, rekey, start, stopServersLeftUnder, summaryOf, tempDir, until } from '../helpers/rehearse-cli.js';
-import { expectNoDoubleCreate, killMatrix, runbook, type Extra } from '../helpers/kill-matrix.js';
+import { expectNoDoubleCreate, itAlways, killMatrix, runbook, type Extra } from '../helpers/kill-matrix.js';
 
 afterAll(stopServersLeftUnder);
 
 killMatrix('mysql');
 
 describe('MySQL cutover.writerRoles: [] (nothing to fence)', () => {
-  it('runs the cutover without any fence SQL (never `IN ()`), warns, and loses no write', async () => {
+  itAlways('runs the cutover without any fence SQL (never `IN ()`), warns, and loses no write', async () => {
     const cwd = tempDir('km-empty-fence');
     const path = runbook('mysql', cwd, (doc) => doc.setIn(['cutover', 'writerRoles'], []));
     const out = await rekey(['rehearse', path, '--json'], cwd);
@@ -23,7 +23,7 @@ describe('MySQL cutover.writerRoles: [] (nothing to fence)', () => {
 
 
 describe('one Ctrl-C (SIGINT) inside the switch', () => {
-  it('finishes the rename pair, stops with 130 and the name answering writable; a resume ends with 0 lost, 0 duplicated', async () => {
+  itAlways('finishes the rename pair, stops with 130 and the name answering writable; a resume ends with 0 lost, 0 duplicated', async () => {
     const cwd = tempDir('km-sigint-switch');
     // Each rename takes 2 s, so a signal sent once the first one is asked for lands between the two renames.
     const path = runbook('mysql', cwd, (doc) => doc.setIn(['rehearsal', 'delays'], { snapshotSeconds: 0, restoreSeconds: 0, renameSeconds: 2, availableSeconds: 0 }));

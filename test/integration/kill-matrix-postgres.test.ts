@@ -22,8 +22,8 @@
 //   (consistent-validate:fence:after-principal:1 is the first repro cell's point)
 //
 // `npm test` runs a subset (the issue's two repro paths, the second runner, the empty fence and one Ctrl-C inside the
-// switch, in kill-matrix-mysql.test.ts); `npm run test:chaos`
-// (REKEY_CHAOS=full) adds the resume chain and the rollback column. Cells share nothing but the built CLI; each is a
+// switch, in kill-matrix-mysql.test.ts); `npm run test:chaos` (REKEY_CHAOS=extra) runs only the resume chain and the
+// rollback column (CI runs it after `npm test`: no cell twice); REKEY_CHAOS=full runs both. Cells share nothing but the built CLI; each is a
 // small rehearsal (500 rows, zero AWS delays).
 //
 // What test:chaos runs, per engine (the two engines' files run in parallel):
@@ -42,14 +42,14 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { journalOf, rekey, start, stopServersLeftUnder, summaryOf, tempDir, until } from '../helpers/rehearse-cli.js';
-import { killMatrix, runbook } from '../helpers/kill-matrix.js';
+import { itAlways, killMatrix, runbook } from '../helpers/kill-matrix.js';
 
 afterAll(stopServersLeftUnder);
 
 killMatrix('postgres');
 
 describe('one runner per run, checked first', () => {
-  it('a second `rekey resume` on a live rehearsal exits 1 naming the holder, opens nothing; the live run finishes clean', async () => {
+  itAlways('a second `rekey resume` on a live rehearsal exits 1 naming the holder, opens nothing; the live run finishes clean', async () => {
     const cwd = tempDir('km-second-runner');
     const live = start(['rehearse', runbook('postgres', cwd), '--json'], cwd);
     const runsDir = join(cwd, '.rekey', 'runs');

@@ -2,40 +2,26 @@
 // rehearsal cloud's Blue/Green deployment (green under the new key, blue -old1), AWS refusing the target key (exit 5,
 // nothing left behind, dms-cdc advised), a switchover that times out (AWS's revert: source writable, exit 5), and a
 // runner killed after every step that resumes without a second deployment.
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
-import { journalOf, rekey, SECRET, start, stopServersLeftUnder, summaryOf, tempDir, until } from '../helpers/rehearse-cli.js';
-import type { Done, Summary } from '../helpers/rehearse-cli.js';
+import { killAfterEachStep, registryOf, rekey, SECRET, stopServersLeftUnder, summaryOf, tempDir, testRunbook } from '../helpers/rehearse-cli.js';
+import type { Registry, RunbookDoc, Summary } from '../helpers/rehearse-cli.js';
 
 type Engine = 'postgres' | 'mysql' | 'rds-postgres' | 'rds-mysql';
 
 /** The bundled rehearsal runbook with `strategy: blue-green` added at the top level, small and without delays. */
-function blueGreen(engine: Engine, dir: string, name: string, edit: (doc: ReturnType<typeof parseDocument>) => void = () => undefined): string {
-  const doc = parseDocument(readFileSync(resolve(`runbooks/rehearsal-${engine}.yaml`), 'utf8'));
-  doc.set('strategy', 'blue-green');
-  doc.setIn(['rehearsal', 'source', 'seedRows'], 5000);
-  doc.setIn(['rehearsal', 'delays'], { snapshotSeconds: 0, restoreSeconds: 0, renameSeconds: 0, availableSeconds: 0 });
-  edit(doc);
-  const path = join(dir, `${name}.yaml`);
-  writeFileSync(path, doc.toString());
-  return path;
+function blueGreen(engine: Engine, dir: string, name: string, edit: (doc: RunbookDoc) => void = () => undefined): string {
+  return testRunbook(`rehearsal-${engine}.yaml`, dir, name, (doc) => {
+    doc.set('strategy', 'blue-green');
+    edit(doc);
+  });
 }
 
 interface BgSummary extends Summary {
   strategy: string;
   evidence: { resources: { kind: string; role: string; identifier: string; kmsKeyId?: string }[] };
 }
-
-interface Registry {
-  created: { action: string; identifier: string }[];
-  clusters: Record<string, { kmsKeyArn: string }>;
-  blueGreen?: Record<string, { status: string }>;
-  keys: Record<string, { arn: string; aliases: string[] }>;
-}
-
-const registryOf = (cwd: string, runId: string): Registry =>
-  JSON.parse(readFileSync(join(cwd, '.rekey', 'runs', runId, 'rehearsal', 'cloud', 'registry.json'), 'utf8')) as Registry;
 
 function newKeyArn(reg: Registry): string {
   const key = Object.values(reg.keys).find((k) => k.aliases.includes('alias/orders-2026'));
@@ -130,26 +116,7 @@ describe('rekey rehearse, strategy blue-green, the unhappy paths (postgres)', ()
   it('a runner killed with SIGKILL after each step resumes to the end without a second deployment', async () => {
     const cwd = tempDir('bg-kill');
     const path = blueGreen('postgres', cwd, 'kill');
-    const chaos = { REKEY_CHAOS_PAUSE_MS: '400' };
-    let runner = start(['rehearse', path, '--json'], cwd, chaos);
-    const runsDir = join(cwd, '.rekey', 'runs');
-    const runId = await until(() => (existsSync(runsDir) ? readdirSync(runsDir)[0] : undefined));
-    await until(() => (journalOf(cwd, runId).some((r) => r.t === 'runner_started') ? true : undefined));
-    const succeeded = (): string[] => journalOf(cwd, runId).flatMap((r) => (r.t === 'step_succeeded' && r.stepId ? [r.stepId] : []));
-    const killedAfter: string[] = [];
-    let final: Done | undefined;
-    for (;;) {
-      const before = succeeded().length;
-      const ended = await Promise.race([runner.done, until(() => (succeeded().length > before ? true : undefined), 120_000).then(() => undefined)]);
-      if (ended) {
-        final = ended;
-        break;
-      }
-      runner.child.kill('SIGKILL');
-      await runner.done;
-      killedAfter.push(succeeded().at(-1) ?? '');
-      runner = start(['resume', runId, '--json'], cwd, chaos);
-    }
+    const { runId, final, killedAfter } = await killAfterEachStep(path, cwd);
     expect(killedAfter).toEqual(expect.arrayContaining(['preflight', 'bg-create', 'bg-attest', 'validate', 'bg-switchover']));
     const s = summaryOf(final);
     expect(final.code).toBe(0);

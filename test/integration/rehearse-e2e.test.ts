@@ -1,32 +1,25 @@
 // `rekey` end to end against the rehearsal cloud, with live writes: the happy path, bad keys, a failing DMS
 // task, a drain that never completes, and a runner killed after every step.
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseDocument } from 'yaml';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { startMariadb, startPostgres } from '../../src/rehearsal/servers/index.js';
 import type { LocalServer } from '../../src/rehearsal/servers/index.js';
-import { expectCleanCutover, journalOf, rekey, SECRET, start, stopServersLeftUnder, summaryOf, tempDir, until } from '../helpers/rehearse-cli.js';
-import type { Done } from '../helpers/rehearse-cli.js';
+import { expectCleanCutover, flowSteps, journalOf, killAfterEachStep, registryOf, rekey, SECRET, stopServersLeftUnder, succeededSteps, summaryOf, tempDir, testRunbook } from '../helpers/rehearse-cli.js';
+import type { Registry, RunbookDoc } from '../helpers/rehearse-cli.js';
 
-const bundled = (engine: Engine): string => resolve(`runbooks/rehearsal-${engine}.yaml`);
 type Engine = 'postgres' | 'mysql';
 
-/** The bundled rehearsal runbook with some fields changed, written to dir. */
-function variant(engine: Engine, dir: string, name: string, edit: (doc: ReturnType<typeof parseDocument>) => void): string {
-  const doc = parseDocument(readFileSync(bundled(engine), 'utf8'));
-  doc.setIn(['rehearsal', 'source', 'seedRows'], 20000);
-  edit(doc);
-  const path = join(dir, `${name}.yaml`);
-  writeFileSync(path, doc.toString());
-  return path;
-}
+/** The bundled rehearsal runbook, small and without simulated delays, with some fields changed, written to dir. */
+const variant = (engine: Engine, dir: string, name: string, edit: (doc: RunbookDoc) => void): string => testRunbook(`rehearsal-${engine}.yaml`, dir, name, edit);
 
 describe.each<Engine>(['postgres', 'mysql'])('rekey rehearse --engine %s end to end', (engine) => {
-  it('happy path on the bundled demo: 0 lost, 0 duplicated, 0 mismatched, 0 sequences behind, no secret anywhere', async () => {
+  // One rehearsal of the bundled demo, kept, serves the happy path and then the rollback.
+  it('happy path on the bundled demo: 0 lost, 0 duplicated, 0 mismatched, 0 sequences behind, no secret anywhere; then rekey rollback renames back: the source name serves the old key again, writable', async () => {
     const cwd = tempDir(`happy-${engine}`);
-    const out = await rekey(['rehearse', '--engine', engine, '--json'], cwd);
+    const out = await rekey(['rehearse', '--engine', engine, '--json', '--keep'], cwd);
     const s = summaryOf(out);
     expect(s).toMatchObject({ type: 'summary', ok: true, engine, status: 'succeeded', switched: true, endpointWritable: true });
     expect(out.code).toBe(0);
@@ -36,7 +29,20 @@ describe.each<Engine>(['postgres', 'mysql'])('rekey rehearse --engine %s end to 
     const texts = [out.stdout, out.stderr, readFileSync(join(runDir, 'journal.jsonl'), 'utf8'), readFileSync(join(runDir, 'report.md'), 'utf8')];
     for (const t of texts) expect(t).not.toContain(SECRET);
     expect(readFileSync(join(runDir, 'report.md'), 'utf8')).toContain('lost **0**');
-  });
+
+    const newKeyArn = registryOf(cwd, s.runId).clusters['orders-db']!.kmsKeyArn;
+    const rolled = await rekey(['rollback', s.runId, '--json'], cwd);
+    expect(rolled.code).toBe(0);
+    expect(summaryOf(rolled)).toMatchObject({ ok: true, status: 'rolled_back', endpointWritable: true });
+    const after = registryOf(cwd, s.runId);
+    expect(after.clusters['orders-db']!.kmsKeyArn).not.toBe(newKeyArn);
+    expect(Object.keys(after.clusters).sort()).toEqual(['orders-db', `orders-db-rekey-${s.runId}`].sort());
+    const status = await rekey(['status', s.runId, '--json'], cwd);
+    expect(JSON.parse(status.stdout)).toMatchObject({ runId: s.runId, status: 'rolled_back' });
+    // The reports tell the rollback, not the ending of the run before it.
+    expect(readFileSync(join(runDir, 'report.md'), 'utf8')).toMatch(/- outcome: \*\*rolled back\*\* at /);
+    expect(readFileSync(join(runDir, 'report.html'), 'utf8')).toContain('<strong>rolled back</strong>');
+  }, 300_000);
 
   const badKeys: [string, Record<string, string>, RegExp][] = [
     ['Disabled', { state: 'Disabled' }, /Disabled/],
@@ -130,71 +136,17 @@ describe.each<Engine>(['postgres', 'mysql'])('rekey rehearse --engine %s end to 
     expect(s.downtimeMs).toBeLessThan(4000);
   });
 
-  it('rekey rollback after a completed rehearsal renames back: the source name serves the old key again, writable', async () => {
-    const cwd = tempDir(`rollback-${engine}`);
-    const path = variant(engine, cwd, 'rollback', (doc) => doc.setIn(['cutover', 'sustainSeconds'], 1));
-    const done = summaryOf(await rekey(['rehearse', path, '--json', '--keep'], cwd));
-    expect(done).toMatchObject({ ok: true, switched: true });
-    const registryPath = join(cwd, '.rekey', 'runs', done.runId, 'rehearsal', 'cloud', 'registry.json');
-    type Registry = { clusters: Record<string, { identifier: string; kmsKeyArn: string }> };
-    const before = JSON.parse(readFileSync(registryPath, 'utf8')) as Registry;
-    const newKeyArn = before.clusters['orders-db']!.kmsKeyArn;
-    const rolled = await rekey(['rollback', done.runId, '--json'], cwd);
-    expect(rolled.code).toBe(0);
-    expect(summaryOf(rolled)).toMatchObject({ ok: true, status: 'rolled_back', endpointWritable: true });
-    const after = JSON.parse(readFileSync(registryPath, 'utf8')) as Registry;
-    expect(after.clusters['orders-db']!.kmsKeyArn).not.toBe(newKeyArn);
-    expect(Object.keys(after.clusters).sort()).toEqual(['orders-db', `orders-db-rekey-${done.runId}`].sort());
-    const status = await rekey(['status', done.runId, '--json'], cwd);
-    expect(JSON.parse(status.stdout)).toMatchObject({ runId: done.runId, status: 'rolled_back' });
-    // The reports tell the rollback, not the ending of the run before it.
-    expect(readFileSync(join(cwd, '.rekey', 'runs', done.runId, 'report.md'), 'utf8')).toMatch(/- outcome: \*\*rolled back\*\* at /);
-    expect(readFileSync(join(cwd, '.rekey', 'runs', done.runId, 'report.html'), 'utf8')).toContain('<strong>rolled back</strong>');
-  }, 300_000);
-
   it('a runner killed with SIGKILL after each step resumes to the end: no second resource, no lost write', async () => {
     const cwd = tempDir('kill');
-    const path = variant(engine, cwd, 'kill', (doc) => doc.setIn(['cutover', 'sustainSeconds'], 2));
-    const chaos = { REKEY_CHAOS_PAUSE_MS: '400' };
-    const first = start(['rehearse', path, '--json'], cwd, chaos);
-    const runsDir = join(cwd, '.rekey', 'runs');
-    const runId = await until(() => (existsSync(runsDir) ? readdirSync(runsDir)[0] : undefined));
-    await until(() => (journalOf(cwd, runId).some((r) => r.t === 'runner_started') ? true : undefined));
-    const succeeded = (): string[] => journalOf(cwd, runId).flatMap((r) => (r.t === 'step_succeeded' && r.stepId ? [r.stepId] : []));
-    const stepIds = ((): string[] => {
-      const created = journalOf(cwd, runId).find((r) => r.t === 'run_created') as unknown as { meta: { steps: string } } | undefined;
-      return created ? created.meta.steps.split(',') : [];
-    });
-    let runner = first;
-    let kills = 0;
-    const killedAfter: string[] = [];
-    let final: Done | undefined;
-    for (;;) {
-      const before = succeeded().length;
-      // Wait for one more step to finish (or the runner to end), then kill it.
-      const ended = await Promise.race([
-        runner.done,
-        until(() => (succeeded().length > before ? true : undefined), 120_000).then(() => undefined),
-      ]);
-      if (ended) {
-        final = ended;
-        break;
-      }
-      runner.child.kill('SIGKILL');
-      await runner.done;
-      kills++;
-      killedAfter.push(succeeded().at(-1) ?? '');
-      runner = start(['resume', runId, '--json'], cwd, chaos);
-    }
+    const { runId, final, killedAfter } = await killAfterEachStep(variant(engine, cwd, 'kill', (doc) => doc.setIn(['cutover', 'sustainSeconds'], 2)), cwd);
     // Killed right after every step (the chaos pause holds each runner between two steps).
-    expect(killedAfter).toEqual(stepIds());
-    expect(kills).toBe(stepIds().length);
+    expect(killedAfter).toEqual(flowSteps(cwd, runId));
     const s = summaryOf(final);
     expect(final.code).toBe(0);
     expect(s).toMatchObject({ ok: true, switched: true, endpointWritable: true });
     expect(s.writes).toMatchObject({ lost: 0, duplicated: 0 });
     expect(s.validation.mismatched).toBe(0);
-    const registry = JSON.parse(readFileSync(join(cwd, '.rekey', 'runs', runId, 'rehearsal', 'cloud', 'registry.json'), 'utf8')) as { created: { action: string; identifier: string }[] };
+    const registry = registryOf(cwd, runId);
     const made = registry.created.map((c) => `${c.action} ${c.identifier}`);
     // One of each, however often the runner died: no second snapshot, cluster, writer, endpoint or task.
     expect(new Set(made).size).toBe(made.length);
@@ -202,7 +154,7 @@ describe.each<Engine>(['postgres', 'mysql'])('rekey rehearse --engine %s end to 
       ['CreateDBClusterSnapshot', 'CreateDBInstance', 'CreateEndpoint', 'CreateEndpoint', 'CreateReplicationInstance', 'CreateReplicationTask', 'RestoreDBClusterFromSnapshot'].sort(),
     );
     // Every step ran to success exactly once in the journal's final view, whatever was re-entered.
-    for (const id of stepIds()) expect(succeeded()).toContain(id);
+    for (const id of flowSteps(cwd, runId)) expect(succeededSteps(cwd, runId)).toContain(id);
   }, 600_000);
 });
 
@@ -270,25 +222,23 @@ async function usersDatabase(engine: Engine, cwd: string, passwords?: UsersPassw
   };
 }
 
-/** `runbookFile` rehearsed against the user's database, written to dir. */
+/** The bundled `runbookFile` (small, no simulated delays) rehearsed against the user's database, written to dir. */
 function adoptedRunbook(runbookFile: string, dir: string, db: UsersDatabase): string {
-  const doc = parseDocument(readFileSync(runbookFile, 'utf8'));
-  doc.setIn(['source', 'database'], db.name);
-  doc.setIn(['source', 'password'], { env: db.adminPasswordEnv });
-  doc.setIn(['rehearsal', 'source'], { url: db.url, ...(db.urlPasswordEnv !== undefined ? { urlPasswordEnv: db.urlPasswordEnv } : {}) });
-  // On a shared server the fence must touch only the application's login.
-  doc.setIn(['cutover', 'writerRoles'], ['app']);
-  doc.setIn(['cutover', 'sustainSeconds'], 2);
-  const path = join(dir, 'adopt.yaml');
-  writeFileSync(path, doc.toString());
-  return path;
+  return testRunbook(runbookFile, dir, 'adopt', (doc) => {
+    doc.setIn(['source', 'database'], db.name);
+    doc.setIn(['source', 'password'], { env: db.adminPasswordEnv });
+    doc.setIn(['rehearsal', 'source'], { url: db.url, ...(db.urlPasswordEnv !== undefined ? { urlPasswordEnv: db.urlPasswordEnv } : {}) });
+    // On a shared server the fence must touch only the application's login.
+    doc.setIn(['cutover', 'writerRoles'], ['app']);
+    doc.setIn(['cutover', 'sustainSeconds'], 2);
+  });
 }
 
 describe.each<Engine>(['postgres', 'mysql'])('rekey rehearse --engine %s adopting an existing database (rehearsal.source.url)', (engine) => {
   it('rehearses against the adopted database and leaves its data identical on the new cluster', async () => {
     const cwd = tempDir(`adopt-${engine}`);
     const db = await usersDatabase(engine, cwd);
-    const out = await rekey(['rehearse', adoptedRunbook(bundled(engine), cwd, db), '--json'], cwd);
+    const out = await rekey(['rehearse', adoptedRunbook(`rehearsal-${engine}.yaml`, cwd, db), '--json'], cwd);
     const s = summaryOf(out);
     expect({ ok: s.ok, error: s.error }).toEqual({ ok: true, error: undefined });
     expect(s).toMatchObject({ switched: true, endpointWritable: true });
@@ -305,7 +255,7 @@ describe('rekey rehearse --engine mysql adopting an existing database whose acco
     const passwords = { url: 'Adopted-Url-P4ss-5521', admin: SECRET };
     const db = await usersDatabase('mysql', cwd, passwords);
     try {
-      const out = await rekey(['rehearse', adoptedRunbook(bundled('mysql'), cwd, db), '--json'], cwd, { [URL_PASSWORD_ENV]: passwords.url });
+      const out = await rekey(['rehearse', adoptedRunbook('rehearsal-mysql.yaml', cwd, db), '--json'], cwd, { [URL_PASSWORD_ENV]: passwords.url });
       const s = summaryOf(out);
       expect({ ok: s.ok, error: s.error }).toEqual({ ok: true, error: undefined });
       expect(s).toMatchObject({ switched: true, endpointWritable: true });
@@ -321,18 +271,11 @@ describe('rekey rehearse --engine mysql adopting an existing database whose acco
   });
 });
 
-interface RdsRegistry {
-  created: { action: string; identifier: string }[];
-  clusters: Record<string, { kmsKeyArn: string; instance?: { replicaOf?: string } }>;
-  keys: Record<string, { arn: string; aliases: string[] }>;
-}
-const registryOf = (cwd: string, runId: string): RdsRegistry => JSON.parse(readFileSync(join(cwd, '.rekey', 'runs', runId, 'rehearsal', 'cloud', 'registry.json'), 'utf8')) as RdsRegistry;
-
 describe('rekey rehearse runbooks/rehearsal-rds-mysql.yaml (RDS for MySQL) adopting an existing database (rehearsal.source.url)', () => {
   it('takes the position from a read replica of the adopted server and leaves its rows identical on the new instance', async () => {
     const cwd = tempDir('adopt-rds-mysql');
     const db = await usersDatabase('mysql', cwd);
-    const out = await rekey(['rehearse', adoptedRunbook(resolve('runbooks/rehearsal-rds-mysql.yaml'), cwd, db), '--json', '--keep'], cwd);
+    const out = await rekey(['rehearse', adoptedRunbook('rehearsal-rds-mysql.yaml', cwd, db), '--json', '--keep'], cwd);
     const s = summaryOf(out);
     expect({ ok: s.ok, error: s.error }).toEqual({ ok: true, error: undefined });
     expect(s).toMatchObject({ switched: true, endpointWritable: true });
@@ -367,16 +310,9 @@ describe('rekey rehearse runbooks/rehearsal-rds-mysql.yaml (RDS for MySQL) adopt
 // restore -> rename cutover, with live writes; and a runner killed after every step.
 type RdsEngine = 'postgres' | 'mysql';
 describe.each<RdsEngine>(['postgres', 'mysql'])('rekey rehearse runbooks/rehearsal-rds-%s.yaml (RDS DB instance) end to end', (engine) => {
-  const rdsRunbook = (dir: string, name: string, edit: (doc: ReturnType<typeof parseDocument>) => void = () => undefined): string => {
-    const doc = parseDocument(readFileSync(resolve(`runbooks/rehearsal-rds-${engine}.yaml`), 'utf8'));
-    doc.setIn(['rehearsal', 'source', 'seedRows'], 20000);
-    edit(doc);
-    const path = join(dir, `${name}.yaml`);
-    writeFileSync(path, doc.toString());
-    return path;
-  };
+  const rdsRunbook = (dir: string, name: string, edit: (doc: RunbookDoc) => void = () => undefined): string => testRunbook(`rehearsal-rds-${engine}.yaml`, dir, name, edit);
   /** Whether the instance that answers to the source identifier is encrypted with the runbook's new key. */
-  const servesNewKey = (reg: RdsRegistry, id: string, alias: string): boolean => {
+  const servesNewKey = (reg: Registry, id: string, alias: string): boolean => {
     const key = Object.values(reg.keys).find((k) => k.aliases.includes(alias));
     const inst = reg.clusters[id];
     return key !== undefined && inst?.instance !== undefined && inst.kmsKeyArn === key.arn;
@@ -402,33 +338,9 @@ describe.each<RdsEngine>(['postgres', 'mysql'])('rekey rehearse runbooks/rehears
   it('a runner killed with SIGKILL after each step resumes to the end: no second read replica, snapshot, copy or instance, no lost write', async () => {
     const cwd = tempDir(`rds-kill-${engine}`);
     const path = rdsRunbook(cwd, 'rds-kill', (doc) => doc.setIn(['cutover', 'sustainSeconds'], 2));
-    const chaos = { REKEY_CHAOS_PAUSE_MS: '400' };
-    const first = start(['rehearse', path, '--json'], cwd, chaos);
-    const runsDir = join(cwd, '.rekey', 'runs');
-    const runId = await until(() => (existsSync(runsDir) ? readdirSync(runsDir)[0] : undefined));
-    await until(() => (journalOf(cwd, runId).some((r) => r.t === 'runner_started') ? true : undefined));
-    const succeeded = (): string[] => journalOf(cwd, runId).flatMap((r) => (r.t === 'step_succeeded' && r.stepId ? [r.stepId] : []));
-    const stepIds = (): string[] => {
-      const created = journalOf(cwd, runId).find((r) => r.t === 'run_created') as unknown as { meta: { steps: string } } | undefined;
-      return created ? created.meta.steps.split(',') : [];
-    };
-    let runner = first;
-    const killedAfter: string[] = [];
-    let final: Done | undefined;
-    for (;;) {
-      const before = succeeded().length;
-      const ended = await Promise.race([runner.done, until(() => (succeeded().length > before ? true : undefined), 120_000).then(() => undefined)]);
-      if (ended) {
-        final = ended;
-        break;
-      }
-      runner.child.kill('SIGKILL');
-      await runner.done;
-      killedAfter.push(succeeded().at(-1) ?? '');
-      runner = start(['resume', runId, '--json'], cwd, chaos);
-    }
-    expect(stepIds()).toContain('copy-snapshot');
-    expect(killedAfter).toEqual(stepIds());
+    const { runId, final, killedAfter } = await killAfterEachStep(path, cwd);
+    expect(flowSteps(cwd, runId)).toContain('copy-snapshot');
+    expect(killedAfter).toEqual(flowSteps(cwd, runId));
     const s = summaryOf(final);
     expect(final.code).toBe(0);
     expect(s).toMatchObject({ ok: true, endpointWritable: true, switched: true });

@@ -2,20 +2,16 @@
 // with live writes: without the opt-in the run stops before creating any DMS task, the source writable; with
 // dms.allowSlotPositionFallback it starts CDC at the slot, the rehearsal's DMS replays the overlap as upserts,
 // and the run ends with 0 lost, 0 duplicated, 0 mismatched, the overlap in the summary and the report.
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { parseDocument } from 'yaml';
-import { rekey, SECRET, stopServersLeftUnder, summaryOf, tempDir } from '../helpers/rehearse-cli.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { registryOf, rekey, SECRET, stopServersLeftUnder, summaryOf, tempDir, testRunbook } from '../helpers/rehearse-cli.js';
 
 function runbook(dir: string, fallback: boolean): string {
-  const doc = parseDocument(readFileSync(resolve('runbooks/rehearsal-rds-postgres.yaml'), 'utf8'));
-  doc.setIn(['rehearsal', 'source', 'seedRows'], 20000);
-  doc.setIn(['rehearsal', 'failures', 'seedFunctionMissing'], true);
-  doc.setIn(['dms', 'allowSlotPositionFallback'], fallback);
-  doc.setIn(['cutover', 'sustainSeconds'], 2);
-  const path = join(dir, `fallback-${fallback}.yaml`);
-  writeFileSync(path, doc.toString());
-  return path;
+  return testRunbook('rehearsal-rds-postgres.yaml', dir, `fallback-${fallback}`, (doc) => {
+    doc.setIn(['rehearsal', 'failures', 'seedFunctionMissing'], true);
+    doc.setIn(['dms', 'allowSlotPositionFallback'], fallback);
+    doc.setIn(['cutover', 'sustainSeconds'], 2);
+  });
 }
 
 afterAll(stopServersLeftUnder);
@@ -30,7 +26,7 @@ describe('rekey rehearse: RDS for PostgreSQL without the seed function', () => {
     expect(s.error.message).toMatch(/rds_tools\.logical_seed_lsn\(\)/);
     expect((s.error.details ?? []).join('\n')).toMatch(/allowSlotPositionFallback/);
     expect(s.writes).toMatchObject({ lost: 0, duplicated: 0 });
-    const reg = JSON.parse(readFileSync(join(cwd, '.rekey', 'runs', s.runId, 'rehearsal', 'cloud', 'registry.json'), 'utf8')) as { created: { action: string }[] };
+    const reg = registryOf(cwd, s.runId);
     expect(reg.created.map((c) => c.action)).not.toContain('CreateReplicationTask');
   }, 300_000);
 

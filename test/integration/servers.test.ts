@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { Server } from 'node:net';
 import { join } from 'node:path';
@@ -138,6 +139,32 @@ describe('startPostgres / startMariadb', () => {
       blocker.close();
     }
     expect(await listServerProcesses(dir)).toEqual([]);
+  });
+
+  it('with REKEY_SERVER_TEMPLATES set (global-setup sets it), new servers are copies of one initialised data directory per engine, each its own', async () => {
+    const templates = process.env.REKEY_SERVER_TEMPLATES;
+    expect(templates).toBe(join(testUrls().root, 'server-templates'));
+    const root = testDir('templated');
+    const [a, b] = await Promise.all([startPostgres({ dir: join(root, 'pg-a') }), startPostgres({ dir: join(root, 'pg-b') })]);
+    const [c, d] = await Promise.all([startMariadb({ dir: join(root, 'my-c'), serverId: 4 }), startMariadb({ dir: join(root, 'my-d'), serverId: 5 })]);
+    started.push(a, b, c, d);
+    // One template per engine and bootstrap options (other suites' rehearsals add their rdsadmin-bootstrapped one).
+    const made = readdirSync(templates!).filter((n) => !n.includes('.'));
+    expect(made.filter((n) => n.startsWith('mariadb-'))).toHaveLength(1);
+    expect(made.filter((n) => n.startsWith('postgres-')).length).toBeGreaterThanOrEqual(1);
+    await pgQuery(a.adminUrl, 'CREATE DATABASE only_in_a');
+    await myQuery(c.adminUrl, 'CREATE DATABASE only_in_c');
+    const pgNames = async (url: string): Promise<string[]> => (await pgQuery<{ datname: string }>(url, 'SELECT datname FROM pg_database')).map((r) => r.datname);
+    const myNames = async (url: string): Promise<string[]> => (await myQuery(url, 'SHOW DATABASES')).map((r) => String(r.Database));
+    expect(await pgNames(a.adminUrl)).toContain('only_in_a');
+    expect(await pgNames(b.adminUrl)).not.toContain('only_in_a');
+    expect(await myNames(c.adminUrl)).toContain('only_in_c');
+    expect(await myNames(d.adminUrl)).not.toContain('only_in_c');
+    // A server started later still gets the untouched template.
+    const e = await startPostgres({ dir: join(root, 'pg-e') });
+    started.push(e);
+    expect(await pgNames(e.adminUrl)).not.toContain('only_in_a');
+    await Promise.all([a, b, c, d, e].map((s) => s.stop()));
   });
 
   it('stopAllUnder stops every server below a root and counts them', async () => {

@@ -1,8 +1,9 @@
 // What both engines share: the OS user to run as, directory ownership, running tools, starting a
 // detached server, waiting until it answers, reusing a live one, and cleaning up after a failed start.
 import { execFile, spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { access, chmod, chown, mkdir, open, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { access, chmod, chown, mkdir, open, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { delimiter, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { findFreePort, isAlive, killNow, listServerProcesses, serverProcess, stopProcess } from './processes.js';
@@ -120,6 +121,13 @@ export interface EngineSpec {
   osUser: string;
   /** Create the data directory contents (called only when the dir has not been initialised). */
   init(ctx: { dir: string; dataDir: string; who: RunAs | undefined }): Promise<void>;
+  /** What else a freshly initialised `dir` needs beside its data directory (run before `init`, or before a template copy). */
+  prepare?(ctx: { dir: string; who: RunAs | undefined }): Promise<void>;
+  /**
+   * Everything `init`'s result depends on except the directory (program, options): data directories made with the
+   * same key are interchangeable, so one can be copied from a template (see TEMPLATES_ENV).
+   */
+  templateKey?: string;
   /** The server command line. */
   command(ctx: { dir: string; dataDir: string; port: number }): { bin: string; args: string[] };
   /** Admin URL (no password) for a port. */
@@ -213,7 +221,10 @@ export async function launch(spec: EngineSpec, opts: { dir: string; port?: numbe
 
   if (!(await exists(f.ready))) {
     await rm(f.data, { recursive: true, force: true });
-    await spec.init({ dir, dataDir: f.data, who });
+    await spec.prepare?.({ dir, who });
+    const template = await templateData(spec, who);
+    if (template === undefined) await spec.init({ dir, dataDir: f.data, who });
+    else await copyTree(template, f.data, dir, who);
     await writeFile(f.ready, `${new Date().toISOString()}\n`);
   }
 
@@ -227,6 +238,40 @@ export async function launch(spec: EngineSpec, opts: { dir: string; port?: numbe
       if (!(err instanceof StartError && err.isPortTaken && opts.port === undefined && attempt < 3)) throw err;
     }
   }
+}
+
+/**
+ * Set to a directory, initialised data directories are made there once per engine and options and copied from then
+ * on, instead of running initdb / mariadb-install-db for every new server (the test suites set it: hundreds of
+ * throwaway servers per run). Unset, every server is initialised by its own tool.
+ */
+export const TEMPLATES_ENV = 'REKEY_SERVER_TEMPLATES';
+
+/** The template data directory for `spec` (made on first use), or undefined when templates are off. */
+async function templateData(spec: EngineSpec, who: RunAs | undefined): Promise<string | undefined> {
+  const root = process.env[TEMPLATES_ENV];
+  if (root === undefined || root === '' || spec.templateKey === undefined) return undefined;
+  const hash = createHash('sha256').update(spec.templateKey).digest('hex').slice(0, 16);
+  const done = join(root, `${spec.engine}-${hash}`);
+  if (!(await exists(done))) {
+    // Made aside and renamed into place: a concurrent maker loses the rename and drops its own copy.
+    const making = `${done}.${process.pid}-${randomBytes(4).toString('hex')}`;
+    await prepareDir(making, who);
+    await spec.prepare?.({ dir: making, who });
+    await spec.init({ dir: making, dataDir: join(making, 'data'), who });
+    try {
+      await rename(making, done);
+    } catch {
+      await rm(making, { recursive: true, force: true });
+      if (!(await exists(done))) throw new Error(`could not keep the ${spec.engine} template data directory in ${root}`);
+    }
+  }
+  return join(done, 'data');
+}
+
+/** Copy a data directory with its modes and owners (`cp -a`), as the server user when we are root. */
+async function copyTree(from: string, to: string, cwd: string, who: RunAs | undefined): Promise<void> {
+  await runTool('cp', ['-a', from, to], { cwd, who });
 }
 
 async function readLastPort(path: string): Promise<number | undefined> {

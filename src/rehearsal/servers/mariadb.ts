@@ -45,19 +45,15 @@ async function probe(port: number): Promise<string> {
 export async function startMariadb(opts: { dir: string; port?: number; serverId: number; reuse?: boolean }): Promise<LocalServer> {
   const installDb = await need('mariadb-install-db');
   const mariadbd = await need('mariadbd');
+  const installArgs = ['--auth-root-authentication-method=normal', '--skip-test-db', ...INNODB];
   const spec: EngineSpec = {
     engine: 'mariadb',
     osUser: 'mysql',
     // A private tmpdir: concurrent bootstraps sharing /tmp collide on temporary-table file names
     // ("Unknown table 'mysql.tmp_user_sys'"), seen when several servers are initialised at once.
-    init: async ({ dir, dataDir, who }) => {
-      await ensureTmpDir(dir, who);
-      await runTool(
-        installDb,
-        ['--no-defaults', `--datadir=${dataDir}`, `--tmpdir=${join(dir, 'tmp')}`, '--auth-root-authentication-method=normal', '--skip-test-db', ...INNODB],
-        { cwd: dir, who },
-      );
-    },
+    prepare: ({ dir, who }) => ensureTmpDir(dir, who),
+    init: ({ dir, dataDir, who }) => runTool(installDb, ['--no-defaults', `--datadir=${dataDir}`, `--tmpdir=${join(dir, 'tmp')}`, ...installArgs], { cwd: dir, who }),
+    templateKey: JSON.stringify([installDb, ...installArgs]),
     command: ({ dir, dataDir, port }) => ({
       bin: mariadbd,
       args: [

@@ -54,14 +54,12 @@ export async function startPostgres(opts: {
 }): Promise<LocalServer> {
   const bin = await postgresBinDir();
   const superuser = opts.superuser ?? 'postgres';
+  const initArgs = ['-U', superuser, '-A', 'trust', '-E', 'UTF8', '--locale=C.UTF-8', '--no-sync'];
   const spec: EngineSpec = {
     engine: 'postgres',
     osUser: 'postgres',
-    init: ({ dir, dataDir, who }) =>
-      runTool(join(bin, 'initdb'), ['-D', dataDir, '-U', superuser, '-A', 'trust', '-E', 'UTF8', '--locale=C.UTF-8', '--no-sync'], {
-        cwd: dir,
-        who,
-      }),
+    init: ({ dir, dataDir, who }) => runTool(join(bin, 'initdb'), ['-D', dataDir, ...initArgs], { cwd: dir, who }),
+    templateKey: JSON.stringify([bin, ...initArgs]),
     command: ({ dir, dataDir, port }) => ({
       bin: join(bin, 'postgres'),
       args: [
