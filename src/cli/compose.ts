@@ -76,6 +76,8 @@ export interface ComposeOptions {
    * is added to it before use. Without it, fetching a secret is refused (its value could not be redacted).
    */
   redactor?: Redactor;
+  /** The rehearsal world's password file for an adopted source's passwords (RehearsalWorld.passfile). */
+  passfile?: string;
 }
 
 export function composeServices(opts: ComposeOptions): RekeyServices {
@@ -89,6 +91,7 @@ export function composeServices(opts: ComposeOptions): RekeyServices {
     runbook,
     names: resourceNames(runbook, opts.runId),
     db: defaultConnector,
+    ...(rehearsal && opts.passfile !== undefined ? { passfile: opts.passfile } : {}),
     secrets: {
       resolve(ref: SecretRef): Promise<string | undefined> {
         if (rehearsal) {

@@ -108,9 +108,10 @@ function program(): Command {
     .description('undo a run: before the switch unfence and stop the task; after it rename back and unfence the old source')
     .argument('<runId>', 'run id')
     .option('--json', 'print JSON lines')
+    .option('--discard', 'also delete what a rollback keeps by default (snapshots, the restored database, DMS resources); never the source')
     .option('--profile <name>', 'AWS profile')
     .addOption(stateDir())
-    .action(async (runId: string, o: { json?: boolean; profile?: string; stateDir: string }) => {
+    .action(async (runId: string, o: { json?: boolean; discard?: boolean; profile?: string; stateDir: string }) => {
       const { rollbackCommand } = await import('./rollback.js');
       process.exitCode = await rollbackCommand(runId, o);
     });

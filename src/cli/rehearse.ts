@@ -103,7 +103,7 @@ async function rehearsalLocked(o: RehearsalRunOptions, store: RunStore, runId: s
   let ok = false;
   try {
     rehearsal.startLoad();
-    const run = runContext({ runbook, runId, provider: 'rehearsal', flow, cloud: rehearsal.cloud });
+    const run = runContext({ runbook, runId, provider: 'rehearsal', flow, cloud: rehearsal.cloud, ...(rehearsal.passfile !== undefined ? { passfile: rehearsal.passfile } : {}) });
     const approver = o.autoApprove
       ? headlessApprover({ approve: [], yes: true, by: 'rehearsal' })
       : headlessApprover({ approve: o.approve ?? [], yes: o.yes === true, by: o.yes ? '--yes' : '--approve' });

@@ -5,6 +5,7 @@ import { loadRunbookOrExit, pickRenderer } from './common.js';
 import { rehearsalRun } from './rehearse.js';
 import { checkApprovals, flowFor, runContext, runInfo } from './run-context.js';
 import { createdOf } from './run-journal.js';
+import { awsEnding } from './ending.js';
 import { runSession } from './session.js';
 
 export interface ResumeOptions {
@@ -38,6 +39,7 @@ export async function resumeCommand(runId: string, opts: ResumeOptions): Promise
   }
   const profile = opts.profile ?? (typeof created.meta.profile === 'string' ? created.meta.profile : undefined);
   const run = runContext({ runbook, runId, provider: 'aws', ...(profile ? { profile } : {}) });
+  const renderer = await pickRenderer(opts);
   const result = await runSession({
     store,
     runId,
@@ -45,10 +47,11 @@ export async function resumeCommand(runId: string, opts: ResumeOptions): Promise
     services: run.services,
     runbook,
     info: runInfo(runbook, 'aws', run.services.names.targetCluster),
-    renderer: await pickRenderer(opts),
+    renderer,
     approver: headlessApprover({ approve: opts.approve, yes: opts.yes === true, by: opts.yes ? '--yes' : '--approve' }),
     redact: run.redact,
     command: `rekey resume ${runId}`,
+    finish: awsEnding(run, store, renderer),
   });
   return result.exitCode;
 }

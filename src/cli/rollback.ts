@@ -12,6 +12,7 @@ import { redactorFor } from './compose.js';
 import { JsonRenderer, LineRenderer } from '../present/headless.js';
 import { flowFor, runContext } from './run-context.js';
 import { createdOf } from './run-journal.js';
+import { probeSource, unwritableFields } from './ending.js';
 import { rollbackRun } from '../engine/executor.js';
 import { appLogin, rehearsalSecret } from '../rehearsal/workload/adopt.js';
 import { probeWritable, verifyWrites } from '../rehearsal/workload/write-load.js';
@@ -32,7 +33,7 @@ async function sourceWrites(world: RehearsalWorld, runbook: Runbook, runDir: str
   return { acknowledged: v.acknowledged, lost: v.lost, duplicated: v.duplicated };
 }
 
-export async function rollbackCommand(runId: string, opts: { json?: boolean; profile?: string; stateDir: string }): Promise<number> {
+export async function rollbackCommand(runId: string, opts: { json?: boolean; discard?: boolean; profile?: string; stateDir: string }): Promise<number> {
   const store = new RunStore(opts.stateDir);
   const created = await createdOf(store, runId);
   const { runbook } = loadRunbookOrExit(created.runbookPath);
@@ -50,7 +51,7 @@ export async function rollbackCommand(runId: string, opts: { json?: boolean; pro
   renderer.attach(machine);
   try {
     if (created.provider === 'rehearsal') world = await openRehearsal({ stateDir: join(store.runDir(runId), 'rehearsal'), runbook, fresh: false, log: (m: string) => renderer.notice(m) });
-    const { services } = runContext({ runbook, runId, provider: created.provider, flow, redact, ...(world ? { cloud: world.cloud } : {}), ...(opts.profile ? { profile: opts.profile } : {}) });
+    const run = runContext({ runbook, runId, provider: created.provider, flow, redact, ...(world ? { cloud: world.cloud } : {}), ...(world?.passfile !== undefined ? { passfile: world.passfile } : {}), ...(opts.profile ? { profile: opts.profile } : {}) });
     // The reports of the last runner would still tell its ending: rewrite them with the rollback's.
     const rewriteReports = async (): Promise<void> => {
       try {
@@ -76,7 +77,7 @@ export async function rollbackCommand(runId: string, opts: { json?: boolean; pro
       return 5;
     };
     // The engine undoes the succeeded (and started) steps newest first: rename back, unfence, stop the task.
-    const outcome = await rollbackRun({ runId, flow, services, journal, machine, redact });
+    const outcome = await rollbackRun({ runId, flow, services: run.services, journal, machine, redact, discard: opts.discard ?? false });
     await rewriteReports();
     if (outcome.status === 'failed') {
       const advice = unwritableAdvice(fenced, family(runbook));
@@ -96,11 +97,27 @@ export async function rollbackCommand(runId: string, opts: { json?: boolean; pro
       const undo = advice.undo.length > 0 ? ` To undo by hand: ${advice.undo.join(' ')}` : '';
       return failed(`the source endpoint refuses writes after the rollback: ${probe.error ?? 'no detail'}.${undo}`, { endpointWritable: false, ...advice });
     }
+    // On AWS: through the source's name, the writer principals the journal recorded must be able to write again.
+    let awsWritable: boolean | undefined;
+    if (!world && fenced) {
+      let found;
+      try {
+        found = await probeSource(run, before);
+      } catch (error) {
+        return failed(`could not check that the source takes writes again: ${error instanceof Error ? error.message : String(error)}`, {});
+      }
+      if (!found.writable) {
+        const { line, fields } = unwritableFields(found, runId);
+        return failed(`after the rollback, ${line}`, fields);
+      }
+      awsWritable = true;
+      machine.log('info', `the source takes writes: ${found.checked.join(', ') || 'its writers'} can log in`);
+    }
     // Before any switch, every write the rehearsal's load acknowledged (all runners) must be on the source once.
     const writes = world && !switched ? await sourceWrites(world, runbook, store.runDir(runId)) : undefined;
     machine.log('info', 'rollback done: the source is unfenced and serves its original name');
     if (probe) machine.log('info', 'the source endpoint accepts writes');
-    summary(true, { ...(probe ? { endpointWritable: true } : {}), ...(writes ? { writes } : {}) });
+    summary(true, { ...(probe || awsWritable ? { endpointWritable: true } : {}), ...(writes ? { writes } : {}), undone: outcome.undone, kept: outcome.kept.map((k) => `${k.stepId}: ${k.what}`) });
     return 0;
   } finally {
     await world?.close({ stopServers: true });

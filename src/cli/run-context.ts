@@ -61,6 +61,8 @@ export interface RunContextOptions {
   provider: Provider;
   /** The rehearsal cloud's senders (for provider rehearsal). */
   cloud?: Cloud;
+  /** The rehearsal world's password file (RehearsalWorld.passfile). */
+  passfile?: string;
   profile?: string;
   /** The flow, when the command built it already (to refuse an unsupported runbook before opening anything). */
   flow?: Flow<RekeyServices>;
@@ -78,6 +80,7 @@ export function runContext(o: RunContextOptions): RunContext {
     provider: o.provider,
     redactor: redact,
     ...(o.cloud ? { cloud: o.cloud } : {}),
+    ...(o.passfile !== undefined ? { passfile: o.passfile } : {}),
     ...(o.profile ? { profile: o.profile } : {}),
   });
   return { runId: o.runId, runbook: o.runbook, provider: o.provider, flow, redact, services };

@@ -5,6 +5,7 @@ import { pickRenderer, type LoadedRunbook } from './common.js';
 import { rehearsalRun } from './rehearse.js';
 import { checkApprovals, runContext, runInfo } from './run-context.js';
 import { createdRecord } from './run-journal.js';
+import { awsEnding } from './ending.js';
 import { runSession } from './session.js';
 
 export interface RunOptions {
@@ -30,8 +31,9 @@ export async function runCommand(path: string, loaded: LoadedRunbook, opts: RunO
   const run = runContext({ runbook, runId, provider: 'aws', ...(opts.profile ? { profile: opts.profile } : {}) });
   checkApprovals(run.flow, opts.approve);
   const renderer = await pickRenderer(opts);
+  const store = new RunStore(opts.stateDir);
   const result = await runSession({
-    store: new RunStore(opts.stateDir),
+    store,
     runId,
     flow: run.flow,
     services: run.services,
@@ -42,6 +44,8 @@ export async function runCommand(path: string, loaded: LoadedRunbook, opts: RunO
     approver: headlessApprover({ approve: opts.approve, yes: opts.yes === true, by: opts.yes ? '--yes' : '--approve' }),
     redact: run.redact,
     command: `rekey run ${path}`,
+    // After exit 5 or 130: does the source take the application's writes again? (See ending.ts.)
+    finish: awsEnding(run, store, renderer),
   });
   return result.exitCode;
 }

@@ -24,6 +24,7 @@ import type {
   SnapshotReader,
   TableRef,
   TableSize,
+  Writability,
 } from './types.js';
 import { normalizeAddress, withPreviousBefore } from './types.js';
 import { compareBinlogPositions, formatBinlogPosition, parseBinlogPosition, parseReplicaStatus } from './position.js';
@@ -711,6 +712,23 @@ class MysqlAdapter implements DbAdapter {
       if (!account || (await this.isLocked(account))) out.push(p.name);
     }
     return out;
+  }
+
+  async writability(principals: string[]): Promise<Writability> {
+    const server = await this.one<{ ro: number | string; iro: number | string }>('SELECT @@global.read_only AS ro, @@global.innodb_read_only AS iro');
+    const readOnly = Number(server.ro) === 1 ? 'read_only is ON' : Number(server.iro) === 1 ? 'innodb_read_only is ON' : undefined;
+    const all = principals.length > 0 ? await this.accounts() : [];
+    const blocked: Writability['blocked'] = [];
+    for (const name of [...new Set(principals)]) {
+      const { user, host } = parseAccount(name);
+      const matches = all.filter((a) => a.user === user && (host === undefined || a.host === host));
+      if (matches.length === 0) {
+        blocked.push({ name, reason: 'the account does not exist' });
+        continue;
+      }
+      for (const a of matches) if (await this.isLocked(a)) blocked.push({ name: accountName(a), reason: 'ACCOUNT LOCK' });
+    }
+    return { ...(readOnly ? { readOnly } : {}), blocked };
   }
 
   /** Puts every recorded account back into its recorded lock state. */

@@ -56,11 +56,15 @@ export function conninfoValue(value: string): string {
   return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
 
-/** The conninfo of a subscription (the password goes into the target's catalog, as PostgreSQL stores it; never logged). */
-export function subscriptionConninfo(o: { host: string; port: number; database: string; user: string; password?: string; tls: boolean; applicationName: string }): string {
+/**
+ * The conninfo of a subscription. The password goes into the target's catalog, as PostgreSQL stores it (never
+ * logged), unless `passfile` names a password file the target server reads it from (the rehearsal's servers).
+ */
+export function subscriptionConninfo(o: { host: string; port: number; database: string; user: string; password?: string; passfile?: string; tls: boolean; applicationName: string }): string {
+  const hasPassword = o.password !== undefined && o.password !== '';
   const fields: [string, string][] = [
     ['host', o.host], ['port', String(o.port)], ['dbname', o.database], ['user', o.user],
-    ...(o.password !== undefined && o.password !== '' ? [['password', o.password] as [string, string]] : []),
+    ...(hasPassword ? [(o.passfile !== undefined ? ['passfile', o.passfile] : ['password', o.password]) as [string, string]] : []),
     ['sslmode', o.tls ? 'require' : 'prefer'], ['application_name', o.applicationName],
   ];
   return fields.map(([k, v]) => `${k}=${conninfoValue(v)}`).join(' ');

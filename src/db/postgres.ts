@@ -20,6 +20,7 @@ import type {
   SlotInfo,
   TableRef,
   TableSize,
+  Writability,
 } from './types.js';
 import { normalizeAddress, withPreviousBefore } from './types.js';
 import { compareLsns, parseLsn } from './position.js';
@@ -569,6 +570,32 @@ class PostgresAdapter implements DbAdapter {
     const rows = await this.rows<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE rolname = ANY($1::text[]) AND rolcanlogin', [wanted]);
     const can = new Set(rows.map((r) => r.rolname));
     return wanted.filter((n) => !can.has(n));
+  }
+
+  async writability(principals: string[]): Promise<Writability> {
+    const server = await this.one<{ recovery: boolean; ro: string }>("SELECT pg_is_in_recovery() AS recovery, current_setting('default_transaction_read_only') AS ro");
+    const readOnly = server.recovery ? 'the server is a replica (pg_is_in_recovery)' : server.ro === 'on' ? 'default_transaction_read_only is on' : undefined;
+    const wanted = [...new Set(principals)];
+    const rows = wanted.length === 0 ? [] : await this.rows<{ rolname: string; rolcanlogin: boolean; rolconnlimit: number; can_connect: boolean; expired: boolean }>(
+      `SELECT rolname, rolcanlogin, rolconnlimit, has_database_privilege(oid, current_database(), 'CONNECT') AS can_connect,
+              coalesce(rolvaliduntil < now(), false) AS expired
+         FROM pg_roles WHERE rolname = ANY($1::text[])`,
+      [wanted],
+    );
+    const blocked: Writability['blocked'] = [];
+    for (const name of wanted) {
+      const r = rows.find((x) => x.rolname === name);
+      const reasons = !r
+        ? ['the role does not exist']
+        : [
+            ...(r.rolcanlogin ? [] : ['NOLOGIN']),
+            ...(r.rolconnlimit === 0 ? ['CONNECTION LIMIT 0'] : []),
+            ...(r.can_connect ? [] : ['no CONNECT privilege on the database']),
+            ...(r.expired ? ['its password expired (VALID UNTIL)'] : []),
+          ];
+      if (reasons.length > 0) blocked.push({ name, reason: reasons.join(', ') });
+    }
+    return { ...(readOnly ? { readOnly } : {}), blocked };
   }
 
   async unfence(state: FenceState): Promise<void> {

@@ -73,6 +73,14 @@ export interface FenceState {
   dmsAddresses?: string[];
 }
 
+/** What `writability` found (see DbAdapter.writability). */
+export interface Writability {
+  /** Why the server refuses every write (undefined: it takes writes). */
+  readOnly?: string;
+  /** Principals that cannot write, each with why. */
+  blocked: { name: string; reason: string }[];
+}
+
 /** A client session the fence left open: one of rekey's or DMS's own logins, used by another client. */
 export interface OpenSession {
   user: string;
@@ -213,6 +221,12 @@ export interface DbAdapter {
   unfence(state: FenceState): Promise<void>;
   /** Principals of `state` that could log in before the fence and cannot now (what an unfence failed to restore). */
   stillFenced?(state: FenceState): Promise<string[]>;
+  /**
+   * Whether the named principals could write here now, as the admin reads it from the catalog (no login as them:
+   * rekey has no password of theirs): why the server takes no writes at all (a replica, read-only), and each
+   * principal that cannot log in or connect, with why (NOLOGIN, ACCOUNT LOCK, missing, no CONNECT...).
+   */
+  writability?(principals: string[]): Promise<Writability>;
   /**
    * Client sessions of `users` that are not rekey's own connections, replication streams left out: the fence
    * cannot lock out the login rekey (and by default DMS) uses, so these are who could still write.

@@ -6,7 +6,18 @@
 // principal was fenced), fence:after-sessions (all fenced and their sessions gone, the output not yet journaled),
 // drain:after-sentinel, stop-task:after-stop-call, fix-sequences:after-read (both sides' counters read, none raised),
 // fix-sequences:after-raise (only when a counter was behind), switch:after-rename-call (a rename was
-// asked for, its wait not begun), switch:between-renames (the old database is parked, the new one not yet moved).
+// asked for, its wait not begun), switch:between-renames (the old database is parked, the new one not yet moved);
+// consistent-validate's brief fence and drain under its name (consistent-validate:fence:after-principal:<n>,
+// consistent-validate:drain:after-sentinel), consistent-validate:after-fence (the brief fence up, no drain yet),
+// consistent-validate:after-snapshots (every snapshot open, the fence still up), consistent-validate:after-lift
+// (the fence lifted, the comparison not begun); snapshot:after-create-call, copy-snapshot:after-copy-call,
+// restore:after-restore-call (the cluster or instance restore asked for; a cluster's writer not yet),
+// clone:after-clone-call (RestoreDBClusterToPointInTime accepted), bg-create:after-create-call
+// (CreateBlueGreenDeployment accepted, AVAILABLE not awaited), bg-switchover:after-switchover-call
+// (SwitchoverBlueGreenDeployment accepted, its completion not awaited): each AWS call made, its wait not begun;
+// native-setup:after-create (PostgreSQL: the subscription created disabled, its origin not advanced; MySQL: the
+// external source set, replication not started), native-setup:after-advance (PostgreSQL: the origin at the
+// captured position, the subscription still disabled).
 // A point may carry `@N` to fire on its N-th visit only (e.g. switch:after-rename-call@2).
 
 const visits = new Map<string, number>();

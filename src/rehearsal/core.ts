@@ -36,6 +36,11 @@ export interface Core {
   log: (msg: string) => void;
   /** Clock (epoch ms). */
   now: () => number;
+  /**
+   * The libpq password file the PostgreSQL servers read an adopted source's passwords from (see
+   * servers/passfile.ts); undefined when none is needed (the rehearsal's own servers, no password, MySQL).
+   */
+  passfile?: string;
   /** DMS endpoint passwords by endpoint ARN: memory only, never persisted. */
   passwords: Map<string, string>;
   /** Run work in the background; errors go to the log; close() waits for it. */

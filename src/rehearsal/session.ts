@@ -76,6 +76,8 @@ export interface RehearsalSession {
   cloud: Cloud;
   /** The rehearsal cloud directory. */
   worldDir: string;
+  /** The password file of an adopted source's passwords (RehearsalWorld.passfile), for the run's services. */
+  passfile?: string;
   /** Start the write load (when writesPerSecond > 0). */
   startLoad(): void;
   /** Report the load's figures to `sink` every second until the load stops. */
@@ -154,6 +156,7 @@ export async function openRehearsalSession(o: RehearsalSessionOptions): Promise<
   return {
     cloud: world.cloud,
     worldDir,
+    ...(world.passfile !== undefined ? { passfile: world.passfile } : {}),
     startLoad() {
       if (o.writesPerSecond > 0) {
         load = startWriteLoad({ endpoint: () => world.sourceEndpoint(), database: runbook.source.database, ...app, writesPerSecond: o.writesPerSecond, journalPath: writesLog, engine: family, runId: o.runId });

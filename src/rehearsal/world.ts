@@ -24,6 +24,8 @@ import { withRehearsalRegions } from './estate-world.js';
 import type { Backend, ClusterSettings, ParameterGroupRecord, RegistryState } from './registry.js';
 import { Registry, resourceId } from './registry.js';
 import { startMariadb, startPostgres } from './servers/index.js';
+import { removePassfile, writePassfile } from './servers/passfile.js';
+import { rehearsalSecret } from './workload/adopt.js';
 import type { LocalServer } from './servers/index.js';
 
 /** The custom cluster parameter group of the rehearsal source (logical replication on). */
@@ -59,6 +61,8 @@ export interface RehearsalWorld {
   customEndpoint(name: string): { host: string; port: number } | undefined;
   /** The persisted registry file. */
   registryPath: string;
+  /** The password file subscriptions on its PostgreSQL servers name for an adopted source's passwords (none: undefined). */
+  passfile?: string;
   /** The two local servers. */
   servers: { source: LocalServer; target: LocalServer };
   /** The endpoint proxies (one per cluster identifier). */
@@ -119,6 +123,9 @@ export async function openRehearsal(opts: { stateDir: string; runbook: Runbook; 
     reg = Registry.create(cloudDir, account, runbook.region);
   }
   mkdirSync(snapshotDir, { recursive: true, mode: 0o700 });
+  // An adopted PostgreSQL source's passwords, for the subscriptions on the servers to read (never in a conninfo).
+  const passfilePath = join(stateDir, 'servers', 'pgpass');
+  const passfile = !mysqlFamily && (await writePassfile(passfilePath, adoptedLogins(runbook))) ? passfilePath : undefined;
 
   const pending = new Set<Promise<void>>();
   const extraServers = new Map<string, LocalServer>();
@@ -131,7 +138,7 @@ export async function openRehearsal(opts: { stateDir: string; runbook: Runbook; 
       return server;
     },
     reg, runbook, region: runbook.region, account, delays: rehearsal.delays, failures: rehearsal.failures, servers: { source, target },
-    proxies: new ProxyRegistry(), snapshotDir, log, now: () => Date.now(), passwords: new Map(),
+    proxies: new ProxyRegistry(), snapshotDir, log, now: () => Date.now(), passwords: new Map(), ...(passfile ? { passfile } : {}),
     background: (what, work) => {
       const p = work()
         .catch((error: unknown) => log(`rehearsal: ${what} failed: ${error instanceof Error ? error.message : String(error)}`))
@@ -189,6 +196,7 @@ export async function openRehearsal(opts: { stateDir: string; runbook: Runbook; 
   return {
     cloud,
     registryPath: reg.file,
+    ...(passfile ? { passfile } : {}),
     servers: { source, target },
     proxies: core.proxies,
     sourceEndpoint: () => ({ host: '127.0.0.1', port: core.reg.state.proxyPorts[runbook.source.identifier] ?? 0 }),
@@ -202,9 +210,28 @@ export async function openRehearsal(opts: { stateDir: string; runbook: Runbook; 
       dms.close();
       await Promise.allSettled([...pending]);
       await core.proxies.close();
+      // Only while a runner is alive: a subscription left behind cannot log in until the next one writes it again.
+      if (passfile) await removePassfile(passfile);
       if (closeOpts?.stopServers) await Promise.all([source.stop(), target.stop(), ...[...extraServers.values()].map((x) => x.stop())]);
     },
   };
+}
+
+/**
+ * The adopted source's logins with a password (the URL's user, the runbook's user, the DMS user): what a
+ * subscription of the rehearsal may connect to it as. None without rehearsal.source.url.
+ */
+function adoptedLogins(runbook: Runbook): { user: string; password: string }[] {
+  const url = runbook.rehearsal?.source.url;
+  if (url === undefined) return [];
+  const urlEnv = runbook.rehearsal?.source.urlPasswordEnv;
+  const urlUser = decodeURIComponent(new URL(url).username || 'postgres');
+  const logins = [
+    { user: urlUser, password: urlEnv !== undefined ? process.env[urlEnv] : undefined },
+    { user: runbook.source.username, password: rehearsalSecret(runbook, runbook.source.password) },
+    ...(runbook.dms?.password ? [{ user: runbook.dms.username ?? runbook.source.username, password: rehearsalSecret(runbook, runbook.dms.password) }] : []),
+  ];
+  return logins.flatMap((l) => (l.password !== undefined && l.password !== '' ? [{ user: l.user, password: l.password }] : []));
 }
 
 function portOf(core: Core, key: string): { host: string; port: number } | undefined {

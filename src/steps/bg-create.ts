@@ -7,6 +7,7 @@ import { awsErrorName } from '../aws/errors.js';
 import { poll } from '../aws/poll.js';
 import type { Verdict } from '../aws/poll.js';
 import { pollTiming } from '../aws/rds.js';
+import { crashPoint } from '../engine/crash.js';
 import { StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
 import { deleteDeployment, deploymentName, deploymentProgress, findOwnDeployment, greenMembers, sourceMembers } from './bg-common.js';
@@ -99,6 +100,7 @@ export const bgCreate: Step<RekeyServices, BgCreateOutput> = {
       }
       if (!d) throw new StepError('rds:CreateBlueGreenDeployment returned no deployment', 'fatal');
       ctx.report.log('info', `created Blue/Green deployment ${d.BlueGreenDeploymentName ?? '?'} (${d.BlueGreenDeploymentIdentifier ?? '?'})`);
+      crashPoint('bg-create:after-create-call');
     } else {
       ctx.report.log('info', `found this run's deployment ${d.BlueGreenDeploymentName ?? '?'} (${d.Status ?? '?'}): not creating a second one`);
     }

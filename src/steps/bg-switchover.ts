@@ -7,6 +7,7 @@ import { call } from '../aws/errors.js';
 import { poll } from '../aws/poll.js';
 import type { Verdict } from '../aws/poll.js';
 import { pollTiming } from '../aws/rds.js';
+import { crashPoint } from '../engine/crash.js';
 import { StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
 import { deploymentProgress, findOwnDeployment, greenMembers } from './bg-common.js';
@@ -60,6 +61,7 @@ export const bgSwitchover: Step<RekeyServices, BgSwitchoverOutput> = {
         ctx.services.cloud.rds.send(new SwitchoverBlueGreenDeploymentCommand({ BlueGreenDeploymentIdentifier: created.identifier, SwitchoverTimeout: timeout })),
       );
       ctx.report.log('info', `switchover of ${created.name} requested (timeout ${timeout} s)`);
+      crashPoint('bg-switchover:after-switchover-call');
     }
     // AWS itself gives up after the timeout; the wait allows it that long and a little more to report.
     const env = waitEnv(ctx, true, timeout + 120);

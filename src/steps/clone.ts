@@ -8,6 +8,7 @@ import { RestoreDBClusterToPointInTimeCommand } from '@aws-sdk/client-rds';
 import type { RestoreDBClusterToPointInTimeCommandInput } from '@aws-sdk/client-rds';
 import { awsErrorName, awsStepError, call } from '../aws/errors.js';
 import { findCluster } from '../aws/rds.js';
+import { crashPoint } from '../engine/crash.js';
 import { StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
 import { mustFindCluster, newKeyArn, rekeyTags } from './common.js';
@@ -81,6 +82,7 @@ export const cloneRestore: Step<RekeyServices, CloneRestoreOutput> = {
       const source = await mustFindCluster(ctx, runbook.source.identifier, 'source');
       const base = restoreRequest(source, names.targetCluster, '', keyArn, rekeyTags(ctx), profile(runbook).clusterEngine);
       ({ restoreType, fallbackReason } = await cloneWithFallback(ctx, base, runbook.source.identifier));
+      crashPoint('clone:after-clone-call');
     }
     // The writer, the wait, the key check and the slot copy: the restore step's, which finds the cluster made above.
     const restored = await restore.run({ ...ctx, outputs: { ...ctx.outputs, snapshot: { snapshotId: `(clone of ${runbook.source.identifier})` } } });

@@ -10,6 +10,7 @@ import { findTask } from '../aws/dms.js';
 import { tableName } from '../db/sql.js';
 import { tableSelection } from '../runbook/schema.js';
 import type { DbAdapter, FenceState, KeyRange, RowsDigest, SnapshotReader, TableRef } from '../db/types.js';
+import { crashPoint } from '../engine/crash.js';
 import { InterruptedError, StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
 import { checkAborted, clusterEndpoint, openDb } from './common.js';
@@ -40,7 +41,12 @@ function briefFenceCtx(ctx: Ctx): Ctx {
   };
 }
 
-/** Its own crash points (REKEY_CRASH_AT): consistent-validate:fence:after-journal, ...:drain:after-sentinel. */
+/**
+ * Its own crash points (REKEY_CRASH_AT): those of the fence and the drain under its name
+ * (consistent-validate:fence:after-journal, ...:fence:after-principal:<n>, ...:drain:after-sentinel), and
+ * consistent-validate:after-fence (the brief fence up, the drain not begun), :after-snapshots (every snapshot
+ * open, the fence still up) and :after-lift (the fence lifted and journaled so, the comparison not begun).
+ */
 const briefDrain = drainStepAs(`${ID}:drain`);
 
 /** At most this many differing ranges are looked into row by row, and this many keys named per range. */
@@ -272,12 +278,15 @@ export function consistentValidateStep(): Step<RekeyServices, ConsistentValidati
         let fence: FenceState | undefined;
         try {
           fence = await fencer.run(briefFenceCtx(ctx));
+          crashPoint(`${ID}:after-fence`);
           drain = await briefDrain.run({ ...ctx, outputs: { ...ctx.outputs, fence } });
           await Promise.all(readers.map((r) => r.begin()));
           point = clock.now();
+          crashPoint(`${ID}:after-snapshots`);
         } finally {
           await lift(ctx);
         }
+        crashPoint(`${ID}:after-lift`);
         const fencedAt = Date.parse(fence.at);
         const windowMs = clock.now() - (Number.isFinite(fencedAt) ? fencedAt : started);
         ctx.report.metric('consistent-point.window.ms', windowMs, 'ms');

@@ -37,10 +37,46 @@ function fenceCheckpoints(ctx: Ctx): readonly (FenceState | undefined)[] {
   return (ctx.journaled?.('fence', 'before') ?? [ctx.checkpoints?.fence?.before]) as readonly (FenceState | undefined)[];
 }
 
-/** currentFence from a replayed journal, for the CLI's endings (rehearsal summary, rollback). */
+/**
+ * currentFence from a replayed journal, for the CLI's endings (rehearsal summary, rollback): the cutover fence's
+ * records and those of the consistent point's brief fence (journaled under consistent-validate).
+ */
 export function fenceOfJournal(state: Pick<ReplayState, 'checkpointHistory' | 'succeeded'>): FenceState | undefined {
-  const journaled = (state.checkpointHistory.get('fence')?.get('before') ?? []) as readonly (FenceState | undefined)[];
-  return mergeFences([...journaled, state.succeeded.get('fence')?.output as FenceState | undefined]);
+  const recorded = (stepId: string): readonly (FenceState | undefined)[] => (state.checkpointHistory.get(stepId)?.get('before') ?? []) as readonly (FenceState | undefined)[];
+  return mergeFences([...recorded('fence'), ...recorded('consistent-validate'), state.succeeded.get('fence')?.output as FenceState | undefined]);
+}
+
+/** What a writability probe of the source found (see probeWritability). */
+export interface WritabilityProbe {
+  writable: boolean;
+  /** The writer principals checked: every one a fence of this run recorded as able to log in before it. */
+  checked: string[];
+  /** Of those, the ones still locked out the way the fence does it (NOLOGIN, ACCOUNT LOCK). */
+  stillFenced: string[];
+  /** The statements that undo that, on the source as the master user. */
+  undo: string[];
+  /** Everything that stops the application's writes, for people (the server read-only, a principal's reason). */
+  problems: string[];
+}
+
+/** A principal's reason that is the fence's own doing (what unfence restores). */
+const FENCE_REASON = /\b(NOLOGIN|ACCOUNT LOCK)\b/;
+
+/**
+ * Whether the application could write through `db` (the source's name) now, for the writer principals the run's
+ * journal recorded (`state`): the server must take writes, and each principal the fence changed must be able to
+ * log in and connect again. rekey has no password of the application's, so this is read from the catalog as the
+ * master user (AWS); a rehearsal logs in as the application itself (src/rehearsal/workload/write-load.ts).
+ */
+export async function probeWritability(db: DbAdapter, state: FenceState | undefined, fam: Family): Promise<WritabilityProbe> {
+  const checked = state ? fencedByRekey(state) : [];
+  const found = db.writability
+    ? await db.writability(checked)
+    : { blocked: (state && db.stillFenced ? await db.stillFenced(state) : []).map((name) => ({ name, reason: fam === 'mysql' ? 'ACCOUNT LOCK' : 'NOLOGIN' })) };
+  const stillFenced = [...new Set(found.blocked.filter((b) => FENCE_REASON.test(b.reason)).map((b) => b.name))];
+  const undo = state ? unfenceStatements({ ...state, principals: state.principals.filter((p) => stillFenced.includes(p.name)) }, fam) : [];
+  const problems = [...(found.readOnly ? [found.readOnly] : []), ...found.blocked.map((b) => `${b.name}: ${b.reason}`)];
+  return { writable: problems.length === 0, checked, stillFenced, undo, problems };
 }
 
 /** What a summary says when the source refuses the application's writes: who rekey fenced, and the SQL undoing it. */

@@ -16,6 +16,7 @@ import type { DBInstance, ModifyDBInstanceMessage, RestoreDBInstanceFromDBSnapsh
 import { call } from '../aws/errors.js';
 import { poll } from '../aws/poll.js';
 import { findDBSnapshot, findInstance, pollTiming, waitDBSnapshotAvailable, waitInstanceAvailable } from '../aws/rds.js';
+import { crashPoint } from '../engine/crash.js';
 import { StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
 import { clusterEndpoint, newKeyArn, output, rekeyTags, required, waitEnv, withEndpoint, withSource, withTarget } from './common.js';
@@ -131,6 +132,7 @@ export async function snapshotInstance(ctx: Ctx): Promise<SnapshotOutput> {
     await call('rds:CreateDBSnapshot', () =>
       cloud.rds.send(new CreateDBSnapshotCommand({ DBSnapshotIdentifier: names.snapshot, DBInstanceIdentifier: of, Tags: rekeyTags(ctx) })),
     );
+    crashPoint('snapshot:after-create-call');
   }
   const done = await waitDBSnapshotAvailable(cloud, names.snapshot, waitEnv(ctx));
   if (profile(rb).family === 'mysql') await deleteReplica(ctx);
@@ -157,6 +159,7 @@ export const copySnapshot: Step<RekeyServices, CopySnapshotOutput> = {
       await call('rds:CopyDBSnapshot', () =>
         cloud.rds.send(new CopyDBSnapshotCommand({ SourceDBSnapshotIdentifier: names.snapshot, TargetDBSnapshotIdentifier: names.snapshotCopy, KmsKeyId: keyArn, CopyTags: true })),
       );
+      crashPoint('copy-snapshot:after-copy-call');
     }
     const done = await waitDBSnapshotAvailable(cloud, names.snapshotCopy, waitEnv(ctx));
     if (done.KmsKeyId !== keyArn) throw new StepError(`snapshot copy ${names.snapshotCopy} reports KmsKeyId ${done.KmsKeyId ?? 'none'}, expected ${keyArn}`, 'fatal');
@@ -268,6 +271,7 @@ export async function restoreInstance(ctx: Ctx): Promise<RestoreOutput> {
     await call('rds:RestoreDBInstanceFromDBSnapshot', () =>
       cloud.rds.send(new RestoreDBInstanceFromDBSnapshotCommand(instanceRestoreRequest(source, names.targetCluster, copy.snapshotId, tags, rb.target.instanceClass))),
     );
+    crashPoint('restore:after-restore-call');
   }
   let restored = await waitInstanceAvailable(cloud, names.targetCluster, waitEnv(ctx));
   const followUp = instanceFollowUp(source, names.targetCluster, keyArn);

@@ -8,6 +8,7 @@ import { subscriptionConninfo } from '../db/native.js';
 import type { MyNative, PgNative } from '../db/native.js';
 import type { DbAdapter, SlotInfo } from '../db/types.js';
 import { poll } from '../aws/poll.js';
+import { crashPoint } from '../engine/crash.js';
 import { StepError } from '../engine/types.js';
 import type { PlannedAction, Step } from '../engine/types.js';
 import { tableSelection } from '../runbook/schema.js';
@@ -140,16 +141,19 @@ async function setupPostgres(ctx: Ctx, position: string): Promise<NativeSetupOut
       const password = await secrets.resolve(rb.source.password);
       const conninfo = subscriptionConninfo({
         ...addr, database: rb.source.database, user: rb.source.username, ...(password !== undefined ? { password } : {}),
+        ...(ctx.services.passfile !== undefined ? { passfile: ctx.services.passfile } : {}),
         tls: ctx.services.cloud.provider === 'aws', applicationName: names.subscription,
       });
       await native.createSubscription({ name: names.subscription, conninfo, publications: [names.publication, insertOnlyPublication(names.publication)], slot: names.slot });
       sub = await native.subscription(names.subscription);
       if (!sub) throw new StepError(`subscription ${names.subscription} vanished right after it was created`, 'fatal');
+      crashPoint('native-setup:after-create');
     }
     // Only a subscription that never applied anything is moved: the origin can go backwards, re-applying changes.
     if (sub.originLsn === null) {
       await native.advanceOrigin(names.subscription, position);
       ctx.report.log('info', `origin of ${names.subscription} advanced to ${position}`);
+      crashPoint('native-setup:after-advance');
     } else if (db.comparePositions(sub.originLsn, position) < 0) {
       throw new StepError(`subscription ${names.subscription}'s origin is at ${sub.originLsn}, before the snapshot's ${position}: something else applied changes`, 'fatal');
     }
@@ -173,6 +177,7 @@ async function setupMysql(ctx: Ctx, position: string): Promise<NativeSetupOutput
       const password = (await secrets.resolve(rb.source.password)) ?? '';
       mechanism = await native.setExternalSource({ ...addr, user: rb.source.username, password, position: pos, tls: true });
       ctx.report.log('info', `${mechanism} to ${addr.host}:${addr.port} at ${position} (ssl_encryption 1)`);
+      crashPoint('native-setup:after-create');
     } else if (state.sourceHost !== addr.host) {
       throw new StepError(`the restored database already replicates from ${state.sourceHost}, not the source ${addr.host}`, 'fatal');
     }

@@ -11,6 +11,7 @@ import type { CreateDBInstanceCommandInput, DBCluster, DBInstance, Tag } from '@
 import { call } from '../aws/errors.js';
 import { poll } from '../aws/poll.js';
 import { findCluster, findInstance, pollTiming, waitClusterAvailable, waitInstanceAvailable } from '../aws/rds.js';
+import { crashPoint } from '../engine/crash.js';
 import { StepError } from '../engine/types.js';
 import type { PlannedAction, Step } from '../engine/types.js';
 import { mustFindCluster, newKeyArn, output, rekeyTags, required, waitEnv, withTarget } from './common.js';
@@ -135,6 +136,7 @@ export const restore: Step<RekeyServices, RestoreOutput> = {
       await call('rds:RestoreDBClusterFromSnapshot', () =>
         cloud.rds.send(new RestoreDBClusterFromSnapshotCommand(restoreRequest(source, names.targetCluster, snap.snapshotId, keyArn, tags, engine.clusterEngine))),
       );
+      crashPoint('restore:after-restore-call');
     }
     if (await findInstance(cloud, names.targetWriter)) {
       ctx.report.log('info', `instance ${names.targetWriter} already exists; not creating another`);

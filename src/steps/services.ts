@@ -18,6 +18,12 @@ export interface RekeyServices {
     /** Forget a fetched value, so the next resolve reads it again (after a refused login: the secret may have rotated). */
     refresh?(ref: SecretRef): void;
   };
+  /**
+   * Rehearsal only: a libpq password file the rehearsal's PostgreSQL servers read an adopted source's passwords
+   * from. A subscription created there names it (`passfile=`) instead of holding the password, so no password
+   * is written into the local servers' catalogs, WAL or logs. Undefined against AWS (RDS has no such file).
+   */
+  passfile?: string;
   /** Time source and abortable sleep (fake in tests). */
   clock: { now(): number; sleep(ms: number, signal: AbortSignal): Promise<void> };
   /** Runs a local command (hooks) with a time limit. */

@@ -5,6 +5,7 @@
 import { CreateDBSnapshotCommand, DescribeDBClusterSnapshotsCommand, DescribeDBSnapshotsCommand } from '@aws-sdk/client-rds';
 import { call } from '../aws/errors.js';
 import { findClusterSnapshot, findDBSnapshot, listEvents, waitDBSnapshotAvailable } from '../aws/rds.js';
+import { crashPoint } from '../engine/crash.js';
 import { StepError } from '../engine/types.js';
 import type { CutoverGateFacts } from '../engine/facts.js';
 import type { GateSpec, Step } from '../engine/types.js';
@@ -193,6 +194,7 @@ export const offlineSnapshot: Step<RekeyServices, SnapshotOutput> = {
       await call('rds:CreateDBSnapshot', () =>
         cloud.rds.send(new CreateDBSnapshotCommand({ DBSnapshotIdentifier: names.snapshot, DBInstanceIdentifier: rb.source.identifier, Tags: rekeyTags(ctx) })),
       );
+      crashPoint('snapshot:after-create-call');
     }
     const done = await waitDBSnapshotAvailable(cloud, names.snapshot, waitEnv(ctx));
     return { snapshotId: names.snapshot, ...(done.DBSnapshotArn ? { snapshotArn: done.DBSnapshotArn } : {}) };

@@ -2,6 +2,7 @@
 import { CreateDBClusterSnapshotCommand, DeleteDBClusterSnapshotCommand } from '@aws-sdk/client-rds';
 import { call } from '../aws/errors.js';
 import { findClusterSnapshot, waitClusterSnapshotAvailable } from '../aws/rds.js';
+import { crashPoint } from '../engine/crash.js';
 import { StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
 import { rekeyTags, waitEnv } from './common.js';
@@ -51,6 +52,7 @@ export const snapshot: Step<RekeyServices, SnapshotOutput> = {
           }),
         ),
       );
+      crashPoint('snapshot:after-create-call');
     }
     const done = await waitClusterSnapshotAvailable(cloud, names.snapshot, waitEnv(ctx));
     return { snapshotId: names.snapshot, ...(done.DBClusterSnapshotArn ? { snapshotArn: done.DBClusterSnapshotArn } : {}) };

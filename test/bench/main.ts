@@ -2,7 +2,10 @@
 // same run: the write-unavailable window of rehearsed cutovers (Aurora PostgreSQL and MySQL clusters, RDS
 // PostgreSQL and MySQL instances), against the longest gap the same write load shows with no cutover at all;
 // the scaling of the window with the data and the validation throughput (scaling.ts, its own variables); and the
-// TUI's start-up and idle CPU. REKEY_BENCH_ENGINES picks the flavours, REKEY_BENCH_RUNS the runs.
+// TUI's start-up and idle CPU. REKEY_BENCH_ENGINES picks the flavours, REKEY_BENCH_RUNS the runs per strategy,
+// REKEY_BENCH_STRATEGIES the strategies measured on each flavour (default dms-cdc,blue-green: the same runbook with
+// `strategy` set, runs interleaved so both see the same machine; printed side by side with their ratio),
+// REKEY_BENCH_ROWS the seeded rows (default: the runbook's).
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,6 +26,9 @@ const RUNS = Number(process.env.REKEY_BENCH_RUNS ?? 5);
 const FLAVOURS = ['postgres', 'mysql', 'rds-postgres', 'rds-mysql'] as const;
 type Flavour = (typeof FLAVOURS)[number];
 const WRITES_PER_SECOND = 100;
+/** The strategies whose windows are compared; dms-cdc is rekey's own cutover, blue-green AWS's switchover. */
+const STRATEGIES = ['dms-cdc', 'blue-green'] as const;
+type Strategy = (typeof STRATEGIES)[number];
 
 interface Rehearsal {
   ok: boolean;
@@ -54,11 +60,13 @@ function rehearse(runbook: string, cwd: string): Promise<Rehearsal> {
   });
 }
 
-/** The bundled runbook with AWS's rename time taken out, so the window is rekey's own. */
-function benchRunbook(engine: Flavour, dir: string): string {
+/** The bundled runbook with AWS's rename time taken out, so the window is rekey's own (or AWS's switchover's). */
+function benchRunbook(engine: Flavour, strategy: Strategy, dir: string): string {
   const doc = parseDocument(readFileSync(join(ROOT, 'runbooks', `rehearsal-${engine}.yaml`), 'utf8'));
   doc.setIn(['rehearsal', 'delays', 'renameSeconds'], 0);
-  const path = join(dir, `bench-${engine}.yaml`);
+  if (strategy !== 'dms-cdc') doc.set('strategy', strategy);
+  if (process.env.REKEY_BENCH_ROWS) doc.setIn(['rehearsal', 'source', 'seedRows'], Number(process.env.REKEY_BENCH_ROWS));
+  const path = join(dir, `bench-${engine}-${strategy}.yaml`);
   writeFileSync(path, doc.toString());
   return path;
 }
@@ -81,27 +89,54 @@ async function baselineGapMs(dir: string, seconds: number): Promise<number> {
   }
 }
 
-async function benchEngine(engine: Flavour, dir: string, baseline: number): Promise<void> {
-  const runbook = benchRunbook(engine, dir);
-  const results: Rehearsal[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    const cwd = mkdtempSync(join(dir, `${engine}-`));
-    const r = await rehearse(runbook, cwd);
-    results.push(r);
-    console.log(`  ${engine} rehearsal ${i + 1}/${RUNS}: ok=${r.ok} window ${r.downtimeMs} ms, writes ${r.writes.acknowledged} acknowledged / ${r.writes.lost} lost / ${r.writes.duplicated} duplicated (${(r.wallMs / 1000).toFixed(1)} s)`);
-  }
+/** The measured windows of one strategy on one flavour. */
+interface Windows {
+  median: number;
+  max: number;
+  clean: boolean;
+}
+
+function summarise(engine: Flavour, strategy: Strategy, results: Rehearsal[], baseline: number): Windows {
   const windows = results.map((r) => r.downtimeMs);
   const med = median(windows);
   const max = Math.max(...windows);
-  const what = engine.startsWith('rds-') ? 'two instance renames' : 'two cluster renames';
-  console.log(`${engine}: write-unavailable window over ${RUNS} rehearsals at ${WRITES_PER_SECOND} writes/s, ${what} with AWS's rename time set to 0:`);
-  console.log(`  median ${med} ms (target < 1000: ${med < 1000 ? 'met' : 'MISSED'}), max ${max} ms (target < 2000: ${max < 2000 ? 'met' : 'MISSED'})`);
+  const clean = results.every((r) => r.ok && r.writes.lost === 0 && r.writes.duplicated === 0);
+  if (strategy === 'blue-green') {
+    console.log(`${engine} blue-green: write-unavailable window over ${results.length} rehearsals at ${WRITES_PER_SECOND} writes/s, the rehearsal cloud's Blue/Green switchover:`);
+    console.log(`  median ${med} ms, max ${max} ms`);
+  } else {
+    const what = engine.startsWith('rds-') ? 'two instance renames' : 'two cluster renames';
+    console.log(`${engine} dms-cdc: write-unavailable window over ${results.length} rehearsals at ${WRITES_PER_SECOND} writes/s, ${what} with AWS's rename time set to 0:`);
+    console.log(`  median ${med} ms (target < 1000: ${med < 1000 ? 'met' : 'MISSED'}), max ${max} ms (target < 2000: ${max < 2000 ? 'met' : 'MISSED'})`);
+  }
   console.log(
     baseline > 0
       ? `  vs baseline gap without cutover ${baseline} ms: median x${(med / baseline).toFixed(1)}, max x${(max / baseline).toFixed(1)}`
       : `  vs baseline without cutover: no write was ever unavailable (no gap over 2 write intervals, ${2000 / WRITES_PER_SECOND} ms)`,
   );
-  console.log(`  all ok with 0 lost and 0 duplicated: ${results.every((r) => r.ok && r.writes.lost === 0 && r.writes.duplicated === 0)}`);
+  console.log(`  all ok with 0 lost and 0 duplicated: ${clean}`);
+  return { median: med, max, clean };
+}
+
+/** RUNS rehearsals of each strategy on one flavour, interleaved (run i of every strategy, then run i + 1). */
+async function benchEngine(engine: Flavour, strategies: Strategy[], dir: string, baseline: number): Promise<void> {
+  const runbooks = new Map(strategies.map((s) => [s, benchRunbook(engine, s, dir)]));
+  const results = new Map<Strategy, Rehearsal[]>(strategies.map((s) => [s, []]));
+  for (let i = 0; i < RUNS; i++) {
+    for (const strategy of strategies) {
+      const cwd = mkdtempSync(join(dir, `${engine}-${strategy}-`));
+      const r = await rehearse(runbooks.get(strategy)!, cwd);
+      results.get(strategy)!.push(r);
+      console.log(`  ${engine} ${strategy} rehearsal ${i + 1}/${RUNS}: ok=${r.ok} window ${r.downtimeMs} ms, writes ${r.writes.acknowledged} acknowledged / ${r.writes.lost} lost / ${r.writes.duplicated} duplicated (${(r.wallMs / 1000).toFixed(1)} s)`);
+    }
+  }
+  const measured = new Map(strategies.map((s) => [s, summarise(engine, s, results.get(s)!, baseline)]));
+  const bg = measured.get('blue-green');
+  const dms = measured.get('dms-cdc');
+  if (bg && dms) {
+    const ratio = (a: number, b: number) => (b > 0 ? `x${(a / b).toFixed(2)}` : 'n/a (dms-cdc 0 ms)');
+    console.log(`${engine} blue-green vs dms-cdc, same load, same run: median ${bg.median} vs ${dms.median} ms (${ratio(bg.median, dms.median)}), max ${bg.max} vs ${dms.max} ms (${ratio(bg.max, dms.max)})`);
+  }
 }
 
 async function main(): Promise<void> {
@@ -112,8 +147,12 @@ async function main(): Promise<void> {
     const baseline = await baselineGapMs(dir, 8);
     console.log(`baseline: longest gap between writes at ${WRITES_PER_SECOND}/s through the proxy, no cutover, 8 s: ${baseline} ms`);
     const engines = (process.env.REKEY_BENCH_ENGINES ?? FLAVOURS.join(',')).split(',');
+    const wanted = (process.env.REKEY_BENCH_STRATEGIES ?? STRATEGIES.join(',')).split(',').map((x) => x.trim()).filter((x) => x !== '');
+    const unknown = wanted.filter((x) => !(STRATEGIES as readonly string[]).includes(x));
+    if (unknown.length > 0) throw new Error(`REKEY_BENCH_STRATEGIES: unknown ${unknown.join(', ')} (known: ${STRATEGIES.join(', ')})`);
+    const strategies = STRATEGIES.filter((x) => wanted.includes(x));
     for (const flavour of FLAVOURS) {
-      if (engines.includes(flavour)) await benchEngine(flavour, dir, baseline);
+      if (engines.includes(flavour) && strategies.length > 0) await benchEngine(flavour, strategies, dir, baseline);
       else console.log(`${flavour}: not measured (REKEY_BENCH_ENGINES)`);
     }
 

@@ -2,6 +2,8 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from '@jest/globals';
 import { join, resolve } from 'node:path';
+import mysql from 'mysql2/promise';
+import pg from 'pg';
 import { parseDocument } from 'yaml';
 import { stepIds } from '../../src/flows/index.js';
 import { loadRunbook } from '../../src/runbook/load.js';
@@ -13,6 +15,8 @@ export const FULL = process.env.REKEY_CHAOS === 'full';
 
 /** Named points inside steps, in the order a run reaches them. */
 export const INSIDE: Record<string, string[]> = {
+  // The consistent point's brief fence: up with no drain yet, up with every snapshot open, lifted before the compare.
+  'consistent-validate': ['consistent-validate:after-fence', 'consistent-validate:drain:after-sentinel', 'consistent-validate:after-snapshots', 'consistent-validate:after-lift'],
   fence: ['fence:after-journal', 'fence:after-principal:1', 'fence:after-sessions'],
   drain: ['drain:after-sentinel'],
   'stop-task': ['stop-task:after-stop-call'],
@@ -88,6 +92,37 @@ export function expectNoDoubleCreate(cwd: string, runId: string): void {
   expect(made.filter((m, i) => made.indexOf(m) !== i)).toEqual([]);
 }
 
+/**
+ * Whether the application's login `app` may log in on the rehearsal source's own server (no runner alive, so no
+ * endpoint proxy: the server itself, as the registry records it): PostgreSQL rolcanlogin, MySQL not ACCOUNT LOCK.
+ */
+export async function appCanLogIn(engine: Engine, cwd: string, runId: string): Promise<boolean> {
+  const registry = JSON.parse(readFileSync(join(cwd, '.rekey', 'runs', runId, 'rehearsal', 'cloud', 'registry.json'), 'utf8')) as {
+    clusters: Record<string, { backend: { server: string; host: string; port: number; database: string; user: string } }>;
+  };
+  const b = Object.values(registry.clusters).find((c) => c.backend.server === 'source')?.backend;
+  if (!b) throw new Error('the registry has no cluster on the rehearsal source server');
+  if (engine === 'postgres') {
+    const c = new pg.Client({ host: b.host, port: b.port, user: b.user, database: b.database });
+    await c.connect();
+    try {
+      return (await c.query<{ l: boolean }>("SELECT rolcanlogin AS l FROM pg_roles WHERE rolname = 'app'")).rows[0]?.l === true;
+    } finally {
+      await c.end();
+    }
+  }
+  const c = await mysql.createConnection({ host: b.host, port: b.port, user: b.user });
+  try {
+    const [rows] = await c.query<mysql.RowDataPacket[]>("SHOW CREATE USER 'app'@'%'");
+    return !/ACCOUNT LOCK/i.test(String(Object.values(rows[0] ?? {})[0]));
+  } finally {
+    await c.end();
+  }
+}
+
+/** Chain points at which no fence of the consistent point may be up any more (it was lifted before each). */
+const BRIEF_FENCE_LIFTED = new Set(['consistent-validate:after-lift', 'step:after:consistent-validate']);
+
 export function expectNoSecret(...outs: Done[]): void {
   for (const o of outs) {
     expect(o.stdout).not.toContain(SECRET);
@@ -160,6 +195,9 @@ export function killMatrix(engine: Engine): void {
       for (const point of chain) {
         await crashAt(point, runId ? ['resume', runId, '--json'] : ['rehearse', path, '--json'], cwd);
         runId ??= onlyRun(cwd);
+        // A runner killed with the consistent point's brief fence up (after-fence, after-snapshots): the next one
+        // lifted it before going on, whatever it re-ran.
+        if (BRIEF_FENCE_LIFTED.has(point)) expect({ point, appCanLogIn: await appCanLogIn(engine, cwd, runId) }).toEqual({ point, appCanLogIn: true });
         cells.push({ point, result: 'killed there' });
       }
       const last = await rekey(['resume', runId!, '--json'], cwd);

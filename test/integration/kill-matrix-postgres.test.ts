@@ -15,14 +15,21 @@
 //   fix-sequences:after-read     both sides' sequences read, none raised yet (after-raise: only if one was behind)
 //   switch:after-rename-call     a rename asked for (RDS), its wait not begun (`@2`: the second rename of a process)
 //   switch:between-renames       the old database parked under its -old name, the new one not yet moved
+//   consistent-validate:after-fence      the consistent point's brief fence up, its drain not begun
+//   consistent-validate:drain:after-sentinel  its sentinel written, its arrival not awaited
+//   consistent-validate:after-snapshots  every snapshot reader open, the brief fence still up
+//   consistent-validate:after-lift       the brief fence lifted (and journaled so), the comparison not begun
+//   (consistent-validate:fence:after-principal:1 is the first repro cell's point)
 //
-// `npm test` runs a subset (the issue's two repro paths, the second runner and the empty fence); `npm run test:chaos`
+// `npm test` runs a subset (the issue's two repro paths, the second runner, the empty fence and one Ctrl-C inside the
+// switch, in kill-matrix-mysql.test.ts); `npm run test:chaos`
 // (REKEY_CHAOS=full) adds the resume chain and the rollback column. Cells share nothing but the built CLI; each is a
 // small rehearsal (500 rows, zero AWS delays).
 //
 // What test:chaos runs, per engine (the two engines' files run in parallel):
 //   - the resume chain, whole: ONE runner killed at every point above in turn, each resume killed at the next, the
 //     last resume finishing. Cheap (one rehearsal, no new servers per point), so no kill point is dropped from it.
+//     After the consistent point's kills it checks, on the source server itself, that `app` may log in again.
 //   - the rollback column, trimmed to one cell per phase (a fresh rehearsal per cell is what costs: ~45 s each):
 //     the last step boundary before the fence, fence:after-journal, drain:after-sentinel, stop-task:after-stop-call,
 //     fix-sequences:after-read, switch:after-rename-call, switch:between-renames, switch:after-rename-call@2; and

@@ -24,10 +24,10 @@ function created(cwd: string, runId: string): string[] {
   return registry.created.map((c) => `${c.action} ${c.identifier}`);
 }
 
-describe('strategy clone: rekey rehearse rehearsal-postgres.yaml', () => {
+describe.each(['rehearsal-postgres.yaml', 'rehearsal-mysql.yaml'])('strategy clone: rekey rehearse %s', (runbook) => {
   it('clones under the new key (full-copy after AWS refuses copy-on-write), replicates natively: 0 lost, 0 duplicated', async () => {
     const cwd = tempDir('clone');
-    const out = await rekey(['rehearse', cloneVariant('rehearsal-postgres.yaml', cwd), '--json'], cwd);
+    const out = await rekey(['rehearse', cloneVariant(runbook, cwd), '--json'], cwd);
     const s = summaryOf(out);
     expect(s).toMatchObject({ type: 'summary', ok: true, status: 'succeeded', strategy: 'clone', switched: true, endpointWritable: true });
     expect(out.code).toBe(0);

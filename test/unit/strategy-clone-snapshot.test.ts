@@ -1,11 +1,11 @@
 // strategies clone and snapshot without servers: the clone request's shape (asserted with aws-sdk-client-mock) and
 // the fall back to full-copy when AWS refuses copy-on-write under the new key; the offline outage model; the flows.
-import { RDSClient, RDSServiceException, RestoreDBClusterToPointInTimeCommand } from '@aws-sdk/client-rds';
+import { DescribeDBClusterSnapshotsCommand, DescribeDBSnapshotsCommand, DescribeEventsCommand, RDSClient, RDSServiceException, RestoreDBClusterToPointInTimeCommand } from '@aws-sdk/client-rds';
 import { mockClient } from 'aws-sdk-client-mock';
 import { buildFlow } from '../../src/flows/index.js';
 import { cloneWithFallback } from '../../src/steps/clone.js';
 import { restoreRequest } from '../../src/steps/restore.js';
-import { outageModel } from '../../src/steps/snapshot-offline.js';
+import { outageModel, snapshotHistory } from '../../src/steps/snapshot-offline.js';
 import type { RekeyServices } from '../../src/steps/services.js';
 import { mysqlRunbook, testRunbook } from './steps-world.js';
 
@@ -84,5 +84,47 @@ describe('strategy snapshot', () => {
     expect(byHistory.totalSeconds).toBeLessThan(bySize.totalSeconds);
     const rehearsal = outageModel(testRunbook({ strategy: 'snapshot', dms: undefined, rehearsal: { delays: { snapshotSeconds: 4, restoreSeconds: 5, renameSeconds: 1, availableSeconds: 0 } } } as never), est, 'rehearsal');
     expect(rehearsal).toMatchObject({ from: 'rehearsal-delays', snapshotSeconds: 4, restoreSeconds: 5, copySeconds: 0 });
+  });
+});
+
+describe('strategy snapshot: how long earlier snapshots of the source took', () => {
+  beforeEach(() => rds.reset());
+  const NOW = Date.parse('2026-12-01T12:00:00Z');
+  const DAY = 86_400_000;
+  const historyCtx = (runbook: ReturnType<typeof testRunbook>) =>
+    ({ services: { cloud: { rds: new RDSClient({ region: 'us-east-1' }) }, runbook, clock: { now: () => NOW } } }) as unknown as Parameters<typeof snapshotHistory>[0];
+
+  it('Aurora: DescribeDBClusterSnapshots of the source, DescribeEvents of each recent available one; first to last event', async () => {
+    rds.on(DescribeDBClusterSnapshotsCommand).resolves({
+      DBClusterSnapshots: [
+        { DBClusterSnapshotIdentifier: 'nightly-1', Status: 'available', SnapshotCreateTime: new Date(NOW - DAY) },
+        { DBClusterSnapshotIdentifier: 'last-month', Status: 'available', SnapshotCreateTime: new Date(NOW - 30 * DAY) },
+        { DBClusterSnapshotIdentifier: 'in-progress', Status: 'creating', SnapshotCreateTime: new Date(NOW - 3_600_000) },
+      ],
+    });
+    rds.on(DescribeEventsCommand).resolves({ Events: [{ Date: new Date(NOW - DAY + 95_000), Message: 'Manual cluster snapshot created' }, { Date: new Date(NOW - DAY), Message: 'Creating manual cluster snapshot' }] });
+    const samples = await snapshotHistory(historyCtx(testRunbook({ strategy: 'snapshot', dms: undefined })));
+    expect(samples).toEqual([{ snapshotId: 'nightly-1', seconds: 95 }]);
+    expect(rds.commandCalls(DescribeDBClusterSnapshotsCommand).map((c) => c.args[0].input)).toEqual([{ DBClusterIdentifier: 'app-db' }]);
+    // Only the recent, available snapshot's events are read, from 14 days back.
+    expect(rds.commandCalls(DescribeEventsCommand).map((c) => c.args[0].input)).toEqual([{ SourceIdentifier: 'nightly-1', SourceType: 'db-cluster-snapshot', StartTime: new Date(NOW - 14 * DAY) }]);
+  });
+
+  it('RDS instance: DescribeDBSnapshots of the instance, events of type db-snapshot; a snapshot with one event gives no sample', async () => {
+    rds.on(DescribeDBSnapshotsCommand).resolves({
+      DBSnapshots: [
+        { DBSnapshotIdentifier: 'a', Status: 'available', SnapshotCreateTime: new Date(NOW - 2 * DAY) },
+        { DBSnapshotIdentifier: 'b', Status: 'available', SnapshotCreateTime: new Date(NOW - DAY) },
+      ],
+    });
+    rds.on(DescribeEventsCommand, { SourceIdentifier: 'a' }).resolves({ Events: [{ Date: new Date(NOW - 2 * DAY) }, { Date: new Date(NOW - 2 * DAY + 42_500) }] });
+    rds.on(DescribeEventsCommand, { SourceIdentifier: 'b' }).resolves({ Events: [{ Date: new Date(NOW - DAY) }] });
+    const runbook = testRunbook({ strategy: 'snapshot', dms: undefined, source: { engine: 'postgres', identifier: 'billing-db', database: 'app', username: 'rekey_admin', password: { env: 'PGPASSWORD_TEST' } } });
+    expect(await snapshotHistory(historyCtx(runbook))).toEqual([{ snapshotId: 'a', seconds: 42.5 }]);
+    expect(rds.commandCalls(DescribeDBSnapshotsCommand).map((c) => c.args[0].input)).toEqual([{ DBInstanceIdentifier: 'billing-db' }]);
+    expect(rds.commandCalls(DescribeEventsCommand).map((c) => c.args[0].input).sort((x, y) => String(x.SourceIdentifier).localeCompare(String(y.SourceIdentifier)))).toEqual([
+      { SourceIdentifier: 'a', SourceType: 'db-snapshot', StartTime: new Date(NOW - 14 * DAY) },
+      { SourceIdentifier: 'b', SourceType: 'db-snapshot', StartTime: new Date(NOW - 14 * DAY) },
+    ]);
   });
 });

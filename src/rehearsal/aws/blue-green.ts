@@ -308,6 +308,8 @@ function switchover(core: Core, input: Input): unknown {
   d.status = 'SWITCHOVER_IN_PROGRESS';
   delete d.statusDetails;
   d.switchover = { startedAt: core.now(), deadline: core.now() + timeout * 1000 };
+  const blue = core.reg.state.clusters[d.blue];
+  core.reg.event(blue?.instance ? 'db-instance' : 'db-cluster', d.blue, `Blue/green deployment ${d.name}: switchover started`, ['configuration change']);
   core.reg.save();
   startWorker(core, d);
   return { BlueGreenDeployment: shape(core, d) };

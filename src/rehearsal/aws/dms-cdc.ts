@@ -94,6 +94,7 @@ export class DmsCdc {
     const sentinel = `public.${this.core.runbook.cutover.sentinelTable}`;
     await startSubscription({
       source, target, tables, publications: cdc.publications, subscription: cdc.subscription, internalSlot: cdc.internalSlot,
+      ...(this.core.passfile !== undefined ? { passfile: this.core.passfile } : {}),
       ...(this.core.failures.drainNeverArrives && cdc.tables.includes(sentinel) ? { holdBackTable: sentinel } : {}),
     });
     t.cdc = { ...cdc, baseline: await this.baseline(cdc.source, cdc.target, cdc.tables) };

@@ -294,6 +294,8 @@ export async function startSubscription(opts: {
   subscription: string;
   internalSlot: string;
   holdBackTable?: string;
+  /** The password file the target server reads the source's password from (core.passfile), when it needs one. */
+  passfile?: string;
 }): Promise<void> {
   const { source, target } = opts;
   const [full, insertOnly] = opts.publications;
@@ -320,8 +322,11 @@ export async function startSubscription(opts: {
       if (!exists.rows[0].subenabled) await c.query(`ALTER SUBSCRIPTION ${ident(opts.subscription)} ENABLE`);
       return;
     }
+    // The password never goes into the conninfo (pg_subscription, the WAL, a logged statement): the server reads
+    // it from the password file while a runner is alive.
     const password = source.passwordEnv !== undefined ? process.env[source.passwordEnv] : undefined;
-    const conninfo = Object.entries({ host: source.host, port: String(source.port), user: source.user, dbname: source.database, application_name: opts.subscription, ...(password !== undefined ? { password } : {}) })
+    const credential: Record<string, string> = password === undefined || password === '' ? {} : opts.passfile !== undefined ? { passfile: opts.passfile } : { password };
+    const conninfo = Object.entries({ host: source.host, port: String(source.port), user: source.user, dbname: source.database, application_name: opts.subscription, ...credential })
       .map(([k, v]) => `${k}=${conninfoValue(v)}`)
       .join(' ');
     await c.query(
