@@ -83,6 +83,9 @@ export function serverBackend(core: Core, which: 'source' | 'target', database: 
   return localBackend(core.servers[which], which, database);
 }
 
+/** Proxy key of a cluster's reader endpoint (aws/topology.ts routes it). */
+export const readerProxy = (clusterId: string): string => `ro:${clusterId}`;
+
 /** Ensure the proxy of `identifier` listens on its stable port, recording the port. */
 export async function ensureProxy(core: Core, identifier: string): Promise<number> {
   const port = await core.proxies.ensure(identifier, core.reg.state.proxyPorts[identifier]);

@@ -207,7 +207,7 @@ async function checkSource(ctx: Ctx, checks: Checks, report: PreflightReport): P
   }
   // The topology around the writer, and what happens to each part: preflight, plan and report list it.
   if (rb.strategy === 'blue-green') {
-    checks.warn('source.topology', true, 'Blue/Green: AWS gives green the same readers; custom endpoints and Auto Scaling follow the switchover as AWS documents');
+    checks.warn('source.topology', true, 'Blue/Green: AWS makes green\'s readers with the deployment; rekey recreates no reader or custom endpoint itself');
   } else {
     try {
       const found = await discoverAurora(ctx.services.cloud, cluster, topologyNames(rb, ctx.runId));

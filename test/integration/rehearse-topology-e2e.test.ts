@@ -59,6 +59,7 @@ describe('rekey rehearse: the Aurora topology moves with the cluster', () => {
     expect(Object.keys(reg.clusterEndpoints)).toEqual(['orders-analytics']);
     expect(Object.values(reg.instances).filter((i) => i.clusterIdentifier === 'orders-db')).toHaveLength(3);
     expect(Object.keys(reg.autoScaling?.policies ?? {})).toEqual(['cluster:orders-db rds:cluster:ReadReplicaCount reader-cpu']);
+
   }, 400_000);
 
   it('MySQL, 1 reader: recreated, 0 lost, no read served by the old cluster after the switch', async () => {

@@ -2,7 +2,7 @@
 // (single DB instances): status, pagination, snapshot data (a real dump), restore data, renames, drops, due transitions.
 import { join } from 'node:path';
 import type { Core, Input } from '../core.js';
-import { before, ensureProxy, isMysql, ms, serverBackend, str } from '../core.js';
+import { before, ensureProxy, isMysql, ms, readerProxy, serverBackend, str } from '../core.js';
 import { awsFault } from './faults.js';
 import { findKey } from './kms.js';
 import { dropMyDatabase, restoreMyDump, takeMyDump } from '../engines/my-ops.js';
@@ -140,6 +140,8 @@ export async function renameRecord(core: Core, cluster: ClusterRecord, newId: st
     // The old name stops resolving at once; the new one serves once the rename is effective.
     await ensureProxy(core, old);
     core.proxies.point(old, undefined);
+    // The old name's reader endpoint stops resolving at the same moment (its open connections are dropped).
+    if (core.proxies.portOf(readerProxy(old)) !== undefined) core.proxies.point(readerProxy(old), undefined);
     await ensureProxy(core, target);
     core.proxies.point(target, undefined);
     core.proxies.drop(target);

@@ -220,6 +220,7 @@ async function modifyCluster(core: Core, input: Input): Promise<unknown> {
   if (newId !== undefined && newId !== cluster.identifier) await renameRecord(core, cluster, newId);
   core.reg.save();
   await rdsTick(core);
+  await routeTopology(core);
   return { DBCluster: clusterShape(core, cluster) };
 }
 

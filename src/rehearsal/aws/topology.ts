@@ -5,13 +5,12 @@
 // cluster (by resource id: they stay with it across renames), are unique by name in the Region, cannot be renamed, and
 // their names keep their proxy port (their DNS name) when made again on another cluster.
 import type { Core, Input } from '../core.js';
-import { arn, before, ensureProxy, ms, str } from '../core.js';
+import { arn, before, ensureProxy, ms, readerProxy, str } from '../core.js';
 import type { ClusterEndpointRecord, ClusterRecord, InstanceRecord } from '../registry.js';
 import { awsFault } from './faults.js';
 import { paginate, tagsOf } from './rds-records.js';
 
-/** Proxy key of a cluster's reader endpoint. */
-export const readerProxy = (clusterId: string): string => `ro:${clusterId}`;
+export { readerProxy } from '../core.js';
 /** Proxy key of a reader instance's endpoint. */
 export const instanceProxy = (instanceId: string): string => `db:${instanceId}`;
 /** Proxy key of a custom endpoint. */
