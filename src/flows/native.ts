@@ -33,6 +33,7 @@ export function buildNativeFlow(runbook: Runbook): Flow<RekeyServices> {
  * between prepare-source and capture-position; strategy clone shares it with an Aurora clone as its seed.
  */
 export function nativeFlow(runbook: Runbook, id: string, seed: Step<RekeyServices>[]): Flow<RekeyServices> {
+  const p = profile(runbook);
   const steps: Step<RekeyServices>[] = [
     preflight,
     prepareSourceNative,
