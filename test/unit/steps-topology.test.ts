@@ -54,7 +54,7 @@ describe('Aurora topology steps', () => {
       TargetTrackingScalingPolicyConfiguration: { TargetValue: 60, PredefinedMetricSpecification: { PredefinedMetricType: 'RDSReaderAverageCPUUtilization' } },
     }]);
     // The gate listed the reader and the endpoint before the cutover.
-    const gate = step(flow, 'before-fence').gate!.facts(ctx) as Record<string, unknown>;
+    const gate = (await step(flow, 'before-fence').gate!.facts(ctx)) as Record<string, unknown>;
     expect(gate).toMatchObject({ readersOnNewCluster: `1/1: ${target}-r1`, customEndpointsReady: `1/1: app-db-analytics -> app-db-analytics-rekey-${RUN_ID}`, autoScalingAfterSwitch: 'cluster:app-db 1-4, 1 policy' });
   });
 
