@@ -13,7 +13,7 @@ export type { PrepareSourceOutput } from './outputs.js';
 
 export const prepareSource: Step<RekeyServices, PrepareSourceOutput> = {
   id: 'prepare-source',
-  title: 'Prepare the source (replication slot, sentinel table)',
+  title: 'Prepare the source (sentinel table; PostgreSQL: the replication slot)',
   describe(ctx) {
     const { names, runbook } = ctx.services;
     const p = profile(runbook);
