@@ -125,7 +125,8 @@ export type RunbookDoc = ReturnType<typeof parseDocument>;
 export function testRunbook(file: string, dir: string, name: string, edit: (doc: RunbookDoc) => void = () => undefined, o: { seedRows?: number } = {}): string {
   const doc = parseDocument(readFileSync(resolve('runbooks', file), 'utf8'));
   doc.setIn(['rehearsal', 'source', 'seedRows'], o.seedRows ?? 5000);
-  doc.setIn(['rehearsal', 'delays'], { snapshotSeconds: 0, restoreSeconds: 0, renameSeconds: 0, availableSeconds: 0 });
+  // A YAML node, not a plain object, so an edit can still set one delay inside it.
+  doc.setIn(['rehearsal', 'delays'], doc.createNode({ snapshotSeconds: 0, restoreSeconds: 0, renameSeconds: 0, availableSeconds: 0 }));
   doc.setIn(['cutover', 'sustainSeconds'], 1);
   edit(doc);
   const path = join(dir, `${name}.yaml`);
