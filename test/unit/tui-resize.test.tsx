@@ -1,6 +1,7 @@
 // A narrowing resize mid-run: the terminal re-wraps Ink's last frame, so the screen is cleared once and the frame
 // drawn whole after it (no fragments of old lines); widening clears nothing; the scrollback is never wiped. The
 // real terminal case (tmux at 80 then 64 columns) is in test/integration/tui-pty-small.test.ts.
+import '../helpers/not-ci.js';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { EventEmitter } from 'node:events';
 import { Box, render, Text } from 'ink';
