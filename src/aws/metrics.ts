@@ -65,19 +65,21 @@ export async function readLatency(cloud: Cloud, dimensions: Dimension[], periodS
       }),
     ),
   );
-  const newest = (id: string): number | undefined => {
-    const r = out.MetricDataResults?.find((x) => x.Id === id);
-    if (!r?.Values?.length) return undefined;
-    const times = r.Timestamps ?? [];
-    let best = 0;
-    for (let i = 1; i < r.Values.length; i++) {
-      if (timeOf(times[i]) > timeOf(times[best])) best = i;
-    }
-    return r.Values[best];
-  };
-  const source = newest('latency_source');
-  const target = newest('latency_target');
+  const source = newestValue(out.MetricDataResults, 'latency_source');
+  const target = newestValue(out.MetricDataResults, 'latency_target');
   return { source, target, total: source !== undefined && target !== undefined ? source + target : undefined };
+}
+
+/** The value of query `id`'s newest datapoint (whatever order CloudWatch returned them in); undefined without one. */
+function newestValue(results: { Id?: string; Values?: number[]; Timestamps?: (Date | string)[] }[] | undefined, id: string): number | undefined {
+  const r = results?.find((x) => x.Id === id);
+  if (!r?.Values?.length) return undefined;
+  const times = r.Timestamps ?? [];
+  let best = 0;
+  for (let i = 1; i < r.Values.length; i++) {
+    if (timeOf(times[i]) > timeOf(times[best])) best = i;
+  }
+  return r.Values[best];
 }
 
 function timeOf(t: Date | string | undefined): number {
@@ -101,12 +103,5 @@ export async function readReplicaLag(cloud: Cloud, instanceId: string, periodSec
       }),
     ),
   );
-  const r = out.MetricDataResults?.find((x) => x.Id === 'replica_lag');
-  if (!r?.Values?.length) return undefined;
-  const times = r.Timestamps ?? [];
-  let best = 0;
-  for (let i = 1; i < r.Values.length; i++) {
-    if (timeOf(times[i]) > timeOf(times[best])) best = i;
-  }
-  return r.Values[best];
+  return newestValue(out.MetricDataResults, 'replica_lag');
 }
