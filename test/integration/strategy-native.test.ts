@@ -44,8 +44,9 @@ describe.each(['rehearsal-postgres.yaml', 'rehearsal-mysql.yaml', 'rehearsal-rds
   }, 300_000);
 });
 
+// PostgreSQL in every run; MySQL (about 40 s more) in the full matrix only (REKEY_CHAOS=full), to keep CI under its limit.
 describe.each(['rehearsal-postgres.yaml', 'rehearsal-mysql.yaml'])('strategy native: %s killed after every step', (runbook) => {
-  it('resumes to the end: nothing created twice, no write lost', async () => {
+  (runbook === 'rehearsal-postgres.yaml' || process.env.REKEY_CHAOS === 'full' ? it : it.skip)('resumes to the end: nothing created twice, no write lost', async () => {
     const cwd = tempDir('native-kill');
     const path = nativeVariant(runbook, cwd, (doc) => doc.setIn(['cutover', 'sustainSeconds'], 2));
     const chaos = { REKEY_CHAOS_PAUSE_MS: '400' };
