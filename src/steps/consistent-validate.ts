@@ -7,7 +7,6 @@ import { randomBytes } from 'node:crypto';
 import { DescribeTableStatisticsCommand } from '@aws-sdk/client-database-migration-service';
 import type { TableStatistics } from '@aws-sdk/client-database-migration-service';
 import { call } from '../aws/errors.js';
-import { poll } from '../aws/poll.js';
 import { findTask } from '../aws/dms.js';
 import { tableName } from '../db/sql.js';
 import { tableSelection } from '../runbook/schema.js';
@@ -17,7 +16,7 @@ import { InterruptedError, StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
 import { checkAborted, clusterEndpoint, openDb } from './common.js';
 import type { Ctx } from './common.js';
-import { drainStepAs } from './drain.js';
+import { drainStepAs, waitForSentinel } from './drain.js';
 import { family } from './engine.js';
 import { fenceStep } from './fence.js';
 import type { AppliedCounts, ConsistentValidationOutput, DrainOutput, PointTableComparison, RangeDifference } from './outputs.js';
@@ -296,22 +295,12 @@ export async function digestRanges(
  * within cutover.drainTimeoutSeconds.
  */
 async function catchUpAfterCompare(ctx: Ctx, src: DbAdapter, tgt: DbAdapter): Promise<number | undefined> {
-  const { runbook: rb, clock, timing } = ctx.services;
+  const { runbook: rb, clock } = ctx.services;
   const token = `${ctx.runId}-${ctx.attempt}-cv-${clock.now().toString(36)}-${randomBytes(3).toString('hex')}`;
   const started = clock.now();
-  const delay = timing.fencedPollMs ?? Math.min(timing.pollMs, 250);
   try {
     await src.writeSentinel(rb.cutover.sentinelTable, token);
-    await poll({
-      what: `sentinel ${token} on the target after the compare`,
-      observe: () => tgt.hasSentinel(rb.cutover.sentinelTable, token),
-      classify: (seen) => (seen ? { state: 'success' } : { state: 'retry', note: 'not arrived yet' }),
-      clock,
-      signal: ctx.signal,
-      minDelayMs: delay,
-      maxDelayMs: delay,
-      timeoutMs: rb.cutover.drainTimeoutSeconds * 1000,
-    });
+    await waitForSentinel(ctx, tgt, token, 'on the target after the compare', rb.cutover.drainTimeoutSeconds * 1000);
   } catch (error) {
     if (error instanceof InterruptedError) throw error;
     ctx.report.log('warn', `CDC did not catch up within ${rb.cutover.drainTimeoutSeconds} s after the compare: ${error instanceof Error ? error.message : String(error)}`);

@@ -5,6 +5,8 @@ import { crashPoint } from '../engine/crash.js';
 import { poll } from '../aws/poll.js';
 import { StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
+import type { Ctx } from './common.js';
+import type { DbAdapter } from '../db/types.js';
 import { clusterEndpoint, required, withEndpoint, withSource, withStatementTimeout } from './common.js';
 import { profile } from './engine.js';
 import { fenceBudgetMs, fenceExclusions, unfence } from './fence.js';
@@ -45,20 +47,8 @@ export function drainStepAs(crashAs: string): Step<RekeyServices, DrainOutput> {
       crashPoint(`${crashAs}:after-sentinel`);
       const written = clock.now();
       const timeoutMs = Math.min(rb.cutover.drainTimeoutSeconds * 1000, budget);
-      const delay = ctx.services.timing.fencedPollMs ?? Math.min(ctx.services.timing.pollMs, 250);
       try {
-        await withEndpoint(bounded, await clusterEndpoint(ctx, names.targetCluster, false), (tgt) =>
-          poll({
-            what: `sentinel ${token} on the target`,
-            observe: () => tgt.hasSentinel(rb.cutover.sentinelTable, token),
-            classify: (seen) => (seen ? { state: 'success' } : { state: 'retry', note: 'not arrived yet' }),
-            clock,
-            signal: ctx.signal,
-            minDelayMs: delay,
-            maxDelayMs: delay,
-            timeoutMs,
-          }),
-        );
+        await withEndpoint(bounded, await clusterEndpoint(ctx, names.targetCluster, false), (tgt) => waitForSentinel(ctx, tgt, token, 'on the target', timeoutMs));
       } catch (error) {
         if (!(error instanceof StepError && error.kind === 'retryable')) throw error;
         await unfence(ctx);
@@ -77,3 +67,19 @@ export function drainStepAs(crashAs: string): Step<RekeyServices, DrainOutput> {
 }
 
 export const drainStep = drainStepAs('drain');
+
+/** Polls the target (at the fenced poll interval) until sentinel `token` is there; throws poll's timeout after timeoutMs. */
+export async function waitForSentinel(ctx: Ctx, tgt: DbAdapter, token: string, where: string, timeoutMs: number): Promise<void> {
+  const { runbook: rb, clock, timing } = ctx.services;
+  const delay = timing.fencedPollMs ?? Math.min(timing.pollMs, 250);
+  await poll({
+    what: `sentinel ${token} ${where}`,
+    observe: () => tgt.hasSentinel(rb.cutover.sentinelTable, token),
+    classify: (seen) => (seen ? { state: 'success' } : { state: 'retry', note: 'not arrived yet' }),
+    clock,
+    signal: ctx.signal,
+    minDelayMs: delay,
+    maxDelayMs: delay,
+    timeoutMs,
+  });
+}
