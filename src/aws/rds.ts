@@ -167,6 +167,38 @@ export async function waitClusterSnapshotAvailable(cloud: Cloud, id: string, env
   return found as DBClusterSnapshot;
 }
 
+/**
+ * Whether a snapshot may be deleted now: AWS deletes only an `available` one (a `creating` or copying snapshot is
+ * refused with InvalidDBSnapshotStateFault / InvalidDBClusterSnapshotStateFault); `failed` ends the wait too (nothing
+ * more will happen to it), and one gone or being deleted needs no deletion. Anything else: wait.
+ */
+export function classifyDeletable(status: string | undefined): Verdict {
+  if (status === undefined || status === 'available' || status === 'failed' || status === 'deleting' || status === 'deleted') return { state: 'success' };
+  return { state: 'retry', note: `status ${status}` };
+}
+
+/** Waits until cluster snapshot `id` may be deleted (classifyDeletable); undefined when it is gone. */
+export async function waitClusterSnapshotDeletable(cloud: Cloud, id: string, env: WaitEnv): Promise<DBClusterSnapshot | undefined> {
+  return poll({
+    what: `snapshot ${id} available to delete`,
+    observe: () => findClusterSnapshot(cloud, id),
+    classify: (s) => classifyDeletable(s?.Status),
+    onRetry: (s) => env.progress?.(`snapshot ${id}: ${s?.Status ?? '?'}, deleted once it is available`, s?.PercentProgress),
+    ...pollTiming(env),
+  });
+}
+
+/** Waits until DB snapshot `id` may be deleted (classifyDeletable); undefined when it is gone. */
+export async function waitDBSnapshotDeletable(cloud: Cloud, id: string, env: WaitEnv): Promise<DBSnapshot | undefined> {
+  return poll({
+    what: `snapshot ${id} available to delete`,
+    observe: () => findDBSnapshot(cloud, id),
+    classify: (s) => classifyDeletable(s?.Status),
+    onRetry: (s) => env.progress?.(`snapshot ${id}: ${s?.Status ?? '?'}, deleted once it is available`, s?.PercentProgress),
+    ...pollTiming(env),
+  });
+}
+
 /** Seconds left, from the progress made since the wait started (undefined until there is some). */
 export function etaSeconds(startedMs: number, nowMs: number, startPercent: number, percent: number): number | undefined {
   const done = percent - startPercent;

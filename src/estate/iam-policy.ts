@@ -211,10 +211,12 @@ export function iamPolicy(runbook: Runbook, opts: IamPolicyOptions = {}): IamPol
       Sid: 'PassTheMonitoringRole', Effect: 'Allow', Action: ['iam:PassRole'], Resource: [`arn:aws:iam::${account}:role/*`],
       Condition: { StringEquals: { 'iam:PassedToService': 'monitoring.rds.amazonaws.com' } },
     });
-    // Rollback and abandoned attempts remove only what the run created, never the source.
+    // Rollback and abandoned attempts remove only what the run created, never the source; `rollback --discard` also
+    // its snapshots (and first lifts the deletion protection the new database copied: ModifyDB*, RdsRenameAndSettings).
+    const deleteSnapshots = clone ? [] : [p.instance ? 'rds:DeleteDBSnapshot' : 'rds:DeleteDBClusterSnapshot'];
     statements.push({
-      Sid: 'RdsDeleteWhatTheRunCreated', Effect: 'Allow', Action: p.instance ? ['rds:DeleteDBInstance'] : ['rds:DeleteDBInstance', 'rds:DeleteDBCluster'],
-      Resource: p.instance ? [rds('db', wild(n.targetCluster))] : [rds('cluster', wild(n.targetCluster)), rds('db', wild(n.targetWriter))],
+      Sid: 'RdsDeleteWhatTheRunCreated', Effect: 'Allow', Action: p.instance ? ['rds:DeleteDBInstance', ...deleteSnapshots] : ['rds:DeleteDBInstance', 'rds:DeleteDBCluster', ...deleteSnapshots],
+      Resource: [...(p.instance ? [rds('db', wild(n.targetCluster))] : [rds('cluster', wild(n.targetCluster)), rds('db', wild(n.targetWriter))]), ...(clone ? [] : snapshots)],
     });
   } else if (runbook.strategy === 'blue-green') {
     statements.push(...blueGreenStatements(runbook, p.instance, rds));

@@ -231,6 +231,11 @@ export function rekeyTags(ctx: Ctx): Tag[] {
   return [...extra.filter((t) => t.Key !== 'rekey:run-id'), { Key: 'rekey:run-id', Value: ctx.runId }];
 }
 
+/** Whether a resource carries this run's `rekey:run-id` tag (rekeyTags): it was made by this run, not found. */
+export function madeByThisRun(ctx: Ctx, tags: readonly Tag[] | undefined): boolean {
+  return (tags ?? []).some((t) => t.Key === 'rekey:run-id' && t.Value === ctx.runId);
+}
+
 /** Runs a list with at most `limit` in flight; results keep the input order. */
 export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);

@@ -15,11 +15,11 @@ import {
 import type { DBInstance, ModifyDBInstanceMessage, RestoreDBInstanceFromDBSnapshotMessage, Tag } from '@aws-sdk/client-rds';
 import { call } from '../aws/errors.js';
 import { poll } from '../aws/poll.js';
-import { findDBSnapshot, findInstance, pollTiming, waitDBSnapshotAvailable, waitInstanceAvailable } from '../aws/rds.js';
+import { findDBSnapshot, findInstance, pollTiming, waitDBSnapshotAvailable, waitDBSnapshotDeletable, waitInstanceAvailable } from '../aws/rds.js';
 import { crashPoint } from '../engine/crash.js';
 import { StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
-import { clusterEndpoint, newKeyArn, output, rekeyTags, required, waitEnv, withEndpoint, withSource, withTarget } from './common.js';
+import { clusterEndpoint, madeByThisRun, newKeyArn, output, rekeyTags, required, waitEnv, withEndpoint, withSource, withTarget } from './common.js';
 import type { Ctx } from './common.js';
 import { profile } from './engine.js';
 import type { RekeyServices } from './services.js';
@@ -114,8 +114,9 @@ export async function deleteReplica(ctx: Ctx): Promise<boolean> {
 /** Deletes a DB snapshot rekey made (the snapshot or its copy), if it is still there. */
 export async function deleteInstanceSnapshot(ctx: Ctx, id: string): Promise<void> {
   const { cloud } = ctx.services;
-  const existing = await findDBSnapshot(cloud, id);
-  if (!existing || existing.Status === 'deleting') return;
+  // A snapshot or copy still in progress (a runner killed inside its step) cannot be deleted yet: AWS refuses it.
+  const existing = await waitDBSnapshotDeletable(cloud, id, waitEnv(ctx));
+  if (!existing || existing.Status === 'deleting' || existing.Status === 'deleted') return;
   await call('rds:DeleteDBSnapshot', () => cloud.rds.send(new DeleteDBSnapshotCommand({ DBSnapshotIdentifier: id })));
   ctx.report.log('info', `deleted snapshot ${id}`);
 }
@@ -310,8 +311,15 @@ export async function undoRestoreInstance(ctx: Ctx): Promise<void> {
   const i = await findInstance(cloud, names.targetCluster);
   if (!i || i.DBInstanceStatus === 'deleting') return;
   if (i.DeletionProtection) {
-    ctx.report.log('warn', `${names.targetCluster} has deletion protection; leaving it for you to delete`);
-    return;
+    // Copied from the source by the restore: on the instance this run made (its run-id tag), a discard lifts it.
+    if (!madeByThisRun(ctx, i.TagList)) {
+      ctx.report.log('warn', `${names.targetCluster} has deletion protection and no rekey:run-id tag of run ${ctx.runId}; leaving it for you to delete`);
+      return;
+    }
+    // An instance still coming up (a runner killed inside the restore) cannot be modified yet; it becomes available.
+    if (i.DBInstanceStatus !== 'available') await waitInstanceAvailable(cloud, names.targetCluster, waitEnv(ctx));
+    await call('rds:ModifyDBInstance', () => cloud.rds.send(new ModifyDBInstanceCommand({ DBInstanceIdentifier: names.targetCluster, DeletionProtection: false, ApplyImmediately: true })));
+    ctx.report.log('info', `lifted the deletion protection ${names.targetCluster} copied from the source (made by this run: rekey:run-id ${ctx.runId}) to delete it`);
   }
   await call('rds:DeleteDBInstance', () => cloud.rds.send(new DeleteDBInstanceCommand({ DBInstanceIdentifier: names.targetCluster, SkipFinalSnapshot: true })));
 }

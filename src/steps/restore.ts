@@ -5,16 +5,17 @@ import {
   DeleteDBClusterCommand,
   DeleteDBInstanceCommand,
   ListTagsForResourceCommand,
+  ModifyDBClusterCommand,
   RestoreDBClusterFromSnapshotCommand,
 } from '@aws-sdk/client-rds';
 import type { CreateDBInstanceCommandInput, DBCluster, DBInstance, Tag } from '@aws-sdk/client-rds';
-import { call } from '../aws/errors.js';
+import { awsErrorName, awsStepError, call } from '../aws/errors.js';
 import { poll } from '../aws/poll.js';
 import { findCluster, findInstance, pollTiming, waitClusterAvailable, waitInstanceAvailable } from '../aws/rds.js';
 import { crashPoint } from '../engine/crash.js';
 import { StepError } from '../engine/types.js';
 import type { PlannedAction, Step } from '../engine/types.js';
-import { mustFindCluster, newKeyArn, output, rekeyTags, required, waitEnv, withTarget } from './common.js';
+import { madeByThisRun, mustFindCluster, newKeyArn, output, rekeyTags, required, waitEnv, withTarget } from './common.js';
 import type { Ctx } from './common.js';
 import { profile } from './engine.js';
 import { performanceInsightsKey, restoreInstance, undoRestoreInstance } from './instance.js';
@@ -68,6 +69,27 @@ function writerInsights(writer: DBInstance | undefined, oldKey: string | undefin
     ...(monitoring > 0 && writer.MonitoringRoleArn ? { MonitoringInterval: monitoring, MonitoringRoleArn: writer.MonitoringRoleArn } : {}),
     ...(pi ? { EnablePerformanceInsights: true, ...(piKey ? { PerformanceInsightsKMSKeyId: piKey } : {}), ...(writer.PerformanceInsightsRetentionPeriod !== undefined ? { PerformanceInsightsRetentionPeriod: writer.PerformanceInsightsRetentionPeriod } : {}) } : {}),
   };
+}
+
+/**
+ * Lifts the deletion protection the restored cluster copied from the source, so a discarding rollback can delete it
+ * (only called for the cluster this run made). A cluster still coming up is waited for when it has instances; one
+ * without any (a runner killed before the writer was created) may stay `creating`, so AWS's refusal is not waited
+ * out: the cluster is left, named, with the command that lifts it. Returns whether it was lifted.
+ */
+async function liftDeletionProtection(ctx: Ctx, cluster: DBCluster): Promise<boolean> {
+  const { cloud, names } = ctx.services;
+  const id = names.targetCluster;
+  if ((cluster.DBClusterMembers ?? []).length > 0 && cluster.Status !== 'available') await waitClusterAvailable(cloud, id, waitEnv(ctx));
+  try {
+    await cloud.rds.send(new ModifyDBClusterCommand({ DBClusterIdentifier: id, DeletionProtection: false, ApplyImmediately: true }));
+  } catch (error) {
+    if (awsErrorName(error) !== 'InvalidDBClusterStateFault') throw awsStepError('rds:ModifyDBCluster', error);
+    ctx.report.log('warn', `${id} has deletion protection (copied from the source) and is ${cluster.Status ?? 'not available'}, so it cannot be changed yet; leaving it for you to delete: aws rds modify-db-cluster --db-cluster-identifier ${id} --no-deletion-protection --apply-immediately, then delete it`);
+    return false;
+  }
+  ctx.report.log('info', `lifted the deletion protection ${id} copied from the source (made by this run: rekey:run-id ${ctx.runId}) to delete it`);
+  return true;
 }
 
 export const restore: Step<RekeyServices, RestoreOutput> = {
@@ -184,8 +206,13 @@ export const restore: Step<RekeyServices, RestoreOutput> = {
     const cluster = await findCluster(cloud, names.targetCluster);
     if (!cluster) return;
     if (cluster.DeletionProtection) {
-      ctx.report.log('warn', `${names.targetCluster} has deletion protection; leaving it for you to delete`);
-      return;
+      // Copied from the source by the restore (or clone): on the database this run made (its run-id tag says so), a
+      // discard lifts it to delete it; anything else with the name is left alone.
+      if (!madeByThisRun(ctx, cluster.TagList)) {
+        ctx.report.log('warn', `${names.targetCluster} has deletion protection and no rekey:run-id tag of run ${ctx.runId}; leaving it for you to delete`);
+        return;
+      }
+      if (!(await liftDeletionProtection(ctx, cluster))) return;
     }
     if (await findInstance(cloud, names.targetWriter)) {
       await call('rds:DeleteDBInstance', () => cloud.rds.send(new DeleteDBInstanceCommand({ DBInstanceIdentifier: names.targetWriter, SkipFinalSnapshot: true })));

@@ -1,7 +1,7 @@
 // snapshot: CreateDBClusterSnapshot of the source (after the slot exists), then wait for `available`.
 import { CreateDBClusterSnapshotCommand, DeleteDBClusterSnapshotCommand } from '@aws-sdk/client-rds';
 import { call } from '../aws/errors.js';
-import { findClusterSnapshot, waitClusterSnapshotAvailable } from '../aws/rds.js';
+import { findClusterSnapshot, waitClusterSnapshotAvailable, waitClusterSnapshotDeletable } from '../aws/rds.js';
 import { crashPoint } from '../engine/crash.js';
 import { StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
@@ -64,8 +64,9 @@ export const snapshot: Step<RekeyServices, SnapshotOutput> = {
       await deleteInstanceSnapshot(ctx, names.snapshot);
       return;
     }
-    const existing = await findClusterSnapshot(cloud, names.snapshot);
-    if (!existing || existing.Status === 'deleting') return;
+    // A snapshot still being created (a runner killed inside this step) cannot be deleted yet: AWS refuses it.
+    const existing = await waitClusterSnapshotDeletable(cloud, names.snapshot, waitEnv(ctx));
+    if (!existing || existing.Status === 'deleting' || existing.Status === 'deleted') return;
     await call('rds:DeleteDBClusterSnapshot', () => cloud.rds.send(new DeleteDBClusterSnapshotCommand({ DBClusterSnapshotIdentifier: names.snapshot })));
     ctx.report.log('info', `deleted snapshot ${names.snapshot}`);
   },

@@ -16,7 +16,9 @@
 // A resumed run must adopt what the killed one created (the rehearsal cloud's registry lists every create, restore
 // and copy call: none twice; Blue/Green: one deployment, one switchover started) and finish: 0 acknowledged writes
 // lost or duplicated. A rollback after a kill leaves the source writable, and with --discard nothing behind but a
-// restored database that copied the source's deletion protection (rekey never lifts it; the log names it).
+// clone killed before its writer existed: it copied the source's deletion protection, and a cluster without an instance
+// is not modified (the rehearsal, conservatively, keeps it `creating`), so the log names it with the command to lift it.
+// (A snapshot still being created is waited for: AWS refuses to delete it before it is available.)
 //
 // Every cell is a whole rehearsal (seven rehearsals, chains where one rehearsal can carry several kills, each waiting
 // out a 10 s AWS delay), so they run only in the full matrix: `REKEY_CHAOS=full npm run jest -- test/integration/kill-matrix`.
@@ -222,7 +224,7 @@ describe('strategy clone: killed after RestoreDBClusterToPointInTime, before the
     expectNoDoubleCreate(cwd, runId);
   }, 600_000);
 
-  full('rolled back with --discard after the kill: the source writable, nothing behind but the clone deletion protection keeps, named', async () => {
+  full('rolled back with --discard after the kill: the source writable, nothing behind but the writerless clone deletion protection keeps, named', async () => {
     const cwd = tempDir('kms-clone-rb');
     await crashAt('clone:after-clone-call', ['rehearse', variant('postgres', 'clone', cwd, ['restoreSeconds']), '--json'], cwd);
     const runId = onlyRun(cwd);
@@ -233,8 +235,8 @@ describe('strategy clone: killed after RestoreDBClusterToPointInTime, before the
     expect({ code: out.code, ok: s.ok, status: s.status, endpointWritable: s.endpointWritable }).toEqual({ code: 0, ok: true, status: 'rolled_back', endpointWritable: true });
     expect(s.writes).toMatchObject({ lost: 0, duplicated: 0 });
     expect(s.undone).toEqual(expect.arrayContaining(['restore', 'prepare-source']));
-    // The clone copied the source's deletion protection: rekey never lifts it, and says which cluster is left.
-    expect(out.stdout).toContain(`${clones[0]!} has deletion protection; leaving it for you to delete`);
+    // The clone copied the source's deletion protection and has no instance yet, so it cannot be modified: named, with the command.
+    expect(out.stdout).toContain(`${clones[0]!} has deletion protection (copied from the source) and is creating, so it cannot be changed yet; leaving it for you to delete`);
     const reg = registryOf(cwd, runId);
     expect(Object.keys(reg.clusters).sort()).toEqual(['orders-db', clones[0]!].sort());
     expect(Object.values(reg.instances).map((i) => i.clusterIdentifier)).toEqual(['orders-db']);

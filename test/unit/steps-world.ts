@@ -433,10 +433,13 @@ export class World {
       if (s.PercentProgress === 100) s.Status = 'available';
       return { DBSnapshots: [copy] };
     });
-    rdsMock.on(RestoreDBInstanceFromDBSnapshotCommand).callsFake((input: { DBInstanceIdentifier: string; DBSnapshotIdentifier: string }) => {
+    rdsMock.on(RestoreDBInstanceFromDBSnapshotCommand).callsFake((input: { DBInstanceIdentifier: string; DBSnapshotIdentifier: string; DeletionProtection?: boolean; Tags?: { Key: string; Value: string }[] }) => {
       log(`rds:RestoreDBInstanceFromDBSnapshot ${input.DBInstanceIdentifier} from ${input.DBSnapshotIdentifier}`);
       const snap = this.dbSnapshots.get(input.DBSnapshotIdentifier);
-      const i: DBInstance = { DBInstanceIdentifier: input.DBInstanceIdentifier, DBInstanceStatus: 'creating', KmsKeyId: snap?.KmsKeyId, Endpoint: endpoint(input.DBInstanceIdentifier), BackupRetentionPeriod: 1, MonitoringInterval: 0 };
+      const i: DBInstance = {
+        DBInstanceIdentifier: input.DBInstanceIdentifier, DBInstanceStatus: 'creating', KmsKeyId: snap?.KmsKeyId, Endpoint: endpoint(input.DBInstanceIdentifier), BackupRetentionPeriod: 1, MonitoringInterval: 0,
+        DeletionProtection: input.DeletionProtection ?? false, TagList: input.Tags ?? [],
+      };
       this.instances.set(input.DBInstanceIdentifier, i);
       this.slots.target = new Map(this.slots.source);
       this.publications.target = new Set(this.publications.source);
@@ -455,12 +458,19 @@ export class World {
     });
     rdsMock.on(DeleteDBInstanceCommand).callsFake((input: { DBInstanceIdentifier: string }) => {
       log(`rds:DeleteDBInstance ${input.DBInstanceIdentifier}`);
+      if (this.instances.get(input.DBInstanceIdentifier)?.DeletionProtection) throw fault('InvalidParameterCombination');
       this.instances.delete(input.DBInstanceIdentifier);
       return {};
     });
     rdsMock.on(ModifyDBInstanceCommand).callsFake((input: Record<string, unknown> & { DBInstanceIdentifier: string; NewDBInstanceIdentifier?: string }) => {
       const i = this.instances.get(input.DBInstanceIdentifier);
       if (!i) throw fault('DBInstanceNotFoundFault');
+      if (Object.keys(input).every((k) => ['DBInstanceIdentifier', 'DeletionProtection', 'ApplyImmediately'].includes(k))) {
+        log(`rds:ModifyDBInstance ${input.DBInstanceIdentifier} DeletionProtection=${String(input.DeletionProtection)}`);
+        if (i.DBInstanceStatus !== 'available') throw fault('InvalidDBInstanceStateFault');
+        i.DeletionProtection = input.DeletionProtection as boolean;
+        return { DBInstance: i };
+      }
       if (input.NewDBInstanceIdentifier) {
         const to = input.NewDBInstanceIdentifier;
         log(`rds:ModifyDBInstance ${input.DBInstanceIdentifier} -> ${to}`);
@@ -568,12 +578,14 @@ export class World {
     });
     // A restore from a snapshot and a clone (point in time, now) both bring up a creating cluster under the given key,
     // carrying the source's slots and publications.
-    const restoreCluster = (command: string) => (input: { DBClusterIdentifier: string; KmsKeyId: string; Port: number }) => {
+    const restoreCluster = (command: string) => (input: { DBClusterIdentifier: string; KmsKeyId: string; Port: number; DeletionProtection?: boolean; Tags?: { Key: string; Value: string }[] }) => {
       log(`rds:${command} ${input.DBClusterIdentifier}`);
       const c: DBCluster = {
         DBClusterIdentifier: input.DBClusterIdentifier,
         Status: 'creating',
         KmsKeyId: input.KmsKeyId,
+        DeletionProtection: input.DeletionProtection ?? false,
+        TagList: input.Tags ?? [],
         Endpoint: `${input.DBClusterIdentifier}.cluster-abc.us-east-1.rds.amazonaws.com`,
         Port: input.Port,
         Engine: this.isMysql ? 'aurora-mysql' : 'aurora-postgresql',
@@ -630,23 +642,37 @@ export class World {
     });
     rdsMock.on(DeleteDBClusterCommand).callsFake((input: { DBClusterIdentifier: string }) => {
       log(`rds:DeleteDBCluster ${input.DBClusterIdentifier}`);
+      // As RDS: a protected cluster is refused (InvalidParameterCombination).
+      if (this.clusters.get(input.DBClusterIdentifier)?.DeletionProtection) throw fault('InvalidParameterCombination');
       if (!this.clusters.delete(input.DBClusterIdentifier)) throw fault('DBClusterNotFoundFault');
       return {};
     });
+    // As RDS: only an available snapshot is deleted; one still being created or copied is refused.
     rdsMock.on(DeleteDBClusterSnapshotCommand).callsFake((input: { DBClusterSnapshotIdentifier: string }) => {
       log(`rds:DeleteDBClusterSnapshot ${input.DBClusterSnapshotIdentifier}`);
+      const s = this.snapshots.get(input.DBClusterSnapshotIdentifier);
+      if (s && s.Status !== 'available') throw fault('InvalidDBClusterSnapshotStateFault');
       if (!this.snapshots.delete(input.DBClusterSnapshotIdentifier)) throw fault('DBClusterSnapshotNotFoundFault');
       return {};
     });
     rdsMock.on(DeleteDBSnapshotCommand).callsFake((input: { DBSnapshotIdentifier: string }) => {
       log(`rds:DeleteDBSnapshot ${input.DBSnapshotIdentifier}`);
+      const s = this.dbSnapshots.get(input.DBSnapshotIdentifier);
+      if (s && s.Status !== 'available') throw fault('InvalidDBSnapshotStateFault');
       if (!this.dbSnapshots.delete(input.DBSnapshotIdentifier)) throw fault('DBSnapshotNotFoundFault');
       return {};
     });
     if (this.isInstance) this.installInstances();
-    rdsMock.on(ModifyDBClusterCommand).callsFake((input: { DBClusterIdentifier: string; NewDBClusterIdentifier: string }) => {
-      log(`rds:ModifyDBCluster ${input.DBClusterIdentifier} -> ${input.NewDBClusterIdentifier}`);
+    rdsMock.on(ModifyDBClusterCommand).callsFake((input: { DBClusterIdentifier: string; NewDBClusterIdentifier?: string; DeletionProtection?: boolean }) => {
       const c = this.clusters.get(input.DBClusterIdentifier);
+      if (input.NewDBClusterIdentifier === undefined) {
+        log(`rds:ModifyDBCluster ${input.DBClusterIdentifier} DeletionProtection=${String(input.DeletionProtection)}`);
+        if (!c) throw fault('DBClusterNotFoundFault');
+        if (c.Status !== 'available') throw fault('InvalidDBClusterStateFault');
+        if (input.DeletionProtection !== undefined) c.DeletionProtection = input.DeletionProtection;
+        return { DBCluster: c };
+      }
+      log(`rds:ModifyDBCluster ${input.DBClusterIdentifier} -> ${input.NewDBClusterIdentifier}`);
       if (!c) throw fault('DBClusterNotFoundFault');
       if (this.clusters.has(input.NewDBClusterIdentifier)) throw fault('DBClusterAlreadyExistsFault');
       this.clusters.delete(input.DBClusterIdentifier);

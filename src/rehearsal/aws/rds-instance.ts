@@ -9,7 +9,7 @@ import { awsFault } from './faults.js';
 import { findKey } from './kms.js';
 import { myConfig, replicaStartProblem, replicationLogin, restoreMyDump, rows, slaveStatus, startReplica, takeMyDump, withMy } from '../engines/my-ops.js';
 import {
-  clusterStatus, dropRecord, paginate, rdsTick, renameRecord, requireAvailable, restoreData, restoreKeyArn, snapshotData, snapshotProgress, tagsOf,
+  clusterStatus, deleteSnapshotData, dropRecord, paginate, rdsTick, renameRecord, requireAvailable, restoreData, restoreKeyArn, snapshotData, snapshotProgress, tagsOf,
 } from './rds-records.js';
 import type { Backend, ClusterRecord, ClusterSettings, DbInstanceSettings, SnapshotRecord } from '../registry.js';
 import { binlogRecord, resourceId } from '../registry.js';
@@ -468,6 +468,12 @@ export async function instanceSend(core: Core, name: string, input: Input): Prom
       const list = id !== undefined ? [mustDbSnapshot(core, id)] : Object.values(st.snapshots).filter((s) => s.dbSnapshot && (of === undefined || s.clusterIdentifier === of));
       const { page, Marker } = paginate(list.map((s) => dbSnapshotShape(core, s)), input);
       return { DBSnapshots: page, ...(Marker !== undefined ? { Marker } : {}) };
+    }
+    case 'DeleteDBSnapshot': {
+      const snapshot = mustDbSnapshot(core, str(input, 'DBSnapshotIdentifier'));
+      const shape = { ...dbSnapshotShape(core, snapshot), Status: 'deleted' };
+      await deleteSnapshotData(core, snapshot, 'InvalidDBSnapshotStateFault');
+      return { DBSnapshot: shape };
     }
     case 'RestoreDBInstanceFromDBSnapshot':
       return restoreDbInstance(core, input);

@@ -1,12 +1,13 @@
 // What the fake RDS does to a cluster or DB instance record alike, for rds.ts (Aurora clusters) and rds-instance.ts
 // (single DB instances): status, pagination, snapshot data (a real dump), restore data, renames, drops, due transitions.
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Core, Input } from '../core.js';
 import { before, ensureProxy, isMysql, ms, readerProxy, serverBackend, str } from '../core.js';
 import { awsFault } from './faults.js';
 import { findKey } from './kms.js';
 import { dropMyDatabase, restoreMyDump, takeMyDump } from '../engines/my-ops.js';
-import { dropDatabase, restoreSnapshot, takeSnapshot } from '../engines/pg-ops.js';
+import { dropDatabase, dropSlotWhenFree, ident, pgConfig, restoreSnapshot, takeSnapshot, withPg } from '../engines/pg-ops.js';
 import type { Backend, ClusterRecord, SnapshotRecord, TagRecord } from '../registry.js';
 import { binlogRecord, resourceId } from '../registry.js';
 import { formatBinlogPosition } from '../../db/position.js';
@@ -26,6 +27,28 @@ export function snapshotProgress(core: Core, s: SnapshotRecord): { status: strin
   if (!before(core, s.readyAt)) return { status: 'available', percent: 100 };
   const span = Math.max(1, s.readyAt - s.createdAt);
   return { status: 'creating', percent: Math.min(99, Math.max(0, Math.floor(((core.now() - s.createdAt) / span) * 100))) };
+}
+
+/**
+ * DeleteDBClusterSnapshot / DeleteDBSnapshot: AWS deletes only an `available` snapshot; one still being created or
+ * copied is refused with `fault` (InvalidDBClusterSnapshotStateFault / InvalidDBSnapshotStateFault). Then its dumps
+ * go and, on PostgreSQL, its internal slot and publications when no other snapshot or task needs them.
+ */
+export async function deleteSnapshotData(core: Core, snapshot: SnapshotRecord, fault: 'InvalidDBClusterSnapshotStateFault' | 'InvalidDBSnapshotStateFault'): Promise<void> {
+  const { status } = snapshotProgress(core, snapshot);
+  if (status !== 'available') throw awsFault('rds', fault, `Snapshot ${snapshot.identifier} is ${status}: only a snapshot in the available state can be deleted.`);
+  const shared = Object.values(core.reg.state.snapshots).some((x) => x !== snapshot && x.internalSlot === snapshot.internalSlot);
+  if (!snapshot.binlog && !shared && !Object.values(core.reg.state.tasks).some((t) => t.cdc?.internalSlot === snapshot.internalSlot)) {
+    await withPg(pgConfig(snapshot.sourceBackend), async (c) => {
+      await dropSlotWhenFree(c, snapshot.internalSlot);
+      for (const p of snapshot.publications) await c.query(`DROP PUBLICATION IF EXISTS ${ident(p)}`);
+    }).catch((e: unknown) => core.log(`rehearsal: could not drop ${snapshot.internalSlot}: ${String(e)}`));
+  }
+  rmSync(snapshot.dumpFile, { force: true });
+  rmSync(snapshot.rolesFile, { force: true });
+  delete core.reg.state.snapshots[snapshot.identifier];
+  core.reg.event(snapshot.dbSnapshot ? 'db-snapshot' : 'db-cluster-snapshot', snapshot.identifier, 'Deleted manual snapshot', ['deletion'], core.now());
+  core.reg.save();
 }
 
 export function tagsOf(input: Input): TagRecord[] {

@@ -1,6 +1,5 @@
 // Fake RDS for Aurora PostgreSQL: clusters, writer instances, cluster snapshots (a real dump at an
 // exported snapshot), restores under a KMS key, renames that re-point the endpoint proxies, events.
-import { rmSync } from 'node:fs';
 import type { Core, Input } from '../core.js';
 import { arn, before, ensureProxy, isInstanceWorld, ms, str } from '../core.js';
 import { awsFault, UnsupportedCommandError } from './faults.js';
@@ -9,10 +8,9 @@ import { restoreToPointInTime } from './rds-clone.js';
 import { blueGreenSend } from './blue-green.js';
 import { dropClusterEndpoints, instanceProxy, routeTopology, topologySend, writerOf } from './topology.js';
 import { dbInstanceShape, findDbInstance, inRegion, instanceSend } from './rds-instance.js';
-import { ident, pgConfig, withPg, dropSlotWhenFree } from '../engines/pg-ops.js';
 import type { ClusterRecord, ClusterSettings, InstanceRecord, SnapshotRecord } from '../registry.js';
 import { resourceId } from '../registry.js';
-import { clusterStatus, dropRecord, PAGE, paginate, rdsTick, renameRecord, requireAvailable, restoreData, restoreKeyArn, snapshotData, snapshotProgress, tagsOf } from './rds-records.js';
+import { clusterStatus, deleteSnapshotData, dropRecord, PAGE, paginate, rdsTick, renameRecord, requireAvailable, restoreData, restoreKeyArn, snapshotData, snapshotProgress, tagsOf } from './rds-records.js';
 
 /** DescribeEvents window when neither StartTime nor Duration is given (minutes), as on AWS. */
 const EVENTS_DEFAULT_MINUTES = 60;
@@ -245,17 +243,7 @@ async function deleteCluster(core: Core, input: Input): Promise<unknown> {
 async function deleteSnapshot(core: Core, input: Input): Promise<unknown> {
   const snapshot = mustSnapshot(core, str(input, 'DBClusterSnapshotIdentifier'));
   const shape = { ...snapshotShape(core, snapshot), Status: 'deleted' };
-  const shared = Object.values(core.reg.state.snapshots).some((x) => x !== snapshot && x.internalSlot === snapshot.internalSlot);
-  if (!snapshot.binlog && !shared && !Object.values(core.reg.state.tasks).some((t) => t.cdc?.internalSlot === snapshot.internalSlot)) {
-    await withPg(pgConfig(snapshot.sourceBackend), async (c) => {
-      await dropSlotWhenFree(c, snapshot.internalSlot);
-      for (const p of snapshot.publications) await c.query(`DROP PUBLICATION IF EXISTS ${ident(p)}`);
-    }).catch((e: unknown) => core.log(`rehearsal: could not drop ${snapshot.internalSlot}: ${String(e)}`));
-  }
-  rmSync(snapshot.dumpFile, { force: true });
-  rmSync(snapshot.rolesFile, { force: true });
-  delete core.reg.state.snapshots[snapshot.identifier];
-  core.reg.save();
+  await deleteSnapshotData(core, snapshot, 'InvalidDBClusterSnapshotStateFault');
   return { DBClusterSnapshot: shape };
 }
 
@@ -367,6 +355,7 @@ export function rdsSend(core: Core): (name: string, input: Input) => Promise<unk
       case 'CreateDBSnapshot':
       case 'CopyDBSnapshot':
       case 'DescribeDBSnapshots':
+      case 'DeleteDBSnapshot':
       case 'RestoreDBInstanceFromDBSnapshot':
       case 'ModifyDBInstance':
         // DB snapshots and instance restores belong to RDS DB instance worlds; an Aurora world does not model them.
