@@ -552,6 +552,11 @@ export interface RegistryState {
   autoScaling?: AutoScalingState;
   /** Snapshot copies into other Regions and retained automated backups (aws/estate.ts); absent in older registries. */
   estate?: EstateState;
+  /**
+   * MariaDB servers (by directory name) whose replica's password the last runner cleared when it closed the world,
+   * and whether the replica was running then (engines/replica-password.ts); the next runner sets it and starts it.
+   */
+  replicaPasswordsCleared?: Record<string, boolean>;
 }
 
 /** A snapshot copied with CopyDBSnapshot / CopyDBClusterSnapshot into a Region (the second rehearsal Region, or home). */
@@ -614,6 +619,35 @@ const MAX_EVENTS = 1000;
 const METRIC_RETENTION_MS = 3 * 3600_000;
 
 /** The registry: in-memory state, saved atomically after each change. */
+/** The request field naming what a create, restore or copy makes, where the request names more than one resource. */
+const CREATED_KEYS: Record<string, string> = {
+  RestoreDBInstanceFromDBSnapshot: 'DBInstanceIdentifier',
+  RestoreDBInstanceToPointInTime: 'TargetDBInstanceIdentifier',
+  RestoreDBClusterFromSnapshot: 'DBClusterIdentifier',
+  RestoreDBClusterToPointInTime: 'DBClusterIdentifier',
+  CopyDBSnapshot: 'TargetDBSnapshotIdentifier',
+  CopyDBClusterSnapshot: 'TargetDBClusterSnapshotIdentifier',
+  CreateDBInstanceReadReplica: 'DBInstanceIdentifier',
+  CreateDBInstance: 'DBInstanceIdentifier',
+  CreateDBClusterEndpoint: 'DBClusterEndpointIdentifier',
+};
+
+/** Fields that name a resource, for the calls CREATED_KEYS does not list (each names only the resource it makes). */
+const IDENTIFIER_KEYS = [
+  'DBClusterSnapshotIdentifier', 'DBSnapshotIdentifier', 'DBClusterEndpointIdentifier', 'DBInstanceIdentifier', 'DBClusterIdentifier',
+  'EndpointIdentifier', 'ReplicationTaskIdentifier', 'ReplicationInstanceIdentifier', 'BlueGreenDeploymentName',
+];
+
+/**
+ * The identifier of the resource a create, restore or copy call makes (RegistryState.created): the new one, never
+ * the one it is made from (RestoreDBInstanceFromDBSnapshot names a snapshot and the new instance); '?' when none.
+ */
+export function createdIdentifier(action: string, input: Record<string, unknown>): string {
+  const own = CREATED_KEYS[action];
+  const key = own !== undefined && typeof input[own] === 'string' ? own : IDENTIFIER_KEYS.find((k) => typeof input[k] === 'string');
+  return key !== undefined ? String(input[key]) : '?';
+}
+
 export class Registry {
   readonly file: string;
   readonly metricsFile: string;

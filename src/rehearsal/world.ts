@@ -22,9 +22,10 @@ import { autoscalingSend } from './aws/autoscaling.js';
 import { estateKmsSend, estateRdsSend } from './aws/estate.js';
 import { withRehearsalRegions } from './estate-world.js';
 import type { Backend, ClusterSettings, ParameterGroupRecord, RegistryState } from './registry.js';
-import { Registry, resourceId } from './registry.js';
+import { createdIdentifier, Registry, resourceId } from './registry.js';
 import { startMariadb, startPostgres } from './servers/index.js';
 import { removePassfile, writePassfile } from './servers/passfile.js';
+import { clearReplicaPassword, restoreReplicaPassword } from './engines/replica-password.js';
 import { rehearsalSecret } from './workload/adopt.js';
 import type { LocalServer } from './servers/index.js';
 
@@ -78,7 +79,6 @@ type Handler = (name: string, input: Input) => Promise<unknown>;
 let requestCounter = 0;
 
 const CREATES = /^(Create|Restore|Copy)/;
-const IDENTIFIER_KEYS = ['DBClusterSnapshotIdentifier', 'DBSnapshotIdentifier', 'TargetDBSnapshotIdentifier', 'DBClusterEndpointIdentifier', 'DBInstanceIdentifier', 'DBClusterIdentifier', 'EndpointIdentifier', 'ReplicationTaskIdentifier', 'ReplicationInstanceIdentifier', 'BlueGreenDeploymentName'];
 
 function sender(handler: Handler, before: () => Promise<void>, created?: (name: string, input: Input) => void): (command: unknown) => Promise<unknown> {
   return async (command: unknown) => {
@@ -166,6 +166,18 @@ export async function openRehearsal(opts: { stateDir: string; runbook: Runbook; 
   await ensureProxy(core, runbook.source.identifier);
   await rdsTick(core);
   await routeTopology(core);
+  // An adopted source's password is in a replica's master.info only while a runner is alive
+  // (engines/replica-password.ts): set again once the endpoint proxies it may connect through listen.
+  const logins = mysqlFamily ? adoptedLogins(runbook) : [];
+  const myServers = (): [string, LocalServer][] => [['my-source', source], ['my-target', target], ...extraServers.entries()];
+  if (logins.length > 0 && !isFresh) {
+    const cleared = reg.state.replicaPasswordsCleared ?? {};
+    for (const [name, server] of myServers()) {
+      if (await restoreReplicaPassword(localBackend(server, 'target', ''), logins, cleared[name])) log(`rehearsal: the replica on ${name} has its password again`);
+    }
+    delete reg.state.replicaPasswordsCleared;
+    reg.save();
+  }
 
   const dms = new FakeDms(core);
   dms.resume();
@@ -177,8 +189,7 @@ export async function openRehearsal(opts: { stateDir: string; runbook: Runbook; 
   timer.unref();
 
   const created = (action: string, input: Input): void => {
-    const key = IDENTIFIER_KEYS.find((k) => typeof input[k] === 'string');
-    (core.reg.state.created ??= []).push({ action, identifier: key ? String(input[key]) : '?', at: new Date().toISOString() });
+    (core.reg.state.created ??= []).push({ action, identifier: createdIdentifier(action, input), at: new Date().toISOString() });
     core.reg.save();
   };
   const cloud = {
@@ -212,6 +223,16 @@ export async function openRehearsal(opts: { stateDir: string; runbook: Runbook; 
       await core.proxies.close();
       // Only while a runner is alive: a subscription left behind cannot log in until the next one writes it again.
       if (passfile) await removePassfile(passfile);
+      // Likewise a MariaDB replica's password (master.info); the next runner sets it again and restarts what ran.
+      for (const [name, server] of logins.length > 0 ? myServers() : []) {
+        try {
+          const cleared = await clearReplicaPassword(localBackend(server, 'target', ''), logins);
+          if (cleared) (core.reg.state.replicaPasswordsCleared ??= {})[name] = cleared.wasRunning;
+        } catch (error) {
+          log(`rehearsal: could not clear the replica password on ${name} (it stays in its master.info until a runner reopens the world): ${error instanceof Error ? error.message : String(error)}`);
+        }
+      }
+      if (logins.length > 0) core.reg.save();
       if (closeOpts?.stopServers) await Promise.all([source.stop(), target.stop(), ...[...extraServers.values()].map((x) => x.stop())]);
     },
   };

@@ -75,8 +75,8 @@ export function runbook(engine: Engine, dir: string, edit: (doc: ReturnType<type
 }
 
 /** Runs `rekey args` with REKEY_CRASH_AT=point and checks it died there (a point never reached fails the cell). */
-export async function crashAt(point: string, args: string[], cwd: string): Promise<void> {
-  const out = await start(args, cwd, { REKEY_CRASH_AT: point }).done;
+export async function crashAt(point: string, args: string[], cwd: string, extraEnv: Record<string, string> = {}): Promise<void> {
+  const out = await start(args, cwd, { ...extraEnv, REKEY_CRASH_AT: point }).done;
   if (out.signal !== 'SIGKILL' || !out.stderr.includes(`crashing at ${point.replace(/@\d+$/, '')}`)) {
     throw new Error(`the runner did not crash at ${point} (exit ${out.code}, signal ${out.signal}):\n${out.stdout.slice(-2000)}\n${out.stderr.slice(-2000)}`);
   }

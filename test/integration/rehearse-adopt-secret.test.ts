@@ -2,12 +2,20 @@
 // the subscriptions on the rehearsal's servers (the DMS stand-in's, and the native strategy's own) authenticate
 // through a password file that exists only while a runner does, so no password is left in plain text anywhere
 // under the run's directory: not in pg_subscription, the WAL, a server log, the journal, the reports or a dump.
+//
+// An adopted MariaDB source whose accounts have passwords: MariaDB keeps a replica's MASTER_PASSWORD in plain text in
+// master.info, so the rehearsal clears it when a runner closes the servers and sets it again when the next one opens
+// them (src/rehearsal/engines/replica-password.ts). The case shows the password in master.info after a SIGKILL (no
+// runner could clear it: the grep can fail), gone after the next runner stopped at the cutover gate, and replication
+// working again for the runner after that.
 import { existsSync, lstatSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { parseDocument } from 'yaml';
-import { startPostgres } from '../../src/rehearsal/servers/index.js';
+import { startMariadb, startPostgres } from '../../src/rehearsal/servers/index.js';
 import type { LocalServer } from '../../src/rehearsal/servers/index.js';
+import { crashAt, onlyRun } from '../helpers/kill-matrix.js';
 import { rekey, SECRET, stopServersLeftUnder, summaryOf, tempDir } from '../helpers/rehearse-cli.js';
 
 afterAll(stopServersLeftUnder);
@@ -87,6 +95,71 @@ describe.each(['dms-cdc', 'native'])('rekey rehearse --keep, strategy %s, adopti
       expect(existsSync(join(worldDir, 'servers', 'pgpass'))).toBe(false);
       expect(filesHolding(join(cwd, '.rekey'), [URL_PASSWORD, SECRET])).toEqual([]);
       for (const text of [out.stdout, out.stderr]) for (const p of [URL_PASSWORD, SECRET]) expect(text).not.toContain(p);
+    } finally {
+      await server.stop();
+    }
+  }, 300_000);
+});
+
+/** The user's own MariaDB: database `shop` with `items`, `owner` (the URL's user) and `rekey_admin`, both with passwords. */
+async function usersMariadb(cwd: string): Promise<LocalServer> {
+  const server = await startMariadb({ dir: join(cwd, 'users-my'), serverId: 7 });
+  const c = await mysql.createConnection({ host: '127.0.0.1', port: server.port, user: 'root', database: 'mysql' });
+  try {
+    await c.query('CREATE DATABASE shop');
+    for (const [user, password] of [['owner', URL_PASSWORD], ['rekey_admin', SECRET]] as const) {
+      await c.query(`CREATE USER '${user}'@'%' IDENTIFIED BY ?`, [password]);
+      await c.query(`GRANT ALL PRIVILEGES ON *.* TO '${user}'@'%' WITH GRANT OPTION`);
+    }
+    await c.query('CREATE TABLE shop.items (id BIGINT AUTO_INCREMENT PRIMARY KEY, label VARCHAR(50) NOT NULL)');
+    await c.query("INSERT INTO shop.items (label) SELECT CONCAT('item ', seq) FROM seq_1_to_500");
+  } finally {
+    await c.end();
+  }
+  return server;
+}
+
+describe('strategy native adopting a MariaDB database whose accounts have passwords', () => {
+  it('keeps the replica password in master.info only while a runner is alive, and sets it again for the next runner', async () => {
+    const cwd = tempDir('adopt-secret-mysql');
+    const server = await usersMariadb(cwd);
+    const env = { [URL_PASSWORD_ENV]: URL_PASSWORD };
+    try {
+      const doc = parseDocument(readFileSync(resolve('runbooks/rehearsal-mysql.yaml'), 'utf8'));
+      doc.set('strategy', 'native');
+      doc.delete('dms');
+      doc.setIn(['source', 'database'], 'shop');
+      doc.setIn(['rehearsal', 'source'], { url: `mysql://owner@127.0.0.1:${server.port}/shop`, urlPasswordEnv: URL_PASSWORD_ENV });
+      doc.setIn(['rehearsal', 'delays'], { snapshotSeconds: 0, restoreSeconds: 0, renameSeconds: 0, availableSeconds: 0 });
+      doc.setIn(['rehearsal', 'load', 'writesPerSecond'], 50);
+      doc.setIn(['cutover', 'writerRoles'], ['app']);
+      doc.setIn(['cutover', 'sustainSeconds'], 1);
+      const path = join(cwd, 'adopt.yaml');
+      writeFileSync(path, doc.toString());
+
+      // Killed once replication runs (rds_set_external_source was given rekey_admin's password): nothing cleared it.
+      await crashAt('step:before:validate', ['run', path, '--rehearsal', '--json'], cwd, env);
+      const runId = onlyRun(cwd);
+      const rekeyDir = join(cwd, '.rekey');
+      const masterInfo = join(rekeyDir, 'runs', runId, 'rehearsal', 'servers', 'my-target', 'data', 'master.info');
+      expect(filesHolding(rekeyDir, [URL_PASSWORD, SECRET])).toEqual([`${masterInfo}: source.password`]);
+
+      // The next runner sets it again, stops at the cutover gate and clears it as it stops the servers.
+      const atGate = await rekey(['resume', runId, '--json'], cwd, env);
+      expect({ code: atGate.code, status: summaryOf(atGate).status }).toEqual({ code: 3, status: 'awaiting_approval' });
+      expect(existsSync(masterInfo)).toBe(true);
+      expect(filesHolding(rekeyDir, [URL_PASSWORD, SECRET])).toEqual([]);
+
+      // The last runner gives the replica its password back: the drain's sentinel and every write arrive through it.
+      const done = await rekey(['resume', runId, '--json', '--approve', 'cutover'], cwd, env);
+      expect(done.stdout + done.stderr).toContain('the replica on my-target has its password again');
+      const s = summaryOf(done);
+      expect({ code: done.code, ok: s.ok, error: s.error }).toEqual({ code: 0, ok: true, error: undefined });
+      expect(s).toMatchObject({ switched: true, endpointWritable: true });
+      expect(s.writes.acknowledged).toBeGreaterThan(0);
+      expect(s.writes).toMatchObject({ lost: 0, duplicated: 0 });
+      expect(filesHolding(rekeyDir, [URL_PASSWORD, SECRET])).toEqual([]);
+      for (const out of [atGate, done]) for (const text of [out.stdout, out.stderr]) for (const p of [URL_PASSWORD, SECRET]) expect(text).not.toContain(p);
     } finally {
       await server.stop();
     }

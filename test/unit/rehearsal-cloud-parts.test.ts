@@ -13,7 +13,7 @@ import { awsFault } from '../../src/rehearsal/aws/faults.js';
 import { declareKey, findKey, kmsSend } from '../../src/rehearsal/aws/kms.js';
 import { isLsn, parseLsn as lsnValue } from '../../src/db/position.js';
 import { conninfoValue } from '../../src/rehearsal/engines/pg-ops.js';
-import { Registry } from '../../src/rehearsal/registry.js';
+import { createdIdentifier, Registry } from '../../src/rehearsal/registry.js';
 
 const tempDir = (): string => mkdtempSync(join(process.env.REKEY_TEST_ROOT ?? tmpdir(), 'rehearsal-parts-'));
 
@@ -72,6 +72,19 @@ describe('registry', () => {
     expect(again?.metrics()).toHaveLength(1);
     expect(readFileSync(reg.file, 'utf8')).not.toMatch(/password/i);
     expect(Registry.load(join(dir, 'missing'))).toBeUndefined();
+  });
+});
+
+describe('the created list', () => {
+  test('names the resource a call makes, not the one it is made from', () => {
+    expect(createdIdentifier('RestoreDBInstanceFromDBSnapshot', { DBInstanceIdentifier: 'app-db-rekey-ab12-new', DBSnapshotIdentifier: 'app-db-rekey-ab12-snap-copy' })).toBe('app-db-rekey-ab12-new');
+    expect(createdIdentifier('CopyDBSnapshot', { SourceDBSnapshotIdentifier: 's', TargetDBSnapshotIdentifier: 's-copy' })).toBe('s-copy');
+    expect(createdIdentifier('CopyDBClusterSnapshot', { SourceDBClusterSnapshotIdentifier: 'c', TargetDBClusterSnapshotIdentifier: 'c-copy' })).toBe('c-copy');
+    expect(createdIdentifier('RestoreDBClusterFromSnapshot', { DBClusterIdentifier: 'new', SnapshotIdentifier: 'snap' })).toBe('new');
+    expect(createdIdentifier('CreateDBInstance', { DBInstanceIdentifier: 'new-instance-1', DBClusterIdentifier: 'new' })).toBe('new-instance-1');
+    expect(createdIdentifier('CreateDBSnapshot', { DBSnapshotIdentifier: 'snap', DBInstanceIdentifier: 'app-db' })).toBe('snap');
+    expect(createdIdentifier('CreateReplicationTask', { ReplicationTaskIdentifier: 'task', SourceEndpointArn: 'arn:x' })).toBe('task');
+    expect(createdIdentifier('CreateSomething', {})).toBe('?');
   });
 });
 
