@@ -66,7 +66,7 @@ async function modifyMember(core: Core, input: Input): Promise<unknown> {
 }
 
 /** Finished member renames: the rebooted writer serves its cluster's endpoint again. */
-async function memberTick(core: Core): Promise<void> {
+export async function memberTick(core: Core): Promise<void> {
   for (const i of Object.values(core.reg.state.instances)) {
     if (!i.rename || before(core, i.rename.until)) continue;
     core.reg.event('db-instance', i.identifier, `Renamed instance from ${i.rename.from} to ${i.identifier}`, ['configuration change']);
