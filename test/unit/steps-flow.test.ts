@@ -421,7 +421,7 @@ describe('the aurora-postgresql flow', () => {
   });
 
   test('cutover.openSessions: warn goes on, reporting the sessions in the fence output', async () => {
-    world = new World(testRunbook({ cutover: { openSessions: 'warn' } }));
+    world = new World(testRunbook({ cutover: { openSessions: 'warn', fenceTimeoutSeconds: 120 } }));
     world.install();
     const flow = buildFlow(world.runbook);
     const ctx = world.context();
