@@ -25,7 +25,7 @@ import { StepError } from '../engine/types.js';
 import type { PlannedAction, Step } from '../engine/types.js';
 import { findCustomEndpoint } from '../topology/aurora.js';
 import type { AuroraTopology } from '../topology/aurora.js';
-import { checkAborted, newKeyArn, waitEnv } from './common.js';
+import { checkAborted, mapLimit, newKeyArn, waitEnv } from './common.js';
 import type { Ctx } from './common.js';
 import { isInstance } from './engine.js';
 import { oldInstanceName } from './names.js';
@@ -179,8 +179,8 @@ export const topologyInstanceNames: Step<RekeyServices, TopologyInstanceNamesOut
     const { cloud } = ctx.services;
     const rs = renamesOf(ctx);
     const newKey = await newKeyArn(ctx);
-    // The old ones first out of the way (topology-park-instances did not wait).
-    for (const r of rs) await settle(ctx, r.parked);
+    // The old ones first out of the way (topology-park-instances did not wait); their renames ran side by side.
+    await mapLimit(rs, 4, (r) => settle(ctx, r.parked));
     for (const r of rs) {
       checkAborted(ctx);
       const atName = await findInstance(cloud, r.name);
