@@ -17,7 +17,9 @@
 // (SwitchoverBlueGreenDeployment accepted, its completion not awaited): each AWS call made, its wait not begun;
 // native-setup:after-create (PostgreSQL: the subscription created disabled, its origin not advanced; MySQL: the
 // external source set, replication not started), native-setup:after-advance (PostgreSQL: the origin at the
-// captured position, the subscription still disabled).
+// captured position, the subscription still disabled); topology-instances:after-park-call (an old Aurora instance's
+// rename to -old-<runid> asked for), topology-instances:after-name-call (a new instance's rename to its source's name
+// asked for, the others of the run not yet), and their undos' after-unpark-call / after-unname-call.
 // A point may carry `@N` to fire on its N-th visit only (e.g. switch:after-rename-call@2).
 
 const visits = new Map<string, number>();

@@ -1,12 +1,14 @@
 // Aurora's topology in every flow that restores a new cluster (dms-cdc, native, clone, snapshot): readers and the
 // custom endpoints' pre-switch copies right after the restore (so they are ready and listed at the cutover gate), the
 // old cluster's custom endpoint names released just before the switch, and the names and Auto Scaling moved right
-// after it. RDS DB instances are left as they are (their read replicas are another flow's part).
+// after it; with cutover.renameInstances the instance names too, after the switch. RDS DB instances are left as they
+// are (their read replicas are another flow's part).
 import type { Step } from '../engine/types.js';
 import type { Runbook } from '../runbook/schema.js';
 import { profile } from '../steps/engine.js';
 import type { RekeyServices } from '../steps/services.js';
 import { topologyAfterSwitch, topologyEndpoints, topologyRelease } from '../steps/topology-endpoints.js';
+import { keepsInstanceNames, topologyInstanceNames, topologyParkInstances } from '../steps/topology-instances.js';
 import { topologyReaders } from '../steps/topology-readers.js';
 
 /** `steps` with the Aurora topology steps placed around `restore` and `switch` (unchanged for RDS DB instances). */
@@ -14,7 +16,9 @@ export function withAuroraTopology(runbook: Runbook, steps: Step<RekeyServices>[
   if (profile(runbook).instance) return steps;
   return steps.flatMap((s): Step<RekeyServices>[] => {
     if (s.id === 'restore') return [s, topologyReaders, topologyEndpoints];
-    if (s.id === 'switch') return [topologyRelease, s, topologyAfterSwitch];
+    // cutover.renameInstances: the old instances' names released right after the switch, taken by the new ones once
+    // the custom endpoints are back (why there and not inside the fence: src/steps/topology-instances.ts).
+    if (s.id === 'switch') return keepsInstanceNames(runbook) ? [topologyRelease, s, topologyParkInstances, topologyAfterSwitch, topologyInstanceNames] : [topologyRelease, s, topologyAfterSwitch];
     return [s];
   });
 }

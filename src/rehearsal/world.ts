@@ -15,7 +15,7 @@ import { declareKey, findKey, kmsSend } from './aws/kms.js';
 import { myConfig, prepareMyServer, resetReplica, rows, SYSTEM_DATABASES, withMy, myIdent } from './engines/my-ops.js';
 import { dropDatabase, ident, pgConfig, withPg } from './engines/pg-ops.js';
 import { ProxyRegistry } from './aws/proxy.js';
-import { rdsSend } from './aws/rds.js';
+import { memberTick, rdsSend } from './aws/rds.js';
 import { rdsTick } from './aws/rds-records.js';
 import { customProxy, readerProxy, routeTopology } from './aws/topology.js';
 import { autoscalingSend } from './aws/autoscaling.js';
@@ -165,6 +165,7 @@ export async function openRehearsal(opts: { stateDir: string; runbook: Runbook; 
   }
   await ensureProxy(core, runbook.source.identifier);
   await rdsTick(core);
+  await memberTick(core);
   await routeTopology(core);
   // An adopted source's password is in a replica's master.info only while a runner is alive
   // (engines/replica-password.ts): set again once the endpoint proxies it may connect through listen.
@@ -183,6 +184,7 @@ export async function openRehearsal(opts: { stateDir: string; runbook: Runbook; 
   dms.resume();
   const tick = async (): Promise<void> => {
     await rdsTick(core);
+    await memberTick(core);
     await routeTopology(core);
   };
   const timer = setInterval(() => core.background('rename tick', tick), 250);

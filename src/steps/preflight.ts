@@ -18,8 +18,10 @@ import type { ParameterRequirement } from './engine.js';
 import { evaluateKeyPolicy } from '../aws/key-policy.js';
 import { globalClusterPreflight, replicaPreflight } from '../topology/replicas.js';
 import type { RekeyServices } from './services.js';
+import { keepsInstanceNames } from './topology-instances.js';
 import { INSTANCE_RENAME_DNS_SECONDS } from './switch.js';
 import { describeTopology, discoverAurora } from '../topology/aurora.js';
+import type { AuroraTopology } from '../topology/aurora.js';
 import { topologyNames } from './names.js';
 import type { BinlogWindow, CutoverEstimate, PreflightReport } from './outputs.js';
 
@@ -28,7 +30,14 @@ export type { CutoverEstimate, BinlogWindow, PreflightReport } from './outputs.j
 const COUNT_ROWS_PER_SECOND = 2_000_000;
 const CHECKSUM_ROWS_PER_SECOND = 200_000;
 
-export function estimateWindow(sizes: TableSize[], services: RekeyServices): CutoverEstimate {
+/**
+ * AWS: inside the fence topology-release only asks for each old custom endpoint's deletion (one DeleteDBClusterEndpoint
+ * call, about a second); how long AWS then takes to delete it is not documented [UNCERTAIN], so nothing waits for it
+ * inside the fence: topology-after-switch waits (outside the window) before it makes the name on the new cluster.
+ */
+export const AWS_CUSTOM_ENDPOINT_DELETE_SECONDS = 1;
+
+export function estimateWindow(sizes: TableSize[], services: RekeyServices, topology?: AuroraTopology): CutoverEstimate {
   const rb = services.runbook;
   const rows = sizes.reduce((n, t) => n + Math.max(0, t.estimatedRows), 0);
   const bytes = sizes.reduce((n, t) => n + Math.max(0, t.bytes), 0);
@@ -44,9 +53,13 @@ export function estimateWindow(sizes: TableSize[], services: RekeyServices): Cut
   const aws = services.cloud.provider === 'aws';
   // Inside the time box: the sentinel (about the CDC latency, under its threshold at the gate), stopping the task
   // (UNCERTAIN on AWS: assumed 30 s), the DMS statistics and sequences, and row counts when asked for.
-  const fencedSeconds = rb.cutover.maxLatencySeconds / 2 + (aws ? 30 : 0.2) + (aws ? 2 : 0.2) + countSeconds;
+  // Aurora with custom endpoints: topology-release asks for the deletion of the old cluster's ones just before the
+  // switch, fenced: one call each (the deletion itself finishes after the switch, outside the window).
+  const customEndpoints = rb.cutover.switch === 'rename' && !isInstance(rb) ? (topology?.customEndpoints.length ?? 0) : 0;
+  const customEndpointSeconds = customEndpoints * (aws ? AWS_CUSTOM_ENDPOINT_DELETE_SECONDS : 0.05);
+  const fencedSeconds = rb.cutover.maxLatencySeconds / 2 + (aws ? 30 : 0.2) + (aws ? 2 : 0.2) + countSeconds + customEndpointSeconds;
   // Drain ~ the latency threshold; stopping a DMS task and two cluster renames take about a minute each on AWS.
-  const fixedSeconds = rb.cutover.maxLatencySeconds + 1 + (aws ? 60 : 1) + (rb.cutover.switch === 'rename' ? (aws ? 120 : 2) : 0);
+  const fixedSeconds = rb.cutover.maxLatencySeconds + 1 + (aws ? 60 : 1) + (rb.cutover.switch === 'rename' ? (aws ? 120 : 2) : 0) + customEndpointSeconds;
   const round = (n: number) => Math.round(n * 10) / 10;
   // RDS: "The new DNS name for the renamed DB instance becomes effective in about 10 minutes".
   const awsRenameDnsSeconds = aws && isInstance(rb) && rb.cutover.switch === 'rename' ? INSTANCE_RENAME_DNS_SECONDS : 0;
@@ -60,8 +73,9 @@ export function estimateWindow(sizes: TableSize[], services: RekeyServices): Cut
     fencedSeconds: round(fencedSeconds),
     fixedSeconds: round(fixedSeconds),
     awsRenameDnsSeconds,
+    ...(customEndpointSeconds > 0 ? { customEndpointSeconds: round(customEndpointSeconds) } : {}),
     totalSeconds: round(countSeconds + fixedSeconds + awsRenameDnsSeconds),
-    assumptions: `full validation at the consistent point outside the fence (counts at ${COUNT_ROWS_PER_SECOND} rows/s, checksums at ${CHECKSUM_ROWS_PER_SECOND} rows/s per connection x ${workers}); inside the fence ${countSeconds > 0 ? 'row counts (validation.final: counts), ' : ''}drain, task stop and renames as fixed costs${awsRenameDnsSeconds > 0 ? `; plus AWS's part: ${awsRenameDnsSeconds / 60} min documented DNS time of the instance rename` : ''}`,
+    assumptions: `full validation at the consistent point outside the fence (counts at ${COUNT_ROWS_PER_SECOND} rows/s, checksums at ${CHECKSUM_ROWS_PER_SECOND} rows/s per connection x ${workers}); inside the fence ${countSeconds > 0 ? 'row counts (validation.final: counts), ' : ''}drain, task stop${customEndpointSeconds > 0 ? `, asking for the deletion of the old cluster's ${customEndpoints} custom endpoint${customEndpoints === 1 ? '' : 's'} (${round(customEndpointSeconds)} s; AWS finishes it after the switch)` : ''} and renames as fixed costs${awsRenameDnsSeconds > 0 ? `; plus AWS's part: ${awsRenameDnsSeconds / 60} min documented DNS time of the instance rename` : ''}`,
   };
 }
 
@@ -211,7 +225,7 @@ async function checkSource(ctx: Ctx, checks: Checks, report: PreflightReport): P
   } else {
     try {
       const found = await discoverAurora(ctx.services.cloud, cluster, topologyNames(rb, ctx.runId));
-      const plan = describeTopology(found, id);
+      const plan = describeTopology(found, id, rb.cutover.renameInstances && rb.cutover.switch === 'rename');
       report.topology = { found, plan };
       checks.warn('source.topology', true, `${found.readers.length} reader${found.readers.length === 1 ? '' : 's'} and ${found.customEndpoints.length} custom endpoint${found.customEndpoints.length === 1 ? '' : 's'} move with the cluster: ${plan.join('; ')}`);
       if (found.autoScalingError) checks.warn('source.autoscaling', false, `Aurora Auto Scaling of ${id} cannot be read (${found.autoScalingError}): it is not registered again after the switch`);
@@ -437,7 +451,7 @@ function checkFenceTimeBox(checks: Checks, estimate: CutoverEstimate, rb: Runboo
     ok,
     ok
       ? `the fenced part of the cutover is predicted at ${estimate.fencedSeconds} s, within cutover.fenceTimeoutSeconds (${limit} s)`
-      : `the fenced part of the cutover is predicted at ${estimate.fencedSeconds} s (drain, task stop, final checks${estimate.countSeconds > 0 ? `, ${estimate.countSeconds} s of row counts (validation.final: counts)` : ''}, sequences), over cutover.fenceTimeoutSeconds (${limit} s): every attempt would be cut off. Raise the time box${estimate.countSeconds > 0 ? ' or set validation.final: none' : ''}.`,
+      : `the fenced part of the cutover is predicted at ${estimate.fencedSeconds} s (drain, task stop, final checks${estimate.countSeconds > 0 ? `, ${estimate.countSeconds} s of row counts (validation.final: counts)` : ''}, sequences${estimate.customEndpointSeconds ? `, ${estimate.customEndpointSeconds} s asking for the old custom endpoints' deletion` : ''}), over cutover.fenceTimeoutSeconds (${limit} s): every attempt would be cut off. Raise the time box${estimate.countSeconds > 0 ? ' or set validation.final: none' : ''}.`,
   );
 }
 
@@ -458,11 +472,15 @@ export async function runPreflight(ctx: Ctx): Promise<PreflightReport> {
   report.estimated = sizes.length > 0;
   const rb = ctx.services.runbook;
   checks.warn('runbook.dms_unused', rb.dms === undefined || activeDms(rb) !== undefined, `the runbook's dms section is ignored: strategy ${rb.strategy}${rb.strategy === 'clone' ? ` with cdc ${rb.cdc ?? 'native'}` : ''} runs no DMS task (remove the section to silence this)`);
+  if (rb.cutover.renameInstances && !keepsInstanceNames(rb)) {
+    const why = isInstance(rb) ? 'an RDS DB instance is renamed by the switch itself' : rb.strategy === 'blue-green' ? 'a Blue/Green switchover gives green the instance names itself' : 'cutover.switch is none: nothing is renamed';
+    checks.warn('cutover.rename_instances', false, `cutover.renameInstances has no effect here: ${why}`);
+  }
   if (ctx.services.runbook.strategy === 'native' || (ctx.services.runbook.strategy === 'clone' && ctx.services.runbook.cdc !== 'dms')) {
     // Passed as a check so the report lists it, not as a finding rekey could verify.
     checks.warn('native.network', true, `not checked: the restored database connects to the source's endpoint (${ctx.services.runbook.source.identifier}); its security groups must allow it. Yours to ensure.`);
   }
-  report.estimate = estimateWindow(sizes, ctx.services);
+  report.estimate = estimateWindow(sizes, ctx.services, report.topology?.found);
   checkFenceTimeBox(checks, report.estimate, ctx.services.runbook);
   if (report.binlog) checkBinlogWindow(checks, report.binlog, expectedBinlogWindow(sizes, ctx.services));
   report.problems = checks.all.filter((c) => !c.ok && c.severity === 'error').map((c) => `${c.id}: ${c.message}`);

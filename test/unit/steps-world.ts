@@ -258,6 +258,9 @@ export class World {
   nativeDeletes = 0;
   // --- Aurora topology: custom endpoints by name, Auto Scaling targets and policies
   clusterEndpoints = new Map<string, DBClusterEndpoint>();
+  /** DescribeDBClusterEndpoints calls a deleted endpoint is still listed as `deleting` for (AWS deletes in the background). */
+  endpointDeletingDescribes = 0;
+  private readonly endpointDeletesLeft = new Map<string, number>();
   scalableTargets: ScalableTarget[] = [];
   scalingPolicies: ScalingPolicy[] = [];
   // --- Blue/Green deployments, by name
@@ -275,6 +278,8 @@ export class World {
   replicationStopped = false;
   /** How many polls an instance rename stays in `renaming` before `available`. */
   renamePolls = 2;
+  /** Aurora: whether a renamed instance keeps its place in custom endpoint member lists (AWS does not document it). */
+  endpointMembersFollowRenames = true;
 
   constructor(readonly runbook: Runbook = testRunbook(), opts: { readReplicas?: string[] } = {}) {
     const engine = runbook.source.engine;
@@ -401,6 +406,30 @@ export class World {
       PerformanceInsightsRetentionPeriod: 7,
       MaxAllocatedStorage: 1000,
     };
+  }
+
+  /** Aurora member renames (cutover.renameInstances): `renaming` at the first describe, then available under the new address. */
+  private installMemberRenames(): void {
+    rdsMock.on(ModifyDBInstanceCommand).callsFake((input: { DBInstanceIdentifier: string; NewDBInstanceIdentifier?: string }) => {
+      const from = input.DBInstanceIdentifier;
+      const to = input.NewDBInstanceIdentifier;
+      this.timeline.push(`rds:ModifyDBInstance ${from} -> ${to ?? '(settings)'}`);
+      const i = this.instances.get(from);
+      if (!i) throw fault('DBInstanceNotFoundFault');
+      if (!to) throw new Error('the fake world models only renames of Aurora members');
+      if (this.instances.has(to)) throw fault('DBInstanceAlreadyExistsFault');
+      this.instances.delete(from);
+      const renamed: DBInstance = { ...i, DBInstanceIdentifier: to, DBInstanceStatus: 'renaming', Endpoint: { Address: `${to}.abc123.us-east-1.rds.amazonaws.com`, Port: this.isMysql ? 3306 : 5432 } };
+      this.instances.set(to, renamed);
+      for (const c of this.clusters.values()) c.DBClusterMembers = c.DBClusterMembers?.map((m) => (m.DBInstanceIdentifier === from ? { ...m, DBInstanceIdentifier: to } : m));
+      if (this.endpointMembersFollowRenames) {
+        for (const e of this.clusterEndpoints.values()) {
+          e.StaticMembers = e.StaticMembers?.map((m) => (m === from ? to : m));
+          e.ExcludedMembers = e.ExcludedMembers?.map((m) => (m === from ? to : m));
+        }
+      }
+      return { DBInstance: { ...renamed } };
+    });
   }
 
   /** RDS instance commands (installed for postgres/mysql/mariadb runbooks). */
@@ -616,9 +645,18 @@ export class World {
       return {};
     });
     // Custom endpoints: unique by name, they stay with their cluster (renames carry them along, below).
-    rdsMock.on(DescribeDBClusterEndpointsCommand).callsFake((input: { DBClusterIdentifier?: string; DBClusterEndpointIdentifier?: string }) => ({
+    rdsMock.on(DescribeDBClusterEndpointsCommand).callsFake((input: { DBClusterIdentifier?: string; DBClusterEndpointIdentifier?: string }) => {
+      for (const [name, left] of this.endpointDeletesLeft) {
+        if (left > 0) this.endpointDeletesLeft.set(name, left - 1);
+        else {
+          this.endpointDeletesLeft.delete(name);
+          this.clusterEndpoints.delete(name);
+        }
+      }
+      return {
       DBClusterEndpoints: [...this.clusterEndpoints.values()].filter((e) => (input.DBClusterEndpointIdentifier === undefined || e.DBClusterEndpointIdentifier === input.DBClusterEndpointIdentifier) && (input.DBClusterIdentifier === undefined || e.DBClusterIdentifier === input.DBClusterIdentifier)).map((e) => ({ ...e })),
-    }));
+      };
+    });
     rdsMock.on(CreateDBClusterEndpointCommand).callsFake((input: { DBClusterEndpointIdentifier: string; DBClusterIdentifier: string; EndpointType: string; StaticMembers?: string[]; ExcludedMembers?: string[] }) => {
       log(`rds:CreateDBClusterEndpoint ${input.DBClusterEndpointIdentifier} on ${input.DBClusterIdentifier}`);
       if (this.clusterEndpoints.has(input.DBClusterEndpointIdentifier)) throw fault('DBClusterEndpointAlreadyExistsFault');
@@ -637,7 +675,12 @@ export class World {
     });
     rdsMock.on(DeleteDBClusterEndpointCommand).callsFake((input: { DBClusterEndpointIdentifier: string }) => {
       log(`rds:DeleteDBClusterEndpoint ${input.DBClusterEndpointIdentifier}`);
-      if (!this.clusterEndpoints.delete(input.DBClusterEndpointIdentifier)) throw fault('DBClusterEndpointNotFoundFault');
+      const e = this.clusterEndpoints.get(input.DBClusterEndpointIdentifier);
+      if (!e || this.endpointDeletesLeft.has(input.DBClusterEndpointIdentifier)) throw fault('DBClusterEndpointNotFoundFault');
+      if (this.endpointDeletingDescribes > 0) {
+        e.Status = 'deleting';
+        this.endpointDeletesLeft.set(input.DBClusterEndpointIdentifier, this.endpointDeletingDescribes);
+      } else this.clusterEndpoints.delete(input.DBClusterEndpointIdentifier);
       return {};
     });
     rdsMock.on(DeleteDBClusterCommand).callsFake((input: { DBClusterIdentifier: string }) => {
@@ -663,6 +706,7 @@ export class World {
       return {};
     });
     if (this.isInstance) this.installInstances();
+    else this.installMemberRenames();
     rdsMock.on(ModifyDBClusterCommand).callsFake((input: { DBClusterIdentifier: string; NewDBClusterIdentifier?: string; DeletionProtection?: boolean }) => {
       const c = this.clusters.get(input.DBClusterIdentifier);
       if (input.NewDBClusterIdentifier === undefined) {
