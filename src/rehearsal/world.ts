@@ -178,6 +178,8 @@ export async function openRehearsal(opts: { stateDir: string; runbook: Runbook; 
     }
     delete reg.state.replicaPasswordsCleared;
     reg.save();
+  } else if (!isFresh && Object.keys(reg.state.replicaPasswordsCleared ?? {}).length > 0) {
+    log(`rehearsal: the replica on ${Object.keys(reg.state.replicaPasswordsCleared ?? {}).join(', ')} cannot log in to the adopted source until its password is set again: set the variables of rehearsal.source.urlPasswordEnv and the runbook's passwords, then resume`);
   }
 
   const dms = new FakeDms(core);
