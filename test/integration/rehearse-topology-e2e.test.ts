@@ -1,17 +1,23 @@
-// The whole Aurora topology moves (issue 15, readers and custom endpoints): `rekey rehearse` with readers, a custom
-// endpoint and Aurora Auto Scaling on the source, with live writes and reads through the reader and custom endpoints.
-// PostgreSQL: killed right after the first reader's CreateDBInstance, then resumed: no reader (or anything else)
-// created twice. MySQL: one reader. Both: ok, 0 lost, topology expected = recreated/moved, no read served by the old
-// cluster after the switch. Small data, delays 0, short sustain.
+// The whole Aurora topology moves (issue 15, readers, custom endpoints, global database): `rekey rehearse` with readers,
+// a custom endpoint and Aurora Auto Scaling on the source, with live writes and reads through the reader and custom
+// endpoints. PostgreSQL: the source also heads a global database with a secondary in a second rehearsal Region; killed
+// right after the first reader's CreateDBInstance, resumed, killed again right after the new secondary's CreateDBCluster,
+// resumed: no reader, secondary (or anything else) created twice, the secondary under its Region's key. MySQL: one
+// reader. Both: ok, 0 lost, topology expected = recreated/moved/added, no read served by the old cluster after the
+// switch. Small data, delays 0, short sustain.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { crashAt, expectNoDoubleCreate, onlyRun } from '../helpers/kill-matrix.js';
 import { rekey, stopServersLeftUnder, summaryOf, tempDir } from '../helpers/rehearse-cli.js';
 
-function runbook(dir: string, file: string, source: Record<string, unknown>): string {
+function runbook(dir: string, file: string, source: Record<string, unknown>, regionKeys: Record<string, string> = {}): string {
   const doc = parseDocument(readFileSync(resolve('runbooks', file), 'utf8'));
   doc.setIn(['rehearsal', 'source'], doc.createNode({ seedRows: 2000, ...source }));
+  for (const [region, key] of Object.entries(regionKeys)) {
+    doc.setIn(['target', 'regionKeys', region], key);
+    (doc.getIn(['rehearsal', 'keys']) as { add(v: unknown): void }).add(doc.createNode({ id: key, region }));
+  }
   doc.setIn(['rehearsal', 'delays'], doc.createNode({ snapshotSeconds: 0, restoreSeconds: 0, renameSeconds: 0, availableSeconds: 0 }));
   doc.setIn(['cutover', 'sustainSeconds'], 1);
   const path = join(dir, file);
@@ -23,7 +29,9 @@ interface Registry {
   created: { action: string; identifier: string }[];
   instances: Record<string, { clusterIdentifier: string }>;
   clusterEndpoints: Record<string, { clusterResourceId: string; staticMembers: string[] }>;
-  clusters: Record<string, { resourceId: string }>;
+  clusters: Record<string, { resourceId: string; kmsKeyArn: string; region?: string }>;
+  keys: Record<string, { arn: string; region: string; aliases: string[] }>;
+  globalClusters?: Record<string, { members: { clusterResourceId: string; isWriter: boolean }[] }>;
   autoScaling?: { targets: Record<string, unknown>; policies: Record<string, unknown> };
 }
 const registryOf = (cwd: string, runId: string): Registry => JSON.parse(readFileSync(join(cwd, '.rekey', 'runs', runId, 'rehearsal', 'cloud', 'registry.json'), 'utf8')) as Registry;
@@ -31,25 +39,49 @@ const registryOf = (cwd: string, runId: string): Registry => JSON.parse(readFile
 afterAll(stopServersLeftUnder);
 
 describe('rekey rehearse: the Aurora topology moves with the cluster', () => {
-  it('PostgreSQL, 2 readers and a custom endpoint, killed while the readers are created: resumed, each made once, moved, no stale read', async () => {
+  it('PostgreSQL, 2 readers, a custom endpoint and a global secondary, killed while readers and the secondary are created: resumed, each made once, moved, no stale read', async () => {
     const cwd = tempDir('topology-pg');
     const file = runbook(cwd, 'rehearsal-postgres.yaml', {
       readers: 2,
       customEndpoints: [{ name: 'orders-analytics', staticMembers: ['orders-db-reader-1', 'orders-db-reader-2'] }],
       autoScaling: { minCapacity: 1, maxCapacity: 3 },
-    });
+      globalSecondaries: [{ region: 'eu-west-1', instances: 2 }],
+    }, { 'eu-west-1': 'alias/orders-eu-2026' });
     await crashAt('topology-readers:after-create@1', ['rehearse', file, '--json'], cwd);
     const runId = onlyRun(cwd);
+    await crashAt('topology-global:after-create-secondary', ['resume', runId, '--json'], cwd);
     const out = await rekey(['resume', runId, '--json'], cwd);
-    const s = summaryOf(out) as ReturnType<typeof summaryOf> & { topology: unknown; reads: { servedByOldAfterSwitch: number; ok: number } };
+    const s = summaryOf(out) as ReturnType<typeof summaryOf> & {
+      topology: unknown; reads: { servedByOldAfterSwitch: number; ok: number };
+      evidence?: { resources: { kind: string; role: string; identifier: string; region?: string; kmsKeyId?: string }[] };
+    };
     expect(out.code).toBe(0);
     expect(s).toMatchObject({ ok: true, switched: true });
     expect(s.writes).toMatchObject({ lost: 0, duplicated: 0 });
-    expect(s.topology).toEqual({ readers: { expected: 2, recreated: 2 }, customEndpoints: { expected: 1, moved: 1 }, autoScaling: { expected: 1, registered: 1 } });
+    const reg = registryOf(cwd, runId);
+    const keyOf = (alias: string, region: string): string => Object.values(reg.keys).find((k) => k.region === region && k.aliases.includes(alias))!.arn;
+    const euKey = keyOf('alias/orders-eu-2026', 'eu-west-1');
+    expect(s.topology).toEqual({
+      readers: { expected: 2, recreated: 2 }, customEndpoints: { expected: 1, moved: 1 }, autoScaling: { expected: 1, registered: 1 },
+      globalDatabase: { identifier: 'orders-db-global', expected: 1, added: 1, regions: [{ region: 'eu-west-1', identifier: 'orders-db-eu-west-1', key: euKey, added: true, lagMs: 0 }] },
+      regionsWithoutReplica: [],
+    });
+    // The secondary and its two instances made once each, in eu-west-1; the new global database headed by the new cluster.
+    expect(reg.created.filter((c) => c.action.endsWith('(eu-west-1)')).map((c) => `${c.action} ${c.identifier}`).sort()).toEqual([
+      'CreateDBCluster (eu-west-1) orders-db-eu-west-1',
+      `CreateDBInstance (eu-west-1) orders-db-eu-west-1-rekey-${runId}-1`, `CreateDBInstance (eu-west-1) orders-db-eu-west-1-rekey-${runId}-2`,
+    ]);
+    expect(reg.clusters['orders-db-eu-west-1']).toMatchObject({ kmsKeyArn: euKey, region: 'eu-west-1' });
+    expect(reg.clusters[`orders-db-eu-west-1-old-${runId}`]).toMatchObject({ kmsKeyArn: keyOf('alias/rekey-rehearsal-old', 'eu-west-1'), region: 'eu-west-1' });
+    const members = (g: string): string[] => (reg.globalClusters?.[g]?.members ?? []).map((m) => m.clusterResourceId);
+    expect(members('orders-db-global')).toEqual([reg.clusters['orders-db']?.resourceId, reg.clusters['orders-db-eu-west-1']?.resourceId]);
+    expect(members(`orders-db-global-old-${runId}`)).toEqual([reg.clusters[`orders-db-old-${runId}`]?.resourceId, reg.clusters[`orders-db-eu-west-1-old-${runId}`]?.resourceId]);
+    // The encryption evidence lists the new secondary under the Region's key, and the old one.
+    const secondaries = (s.evidence?.resources ?? []).filter((r) => r.region === 'eu-west-1').map((r) => [r.identifier, r.kmsKeyId]);
+    expect(secondaries).toEqual([['orders-db-eu-west-1', euKey], [`orders-db-eu-west-1-old-${runId}`, keyOf('alias/rekey-rehearsal-old', 'eu-west-1')]]);
     expect(s.reads.servedByOldAfterSwitch).toBe(0);
     expect(s.reads.ok).toBeGreaterThan(0);
     expectNoDoubleCreate(cwd, runId);
-    const reg = registryOf(cwd, runId);
     const readers = reg.created.filter((c) => c.action === 'CreateDBInstance' && /-r\d$/.test(c.identifier)).map((c) => c.identifier).sort();
     expect(readers).toEqual([`orders-db-rekey-${runId}-r1`, `orders-db-rekey-${runId}-r2`]);
     // The custom endpoint's name is on the cluster now serving orders-db, its members the new readers; the pre-switch name is gone.
@@ -58,6 +90,7 @@ describe('rekey rehearse: the Aurora topology moves with the cluster', () => {
     expect(ep?.staticMembers.sort()).toEqual(readers);
     expect(Object.keys(reg.clusterEndpoints)).toEqual(['orders-analytics']);
     expect(Object.values(reg.instances).filter((i) => i.clusterIdentifier === 'orders-db')).toHaveLength(3);
+    expect(readFileSync(join(cwd, '.rekey', 'runs', runId, 'report.md'), 'utf8')).toContain('## Global database');
     expect(Object.keys(reg.autoScaling?.policies ?? {})).toEqual(['cluster:orders-db rds:cluster:ReadReplicaCount reader-cpu']);
 
   }, 400_000);
