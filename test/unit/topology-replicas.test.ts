@@ -18,7 +18,7 @@ import type { DBCluster, DBInstance, Tag } from '@aws-sdk/client-rds';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { AwsClientStub } from 'aws-sdk-client-mock';
 import type { Cloud } from '../../src/aws/cloud.js';
-import type { Flow, StepContext } from '../../src/engine/types.js';
+import type { StepContext } from '../../src/engine/types.js';
 import { runbookSchema } from '../../src/runbook/schema.js';
 import type { Runbook } from '../../src/runbook/schema.js';
 import { resourceNames } from '../../src/steps/names.js';
@@ -400,7 +400,7 @@ describe('Aurora global database', () => {
     (ctx.outputs.preflight as Record<string, unknown>).globalDatabase = plan;
     const creates = (): number => [home, eu].flatMap((r) => r.rdsMock.calls()).filter((c) => /^Create/.test((c.args[0] as object).constructor.name)).length;
     const deletes = (): number => [home, eu].flatMap((r) => r.rdsMock.calls()).filter((c) => /^(Delete|Modify|RemoveFrom)/.test((c.args[0] as object).constructor.name)).length;
-    const result = await stepLifecycle({ flow: { id: 'global', steps: [topologyGlobal] } as Flow<RekeyServices>, ctx: ctx as StepContext<RekeyServices> & { outputs: Record<string, unknown> }, creations: creates, deletions: deletes }, 'topology-global');
+    const result = await stepLifecycle({ flow: { id: 'global', steps: [topologyGlobal] }, ctx, creations: creates, deletions: deletes }, 'topology-global');
 
     const tags = [{ Key: 'rekey:run-id', Value: RUN_ID }];
     // The first run's requests (the lifecycle ran it three times; the later runs repeat the same ones after an undo).
