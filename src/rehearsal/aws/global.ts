@@ -143,7 +143,7 @@ function deleteSecondary(core: Core, input: Input, clusterShape: (core: Core, c:
   const out = { ...clusterShape(core, c), Status: 'deleting' };
   // A route has no data of its own: it stops answering, its primary's data stays.
   delete core.reg.state.clusters[id];
-  core.proxies.point(id, undefined);
+  if (core.proxies.portOf(id) !== undefined) core.proxies.point(id, undefined);
   core.reg.event('db-cluster', id, 'DB cluster deleted', ['deletion']);
   core.reg.save();
   return { DBCluster: out };
