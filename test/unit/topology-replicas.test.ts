@@ -430,6 +430,9 @@ describe('Aurora global database', () => {
       secondaries: [{ oldIdentifier: 'orders-eu', oldNow: 'orders-eu-old-abcd1234', identifier: 'orders-eu', region: 'eu-west-1', arn: clusterArnOf('eu-west-1', 'orders-eu'), kmsKeyId: EU_KEY, instances: ['orders-eu-rekey-abcd1234-1', 'orders-eu-rekey-abcd1234-2'], lagMs: 80 }],
     });
     expect(globals.get('orders-global')?.members).toEqual([{ DBClusterArn: clusterArnOf('us-east-1', 'orders'), IsWriter: true }, { DBClusterArn: clusterArnOf('eu-west-1', 'orders-eu'), IsWriter: false }]);
-    expect(globals.get('orders-global-old-abcd1234')?.members.map((m) => m.DBClusterArn)).toEqual([clusterArnOf('us-east-1', 'orders-old-abcd1234'), clusterArnOf('eu-west-1', 'orders-eu-old-abcd1234')]);
+    expect(globals.get('orders-global-old-abcd1234')?.members.map((m) => m.DBClusterArn)).toEqual([clusterArnOf('us-east-1', 'orders-old-abcd1234'), clusterArnOf('eu-west-1', 'orders-eu-old-abcd1234')]);    // The cutover gate says which secondaries are added again after the switch.
+    const { cutoverGate } = await import('../../src/steps/hooks.js');
+    Object.assign(ctx.outputs.preflight as object, { tablesWithoutPk: [], estimate: { totalSeconds: 9, awsRenameDnsSeconds: 0 } });
+    expect(await cutoverGate.facts(ctx)).toMatchObject({ globalSecondariesAddedAfterSwitch: 'orders-global: orders-eu (eu-west-1)' });
   });
 });
