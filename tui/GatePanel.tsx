@@ -61,6 +61,8 @@ const FACT_LABELS: Readonly<Record<CutoverFactKey, string>> = {
   readersOnNewCluster: 'readers on the new cluster',
   customEndpointsReady: 'custom endpoints ready',
   autoScalingAfterSwitch: 'auto scaling after the switch',
+  customEndpointDeleteSeconds: 'custom endpoints deleted in the fence (s)',
+  instanceNamesAfterSwitch: 'instance names kept after the switch',
 };
 
 /** `tablesDifferingBeforeFence` -> `tables differing before fence`, `latencySeconds` -> `latency (s)`; other keys as they are. */

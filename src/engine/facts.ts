@@ -185,6 +185,10 @@ export type CutoverGateFacts = {
   customEndpointsReady?: string;
   /** Aurora: Auto Scaling registered again after the switch (`cluster:<id> min-max, n policies`). */
   autoScalingAfterSwitch?: string;
+  /** Aurora: the fenced seconds predicted for deleting the old cluster's custom endpoints just before the switch (in predictedWindowSeconds). */
+  customEndpointDeleteSeconds?: number;
+  /** Aurora, cutover.renameInstances: the instance names the new instances take after the switch (outside the fence; the new writer reboots once). */
+  instanceNamesAfterSwitch?: string;
   /** strategy snapshot: writes refused from the fence (before the snapshot) until the switch, expected. */
   expectedOutageSeconds?: number;
   /** strategy snapshot: what the outage estimate rests on (history of this source's snapshots, or assumptions). */

@@ -188,7 +188,17 @@ export function iamPolicy(runbook: Runbook, opts: IamPolicyOptions = {}): IamPol
         Sid: 'AuroraAutoScalingOfTheReaders', Effect: 'Allow', Action: ['application-autoscaling:RegisterScalableTarget', 'application-autoscaling:PutScalingPolicy'],
         Resource: [`arn:aws:application-autoscaling:${region}:${account}:scalable-target/*`],
       });
-      notes.push('Aurora topology: custom endpoint names are the source\'s own (read at run time), so the endpoint actions are scoped to cluster-endpoint:* in the account and Region; RegisterScalableTarget may need iam:CreateServiceLinkedRole for AWSServiceRoleForApplicationAutoScaling_RDSCluster when the account has none yet');      const secondaryRegions = Object.keys(runbook.target.regionKeys).filter((r) => r !== region);
+      notes.push('Aurora topology: custom endpoint names are the source\'s own (read at run time), so the endpoint actions are scoped to cluster-endpoint:* in the account and Region; RegisterScalableTarget may need iam:CreateServiceLinkedRole for AWSServiceRoleForApplicationAutoScaling_RDSCluster when the account has none yet');
+      if (runbook.cutover.renameInstances && runbook.cutover.switch === 'rename') {
+        // cutover.renameInstances: the old instances go to `<name>-old-<run id>` and the new ones take the source
+        // instances' names, both read at run time; custom endpoint members follow the kept names.
+        statements.push({
+          Sid: 'RdsKeepTheInstanceNames', Effect: 'Allow', Action: ['rds:ModifyDBInstance', 'rds:ModifyDBClusterEndpoint'],
+          Resource: [rds('db', '*'), rds('cluster-endpoint', '*')],
+        });
+        notes.push('cutover.renameInstances: the source instance names are read at run time, so renaming the old instances away and the new ones into their names is scoped to db:* in the account and Region');
+      }
+      const secondaryRegions = Object.keys(runbook.target.regionKeys).filter((r) => r !== region);
       if (secondaryRegions.length > 0) {
         // Aurora Global Database (topology-global): the global cluster's own name is the source's (read at run time) and
         // its secondaries' names too, so the global cluster and each secondary Region's clusters are scoped to their

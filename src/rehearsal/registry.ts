@@ -205,6 +205,8 @@ export interface InstanceRecord {
   tags: TagRecord[];
   /** What CreateDBInstance set beyond the above (monitoring, Performance Insights, minor-version upgrades), shown back. */
   extra?: { monitoringInterval?: number; monitoringRoleArn?: string; performanceInsights?: boolean; performanceInsightsKmsKeyArn?: string; performanceInsightsRetentionPeriod?: number; autoMinorVersionUpgrade?: boolean; publiclyAccessible?: boolean };
+  /** A rename in progress (ModifyDBInstance NewDBInstanceIdentifier): its old name, and when it is done (it reboots meanwhile). */
+  rename?: { from: string; until: number };
 }
 
 /** A custom endpoint of an Aurora cluster: it belongs to the cluster (by resource id, so it stays with it across renames). */
@@ -565,7 +567,7 @@ export interface RegistryState {
   created?: { action: string; identifier: string; at: string }[];
   /** Blue/Green deployments by identifier. */
   blueGreen?: Record<string, BlueGreenRecord>;
-  /** Stable proxy port per identifier (reader endpoints `ro:<cluster>`, reader instances `db:<instance>`, custom endpoints `custom:<name>`). */
+  /** Stable proxy port per identifier (reader endpoints `ro:<cluster>`, Aurora instances `db:<instance>`, custom endpoints `custom:<name>`). */
   proxyPorts: Record<string, number>;
   /** Custom endpoints by identifier (Aurora). */
   clusterEndpoints?: Record<string, ClusterEndpointRecord>;

@@ -15,7 +15,7 @@ import { declareKey, findKey, kmsSend } from './aws/kms.js';
 import { myConfig, prepareMyServer, resetReplica, rows, SYSTEM_DATABASES, withMy, myIdent } from './engines/my-ops.js';
 import { dropDatabase, ident, pgConfig, withPg } from './engines/pg-ops.js';
 import { ProxyRegistry } from './aws/proxy.js';
-import { rdsSend } from './aws/rds.js';
+import { memberTick, rdsSend } from './aws/rds.js';
 import { rdsTick } from './aws/rds-records.js';
 import { customProxy, readerProxy, routeTopology } from './aws/topology.js';
 import { autoscalingSend } from './aws/autoscaling.js';
@@ -166,12 +166,14 @@ export async function openRehearsal(opts: { stateDir: string; runbook: Runbook; 
   }
   await ensureProxy(core, runbook.source.identifier);
   await rdsTick(core);
+  await memberTick(core);
   await routeTopology(core);
 
   const dms = new FakeDms(core);
   dms.resume();
   const tick = async (): Promise<void> => {
     await rdsTick(core);
+    await memberTick(core);
     await routeTopology(core);
   };
   const timer = setInterval(() => core.background('rename tick', tick), 250);

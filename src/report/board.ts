@@ -57,9 +57,14 @@ export function boardFacts(r: ReportInput): BoardFacts {
   const preflight = outputOf<{ warnings?: unknown }>(r, 'preflight');
   const warnings = Array.isArray(preflight?.warnings) ? preflight.warnings.filter((w): w is string => typeof w === 'string') : [];
   const aurora = r.runbook.source.engine.startsWith('aurora');
+  const kept = outputOf<{ kept?: unknown }>(r, 'topology-instance-names')?.kept;
+  const keptNames = Array.isArray(kept) ? kept.filter((k): k is string => typeof k === 'string') : [];
+  const instances = keptNames.length > 0
+    ? `The instance names were kept (cutover.renameInstances): ${keptNames.join(', ')} now name the new cluster's instances, the old ones carry -old-<run id>; each rename rebooted its instance (the new writer's briefly paused writes after the switch).`
+    : 'Instance endpoints keep their names on the old cluster, whose writer roles stay fenced: clients using an instance endpoint must move to the new instance names or the cluster endpoints (cutover.renameInstances: true keeps the names).';
   const caveats = [
     aurora
-      ? 'The cluster endpoints (writer and reader) follow the rename; the readers were recreated on the new cluster before the gate, custom endpoints were moved by name (deleted on the old cluster just before the switch, created on the new one right after: their reads failed in between) and Aurora Auto Scaling was registered again. Instance endpoints keep their names on the old cluster, whose writer roles stay fenced: clients using an instance endpoint must move to the new instance names or the cluster endpoints.'
+      ? `The cluster endpoints (writer and reader) follow the rename; the readers were recreated on the new cluster before the gate, custom endpoints were moved by name (deleted on the old cluster just before the switch, created on the new one right after: their reads failed in between) and Aurora Auto Scaling was registered again. ${instances}`
       : 'The instance endpoint follows the rename, but AWS documents about 10 minutes until the new DNS name is effective: part of the write-unavailable window.',
     'The old database, its snapshots and the old key are kept for rollback; nothing is deleted by rekey.',
   ];

@@ -68,6 +68,8 @@ export interface TopologySummary extends Partial<ReplicaTopology>, Partial<Pick<
   readers?: { expected: number; recreated: number };
   customEndpoints?: { expected: number; moved: number };
   autoScaling?: { expected: number; registered: number };
+  /** cutover.renameInstances: instances whose names the new cluster was to keep, and the names it has kept (writer first). */
+  instanceNames?: { expected: number; kept: string[] };
 }
 
 /** The topology summary of a run, or undefined when no topology step ran. */
@@ -76,10 +78,14 @@ export function topologySummary(state: ReplayState): TopologySummary | undefined
   if (!readers || typeof readers.topology !== 'object') return undefined;
   const t = readers.topology;
   const moved = outputOf(state, 'topology-after-switch');
+  // Only when the run keeps instance names (cutover.renameInstances): the park step ran.
+  const parkOut = outputOf(state, 'topology-park-instances');
+  const parked = Array.isArray(parkOut?.parked) ? parkOut.parked : undefined;
   return {
     readers: { expected: t.readers.length, recreated: Array.isArray(readers.available) ? readers.available.length : 0 },
     customEndpoints: { expected: t.customEndpoints.length, moved: Array.isArray(moved?.moved) ? moved.moved.length : 0 },
     ...(t.autoScaling || t.autoScalingError ? { autoScaling: { expected: 1, registered: moved?.autoScaling.registered ? 1 : 0 } } : {}),
+    ...(parked ? { instanceNames: { expected: parked.length, kept: strings(outputOf(state, 'topology-instance-names')?.kept) } } : {}),
   };
 }
 

@@ -84,6 +84,10 @@ export function renderReport(r: ReportInput): string {
     const without = sm.topology?.regionsWithoutReplica ?? [];
     if (without.length > 0) lines.push(`- **Regions without a secondary**: ${without.join(', ')}`);
   }
+  const names = sm.topology?.instanceNames;
+  if (names) {
+    lines.push('', '## Instance names', '', `- kept (cutover.renameInstances): **${names.kept.length} of ${names.expected}**${names.kept.length > 0 ? `: ${names.kept.map((n) => `\`${n}\``).join(', ')} now name the new cluster's instances` : ''}`);
+  }
   if (sm.evidence) {
     lines.push('', '## Encryption evidence', '', `As AWS reported them when the switch was verified (${sm.evidence.at}); a key not read is marked:`, '', '| resource | identifier | KMS key |', '|---|---|---|');
     for (const x of sm.evidence.resources) lines.push(`| ${x.kind}: ${x.role} | \`${x.identifier}\` | ${x.kmsKeyId ? `\`${x.kmsKeyId}\`` : '(not read)'} |`);

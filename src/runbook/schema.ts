@@ -168,6 +168,12 @@ export const cutoverSchema = z
         'Sessions the fence cannot close, because they log in as the user rekey (or DMS) connects as, from clients other than rekey and the DMS replication instance: refuse (default: unfence and stop before the drain; their writes after it would be lost) or warn (go on and report them; only for sessions known to be read-only, such as monitoring).',
       ),
     switch: z.enum(['rename', 'none']).default('rename').describe('rename: old -> <id>-old-<runid>, new -> <id>. none: leave both names; you repoint clients.'),
+    renameInstances: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Aurora, with switch: rename: also keep the instance names (instance endpoints). Right after the switch every old instance is renamed to <name>-old-<runid>, and once the custom endpoints are back each new instance takes the name of the source instance it stands for (the writer the old writer\'s, each reader its source reader\'s); rollback renames them back. Outside the fence, but AWS reboots an instance it renames: the new writer\'s rename briefly interrupts writes once more. Off (default): the new instances keep their rekey names (<new cluster>-w1, -r<n>). RDS DB instances: no effect (the switch renames the instance itself).',
+      ),
     sentinelTable: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a plain table name').default('rekey_sentinel').describe('Small table rekey creates on the source to prove the last change arrived.'),
   })
   .describe('How the cutover is gated, fenced, drained and switched.');

@@ -8,6 +8,7 @@ import { output } from './common.js';
 import type { Ctx } from './common.js';
 import type { RekeyServices } from './services.js';
 import type { HooksOutput } from './outputs.js';
+import { instanceRenames, keepsInstanceNames } from './topology-instances.js';
 
 export type { HooksOutput } from './outputs.js';
 
@@ -73,6 +74,7 @@ export const cutoverGate: GateSpec = {
     if (preflight) {
       facts.predictedWindowSeconds = preflight.estimate.totalSeconds;
       if (preflight.estimate.awsRenameDnsSeconds > 0) facts.awsRenameDnsSeconds = preflight.estimate.awsRenameDnsSeconds;
+      if (preflight.estimate.customEndpointSeconds) facts.customEndpointDeleteSeconds = preflight.estimate.customEndpointSeconds;
       facts.tablesWithoutPrimaryKey = preflight.tablesWithoutPk.length;
       if ((preflight.openSessions ?? 0) > 0) facts.sessionsOfRekeyLoginAtPreflight = preflight.openSessions ?? 0;
       const replicas = preflight.replicas;
@@ -91,6 +93,8 @@ export const cutoverGate: GateSpec = {
       facts.readersOnNewCluster = `${topology.available.length}/${t.readers.length}${topology.available.length > 0 ? `: ${topology.available.join(', ')}` : ''}`;
       const ready = output(c, 'topology-endpoints')?.available ?? [];
       if (t.customEndpoints.length > 0) facts.customEndpointsReady = `${ready.length}/${t.customEndpoints.length}: ${t.customEndpoints.map((e) => `${e.name} -> ${e.temporary}`).join(', ')}`;
+      const kept = keepsInstanceNames(c.services.runbook) ? instanceRenames(t, c.runId) : [];
+      if (kept.length > 0) facts.instanceNamesAfterSwitch = `${kept.map((r) => `${r.name} <- ${r.newInstance}`).join(', ')} (outside the fence; the new writer reboots once: writes pause briefly)`;
       if (t.autoScaling) facts.autoScalingAfterSwitch = `${t.autoScaling.resourceId} ${t.autoScaling.minCapacity}-${t.autoScaling.maxCapacity}, ${t.autoScaling.policies.length} polic${t.autoScaling.policies.length === 1 ? 'y' : 'ies'}`;
     }
     const overlap = output(c, 'capture-position')?.overlap;

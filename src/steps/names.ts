@@ -47,3 +47,8 @@ export function topologyNames(runbook: Runbook, runId: string): TopologyNames {
     temporaryEndpoint: (name) => identifier(name.toLowerCase(), `-rekey-${runId}`),
   };
 }
+
+/** Where an old Aurora instance is renamed to when the run keeps instance names (`<name>-old-<runId>`, like the old cluster). */
+export function oldInstanceName(instance: string, runId: string): string {
+  return identifier(instance.toLowerCase(), `-old-${runId}`);
+}

@@ -34,6 +34,8 @@ export interface CutoverEstimate {
   fixedSeconds: number;
   /** AWS's part of the window: the documented DNS time of the instance renames (about 10 minutes); 0 for clusters. */
   awsRenameDnsSeconds: number;
+  /** Aurora: deleting the old cluster's custom endpoints inside the fence (topology-release), part of fencedSeconds and fixedSeconds. */
+  customEndpointSeconds?: number;
   totalSeconds: number;
   /** How the numbers were made, for people. */
   assumptions: string;
@@ -336,6 +338,18 @@ export interface TopologyAfterSwitchOutput {
   autoScaling: { registered: boolean; policies: number };
 }
 
+/** topology-park-instances (cutover.renameInstances): each old instance and the name it was renamed to. */
+export interface TopologyParkInstancesOutput {
+  /** The source instance's name and its `-old-<runid>` name. */
+  parked: { name: string; parked: string }[];
+}
+
+/** topology-instance-names (cutover.renameInstances): the source instance names the new instances now have. */
+export interface TopologyInstanceNamesOutput {
+  /** Instance names kept (the writer first), each now naming the new cluster's counterpart. */
+  kept: string[];
+}
+
 /** What was verified. */
 export interface VerifyOutput {
   identifier: string;
@@ -426,6 +440,8 @@ export interface StepOutputs {
   'topology-release': TopologyReleaseOutput;
   'topology-after-switch': TopologyAfterSwitchOutput;
   'topology-global': TopologyGlobalOutput;
+  'topology-park-instances': TopologyParkInstancesOutput;
+  'topology-instance-names': TopologyInstanceNamesOutput;
 }
 
 export type StepId = keyof StepOutputs;

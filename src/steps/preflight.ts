@@ -19,8 +19,10 @@ import { evaluateKeyPolicy } from '../aws/key-policy.js';
 import { replicaPreflight } from '../topology/replicas.js';
 import { globalClusterPreflight } from '../topology/global.js';
 import type { RekeyServices } from './services.js';
+import { keepsInstanceNames } from './topology-instances.js';
 import { INSTANCE_RENAME_DNS_SECONDS } from './switch.js';
 import { describeTopology, discoverAurora } from '../topology/aurora.js';
+import type { AuroraTopology } from '../topology/aurora.js';
 import { topologyNames } from './names.js';
 import type { BinlogWindow, CutoverEstimate, PreflightReport } from './outputs.js';
 
@@ -29,7 +31,13 @@ export type { CutoverEstimate, BinlogWindow, PreflightReport } from './outputs.j
 const COUNT_ROWS_PER_SECOND = 2_000_000;
 const CHECKSUM_ROWS_PER_SECOND = 200_000;
 
-export function estimateWindow(sizes: TableSize[], services: RekeyServices): CutoverEstimate {
+/**
+ * AWS: how long a DeleteDBClusterEndpoint takes until the endpoint is gone. Not documented [UNCERTAIN]: assumed 30 s;
+ * topology-release deletes every custom endpoint of the old cluster at once and waits for all of them, inside the fence.
+ */
+export const AWS_CUSTOM_ENDPOINT_DELETE_SECONDS = 30;
+
+export function estimateWindow(sizes: TableSize[], services: RekeyServices, topology?: AuroraTopology): CutoverEstimate {
   const rb = services.runbook;
   const rows = sizes.reduce((n, t) => n + Math.max(0, t.estimatedRows), 0);
   const bytes = sizes.reduce((n, t) => n + Math.max(0, t.bytes), 0);
@@ -45,9 +53,13 @@ export function estimateWindow(sizes: TableSize[], services: RekeyServices): Cut
   const aws = services.cloud.provider === 'aws';
   // Inside the time box: the sentinel (about the CDC latency, under its threshold at the gate), stopping the task
   // (UNCERTAIN on AWS: assumed 30 s), the DMS statistics and sequences, and row counts when asked for.
-  const fencedSeconds = rb.cutover.maxLatencySeconds / 2 + (aws ? 30 : 0.2) + (aws ? 2 : 0.2) + countSeconds;
+  // Aurora with custom endpoints: topology-release deletes the old cluster's ones just before the switch and waits
+  // until they are gone, fenced (the rehearsal cloud takes delays.availableSeconds for a deletion).
+  const customEndpoints = rb.cutover.switch === 'rename' && !isInstance(rb) ? (topology?.customEndpoints.length ?? 0) : 0;
+  const customEndpointSeconds = customEndpoints === 0 ? 0 : aws ? AWS_CUSTOM_ENDPOINT_DELETE_SECONDS : (rb.rehearsal?.delays.availableSeconds ?? 0) + 0.2;
+  const fencedSeconds = rb.cutover.maxLatencySeconds / 2 + (aws ? 30 : 0.2) + (aws ? 2 : 0.2) + countSeconds + customEndpointSeconds;
   // Drain ~ the latency threshold; stopping a DMS task and two cluster renames take about a minute each on AWS.
-  const fixedSeconds = rb.cutover.maxLatencySeconds + 1 + (aws ? 60 : 1) + (rb.cutover.switch === 'rename' ? (aws ? 120 : 2) : 0);
+  const fixedSeconds = rb.cutover.maxLatencySeconds + 1 + (aws ? 60 : 1) + (rb.cutover.switch === 'rename' ? (aws ? 120 : 2) : 0) + customEndpointSeconds;
   const round = (n: number) => Math.round(n * 10) / 10;
   // RDS: "The new DNS name for the renamed DB instance becomes effective in about 10 minutes".
   const awsRenameDnsSeconds = aws && isInstance(rb) && rb.cutover.switch === 'rename' ? INSTANCE_RENAME_DNS_SECONDS : 0;
@@ -61,8 +73,9 @@ export function estimateWindow(sizes: TableSize[], services: RekeyServices): Cut
     fencedSeconds: round(fencedSeconds),
     fixedSeconds: round(fixedSeconds),
     awsRenameDnsSeconds,
+    ...(customEndpointSeconds > 0 ? { customEndpointSeconds: round(customEndpointSeconds) } : {}),
     totalSeconds: round(countSeconds + fixedSeconds + awsRenameDnsSeconds),
-    assumptions: `full validation at the consistent point outside the fence (counts at ${COUNT_ROWS_PER_SECOND} rows/s, checksums at ${CHECKSUM_ROWS_PER_SECOND} rows/s per connection x ${workers}); inside the fence ${countSeconds > 0 ? 'row counts (validation.final: counts), ' : ''}drain, task stop and renames as fixed costs${awsRenameDnsSeconds > 0 ? `; plus AWS's part: ${awsRenameDnsSeconds / 60} min documented DNS time of the instance rename` : ''}`,
+    assumptions: `full validation at the consistent point outside the fence (counts at ${COUNT_ROWS_PER_SECOND} rows/s, checksums at ${CHECKSUM_ROWS_PER_SECOND} rows/s per connection x ${workers}); inside the fence ${countSeconds > 0 ? 'row counts (validation.final: counts), ' : ''}drain, task stop${customEndpointSeconds > 0 ? `, deleting the old cluster's ${customEndpoints} custom endpoint${customEndpoints === 1 ? '' : 's'} (${round(customEndpointSeconds)} s${aws ? ', assumed' : ''})` : ''} and renames as fixed costs${awsRenameDnsSeconds > 0 ? `; plus AWS's part: ${awsRenameDnsSeconds / 60} min documented DNS time of the instance rename` : ''}`,
   };
 }
 
@@ -214,7 +227,7 @@ async function checkSource(ctx: Ctx, checks: Checks, report: PreflightReport): P
   } else {
     try {
       const found = await discoverAurora(ctx.services.cloud, cluster, topologyNames(rb, ctx.runId));
-      const plan = describeTopology(found, id);
+      const plan = describeTopology(found, id, rb.cutover.renameInstances && rb.cutover.switch === 'rename');
       report.topology = { found, plan };
       checks.warn('source.topology', true, `${found.readers.length} reader${found.readers.length === 1 ? '' : 's'} and ${found.customEndpoints.length} custom endpoint${found.customEndpoints.length === 1 ? '' : 's'} move with the cluster: ${plan.join('; ')}`);
       if (found.autoScalingError) checks.warn('source.autoscaling', false, `Aurora Auto Scaling of ${id} cannot be read (${found.autoScalingError}): it is not registered again after the switch`);
@@ -440,7 +453,7 @@ function checkFenceTimeBox(checks: Checks, estimate: CutoverEstimate, rb: Runboo
     ok,
     ok
       ? `the fenced part of the cutover is predicted at ${estimate.fencedSeconds} s, within cutover.fenceTimeoutSeconds (${limit} s)`
-      : `the fenced part of the cutover is predicted at ${estimate.fencedSeconds} s (drain, task stop, final checks${estimate.countSeconds > 0 ? `, ${estimate.countSeconds} s of row counts (validation.final: counts)` : ''}, sequences), over cutover.fenceTimeoutSeconds (${limit} s): every attempt would be cut off. Raise the time box${estimate.countSeconds > 0 ? ' or set validation.final: none' : ''}.`,
+      : `the fenced part of the cutover is predicted at ${estimate.fencedSeconds} s (drain, task stop, final checks${estimate.countSeconds > 0 ? `, ${estimate.countSeconds} s of row counts (validation.final: counts)` : ''}, sequences${estimate.customEndpointSeconds ? `, ${estimate.customEndpointSeconds} s deleting the old custom endpoints` : ''}), over cutover.fenceTimeoutSeconds (${limit} s): every attempt would be cut off. Raise the time box${estimate.countSeconds > 0 ? ' or set validation.final: none' : ''}.`,
   );
 }
 
@@ -461,11 +474,15 @@ export async function runPreflight(ctx: Ctx): Promise<PreflightReport> {
   report.estimated = sizes.length > 0;
   const rb = ctx.services.runbook;
   checks.warn('runbook.dms_unused', rb.dms === undefined || activeDms(rb) !== undefined, `the runbook's dms section is ignored: strategy ${rb.strategy}${rb.strategy === 'clone' ? ` with cdc ${rb.cdc ?? 'native'}` : ''} runs no DMS task (remove the section to silence this)`);
+  if (rb.cutover.renameInstances && !keepsInstanceNames(rb)) {
+    const why = isInstance(rb) ? 'an RDS DB instance is renamed by the switch itself' : rb.strategy === 'blue-green' ? 'a Blue/Green switchover gives green the instance names itself' : 'cutover.switch is none: nothing is renamed';
+    checks.warn('cutover.rename_instances', false, `cutover.renameInstances has no effect here: ${why}`);
+  }
   if (ctx.services.runbook.strategy === 'native' || (ctx.services.runbook.strategy === 'clone' && ctx.services.runbook.cdc !== 'dms')) {
     // Passed as a check so the report lists it, not as a finding rekey could verify.
     checks.warn('native.network', true, `not checked: the restored database connects to the source's endpoint (${ctx.services.runbook.source.identifier}); its security groups must allow it. Yours to ensure.`);
   }
-  report.estimate = estimateWindow(sizes, ctx.services);
+  report.estimate = estimateWindow(sizes, ctx.services, report.topology?.found);
   checkFenceTimeBox(checks, report.estimate, ctx.services.runbook);
   if (report.binlog) checkBinlogWindow(checks, report.binlog, expectedBinlogWindow(sizes, ctx.services));
   report.problems = checks.all.filter((c) => !c.ok && c.severity === 'error').map((c) => `${c.id}: ${c.message}`);

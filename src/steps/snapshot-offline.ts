@@ -33,7 +33,7 @@ const HISTORY_SAMPLES = 5;
  */
 export function outageModel(
   rb: Runbook,
-  estimate: Pick<CutoverEstimate, 'bytes' | 'countSeconds' | 'checksumSeconds' | 'awsRenameDnsSeconds'>,
+  estimate: Pick<CutoverEstimate, 'bytes' | 'countSeconds' | 'checksumSeconds' | 'awsRenameDnsSeconds' | 'customEndpointSeconds'>,
   provider: 'aws' | 'rehearsal',
   samples: { snapshotId: string; seconds: number }[] = [],
 ): OutageEstimate {
@@ -63,7 +63,7 @@ export function outageModel(
   }
   const copy = instance ? snap : 0;
   const renames = rename ? (provider === 'aws' ? 120 : 2 * (d?.renameSeconds ?? 1)) : 0;
-  const cutover = estimate.countSeconds + estimate.checksumSeconds + (provider === 'aws' ? 60 : 2) + renames + estimate.awsRenameDnsSeconds;
+  const cutover = estimate.countSeconds + estimate.checksumSeconds + (provider === 'aws' ? 60 : 2) + renames + estimate.awsRenameDnsSeconds + (estimate.customEndpointSeconds ?? 0);
   const round = (n: number) => Math.round(n * 10) / 10;
   return {
     totalSeconds: round(snap + copy + restore + cutover),

@@ -102,7 +102,9 @@ export const switchStep: Step<RekeyServices, SwitchOutput> = {
       { kind: 'wait', target: 'rds:DescribeDBClusters', summary: `until ${rb.source.identifier} exists, is available and its endpoint changed` },
       {
         kind: 'note', target: 'endpoints',
-        summary: `the cluster endpoints (${rb.source.identifier}.cluster-… and .cluster-ro-…) follow the rename; the readers were recreated on the new cluster and custom endpoints move by name around the switch (topology-release, topology-after-switch); instance endpoints${writer ? ` such as ${writer}'s` : ''} keep their names on the old cluster, whose writer roles remain fenced: the new instances are named ${names.targetWriter} and ${names.targetCluster}-r<n>`,
+        summary: rb.cutover.renameInstances
+          ? `the cluster endpoints (${rb.source.identifier}.cluster-… and .cluster-ro-…) follow the rename; the readers were recreated on the new cluster and custom endpoints move by name around the switch (topology-release, topology-after-switch); instance names are kept after the switch (cutover.renameInstances): the old instances${writer ? ` such as ${writer}` : ''} are renamed to <name>-old-${ctx.runId}, the new ones take their names (topology-park-instances, topology-instance-names)`
+          : `the cluster endpoints (${rb.source.identifier}.cluster-… and .cluster-ro-…) follow the rename; the readers were recreated on the new cluster and custom endpoints move by name around the switch (topology-release, topology-after-switch); instance endpoints${writer ? ` such as ${writer}'s` : ''} keep their names on the old cluster, whose writer roles remain fenced: the new instances are named ${names.targetWriter} and ${names.targetCluster}-r<n> (cutover.renameInstances: true keeps the instance names)`,
       },
     ];
   },

@@ -90,7 +90,7 @@ export const topologyReaders: Step<RekeyServices, TopologyReadersOutput> = {
         actions.push({ kind: 'aws', target: 'rds:CreateDBInstance', summary: `reader ${r.target} in ${names.targetCluster} for ${r.source}`, detail: `DBInstanceClass=${r.instanceClass}${r.availabilityZone ? ` AvailabilityZone=${r.availabilityZone}` : ''}${r.promotionTier !== undefined ? ` PromotionTier=${r.promotionTier}` : ''}${r.parameterGroup ? ` DBParameterGroupName=${r.parameterGroup}` : ''}` });
       }
       if (t.readers.length === 0) actions.push({ kind: 'note', target: 'readers', summary: `${runbook.source.identifier} has no reader to recreate` });
-      for (const line of describeTopology(t, runbook.source.identifier)) actions.push({ kind: 'note', target: 'topology', summary: line });
+      for (const line of describeTopology(t, runbook.source.identifier, runbook.cutover.renameInstances && runbook.cutover.switch === 'rename')) actions.push({ kind: 'note', target: 'topology', summary: line });
     }
     actions.push({ kind: 'wait', target: 'rds:DescribeDBInstances', summary: 'until every new reader is available (the cutover gate lists them)' });
     return actions;

@@ -241,11 +241,13 @@ export async function discoverAurora(cloud: Cloud, source: DBCluster, names: Top
 }
 
 /** One line per part of the topology: what it is and what rekey does with it (preflight, plan, report). */
-export function describeTopology(t: AuroraTopology, sourceId: string): string[] {
+export function describeTopology(t: AuroraTopology, sourceId: string, keepNames = false): string[] {
   const lines: string[] = [];
-  if (t.writer) lines.push(`writer ${t.writer.source}: restored as ${t.writer.target}; the instance name changes (its instance endpoint stays with the old cluster)`);
+  // cutover.renameInstances: the new instance takes the name after the switch (src/steps/topology-instances.ts).
+  const name = (id: string): string => (keepNames ? `after the switch it takes the name ${id} (the old one is renamed away)` : 'the instance name changes');
+  if (t.writer) lines.push(`writer ${t.writer.source}: restored as ${t.writer.target}; ${keepNames ? name(t.writer.source) : 'the instance name changes (its instance endpoint stays with the old cluster)'}`);
   for (const r of t.readers) {
-    lines.push(`reader ${r.source} (${r.instanceClass}${r.availabilityZone ? `, ${r.availabilityZone}` : ''}${r.promotionTier !== undefined ? `, tier ${r.promotionTier}` : ''}): recreated as ${r.target} before the cutover gate; the instance name changes`);
+    lines.push(`reader ${r.source} (${r.instanceClass}${r.availabilityZone ? `, ${r.availabilityZone}` : ''}${r.promotionTier !== undefined ? `, tier ${r.promotionTier}` : ''}): recreated as ${r.target} before the cutover gate; ${name(r.source)}`);
   }
   for (const s of t.skippedReaders) lines.push(`reader ${s.source}: not recreated (${s.why})`);
   for (const e of t.customEndpoints) {

@@ -52,7 +52,7 @@ describe('strategy clone with cdc: dms: rekey rehearse rehearsal-postgres.yaml',
     expect(s).toMatchObject({ type: 'summary', ok: true, status: 'succeeded', strategy: 'clone', switched: true, endpointWritable: true });
     expectCleanCutover(s);
     const steps = journalOf(cwd, s.runId).flatMap((r) => (r.t === 'step_succeeded' && r.stepId ? [r.stepId] : []));
-    expect(steps).toEqual(expect.arrayContaining(['restore', 'dms-setup', 'start-cdc', 'catch-up', 'stop-task', 'switch']));
+    expect(steps).toEqual(expect.arrayContaining(['restore', 'dms-setup', 'start-cdc', 'catch-up', 'consistent-validate', 'stop-task', 'switch']));
     expect(steps).not.toContain('snapshot');
   }, 300_000);
 });

@@ -21,6 +21,8 @@ function sent(): { service: string; name: string; input: Record<string, unknown>
 const engines: [string, () => Runbook][] = [
   ['aurora-postgresql', () => testRunbook()],
   ['aurora-mysql', () => mysqlRunbook()],
+  // cutover.renameInstances: the instance renames after the switch (and the custom endpoint members they touch).
+  ['aurora-postgresql keeping instance names', () => testRunbook({ cutover: { maxLatencySeconds: 5, sustainSeconds: 3, drainTimeoutSeconds: 5, fenceTimeoutSeconds: 120, renameInstances: true } })],
   ['postgres', () => testRunbook({ source: { engine: 'postgres', identifier: 'app-db', database: 'app', username: 'rekey_admin', password: { env: 'PGPASSWORD_TEST' } } })],
   ['mysql', () => testRunbook({
     source: { engine: 'mysql', identifier: 'shop-db', database: 'shop', username: 'rekey_admin', password: { env: 'PGPASSWORD_TEST' } },
@@ -49,6 +51,8 @@ describe('rekey iam-policy', () => {
     expect(isAllowed(policy, 'rds:DeleteDBCluster', ['arn:aws:rds:us-east-1:111122223333:cluster:app-db-rekey-ab12cd34'])).toBe(true);
     expect(isAllowed(policy, 'rds:ModifyDBCluster', ['arn:aws:rds:us-east-1:111122223333:cluster:other-db'])).toBe(false);
     expect(isAllowed(policy, 'rds:RebootDBCluster', [])).toBe(false);
+    // Instance renames are granted only with cutover.renameInstances.
+    expect(isAllowed(policy, 'rds:ModifyDBInstance', ['arn:aws:rds:us-east-1:111122223333:db:app-db-w', 'arn:aws:rds:us-east-1:111122223333:db:app-db-w-old-ab12cd34'])).toBe(false);
     expect(isAllowed(policy, 'kms:ScheduleKeyDeletion', [OLD_KEY])).toBe(false);
     expect(isAllowed(policy, 'kms:DisableKey', [OLD_KEY])).toBe(false);
   });

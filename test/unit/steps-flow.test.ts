@@ -421,7 +421,7 @@ describe('the aurora-postgresql flow', () => {
   });
 
   test('cutover.openSessions: warn goes on, reporting the sessions in the fence output', async () => {
-    world = new World(testRunbook({ cutover: { openSessions: 'warn' } }));
+    world = new World(testRunbook({ cutover: { openSessions: 'warn', fenceTimeoutSeconds: 120 } }));
     world.install();
     const flow = buildFlow(world.runbook);
     const ctx = world.context();
@@ -438,7 +438,7 @@ describe('the aurora-postgresql flow', () => {
     await runUntil(flow, ctx, 'preflight');
     const notes = step(flow, 'switch').describe(ctx).filter((a) => a.target === 'endpoints').map((a) => a.summary);
     expect(notes).toEqual([
-      "the cluster endpoints (app-db.cluster-… and .cluster-ro-…) follow the rename; the readers were recreated on the new cluster and custom endpoints move by name around the switch (topology-release, topology-after-switch); instance endpoints such as app-db-w's keep their names on the old cluster, whose writer roles remain fenced: the new instances are named app-db-rekey-ab12cd34-w1 and app-db-rekey-ab12cd34-r<n>",
+      "the cluster endpoints (app-db.cluster-… and .cluster-ro-…) follow the rename; the readers were recreated on the new cluster and custom endpoints move by name around the switch (topology-release, topology-after-switch); instance endpoints such as app-db-w's keep their names on the old cluster, whose writer roles remain fenced: the new instances are named app-db-rekey-ab12cd34-w1 and app-db-rekey-ab12cd34-r<n> (cutover.renameInstances: true keeps the instance names)",
     ]);
   });
 

@@ -101,3 +101,17 @@ describe('recreate-replicas with a same-Region read replica: run, run again, und
     expect(world.instances.get(old)).toMatchObject({ KmsKeyId: expect.not.stringMatching(world.key.Arn ?? '') });
   });
 });
+
+describe('cutover.renameInstances: the instance-name steps through run, run again, undo, undo again, run', () => {
+  const keepNames = (): Runbook => testRunbook({ cutover: { maxLatencySeconds: 5, sustainSeconds: 3, drainTimeoutSeconds: 5, fenceTimeoutSeconds: 120, renameInstances: true } });
+  test.each(['topology-park-instances', 'topology-instance-names'])('%s on Aurora PostgreSQL', async (id) => {
+    const world = new World(keepNames());
+    world.install();
+    const result = await stepLifecycle({ flow: buildFlow(world.runbook), ctx: world.context(), creations: () => count(CREATES), deletions: () => count(DELETES) }, id);
+    // Two instances (the writer and the reader): two renames each way, none on a repeated run or undo.
+    expect(result.deletedByUndo).toBe(2);
+    const src = world.runbook.source.identifier;
+    if (id === 'topology-park-instances') expect([world.instances.has(`${src}-w-old-ab12cd34`), world.instances.has(`${src}-r-old-ab12cd34`)]).toEqual([true, true]);
+    else expect([world.instances.get(`${src}-w`)?.KmsKeyId, world.instances.get(`${src}-r`)?.KmsKeyId]).toEqual([world.key.Arn, world.key.Arn]);
+  });
+});

@@ -4,10 +4,10 @@
 // again. Plus the read verdict of the rehearsal's read load.
 import { describe, expect, test } from '@jest/globals';
 import { PutScalingPolicyCommand, RegisterScalableTargetCommand } from '@aws-sdk/client-application-auto-scaling';
-import { CreateDBClusterEndpointCommand, CreateDBInstanceCommand, DeleteDBClusterEndpointCommand, ModifyDBClusterEndpointCommand } from '@aws-sdk/client-rds';
-import { buildFlow } from '../../src/flows/index.js';
+import { CreateDBClusterEndpointCommand, CreateDBInstanceCommand, DeleteDBClusterEndpointCommand, ModifyDBClusterEndpointCommand, ModifyDBInstanceCommand } from '@aws-sdk/client-rds';
+import { buildFlow, planFlow } from '../../src/flows/index.js';
 import { readVerdict } from '../../src/rehearsal/workload/read-load.js';
-import { asMock, inputs, NEW_KEY, rdsMock, RUN_ID, runUntil, step, World } from './steps-world.js';
+import { asMock, inputs, NEW_KEY, rdsMock, RUN_ID, runUntil, step, testRunbook, World } from './steps-world.js';
 
 describe('Aurora topology steps', () => {
   test('the reader, the custom endpoint and Auto Scaling: exact requests, in order around the switch', async () => {
@@ -62,5 +62,88 @@ describe('Aurora topology steps', () => {
     const stats = [{ name: 'reader endpoint', ok: 4, failed: 1, served: [{ at: 100, port: 5001 }, { at: 199, port: 5001 }, { at: 200, port: 5001 }, { at: 300, port: 5002 }] }];
     expect(readVerdict(stats, 5001, 200)).toEqual({ ok: 4, failed: 1, servedByOldAfterSwitch: 1, byEndpoint: { 'reader endpoint': { ok: 4, failed: 1, servedByOldAfterSwitch: 1 } } });
     expect(readVerdict(stats, 5001, undefined).servedByOldAfterSwitch).toBe(0);
+  });
+});
+
+describe('cutover.renameInstances: the new instances keep the source instance names', () => {
+  const renamesRunbook = () => testRunbook({ cutover: { maxLatencySeconds: 5, sustainSeconds: 3, drainTimeoutSeconds: 5, fenceTimeoutSeconds: 120, renameInstances: true } });
+
+  test('old ones renamed away right after the switch, new ones into their names after the custom endpoints: exact requests, plan, gate, undo', async () => {
+    const world = new World(renamesRunbook());
+    world.install();
+    const flow = buildFlow(world.runbook);
+    const ids = flow.steps.map((s) => s.id);
+    expect(ids.slice(ids.indexOf('topology-release'), ids.indexOf('verify'))).toEqual(['topology-release', 'switch', 'topology-park-instances', 'topology-after-switch', 'topology-instance-names']);
+    const ctx = world.context();
+    await runUntil(flow, ctx, 'topology-instance-names');
+    const target = world.names.targetCluster;
+    const old = (name: string) => `${name}-old-${RUN_ID}`;
+    expect(inputs(rdsMock, ModifyDBInstanceCommand)).toEqual([
+      { DBInstanceIdentifier: 'app-db-w', NewDBInstanceIdentifier: old('app-db-w'), ApplyImmediately: true },
+      { DBInstanceIdentifier: 'app-db-r', NewDBInstanceIdentifier: old('app-db-r'), ApplyImmediately: true },
+      { DBInstanceIdentifier: `${target}-w1`, NewDBInstanceIdentifier: 'app-db-w', ApplyImmediately: true },
+      { DBInstanceIdentifier: `${target}-r1`, NewDBInstanceIdentifier: 'app-db-r', ApplyImmediately: true },
+    ]);
+    const order = world.timeline.filter((t) => /ModifyDBInstance|ModifyDBCluster |ClusterEndpoint app-db-analytics /.test(t));
+    expect(order).toEqual([
+      `rds:ModifyDBCluster app-db -> ${world.names.oldName}`,
+      `rds:ModifyDBCluster ${target} -> app-db`,
+      `rds:ModifyDBInstance app-db-w -> ${old('app-db-w')}`,
+      `rds:ModifyDBInstance app-db-r -> ${old('app-db-r')}`,
+      'rds:CreateDBClusterEndpoint app-db-analytics on app-db',
+      `rds:ModifyDBInstance ${target}-w1 -> app-db-w`,
+      `rds:ModifyDBInstance ${target}-r1 -> app-db-r`,
+    ]);
+    // The names now name the new cluster's instances (the new key), the old ones carry -old-<run id>.
+    expect(world.instances.get('app-db-w')).toMatchObject({ KmsKeyId: NEW_KEY });
+    expect(world.instances.get('app-db-r')).toMatchObject({ KmsKeyId: NEW_KEY });
+    expect(world.instances.has(old('app-db-w')) && world.instances.has(old('app-db-r'))).toBe(true);
+    expect(ctx.outputs['topology-instance-names']).toEqual({ kept: ['app-db-w', 'app-db-r'] });
+    expect(world.clusterEndpoints.get('app-db-analytics')?.StaticMembers).toEqual(['app-db-r']);
+    // Plan and gate: each rename listed; the gate says the names move after the switch.
+    const plan = planFlow(flow, ctx).filter((e) => e.id.startsWith('topology-') && /instance/.test(e.id)).flatMap((e) => e.actions.filter((a) => a.target === 'rds:ModifyDBInstance').map((a) => a.summary));
+    expect(plan).toEqual([
+      `rename old writer app-db-w -> ${old('app-db-w')} (its instance endpoint stops answering for the fenced old cluster)`,
+      `rename old reader app-db-r -> ${old('app-db-r')} (its instance endpoint stops answering for the fenced old cluster)`,
+      `rename new writer ${target}-w1 -> app-db-w (AWS reboots it: writes through the cluster endpoint pause briefly, outside the fence)`,
+      `rename new reader ${target}-r1 -> app-db-r`,
+    ]);
+    const gate = (await step(flow, 'before-fence').gate!.facts(ctx)) as Record<string, unknown>;
+    expect(gate.instanceNamesAfterSwitch).toBe(`app-db-w <- ${target}-w1, app-db-r <- ${target}-r1 (outside the fence; the new writer reboots once: writes pause briefly)`);
+    expect(gate.customEndpointDeleteSeconds).toBe(30);
+    // Rollback, newest step first: the new instances get their rekey names back, then the old ones their names.
+    await step(flow, 'topology-instance-names').undo!(ctx);
+    await step(flow, 'topology-after-switch').undo!(ctx);
+    await step(flow, 'topology-park-instances').undo!(ctx);
+    expect(world.instances.get('app-db-w')?.KmsKeyId).toBeUndefined();
+    expect(world.instances.get(`${target}-w1`)?.KmsKeyId).toBe(NEW_KEY);
+    expect(world.instances.get(`${target}-r1`)?.KmsKeyId).toBe(NEW_KEY);
+    expect([...world.instances.keys()].filter((k) => k.includes('-old-'))).toEqual([]);
+  });
+
+  test('a kill between the two renames of a pair: the re-run finishes it; custom endpoint members are set when AWS did not carry them', async () => {
+    const world = new World(renamesRunbook());
+    world.endpointMembersFollowRenames = false;
+    world.install();
+    const flow = buildFlow(world.runbook);
+    const ctx = world.context();
+    await runUntil(flow, ctx, 'topology-after-switch');
+    const target = world.names.targetCluster;
+    // Killed after the new writer's rename call: the writer pair is done, the reader's old name is parked, its new one not taken.
+    await ctx.services.cloud.rds.send(new ModifyDBInstanceCommand({ DBInstanceIdentifier: `${target}-w1`, NewDBInstanceIdentifier: 'app-db-w', ApplyImmediately: true }));
+    const before = inputs(rdsMock, ModifyDBInstanceCommand).length;
+    ctx.outputs['topology-instance-names'] = await step(flow, 'topology-instance-names').run(ctx);
+    expect(inputs(rdsMock, ModifyDBInstanceCommand).slice(before)).toEqual([{ DBInstanceIdentifier: `${target}-r1`, NewDBInstanceIdentifier: 'app-db-r', ApplyImmediately: true }]);
+    expect(inputs(rdsMock, ModifyDBClusterEndpointCommand).at(-1)).toEqual({ DBClusterEndpointIdentifier: 'app-db-analytics', EndpointType: 'READER', StaticMembers: ['app-db-r'], ExcludedMembers: [] });
+    // A re-run finds everything in place: nothing more.
+    const after = inputs(rdsMock, ModifyDBInstanceCommand).length;
+    await step(flow, 'topology-instance-names').run(ctx);
+    expect(inputs(rdsMock, ModifyDBInstanceCommand)).toHaveLength(after);
+  });
+
+  test('off by default: no instance step in the flow; RDS DB instances are not affected', () => {
+    expect(buildFlow(testRunbook()).steps.map((s) => s.id)).not.toContain('topology-park-instances');
+    const rds = testRunbook({ source: { engine: 'postgres', identifier: 'app-db', database: 'app', username: 'rekey_admin', password: { env: 'PGPASSWORD_TEST' } }, cutover: { renameInstances: true } });
+    expect(buildFlow(rds).steps.map((s) => s.id).filter((id) => id.includes('instance'))).toEqual([]);
   });
 });

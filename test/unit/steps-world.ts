@@ -275,6 +275,8 @@ export class World {
   replicationStopped = false;
   /** How many polls an instance rename stays in `renaming` before `available`. */
   renamePolls = 2;
+  /** Aurora: whether a renamed instance keeps its place in custom endpoint member lists (AWS does not document it). */
+  endpointMembersFollowRenames = true;
 
   constructor(readonly runbook: Runbook = testRunbook(), opts: { readReplicas?: string[] } = {}) {
     const engine = runbook.source.engine;
@@ -401,6 +403,30 @@ export class World {
       PerformanceInsightsRetentionPeriod: 7,
       MaxAllocatedStorage: 1000,
     };
+  }
+
+  /** Aurora member renames (cutover.renameInstances): `renaming` at the first describe, then available under the new address. */
+  private installMemberRenames(): void {
+    rdsMock.on(ModifyDBInstanceCommand).callsFake((input: { DBInstanceIdentifier: string; NewDBInstanceIdentifier?: string }) => {
+      const from = input.DBInstanceIdentifier;
+      const to = input.NewDBInstanceIdentifier;
+      this.timeline.push(`rds:ModifyDBInstance ${from} -> ${to ?? '(settings)'}`);
+      const i = this.instances.get(from);
+      if (!i) throw fault('DBInstanceNotFoundFault');
+      if (!to) throw new Error('the fake world models only renames of Aurora members');
+      if (this.instances.has(to)) throw fault('DBInstanceAlreadyExistsFault');
+      this.instances.delete(from);
+      const renamed: DBInstance = { ...i, DBInstanceIdentifier: to, DBInstanceStatus: 'renaming', Endpoint: { Address: `${to}.abc123.us-east-1.rds.amazonaws.com`, Port: this.isMysql ? 3306 : 5432 } };
+      this.instances.set(to, renamed);
+      for (const c of this.clusters.values()) c.DBClusterMembers = c.DBClusterMembers?.map((m) => (m.DBInstanceIdentifier === from ? { ...m, DBInstanceIdentifier: to } : m));
+      if (this.endpointMembersFollowRenames) {
+        for (const e of this.clusterEndpoints.values()) {
+          e.StaticMembers = e.StaticMembers?.map((m) => (m === from ? to : m));
+          e.ExcludedMembers = e.ExcludedMembers?.map((m) => (m === from ? to : m));
+        }
+      }
+      return { DBInstance: { ...renamed } };
+    });
   }
 
   /** RDS instance commands (installed for postgres/mysql/mariadb runbooks). */
@@ -644,6 +670,7 @@ export class World {
       return {};
     });
     if (this.isInstance) this.installInstances();
+    else this.installMemberRenames();
     rdsMock.on(ModifyDBClusterCommand).callsFake((input: { DBClusterIdentifier: string; NewDBClusterIdentifier: string }) => {
       log(`rds:ModifyDBCluster ${input.DBClusterIdentifier} -> ${input.NewDBClusterIdentifier}`);
       const c = this.clusters.get(input.DBClusterIdentifier);

@@ -20,7 +20,64 @@ const EVENTS_DEFAULT_MINUTES = 60;
 function instanceStatus(core: Core, i: InstanceRecord): string {
   const cluster = core.reg.state.clusters[i.clusterIdentifier];
   if (before(core, i.readyAt) || (cluster && before(core, cluster.readyAt))) return 'creating';
+  if (i.rename && before(core, i.rename.until)) return 'renaming';
   return 'available';
+}
+
+/**
+ * ModifyDBInstance of an Aurora member: a rename, as RDS does it (aws-facts §2.4). The old name stops resolving at once
+ * (its instance endpoint drops its connections), the new one answers once the rename is done (renameSeconds); the
+ * instance reboots meanwhile, so a renamed writer takes its cluster's endpoint down for that time too. Custom endpoint
+ * member lists follow the instance to its new name [UNCERTAIN on AWS; rekey sets them itself after its renames].
+ * Other settings of Aurora members are not modelled: asked for, they fail loudly.
+ */
+async function modifyMember(core: Core, input: Input): Promise<unknown> {
+  const st = core.reg.state;
+  const id = str(input, 'DBInstanceIdentifier')?.toLowerCase() ?? '';
+  const i = st.instances[id];
+  if (!i) throw awsFault('rds', 'DBInstanceNotFoundFault', `DBInstance ${id} not found.`, 404);
+  const other = Object.keys(input).filter((k) => !['DBInstanceIdentifier', 'NewDBInstanceIdentifier', 'ApplyImmediately'].includes(k));
+  if (other.length > 0) throw new UnsupportedCommandError('rds', `ModifyDBInstance of an Aurora instance with ${other.join(', ')}`);
+  const status = instanceStatus(core, i);
+  if (status !== 'available') throw awsFault('rds', 'InvalidDBInstanceStateFault', `DB instance ${id} is not in available state (it is ${status}).`);
+  const newId = str(input, 'NewDBInstanceIdentifier')?.toLowerCase();
+  if (newId !== undefined && newId !== id) {
+    if (!/^[a-z][a-z0-9-]{0,62}$/.test(newId) || newId.endsWith('-') || newId.includes('--')) throw awsFault('rds', 'InvalidParameterValue', `Invalid DB instance identifier: ${newId}`);
+    if (st.instances[newId] || st.clusters[newId]) throw awsFault('rds', 'DBInstanceAlreadyExistsFault', `DB instance ${newId} already exists`);
+    // Deferred to the maintenance window without ApplyImmediately: not modelled, refused rather than ignored.
+    if (input.ApplyImmediately !== true) throw new UnsupportedCommandError('rds', 'ModifyDBInstance rename without ApplyImmediately (deferred to the maintenance window)');
+    const isWriter = writerOf(core, i.clusterIdentifier) === i;
+    delete st.instances[id];
+    i.identifier = newId;
+    i.rename = { from: id, until: core.now() + ms(core.delays.renameSeconds) };
+    st.instances[newId] = i;
+    for (const e of Object.values(st.clusterEndpoints ?? {})) {
+      e.staticMembers = e.staticMembers.map((m) => (m === id ? newId : m));
+      e.excludedMembers = e.excludedMembers.map((m) => (m === id ? newId : m));
+    }
+    const cluster = st.clusters[i.clusterIdentifier];
+    if (isWriter && cluster && cluster.rename === undefined) core.proxies.point(cluster.identifier, undefined);
+    core.reg.event('db-instance', newId, `Renaming instance from ${id} to ${newId}`, ['configuration change']);
+  }
+  core.reg.save();
+  await memberTick(core);
+  await routeTopology(core);
+  return { DBInstance: instanceShape(core, i) };
+}
+
+/** Finished member renames: the rebooted writer serves its cluster's endpoint again. */
+export async function memberTick(core: Core): Promise<void> {
+  for (const i of Object.values(core.reg.state.instances)) {
+    if (!i.rename || before(core, i.rename.until)) continue;
+    core.reg.event('db-instance', i.identifier, `Renamed instance from ${i.rename.from} to ${i.identifier}`, ['configuration change']);
+    delete i.rename;
+    core.reg.save();
+    const cluster = core.reg.state.clusters[i.clusterIdentifier];
+    if (cluster && cluster.rename === undefined && writerOf(core, cluster.identifier) === i) {
+      await ensureProxy(core, cluster.identifier);
+      core.proxies.point(cluster.identifier, { host: cluster.backend.host, port: cluster.backend.port });
+    }
+  }
 }
 
 /** DescribeDBClusters shape of an Aurora cluster record (in `core`'s Region: its ARN names that Region). */
@@ -318,6 +375,7 @@ function describeEvents(core: Core, input: Input): unknown {
 export function rdsSend(core: Core): (name: string, input: Input) => Promise<unknown> {
   return async (name, input) => {
     await rdsTick(core);
+    await memberTick(core);
     await routeTopology(core);
     const st = core.reg.state;
     switch (name) {
@@ -377,6 +435,8 @@ export function rdsSend(core: Core): (name: string, input: Input) => Promise<unk
       case 'DescribeDBSnapshots':
       case 'RestoreDBInstanceFromDBSnapshot':
       case 'ModifyDBInstance':
+        // An Aurora member's rename (cutover.renameInstances).
+        if (name === 'ModifyDBInstance' && st.instances[str(input, 'DBInstanceIdentifier')?.toLowerCase() ?? '']) return modifyMember(core, input);
         // DB snapshots and instance restores belong to RDS DB instance worlds; an Aurora world does not model them.
         if (!isInstanceWorld(core)) throw new UnsupportedCommandError('rds', name);
         return instanceSend(core, name, input);

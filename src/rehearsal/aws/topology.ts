@@ -1,9 +1,10 @@
 // Aurora's topology in the rehearsal cloud. Model: a reader is a read-only route to its cluster's writer server, not
-// a server of its own (a replica server per reader would not fit in a rehearsal on 2 cores): each reader instance has
-// an endpoint proxy, each cluster a reader endpoint proxy (`ro:<cluster>`), each custom endpoint a proxy
-// (`custom:<name>`), all forwarding to the cluster's server while the cluster answers. Custom endpoints belong to their
-// cluster (by resource id: they stay with it across renames), are unique by name in the Region, cannot be renamed, and
-// their names keep their proxy port (their DNS name) when made again on another cluster.
+// a server of its own (a replica server per reader would not fit in a rehearsal on 2 cores): each instance, the writer
+// too, has an endpoint proxy following its name (`db:<instance>`), each cluster a reader endpoint proxy
+// (`ro:<cluster>`), each custom endpoint a proxy (`custom:<name>`), all forwarding to the cluster's server while the
+// cluster answers. Custom endpoints belong to their cluster (by resource id: they stay with it across renames), are
+// unique by name in the Region, cannot be renamed, and their names keep their proxy port (their DNS name) when made
+// again on another cluster.
 import type { Core, Input } from '../core.js';
 import { arn, before, ensureProxy, ms, readerProxy, str } from '../core.js';
 import type { ClusterEndpointRecord, ClusterRecord, InstanceRecord } from '../registry.js';
@@ -54,10 +55,12 @@ export async function routeTopology(core: Core): Promise<void> {
     if (c.instance) continue;
     const serving = c.rename === undefined && !before(core, c.readyAt) ? { host: c.backend.host, port: c.backend.port } : undefined;
     want.set(readerProxy(c.identifier), serving);
-    const writer = writerOf(core, c.identifier);
+    // Every instance endpoint, the writer's too, follows its instance's name; nothing answers on it while the
+    // instance is created or renamed (a renamed instance reboots).
     for (const i of Object.values(st.instances)) {
-      if (i.clusterIdentifier !== c.identifier || i === writer) continue;
-      want.set(instanceProxy(i.identifier), before(core, i.readyAt) ? undefined : { host: c.backend.host, port: c.backend.port });
+      if (i.clusterIdentifier !== c.identifier) continue;
+      const down = before(core, i.readyAt) || (i.rename !== undefined && before(core, i.rename.until));
+      want.set(instanceProxy(i.identifier), down ? undefined : { host: c.backend.host, port: c.backend.port });
     }
   }
   for (const e of Object.values(eps)) {
