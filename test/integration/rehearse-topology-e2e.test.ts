@@ -87,6 +87,8 @@ describe('rekey rehearse: the Aurora topology moves with the cluster', () => {
     const secondaries = (s.evidence?.resources ?? []).filter((r) => r.region === 'eu-west-1').map((r) => [r.identifier, r.kmsKeyId]);
     expect(secondaries).toEqual([['orders-db-eu-west-1', euKey], [`orders-db-eu-west-1-old-${runId}`, keyOf('alias/rekey-rehearsal-old', 'eu-west-1')]]);
     expect(readFileSync(join(cwd, '.rekey', 'runs', runId, 'report.md'), 'utf8')).toContain('## Global database');
+    // The old global database and its secondary are kept for rollback, and said so.
+    expect((s as unknown as { rollback: { kept: string[] } }).rollback.kept).toContain(`the old global database orders-db-global-old-${runId} with its secondaries orders-db-eu-west-1-old-${runId} (eu-west-1) (on their Regions' old keys)`);
     expect(s.reads.servedByOldAfterSwitch).toBe(0);
     expect(s.reads.ok).toBeGreaterThan(0);
     expectNoDoubleCreate(cwd, runId);
