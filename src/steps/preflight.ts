@@ -32,10 +32,11 @@ const COUNT_ROWS_PER_SECOND = 2_000_000;
 const CHECKSUM_ROWS_PER_SECOND = 200_000;
 
 /**
- * AWS: how long a DeleteDBClusterEndpoint takes until the endpoint is gone. Not documented [UNCERTAIN]: assumed 30 s;
- * topology-release deletes every custom endpoint of the old cluster at once and waits for all of them, inside the fence.
+ * AWS: inside the fence topology-release only asks for each old custom endpoint's deletion (one DeleteDBClusterEndpoint
+ * call, about a second); how long AWS then takes to delete it is not documented [UNCERTAIN], so nothing waits for it
+ * inside the fence: topology-after-switch waits (outside the window) before it makes the name on the new cluster.
  */
-export const AWS_CUSTOM_ENDPOINT_DELETE_SECONDS = 30;
+export const AWS_CUSTOM_ENDPOINT_DELETE_SECONDS = 1;
 
 export function estimateWindow(sizes: TableSize[], services: RekeyServices, topology?: AuroraTopology): CutoverEstimate {
   const rb = services.runbook;
@@ -53,10 +54,10 @@ export function estimateWindow(sizes: TableSize[], services: RekeyServices, topo
   const aws = services.cloud.provider === 'aws';
   // Inside the time box: the sentinel (about the CDC latency, under its threshold at the gate), stopping the task
   // (UNCERTAIN on AWS: assumed 30 s), the DMS statistics and sequences, and row counts when asked for.
-  // Aurora with custom endpoints: topology-release deletes the old cluster's ones just before the switch and waits
-  // until they are gone, fenced (the rehearsal cloud takes delays.availableSeconds for a deletion).
+  // Aurora with custom endpoints: topology-release asks for the deletion of the old cluster's ones just before the
+  // switch, fenced: one call each (the deletion itself finishes after the switch, outside the window).
   const customEndpoints = rb.cutover.switch === 'rename' && !isInstance(rb) ? (topology?.customEndpoints.length ?? 0) : 0;
-  const customEndpointSeconds = customEndpoints === 0 ? 0 : aws ? AWS_CUSTOM_ENDPOINT_DELETE_SECONDS : (rb.rehearsal?.delays.availableSeconds ?? 0) + 0.2;
+  const customEndpointSeconds = customEndpoints * (aws ? AWS_CUSTOM_ENDPOINT_DELETE_SECONDS : 0.05);
   const fencedSeconds = rb.cutover.maxLatencySeconds / 2 + (aws ? 30 : 0.2) + (aws ? 2 : 0.2) + countSeconds + customEndpointSeconds;
   // Drain ~ the latency threshold; stopping a DMS task and two cluster renames take about a minute each on AWS.
   const fixedSeconds = rb.cutover.maxLatencySeconds + 1 + (aws ? 60 : 1) + (rb.cutover.switch === 'rename' ? (aws ? 120 : 2) : 0) + customEndpointSeconds;
@@ -75,7 +76,7 @@ export function estimateWindow(sizes: TableSize[], services: RekeyServices, topo
     awsRenameDnsSeconds,
     ...(customEndpointSeconds > 0 ? { customEndpointSeconds: round(customEndpointSeconds) } : {}),
     totalSeconds: round(countSeconds + fixedSeconds + awsRenameDnsSeconds),
-    assumptions: `full validation at the consistent point outside the fence (counts at ${COUNT_ROWS_PER_SECOND} rows/s, checksums at ${CHECKSUM_ROWS_PER_SECOND} rows/s per connection x ${workers}); inside the fence ${countSeconds > 0 ? 'row counts (validation.final: counts), ' : ''}drain, task stop${customEndpointSeconds > 0 ? `, deleting the old cluster's ${customEndpoints} custom endpoint${customEndpoints === 1 ? '' : 's'} (${round(customEndpointSeconds)} s${aws ? ', assumed' : ''})` : ''} and renames as fixed costs${awsRenameDnsSeconds > 0 ? `; plus AWS's part: ${awsRenameDnsSeconds / 60} min documented DNS time of the instance rename` : ''}`,
+    assumptions: `full validation at the consistent point outside the fence (counts at ${COUNT_ROWS_PER_SECOND} rows/s, checksums at ${CHECKSUM_ROWS_PER_SECOND} rows/s per connection x ${workers}); inside the fence ${countSeconds > 0 ? 'row counts (validation.final: counts), ' : ''}drain, task stop${customEndpointSeconds > 0 ? `, asking for the deletion of the old cluster's ${customEndpoints} custom endpoint${customEndpoints === 1 ? '' : 's'} (${round(customEndpointSeconds)} s; AWS finishes it after the switch)` : ''} and renames as fixed costs${awsRenameDnsSeconds > 0 ? `; plus AWS's part: ${awsRenameDnsSeconds / 60} min documented DNS time of the instance rename` : ''}`,
   };
 }
 
@@ -453,7 +454,7 @@ function checkFenceTimeBox(checks: Checks, estimate: CutoverEstimate, rb: Runboo
     ok,
     ok
       ? `the fenced part of the cutover is predicted at ${estimate.fencedSeconds} s, within cutover.fenceTimeoutSeconds (${limit} s)`
-      : `the fenced part of the cutover is predicted at ${estimate.fencedSeconds} s (drain, task stop, final checks${estimate.countSeconds > 0 ? `, ${estimate.countSeconds} s of row counts (validation.final: counts)` : ''}, sequences${estimate.customEndpointSeconds ? `, ${estimate.customEndpointSeconds} s deleting the old custom endpoints` : ''}), over cutover.fenceTimeoutSeconds (${limit} s): every attempt would be cut off. Raise the time box${estimate.countSeconds > 0 ? ' or set validation.final: none' : ''}.`,
+      : `the fenced part of the cutover is predicted at ${estimate.fencedSeconds} s (drain, task stop, final checks${estimate.countSeconds > 0 ? `, ${estimate.countSeconds} s of row counts (validation.final: counts)` : ''}, sequences${estimate.customEndpointSeconds ? `, ${estimate.customEndpointSeconds} s asking for the old custom endpoints' deletion` : ''}), over cutover.fenceTimeoutSeconds (${limit} s): every attempt would be cut off. Raise the time box${estimate.countSeconds > 0 ? ' or set validation.final: none' : ''}.`,
   );
 }
 

@@ -2,8 +2,9 @@
 // cluster, so its name moves by delete and create:
 //   topology-endpoints (before the gate): each one made on the new cluster under a pre-switch name, members mapped
 //     onto the new instances, so the gate can show them ready;
-//   topology-release (fenced, just before the switch): the old cluster's endpoints are deleted, so no client reads the
-//     fenced old cluster through them once the switch begins (their reads fail until the name is back);
+//   topology-release (fenced, just before the switch): the old cluster's endpoints are deleted (asked for, not waited
+//     on: how long AWS takes is not documented, and the write window must not carry it), so no client keeps reading the
+//     old cluster through them after the switch (their reads fail until the name is back);
 //   topology-after-switch: the original names created on the new cluster (now answering to the source identifier),
 //     the pre-switch ones deleted; Aurora Auto Scaling registered again for cluster:<source identifier>.
 // Every part finds what an earlier attempt did, by name, and ModifyDBClusterEndpoint corrects members that differ.
@@ -119,23 +120,21 @@ export const topologyRelease: Step<RekeyServices, TopologyReleaseOutput> = {
     const es = endpointsOf(ctx);
     if (ctx.services.runbook.cutover.switch === 'none') return [{ kind: 'note', target: 'custom endpoints', summary: 'switch: none; the custom endpoints stay with the old cluster' }];
     if (es.length === 0) return [{ kind: 'note', target: 'custom endpoints', summary: 'no custom endpoint to move (as found at preflight); each one found is deleted here and created on the new cluster after the switch' }];
-    return es.map((e) => ({ kind: 'aws' as const, target: 'rds:DeleteDBClusterEndpoint', summary: `${e.name} of ${ctx.services.runbook.source.identifier} (fenced): its reads fail until it is created on the new cluster after the switch` }));
+    return es.map((e) => ({ kind: 'aws' as const, target: 'rds:DeleteDBClusterEndpoint', summary: `${e.name} of ${ctx.services.runbook.source.identifier} (fenced): asked for, not waited on inside the fence; its reads fail until it is created on the new cluster after the switch, once AWS has finished deleting it` }));
   },
   async run(ctx) {
     if (ctx.services.runbook.cutover.switch === 'none') return { released: [] };
     const released: string[] = [];
-    const deleting: string[] = [];
     for (const e of endpointsOf(ctx)) {
       const found = await findCustomEndpoint(ctx.services.cloud, e.name);
       // Already on the new cluster (a resumed run after the switch began): nothing of the old cluster left to release.
       if (found && !(await isNewCluster(ctx, found.DBClusterIdentifier))) {
         if (found.Status !== 'deleting') await deleteEndpoint(ctx, e.name);
-        deleting.push(e.name);
-        ctx.report.log('info', `custom endpoint ${e.name} deleted from the old cluster; it is created on the new cluster after the switch`);
+        ctx.report.log('info', `custom endpoint ${e.name} of the old cluster is being deleted; it is created on the new cluster after the switch, once the deletion is done`);
       }
       released.push(e.name);
     }
-    for (const name of deleting) await waitEndpoint(ctx, name, true);
+    // Nothing waits here, inside the fence: topology-after-switch waits for each deletion before it makes the name.
     return { released };
   },
   async undo(ctx) {
@@ -143,8 +142,11 @@ export const topologyRelease: Step<RekeyServices, TopologyReleaseOutput> = {
     const { runbook } = ctx.services;
     for (const e of endpointsOf(ctx)) {
       const found = await findCustomEndpoint(ctx.services.cloud, e.name);
-      if (found && !(await isNewCluster(ctx, found.DBClusterIdentifier))) continue;
-      if (found) await deleteEndpoint(ctx, e.name);
+      const onOld = found !== undefined && !(await isNewCluster(ctx, found.DBClusterIdentifier));
+      // Still on the old cluster and not being deleted: nothing to give back.
+      if (onOld && found?.Status !== 'deleting') continue;
+      // On the new cluster: taken away from it; being deleted (release does not wait): made again once it is gone.
+      if (found && !onOld) await deleteEndpoint(ctx, e.name);
       if (found) await waitEndpoint(ctx, e.name, true);
       const old = (await isNewCluster(ctx, runbook.source.identifier)) ? ctx.services.names.oldName : runbook.source.identifier;
       await ensureEndpoint(ctx, e.name, old, e, 'old');

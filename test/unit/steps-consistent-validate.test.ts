@@ -294,8 +294,8 @@ describe('the fence time box', () => {
     world = new World(testRunbook({ validation: { final: 'counts' }, cutover: { fenceTimeoutSeconds: 30 } }));
     world.install();
     const report = await runPreflight(world.context());
-    // The world's source has a custom endpoint: deleting it inside the fence is counted (30 s assumed on AWS).
-    expect(report.problems.find((p) => p.startsWith('cutover.fence_time_box'))).toMatch(/predicted at 65\.5 s .*30 s deleting the old custom endpoints\), over cutover.fenceTimeoutSeconds \(30 s\).*validation.final: none/);
+    // The world's source has a custom endpoint: asking for its deletion inside the fence is counted (1 s on AWS).
+    expect(report.problems.find((p) => p.startsWith('cutover.fence_time_box'))).toMatch(/predicted at 36\.5 s .*1 s asking for the old custom endpoints' deletion\), over cutover.fenceTimeoutSeconds \(30 s\).*validation.final: none/);
     world = new World(testRunbook({ cutover: { fenceTimeoutSeconds: 70 } }));
     world.install();
     const ok = await runPreflight(world.context());

@@ -58,6 +58,26 @@ describe('Aurora topology steps', () => {
     expect(gate).toMatchObject({ readersOnNewCluster: `1/1: ${target}-r1`, customEndpointsReady: `1/1: app-db-analytics -> app-db-analytics-rekey-${RUN_ID}`, autoScalingAfterSwitch: 'cluster:app-db 1-4, 1 policy' });
   });
 
+  test('inside the fence the old custom endpoint\'s deletion is only asked for; after the switch, or on rollback, rekey waits until AWS has deleted it', async () => {
+    const world = new World();
+    world.endpointDeletingDescribes = 3;
+    world.install();
+    const flow = buildFlow(world.runbook);
+    const ctx = world.context();
+    await runUntil(flow, ctx, 'topology-release');
+    // Not waited on: still listed, being deleted, when the switch begins.
+    expect(world.clusterEndpoints.get('app-db-analytics')).toMatchObject({ DBClusterIdentifier: 'app-db', Status: 'deleting' });
+    // Rolled back before the switch: the name comes back on the old cluster once AWS has finished deleting it.
+    await step(flow, 'topology-release').undo!(ctx);
+    expect(world.clusterEndpoints.get('app-db-analytics')).toMatchObject({ DBClusterIdentifier: 'app-db', Status: 'available', StaticMembers: ['app-db-r'] });
+    // Run again and through the switch: topology-after-switch waits for the deletion, then makes the name on the new cluster.
+    ctx.outputs['topology-release'] = await step(flow, 'topology-release').run(ctx);
+    ctx.outputs.switch = await step(flow, 'switch').run(ctx);
+    ctx.outputs['topology-after-switch'] = await step(flow, 'topology-after-switch').run(ctx);
+    expect(world.clusterEndpoints.get('app-db-analytics')).toMatchObject({ DBClusterIdentifier: 'app-db', Status: 'available', StaticMembers: [`${world.names.targetCluster}-r1`] });
+    expect(world.clusterEndpoints.get(`app-db-analytics-rekey-${RUN_ID}`)?.Status).toBe('deleting');
+  });
+
   test('the read verdict counts reads the old server answered after the switch began, not before', () => {
     const stats = [{ name: 'reader endpoint', ok: 4, failed: 1, served: [{ at: 100, port: 5001 }, { at: 199, port: 5001 }, { at: 200, port: 5001 }, { at: 300, port: 5002 }] }];
     expect(readVerdict(stats, 5001, 200)).toEqual({ ok: 4, failed: 1, servedByOldAfterSwitch: 1, byEndpoint: { 'reader endpoint': { ok: 4, failed: 1, servedByOldAfterSwitch: 1 } } });
@@ -110,7 +130,7 @@ describe('cutover.renameInstances: the new instances keep the source instance na
     ]);
     const gate = (await step(flow, 'before-fence').gate!.facts(ctx)) as Record<string, unknown>;
     expect(gate.instanceNamesAfterSwitch).toBe(`app-db-w <- ${target}-w1, app-db-r <- ${target}-r1 (outside the fence; the new writer reboots once: writes pause briefly)`);
-    expect(gate.customEndpointDeleteSeconds).toBe(30);
+    expect(gate.customEndpointDeleteSeconds).toBe(1);
     // Rollback, newest step first: the new instances get their rekey names back, then the old ones their names.
     await step(flow, 'topology-instance-names').undo!(ctx);
     await step(flow, 'topology-after-switch').undo!(ctx);

@@ -258,6 +258,9 @@ export class World {
   nativeDeletes = 0;
   // --- Aurora topology: custom endpoints by name, Auto Scaling targets and policies
   clusterEndpoints = new Map<string, DBClusterEndpoint>();
+  /** DescribeDBClusterEndpoints calls a deleted endpoint is still listed as `deleting` for (AWS deletes in the background). */
+  endpointDeletingDescribes = 0;
+  private readonly endpointDeletesLeft = new Map<string, number>();
   scalableTargets: ScalableTarget[] = [];
   scalingPolicies: ScalingPolicy[] = [];
   // --- Blue/Green deployments, by name
@@ -630,9 +633,18 @@ export class World {
       return {};
     });
     // Custom endpoints: unique by name, they stay with their cluster (renames carry them along, below).
-    rdsMock.on(DescribeDBClusterEndpointsCommand).callsFake((input: { DBClusterIdentifier?: string; DBClusterEndpointIdentifier?: string }) => ({
+    rdsMock.on(DescribeDBClusterEndpointsCommand).callsFake((input: { DBClusterIdentifier?: string; DBClusterEndpointIdentifier?: string }) => {
+      for (const [name, left] of this.endpointDeletesLeft) {
+        if (left > 0) this.endpointDeletesLeft.set(name, left - 1);
+        else {
+          this.endpointDeletesLeft.delete(name);
+          this.clusterEndpoints.delete(name);
+        }
+      }
+      return {
       DBClusterEndpoints: [...this.clusterEndpoints.values()].filter((e) => (input.DBClusterEndpointIdentifier === undefined || e.DBClusterEndpointIdentifier === input.DBClusterEndpointIdentifier) && (input.DBClusterIdentifier === undefined || e.DBClusterIdentifier === input.DBClusterIdentifier)).map((e) => ({ ...e })),
-    }));
+      };
+    });
     rdsMock.on(CreateDBClusterEndpointCommand).callsFake((input: { DBClusterEndpointIdentifier: string; DBClusterIdentifier: string; EndpointType: string; StaticMembers?: string[]; ExcludedMembers?: string[] }) => {
       log(`rds:CreateDBClusterEndpoint ${input.DBClusterEndpointIdentifier} on ${input.DBClusterIdentifier}`);
       if (this.clusterEndpoints.has(input.DBClusterEndpointIdentifier)) throw fault('DBClusterEndpointAlreadyExistsFault');
@@ -651,7 +663,12 @@ export class World {
     });
     rdsMock.on(DeleteDBClusterEndpointCommand).callsFake((input: { DBClusterEndpointIdentifier: string }) => {
       log(`rds:DeleteDBClusterEndpoint ${input.DBClusterEndpointIdentifier}`);
-      if (!this.clusterEndpoints.delete(input.DBClusterEndpointIdentifier)) throw fault('DBClusterEndpointNotFoundFault');
+      const e = this.clusterEndpoints.get(input.DBClusterEndpointIdentifier);
+      if (!e || this.endpointDeletesLeft.has(input.DBClusterEndpointIdentifier)) throw fault('DBClusterEndpointNotFoundFault');
+      if (this.endpointDeletingDescribes > 0) {
+        e.Status = 'deleting';
+        this.endpointDeletesLeft.set(input.DBClusterEndpointIdentifier, this.endpointDeletingDescribes);
+      } else this.clusterEndpoints.delete(input.DBClusterEndpointIdentifier);
       return {};
     });
     rdsMock.on(DeleteDBClusterCommand).callsFake((input: { DBClusterIdentifier: string }) => {
