@@ -51,6 +51,7 @@ const FACT_LABELS: Readonly<Record<CutoverFactKey, string>> = {
   replicasToRecreate: 'read replicas recreated after the switch',
   replicaRegions: 'Regions without a replica until recreated',
   withoutReplicasSeconds: 'new primary without replicas (s, expected)',
+  globalSecondariesAddedAfterSwitch: 'global database secondaries re-added after the switch',
   awsRenameDnsSeconds: 'aws rename dns (s)',
   tablesWithoutPrimaryKey: 'tables without primary key',
   sessionsOfRekeyLoginAtPreflight: 'sessions of rekey login at preflight',

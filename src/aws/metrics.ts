@@ -105,3 +105,26 @@ export async function readReplicaLag(cloud: Cloud, instanceId: string, periodSec
   );
   return newestValue(out.MetricDataResults, 'replica_lag');
 }
+
+/**
+ * Aurora Global Database replication lag of a secondary cluster (AWS/RDS AuroraGlobalDBReplicationLag, milliseconds,
+ * read in the secondary's Region by DBClusterIdentifier): the newest datapoint of the last five periods; undefined without one.
+ */
+export async function readGlobalReplicationLag(cloud: Cloud, clusterId: string, periodSeconds: number, nowMs: number): Promise<number | undefined> {
+  const windowMs = Math.max(periodSeconds * 5, 300) * 1000;
+  const out = await call('cloudwatch:GetMetricData', () =>
+    cloud.cloudwatch.send(
+      new GetMetricDataCommand({
+        StartTime: new Date(nowMs - windowMs),
+        EndTime: new Date(nowMs),
+        ScanBy: 'TimestampDescending',
+        MetricDataQueries: [{
+          Id: 'global_lag',
+          MetricStat: { Metric: { Namespace: 'AWS/RDS', MetricName: 'AuroraGlobalDBReplicationLag', Dimensions: [{ Name: 'DBClusterIdentifier', Value: clusterId }] }, Period: Math.max(60, periodSeconds), Stat: 'Maximum' },
+          ReturnData: true,
+        }],
+      }),
+    ),
+  );
+  return newestValue(out.MetricDataResults, 'global_lag');
+}

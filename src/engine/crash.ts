@@ -19,7 +19,10 @@
 // external source set, replication not started), native-setup:after-advance (PostgreSQL: the origin at the
 // captured position, the subscription still disabled); topology-instances:after-park-call (an old Aurora instance's
 // rename to -old-<runid> asked for), topology-instances:after-name-call (a new instance's rename to its source's name
-// asked for, the others of the run not yet), and their undos' after-unpark-call / after-unname-call.
+// asked for, the others of the run not yet), and their undos' after-unpark-call / after-unname-call;
+// topology-global:after-rename-global (the old global cluster's rename asked for), topology-global:after-create-global
+// (CreateGlobalCluster accepted, not awaited), topology-global:after-create-secondary (a secondary's CreateDBCluster
+// accepted, its instances not asked for), topology-global:after-create-instance (one instance of a secondary asked for).
 // A point may carry `@N` to fire on its N-th visit only (e.g. switch:after-rename-call@2).
 
 const visits = new Map<string, number>();

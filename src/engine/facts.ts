@@ -199,6 +199,8 @@ export type CutoverGateFacts = {
   replicaRegions?: string;
   /** Expected time the new primary serves without read replicas after the switch (their recreation). */
   withoutReplicasSeconds?: number;
+  /** Aurora global database: its secondaries (`id (region)`), added again under their Regions' keys after the switch. */
+  globalSecondariesAddedAfterSwitch?: string;
 };
 
 export type CutoverFactKey = keyof CutoverGateFacts;

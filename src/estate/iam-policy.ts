@@ -198,6 +198,25 @@ export function iamPolicy(runbook: Runbook, opts: IamPolicyOptions = {}): IamPol
         });
         notes.push('cutover.renameInstances: the source instance names are read at run time, so renaming the old instances away and the new ones into their names is scoped to db:* in the account and Region');
       }
+      const secondaryRegions = Object.keys(runbook.target.regionKeys).filter((r) => r !== region);
+      if (secondaryRegions.length > 0) {
+        // Aurora Global Database (topology-global): the global cluster's own name is the source's (read at run time) and
+        // its secondaries' names too, so the global cluster and each secondary Region's clusters are scoped to their
+        // resource types; the new cluster heads the new global cluster (CreateGlobalCluster / RemoveFromGlobalCluster on it).
+        const globals = `arn:aws:rds::${account}:global-cluster:*`;
+        statements.push({
+          Sid: 'RdsGlobalDatabase', Effect: 'Allow', Action: ['rds:CreateGlobalCluster', 'rds:ModifyGlobalCluster', 'rds:RemoveFromGlobalCluster', 'rds:DeleteGlobalCluster', 'rds:AddTagsToResource'],
+          Resource: [globals, ...databases, ...secondaryRegions.map((r) => rds('cluster', '*', r))],
+        });
+        statements.push({
+          Sid: 'RdsGlobalSecondaries', Effect: 'Allow',
+          Action: ['rds:CreateDBCluster', 'rds:CreateDBInstance', 'rds:ModifyDBCluster', 'rds:DeleteDBCluster', 'rds:DeleteDBInstance', 'rds:AddTagsToResource'],
+          Resource: [globals, ...secondaryRegions.flatMap((r) => [rds('cluster', '*', r), rds('db', '*', r), rds('cluster-pg', '*', r), rds('pg', '*', r), rds('subgrp', '*', r), rds('secgrp', '*', r)])],
+        });
+        // GetMetricData has no resource-level permissions; it reads only AWS/RDS AuroraGlobalDBReplicationLag of the new secondaries.
+        if (!usesDms(runbook)) statements.push({ Sid: 'CloudWatchGlobalReplicationLag', Effect: 'Allow', Action: ['cloudwatch:GetMetricData'], Resource: '*' });
+        notes.push(`Aurora global database: the global cluster and its secondaries keep the source's names (read at run time), so they are scoped to global-cluster:* and to cluster:*/db:* in ${secondaryRegions.join(', ')}`);
+      }
     }
     statements.push({
       Sid: 'RdsRenameAndSettings', Effect: 'Allow', Action: [p.instance ? 'rds:ModifyDBInstance' : 'rds:ModifyDBCluster'],
@@ -347,7 +366,8 @@ export function commandResources(service: string, name: string, input: Record<st
     return [
       ...asArn('cluster', str('DBClusterIdentifier')), ...asArn('cluster', str('NewDBClusterIdentifier')),
       ...asArn('db', str('DBInstanceIdentifier')), ...asArn('db', str('NewDBInstanceIdentifier')), ...asArn('db', str('SourceDBInstanceIdentifier')),
-      ...asArn('cluster', str('SourceDBClusterIdentifier')),
+      ...asArn('cluster', str('SourceDBClusterIdentifier')), ...asArn('cluster', str('DbClusterIdentifier')),
+      ...[str('GlobalClusterIdentifier'), str('NewGlobalClusterIdentifier')].flatMap((g) => (g === undefined ? [] : [`arn:aws:rds::${account}:global-cluster:${g}`])),
       ...asArn('cluster-snapshot', str('DBClusterSnapshotIdentifier')), ...asArn('snapshot', str('DBSnapshotIdentifier')),
       ...asArn(snapKind, str('SourceDBSnapshotIdentifier')), ...asArn(snapKind, str('TargetDBSnapshotIdentifier')),
       ...asArn(snapKind, str('SourceDBClusterSnapshotIdentifier')), ...asArn(snapKind, str('TargetDBClusterSnapshotIdentifier')),

@@ -81,9 +81,13 @@ export function endOfRunFacts(input: FactsInput): EndOfRunFacts {
   const kept = switched
     ? [`the old ${isCluster(rb) ? 'cluster' : 'instance'} ${names.oldName} (on the old key, writers fenced)`, `snapshot${snapshots.length > 1 ? 's' : ''} ${snapshots.join(', ')}`, 'the old key']
     : [`the source ${rb.source.identifier} (unchanged${state.succeeded.has('fence') && !state.succeeded.has('cleanup') ? '; unfenced on failure' : ''})`];
+  // Aurora global database: the old global cluster and its old secondaries stay for rollback too.
+  const global = outputOf(state, 'topology-global');
+  const oldSecondaries = (global?.secondaries ?? []).map((g) => `${g.oldNow} (${g.region})`);
+  if (global?.oldGlobalCluster && oldSecondaries.length > 0) kept.push(`the old global database ${global.oldGlobalCluster} with its secondaries ${oldSecondaries.join(', ')} (on their Regions' old keys)`);
   const left: string[] = [];
   if (switched) {
-    left.push(`once you no longer need to roll back: delete ${oldDb} and snapshot${snapshots.length > 1 ? 's' : ''} ${snapshots.join(', ')}`);
+    left.push(`once you no longer need to roll back: delete ${oldDb}${oldSecondaries.length > 0 ? `, the old global database ${global?.oldGlobalCluster ?? ''} and its secondaries ${oldSecondaries.join(', ')}` : ''} and snapshot${snapshots.length > 1 ? 's' : ''} ${snapshots.join(', ')}`);
     if (!cleaned) left.push(`the DMS task ${names.task} and endpoints (resume to let cleanup delete them)`);
     if (dmsCreated) left.push(`the replication instance ${names.replicationInstance}, created by rekey (billed while it runs)`);
   } else if (restored) {

@@ -37,7 +37,11 @@ export function summaryRows(summary: Readonly<Record<string, unknown>>): Row[] {
     switched?: boolean;
     overlap?: { fromLsn?: string };
     unfencedSessions?: unknown[];
-    topology?: { replicas?: { expected?: number; recreated?: number; regions?: { region?: string; recreated?: boolean }[] }; regionsWithoutReplica?: string[] };
+    topology?: {
+      replicas?: { expected?: number; recreated?: number; regions?: { region?: string; recreated?: boolean }[] };
+      globalDatabase?: { identifier?: string; expected?: number; added?: number };
+      regionsWithoutReplica?: string[];
+    };
     report?: string;
     reportHtml?: string;
   } & Partial<EndOfRunFacts>;
@@ -86,6 +90,11 @@ export function summaryRows(summary: Readonly<Record<string, unknown>>): Row[] {
   if (replicas && (replicas.expected ?? 0) > 0) {
     const without = s.topology?.regionsWithoutReplica ?? [];
     rows.push({ label: 'replicas', text: `${replicas.recreated ?? 0} of ${replicas.expected ?? 0} read replicas recreated under the new keys${without.length > 0 ? `; without a replica: ${without.join(', ')}` : ''}` });
+  }
+  const global = s.topology?.globalDatabase;
+  if (global && (global.expected ?? 0) > 0) {
+    const without = s.topology?.regionsWithoutReplica ?? [];
+    rows.push({ label: 'global db', text: `${global.added ?? 0} of ${global.expected ?? 0} secondary Regions added to ${global.identifier ?? 'the global database'} under their keys${without.length > 0 ? `; without a secondary: ${without.join(', ')}` : ''}` });
   }
   if (s.endpointWritable === false) rows.push({ label: 'endpoint', text: `NOT writable after the run${s.endpointWriteError ? `: ${s.endpointWriteError}` : ''}` });
   if (s.approval) rows.push({ label: 'approval', text: `gate ${s.approval.gate} ${s.approval.decision} by ${s.approval.by}${s.approval.waitedMs !== undefined ? ` after ${humanDuration(s.approval.waitedMs)}` : ''}` });

@@ -32,7 +32,7 @@ function sdkSend(handler: Send, created?: (name: string, input: Input) => void):
 }
 
 function refuse(service: 'dms' | 'cloudwatch' | 'autoscaling', region: string): Send {
-  return (name) => Promise.reject(new UnsupportedCommandError(service, `${name} (in ${region}: the second rehearsal Region holds snapshot copies and read replicas only)`));
+  return (name) => Promise.reject(new UnsupportedCommandError(service, `${name} (in ${region}: the second rehearsal Region holds snapshot copies, read replicas and global database secondaries only)`));
 }
 
 /** The rehearsal cloud of another Region over the same registry: snapshot copies, its keys (declared with that region), Sign/Verify. */
@@ -43,9 +43,11 @@ export function rehearsalRegionCloud(core: Core, region: string): Cloud {
     region,
     rds: {
       send: sdkSend(otherRegionRdsSend(core, region), (name, input) => {
-        // Like the home Region's: every replica made here is recorded, so a resumed run is seen never to make two.
-        if (name !== 'CreateDBInstanceReadReplica' || typeof input.DBInstanceIdentifier !== 'string') return;
-        (core.reg.state.created ??= []).push({ action: `${name} (${region})`, identifier: input.DBInstanceIdentifier, at: new Date().toISOString() });
+        // Like the home Region's: every replica, secondary cluster and instance made here is recorded, so a resumed run
+        // is seen never to make two.
+        const id = name === 'CreateDBCluster' ? input.DBClusterIdentifier : input.DBInstanceIdentifier;
+        if (!['CreateDBInstanceReadReplica', 'CreateDBCluster', 'CreateDBInstance'].includes(name) || typeof id !== 'string') return;
+        (core.reg.state.created ??= []).push({ action: `${name} (${region})`, identifier: id, at: new Date().toISOString() });
         core.reg.save();
       }),
     },

@@ -101,9 +101,9 @@ export interface ClusterRecord {
   instance?: DbInstanceSettings;
   /** RestoreDBClusterToPointInTime: the RestoreType it was made with. */
   restoreType?: string;
-  /** Its Region, when not the rehearsal's home Region (a cross-Region read replica). */
+  /** Its Region, when not the rehearsal's home Region (a cross-Region read replica, a global database secondary). */
   region?: string;
-  /** A read replica served as a read-only route to its primary's data (no server or database of its own). */
+  /** A read replica or global secondary served as a read-only route to its primary's data (no server or database of its own). */
   route?: boolean;
 }
 
@@ -225,6 +225,27 @@ export interface ClusterEndpointRecord {
   readyAt: number;
   /** `deleting` until this time, then gone. */
   deletingUntil?: number;
+  /** Tags. */
+  tags: TagRecord[];
+}
+
+/** An Aurora global database: its members by DbClusterResourceId (they stay members across renames), the writer first. */
+export interface GlobalClusterRecord {
+  /** GlobalClusterIdentifier (lower-case; renamed by ModifyGlobalCluster). */
+  identifier: string;
+  /** GlobalClusterResourceId. */
+  resourceId: string;
+  /** Engine and EngineVersion, taken from the cluster it was made from. */
+  engine: string;
+  engineVersion: string;
+  /** Members: the primary (isWriter) and the secondaries, each a cluster of its own Region. */
+  members: { clusterResourceId: string; isWriter: boolean }[];
+  /** CreateTime (epoch ms). */
+  createdAt: number;
+  /** `creating` until this time (`modifying` after a rename, until it is effective). */
+  readyAt: number;
+  /** Set by a rename: the wait before readyAt is `modifying`, not `creating`. */
+  renaming?: boolean;
   /** Tags. */
   tags: TagRecord[];
 }
@@ -552,6 +573,8 @@ export interface RegistryState {
   clusterEndpoints?: Record<string, ClusterEndpointRecord>;
   /** Aurora Auto Scaling registrations. */
   autoScaling?: AutoScalingState;
+  /** Aurora global databases by identifier (aws/global.ts); absent in older registries. */
+  globalClusters?: Record<string, GlobalClusterRecord>;
   /** Snapshot copies into other Regions and retained automated backups (aws/estate.ts); absent in older registries. */
   estate?: EstateState;
   /**
@@ -632,6 +655,8 @@ const CREATED_KEYS: Record<string, string> = {
   CreateDBInstanceReadReplica: 'DBInstanceIdentifier',
   CreateDBInstance: 'DBInstanceIdentifier',
   CreateDBClusterEndpoint: 'DBClusterEndpointIdentifier',
+  CreateDBCluster: 'DBClusterIdentifier',
+  CreateGlobalCluster: 'GlobalClusterIdentifier',
 };
 
 /** Fields that name a resource, for the calls CREATED_KEYS does not list (each names only the resource it makes). */

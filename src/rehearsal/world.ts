@@ -19,6 +19,7 @@ import { memberTick, rdsSend } from './aws/rds.js';
 import { rdsTick } from './aws/rds-records.js';
 import { customProxy, readerProxy, routeTopology } from './aws/topology.js';
 import { autoscalingSend } from './aws/autoscaling.js';
+import { addSecondaryRecord, registerGlobal } from './aws/global.js';
 import { estateKmsSend, estateRdsSend } from './aws/estate.js';
 import { withRehearsalRegions } from './estate-world.js';
 import type { Backend, ClusterSettings, ParameterGroupRecord, RegistryState } from './registry.js';
@@ -405,6 +406,7 @@ async function registerWorld(core: Core): Promise<void> {
   } else {
     registerWriter(core, id, createdAt, az);
     registerTopology(core, id, createdAt, az);
+    registerGlobalDatabase(core, id, createdAt, rehearsal.source.globalSecondaries);
     core.reg.event('db-cluster', id, 'DB cluster created', ['creation'], createdAt);
   }
   core.reg.save();
@@ -478,6 +480,30 @@ async function registerReplicas(core: Core, replicas: { region?: string | undefi
     if (record) record.readyAt = core.now();
   }
   core.reg.save();
+}
+
+/**
+ * rehearsal.source.globalSecondaries: the source heads a global database `<id>-global` with a secondary cluster in each
+ * Region listed (`<id>-<region>` unless named), under that Region's current key (alias/rekey-rehearsal-old declared
+ * there), with its instances (`<secondary>-instance-<n>`); a read-only route to the source's server, ready at once.
+ */
+function registerGlobalDatabase(core: Core, id: string, createdAt: number, secondaries: { region: string; identifier?: string | undefined; instances: number }[]): void {
+  const source = core.reg.state.clusters[id];
+  if (!source || secondaries.length === 0) return;
+  const g = registerGlobal(core, `${id}-global`, source, [{ Key: 'env', Value: 'rehearsal' }], createdAt);
+  for (const s of secondaries) {
+    const there: Core = { ...core, region: s.region };
+    const key = declareKey(core.reg.state, OLD_KEY_ALIAS, { region: s.region, description: `rehearsal: the secondary's current key in ${s.region}` });
+    const secondary = addSecondaryRecord(there, g, s.identifier ?? `${id}-${s.region}`, key.arn, { subnetGroup: source.settings.subnetGroup, securityGroupIds: source.settings.securityGroupIds, tags: [{ Key: 'env', Value: 'rehearsal' }], readySeconds: 0 });
+    secondary.createdAt = createdAt;
+    for (let n = 1; n <= s.instances; n++) {
+      core.reg.state.instances[`${secondary.identifier}-instance-${n}`] = {
+        identifier: `${secondary.identifier}-instance-${n}`, resourceId: `db-${resourceId()}`, clusterIdentifier: secondary.identifier, instanceClass: 'db.r6g.large',
+        engine: core.runbook.source.engine, createdAt, readyAt: createdAt, parameterGroup: isMysql(core) ? MYSQL_DEFAULT_PARAMETER_GROUP : DEFAULT_PARAMETER_GROUP, promotionTier: 1,
+        availabilityZone: `${s.region}${'abc'[(n - 1) % 3] ?? 'a'}`, tags: [],
+      };
+    }
+  }
 }
 
 /** The writer instance of the Aurora source cluster. */

@@ -3,14 +3,17 @@
 import type { PublishedSoFar, SequenceChange, ValidationOutput } from '../engine/facts.js';
 import type { ReplayState } from '../engine/journal.js';
 import type { FixSequencesOutput, StepId, StepOutputs } from '../steps/outputs.js';
-import { replicaTopology } from './topology.js';
-import type { ReplicaTopology } from './topology.js';
+import { globalTopology, replicaTopology } from './topology.js';
+import type { GlobalTopology, ReplicaTopology } from './topology.js';
 
-/** `topology` of the summary, when there is one to show: the Aurora part and the replica part, each when it applies. */
+/** `topology` of the summary, when there is one to show: the Aurora part, the replica part and the global database, each when it applies. */
 function topologyFindings(state: ReplayState): TopologySummary | undefined {
   const aurora = topologySummary(state);
   const replicas = replicaTopology(state);
-  return aurora || replicas ? { ...aurora, ...replicas } : undefined;
+  const global = globalTopology(state);
+  if (!aurora && !replicas && !global) return undefined;
+  const without = [...new Set([...(replicas?.regionsWithoutReplica ?? []), ...(global?.regionsWithoutReplica ?? [])])].sort();
+  return { ...aurora, ...replicas, ...global, ...(replicas || global ? { regionsWithoutReplica: without } : {}) };
 }
 
 /** The fields of a value read from a journal or a publication (an older rekey may have written another shape). */
@@ -58,9 +61,10 @@ export interface RunFindings {
 
 /**
  * The summary's `topology`: one key per part. Aurora readers, custom endpoints and Auto Scaling come from the topology
- * steps' outputs; `replicas` and `regions` (RDS read replicas, cross-Region replicas, Global Database) are added here too.
+ * steps' outputs; `replicas` (RDS read replicas, cross-Region replicas), `globalDatabase` (Aurora Global Database: the
+ * secondaries expected against added, per Region with its key and lag) and `regionsWithoutReplica` are added here too.
  */
-export interface TopologySummary extends Partial<ReplicaTopology> {
+export interface TopologySummary extends Partial<ReplicaTopology>, Partial<Pick<GlobalTopology, 'globalDatabase'>> {
   readers?: { expected: number; recreated: number };
   customEndpoints?: { expected: number; moved: number };
   autoScaling?: { expected: number; registered: number };

@@ -77,6 +77,13 @@ export function renderReport(r: ReportInput): string {
     const without = sm.topology?.regionsWithoutReplica ?? [];
     if (without.length > 0) lines.push(`- **Regions without a replica**: ${without.join(', ')}`);
   }
+  const global = sm.topology?.globalDatabase;
+  if (global) {
+    lines.push('', '## Global database', '', `- secondaries added to \`${global.identifier}\`, headed by the new cluster: **${global.added} of ${global.expected}**`);
+    for (const g of global.regions) lines.push(`  - ${g.region}: \`${g.identifier}\` ${g.added ? 'added' : '**not added yet**'} under \`${g.key}\`${g.lagMs !== undefined ? `, replication lag ${g.lagMs} ms` : ''}`);
+    const without = sm.topology?.regionsWithoutReplica ?? [];
+    if (without.length > 0) lines.push(`- **Regions without a secondary**: ${without.join(', ')}`);
+  }
   const names = sm.topology?.instanceNames;
   if (names) {
     lines.push('', '## Instance names', '', `- kept (cutover.renameInstances): **${names.kept.length} of ${names.expected}**${names.kept.length > 0 ? `: ${names.kept.map((n) => `\`${n}\``).join(', ')} now name the new cluster's instances` : ''}`);

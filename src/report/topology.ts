@@ -1,5 +1,6 @@
-// The topology part of the summary: what became of the source's read replicas (RDS instances). Shared shape with
-// the Aurora part (readers, custom endpoints): `topology: {readers, customEndpoints, replicas, regionsWithoutReplica}`.
+// The topology part of the summary: what became of the source's read replicas (RDS instances) and of the Aurora global
+// database it headed. Shared shape with the Aurora part (readers, custom endpoints):
+// `topology: {readers, customEndpoints, replicas, globalDatabase, regionsWithoutReplica}`.
 import type { ReplayState } from '../engine/journal.js';
 import type { StepId, StepOutputs } from '../steps/outputs.js';
 
@@ -39,4 +40,42 @@ export function replicaTopology(state: ReplayState): ReplicaTopology | undefined
   const withReplica = new Set(made.map((m) => m.region));
   const regionsWithoutReplica = [...new Set(found.filter((r) => r.crossRegion && !withReplica.has(r.region)).map((r) => r.region))].sort();
   return { replicas: { expected: found.length, recreated: made.length, regions }, regionsWithoutReplica };
+}
+
+/** One secondary Region of the global database in the summary: its key, whether the run added it, its lag when read. */
+export interface GlobalRegionSummary {
+  region: string;
+  /** The new secondary cluster (or, before it exists, the one it will be). */
+  identifier: string;
+  /** The key the new secondary has (read back), or the one it is to get. */
+  key: string;
+  added: boolean;
+  /** AuroraGlobalDBReplicationLag in milliseconds, when read. */
+  lagMs?: number;
+}
+
+/** The Aurora global database: secondaries preflight found against those added to the new cluster's global database. */
+export interface GlobalTopology {
+  globalDatabase: { identifier: string; expected: number; added: number; regions: GlobalRegionSummary[] };
+  /** Secondary Regions with no secondary of the new cluster yet (until topology-global succeeded: all of them). */
+  regionsWithoutReplica: string[];
+}
+
+/** The global-database part of `topology`, or undefined when the source headed no global database. */
+export function globalTopology(state: ReplayState): GlobalTopology | undefined {
+  const plan = outputOf(state, 'preflight')?.globalDatabase;
+  const found = Array.isArray(plan?.secondaries) ? plan.secondaries : [];
+  if (!plan || found.length === 0) return undefined;
+  const out = outputOf(state, 'topology-global');
+  const made = Array.isArray(out?.secondaries) ? out.secondaries : [];
+  const regions: GlobalRegionSummary[] = found.map((s) => {
+    const m = made.find((x) => x.oldIdentifier === s.identifier && x.region === s.region);
+    const key = m?.kmsKeyId ?? plan.regionKeys.find((k) => k.region === s.region)?.arn ?? '(no key in target.regionKeys)';
+    return { region: s.region, identifier: m?.identifier ?? s.identifier, key, added: m !== undefined, ...(m?.lagMs !== undefined ? { lagMs: m.lagMs } : {}) };
+  });
+  const withSecondary = new Set(made.map((m) => m.region));
+  return {
+    globalDatabase: { identifier: out?.globalCluster ?? plan.identifier, expected: found.length, added: made.length, regions },
+    regionsWithoutReplica: [...new Set(found.filter((s) => !withSecondary.has(s.region)).map((s) => s.region))].sort(),
+  };
 }

@@ -297,8 +297,18 @@ export const rehearsalSchema = z
           )
           .default([])
           .describe('RDS instance engines: read replicas the source has at the start (read-only routes to the primary; MySQL/MariaDB same-Region replicas are real replica servers). After the switch rekey recreates them from the new primary under the right keys.'),
+        globalSecondaries: z
+          .array(
+            z.strictObject({
+              region: z.string().regex(AWS_REGION, 'must be an AWS region like eu-west-1').describe('Region of the secondary cluster (not the runbook region: a global database has one cluster per Region). It is encrypted with a key of that Region; name the key rekey should use there in target.regionKeys (and declare it in rehearsal.keys with this region).'),
+              identifier: rdsIdentifier.optional().describe('Its DB cluster identifier; default <source>-<region>. Identifiers are unique across the rehearsal\'s Regions.'),
+              instances: z.number().int().min(0).max(16).default(1).describe('Its instances (`<identifier>-instance-<n>`, db.r6g.large): the new secondary gets as many of the same class.'),
+            }),
+          )
+          .default([])
+          .describe('Aurora: the source is the primary of a global database `<source>-global` with a secondary cluster in each Region listed (a read-only route to the source\'s server in the second rehearsal Region, under that Region\'s current key). After the switch rekey makes the new cluster the primary of a global database of the same name and adds each Region again under its key from target.regionKeys.'),
       })
-      .default({ seedRows: 300_000, readers: 0, customEndpoints: [], replicas: [] })
+      .default({ seedRows: 300_000, readers: 0, customEndpoints: [], replicas: [], globalSecondaries: [] })
       .describe('Where the rehearsal source database comes from.'),
     load: z
       .strictObject({

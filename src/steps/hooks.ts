@@ -83,6 +83,9 @@ export const cutoverGate: GateSpec = {
         if (replicas.regions.length > 0) facts.replicaRegions = replicas.regions.join(', ');
         facts.withoutReplicasSeconds = replicas.withoutReplicasSeconds;
       }
+      const global = preflight.globalDatabase;
+      // After the switch the secondary Regions read the old, fenced cluster until their new secondaries are available.
+      if (global && global.secondaries.length > 0) facts.globalSecondariesAddedAfterSwitch = `${global.identifier}: ${global.secondaries.map((g) => `${g.identifier} (${g.region})`).join(', ')}`;
     }
     const topology = output(c, 'topology-readers');
     if (topology) {

@@ -4,9 +4,11 @@
 import type { Check, FenceState, SlotInfo } from '../db/types.js';
 import type { ConsistentValidationOutput, PreflightFacts, SequenceChange, ValidationOutput } from '../engine/facts.js';
 import type { AuroraTopology } from '../topology/aurora.js';
+import type { GlobalPlan } from '../topology/global.js';
 import type { ReplicaPlan } from '../topology/replicas.js';
 
 export type { ReplicaPlan } from '../topology/replicas.js';
+export type { GlobalPlan } from '../topology/global.js';
 
 export type { AppliedCounts, ConsistentValidationOutput, PointTableComparison, RangeDifference, TableComparison, ValidationOutput } from '../engine/facts.js';
 
@@ -101,6 +103,8 @@ export interface PreflightReport extends PreflightFacts {
   topology?: { found: AuroraTopology; plan: string[] };
   /** RDS instances: the source's read replicas and what happens to each (src/topology/replicas.ts). */
   replicas?: ReplicaPlan;
+  /** Aurora: the global database the source is the primary of, its secondaries and what happens to each (src/topology/global.ts). */
+  globalDatabase?: GlobalPlan;
 }
 
 /** What recreate-replicas did, per replica. */
@@ -120,6 +124,35 @@ export interface ReplicaResult {
   primary: string;
   /** Replication lag when it was read (seconds), when known. */
   lagSeconds?: number;
+}
+
+/** What topology-global did for one secondary Region. */
+export interface GlobalSecondaryResult {
+  /** The old secondary's identifier (before the run). */
+  oldIdentifier: string;
+  /** The old secondary's name after the run (`-old-<runid>` when the run renames). */
+  oldNow: string;
+  /** The new secondary cluster. */
+  identifier: string;
+  region: string;
+  arn?: string;
+  /** Its key, read back in its Region. */
+  kmsKeyId?: string;
+  /** Its instances, available. */
+  instances: string[];
+  /** AuroraGlobalDBReplicationLag (milliseconds) when it was read. */
+  lagMs?: number;
+  /** The member's SynchronizationStatus in the global cluster, when reported. */
+  synchronization?: string;
+}
+
+/** Output of topology-global. */
+export interface TopologyGlobalOutput {
+  /** The global cluster the new cluster heads (absent: the source was in none). */
+  globalCluster?: string;
+  /** Where the old global cluster is (renamed, or kept under its name when the run does not rename). */
+  oldGlobalCluster?: string;
+  secondaries: GlobalSecondaryResult[];
 }
 
 /** Output of recreate-replicas. */
@@ -271,7 +304,7 @@ export interface KeyedResource {
   kind: 'cluster' | 'instance' | 'snapshot' | 'performance-insights' | 'read-replica';
   role: string;
   identifier: string;
-  /** Its Region, when not the runbook's (cross-Region read replicas). */
+  /** Its Region, when not the runbook's (cross-Region read replicas, global database secondaries). */
   region?: string;
   arn?: string;
   kmsKeyId?: string;
@@ -406,6 +439,7 @@ export interface StepOutputs {
   'topology-endpoints': TopologyEndpointsOutput;
   'topology-release': TopologyReleaseOutput;
   'topology-after-switch': TopologyAfterSwitchOutput;
+  'topology-global': TopologyGlobalOutput;
   'topology-park-instances': TopologyParkInstancesOutput;
   'topology-instance-names': TopologyInstanceNamesOutput;
 }

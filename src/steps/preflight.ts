@@ -16,7 +16,8 @@ import { isInstance, profile } from './engine.js';
 import { describeSessions, fenceExclusions, foreignSessions } from './fence.js';
 import type { ParameterRequirement } from './engine.js';
 import { evaluateKeyPolicy } from '../aws/key-policy.js';
-import { globalClusterPreflight, replicaPreflight } from '../topology/replicas.js';
+import { replicaPreflight } from '../topology/replicas.js';
+import { globalClusterPreflight } from '../topology/global.js';
 import type { RekeyServices } from './services.js';
 import { keepsInstanceNames } from './topology-instances.js';
 import { INSTANCE_RENAME_DNS_SECONDS } from './switch.js';
@@ -206,7 +207,9 @@ async function checkSource(ctx: Ctx, checks: Checks, report: PreflightReport): P
   const retention = cluster.BackupRetentionPeriod ?? 0;
   checks.error('source.backups', retention > 0, retention > 0 ? `backups kept ${retention} days` : 'automated backups are disabled (BackupRetentionPeriod 0)');
   await checkParameters(ctx, checks, cluster.DBClusterParameterGroup, engine.parameters);
-  for (const c of (await globalClusterPreflight(ctx.services.cloud, rb, cluster)).checks) checks.add(c.id, c.ok, c.severity, c.message);
+  const global = await globalClusterPreflight(ctx.services.cloud, rb, cluster, ctx.runId);
+  for (const c of global.checks) checks.add(c.id, c.ok, c.severity, c.message);
+  if (global.plan) report.globalDatabase = global.plan;
   const writerId = cluster.DBClusterMembers?.find((m) => m.IsClusterWriter)?.DBInstanceIdentifier;
   let writerClass: string | undefined;
   if (!writerId) {
@@ -523,7 +526,7 @@ export const preflight: Step<RekeyServices, PreflightReport> = {
             { kind: 'aws' as const, target: 'rds:DescribeDBInstances', summary: 'source writer instance class; each reader\'s settings' },
             { kind: 'aws' as const, target: 'rds:DescribeDBClusterEndpoints', summary: 'custom endpoints of the source cluster and their members' },
             { kind: 'aws' as const, target: 'application-autoscaling:DescribeScalableTargets', summary: 'Aurora Auto Scaling of the readers and its policies' },
-            { kind: 'aws' as const, target: 'rds:DescribeGlobalClusters', summary: 'whether the source is the primary of an Aurora global database, and its secondary Regions (their keys from target.regionKeys checked there)' },
+            { kind: 'aws' as const, target: 'rds:DescribeGlobalClusters', summary: 'whether the source is the primary of an Aurora global database; each secondary cluster and its instances read in its Region, each Region\'s key from target.regionKeys checked there' },
           ]),
       { kind: 'aws', target: 'kms:DescribeKey', summary: `new key ${rb.target.kmsKeyId}: Enabled, SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT, region ${rb.region}, not pending deletion` },
       { kind: 'aws', target: 'kms:ListAliases', summary: 'aliases of the new key' },

@@ -30,6 +30,23 @@ async function replicaEvidence(ctx: Ctx): Promise<KeyedResource[]> {
   return out;
 }
 
+/** The global database's secondaries, new and old, each read back in its Region with its key (Aurora global databases). */
+async function globalEvidence(ctx: Ctx): Promise<KeyedResource[]> {
+  const out = output(ctx, 'topology-global');
+  const out2: KeyedResource[] = [];
+  for (const s of out?.secondaries ?? []) {
+    const cloud = regionCloud(ctx.services.cloud, s.region);
+    if (!cloud) continue;
+    const [now, old] = await Promise.all([findCluster(cloud, s.identifier), s.oldNow !== s.identifier ? findCluster(cloud, s.oldNow) : Promise.resolve(undefined)]);
+    out2.push({
+      kind: 'cluster', role: `secondary in ${s.region} of global database ${out?.globalCluster ?? '?'} (headed by the new cluster)${now ? '' : ' (not found when verified)'}`, identifier: s.identifier, region: s.region,
+      ...(now ? keyed({ arn: now.DBClusterArn, kmsKeyId: now.KmsKeyId }) : {}),
+    });
+    if (old) out2.push({ kind: 'cluster', role: `old secondary in ${s.region} (in global database ${out?.oldGlobalCluster ?? '?'} with the old cluster)`, identifier: s.oldNow, region: s.region, ...keyed({ arn: old.DBClusterArn, kmsKeyId: old.KmsKeyId }) });
+  }
+  return out2;
+}
+
 export const verify: Step<RekeyServices, VerifyOutput> = {
   id: 'verify',
   title: 'Verify the database under the new key',
@@ -78,6 +95,7 @@ export const verify: Step<RekeyServices, VerifyOutput> = {
     const copy = output(ctx, 'copy-snapshot');
     if (copy) resources.push({ kind: 'snapshot', role: 'copy under the new key (restored from; key as read when the copy finished)', identifier: copy.snapshotId, kmsKeyId: copy.kmsKeyId, ...(copy.snapshotArn ? { arn: copy.snapshotArn } : {}) });
     resources.push(...(await replicaEvidence(ctx)));
+    resources.push(...(await globalEvidence(ctx)));
     const evidence = { at: new Date(ctx.services.clock.now()).toISOString(), resources };
     return { identifier: id, kmsKeyId: keyArn, endpoint: `${db.host ?? ''}:${db.port ?? ''}`, serverVersion, evidence };
   },

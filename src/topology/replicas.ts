@@ -1,23 +1,14 @@
 // The read replicas of an RDS DB instance, as rekey must recreate them under the new key: discovery (same-Region by
 // identifier, cross-Region by ARN, read in their own Region), the checks of each secondary Region's key, and the
-// requests that recreate them (CreateDBInstanceReadReplica) or, for Aurora, add a secondary Region through a global
-// cluster (CreateGlobalCluster + CreateDBCluster with GlobalClusterIdentifier). Facts: a same-Region replica always
-// has the primary's key (KmsKeyId must not be given); a cross-Region one needs a key of its own Region (KmsKeyId)
+// requests that recreate them (CreateDBInstanceReadReplica); Aurora Global Database secondaries are in global.ts.
+// Facts: a same-Region replica always has the primary's key (KmsKeyId must not be given); a cross-Region one needs a key of its own Region (KmsKeyId)
 // and, through the SDK, SourceRegion (the SDK computes the presigned URL from it).
 import { DescribeKeyCommand, GetKeyPolicyCommand, ListGrantsCommand } from '@aws-sdk/client-kms';
 import type { KeyMetadata } from '@aws-sdk/client-kms';
-import { CreateDBClusterCommand, CreateGlobalClusterCommand, DescribeGlobalClustersCommand } from '@aws-sdk/client-rds';
-import type {
-  CreateDBClusterCommandInput,
-  CreateDBInstanceReadReplicaCommandInput,
-  CreateGlobalClusterCommandInput,
-  DBCluster,
-  DBInstance,
-  Tag,
-} from '@aws-sdk/client-rds';
+import type { CreateDBInstanceReadReplicaCommandInput, DBCluster, DBInstance, Tag } from '@aws-sdk/client-rds';
 import type { Cloud } from '../aws/cloud.js';
-import { awsErrorName, call, lookup } from '../aws/errors.js';
-import { findCluster, findInstance } from '../aws/rds.js';
+import { awsErrorName } from '../aws/errors.js';
+import { findInstance } from '../aws/rds.js';
 import type { Runbook } from '../runbook/schema.js';
 import { evaluateKeyPolicy } from '../aws/key-policy.js';
 
@@ -312,83 +303,4 @@ export function replicaRequest(
 /** Whether an instance carries rekey's tag of this run (made by it, so a re-run finds instead of creating again). */
 export function madeByRun(i: DBInstance | DBCluster | undefined, runId: string): boolean {
   return (i?.TagList ?? []).some((t) => t.Key === 'rekey:run-id' && t.Value === runId);
-}
-
-/**
- * Aurora Global Database: the global cluster made from the new primary cluster (by ARN; engine, version and
- * database come from it), and the secondary cluster in its Region under that Region's key.
- */
-export function globalClusterRequests(
-  globalId: string,
-  primary: Pick<DBCluster, 'DBClusterArn' | 'Engine' | 'EngineVersion' | 'DBSubnetGroup' | 'DBClusterParameterGroup' | 'VpcSecurityGroups'>,
-  secondary: { identifier: string; region: string; keyArn: string; subnetGroup?: string; parameterGroup?: string; securityGroupIds?: string[] },
-  tags: Tag[],
-): { global: CreateGlobalClusterCommandInput; secondary: CreateDBClusterCommandInput } {
-  return {
-    global: { GlobalClusterIdentifier: globalId, SourceDBClusterIdentifier: primary.DBClusterArn, Tags: tags },
-    secondary: {
-      DBClusterIdentifier: secondary.identifier,
-      GlobalClusterIdentifier: globalId,
-      Engine: primary.Engine,
-      EngineVersion: primary.EngineVersion,
-      KmsKeyId: secondary.keyArn,
-      StorageEncrypted: true,
-      ...(secondary.subnetGroup ? { DBSubnetGroupName: secondary.subnetGroup } : {}),
-      ...(secondary.parameterGroup ? { DBClusterParameterGroupName: secondary.parameterGroup } : {}),
-      ...(secondary.securityGroupIds ? { VpcSecurityGroupIds: secondary.securityGroupIds } : {}),
-      Tags: tags,
-    },
-  };
-}
-
-/**
- * Aurora Global Database after the switch: the new primary cluster becomes the primary of a new global cluster
- * (CreateGlobalCluster in the home Region, unless it exists), and the secondary Region gets a cluster in it under
- * that Region's key (CreateDBCluster with GlobalClusterIdentifier and KmsKeyId, unless it exists). Idempotent: each
- * part is looked up first. Returns what it created.
- */
-export async function addGlobalSecondary(
-  cloud: Cloud,
-  globalId: string,
-  primary: Parameters<typeof globalClusterRequests>[1],
-  secondary: Parameters<typeof globalClusterRequests>[2],
-  tags: Tag[],
-): Promise<{ createdGlobal: boolean; createdSecondary: boolean }> {
-  const requests = globalClusterRequests(globalId, primary, secondary, tags);
-  const there = regionCloud(cloud, secondary.region);
-  if (!there) throw new Error(`cannot reach ${secondary.region} to add it to global cluster ${globalId}`);
-  const globals = await lookup('rds:DescribeGlobalClusters', () => cloud.rds.send(new DescribeGlobalClustersCommand({ GlobalClusterIdentifier: globalId })));
-  const createdGlobal = (globals?.GlobalClusters ?? []).length === 0;
-  if (createdGlobal) await call('rds:CreateGlobalCluster', () => cloud.rds.send(new CreateGlobalClusterCommand(requests.global)));
-  const existing = await findCluster(there, secondary.identifier);
-  const createdSecondary = existing === undefined;
-  if (createdSecondary) await call(`rds:CreateDBCluster ${secondary.identifier} (${secondary.region})`, () => there.rds.send(new CreateDBClusterCommand(requests.secondary)));
-  return { createdGlobal, createdSecondary };
-}
-
-/**
- * Aurora: whether the source cluster is the primary of a global database, and its secondary Regions (each Region's
- * key checked there when target.regionKeys names one). rekey does not re-add the secondaries to a global database
- * after the switch yet (addGlobalSecondary is the building block): preflight says so, so nothing is left silently.
- */
-export async function globalClusterPreflight(cloud: Cloud, rb: Runbook, cluster: Pick<DBCluster, 'DBClusterArn' | 'DBClusterIdentifier'>): Promise<{ checks: Check[]; globalCluster?: { identifier: string; secondaryRegions: string[] } }> {
-  const checks: Check[] = [];
-  const out = await lookup('rds:DescribeGlobalClusters', () => cloud.rds.send(new DescribeGlobalClustersCommand({})));
-  const global = (out?.GlobalClusters ?? []).find((g) => (g.GlobalClusterMembers ?? []).some((m) => m.DBClusterArn === cluster.DBClusterArn && m.IsWriter !== false));
-  if (!global) return { checks };
-  const identifier = global.GlobalClusterIdentifier ?? '?';
-  const secondaryRegions = [...new Set((global.GlobalClusterMembers ?? []).filter((m) => m.DBClusterArn !== cluster.DBClusterArn).map((m) => m.DBClusterArn?.split(':')[3] ?? '?'))].sort();
-  for (const region of secondaryRegions) {
-    const ref = regionKeyRef(rb, region);
-    if (ref === undefined) {
-      checks.push({ id: `global.key.${region}`, ok: false, severity: 'warning', message: `global database ${identifier} has a secondary in ${region}; target.regionKeys has no key for ${region} (needed to re-add it under a key of that Region)` });
-      continue;
-    }
-    checks.push(...(await checkRegionKey(cloud, region, ref)).checks);
-  }
-  checks.push({
-    id: 'global.secondaries', ok: false, severity: 'warning',
-    message: `${cluster.DBClusterIdentifier ?? 'the source'} is the primary of Aurora global database ${identifier} (secondary Regions: ${secondaryRegions.join(', ') || 'none'}): the new cluster is not in it after the switch, and rekey does not re-add the secondaries yet; do it after the run (CreateGlobalCluster from the new cluster, CreateDBCluster with GlobalClusterIdentifier and the Region's KmsKeyId)`,
-  });
-  return { checks, globalCluster: { identifier, secondaryRegions } };
 }

@@ -157,6 +157,32 @@ describe('rekey iam-policy per strategy', () => {
     expect(notes.join('\n')).toContain('read replicas are found at run time');
   });
 
+  test('Aurora global database: every request topology-global sends, in either Region, is allowed; nothing else in other Regions', () => {
+    const rb = testRunbook({ target: { kmsKeyId: 'alias/app-new', regionKeys: { 'eu-west-1': 'alias/app-eu' } }, account: '111122223333', strategy: 'native', dms: undefined });
+    const { policy, notes } = iamPolicy(rb, { oldKeyArn: OLD_KEY });
+    expect(policyProblems(policy)).toEqual([]);
+    const home = 'arn:aws:rds:us-east-1:111122223333:cluster:app-db';
+    const euArn = 'arn:aws:rds:eu-west-1:111122223333:cluster:app-db-eu';
+    const sent: [string, string, Record<string, unknown>][] = [
+      ['us-east-1', 'ModifyGlobalCluster', { GlobalClusterIdentifier: 'app-global', NewGlobalClusterIdentifier: 'app-global-old-ab12cd34' }],
+      ['us-east-1', 'CreateGlobalCluster', { GlobalClusterIdentifier: 'app-global', SourceDBClusterIdentifier: home }],
+      ['eu-west-1', 'ModifyDBCluster', { DBClusterIdentifier: 'app-db-eu', NewDBClusterIdentifier: 'app-db-eu-old-ab12cd34' }],
+      ['eu-west-1', 'CreateDBCluster', { DBClusterIdentifier: 'app-db-eu', GlobalClusterIdentifier: 'app-global', DBSubnetGroupName: 'eu-subnets', DBClusterParameterGroupName: 'app-apg15' }],
+      ['eu-west-1', 'CreateDBInstance', { DBInstanceIdentifier: 'app-db-eu-rekey-ab12cd34-1', DBClusterIdentifier: 'app-db-eu', DBParameterGroupName: 'app-inst' }],
+      ['eu-west-1', 'DeleteDBInstance', { DBInstanceIdentifier: 'app-db-eu-rekey-ab12cd34-1' }],
+      ['eu-west-1', 'RemoveFromGlobalCluster', { GlobalClusterIdentifier: 'app-global', DbClusterIdentifier: euArn }],
+      ['eu-west-1', 'DeleteDBCluster', { DBClusterIdentifier: 'app-db-eu' }],
+      ['us-east-1', 'RemoveFromGlobalCluster', { GlobalClusterIdentifier: 'app-global', DbClusterIdentifier: home }],
+      ['us-east-1', 'DeleteGlobalCluster', { GlobalClusterIdentifier: 'app-global' }],
+    ];
+    for (const [region, name, input] of sent) {
+      expect({ name, region, allowed: isAllowed(policy, `rds:${name}`, commandResources('rds', name, input, region, '111122223333')) }).toEqual({ name, region, allowed: true });
+    }
+    expect(isAllowed(policy, 'cloudwatch:GetMetricData', [])).toBe(true);
+    expect(isAllowed(policy, 'rds:CreateDBCluster', commandResources('rds', 'CreateDBCluster', { DBClusterIdentifier: 'x' }, 'ap-south-1', '111122223333'))).toBe(false);
+    expect(notes.join('\n')).toContain('Aurora global database');
+  });
+
   test('native: the snapshot, restore and rename statements of dms-cdc, nothing of DMS or CloudWatch', () => {
     const rb = testRunbook({ strategy: 'native', dms: undefined });
     const { policy } = iamPolicy(rb, { oldKeyArn: OLD_KEY });

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DescribeKeyCommand, SignCommand, VerifyCommand } from '@aws-sdk/client-kms';
 import {
-  CopyDBClusterSnapshotCommand, DescribeBlueGreenDeploymentsCommand, DescribeDBInstanceAutomatedBackupsCommand, DescribeDBClusterAutomatedBackupsCommand, DescribeDBClusterSnapshotsCommand, DescribeDBSnapshotsCommand,
+  CopyDBClusterSnapshotCommand, CreateDBClusterCommand, CreateGlobalClusterCommand, DeleteDBClusterCommand, DeleteGlobalClusterCommand, DescribeDBClustersCommand,
+  ModifyGlobalClusterCommand, RemoveFromGlobalClusterCommand, DescribeBlueGreenDeploymentsCommand, DescribeDBInstanceAutomatedBackupsCommand, DescribeDBClusterAutomatedBackupsCommand, DescribeDBClusterSnapshotsCommand, DescribeDBSnapshotsCommand,
   DescribeGlobalClustersCommand, ListTagsForResourceCommand,
 } from '@aws-sdk/client-rds';
 import type { Cloud } from '../../src/aws/cloud.js';
@@ -115,5 +116,47 @@ describe('rehearsal automated backups', () => {
     const window = out[0]!.RestoreWindow!;
     expect(Math.round((window.LatestTime!.getTime() - window.EarliestTime!.getTime()) / 86400_000)).toBe(7);
     expect((await c.rds.send(new DescribeDBInstanceAutomatedBackupsCommand({ DBInstanceIdentifier: 'other' }))).DBInstanceAutomatedBackups).toEqual([]);
+  });
+});
+
+describe('rehearsal Aurora global database', () => {
+  test('a secondary in the second Region under a key of that Region only; members cannot be deleted; the primary leaves last', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'estate-rh-'));
+    const reg = Registry.create(join(dir, 'cloud'), '123456789012', 'us-east-1');
+    const key = declareKey(reg.state, 'alias/aws/rds', {});
+    const eu = declareKey(reg.state, 'alias/orders-eu', { region: 'eu-west-1' });
+    reg.state.clusters['orders-db'] = {
+      identifier: 'orders-db', resourceId: 'cluster-ABC', engine: 'aurora-postgresql', engineVersion: '15.4', kmsKeyArn: key.arn, createdAt: 0, readyAt: 0,
+      backend: { server: 'source', host: '127.0.0.1', port: 1, database: 'orders', user: 'rdsadmin' },
+      settings: { parameterGroup: 'default.aurora-postgresql15', subnetGroup: 'subnets', securityGroupIds: ['sg-1'], availabilityZones: [] }, tags: [],
+    } as unknown as ClusterRecord;
+    reg.save();
+    const home = openRehearsalRegistry(dir, runbook).cloud;
+    const there = home.inRegion!('eu-west-1');
+    const primaryArn = 'arn:aws:rds:us-east-1:123456789012:cluster:orders-db';
+    await home.rds.send(new CreateGlobalClusterCommand({ GlobalClusterIdentifier: 'orders-global', SourceDBClusterIdentifier: primaryArn }));
+    expect(await fault(home.rds.send(new CreateGlobalClusterCommand({ GlobalClusterIdentifier: 'other', SourceDBClusterIdentifier: primaryArn })))).toMatch(/^InvalidDBClusterStateFault: Cluster orders-db is already a member/);
+    // A key of the home Region is refused in eu-west-1, as for a cross-Region read replica.
+    const secondary = { DBClusterIdentifier: 'orders-eu', GlobalClusterIdentifier: 'orders-global', Engine: 'aurora-postgresql', StorageEncrypted: true };
+    expect(await fault(there.rds.send(new CreateDBClusterCommand({ ...secondary, KmsKeyId: key.arn })))).toMatch(/^KMSKeyNotAccessibleFault: .*is in region us-east-1; RDS in eu-west-1 cannot use it/);
+    expect(await fault(there.rds.send(new CreateDBClusterCommand({ DBClusterIdentifier: 'lone', Engine: 'aurora-postgresql', KmsKeyId: eu.arn })))).toMatch(/^InvalidParameterCombination/);
+    await there.rds.send(new CreateDBClusterCommand({ ...secondary, KmsKeyId: 'alias/orders-eu' }));
+    const seen = (await there.rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: 'orders-eu' }))).DBClusters?.[0];
+    expect(seen).toMatchObject({ DBClusterArn: 'arn:aws:rds:eu-west-1:123456789012:cluster:orders-eu', KmsKeyId: eu.arn, GlobalClusterIdentifier: 'orders-global', Status: 'creating' });
+    // A cluster of another Region is not found at home; the global cluster is seen from both.
+    expect(await fault(home.rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: 'orders-eu' })))).toMatch(/^DBClusterNotFoundFault/);
+    const members = (await there.rds.send(new DescribeGlobalClustersCommand({ GlobalClusterIdentifier: 'orders-global' }))).GlobalClusters?.[0]?.GlobalClusterMembers;
+    expect(members?.map((m) => [m.DBClusterArn, m.IsWriter])).toEqual([[primaryArn, true], [seen?.DBClusterArn, false]]);
+    expect(await fault(there.rds.send(new CreateDBClusterCommand({ ...secondary, DBClusterIdentifier: 'orders-eu-2', KmsKeyId: eu.arn })))).toMatch(/^InvalidGlobalClusterStateFault: .*already has a member in eu-west-1/);
+    // Members cannot be deleted, nor a global cluster with members; the primary leaves only as the last member.
+    expect(await fault(there.rds.send(new DeleteDBClusterCommand({ DBClusterIdentifier: 'orders-eu', SkipFinalSnapshot: true })))).toMatch(/^InvalidDBClusterStateFault: Cluster orders-eu is a member/);
+    expect(await fault(home.rds.send(new DeleteGlobalClusterCommand({ GlobalClusterIdentifier: 'orders-global' })))).toMatch(/^InvalidGlobalClusterStateFault/);
+    expect(await fault(home.rds.send(new RemoveFromGlobalClusterCommand({ GlobalClusterIdentifier: 'orders-global', DbClusterIdentifier: primaryArn })))).toMatch(/^InvalidGlobalClusterStateFault/);
+    await there.rds.send(new RemoveFromGlobalClusterCommand({ GlobalClusterIdentifier: 'orders-global', DbClusterIdentifier: seen?.DBClusterArn }));
+    await there.rds.send(new DeleteDBClusterCommand({ DBClusterIdentifier: 'orders-eu', SkipFinalSnapshot: true }));
+    await home.rds.send(new ModifyGlobalClusterCommand({ GlobalClusterIdentifier: 'orders-global', NewGlobalClusterIdentifier: 'orders-global-old' }));
+    await home.rds.send(new RemoveFromGlobalClusterCommand({ GlobalClusterIdentifier: 'orders-global-old', DbClusterIdentifier: primaryArn }));
+    await home.rds.send(new DeleteGlobalClusterCommand({ GlobalClusterIdentifier: 'orders-global-old' }));
+    expect((await home.rds.send(new DescribeGlobalClustersCommand({}))).GlobalClusters).toEqual([]);
   });
 });

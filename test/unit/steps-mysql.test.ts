@@ -29,7 +29,7 @@ const STEP_IDS = [
   'topology-endpoints', 'capture-position', 'dms-setup', 'start-cdc', 'catch-up', 'validate', 'consistent-validate', 'before-fence',
   'fence', 'drain', 'stop-task', 'final-validate', 'fix-sequences', 'topology-release',
   'switch',
-  'topology-after-switch', 'verify', 'after-switch', 'cleanup',
+  'topology-after-switch', 'topology-global', 'verify', 'after-switch', 'cleanup',
 ];
 
 let world: World;

@@ -93,7 +93,7 @@ describe('cutover.renameInstances: the new instances keep the source instance na
     world.install();
     const flow = buildFlow(world.runbook);
     const ids = flow.steps.map((s) => s.id);
-    expect(ids.slice(ids.indexOf('topology-release'), ids.indexOf('verify'))).toEqual(['topology-release', 'switch', 'topology-park-instances', 'topology-after-switch', 'topology-instance-names']);
+    expect(ids.slice(ids.indexOf('topology-release'), ids.indexOf('verify'))).toEqual(['topology-release', 'switch', 'topology-park-instances', 'topology-after-switch', 'topology-instance-names', 'topology-global']);
     const ctx = world.context();
     await runUntil(flow, ctx, 'topology-instance-names');
     const target = world.names.targetCluster;

@@ -49,7 +49,7 @@ describe('the native flow', () => {
     expect(ids('aurora-postgresql')).toEqual([
       'preflight', 'prepare-source', 'snapshot', 'restore', 'topology-readers', 'topology-endpoints', 'capture-position', 'native-setup', 'catch-up',
       'validate', 'before-fence', 'fence', 'drain', 'stop-replication', 'final-validate', 'fix-sequences', 'topology-release', 'switch',
-      'topology-after-switch', 'verify', 'after-switch', 'cleanup',
+      'topology-after-switch', 'topology-global', 'verify', 'after-switch', 'cleanup',
     ]);
     expect(ids('mysql').slice(0, 6)).toEqual(['preflight', 'prepare-source', 'replica-position', 'snapshot', 'copy-snapshot', 'restore']);
     expect(buildFlow(nativeRunbook()).id).toBe('native/aurora-postgresql');

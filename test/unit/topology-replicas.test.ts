@@ -1,7 +1,8 @@
 // Read replicas and secondary Regions (src/topology/replicas.ts, src/steps/topology-replicas.ts) against real SDK v3
 // clients mocked per Region with aws-sdk-client-mock: discovery in each replica's own Region, every problem with
 // the Regions' keys at once, the exact requests that recreate a same-Region and a cross-Region replica
-// (KmsKeyId and SourceRegion only for the latter), and an Aurora global cluster with its secondary Region.
+// (KmsKeyId and SourceRegion only for the latter); an Aurora global database headed again by the new cluster, its
+// secondary Region added under that Region's key, through the step-lifecycle harness.
 import { describe, expect, test } from '@jest/globals';
 import { CloudWatchClient, GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { ApplicationAutoScalingClient } from '@aws-sdk/client-application-auto-scaling';
@@ -9,10 +10,11 @@ import { DatabaseMigrationServiceClient } from '@aws-sdk/client-database-migrati
 import { DescribeKeyCommand, GetKeyPolicyCommand, KMSClient, ListGrantsCommand } from '@aws-sdk/client-kms';
 import type { KeyMetadata } from '@aws-sdk/client-kms';
 import {
-  CreateDBClusterCommand, CreateDBInstanceReadReplicaCommand, CreateGlobalClusterCommand, DescribeDBClustersCommand, DescribeDBInstancesCommand,
-  DescribeGlobalClustersCommand, ModifyDBInstanceCommand, RDSClient,
+  CreateDBClusterCommand, CreateDBInstanceCommand, CreateDBInstanceReadReplicaCommand, CreateGlobalClusterCommand, DeleteDBClusterCommand, DeleteDBInstanceCommand,
+  DeleteGlobalClusterCommand, DescribeDBClustersCommand, DescribeDBInstancesCommand, DescribeGlobalClustersCommand, ModifyDBClusterCommand, ModifyDBInstanceCommand,
+  ModifyGlobalClusterCommand, RDSClient, RemoveFromGlobalClusterCommand,
 } from '@aws-sdk/client-rds';
-import type { DBInstance } from '@aws-sdk/client-rds';
+import type { DBCluster, DBInstance, Tag } from '@aws-sdk/client-rds';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { AwsClientStub } from 'aws-sdk-client-mock';
 import type { Cloud } from '../../src/aws/cloud.js';
@@ -22,7 +24,11 @@ import type { Runbook } from '../../src/runbook/schema.js';
 import { resourceNames } from '../../src/steps/names.js';
 import type { RekeyServices } from '../../src/steps/services.js';
 import { recreateReplicas } from '../../src/steps/topology-replicas.js';
-import { addGlobalSecondary, globalClusterPreflight, replicaPreflight } from '../../src/topology/replicas.js';
+import { topologyGlobal } from '../../src/steps/topology-global.js';
+import type { TopologyGlobalOutput } from '../../src/steps/topology-global.js';
+import { globalClusterPreflight } from '../../src/topology/global.js';
+import { stepLifecycle } from '../helpers/lifecycle.js';
+import { replicaPreflight } from '../../src/topology/replicas.js';
 
 const ACCOUNT = '111122223333';
 const NEW_KEY = `arn:aws:kms:us-east-1:${ACCOUNT}:key/11111111-2222-3333-4444-555555555555`;
@@ -235,32 +241,6 @@ describe('recreate-replicas: the requests', () => {
   });
 });
 
-describe('Aurora Global Database', () => {
-  test('CreateGlobalCluster from the new primary by ARN, then CreateDBCluster in the secondary Region with GlobalClusterIdentifier and its key; once', async () => {
-    const { home, eu } = world();
-    home.rdsMock.on(DescribeGlobalClustersCommand).rejectsOnce(notFound('GlobalClusterNotFoundFault')).resolves({ GlobalClusters: [{ GlobalClusterIdentifier: 'orders-global' }] });
-    home.rdsMock.on(CreateGlobalClusterCommand).resolves({});
-    eu.rdsMock.on(DescribeDBClustersCommand).rejectsOnce(notFound('DBClusterNotFoundFault')).resolves({ DBClusters: [{ DBClusterIdentifier: 'orders-eu' }] });
-    eu.rdsMock.on(CreateDBClusterCommand).resolves({});
-    const cloud = cloudOf(home, [eu]);
-    const primary = {
-      DBClusterArn: `arn:aws:rds:us-east-1:${ACCOUNT}:cluster:orders`, Engine: 'aurora-postgresql', EngineVersion: '15.4',
-    };
-    const secondary = { identifier: 'orders-eu', region: 'eu-west-1', keyArn: EU_KEY, subnetGroup: 'orders-eu-subnets', parameterGroup: 'orders-pg15', securityGroupIds: ['sg-0eu'] };
-    const tags = [{ Key: 'rekey:run-id', Value: RUN_ID }];
-    expect(await addGlobalSecondary(cloud, 'orders-global', primary, secondary, tags)).toEqual({ createdGlobal: true, createdSecondary: true });
-    expect(home.rdsMock.commandCalls(CreateGlobalClusterCommand).map((c) => c.args[0].input)).toEqual([
-      { GlobalClusterIdentifier: 'orders-global', SourceDBClusterIdentifier: primary.DBClusterArn, Tags: tags },
-    ]);
-    expect(eu.rdsMock.commandCalls(CreateDBClusterCommand).map((c) => c.args[0].input)).toEqual([{
-      DBClusterIdentifier: 'orders-eu', GlobalClusterIdentifier: 'orders-global', Engine: 'aurora-postgresql', EngineVersion: '15.4', KmsKeyId: EU_KEY, StorageEncrypted: true,
-      DBSubnetGroupName: 'orders-eu-subnets', DBClusterParameterGroupName: 'orders-pg15', VpcSecurityGroupIds: ['sg-0eu'], Tags: tags,
-    }]);
-    expect(await addGlobalSecondary(cloud, 'orders-global', primary, secondary, tags)).toEqual({ createdGlobal: false, createdSecondary: false });
-    expect([home.rdsMock.commandCalls(CreateGlobalClusterCommand).length, eu.rdsMock.commandCalls(CreateDBClusterCommand).length]).toEqual([1, 1]);
-  });
-});
-
 describe('the cutover gate', () => {
   test('shows how many replicas are recreated after the switch, the Regions without one until then, and for how long', async () => {
     const { cutoverGate } = await import('../../src/steps/hooks.js');
@@ -274,23 +254,185 @@ describe('the cutover gate', () => {
   });
 });
 
-describe('Aurora global database at preflight', () => {
-  test('the source as primary of a global database: its secondary Regions named, their keys checked there, the gap said', async () => {
-    const { home, eu, ap } = world();
+// ---------------- Aurora global database: a tiny per-Region cluster store and one store of global clusters behind the mocks
+type Members = { DBClusterArn: string; IsWriter: boolean }[];
+const clusterArnOf = (region: string, id: string): string => `arn:aws:rds:${region}:${ACCOUNT}:cluster:${id}`;
+
+/** Aurora clusters and members in each Region, and the global clusters (seen from every Region), as RDS keeps them. */
+function auroraWorld(): { home: Region; eu: Region; clusters: Map<string, Map<string, DBCluster>>; globals: Map<string, { id: string; members: Members }> } {
+  const home = new Region('us-east-1');
+  const eu = new Region('eu-west-1');
+  const clusters = new Map<string, Map<string, DBCluster>>([[home.name, new Map()], [eu.name, new Map()]]);
+  const globals = new Map<string, { id: string; members: Members }>();
+  const globalShape = (g: { id: string; members: Members }) => ({ GlobalClusterIdentifier: g.id, Status: 'available', GlobalClusterMembers: g.members.map((m) => ({ ...m })) });
+  const gOf = (id: string | undefined) => {
+    const g = id ? globals.get(id) : undefined;
+    if (!g) throw notFound('GlobalClusterNotFoundFault');
+    return g;
+  };
+  for (const r of [home, eu]) {
+    const here = clusters.get(r.name)!;
+    r.rdsMock.on(DescribeDBClustersCommand).callsFake((input: { DBClusterIdentifier: string }) => {
+      const c = here.get(input.DBClusterIdentifier);
+      if (!c) throw notFound('DBClusterNotFoundFault');
+      const seen = { ...c, DBClusterMembers: [...r.instances.values()].filter((i) => i.DBClusterIdentifier === c.DBClusterIdentifier).map((i) => ({ DBInstanceIdentifier: i.DBInstanceIdentifier, IsClusterWriter: false })) };
+      c.Status = 'available';
+      return { DBClusters: [seen] };
+    });
+    r.rdsMock.on(ModifyDBClusterCommand).callsFake((input: { DBClusterIdentifier: string; NewDBClusterIdentifier: string }) => {
+      const c = here.get(input.DBClusterIdentifier);
+      if (!c) throw notFound('DBClusterNotFoundFault');
+      here.delete(input.DBClusterIdentifier);
+      const arn = clusterArnOf(r.name, input.NewDBClusterIdentifier);
+      for (const g of globals.values()) for (const m of g.members) if (m.DBClusterArn === c.DBClusterArn) m.DBClusterArn = arn;
+      for (const i of r.instances.values()) if (i.DBClusterIdentifier === input.DBClusterIdentifier) i.DBClusterIdentifier = input.NewDBClusterIdentifier;
+      here.set(input.NewDBClusterIdentifier, { ...c, DBClusterIdentifier: input.NewDBClusterIdentifier, DBClusterArn: arn, Status: 'renaming' });
+      return {};
+    });
+    r.rdsMock.on(CreateDBClusterCommand).callsFake((input: { DBClusterIdentifier: string; GlobalClusterIdentifier: string; KmsKeyId: string; Tags: Tag[] }) => {
+      const arn = clusterArnOf(r.name, input.DBClusterIdentifier);
+      here.set(input.DBClusterIdentifier, { DBClusterIdentifier: input.DBClusterIdentifier, DBClusterArn: arn, Status: 'creating', KmsKeyId: input.KmsKeyId, GlobalClusterIdentifier: input.GlobalClusterIdentifier, TagList: input.Tags });
+      gOf(input.GlobalClusterIdentifier).members.push({ DBClusterArn: arn, IsWriter: false });
+      return {};
+    });
+    r.rdsMock.on(DeleteDBClusterCommand).callsFake((input: { DBClusterIdentifier: string }) => {
+      const c = here.get(input.DBClusterIdentifier);
+      if ([...globals.values()].some((g) => g.members.some((m) => m.DBClusterArn === c?.DBClusterArn))) throw Object.assign(new Error('member of a global cluster'), { name: 'InvalidDBClusterStateFault' });
+      here.delete(input.DBClusterIdentifier);
+      return {};
+    });
+    r.rdsMock.on(CreateDBInstanceCommand).callsFake((input: { DBInstanceIdentifier: string; DBClusterIdentifier: string; DBInstanceClass: string; Tags: Tag[] }) => {
+      r.instances.set(input.DBInstanceIdentifier, { DBInstanceIdentifier: input.DBInstanceIdentifier, DBClusterIdentifier: input.DBClusterIdentifier, DBInstanceClass: input.DBInstanceClass, DBInstanceStatus: 'creating', TagList: input.Tags });
+      return {};
+    });
+    r.rdsMock.on(DeleteDBInstanceCommand).callsFake((input: { DBInstanceIdentifier: string }) => {
+      r.instances.delete(input.DBInstanceIdentifier);
+      return {};
+    });
+    r.rdsMock.on(DescribeGlobalClustersCommand).callsFake((input: { GlobalClusterIdentifier?: string }) => ({ GlobalClusters: input.GlobalClusterIdentifier ? [globalShape(gOf(input.GlobalClusterIdentifier))] : [...globals.values()].map(globalShape) }));
+    r.rdsMock.on(CreateGlobalClusterCommand).callsFake((input: { GlobalClusterIdentifier: string; SourceDBClusterIdentifier: string }) => {
+      globals.set(input.GlobalClusterIdentifier, { id: input.GlobalClusterIdentifier, members: [{ DBClusterArn: input.SourceDBClusterIdentifier, IsWriter: true }] });
+      return {};
+    });
+    r.rdsMock.on(ModifyGlobalClusterCommand).callsFake((input: { GlobalClusterIdentifier: string; NewGlobalClusterIdentifier: string }) => {
+      const g = gOf(input.GlobalClusterIdentifier);
+      globals.delete(g.id);
+      globals.set(input.NewGlobalClusterIdentifier, { ...g, id: input.NewGlobalClusterIdentifier });
+      return {};
+    });
+    r.rdsMock.on(RemoveFromGlobalClusterCommand).callsFake((input: { GlobalClusterIdentifier: string; DbClusterIdentifier: string }) => {
+      const g = gOf(input.GlobalClusterIdentifier);
+      g.members = g.members.filter((m) => m.DBClusterArn !== input.DbClusterIdentifier);
+      for (const c of here.values()) if (c.DBClusterArn === input.DbClusterIdentifier) delete c.GlobalClusterIdentifier;
+      return {};
+    });
+    r.rdsMock.on(DeleteGlobalClusterCommand).callsFake((input: { GlobalClusterIdentifier: string }) => {
+      if (gOf(input.GlobalClusterIdentifier).members.length > 0) throw Object.assign(new Error('has members'), { name: 'InvalidGlobalClusterStateFault' });
+      globals.delete(input.GlobalClusterIdentifier);
+      return {};
+    });
+    r.cwMock.on(GetMetricDataCommand).resolves({ MetricDataResults: [{ Id: 'global_lag', Values: [120, 80], Timestamps: [new Date(1000), new Date(2000)] }] });
+  }
+  // Before the run: orders (old key) heads orders-global with orders-eu (its Region's old key, two instances).
+  const oldEu = `arn:aws:kms:eu-west-1:${ACCOUNT}:key/old-eu`;
+  clusters.get('us-east-1')!.set('orders', { DBClusterIdentifier: 'orders', DBClusterArn: clusterArnOf('us-east-1', 'orders'), Status: 'available', KmsKeyId: OLD_KEY, Engine: 'aurora-postgresql', EngineVersion: '15.4' });
+  clusters.get('eu-west-1')!.set('orders-eu', {
+    DBClusterIdentifier: 'orders-eu', DBClusterArn: clusterArnOf('eu-west-1', 'orders-eu'), Status: 'available', KmsKeyId: oldEu, Engine: 'aurora-postgresql', EngineVersion: '15.4',
+    DBSubnetGroup: 'orders-eu-subnets', DBClusterParameterGroup: 'orders-apg15', VpcSecurityGroups: [{ VpcSecurityGroupId: 'sg-0eu' }], GlobalClusterIdentifier: 'orders-global',
+  });
+  for (const [n, cls] of [[1, 'db.r6g.large'], [2, 'db.r6g.xlarge']] as const) {
+    eu.instances.set(`orders-eu-${n}`, { DBInstanceIdentifier: `orders-eu-${n}`, DBClusterIdentifier: 'orders-eu', DBInstanceClass: cls, AvailabilityZone: `eu-west-1${n === 1 ? 'a' : 'b'}`, PromotionTier: n, DBParameterGroups: [{ DBParameterGroupName: 'orders-apg15-inst' }], DBInstanceStatus: 'available' });
+  }
+  globals.set('orders-global', { id: 'orders-global', members: [{ DBClusterArn: clusterArnOf('us-east-1', 'orders'), IsWriter: true }, { DBClusterArn: clusterArnOf('eu-west-1', 'orders-eu'), IsWriter: false }] });
+  return { home, eu, clusters, globals };
+}
+
+function auroraRunbook(regionKeys: Record<string, string>): Runbook {
+  return runbookSchema.parse({
+    version: 1, name: 't', region: 'us-east-1', account: ACCOUNT,
+    source: { engine: 'aurora-postgresql', identifier: 'orders', database: 'app', username: 'rekey_admin', password: { env: 'PGPASSWORD_TEST' } },
+    target: { kmsKeyId: 'alias/app-new', regionKeys },
+    dms: { replicationInstance: { identifier: 'rekey-ri' }, sslMode: 'verify-full', certificateArn: `arn:aws:dms:us-east-1:${ACCOUNT}:cert:RDSCA` },
+  });
+}
+
+describe('Aurora global database', () => {
+  test('preflight: each secondary read in its Region, its key checked there, the plan said; a Region without a key is a problem', async () => {
+    const { home, eu } = auroraWorld();
     eu.key('alias/app-eu', euMeta);
-    const arn = `arn:aws:rds:us-east-1:${ACCOUNT}:cluster:orders`;
-    home.rdsMock.on(DescribeGlobalClustersCommand).resolves({
-      GlobalClusters: [{
-        GlobalClusterIdentifier: 'orders-global',
-        GlobalClusterMembers: [{ DBClusterArn: arn, IsWriter: true }, { DBClusterArn: `arn:aws:rds:eu-west-1:${ACCOUNT}:cluster:orders-eu`, IsWriter: false }, { DBClusterArn: `arn:aws:rds:ap-south-1:${ACCOUNT}:cluster:orders-ap`, IsWriter: false }],
+    const cloud = cloudOf(home, [eu]);
+    const arn = clusterArnOf('us-east-1', 'orders');
+    const { checks, plan } = await globalClusterPreflight(cloud, auroraRunbook({ 'eu-west-1': 'alias/app-eu' }), { DBClusterArn: arn, DBClusterIdentifier: 'orders' }, RUN_ID);
+    expect(checks.filter((c) => !c.ok)).toEqual([]);
+    expect(plan).toMatchObject({
+      identifier: 'orders-global', regions: ['eu-west-1'], regionKeys: [{ region: 'eu-west-1', arn: EU_KEY, multiRegion: true }],
+      secondaries: [{
+        identifier: 'orders-eu', region: 'eu-west-1', subnetGroup: 'orders-eu-subnets', parameterGroup: 'orders-apg15', securityGroupIds: ['sg-0eu'],
+        instances: [
+          { identifier: 'orders-eu-1', instanceClass: 'db.r6g.large', availabilityZone: 'eu-west-1a', parameterGroup: 'orders-apg15-inst', promotionTier: 1 },
+          { identifier: 'orders-eu-2', instanceClass: 'db.r6g.xlarge', availabilityZone: 'eu-west-1b', parameterGroup: 'orders-apg15-inst', promotionTier: 2 },
+        ],
       }],
     });
-    const { checks, globalCluster } = await globalClusterPreflight(cloudOf(home, [eu, ap]), runbook({ 'eu-west-1': 'alias/app-eu' }), { DBClusterArn: arn, DBClusterIdentifier: 'orders' });
-    expect(globalCluster).toEqual({ identifier: 'orders-global', secondaryRegions: ['ap-south-1', 'eu-west-1'] });
-    expect(checks.filter((c) => !c.ok).map((c) => c.id)).toEqual(['global.key.ap-south-1', 'global.secondaries']);
-    expect(checks.find((c) => c.id === 'replicas.key.eu-west-1')).toMatchObject({ ok: true });
-    expect(checks.find((c) => c.id === 'global.secondaries')?.message).toContain('rekey does not re-add the secondaries yet');
-    // Not a member: nothing to say.
-    expect((await globalClusterPreflight(cloudOf(home, [eu, ap]), runbook({}), { DBClusterArn: `arn:aws:rds:us-east-1:${ACCOUNT}:cluster:other` })).checks).toEqual([]);
+    expect(plan?.actions).toEqual([
+      'global database orders-global: renamed to orders-global-old-abcd1234 (it keeps the old cluster and the old secondaries, for rollback); a new orders-global is created with the new cluster as its primary',
+      'secondary orders-eu in eu-west-1: renamed to orders-eu-old-abcd1234 (stays in the old global database), then added again as orders-eu in orders-global under alias/app-eu with 2 instances (db.r6g.large, db.r6g.xlarge)',
+    ]);
+    expect(checks.find((c) => c.id === 'global.secondaries')).toMatchObject({ ok: true });
+    // Without the Region's key: a problem (error), not a warning; and not a member: nothing to say.
+    const missing = await globalClusterPreflight(cloud, auroraRunbook({}), { DBClusterArn: arn, DBClusterIdentifier: 'orders' }, RUN_ID);
+    expect(missing.checks.filter((c) => !c.ok).map((c) => [c.id, c.severity])).toEqual([['global.key.eu-west-1', 'error']]);
+    expect((await globalClusterPreflight(cloud, auroraRunbook({}), { DBClusterArn: clusterArnOf('us-east-1', 'other') }, RUN_ID)).checks).toEqual([]);
+  });
+
+  test('topology-global: the requests, then run again (nothing made twice), undo (all taken back), undo again, run', async () => {
+    const { home, eu, clusters, globals } = auroraWorld();
+    eu.key('alias/app-eu', euMeta);
+    const rb = auroraRunbook({ 'eu-west-1': 'alias/app-eu' });
+    const cloud = cloudOf(home, [eu]);
+    const { plan } = await globalClusterPreflight(cloud, rb, { DBClusterArn: clusterArnOf('us-east-1', 'orders'), DBClusterIdentifier: 'orders' }, RUN_ID);
+    // After the switch: the old cluster is parked, the new one answers to `orders` under the new key.
+    const homeClusters = clusters.get('us-east-1')!;
+    homeClusters.set('orders-old-abcd1234', { ...homeClusters.get('orders')!, DBClusterIdentifier: 'orders-old-abcd1234', DBClusterArn: clusterArnOf('us-east-1', 'orders-old-abcd1234') });
+    globals.get('orders-global')!.members[0]!.DBClusterArn = clusterArnOf('us-east-1', 'orders-old-abcd1234');
+    homeClusters.set('orders', { DBClusterIdentifier: 'orders', DBClusterArn: clusterArnOf('us-east-1', 'orders'), Status: 'available', KmsKeyId: NEW_KEY, Engine: 'aurora-postgresql', EngineVersion: '15.4' });
+    const ctx = stepContext(cloud, rb, undefined);
+    (ctx.outputs.preflight as Record<string, unknown>).globalDatabase = plan;
+    const creates = (): number => [home, eu].flatMap((r) => r.rdsMock.calls()).filter((c) => /^Create/.test((c.args[0] as object).constructor.name)).length;
+    const deletes = (): number => [home, eu].flatMap((r) => r.rdsMock.calls()).filter((c) => /^(Delete|Modify|RemoveFrom)/.test((c.args[0] as object).constructor.name)).length;
+    const result = await stepLifecycle({ flow: { id: 'global', steps: [topologyGlobal] }, ctx, creations: creates, deletions: deletes }, 'topology-global');
+
+    const tags = [{ Key: 'rekey:run-id', Value: RUN_ID }];
+    // The first run's requests (the lifecycle ran it three times; the later runs repeat the same ones after an undo).
+    expect(home.rdsMock.commandCalls(ModifyGlobalClusterCommand)[0]?.args[0].input).toEqual({ GlobalClusterIdentifier: 'orders-global', NewGlobalClusterIdentifier: 'orders-global-old-abcd1234' });
+    expect(home.rdsMock.commandCalls(CreateGlobalClusterCommand)[0]?.args[0].input).toEqual({ GlobalClusterIdentifier: 'orders-global', SourceDBClusterIdentifier: clusterArnOf('us-east-1', 'orders'), Tags: tags });
+    expect(eu.rdsMock.commandCalls(ModifyDBClusterCommand)[0]?.args[0].input).toEqual({ DBClusterIdentifier: 'orders-eu', NewDBClusterIdentifier: 'orders-eu-old-abcd1234', ApplyImmediately: true });
+    expect(eu.rdsMock.commandCalls(CreateDBClusterCommand)[0]?.args[0].input).toEqual({
+      DBClusterIdentifier: 'orders-eu', GlobalClusterIdentifier: 'orders-global', Engine: 'aurora-postgresql', EngineVersion: '15.4', KmsKeyId: EU_KEY, StorageEncrypted: true,
+      DBSubnetGroupName: 'orders-eu-subnets', DBClusterParameterGroupName: 'orders-apg15', VpcSecurityGroupIds: ['sg-0eu'], Tags: tags,
+    });
+    expect(eu.rdsMock.commandCalls(CreateDBInstanceCommand).slice(0, 2).map((c) => c.args[0].input)).toEqual([
+      { DBInstanceIdentifier: 'orders-eu-rekey-abcd1234-1', DBClusterIdentifier: 'orders-eu', Engine: 'aurora-postgresql', DBInstanceClass: 'db.r6g.large', AvailabilityZone: 'eu-west-1a', DBParameterGroupName: 'orders-apg15-inst', PromotionTier: 1, Tags: tags },
+      { DBInstanceIdentifier: 'orders-eu-rekey-abcd1234-2', DBClusterIdentifier: 'orders-eu', Engine: 'aurora-postgresql', DBInstanceClass: 'db.r6g.xlarge', AvailabilityZone: 'eu-west-1b', DBParameterGroupName: 'orders-apg15-inst', PromotionTier: 2, Tags: tags },
+    ]);
+    expect(eu.cwMock.commandCalls(GetMetricDataCommand)[0]?.args[0].input.MetricDataQueries?.[0]?.MetricStat?.Metric).toEqual({
+      Namespace: 'AWS/RDS', MetricName: 'AuroraGlobalDBReplicationLag', Dimensions: [{ Name: 'DBClusterIdentifier', Value: 'orders-eu' }],
+    });
+    // Undo: the secondary detached in its Region before it is deleted, the primary detached last, the old names back.
+    expect(eu.rdsMock.commandCalls(RemoveFromGlobalClusterCommand)[0]?.args[0].input).toEqual({ GlobalClusterIdentifier: 'orders-global', DbClusterIdentifier: clusterArnOf('eu-west-1', 'orders-eu') });
+    expect(home.rdsMock.commandCalls(RemoveFromGlobalClusterCommand)[0]?.args[0].input).toEqual({ GlobalClusterIdentifier: 'orders-global', DbClusterIdentifier: clusterArnOf('us-east-1', 'orders') });
+    expect(result).toMatchObject({ createdByRun: 4, hasUndo: true });
+    expect(result.deletedByUndo).toBeGreaterThanOrEqual(7);
+    // The final run's result: the new cluster heads orders-global with orders-eu under the Region's key; the old ones parked.
+    const out = ctx.outputs['topology-global'] as TopologyGlobalOutput;
+    expect(out).toEqual({
+      globalCluster: 'orders-global', oldGlobalCluster: 'orders-global-old-abcd1234',
+      secondaries: [{ oldIdentifier: 'orders-eu', oldNow: 'orders-eu-old-abcd1234', identifier: 'orders-eu', region: 'eu-west-1', arn: clusterArnOf('eu-west-1', 'orders-eu'), kmsKeyId: EU_KEY, instances: ['orders-eu-rekey-abcd1234-1', 'orders-eu-rekey-abcd1234-2'], lagMs: 80 }],
+    });
+    expect(globals.get('orders-global')?.members).toEqual([{ DBClusterArn: clusterArnOf('us-east-1', 'orders'), IsWriter: true }, { DBClusterArn: clusterArnOf('eu-west-1', 'orders-eu'), IsWriter: false }]);
+    expect(globals.get('orders-global-old-abcd1234')?.members.map((m) => m.DBClusterArn)).toEqual([clusterArnOf('us-east-1', 'orders-old-abcd1234'), clusterArnOf('eu-west-1', 'orders-eu-old-abcd1234')]);    // The cutover gate says which secondaries are added again after the switch.
+    const { cutoverGate } = await import('../../src/steps/hooks.js');
+    Object.assign(ctx.outputs.preflight as object, { tablesWithoutPk: [], estimate: { totalSeconds: 9, awsRenameDnsSeconds: 0 } });
+    expect(await cutoverGate.facts(ctx)).toMatchObject({ globalSecondariesAddedAfterSwitch: 'orders-global: orders-eu (eu-west-1)' });
   });
 });

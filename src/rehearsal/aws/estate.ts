@@ -1,6 +1,7 @@
 // The key estate in the rehearsal cloud: the read commands `rekey inventory` and `rekey attest` send (automated
-// backups, retained backups, Blue/Green deployments, global clusters, DB snapshots in an Aurora world), snapshot
-// copies into a second rehearsal Region, and KMS Sign/Verify with a local key pair (node:crypto). It wraps the
+// backups, retained backups, Blue/Green deployments, DB snapshots in an Aurora world), the global database commands
+// (aws/global.ts), snapshot copies into a second rehearsal Region and what lives there (read replicas, global database
+// secondaries), and KMS Sign/Verify with a local key pair (node:crypto). It wraps the
 // fake RDS and KMS senders: what it does not answer goes to them unchanged.
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -12,6 +13,8 @@ import { awsFault } from './faults.js';
 import { declareKey, findKey } from './kms.js';
 import { paginate, rdsTick, restoreKeyArn, snapshotProgress, tagsOf } from './rds-records.js';
 import { dbInstanceShape, inRegion, instanceSend } from './rds-instance.js';
+import { globalSend } from './global.js';
+import { clusterShape, rdsSend } from './rds.js';
 
 /** A signing key every rehearsal has (ECC_NIST_P256), declared when first used: `rekey attest --sign-key` against a rehearsal. */
 export const REHEARSAL_SIGNING_ALIAS = 'alias/rekey-rehearsal-attest';
@@ -149,11 +152,12 @@ export function estateRdsSend(core: Core, inner: Send): Send {
       case 'DescribeDBClusterAutomatedBackups':
         return clusterBackups(core, input);
       // DescribeBlueGreenDeployments goes on to the fake RDS: aws/blue-green.ts keeps the deployments.
-      case 'DescribeGlobalClusters': {
-        const id = str(input, 'GlobalClusterIdentifier');
-        if (id !== undefined) throw awsFault('rds', 'GlobalClusterNotFoundFault', `GlobalCluster ${id} not found.`, 404);
-        return { GlobalClusters: [] };
-      }
+      case 'DescribeGlobalClusters':
+      case 'CreateGlobalCluster':
+      case 'ModifyGlobalCluster':
+      case 'RemoveFromGlobalCluster':
+      case 'DeleteGlobalCluster':
+        return globalSend(core, name, input, clusterShape);
       case 'CopyDBClusterSnapshot':
         return copySnapshot(core, core.region, 'cluster', input);
       case 'CopyDBSnapshot':
@@ -184,6 +188,8 @@ export function estateRdsSend(core: Core, inner: Send): Send {
       case 'DeleteDBCluster':
       case 'DeleteDBInstance': {
         const id = str(input, name === 'DeleteDBCluster' ? 'DBClusterIdentifier' : 'DBInstanceIdentifier') ?? '';
+        // A member of a global database is refused (detach it first).
+        if (name === 'DeleteDBCluster') globalSend(core, name, input, clusterShape);
         const before = core.reg.state.clusters[id];
         const out = await inner(name, input);
         if (before && input.DeleteAutomatedBackups === false && before.settings.backupRetentionPeriod > 0 && (name === 'DeleteDBCluster') === (before.instance === undefined)) {
@@ -209,9 +215,26 @@ function copyByArn(core: Core, ref: string | undefined): RegionalCopy | undefine
 /** The fake RDS of another Region: it holds only the snapshot copies made into it. */
 export function otherRegionRdsSend(core: Core, region: string): Send {
   const regional: Core = { ...core, region };
+  // Aurora clusters of this Region (global database secondaries) and their instances: the fake RDS answering for it.
+  const aurora = rdsSend(regional);
   return (name, input) => {
     try {
       switch (name) {
+        case 'DescribeGlobalClusters':
+        case 'CreateGlobalCluster':
+        case 'ModifyGlobalCluster':
+        case 'RemoveFromGlobalCluster':
+        case 'DeleteGlobalCluster':
+        case 'CreateDBCluster':
+          return Promise.resolve(globalSend(regional, name, input, clusterShape));
+        case 'DeleteDBCluster': {
+          const out = globalSend(regional, name, input, clusterShape);
+          if (out === undefined) throw awsFault('rds', 'DBClusterNotFoundFault', `DBCluster ${str(input, 'DBClusterIdentifier') ?? '(none)'} not found.`, 404);
+          return Promise.resolve(out);
+        }
+        case 'ModifyDBCluster':
+        case 'CreateDBInstance':
+          return aurora(name, input);
         case 'CopyDBClusterSnapshot':
           return Promise.resolve(copySnapshot(core, region, 'cluster', input));
         case 'CopyDBSnapshot':
@@ -232,17 +255,23 @@ export function otherRegionRdsSend(core: Core, region: string): Send {
           return Promise.resolve({ TagList: copy.record.tags });
         }
         case 'DescribeDBClusters':
-          return Promise.resolve({ DBClusters: [] });
+          return aurora(name, input);
         case 'DescribeDBInstances': {
+          if (!isInstanceWorld(core)) return aurora(name, input);
           // Cross-Region read replicas live here (the registry's records of this Region).
           const id = str(input, 'DBInstanceIdentifier');
           const list = Object.values(core.reg.state.clusters).filter((c) => c.instance && inRegion(regional, c) && (id === undefined || c.identifier === id || dbInstanceShape(regional, c).DBInstanceArn === id));
           if (id !== undefined && list.length === 0) throw awsFault('rds', 'DBInstanceNotFoundFault', `DBInstance ${id} not found.`, 404);
           return rdsTick(regional).then(() => ({ DBInstances: list.map((c) => dbInstanceShape(regional, c)) }));
         }
+        case 'DeleteDBInstance':
+          if (core.reg.state.instances[str(input, 'DBInstanceIdentifier') ?? '']) return aurora(name, input);
+          return instanceSend(regional, name, input).then((out) => {
+            if (out === undefined) throw awsFault('rds', 'DBInstanceNotFoundFault', `DBInstance ${str(input, 'DBInstanceIdentifier') ?? '(none)'} not found.`, 404);
+            return out;
+          });
         case 'CreateDBInstanceReadReplica':
         case 'ModifyDBInstance':
-        case 'DeleteDBInstance':
           return instanceSend(regional, name, input).then((out) => {
             if (out === undefined) throw awsFault('rds', 'DBInstanceNotFoundFault', `DBInstance ${str(input, 'DBInstanceIdentifier') ?? '(none)'} not found.`, 404);
             return out;
@@ -253,10 +282,8 @@ export function otherRegionRdsSend(core: Core, region: string): Send {
           return Promise.resolve({ DBClusterAutomatedBackups: [] });
         case 'DescribeBlueGreenDeployments':
           return Promise.resolve({ BlueGreenDeployments: [] });
-        case 'DescribeGlobalClusters':
-          return Promise.resolve({ GlobalClusters: [] });
         default:
-          throw awsFault('rds', 'InvalidAction', `the second rehearsal Region (${region}) answers snapshot copies and the estate's reads only, not ${name}`);
+          throw awsFault('rds', 'InvalidAction', `the second rehearsal Region (${region}) answers snapshot copies, read replicas, global database secondaries and the estate's reads only, not ${name}`);
       }
     } catch (error) {
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));

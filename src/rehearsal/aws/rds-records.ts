@@ -8,9 +8,14 @@ import { awsFault } from './faults.js';
 import { findKey } from './kms.js';
 import { dropMyDatabase, restoreMyDump, takeMyDump } from '../engines/my-ops.js';
 import { dropDatabase, dropSlotWhenFree, ident, pgConfig, restoreSnapshot, takeSnapshot, withPg } from '../engines/pg-ops.js';
-import type { Backend, ClusterRecord, SnapshotRecord, TagRecord } from '../registry.js';
+import type { Backend, ClusterRecord, GlobalClusterRecord, SnapshotRecord, TagRecord } from '../registry.js';
 import { binlogRecord, resourceId } from '../registry.js';
 import { formatBinlogPosition } from '../../db/position.js';
+
+/** The global cluster a cluster is a member of (by resource id), if any. */
+export function globalOf(core: Core, c: ClusterRecord): GlobalClusterRecord | undefined {
+  return Object.values(core.reg.state.globalClusters ?? {}).find((g) => g.members.some((m) => m.clusterResourceId === c.resourceId));
+}
 
 /** Default page size of Describe* calls. */
 export const PAGE = 100;

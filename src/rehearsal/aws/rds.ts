@@ -10,7 +10,7 @@ import { dropClusterEndpoints, instanceProxy, routeTopology, topologySend, write
 import { dbInstanceShape, findDbInstance, inRegion, instanceSend } from './rds-instance.js';
 import type { ClusterRecord, ClusterSettings, InstanceRecord, SnapshotRecord } from '../registry.js';
 import { resourceId } from '../registry.js';
-import { clusterStatus, deleteSnapshotData, dropRecord, PAGE, paginate, rdsTick, renameRecord, requireAvailable, restoreData, restoreKeyArn, snapshotData, snapshotProgress, tagsOf } from './rds-records.js';
+import { clusterStatus, deleteSnapshotData, dropRecord, globalOf, PAGE, paginate, rdsTick, renameRecord, requireAvailable, restoreData, restoreKeyArn, snapshotData, snapshotProgress, tagsOf } from './rds-records.js';
 
 /** DescribeEvents window when neither StartTime nor Duration is given (minutes), as on AWS. */
 const EVENTS_DEFAULT_MINUTES = 60;
@@ -78,12 +78,15 @@ export async function memberTick(core: Core): Promise<void> {
   }
 }
 
-function clusterShape(core: Core, c: ClusterRecord): Record<string, unknown> {
+/** DescribeDBClusters shape of an Aurora cluster record (in `core`'s Region: its ARN names that Region). */
+export function clusterShape(core: Core, c: ClusterRecord): Record<string, unknown> {
   const port = core.reg.state.proxyPorts[c.identifier] ?? 0;
   const members = Object.values(core.reg.state.instances).filter((i) => i.clusterIdentifier === c.identifier);
   const writer = writerOf(core, c.identifier);
   const s = c.settings;
+  const global = globalOf(core, c);
   return {
+    ...(global ? { GlobalClusterIdentifier: global.identifier } : {}),
     DBClusterIdentifier: c.identifier, DBClusterArn: arn.rds(core, 'cluster', c.identifier), DbClusterResourceId: c.resourceId,
     Engine: c.engine, EngineVersion: c.engineVersion, EngineMode: 'provisioned', Status: clusterStatus(core, c),
     Endpoint: '127.0.0.1', ReaderEndpoint: '127.0.0.1', Port: port, MultiAZ: false, AvailabilityZones: s.availabilityZones,
@@ -97,7 +100,8 @@ function clusterShape(core: Core, c: ClusterRecord): Record<string, unknown> {
   };
 }
 
-function instanceShape(core: Core, i: InstanceRecord): Record<string, unknown> {
+/** DescribeDBInstances shape of an Aurora member instance. */
+export function instanceShape(core: Core, i: InstanceRecord): Record<string, unknown> {
   const cluster = core.reg.state.clusters[i.clusterIdentifier];
   const x = i.extra ?? {};
   // A reader answers on its own endpoint (a proxy to the cluster's server); the writer on the cluster's.
@@ -128,7 +132,8 @@ function snapshotShape(core: Core, s: SnapshotRecord): Record<string, unknown> {
 
 function mustCluster(core: Core, id: string | undefined): ClusterRecord {
   const c = id !== undefined ? core.reg.state.clusters[id] ?? findByArn(core, id) : undefined;
-  if (!c || c.instance) throw awsFault('rds', 'DBClusterNotFoundFault', `DBCluster ${id ?? '(none)'} not found.`, 404);
+  // A cluster of another Region (a global database secondary) is not found here, as RDS answers per Region.
+  if (!c || c.instance || !inRegion(core, c)) throw awsFault('rds', 'DBClusterNotFoundFault', `DBCluster ${id ?? '(none)'} not found.`, 404);
   return c;
 }
 
@@ -364,16 +369,19 @@ export function rdsSend(core: Core): (name: string, input: Input) => Promise<unk
     switch (name) {
       case 'DescribeDBClusters': {
         const id = str(input, 'DBClusterIdentifier');
-        const list = id !== undefined ? [mustCluster(core, id)] : Object.values(st.clusters).filter((c) => !c.instance);
+        const list = id !== undefined ? [mustCluster(core, id)] : Object.values(st.clusters).filter((c) => !c.instance && inRegion(core, c));
         const { page, Marker } = paginate(list.map((c) => clusterShape(core, c)), input);
         return { DBClusters: page, ...(Marker !== undefined ? { Marker } : {}) };
       }
       case 'DescribeDBInstances': {
         const id = str(input, 'DBInstanceIdentifier');
         const single = findDbInstance(core, id);
-        if (id !== undefined && !st.instances[id] && !single) throw awsFault('rds', 'DBInstanceNotFoundFault', `DBInstance ${id} not found.`, 404);
+        // Aurora members of a cluster in another Region (a global database secondary's) are answered there.
+        const here = (i: InstanceRecord): boolean => { const c = st.clusters[i.clusterIdentifier]; return c === undefined || inRegion(core, c); };
+        const member = id !== undefined ? st.instances[id] : undefined;
+        if (id !== undefined && !(member && here(member)) && !single) throw awsFault('rds', 'DBInstanceNotFoundFault', `DBInstance ${id} not found.`, 404);
         const clusterFilter = (Array.isArray(input.Filters) ? (input.Filters as { Name: string; Values: string[] }[]) : []).find((f) => f.Name === 'db-cluster-id')?.Values;
-        const list = Object.values(st.instances).filter((i) => (id === undefined || i.identifier === id) && (clusterFilter === undefined || clusterFilter.includes(i.clusterIdentifier)));
+        const list = Object.values(st.instances).filter((i) => here(i) && (id === undefined || i.identifier === id) && (clusterFilter === undefined || clusterFilter.includes(i.clusterIdentifier)));
         const singles = clusterFilter !== undefined ? [] : single ? [single] : id === undefined ? Object.values(st.clusters).filter((c) => c.instance && inRegion(core, c)) : [];
         const { page, Marker } = paginate([...list.map((i) => instanceShape(core, i)), ...singles.map((c) => dbInstanceShape(core, c))], input);
         return { DBInstances: page, ...(Marker !== undefined ? { Marker } : {}) };
@@ -425,7 +433,8 @@ export function rdsSend(core: Core): (name: string, input: Input) => Promise<unk
         if (findDbInstance(core, str(input, 'DBInstanceIdentifier'))) return instanceSend(core, name, input);
         const id = str(input, 'DBInstanceIdentifier') ?? '';
         const instance = st.instances[id];
-        if (!instance) throw awsFault('rds', 'DBInstanceNotFoundFault', `DBInstance ${id} not found.`, 404);
+        const of = instance ? st.clusters[instance.clusterIdentifier] : undefined;
+        if (!instance || (of !== undefined && !inRegion(core, of))) throw awsFault('rds', 'DBInstanceNotFoundFault', `DBInstance ${id} not found.`, 404);
         const shape = { ...instanceShape(core, instance), DBInstanceStatus: 'deleting' };
         delete st.instances[id];
         core.reg.event('db-instance', id, 'DB instance deleted', ['deletion']);
