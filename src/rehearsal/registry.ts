@@ -582,6 +582,21 @@ export interface RegistryState {
    * and whether the replica was running then (engines/replica-password.ts); the next runner sets it and starts it.
    */
   replicaPasswordsCleared?: Record<string, boolean>;
+  /**
+   * MariaDB servers (by directory name) the last runner stopped while they had a replica: its filters and whether it
+   * ran (engines/replica-state.ts); the next runner that starts the server again gives them back.
+   */
+  replicaStates?: Record<string, ReplicaState>;
+}
+
+/** A MariaDB replica's global settings that a server restart loses (engines/replica-state.ts). */
+export interface ReplicaState {
+  /** Whether its threads ran. */
+  running: boolean;
+  /** @@GLOBAL.replicate_wild_do_table. */
+  doTables: string;
+  /** @@GLOBAL.replicate_ignore_table. */
+  ignoreTables: string;
 }
 
 /** A snapshot copied with CopyDBSnapshot / CopyDBClusterSnapshot into a Region (the second rehearsal Region, or home). */

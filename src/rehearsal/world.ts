@@ -27,6 +27,7 @@ import { createdIdentifier, Registry, resourceId } from './registry.js';
 import { startMariadb, startPostgres } from './servers/index.js';
 import { removePassfile, writePassfile } from './servers/passfile.js';
 import { clearReplicaPassword, restoreReplicaPassword } from './engines/replica-password.js';
+import { applyReplicaState, readReplicaState, startReplicaIfConfigured } from './engines/replica-state.js';
 import { rehearsalSecret } from './workload/adopt.js';
 import type { LocalServer } from './servers/index.js';
 
@@ -172,6 +173,29 @@ export async function openRehearsal(opts: { stateDir: string; runbook: Runbook; 
   // (engines/replica-password.ts): set again once the endpoint proxies it may connect through listen.
   const logins = mysqlFamily ? adoptedLogins(runbook) : [];
   const myServers = (): [string, LocalServer][] => [['my-source', source], ['my-target', target], ...extraServers.entries()];
+  // A server this runner started again lost its replica's filters: given back before the replica runs again
+  // (engines/replica-state.ts); a server that kept running (its runner was killed) still has them.
+  const states = reg.state.replicaStates ?? {};
+  // Servers stopped without a runner's close (killed, a reboot) left no record: the DMS stand-in's replica on the
+  // target server is known from its task; any other replica starts as it is (unfiltered, as before).
+  const task = Object.values(reg.state.tasks).find((t) => t.cdc?.mysql !== undefined && t.state !== 'ready');
+  const fromTask = task?.cdc?.mysql
+    ? { running: ['starting', 'running'].includes(task.state), doTables: task.cdc.mysql.doTables.join(','), ignoreTables: task.cdc.mysql.ignoreTables.join(',') }
+    : undefined;
+  if (!isFresh && mysqlFamily) {
+    for (const [name, server] of myServers()) {
+      const state = states[name] ?? (name === 'my-target' ? fromTask : undefined);
+      if (server.reused) continue;
+      if (state === undefined) {
+        await startReplicaIfConfigured(localBackend(server, 'target', ''));
+        continue;
+      }
+      await applyReplicaState(localBackend(server, 'target', ''), state, !(name in (reg.state.replicaPasswordsCleared ?? {})));
+      log(`rehearsal: the replica on ${name} has its filters again${state.running ? ' and runs' : ''}`);
+    }
+    delete reg.state.replicaStates;
+    reg.save();
+  }
   if (logins.length > 0 && !isFresh) {
     const cleared = reg.state.replicaPasswordsCleared ?? {};
     for (const [name, server] of myServers()) {
@@ -228,6 +252,15 @@ export async function openRehearsal(opts: { stateDir: string; runbook: Runbook; 
       await core.proxies.close();
       // Only while a runner is alive: a subscription left behind cannot log in until the next one writes it again.
       if (passfile) await removePassfile(passfile);
+      // Servers about to stop lose their replicas' filters: kept in the registry for the runner that starts them again.
+      for (const [name, server] of closeOpts?.stopServers && mysqlFamily ? myServers() : []) {
+        try {
+          const state = await readReplicaState(localBackend(server, 'target', ''));
+          if (state) (core.reg.state.replicaStates ??= {})[name] = state;
+        } catch (error) {
+          log(`rehearsal: could not read the replica settings of ${name}: ${error instanceof Error ? error.message : String(error)}`);
+        }
+      }
       // Likewise a MariaDB replica's password (master.info); the next runner sets it again and restarts what ran.
       for (const [name, server] of logins.length > 0 ? myServers() : []) {
         try {
@@ -237,7 +270,7 @@ export async function openRehearsal(opts: { stateDir: string; runbook: Runbook; 
           log(`rehearsal: could not clear the replica password on ${name} (it stays in its master.info until a runner reopens the world): ${error instanceof Error ? error.message : String(error)}`);
         }
       }
-      if (logins.length > 0) core.reg.save();
+      if (logins.length > 0 || (closeOpts?.stopServers && mysqlFamily)) core.reg.save();
       if (closeOpts?.stopServers) await Promise.all([source.stop(), target.stop(), ...[...extraServers.values()].map((x) => x.stop())]);
     },
   };

@@ -214,7 +214,7 @@ export async function launch(spec: EngineSpec, opts: { dir: string; port?: numbe
   if (running !== undefined) {
     if (opts.reuse === true && recorded !== undefined && (opts.port === undefined || opts.port === recorded.port)) {
       const reported = await spec.probe(recorded.port);
-      if (sameDir(reported, f.data)) return makeServer(spec, dir, recorded.pid, recorded.port);
+      if (sameDir(reported, f.data)) return { ...makeServer(spec, dir, recorded.pid, recorded.port), reused: true };
     }
     throw new Error(`a ${spec.engine} server (pid ${running.pid}) is already running in ${dir}; stop it or start with reuse`);
   }

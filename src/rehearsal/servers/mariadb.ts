@@ -74,6 +74,9 @@ export async function startMariadb(opts: { dir: string; port?: number; serverId:
         ...INNODB,
         '--innodb-flush-log-at-trx-commit=2',
         '--sync-binlog=0',
+        // A restarted server must not replicate before the world has given its replica back its filters (they are
+        // global variables, lost on restart: engines/replica-state.ts); the world starts it again.
+        '--skip-slave-start',
       ],
     }),
     adminUrl: (port) => `mysql://root@127.0.0.1:${port}/`,

@@ -19,6 +19,8 @@ export interface LocalServer {
   adminUrl: string;
   /** Stop by PID (SIGTERM/fast shutdown, then SIGKILL after a grace period); resolves when the process is gone. */
   stop(): Promise<void>;
+  /** True when the server was already running and this start reused it (its session-wide settings are intact). */
+  reused?: true;
 }
 
 /** A server process found in /proc. */
