@@ -288,22 +288,22 @@ export async function digestRanges(
 }
 
 /**
- * After the compare, unfenced: a sentinel written now must reach the target. The compare kept both servers busy
- * and CDC may have fallen behind meanwhile (the more rows, the further); once the sentinel is there, the cutover's
- * fenced drain waits only for the changes made since, not for a backlog that grows with the data. Returns how long
- * it took, or undefined (a warning, not a failure: catch-up and the drain still decide) when it did not arrive
- * within cutover.drainTimeoutSeconds.
+ * Unfenced: a sentinel written now must reach the target. Before the brief fence, so that its fenced drain waits only
+ * for the last moment's changes, not for a backlog (the `validate` step's counts, say, kept both servers busy and CDC
+ * fell behind: the more rows, the further); and after the compare, for the same reason before the cutover's fenced
+ * drain. Returns how long it took, or undefined (a warning, not a failure: the fenced drains still decide) when it
+ * did not arrive within cutover.drainTimeoutSeconds.
  */
-async function catchUpAfterCompare(ctx: Ctx, src: DbAdapter, tgt: DbAdapter): Promise<number | undefined> {
+async function catchUpUnfenced(ctx: Ctx, src: DbAdapter, tgt: DbAdapter, when: string): Promise<number | undefined> {
   const { runbook: rb, clock } = ctx.services;
   const token = `${ctx.runId}-${ctx.attempt}-cv-${clock.now().toString(36)}-${randomBytes(3).toString('hex')}`;
   const started = clock.now();
   try {
     await src.writeSentinel(rb.cutover.sentinelTable, token);
-    await waitForSentinel(ctx, tgt, token, 'on the target after the compare', rb.cutover.drainTimeoutSeconds * 1000);
+    await waitForSentinel(ctx, tgt, token, `on the target ${when}`, rb.cutover.drainTimeoutSeconds * 1000);
   } catch (error) {
     if (error instanceof InterruptedError) throw error;
-    ctx.report.log('warn', `CDC did not catch up within ${rb.cutover.drainTimeoutSeconds} s after the compare: ${error instanceof Error ? error.message : String(error)}`);
+    ctx.report.log('warn', `CDC did not catch up within ${rb.cutover.drainTimeoutSeconds} s ${when}: ${error instanceof Error ? error.message : String(error)}`);
     return undefined;
   }
   return clock.now() - started;
@@ -372,6 +372,10 @@ export function consistentValidateStep(): Step<RekeyServices, ConsistentValidati
         if (hashed.length > 0) ctx.report.log('info', `row checksums: ${typed.length} of ${hashed.length} tables hashed column by column by type (both sides agree on every column), ${hashed.length - typed.length} by row text`);
         checkAborted(ctx);
 
+        // CDC caught up first, unfenced: the brief fence's drain then waits only for what was written just before it.
+        const before = await catchUpUnfenced(ctx, src, tgt, 'before the brief fence');
+        if (before !== undefined) ctx.report.metric('consistent-point.catch-up-before.ms', before, 'ms');
+        checkAborted(ctx);
         // The consistent point: fence, drain, snapshots on every connection, unfence.
         await ctx.checkpoint?.('lifted', false);
         let drain: DrainOutput;
@@ -482,7 +486,7 @@ export function consistentValidateStep(): Step<RekeyServices, ConsistentValidati
             ],
           );
         }
-        const caughtUp = await catchUpAfterCompare(ctx, src, tgt);
+        const caughtUp = await catchUpUnfenced(ctx, src, tgt, 'after the compare');
         if (caughtUp !== undefined) {
           out.caughtUpMs = caughtUp;
           ctx.report.metric('consistent-point.catch-up.ms', caughtUp, 'ms');

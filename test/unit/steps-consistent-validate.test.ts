@@ -120,9 +120,11 @@ describe('consistent-validate', () => {
     const out = (await step(flow, 'consistent-validate').run(ctx)) as ConsistentValidationOutput;
     // Two connections per side, each in its own snapshot transaction.
     expect(world.snapshotsBegun).toEqual({ source: 2, target: 2 });
+    // Unfenced, a sentinel reaches the target first (CDC caught up), so the brief fence's drain finds no backlog.
     // Fenced, drained, unfenced: the writer roles can log in again. After the compare, unfenced, one more sentinel
     // must reach the target (CDC caught up again), so the cutover's drain finds no backlog.
     expect(world.timeline.filter((e) => /^source:(fence|unfence|writeSentinel)/.test(e)).map((e) => e.replace(/writeSentinel .*/, 'writeSentinel'))).toEqual([
+      'source:writeSentinel',
       'source:fence app,reporting',
       'source:writeSentinel',
       'source:unfence app,reporting',
@@ -130,6 +132,7 @@ describe('consistent-validate', () => {
     ]);
     expect(out.caughtUpMs).toEqual(expect.any(Number));
     expect(world.events.some((e) => /^metric consistent-point\.catch-up\.ms=\d+$/.test(e))).toBe(true);
+    expect(world.events.some((e) => /^metric consistent-point\.catch-up-before\.ms=\d+$/.test(e))).toBe(true);
     expect(world.roles.get('app')).toBe(true);
     expect(out).toMatchObject({ tables: 2, mismatched: 0, rows: 5040, keyless: ['public.items'], applyExceptions: 0, applied: { 'public.orders': { applied: 10 } } });
     expect(out.results.find((r) => r.table === 'public.orders')).toMatchObject({ ranges: 5, sourceRows: 5000, targetRows: 5000, checksumMatch: true, matches: true });
