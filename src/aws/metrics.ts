@@ -86,8 +86,11 @@ function timeOf(t: Date | string | undefined): number {
   return t === undefined ? 0 : new Date(t).getTime();
 }
 
-/** RDS read replica lag (AWS/RDS ReplicaLag, seconds), the newest datapoint of the last five periods (at least 5 minutes); undefined without one. */
-export async function readReplicaLag(cloud: Cloud, instanceId: string, periodSeconds: number, nowMs: number): Promise<number | undefined> {
+/**
+ * The newest datapoint of an AWS/RDS metric (Maximum) for one resource over the last five periods (at least
+ * 5 minutes); undefined without one.
+ */
+async function newestRdsMetric(cloud: Cloud, q: { id: string; metric: string; dimension: { Name: string; Value: string } }, periodSeconds: number, nowMs: number): Promise<number | undefined> {
   const windowMs = Math.max(periodSeconds * 5, 300) * 1000;
   const out = await call('cloudwatch:GetMetricData', () =>
     cloud.cloudwatch.send(
@@ -96,35 +99,25 @@ export async function readReplicaLag(cloud: Cloud, instanceId: string, periodSec
         EndTime: new Date(nowMs),
         ScanBy: 'TimestampDescending',
         MetricDataQueries: [{
-          Id: 'replica_lag',
-          MetricStat: { Metric: { Namespace: 'AWS/RDS', MetricName: 'ReplicaLag', Dimensions: [{ Name: 'DBInstanceIdentifier', Value: instanceId }] }, Period: Math.max(60, periodSeconds), Stat: 'Maximum' },
+          Id: q.id,
+          MetricStat: { Metric: { Namespace: 'AWS/RDS', MetricName: q.metric, Dimensions: [q.dimension] }, Period: Math.max(60, periodSeconds), Stat: 'Maximum' },
           ReturnData: true,
         }],
       }),
     ),
   );
-  return newestValue(out.MetricDataResults, 'replica_lag');
+  return newestValue(out.MetricDataResults, q.id);
+}
+
+/** RDS read replica lag (AWS/RDS ReplicaLag, seconds), the newest datapoint of the last five periods (at least 5 minutes); undefined without one. */
+export function readReplicaLag(cloud: Cloud, instanceId: string, periodSeconds: number, nowMs: number): Promise<number | undefined> {
+  return newestRdsMetric(cloud, { id: 'replica_lag', metric: 'ReplicaLag', dimension: { Name: 'DBInstanceIdentifier', Value: instanceId } }, periodSeconds, nowMs);
 }
 
 /**
  * Aurora Global Database replication lag of a secondary cluster (AWS/RDS AuroraGlobalDBReplicationLag, milliseconds,
  * read in the secondary's Region by DBClusterIdentifier): the newest datapoint of the last five periods; undefined without one.
  */
-export async function readGlobalReplicationLag(cloud: Cloud, clusterId: string, periodSeconds: number, nowMs: number): Promise<number | undefined> {
-  const windowMs = Math.max(periodSeconds * 5, 300) * 1000;
-  const out = await call('cloudwatch:GetMetricData', () =>
-    cloud.cloudwatch.send(
-      new GetMetricDataCommand({
-        StartTime: new Date(nowMs - windowMs),
-        EndTime: new Date(nowMs),
-        ScanBy: 'TimestampDescending',
-        MetricDataQueries: [{
-          Id: 'global_lag',
-          MetricStat: { Metric: { Namespace: 'AWS/RDS', MetricName: 'AuroraGlobalDBReplicationLag', Dimensions: [{ Name: 'DBClusterIdentifier', Value: clusterId }] }, Period: Math.max(60, periodSeconds), Stat: 'Maximum' },
-          ReturnData: true,
-        }],
-      }),
-    ),
-  );
-  return newestValue(out.MetricDataResults, 'global_lag');
+export function readGlobalReplicationLag(cloud: Cloud, clusterId: string, periodSeconds: number, nowMs: number): Promise<number | undefined> {
+  return newestRdsMetric(cloud, { id: 'global_lag', metric: 'AuroraGlobalDBReplicationLag', dimension: { Name: 'DBClusterIdentifier', Value: clusterId } }, periodSeconds, nowMs);
 }
