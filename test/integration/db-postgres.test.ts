@@ -312,6 +312,28 @@ describe('sentinel', () => {
     expect(rows.rows).toHaveLength(1);
     expect(rows.rows[0].written_at).toBeInstanceOf(Date);
   });
+
+  it('commits the token where CDC can read it at once, even when the database commits asynchronously', async () => {
+    // Logical decoding reads only flushed WAL, like DMS's slot: an asynchronous commit would show up there only
+    // after the WAL writer's next round (165-410 ms on these servers), which the drain would spend fenced.
+    await sql.query(`ALTER DATABASE ${quoteIdent(dbName, 'postgres')} SET synchronous_commit = off`);
+    const slot = slotName('sentinel_flush');
+    createdSlots.push(slot);
+    await sql.query("SELECT pg_create_logical_replication_slot($1, 'test_decoding')", [slot]);
+    const async = await createPostgresAdapter(endpoint);
+    try {
+      const fresh = client();
+      await fresh.connect();
+      const setting = await fresh.query<{ v: string }>("SELECT current_setting('synchronous_commit') AS v").finally(() => fresh.end());
+      expect(setting.rows[0]?.v).toBe('off');
+      await async.writeSentinel('rk_sentinel', 'tok-flushed');
+      const seen = await sql.query<{ data: string }>('SELECT data FROM pg_logical_slot_peek_changes($1, NULL, NULL)', [slot]);
+      expect(seen.rows.map((r) => r.data).join('\n')).toContain("'tok-flushed'");
+    } finally {
+      await async.close();
+      await sql.query(`ALTER DATABASE ${quoteIdent(dbName, 'postgres')} RESET synchronous_commit`);
+    }
+  });
 });
 
 describe('fence', () => {
