@@ -89,10 +89,13 @@ export const fixSequences: Step<RekeyServices, FixSequencesOutput> = {
   async run(ctx) {
     // Every statement inside the fence is cut off at what is left of the time box.
     const bounded = withStatementTimeout(ctx, fenceBudgetMs(ctx, 'fix-sequences'));
-    const sourceSeqs = await withSource(bounded, (db) => db.sequences());
-    const sourceNext = new Map(sourceSeqs.map((s) => [s.name, s.nextValue]));
+    // Source and target are opened and read at once (on AWS each open also resolves an endpoint): fenced time.
+    const sourceRead = withSource(bounded, (db) => db.sequences());
+    // Awaited below; this only keeps a target that fails to open first from leaving the read unhandled.
+    sourceRead.catch(() => undefined);
     return withTarget(bounded, async (db) => {
-      const targetSeqs = await db.sequences();
+      const [sourceSeqs, targetSeqs] = await Promise.all([sourceRead, db.sequences()]);
+      const sourceNext = new Map(sourceSeqs.map((s) => [s.name, s.nextValue]));
       const missing = sourceSeqs.filter((s) => !targetSeqs.some((t) => t.name === s.name)).map((s) => s.name);
       const need = await requiredNext(db, targetSeqs, sourceNext);
       crashPoint('fix-sequences:after-read');
