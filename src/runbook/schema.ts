@@ -185,6 +185,12 @@ export const validationSchema = z
       .union([z.boolean(), z.array(z.string())], { error: 'must be true, false or a list of schema.table names' })
       .default(false).describe('Also compare content checksums: true for all tables, or a list of schema.table.'),
     concurrency: z.number().int().min(1).max(64).default(4).describe('Connections per side: tables (and, at the consistent point, primary-key ranges) compared at once on each side.'),
+    cpuShare: z
+      .number()
+      .gt(0)
+      .max(1)
+      .default(0.5)
+      .describe('Comparisons while writes go on (validate, the consistent point) open at most this share of the smaller writer\'s vCPUs as connections per side (at least 1), whatever concurrency says: more scans than cores only slow the application. 1 lets them use every vCPU. Fenced comparisons use concurrency as it is.'),
     chunkRows: z
       .number()
       .int()

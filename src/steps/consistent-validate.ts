@@ -14,6 +14,7 @@ import type { DbAdapter, FenceState, KeyRange, RowHashSpec, RowsDigest, Snapshot
 import { crashPoint } from '../engine/crash.js';
 import { InterruptedError, StepError } from '../engine/types.js';
 import type { Step } from '../engine/types.js';
+import { unfencedCompareConnections } from './capacity.js';
 import { checkAborted, clusterEndpoint, openDb } from './common.js';
 import type { Ctx } from './common.js';
 import { drainStepAs, waitForSentinel } from './drain.js';
@@ -331,8 +332,9 @@ export function consistentValidateStep(): Step<RekeyServices, ConsistentValidati
     describe(ctx) {
       const rb = ctx.services.runbook;
       const v = rb.validation;
+      const per = unfencedCompareConnections(ctx);
       return [
-        { kind: 'sql', target: 'source+target', summary: `open ${v.concurrency} connections per side; cut each table into primary-key ranges of about ${v.chunkRows} rows (tables without a primary key: compared whole)` },
+        { kind: 'sql', target: 'source+target', summary: `open ${per.connections} connection${per.connections === 1 ? '' : 's'} per side; cut each table into primary-key ranges of about ${v.chunkRows} rows (tables without a primary key: compared whole)`, ...(per.capped ? { detail: per.capped } : {}) },
         { kind: 'sql', target: 'source', summary: 'fence the writer roles briefly (as the cutover does) and write a sentinel row', detail: `at most ${rb.cutover.fenceTimeoutSeconds} s; the window is measured and reported` },
         { kind: 'wait', target: 'target', summary: 'until the sentinel is on the target: both sides are at the same point' },
         { kind: 'sql', target: 'source+target', summary: 'start a REPEATABLE READ / consistent-snapshot transaction on every connection, then unfence at once' },
@@ -358,7 +360,10 @@ export function consistentValidateStep(): Step<RekeyServices, ConsistentValidati
         adapters.push(src, tgt);
         const tables = await src.listTables(tableSelection(rb).include, tableSelection(rb).exclude);
         const sizes = new Map((await src.tableSizes()).map((s) => [tableName(s), Math.max(0, s.estimatedRows)]));
-        const workers = Math.max(1, Math.min(v.concurrency, 64));
+        // The compare runs while the application writes: at most validation.cpuShare of the writer's vCPUs.
+        const per = unfencedCompareConnections(ctx);
+        if (per.capped) ctx.report.log('info', per.capped);
+        const workers = Math.max(1, Math.min(per.connections, 64));
         const opened = await Promise.all(Array.from({ length: workers }, async () => Promise.all([src.snapshotReader(), tgt.snapshotReader()])));
         for (const [s, t] of opened) readers.push(s, t);
         const pairs = opened.map(([source, target]) => ({ source, target }));

@@ -19,6 +19,7 @@ import { evaluateKeyPolicy } from '../aws/key-policy.js';
 import { replicaPreflight } from '../topology/replicas.js';
 import { globalClusterPreflight } from '../topology/global.js';
 import type { RekeyServices } from './services.js';
+import { unfencedCompareConnections, writerClasses } from './capacity.js';
 import { keepsInstanceNames } from './topology-instances.js';
 import { INSTANCE_RENAME_DNS_SECONDS } from './switch.js';
 import { describeTopology, discoverAurora } from '../topology/aurora.js';
@@ -38,19 +39,20 @@ const CHECKSUM_ROWS_PER_SECOND = 200_000;
  */
 export const AWS_CUSTOM_ENDPOINT_DELETE_SECONDS = 1;
 
-export function estimateWindow(sizes: TableSize[], services: RekeyServices, topology?: AuroraTopology): CutoverEstimate {
+export function estimateWindow(sizes: TableSize[], services: RekeyServices, topology?: AuroraTopology, unfencedWorkers = services.runbook.validation.concurrency): CutoverEstimate {
   const rb = services.runbook;
   const rows = sizes.reduce((n, t) => n + Math.max(0, t.estimatedRows), 0);
   const bytes = sizes.reduce((n, t) => n + Math.max(0, t.bytes), 0);
+  // Fenced counts use validation.concurrency; the consistent point's compare runs capped (capacity.ts).
   const workers = rb.validation.concurrency;
-  const allCountSeconds = rb.validation.rowCounts ? rows / (COUNT_ROWS_PER_SECOND * workers) : 0;
+  const allCountSeconds = rb.validation.rowCounts ? rows / (COUNT_ROWS_PER_SECOND * unfencedWorkers) : 0;
   const countSeconds = rb.validation.final === 'counts' ? rows / (COUNT_ROWS_PER_SECOND * workers) : 0;
   const checked = rb.validation.checksums === true
     ? rows
     : Array.isArray(rb.validation.checksums)
       ? sizes.filter((t) => (rb.validation.checksums as string[]).includes(`${t.schema}.${t.name}`)).reduce((n, t) => n + t.estimatedRows, 0)
       : 0;
-  const checksumSeconds = checked / (CHECKSUM_ROWS_PER_SECOND * workers);
+  const checksumSeconds = checked / (CHECKSUM_ROWS_PER_SECOND * unfencedWorkers);
   const aws = services.cloud.provider === 'aws';
   // Inside the time box: the sentinel (about the CDC latency, under its threshold at the gate), stopping the task
   // (UNCERTAIN on AWS: assumed 30 s), the DMS statistics and sequences, and row counts when asked for.
@@ -76,7 +78,7 @@ export function estimateWindow(sizes: TableSize[], services: RekeyServices, topo
     awsRenameDnsSeconds,
     ...(customEndpointSeconds > 0 ? { customEndpointSeconds: round(customEndpointSeconds) } : {}),
     totalSeconds: round(countSeconds + fixedSeconds + awsRenameDnsSeconds),
-    assumptions: `full validation at the consistent point outside the fence (counts at ${COUNT_ROWS_PER_SECOND} rows/s, checksums at ${CHECKSUM_ROWS_PER_SECOND} rows/s per connection x ${workers}); inside the fence ${countSeconds > 0 ? 'row counts (validation.final: counts), ' : ''}drain, task stop${customEndpointSeconds > 0 ? `, asking for the deletion of the old cluster's ${customEndpoints} custom endpoint${customEndpoints === 1 ? '' : 's'} (${round(customEndpointSeconds)} s; AWS finishes it after the switch)` : ''} and renames as fixed costs${awsRenameDnsSeconds > 0 ? `; plus AWS's part: ${awsRenameDnsSeconds / 60} min documented DNS time of the instance rename` : ''}`,
+    assumptions: `full validation at the consistent point outside the fence (counts at ${COUNT_ROWS_PER_SECOND} rows/s, checksums at ${CHECKSUM_ROWS_PER_SECOND} rows/s per connection x ${unfencedWorkers}); inside the fence ${countSeconds > 0 ? 'row counts (validation.final: counts), ' : ''}drain, task stop${customEndpointSeconds > 0 ? `, asking for the deletion of the old cluster's ${customEndpoints} custom endpoint${customEndpoints === 1 ? '' : 's'} (${round(customEndpointSeconds)} s; AWS finishes it after the switch)` : ''} and renames as fixed costs${awsRenameDnsSeconds > 0 ? `; plus AWS's part: ${awsRenameDnsSeconds / 60} min documented DNS time of the instance rename` : ''}`,
   };
 }
 
@@ -483,7 +485,8 @@ export async function runPreflight(ctx: Ctx): Promise<PreflightReport> {
     // Passed as a check so the report lists it, not as a finding rekey could verify.
     checks.warn('native.network', true, `not checked: the restored database connects to the source's endpoint (${ctx.services.runbook.source.identifier}); its security groups must allow it. Yours to ensure.`);
   }
-  report.estimate = estimateWindow(sizes, ctx.services, report.topology?.found);
+  const unfenced = unfencedCompareConnections(ctx, writerClasses(ctx, report.source?.writerClass)).connections;
+  report.estimate = estimateWindow(sizes, ctx.services, report.topology?.found, unfenced);
   checkFenceTimeBox(checks, report.estimate, ctx.services.runbook);
   if (report.binlog) checkBinlogWindow(checks, report.binlog, expectedBinlogWindow(sizes, ctx.services));
   report.problems = checks.all.filter((c) => !c.ok && c.severity === 'error').map((c) => `${c.id}: ${c.message}`);

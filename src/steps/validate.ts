@@ -10,6 +10,7 @@ import { findTask } from '../aws/dms.js';
 import { tableSelection } from '../runbook/schema.js';
 import { clusterEndpoint, mapLimit, openDb, output, withSource, withStatementTimeout, withTarget } from './common.js';
 import type { Ctx } from './common.js';
+import { unfencedCompareConnections } from './capacity.js';
 import { appliedCounts, applyExceptionsTable } from './consistent-validate.js';
 import { fenceBudgetMs, guardOpenSessions } from './fence.js';
 import type { RekeyServices } from './services.js';
@@ -29,7 +30,7 @@ function rowsOf(checksum: string): number | null {
   return m ? Number(m[1]) : null;
 }
 
-export async function compareTables(ctx: Ctx, withChecksums: boolean): Promise<ValidationOutput> {
+export async function compareTables(ctx: Ctx, withChecksums: boolean, connections = ctx.services.runbook.validation.concurrency): Promise<ValidationOutput> {
   const { runbook: rb, names, clock } = ctx.services;
   const started = clock.now();
   const sourceAt = await clusterEndpoint(ctx, rb.source.identifier, true);
@@ -43,7 +44,7 @@ export async function compareTables(ctx: Ctx, withChecksums: boolean): Promise<V
   try {
     const first = await open('source');
     const tables: TableRef[] = await first.listTables(tableSelection(rb).include, tableSelection(rb).exclude);
-    const workers = Math.max(1, Math.min(rb.validation.concurrency, tables.length));
+    const workers = Math.max(1, Math.min(connections, tables.length));
     // One connection pair per worker: a single connection would run the queries one after another anyway.
     // Opened all at once: inside the fence every millisecond is write downtime.
     const pairs: { source: DbAdapter; target: DbAdapter }[] = await Promise.all(
@@ -107,7 +108,9 @@ function describeValidation(ctx: Ctx, final: boolean): PlannedAction[] {
   const actions: PlannedAction[] = [
     { kind: 'sql', target: 'source', summary: 'list replicated tables', detail: `include ${tableSelection(ctx.services.runbook).include.join(', ')}; exclude ${tableSelection(ctx.services.runbook).exclude.join(', ') || 'none'}` },
   ];
-  if (v.rowCounts) actions.push({ kind: 'sql', target: 'source+target', summary: `SELECT count(*) per table, ${v.concurrency} at a time on each side` });
+  // Unfenced (before the fence) the application's writes share the writer's vCPUs: capped (capacity.ts).
+  const per = final ? { connections: v.concurrency } : unfencedCompareConnections(ctx);
+  if (v.rowCounts) actions.push({ kind: 'sql', target: 'source+target', summary: `SELECT count(*) per table, ${per.connections} at a time on each side`, ...(per.capped ? { detail: per.capped } : {}) });
   if (final && v.checksums !== false) actions.push({ kind: 'sql', target: 'source+target', summary: `content checksums of ${v.checksums === true ? 'every table' : v.checksums.join(', ')}` });
   return actions;
 }
@@ -139,7 +142,9 @@ export const validate: Step<RekeyServices, ValidationOutput> = {
   title: 'Validate before the cutover (row counts)',
   describe: (ctx) => describeValidation(ctx, false),
   async run(ctx) {
-    const out = await compareTables(ctx, false);
+    const per = unfencedCompareConnections(ctx);
+    if (per.capped) ctx.report.log('info', per.capped);
+    const out = await compareTables(ctx, false, per.connections);
     // Writes are still flowing, so differences here are drift, not failure; final-validate decides.
     for (const r of out.results.filter((x) => !x.matches)) {
       const ahead = (r.targetRows ?? 0) > (r.sourceRows ?? 0);

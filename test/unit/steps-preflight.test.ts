@@ -33,9 +33,12 @@ describe('preflight', () => {
       'Aurora Auto Scaling cluster:app-db (1-4 readers, 1 policy): registered again for app-db after the switch',
     ]);
     expect(report.checks.find((c) => c.id === 'source.topology')).toMatchObject({ ok: true, message: expect.stringMatching(/^1 reader and 1 custom endpoint move with the cluster/) });
-    // 8M rows counted by 4 connections at 2M rows/s = 1 s at the consistent point, outside the fence; inside it
-    // only the drain/stop/rename fixed costs (validation.final: none)
-    expect(report.estimate).toMatchObject({ tables: 2, rows: 8_000_040, countSeconds: 0, checksumSeconds: 0, consistentPointSeconds: 1 });
+    // 8M rows counted at 2M rows/s per connection at the consistent point, outside the fence: validation.concurrency
+    // 4, but the writer (db.r6g.xlarge, 4 vCPUs) takes the application's writes meanwhile, so half its vCPUs
+    // (validation.cpuShare 0.5) = 2 connections, 2 s; inside the fence only the drain/stop/rename fixed costs
+    // (validation.final: none)
+    expect(report.estimate).toMatchObject({ tables: 2, rows: 8_000_040, countSeconds: 0, checksumSeconds: 0, consistentPointSeconds: 2 });
+    expect(report.estimate.assumptions).toContain('per connection x 2)');
     expect(report.estimate.totalSeconds).toBe(report.estimate.fixedSeconds);
     expect(report.checks.map((c) => c.id)).toEqual(expect.arrayContaining(['source.logical_replication', 'source.backups', 'key.enabled', 'key.spec', 'key.region', 'key.rds_access', 'dms.instance', 'pg.wal_level']));
   });
