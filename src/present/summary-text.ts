@@ -38,7 +38,7 @@ export function summaryRows(summary: Readonly<Record<string, unknown>>): Row[] {
     overlap?: { fromLsn?: string };
     unfencedSessions?: unknown[];
     topology?: {
-      replicas?: { expected?: number; recreated?: number; regions?: { region?: string; recreated?: boolean }[] };
+      replicas?: { expected?: number; recreated?: number; regions?: { region?: string; recreated?: boolean; identifier?: string; note?: string }[] };
       globalDatabase?: { identifier?: string; expected?: number; added?: number };
       regionsWithoutReplica?: string[];
     };
@@ -89,7 +89,13 @@ export function summaryRows(summary: Readonly<Record<string, unknown>>): Row[] {
   const replicas = s.topology?.replicas;
   if (replicas && (replicas.expected ?? 0) > 0) {
     const without = s.topology?.regionsWithoutReplica ?? [];
-    rows.push({ label: 'replicas', text: `${replicas.recreated ?? 0} of ${replicas.expected ?? 0} read replicas recreated under the new keys${without.length > 0 ? `; without a replica: ${without.join(', ')}` : ''}` });
+    const left = (replicas.regions ?? []).filter((r) => r.note);
+    rows.push({
+      label: 'replicas',
+      text: left.length > 0
+        ? `${left.length} read replica cluster(s) NOT recreated by rekey (binlog replication): ${left.map((r) => `${r.identifier ?? '?'} (${r.region ?? '?'})`).join(', ')}; they no longer receive changes`
+        : `${replicas.recreated ?? 0} of ${replicas.expected ?? 0} read replicas recreated under the new keys${without.length > 0 ? `; without a replica: ${without.join(', ')}` : ''}`,
+    });
   }
   const global = s.topology?.globalDatabase;
   if (global && (global.expected ?? 0) > 0) {

@@ -12,8 +12,9 @@ function topologyFindings(state: ReplayState): TopologySummary | undefined {
   const replicas = replicaTopology(state);
   const global = globalTopology(state);
   if (!aurora && !replicas && !global) return undefined;
-  const without = [...new Set([...(replicas?.regionsWithoutReplica ?? []), ...(global?.regionsWithoutReplica ?? [])])].sort();
-  return { ...aurora, ...replicas, ...global, ...(replicas || global ? { regionsWithoutReplica: without } : {}) };
+  const auroraWithout = (aurora?.replicas?.regions ?? []).map((r) => r.region);
+  const without = [...new Set([...(replicas?.regionsWithoutReplica ?? []), ...(global?.regionsWithoutReplica ?? []), ...auroraWithout])].sort();
+  return { ...aurora, ...replicas, ...global, regionsWithoutReplica: without };
 }
 
 /** The fields of a value read from a journal or a publication (an older rekey may have written another shape). */
@@ -81,9 +82,16 @@ export function topologySummary(state: ReplayState): TopologySummary | undefined
   // Only when the run keeps instance names (cutover.renameInstances): the park step ran.
   const parkOut = outputOf(state, 'topology-park-instances');
   const parked = Array.isArray(parkOut?.parked) ? parkOut.parked : undefined;
+  // Read replica clusters (binlog) are listed, never recreated: preflight warned, the plan said so.
+  const replicaClusters = Array.isArray(t.replicaClusters) ? t.replicaClusters : [];
   return {
     readers: { expected: t.readers.length, recreated: Array.isArray(readers.available) ? readers.available.length : 0 },
     customEndpoints: { expected: t.customEndpoints.length, moved: Array.isArray(moved?.moved) ? moved.moved.length : 0 },
+    replicas: {
+      expected: replicaClusters.length,
+      recreated: 0,
+      regions: replicaClusters.map((r) => ({ region: r.region, identifier: r.identifier, key: '(none)', recreated: false, note: 'read replica cluster (binlog replication): not recreated by rekey' })),
+    },
     ...(t.autoScaling || t.autoScalingError ? { autoScaling: { expected: 1, registered: moved?.autoScaling.registered ? 1 : 0 } } : {}),
     ...(parked ? { instanceNames: { expected: parked.length, kept: strings(outputOf(state, 'topology-instance-names')?.kept) } } : {}),
   };

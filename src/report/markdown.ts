@@ -71,9 +71,12 @@ export function renderReport(r: ReportInput): string {
     else if (sm.writes) lines.push(`- writes acknowledged ${sm.writes.acknowledged}, lost **${sm.writes.lost}**, duplicated **${sm.writes.duplicated}**, ${sm.writes.errors ?? 0} writes refused while writes were blocked (the fence rejects them)`);
   }
   const replicas = sm.topology?.replicas;
-  if (replicas) {
+  if (replicas && replicas.expected > 0) {
     lines.push('', '## Read replicas', '', `- recreated from the new primary: **${replicas.recreated} of ${replicas.expected}**`);
-    for (const r of replicas.regions) lines.push(`  - ${r.region}: ${r.recreated ? 'recreated' : '**not recreated yet**'} under \`${r.key}\`${r.lagSeconds !== undefined ? `, lag ${r.lagSeconds} s` : ''}`);
+    for (const r of replicas.regions) {
+      if (r.note) lines.push(`  - ${r.region}: ${r.identifier ? `\`${r.identifier}\`, ` : ''}**${r.note}**`);
+      else lines.push(`  - ${r.region}: ${r.recreated ? 'recreated' : '**not recreated yet**'} under \`${r.key}\`${r.lagSeconds !== undefined ? `, lag ${r.lagSeconds} s` : ''}`);
+    }
     const without = sm.topology?.regionsWithoutReplica ?? [];
     if (without.length > 0) lines.push(`- **Regions without a replica**: ${without.join(', ')}`);
   }

@@ -16,6 +16,9 @@ export interface ReplicaRegionSummary {
   key: string;
   recreated: boolean;
   lagSeconds?: number;
+  /** Aurora read replica clusters: which one, and why the run leaves it (rekey does not recreate them). */
+  identifier?: string;
+  note?: string;
 }
 
 /** The read replicas: how many preflight found, how many were recreated, per replica its Region and key. */

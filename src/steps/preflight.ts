@@ -22,7 +22,7 @@ import type { RekeyServices } from './services.js';
 import { unfencedCompareConnections, writerClasses } from './capacity.js';
 import { keepsInstanceNames } from './topology-instances.js';
 import { INSTANCE_RENAME_DNS_SECONDS } from './switch.js';
-import { describeTopology, discoverAurora } from '../topology/aurora.js';
+import { REPLICA_CLUSTER_LEFT, describeTopology, discoverAurora } from '../topology/aurora.js';
 import type { AuroraTopology } from '../topology/aurora.js';
 import { topologyNames } from './names.js';
 import type { BinlogWindow, CutoverEstimate, PreflightReport } from './outputs.js';
@@ -229,13 +229,17 @@ async function checkSource(ctx: Ctx, checks: Checks, report: PreflightReport): P
     checks.warn('source.topology', true, 'Blue/Green: AWS makes green\'s readers with the deployment; rekey recreates no reader or custom endpoint itself');
   } else {
     try {
-      const found = await discoverAurora(ctx.services.cloud, cluster, topologyNames(rb, ctx.runId));
+      const found = await discoverAurora(ctx.services.cloud, cluster, topologyNames(rb, ctx.runId), rb.region);
       const plan = describeTopology(found, id, rb.cutover.renameInstances && rb.cutover.switch === 'rename');
       report.topology = { found, plan };
       checks.warn('source.topology', true, `${found.readers.length} reader${found.readers.length === 1 ? '' : 's'} and ${found.customEndpoints.length} custom endpoint${found.customEndpoints.length === 1 ? '' : 's'} move with the cluster: ${plan.join('; ')}`);
       if (found.autoScalingError) checks.warn('source.autoscaling', false, `Aurora Auto Scaling of ${id} cannot be read (${found.autoScalingError}): it is not registered again after the switch`);
       const unmapped = found.customEndpoints.filter((e) => e.unmapped.length > 0);
       if (unmapped.length > 0) checks.warn('source.custom_endpoints', false, `members without a counterpart on the new cluster are left out: ${unmapped.map((e) => `${e.name} (${e.unmapped.join(', ')})`).join('; ')}`);
+      const replicaClusters = found.replicaClusters ?? [];
+      if (replicaClusters.length > 0) {
+        checks.warn('source.replica_clusters', false, `${id} has read replica cluster${replicaClusters.length === 1 ? '' : 's'} ${replicaClusters.map((r) => `${r.identifier} (${r.region})`).join(', ')}: ${REPLICA_CLUSTER_LEFT}`);
+      }
     } catch (error) {
       checks.warn('source.topology', false, `cannot read the readers and custom endpoints of ${id}: ${reason(error)}; they would not be recreated`);
     }

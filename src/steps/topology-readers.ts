@@ -50,7 +50,7 @@ export function runTopology(ctx: Ctx): AuroraTopology | undefined {
 /** Reads the source cluster's topology, mapped onto this run's names. */
 export async function readTopology(ctx: Ctx): Promise<AuroraTopology> {
   const source = await mustFindCluster(ctx, ctx.services.runbook.source.identifier, 'source');
-  return discoverAurora(ctx.services.cloud, source, topologyNames(ctx.services.runbook, ctx.runId));
+  return discoverAurora(ctx.services.cloud, source, topologyNames(ctx.services.runbook, ctx.runId), ctx.services.runbook.region);
 }
 
 /** Deletes the new readers that exist and waits until they are gone (a cluster cannot be deleted with members). */

@@ -12,6 +12,7 @@ import type { DBCluster, DBClusterEndpoint, DBInstance, Tag } from '@aws-sdk/cli
 import type { Cloud } from '../aws/cloud.js';
 import { awsErrorName, call, lookup } from '../aws/errors.js';
 import { findInstance } from '../aws/rds.js';
+import { globalOfPrimary, parseClusterArn } from './global.js';
 
 /** Application Auto Scaling's dimension for the number of Aurora replicas. */
 export const READ_REPLICA_COUNT = 'rds:cluster:ReadReplicaCount';
@@ -99,6 +100,21 @@ export interface AuroraTopology {
   autoScaling?: AutoScalingSpec;
   /** Why Auto Scaling could not be read (then it is not re-registered; the plan and the report say so). */
   autoScalingError?: string;
+  /**
+   * Aurora MySQL read replica clusters (binlog replication, usually in another Region: the source cluster's
+   * ReadReplicaIdentifiers, global-database secondaries excluded). rekey does not recreate them: the plan, preflight
+   * and the summary say so (absent in journals of an older rekey).
+   */
+  replicaClusters?: ReplicaClusterSpec[];
+}
+
+/** A read replica cluster of the source (binlog replication), as ReadReplicaIdentifiers names it. */
+export interface ReplicaClusterSpec {
+  /** Its identifier (from the ARN when it is in another Region). */
+  identifier: string;
+  region: string;
+  /** As ReadReplicaIdentifiers lists it (an ARN, or an identifier in the source's Region). */
+  ref: string;
 }
 
 /** How the new cluster's members are named. */
@@ -195,8 +211,26 @@ export async function readAutoScaling(cloud: Cloud, clusterId: string): Promise<
   };
 }
 
+/**
+ * The source's read replica clusters (binlog replication). A global database's secondaries are moved by
+ * topology-global, so any of them listed here too is left out.
+ */
+export async function replicaClustersOf(cloud: Cloud, source: DBCluster, homeRegion: string): Promise<ReplicaClusterSpec[]> {
+  const refs = source.ReadReplicaIdentifiers ?? [];
+  if (refs.length === 0) return [];
+  const global = await globalOfPrimary(cloud, source.DBClusterArn);
+  const secondaries = new Set((global?.GlobalClusterMembers ?? []).flatMap((m) => (m.DBClusterArn ? [m.DBClusterArn] : [])));
+  return refs
+    .filter((ref) => !secondaries.has(ref))
+    .map((ref) => {
+      const arn = parseClusterArn(ref);
+      return { identifier: arn?.identifier ?? ref, region: arn?.region ?? homeRegion, ref };
+    })
+    .sort((a, b) => a.region.localeCompare(b.region) || a.identifier.localeCompare(b.identifier));
+}
+
 /** Reads the source cluster's topology and maps it onto the new cluster's names. */
-export async function discoverAurora(cloud: Cloud, source: DBCluster, names: TopologyNames): Promise<AuroraTopology> {
+export async function discoverAurora(cloud: Cloud, source: DBCluster, names: TopologyNames, homeRegion: string): Promise<AuroraTopology> {
   const members = source.DBClusterMembers ?? [];
   const writerId = members.find((m) => m.IsClusterWriter)?.DBInstanceIdentifier;
   const readerIds = members.filter((m) => !m.IsClusterWriter).flatMap((m) => (m.DBInstanceIdentifier ? [m.DBInstanceIdentifier] : [])).sort();
@@ -230,6 +264,7 @@ export async function discoverAurora(cloud: Cloud, source: DBCluster, names: Top
     // Without the permission (or the service) the rest of the topology still moves; the plan and report say so.
     autoScalingError = `${awsErrorName((error as { cause?: unknown }).cause ?? error)}: ${error instanceof Error ? error.message : String(error)}`;
   }
+  const replicaClusters = await replicaClustersOf(cloud, source, homeRegion);
   return {
     ...(writerId ? { writer: { source: writerId, target: names.targetWriter } } : {}),
     readers,
@@ -237,8 +272,13 @@ export async function discoverAurora(cloud: Cloud, source: DBCluster, names: Top
     customEndpoints: customs.sort((a, b) => a.name.localeCompare(b.name)),
     ...(autoScaling ? { autoScaling } : {}),
     ...(autoScalingError ? { autoScalingError } : {}),
+    ...(replicaClusters.length > 0 ? { replicaClusters } : {}),
   };
 }
+
+/** What becomes of a read replica cluster of the source (plan, preflight, report). */
+export const REPLICA_CLUSTER_LEFT =
+  'NOT recreated by rekey: it keeps replicating from the old cluster, whose writers stay fenced after the switch, so it stops receiving changes; after the switch create it again from the new cluster under a key of its Region (CreateDBCluster with ReplicationSourceIdentifier and KmsKeyId) and delete the old one, or make it a global-database secondary first (rekey moves those)';
 
 /** One line per part of the topology: what it is and what rekey does with it (preflight, plan, report). */
 export function describeTopology(t: AuroraTopology, sourceId: string, keepNames = false): string[] {
@@ -261,5 +301,6 @@ export function describeTopology(t: AuroraTopology, sourceId: string, keepNames 
   } else {
     lines.push('Aurora Auto Scaling: none registered');
   }
+  for (const r of t.replicaClusters ?? []) lines.push(`read replica cluster ${r.identifier} (${r.region}, binlog replication): ${REPLICA_CLUSTER_LEFT}`);
   return lines;
 }

@@ -68,7 +68,7 @@ describe('rekey rehearse: the Aurora topology moves with the cluster', () => {
     const keyOf = (alias: string, region: string): string => Object.values(reg.keys).find((k) => k.region === region && k.aliases.includes(alias))!.arn;
     const euKey = keyOf('alias/orders-eu-2026', 'eu-west-1');
     expect(s.topology).toEqual({
-      readers: { expected: 2, recreated: 2 }, customEndpoints: { expected: 1, moved: 1 }, autoScaling: { expected: 1, registered: 1 },
+      readers: { expected: 2, recreated: 2 }, customEndpoints: { expected: 1, moved: 1 }, replicas: { expected: 0, recreated: 0, regions: [] }, autoScaling: { expected: 1, registered: 1 },
       instanceNames: { expected: 3, kept: ['orders-db-instance-1', 'orders-db-reader-1', 'orders-db-reader-2'] },
       globalDatabase: { identifier: 'orders-db-global', expected: 1, added: 1, regions: [{ region: 'eu-west-1', identifier: 'orders-db-eu-west-1', key: euKey, added: true, lagMs: 0 }] },
       regionsWithoutReplica: [],
@@ -115,7 +115,7 @@ describe('rekey rehearse: the Aurora topology moves with the cluster', () => {
     expect(out.code).toBe(0);
     expect(s).toMatchObject({ ok: true, switched: true });
     expect(s.writes).toMatchObject({ lost: 0, duplicated: 0 });
-    expect(s.topology).toEqual({ readers: { expected: 1, recreated: 1 }, customEndpoints: { expected: 0, moved: 0 } });
+    expect(s.topology).toEqual({ readers: { expected: 1, recreated: 1 }, customEndpoints: { expected: 0, moved: 0 }, replicas: { expected: 0, recreated: 0, regions: [] }, regionsWithoutReplica: [] });
     expect(s.reads.servedByOldAfterSwitch).toBe(0);
     expect(s.reads.ok).toBeGreaterThan(0);
   }, 400_000);

@@ -4,9 +4,15 @@
 // again. Plus the read verdict of the rehearsal's read load.
 import { describe, expect, test } from '@jest/globals';
 import { PutScalingPolicyCommand, RegisterScalableTargetCommand } from '@aws-sdk/client-application-auto-scaling';
-import { CreateDBClusterEndpointCommand, CreateDBInstanceCommand, DeleteDBClusterEndpointCommand, ModifyDBClusterEndpointCommand, ModifyDBInstanceCommand } from '@aws-sdk/client-rds';
+import { CreateDBClusterEndpointCommand, CreateDBInstanceCommand, DeleteDBClusterEndpointCommand, DescribeGlobalClustersCommand, ModifyDBClusterEndpointCommand, ModifyDBInstanceCommand } from '@aws-sdk/client-rds';
+import { replay } from '../../src/engine/journal.js';
 import { buildFlow, planFlow } from '../../src/flows/index.js';
+import { summaryLines } from '../../src/present/summary-text.js';
 import { readVerdict } from '../../src/rehearsal/workload/read-load.js';
+import { runFindings } from '../../src/report/findings.js';
+import { renderReport } from '../../src/report/markdown.js';
+import { preflight } from '../../src/steps/preflight.js';
+import { REPLICA_CLUSTER_LEFT, discoverAurora, replicaClustersOf } from '../../src/topology/aurora.js';
 import { asMock, inputs, NEW_KEY, rdsMock, RUN_ID, runUntil, step, testRunbook, World } from './steps-world.js';
 
 describe('Aurora topology steps', () => {
@@ -165,5 +171,52 @@ describe('cutover.renameInstances: the new instances keep the source instance na
     expect(buildFlow(testRunbook()).steps.map((s) => s.id)).not.toContain('topology-park-instances');
     const rds = testRunbook({ source: { engine: 'postgres', identifier: 'app-db', database: 'app', username: 'rekey_admin', password: { env: 'PGPASSWORD_TEST' } }, cutover: { renameInstances: true } });
     expect(buildFlow(rds).steps.map((s) => s.id).filter((id) => id.includes('instance'))).toEqual([]);
+  });
+});
+
+describe('Aurora read replica clusters (binlog replication): found, said, never silently left behind', () => {
+  const EU = 'arn:aws:rds:eu-west-1:111122223333:cluster:app-db-eu';
+  const SECONDARY = 'arn:aws:rds:ap-southeast-2:111122223333:cluster:app-db-syd';
+
+  test('preflight warns and the plan says it is not recreated; the run\'s topology, summary and report say the same', async () => {
+    const world = new World();
+    world.install();
+    world.clusters.get('app-db')!.ReadReplicaIdentifiers = [EU];
+    const report = await preflight.run(world.context());
+    expect(report.topology?.found.replicaClusters).toEqual([{ identifier: 'app-db-eu', region: 'eu-west-1', ref: EU }]);
+    expect(report.topology?.plan).toContain(`read replica cluster app-db-eu (eu-west-1, binlog replication): ${REPLICA_CLUSTER_LEFT}`);
+    expect(report.warnings).toContainEqual(expect.stringMatching(/^source\.replica_clusters: app-db has read replica cluster app-db-eu \(eu-west-1\): NOT recreated by rekey/));
+
+    const readers = { topology: report.topology!.found, available: [`${world.names.targetCluster}-r1`] };
+    const state = replay([{ t: 'step_succeeded', at: '2026-01-01T00:00:00.000Z', stepId: 'topology-readers', output: readers, durationMs: 1 }], ['topology-readers']);
+    const findings = runFindings(state);
+    expect(findings.topology).toMatchObject({
+      readers: { expected: 1, recreated: 1 },
+      replicas: { expected: 1, recreated: 0, regions: [{ region: 'eu-west-1', identifier: 'app-db-eu', recreated: false }] },
+      regionsWithoutReplica: ['eu-west-1'],
+    });
+    expect(summaryLines({ ok: true, ...findings }).join('\n')).toContain('1 read replica cluster(s) NOT recreated by rekey (binlog replication): app-db-eu (eu-west-1)');
+    const md = renderReport({ runId: RUN_ID, runbook: world.runbook, outcome: { status: 'succeeded' }, state, summary: { ...findings }, steps: [{ id: 'topology-readers', title: 'readers' }] });
+    expect(md).toContain('  - eu-west-1: `app-db-eu`, **read replica cluster (binlog replication): not recreated by rekey**');
+    expect(md).toContain('- **Regions without a replica**: eu-west-1');
+  });
+
+  test('a global database\'s secondary listed among the replicas is left to topology-global; none: replicas 0 of 0, no report section', async () => {
+    const world = new World();
+    world.install();
+    const source = { ...world.clusters.get('app-db')!, ReadReplicaIdentifiers: [SECONDARY, EU] };
+    rdsMock.on(DescribeGlobalClustersCommand).resolves({
+      GlobalClusters: [{ GlobalClusterIdentifier: 'app-global', GlobalClusterMembers: [{ DBClusterArn: source.DBClusterArn, IsWriter: true }, { DBClusterArn: SECONDARY, IsWriter: false }] }],
+    });
+    expect(await replicaClustersOf(world.context().services.cloud, source, 'us-east-1')).toEqual([{ identifier: 'app-db-eu', region: 'eu-west-1', ref: EU }]);
+    expect(await replicaClustersOf(world.context().services.cloud, { ...source, ReadReplicaIdentifiers: [] }, 'us-east-1')).toEqual([]);
+
+    const found = await discoverAurora(world.context().services.cloud, { ...source, ReadReplicaIdentifiers: [] }, { targetWriter: 'w', reader: (n) => `r${n}`, temporaryEndpoint: (n) => `${n}-t` }, 'us-east-1');
+    expect(found.replicaClusters).toBeUndefined();
+    const state = replay([{ t: 'step_succeeded', at: '2026-01-01T00:00:00.000Z', stepId: 'topology-readers', output: { topology: found, available: [] }, durationMs: 1 }], ['topology-readers']);
+    const findings = runFindings(state);
+    expect(findings.topology?.replicas).toEqual({ expected: 0, recreated: 0, regions: [] });
+    expect(findings.topology?.regionsWithoutReplica).toEqual([]);
+    expect(summaryLines({ ok: true, ...findings }).join('\n')).not.toContain('replica');
   });
 });
