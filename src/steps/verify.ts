@@ -47,6 +47,20 @@ async function globalEvidence(ctx: Ctx): Promise<KeyedResource[]> {
   return out2;
 }
 
+/** Aurora read replica clusters (binlog) rekey left where they were: read back in their Region, with the key they still have. */
+async function replicaClusterEvidence(ctx: Ctx): Promise<KeyedResource[]> {
+  const out: KeyedResource[] = [];
+  for (const r of output(ctx, 'topology-readers')?.topology.replicaClusters ?? []) {
+    const cloud = regionCloud(ctx.services.cloud, r.region);
+    const now = cloud ? await findCluster(cloud, r.identifier) : undefined;
+    out.push({
+      kind: 'cluster', role: `read replica cluster in ${r.region} (binlog replication from the old cluster; NOT recreated by rekey)${now ? '' : ' (not found when verified)'}`, identifier: r.identifier, region: r.region,
+      ...(now ? keyed({ arn: now.DBClusterArn, kmsKeyId: now.KmsKeyId }) : {}),
+    });
+  }
+  return out;
+}
+
 export const verify: Step<RekeyServices, VerifyOutput> = {
   id: 'verify',
   title: 'Verify the database under the new key',
@@ -96,6 +110,7 @@ export const verify: Step<RekeyServices, VerifyOutput> = {
     if (copy) resources.push({ kind: 'snapshot', role: 'copy under the new key (restored from; key as read when the copy finished)', identifier: copy.snapshotId, kmsKeyId: copy.kmsKeyId, ...(copy.snapshotArn ? { arn: copy.snapshotArn } : {}) });
     resources.push(...(await replicaEvidence(ctx)));
     resources.push(...(await globalEvidence(ctx)));
+    resources.push(...(await replicaClusterEvidence(ctx)));
     const evidence = { at: new Date(ctx.services.clock.now()).toISOString(), resources };
     return { identifier: id, kmsKeyId: keyArn, endpoint: `${db.host ?? ''}:${db.port ?? ''}`, serverVersion, evidence };
   },

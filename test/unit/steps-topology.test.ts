@@ -13,7 +13,7 @@ import { runFindings } from '../../src/report/findings.js';
 import { renderReport } from '../../src/report/markdown.js';
 import { preflight } from '../../src/steps/preflight.js';
 import { REPLICA_CLUSTER_LEFT, discoverAurora, replicaClustersOf } from '../../src/topology/aurora.js';
-import { asMock, inputs, NEW_KEY, rdsMock, RUN_ID, runUntil, step, testRunbook, World } from './steps-world.js';
+import { asMock, inputs, NEW_KEY, OLD_KEY, rdsMock, RUN_ID, runUntil, step, testRunbook, World } from './steps-world.js';
 
 describe('Aurora topology steps', () => {
   test('the reader, the custom endpoint and Auto Scaling: exact requests, in order around the switch', async () => {
@@ -199,6 +199,20 @@ describe('Aurora read replica clusters (binlog replication): found, said, never 
     const md = renderReport({ runId: RUN_ID, runbook: world.runbook, outcome: { status: 'succeeded' }, state, summary: { ...findings }, steps: [{ id: 'topology-readers', title: 'readers' }] });
     expect(md).toContain('  - eu-west-1: `app-db-eu`, **read replica cluster (binlog replication): not recreated by rekey**');
     expect(md).toContain('- **Regions without a replica**: eu-west-1');
+  });
+
+  test('the encryption evidence lists the replica cluster left behind, read back with the key it still has', async () => {
+    const world = new World();
+    world.install();
+    const arn = 'arn:aws:rds:us-east-1:111122223333:cluster:app-db-ro';
+    world.clusters.set('app-db-ro', { DBClusterIdentifier: 'app-db-ro', DBClusterArn: arn, Status: 'available', KmsKeyId: OLD_KEY, ReplicationSourceIdentifier: world.clusters.get('app-db')!.DBClusterArn });
+    world.clusters.get('app-db')!.ReadReplicaIdentifiers = [arn];
+    const ctx = world.context();
+    await runUntil(buildFlow(world.runbook), ctx, 'verify');
+    const verified = ctx.outputs.verify as { evidence: { resources: { kind: string; role: string; identifier: string; kmsKeyId?: string }[] } };
+    expect(verified.evidence.resources.filter((r) => r.identifier === 'app-db-ro')).toEqual([
+      { kind: 'cluster', role: 'read replica cluster in us-east-1 (binlog replication from the old cluster; NOT recreated by rekey)', identifier: 'app-db-ro', region: 'us-east-1', arn, kmsKeyId: OLD_KEY },
+    ]);
   });
 
   test('a global database\'s secondary listed among the replicas is left to topology-global; none: replicas 0 of 0, no report section', async () => {
