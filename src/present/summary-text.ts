@@ -93,7 +93,7 @@ export function summaryRows(summary: Readonly<Record<string, unknown>>): Row[] {
     rows.push({
       label: 'replicas',
       text: left.length > 0
-        ? `${left.length} read replica cluster(s) NOT recreated by rekey (binlog replication): ${left.map((r) => `${r.identifier ?? '?'} (${r.region ?? '?'})`).join(', ')}; they no longer receive changes`
+        ? `${left.length} read replica cluster(s) NOT recreated by rekey (binlog replication): ${left.map((r) => `${r.identifier ?? '?'} (${r.region ?? '?'})`).join(', ')}; once switched they receive no more changes`
         : `${replicas.recreated ?? 0} of ${replicas.expected ?? 0} read replicas recreated under the new keys${without.length > 0 ? `; without a replica: ${without.join(', ')}` : ''}`,
     });
   }
